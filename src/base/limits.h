@@ -1,0 +1,97 @@
+/*
+ * Every cap in Caravanserai, in one place, each with its reason (curl keeps
+ * its limits the same way). Reaching a cap is an error or an eviction by a
+ * written rule, never silent growth. Related caps are tied together with
+ * _Static_assert so that changing one cannot quietly break another.
+ */
+#ifndef CARA_BASE_LIMITS_H
+#define CARA_BASE_LIMITS_H
+
+/* ---- Names -------------------------------------------------------------- */
+
+/* RFC 1123 label: what Docker, Kubernetes and DNS accept as one label. */
+#define CARA_NAME_BYTES_MAX 63
+/* RFC 1035: a full domain name in text form, without the trailing dot. */
+#define CARA_HOSTNAME_BYTES_MAX 253
+/* Docker's reference grammar has no hard cap; 255 matches a repository name
+ * (distribution/reference) plus a tag, and keeps a spec small. */
+#define CARA_IMAGE_BYTES_MAX 255
+/* Label keys follow Kubernetes: optional DNS prefix (253) + "/" + name (63). */
+#define CARA_LABEL_KEY_BYTES_MAX 317
+#define CARA_LABEL_VALUE_BYTES_MAX 63
+#define CARA_LABELS_COUNT_MAX 64
+
+/* ---- Project spec ------------------------------------------------------- */
+
+/* A project is placed on one node as a whole; more services than this is a
+ * sign that it should be split. */
+#define CARA_SERVICES_COUNT_MAX 64
+#define CARA_VOLUMES_COUNT_MAX 64
+#define CARA_INGRESS_COUNT_MAX 64
+#define CARA_ENV_COUNT_MAX 256
+/* Environment variable names: POSIX allows anything but '='; we require the
+ * portable C identifier form and cap it like a long name. */
+#define CARA_ENV_NAME_BYTES_MAX 255
+/* A value may hold a certificate or a small config file. */
+#define CARA_ENV_VALUE_BYTES_MAX 32768
+#define CARA_MOUNTS_COUNT_MAX 64
+/* Linux PATH_MAX is 4096; a container path this long is a mistake. */
+#define CARA_PATH_BYTES_MAX 1024
+#define CARA_PORTS_COUNT_MAX 64
+#define CARA_ARGS_COUNT_MAX 256
+#define CARA_ARG_BYTES_MAX 4096
+#define CARA_NODE_SELECTOR_COUNT_MAX 16
+/* Health check timings, in seconds: a day is beyond any sensible probe. */
+#define CARA_HEALTH_SECONDS_MAX 86400
+#define CARA_HEALTH_RETRIES_MAX 100
+/* The encoded spec travels as one record over gossip's TCP path and is
+ * stored as one SQLite row: 256 KiB leaves room for large env values while
+ * keeping a 10,000-project cluster's state near a few hundred MiB at worst. */
+#define CARA_SPEC_BYTES_MAX (256 * 1024)
+
+/* ---- Status and nodes --------------------------------------------------- */
+
+#define CARA_CONDITIONS_COUNT_MAX 32
+#define CARA_REASON_BYTES_MAX 128
+#define CARA_MESSAGE_BYTES_MAX 1024
+#define CARA_STATUS_BYTES_MAX (64 * 1024)
+#define CARA_NODE_ADDRS_COUNT_MAX 8
+/* "255.255.255.255" or a full IPv6 text form with zone: INET6_ADDRSTRLEN. */
+#define CARA_ADDR_BYTES_MAX 46
+#define CARA_NODE_BYTES_MAX (16 * 1024)
+
+/* ---- Manifest files ----------------------------------------------------- */
+
+/* A manifest bigger than this is not a hand-written file. */
+#define CARA_MANIFEST_BYTES_MAX (4 * 1024 * 1024)
+#define CARA_MANIFEST_DOCS_MAX 256
+/* Nodes of one parsed document (scalars, maps, sequences): bounds memory
+ * against pathological input such as alias expansion. */
+#define CARA_DOC_NODES_MAX 200000
+/* Nesting of YAML/JSON collections; a Project needs 6. */
+#define CARA_DOC_DEPTH_MAX 32
+/* One scalar: the largest field is an env value. */
+#define CARA_DOC_SCALAR_BYTES_MAX CARA_ENV_VALUE_BYTES_MAX
+/* Errors reported for one file before "too many errors" ends the list. */
+#define CARA_ERRORS_COUNT_MAX 100
+#define CARA_ERROR_BYTES_MAX 512
+
+/* ---- Msgpack decoding of untrusted bytes --------------------------------- */
+
+/* msgpack-c allocates count×24 bytes for a container header before any
+ * element is read, and gives up past 32 levels (MSGPACK_EMBED_STACK_SIZE);
+ * our pre-scan refuses deeper nesting first. */
+#define CARA_MP_DEPTH_MAX 24
+
+/* ---- Relations ---------------------------------------------------------- */
+
+_Static_assert(CARA_DOC_SCALAR_BYTES_MAX >= CARA_ENV_VALUE_BYTES_MAX,
+               "a scalar must be able to hold the largest field");
+_Static_assert(CARA_MP_DEPTH_MAX < 32, "msgpack-c's own nesting cap is 32");
+_Static_assert(CARA_DOC_DEPTH_MAX <= 64, "recursive walkers assume shallow trees");
+_Static_assert(CARA_SPEC_BYTES_MAX <= CARA_MANIFEST_BYTES_MAX,
+               "one spec must fit in a manifest");
+_Static_assert(CARA_HOSTNAME_BYTES_MAX >= 2 * CARA_NAME_BYTES_MAX + 1,
+               "an ingress host is at least two labels");
+
+#endif
