@@ -23,14 +23,14 @@ CORE_DIRS = src/base src/spec src/crdt src/gossip src/sched
 CORE_SRC  = $(foreach d,$(CORE_DIRS),$(wildcard $(d)/*.c))
 OS_SRC    = $(wildcard src/os/*.c)
 CTL_SRC   = $(wildcard src/ctl/*.c)
-AGENT_SRC = $(wildcard src/agent/*.c)
+AGENT_SRC = $(filter-out src/agent/main.c,$(wildcard src/agent/*.c))
 UNIT_SRC  = $(wildcard tests/unit/*.c)
 FUZZ_SRC  = $(wildcard tests/fuzz/fuzz_*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
 BINS = $(BUILD)/caravanctl
-ifneq ($(AGENT_SRC),)
+ifneq ($(wildcard src/agent/main.c),)
 BINS += $(BUILD)/cara-agent
 endif
 
@@ -48,10 +48,16 @@ $(BUILD)/libcara.a: $(call obj,$(CORE_SRC) $(OS_SRC))
 $(BUILD)/caravanctl: $(call obj,$(CTL_SRC)) $(BUILD)/libcara.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
 
-$(BUILD)/cara-agent: $(call obj,$(AGENT_SRC)) $(BUILD)/libcara.a
+# The agent's parts other than main() form a library, so unit tests can
+# drive them (the SQLite store, the Docker client) without the daemon.
+$(BUILD)/libcara-agent.a: $(call obj,$(AGENT_SRC))
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/cara-agent: $(call obj,src/agent/main.c) $(BUILD)/libcara-agent.a $(BUILD)/libcara.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
 
-$(BUILD)/test-unit: $(call obj,$(UNIT_SRC)) $(BUILD)/libcara.a
+$(BUILD)/test-unit: $(call obj,$(UNIT_SRC)) $(BUILD)/libcara-agent.a $(BUILD)/libcara.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
 
 tests-build: all $(BUILD)/test-unit
