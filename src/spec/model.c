@@ -1,0 +1,257 @@
+/* Model objects: names of enum values, freeing and deep equality. */
+#include <string.h>
+
+#include "spec/spec.h"
+
+const char *cara_restart_name(cara_restart r)
+{
+    switch (r) {
+    case CARA_RESTART_ALWAYS: return "Always";
+    case CARA_RESTART_ON_FAILURE: return "OnFailure";
+    case CARA_RESTART_NEVER: return "Never";
+    }
+    CARA_UNREACHABLE();
+}
+
+static const char *const phase_names[] = {
+    [CARA_PHASE_PENDING] = "Pending",         [CARA_PHASE_SCHEDULED] = "Scheduled",
+    [CARA_PHASE_RUNNING] = "Running",         [CARA_PHASE_FAILED] = "Failed",
+    [CARA_PHASE_TERMINATING] = "Terminating", [CARA_PHASE_TERMINATED] = "Terminated",
+};
+
+const char *cara_phase_name(cara_phase p)
+{
+    CARA_ASSERT((size_t)p < sizeof phase_names / sizeof *phase_names);
+    return phase_names[p];
+}
+
+int cara_phase_parse(const char *s, cara_phase *out)
+{
+    for (size_t i = 0; i < sizeof phase_names / sizeof *phase_names; i++) {
+        if (strcmp(s, phase_names[i]) == 0) {
+            *out = (cara_phase)i;
+            return 0;
+        }
+    }
+    return CARA_EPARSE;
+}
+
+const char *cara_cond_status_name(cara_cond_status s)
+{
+    switch (s) {
+    case CARA_COND_TRUE: return "True";
+    case CARA_COND_FALSE: return "False";
+    case CARA_COND_UNKNOWN: return "Unknown";
+    }
+    CARA_UNREACHABLE();
+}
+
+const char *cara_node_state_name(cara_node_state s)
+{
+    switch (s) {
+    case CARA_NODE_READY: return "Ready";
+    case CARA_NODE_NOT_READY: return "NotReady";
+    case CARA_NODE_DRAINING: return "Draining";
+    }
+    CARA_UNREACHABLE();
+}
+
+/* ---- Freeing ---------------------------------------------------------------- */
+
+static void free_strv(cara_env *env, char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        cara_env_free(env, v[i]);
+    cara_env_free(env, v);
+}
+
+static void free_kvs(cara_env *env, cara_kv *kv, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        cara_env_free(env, kv[i].name);
+        cara_env_free(env, kv[i].value);
+    }
+    cara_env_free(env, kv);
+}
+
+static void free_conditions(cara_env *env, cara_condition *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        cara_env_free(env, c[i].type);
+        cara_env_free(env, c[i].reason);
+        cara_env_free(env, c[i].message);
+    }
+    cara_env_free(env, c);
+}
+
+static void free_service(cara_env *env, cara_service *s)
+{
+    cara_env_free(env, s->name);
+    cara_env_free(env, s->image);
+    free_strv(env, s->command, s->command_count);
+    free_strv(env, s->args, s->args_count);
+    free_kvs(env, s->env, s->env_count);
+    for (size_t i = 0; i < s->mounts_count; i++) {
+        cara_env_free(env, s->mounts[i].name);
+        cara_env_free(env, s->mounts[i].mount_path);
+    }
+    cara_env_free(env, s->mounts);
+    for (size_t i = 0; i < s->ports_count; i++)
+        cara_env_free(env, s->ports[i].name);
+    cara_env_free(env, s->ports);
+    free_strv(env, s->health.command, s->health.command_count);
+}
+
+void cara_project_free(cara_env *env, cara_project *p)
+{
+    if (p == NULL)
+        return;
+    cara_env_free(env, p->name);
+    free_kvs(env, p->labels, p->labels_count);
+    for (size_t i = 0; i < p->services_count; i++)
+        free_service(env, &p->services[i]);
+    cara_env_free(env, p->services);
+    for (size_t i = 0; i < p->volumes_count; i++)
+        cara_env_free(env, p->volumes[i].name);
+    cara_env_free(env, p->volumes);
+    for (size_t i = 0; i < p->ingress_count; i++) {
+        cara_env_free(env, p->ingress[i].name);
+        cara_env_free(env, p->ingress[i].host);
+        cara_env_free(env, p->ingress[i].target_service);
+    }
+    cara_env_free(env, p->ingress);
+    free_kvs(env, p->node_selector, p->node_selector_count);
+    cara_env_free(env, p);
+}
+
+void cara_project_status_free(cara_env *env, cara_project_status *s)
+{
+    if (s == NULL)
+        return;
+    cara_env_free(env, s->node_ref);
+    free_conditions(env, s->conditions, s->conditions_count);
+    cara_env_free(env, s);
+}
+
+void cara_node_free(cara_env *env, cara_node *n)
+{
+    if (n == NULL)
+        return;
+    cara_env_free(env, n->name);
+    free_strv(env, n->addrs, n->addrs_count);
+    cara_env_free(env, n->magic_dns);
+    free_kvs(env, n->labels, n->labels_count);
+    free_conditions(env, n->conditions, n->conditions_count);
+    cara_env_free(env, n);
+}
+
+/* ---- Equality ----------------------------------------------------------------- */
+
+static bool str_eq(const char *a, const char *b)
+{
+    if (a == NULL || b == NULL)
+        return a == b;
+    return strcmp(a, b) == 0;
+}
+
+static bool strv_eq(char **a, size_t an, char **b, size_t bn)
+{
+    if (an != bn)
+        return false;
+    for (size_t i = 0; i < an; i++)
+        if (!str_eq(a[i], b[i]))
+            return false;
+    return true;
+}
+
+static bool kvs_eq(const cara_kv *a, size_t an, const cara_kv *b, size_t bn)
+{
+    if (an != bn)
+        return false;
+    for (size_t i = 0; i < an; i++)
+        if (!str_eq(a[i].name, b[i].name) || !str_eq(a[i].value, b[i].value))
+            return false;
+    return true;
+}
+
+static bool conditions_eq(const cara_condition *a, size_t an, const cara_condition *b, size_t bn)
+{
+    if (an != bn)
+        return false;
+    for (size_t i = 0; i < an; i++)
+        if (!str_eq(a[i].type, b[i].type) || a[i].status != b[i].status ||
+            !str_eq(a[i].reason, b[i].reason) || !str_eq(a[i].message, b[i].message) ||
+            a[i].last_transition_ms != b[i].last_transition_ms)
+            return false;
+    return true;
+}
+
+static bool service_eq(const cara_service *a, const cara_service *b)
+{
+    if (!str_eq(a->name, b->name) || !str_eq(a->image, b->image) ||
+        !strv_eq(a->command, a->command_count, b->command, b->command_count) ||
+        !strv_eq(a->args, a->args_count, b->args, b->args_count) ||
+        !kvs_eq(a->env, a->env_count, b->env, b->env_count) || a->restart != b->restart ||
+        a->mounts_count != b->mounts_count || a->ports_count != b->ports_count ||
+        a->resources.cpu_millis != b->resources.cpu_millis ||
+        a->resources.memory_bytes != b->resources.memory_bytes)
+        return false;
+    for (size_t i = 0; i < a->mounts_count; i++)
+        if (!str_eq(a->mounts[i].name, b->mounts[i].name) ||
+            !str_eq(a->mounts[i].mount_path, b->mounts[i].mount_path) ||
+            a->mounts[i].read_only != b->mounts[i].read_only)
+            return false;
+    for (size_t i = 0; i < a->ports_count; i++)
+        if (!str_eq(a->ports[i].name, b->ports[i].name) ||
+            a->ports[i].container_port != b->ports[i].container_port ||
+            a->ports[i].protocol != b->ports[i].protocol)
+            return false;
+    const cara_health *ha = &a->health, *hb = &b->health;
+    return strv_eq(ha->command, ha->command_count, hb->command, hb->command_count) &&
+           ha->interval_s == hb->interval_s && ha->timeout_s == hb->timeout_s &&
+           ha->start_period_s == hb->start_period_s && ha->retries == hb->retries;
+}
+
+bool cara_project_equal(const cara_project *a, const cara_project *b)
+{
+    if (!str_eq(a->name, b->name) || !kvs_eq(a->labels, a->labels_count, b->labels, b->labels_count) ||
+        a->services_count != b->services_count || a->volumes_count != b->volumes_count ||
+        a->ingress_count != b->ingress_count ||
+        !kvs_eq(a->node_selector, a->node_selector_count, b->node_selector,
+                b->node_selector_count) ||
+        a->has_expire_at != b->has_expire_at ||
+        (a->has_expire_at && a->expire_at_ms != b->expire_at_ms))
+        return false;
+    for (size_t i = 0; i < a->services_count; i++)
+        if (!service_eq(&a->services[i], &b->services[i]))
+            return false;
+    for (size_t i = 0; i < a->volumes_count; i++)
+        if (!str_eq(a->volumes[i].name, b->volumes[i].name) ||
+            a->volumes[i].type != b->volumes[i].type)
+            return false;
+    for (size_t i = 0; i < a->ingress_count; i++) {
+        const cara_ingress *x = &a->ingress[i], *y = &b->ingress[i];
+        if (!str_eq(x->name, y->name) || !str_eq(x->host, y->host) ||
+            !str_eq(x->target_service, y->target_service) || x->target_port != y->target_port ||
+            x->scope != y->scope)
+            return false;
+    }
+    return true;
+}
+
+bool cara_project_status_equal(const cara_project_status *a, const cara_project_status *b)
+{
+    return a->phase == b->phase && str_eq(a->node_ref, b->node_ref) &&
+           conditions_eq(a->conditions, a->conditions_count, b->conditions, b->conditions_count);
+}
+
+bool cara_node_equal(const cara_node *a, const cara_node *b)
+{
+    return str_eq(a->name, b->name) && strv_eq(a->addrs, a->addrs_count, b->addrs, b->addrs_count) &&
+           str_eq(a->magic_dns, b->magic_dns) &&
+           kvs_eq(a->labels, a->labels_count, b->labels, b->labels_count) &&
+           a->capacity.cpu_millis == b->capacity.cpu_millis &&
+           a->capacity.memory_bytes == b->capacity.memory_bytes && a->state == b->state &&
+           conditions_eq(a->conditions, a->conditions_count, b->conditions, b->conditions_count) &&
+           a->unschedulable == b->unschedulable;
+}
