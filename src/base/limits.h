@@ -83,6 +83,21 @@
  * our pre-scan refuses deeper nesting first. */
 #define CARA_MP_DEPTH_MAX 24
 
+/* ---- Agent ---------------------------------------------------------------- */
+
+/* Projects one node runs at once. Each is a network, its volumes and its
+ * containers on one engine; past a few hundred, an engine's own list calls
+ * slow every pass, so the cap keeps a pass bounded. */
+#define CARA_NODE_PROJECTS_MAX 1024
+/* Objects of one kind listed from the engine in one pass: every container
+ * of every project at its cap would be 64 × 1024; a listing beyond this is
+ * refused rather than half-read. */
+#define CARA_ENGINE_OBJECTS_MAX 65536
+/* Back-off between restarts of a container that keeps stopping, and between
+ * retries of a failed step: doubling from the minimum to the maximum. */
+#define CARA_RESTART_BACKOFF_MS_MIN 1000
+#define CARA_RESTART_BACKOFF_MS_MAX 60000
+
 /* ---- Relations ---------------------------------------------------------- */
 
 _Static_assert(CARA_DOC_SCALAR_BYTES_MAX >= CARA_ENV_VALUE_BYTES_MAX,
@@ -91,6 +106,9 @@ _Static_assert(CARA_MP_DEPTH_MAX < 32, "msgpack-c's own nesting cap is 32");
 _Static_assert(CARA_DOC_DEPTH_MAX <= 64, "recursive walkers assume shallow trees");
 _Static_assert(CARA_SPEC_BYTES_MAX <= CARA_MANIFEST_BYTES_MAX,
                "one spec must fit in a manifest");
+_Static_assert(CARA_NODE_PROJECTS_MAX * CARA_SERVICES_COUNT_MAX <= CARA_ENGINE_OBJECTS_MAX,
+               "a full node's containers must fit in one listing");
+_Static_assert(CARA_RESTART_BACKOFF_MS_MIN < CARA_RESTART_BACKOFF_MS_MAX, "back-off must grow");
 _Static_assert(CARA_HOSTNAME_BYTES_MAX >= 2 * CARA_NAME_BYTES_MAX + 1,
                "an ingress host is at least two labels");
 
