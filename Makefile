@@ -83,7 +83,7 @@ deps:
 # ---- Tests ------------------------------------------------------------------
 
 test: deps
-	@scripts/ensure-dockerd.sh
+	@scripts/ensure-dockerd.sh && scripts/test-image.sh
 	@$(MAKE) --no-print-directory tests-build
 	@$(MAKE) --no-print-directory fuzz-build-if-possible
 	@BUILD=$(BUILD) tests/run.sh
@@ -93,7 +93,7 @@ test-only: tests-build
 	@BUILD=$(BUILD) tests/run.sh
 
 asan: deps
-	@scripts/ensure-dockerd.sh
+	@scripts/ensure-dockerd.sh && scripts/test-image.sh
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	    tests-build
