@@ -216,7 +216,7 @@ static void on_step_done(void *arg, const cara_docker_result *res)
                                            : "unexpected reply from the engine";
         char text[CARA_MESSAGE_BYTES_MAX];
         if (res->rc == 0 && !s->pull_error[0])
-            snprintf(text, sizeof text, "HTTP %ld: %s", res->http_status, msg);
+            snprintf(text, sizeof text, "HTTP %ld: %.900s", res->http_status, msg);
         else
             snprintf(text, sizeof text, "%s", msg);
         step_failed(r, p, s, reason, text);
