@@ -191,9 +191,33 @@ static const char *const two_services =
     "      volumeMounts: [{name: data, mountPath: /data}]\n"
     "  volumes: [{name: data}]\n";
 
+/* Removes what a crashed earlier run may have left under this name (owned
+ * by that run's node name, so the reconciler rightly refuses to touch it). */
+static void purge(const char *name)
+{
+    static const char *const fmts[] = {"/containers/%s-web?force=1", "/containers/%s-client?force=1",
+                                       "/networks/cara-%s", "/volumes/cara-%s-data"};
+    for (size_t i = 0; i < sizeof fmts / sizeof *fmts; i++) {
+        char path[256];
+        snprintf(path, sizeof path, fmts[i], name);
+        json_decref(engine("DELETE", path, NULL));
+    }
+}
+
 /* Builds the manifest with the project name and greeting substituted. */
 static cara_project *project(const char *name, const char *greeting)
 {
+    static char purged[8][64];
+    bool done = false;
+    for (size_t i = 0; i < 8; i++)
+        done |= strcmp(purged[i], name) == 0;
+    for (size_t i = 0; !done && i < 8; i++) {
+        if (purged[i][0] == '\0') {
+            purge(name);
+            snprintf(purged[i], sizeof purged[i], "%s", name);
+            done = true;
+        }
+    }
     char text[2048];
     const char *src = two_services;
     size_t o = 0;
