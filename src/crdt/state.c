@@ -178,14 +178,6 @@ static void table_remove_at(cara_crdt *s, size_t i)
     s->sorted_dirty = true;
 }
 
-static void table_remove(cara_crdt *s, const uint8_t keyhash[16])
-{
-    bool found;
-    size_t i = find_index(s, keyhash, &found);
-    if (found)
-        table_remove_at(s, i);
-}
-
 static int cmp_entry_keyhash(const void *a, const void *b)
 {
     const crdt_entry *x = *(crdt_entry *const *)a, *y = *(crdt_entry *const *)b;

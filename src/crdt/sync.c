@@ -243,3 +243,143 @@ static int on_want(out_ctx *o, const uint8_t *hashes, size_t n)
     }
     return 0;
 }
+
+/* ---- Decoding a peer's message ---------------------------------------------- */
+
+static bool uint_at(const msgpack_object *a, uint32_t i, uint64_t *v)
+{
+    if (a->via.array.ptr[i].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+        return false;
+    *v = a->via.array.ptr[i].via.u64;
+    return true;
+}
+
+/* A LIST must be sorted, without repeats, and inside its own prefix:
+ * the merge-join in on_list relies on all three. */
+static bool list_ok(unsigned depth, uint64_t prefix, const uint8_t *ents, size_t n)
+{
+    uint64_t mask = depth == 0 ? 0 : depth >= DEPTH_MAX ? UINT64_MAX
+                                                        : ~(UINT64_MAX >> (FANOUT_BITS * depth));
+    for (size_t j = 0; j < n; j++) {
+        const uint8_t *e = ents + j * ENTRY_BYTES;
+        if ((crdt_be64(e) & mask) != prefix)
+            return false;
+        if (j > 0 && memcmp(e - ENTRY_BYTES, e, KEYHASH_BYTES) >= 0)
+            return false;
+    }
+    return true;
+}
+
+static int handle_item(out_ctx *o, const msgpack_object *it, cara_buf *wants)
+{
+    uint64_t type, depth, prefix, count, fp;
+    if (it->type != MSGPACK_OBJECT_ARRAY || it->via.array.size < 2 || !uint_at(it, 0, &type))
+        return CARA_EPARSE;
+    const msgpack_object *f = it->via.array.ptr;
+    if (type == ITEM_WANT) {
+        if (it->via.array.size != 2 || f[1].type != MSGPACK_OBJECT_BIN ||
+            f[1].via.bin.size % KEYHASH_BYTES != 0)
+            return CARA_EPARSE;
+        return on_want(o, (const uint8_t *)f[1].via.bin.ptr, f[1].via.bin.size / KEYHASH_BYTES);
+    }
+    if (it->via.array.size < 4 || !uint_at(it, 1, &depth) || !uint_at(it, 2, &prefix) ||
+        !prefix_ok((unsigned)(depth > DEPTH_MAX ? DEPTH_MAX + 1 : depth), prefix))
+        return CARA_EPARSE;
+    if (type == ITEM_FP) {
+        if (it->via.array.size != 5 || !uint_at(it, 3, &count) || !uint_at(it, 4, &fp))
+            return CARA_EPARSE;
+        return on_fp(o, (unsigned)depth, prefix, count, fp);
+    }
+    if (type == ITEM_LIST) {
+        if (it->via.array.size != 4 || f[3].type != MSGPACK_OBJECT_BIN ||
+            f[3].via.bin.size % ENTRY_BYTES != 0)
+            return CARA_EPARSE;
+        const uint8_t *ents = (const uint8_t *)f[3].via.bin.ptr;
+        size_t n = f[3].via.bin.size / ENTRY_BYTES;
+        if (!list_ok((unsigned)depth, prefix, ents, n))
+            return CARA_EPARSE;
+        return on_list(o, (unsigned)depth, prefix, ents, n, wants);
+    }
+    return CARA_EPARSE;
+}
+
+static int handle_items(out_ctx *o, const msgpack_object *m, cara_buf *wants)
+{
+    if (m->type != MSGPACK_OBJECT_ARRAY || m->via.array.size != 3)
+        return CARA_EPARSE;
+    const msgpack_object *f = m->via.array.ptr;
+    uint64_t version;
+    if (f[0].type != MSGPACK_OBJECT_STR || f[0].via.str.size != strlen(SYNC_MAGIC) ||
+        memcmp(f[0].via.str.ptr, SYNC_MAGIC, strlen(SYNC_MAGIC)) != 0 || !uint_at(m, 1, &version))
+        return CARA_EPARSE;
+    if (version != SYNC_VERSION)
+        return CARA_EUNSUPPORTED;
+    if (f[2].type != MSGPACK_OBJECT_ARRAY || f[2].via.array.size > CARA_CRDT_SYNC_ITEMS_MAX)
+        return CARA_EPARSE;
+    for (uint32_t i = 0; i < f[2].via.array.size; i++) {
+        int rc = handle_item(o, &f[2].via.array.ptr[i], wants);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int frame_reply(out_ctx *o, cara_buf *wants, cara_buf *reply_out)
+{
+    if (wants->len > 0) {
+        int rc = msgpack_pack_array(&o->pk, 2);
+        rc = rc ? rc : msgpack_pack_uint64(&o->pk, ITEM_WANT);
+        rc = rc ? rc : msgpack_pack_bin_with_body(&o->pk, wants->data, wants->len);
+        if (rc != 0)
+            return CARA_ETOOBIG;
+        o->items_count++;
+    }
+    if (o->items_count == 0)
+        return 0;
+    if (o->items_count > CARA_CRDT_SYNC_ITEMS_MAX)
+        return CARA_ETOOBIG;
+    size_t start = reply_out->len;
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, reply_out, sink_buf);
+    int rc = msgpack_pack_array(&pk, 3);
+    rc = rc ? rc : msgpack_pack_str_with_body(&pk, SYNC_MAGIC, strlen(SYNC_MAGIC));
+    rc = rc ? rc : msgpack_pack_uint64(&pk, SYNC_VERSION);
+    rc = rc ? rc : msgpack_pack_array(&pk, (uint32_t)o->items_count);
+    rc = rc ? rc : (cara_buf_append(reply_out, o->items.data, o->items.len) == 0 ? 0 : -1);
+    if (rc != 0) {
+        reply_out->len = start;
+        return CARA_ETOOBIG;
+    }
+    return 0;
+}
+
+int cara_crdt_sync_recv(cara_crdt *s, const uint8_t *msg, size_t len, cara_buf *reply_out,
+                        cara_buf *delta_out)
+{
+    CARA_ASSERT(s != NULL && reply_out != NULL && delta_out != NULL);
+    size_t total = 0;
+    if (msg == NULL || len > CARA_CRDT_SYNC_MSG_BYTES_MAX)
+        return CARA_ETOOBIG;
+    int rc = cara_mpcheck(msg, len, 4, &total);
+    if (rc != 0 || total != len)
+        return CARA_EPARSE;
+    out_ctx o = {.s = s, .v = crdt_sorted(s), .delta = delta_out};
+    if (o.v == NULL)
+        return CARA_ENOMEM;
+    cara_buf wants;
+    cara_buf_init(&o.items, s->env, CARA_CRDT_SYNC_MSG_BYTES_MAX);
+    cara_buf_init(&wants, s->env, CARA_CRDT_SYNC_MSG_BYTES_MAX / 2);
+    msgpack_packer_init(&o.pk, &o.items, sink_buf);
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    size_t off = 0;
+    rc = msgpack_unpack_next(&up, (const char *)msg, len, &off) == MSGPACK_UNPACK_SUCCESS
+             ? handle_items(&o, &up.data, &wants)
+             : CARA_EPARSE;
+    if (rc == 0)
+        rc = frame_reply(&o, &wants, reply_out);
+    msgpack_unpacked_destroy(&up);
+    cara_buf_free(&wants);
+    cara_buf_free(&o.items);
+    return rc;
+}
