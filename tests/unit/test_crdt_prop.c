@@ -28,7 +28,7 @@ static void cast_make(cast *c, cara_rng *rng)
     for (int i = 0; i < 2; i++)
         tkey_make(&c->ops[i], rng);
     for (int i = 0; i < 3; i++) {
-        char name[8];
+        char name[16];
         snprintf(name, sizeof name, "n%d", i);
         tkey_make(&c->nodes[i], rng);
         tadmission(&c->admissions[i], name, 1, HLC(NOW_MS - 100000, i), &c->ops[i % 2],
@@ -54,7 +54,7 @@ static void random_record(cara_buf *out, const cast *c, cara_rng *rng)
     cara_rng_bytes(rng, value, value_bytes);
     const tkey *op = &c->ops[cara_rng_below(rng, 2)];
     int node = (int)cara_rng_below(rng, 3);
-    char node_name[8];
+    char node_name[16];
     snprintf(node_name, sizeof node_name, "n%d", node);
     switch (cara_rng_below(rng, 8)) {
     case 0:
