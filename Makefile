@@ -41,7 +41,7 @@ ifneq ($(wildcard src/agent/main.c),)
 BINS += $(BUILD)/cara-agent
 endif
 
-.PHONY: all deps test test-only asan fuzz fuzz-build fuzz-build-if-possible clean tests-build
+.PHONY: bench-crdt all deps test test-only asan fuzz fuzz-build fuzz-build-if-possible clean tests-build
 all: $(BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -99,6 +99,15 @@ asan: deps
 	    tests-build
 	@BUILD=build-asan CARA_SKIP_FUZZ=1 ASAN_OPTIONS=detect_leaks=1 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/run.sh
+
+# ---- Benchmarks -----------------------------------------------------------------
+
+$(BUILD)/bench-crdt: $(call obj,bench/bench_crdt.c) $(BUILD)/libcara.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
+
+# Delta bytes as a fraction of the state, and merge+verify throughput.
+bench-crdt: $(BUILD)/bench-crdt
+	@$(BUILD)/bench-crdt
 
 # ---- Fuzzing (clang's libFuzzer) ------------------------------------------------
 
