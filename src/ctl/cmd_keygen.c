@@ -1,7 +1,7 @@
 /*
  * caravanctl keygen [--out FILE] [--force]
  */
-#include "ctl/cmd_keygen.h"
+#include <getopt.h>
 
 #include <sodium.h>
 #include <stdbool.h>
@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "crdt/crdt.h"
+#include "ctl/ctl.h"
 #include "os/os.h"
 
 #define KEYGEN_PATH_BYTES_MAX 4096
@@ -48,23 +49,32 @@ static int parent_dirs(const char *path)
     return cara_os_mkdir_p(dir, 0700);
 }
 
-int ctl_cmd_keygen(int argc, char **argv)
+int ctl_cmd_keygen(ctl_ctx *ctx, int argc, char **argv)
 {
+    (void)ctx;
+    static const struct option opts[] = {
+        {"out", required_argument, NULL, 'o'},
+        {"force", no_argument, NULL, 'F'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
     const char *out = NULL;
     bool force = false;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            fputs(USAGE, stdout);
-            return 0;
-        } else if (strcmp(argv[i], "--force") == 0) {
+    int opt;
+    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        if (opt == 'o') {
+            out = optarg;
+        } else if (opt == 'F') {
             force = true;
-        } else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc) {
-            out = argv[++i];
+        } else if (opt == 'h') {
+            fputs(USAGE, stdout);
+            return CTL_EXIT_OK;
         } else {
-            fprintf(stderr, "caravanctl keygen: unexpected argument '%s'\n%s", argv[i], USAGE);
-            return 2;
+            return ctl_bad_option("keygen", opt, argv);
         }
     }
+    if (optind < argc)
+        return ctl_usage_error("keygen", "unexpected argument '%s'", argv[optind]);
     char path[KEYGEN_PATH_BYTES_MAX];
     if (out == NULL && default_path(path, sizeof path) != 0)
         return 1;
