@@ -68,7 +68,8 @@ expect convert-multi-doc-list 0 grep -q '"kind": "List"' "$tmp/list.json"
 expect keygen-help 0 "$ctl" keygen --help
 expect keygen-unknown-flag 2 "$ctl" keygen --bogus
 expect keygen-default-path 0 env HOME="$tmp/home" "$ctl" keygen
-expect keygen-prints-public-key 0 grep -qE '^public_key=[0-9a-f]{64}$' "$tmp/out"
+cp "$tmp/out" "$tmp/keygen.out"
+expect keygen-prints-public-key 0 grep -qE '^public_key=[0-9a-f]{64}$' "$tmp/keygen.out"
 key="$tmp/home/.config/caravanserai/operator.key"
 expect keygen-file-mode-0600 0 test "$(stat -c %a "$key")" = 600
 expect keygen-dir-mode-0700 0 test "$(stat -c %a "$(dirname "$key")")" = 700
