@@ -7,7 +7,7 @@
 static void make_nodes(cara_sched_node *nodes, char names[][16], size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        snprintf(names[i], 16, "node-%zu", i);
+        snprintf(names[i], 16, "node-%u", (unsigned)(i % 1000));
         nodes[i] = (cara_sched_node){.name = names[i], .ready = true, .schedulable = true};
     }
 }
