@@ -29,6 +29,13 @@ FUZZ_SRC  = $(wildcard tests/fuzz/fuzz_*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
+# `make V=1` prints whole command lines.
+ifeq ($(V),1)
+Q =
+else
+Q = @
+endif
+
 BINS = $(BUILD)/caravanctl
 ifneq ($(wildcard src/agent/main.c),)
 BINS += $(BUILD)/cara-agent
@@ -39,26 +46,30 @@ all: $(BINS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
 
 $(BUILD)/libcara.a: $(call obj,$(CORE_SRC) $(OS_SRC))
 	@rm -f $@
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
 
 $(BUILD)/caravanctl: $(call obj,$(CTL_SRC)) $(BUILD)/libcara.a
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
 
 # The agent's parts other than main() form a library, so unit tests can
 # drive them (the SQLite store, the Docker client) without the daemon.
 $(BUILD)/libcara-agent.a: $(call obj,$(AGENT_SRC))
 	@rm -f $@
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
 
 $(BUILD)/cara-agent: $(call obj,src/agent/main.c) $(BUILD)/libcara-agent.a $(BUILD)/libcara.a
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
 
 $(BUILD)/test-unit: $(call obj,$(UNIT_SRC)) $(BUILD)/libcara-agent.a $(BUILD)/libcara.a
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
 
 tests-build: all $(BUILD)/test-unit
 
@@ -72,6 +83,7 @@ deps:
 # ---- Tests ------------------------------------------------------------------
 
 test: deps
+	@scripts/ensure-dockerd.sh
 	@$(MAKE) --no-print-directory tests-build
 	@$(MAKE) --no-print-directory fuzz-build-if-possible
 	@BUILD=$(BUILD) tests/run.sh
@@ -81,6 +93,7 @@ test-only: tests-build
 	@BUILD=$(BUILD) tests/run.sh
 
 asan: deps
+	@scripts/ensure-dockerd.sh
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	    tests-build

@@ -1,1 +1,104 @@
-int main(void) { return 0; }
+/* caravanctl: the operator's command-line tool. */
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ctl/ctl.h"
+#include "os/os.h"
+
+#define CARA_VERSION "0.1.0"
+
+struct command {
+    const char *name;
+    ctl_cmd_fn fn;
+    const char *summary;
+};
+
+static const struct command commands[] = {
+    {"validate", ctl_cmd_validate, "check manifests against the Project schema"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: caravanctl [--peer NAME|ADDR[:PORT]] COMMAND [ARGS...]\n\n"
+               "Caravanserai's command-line tool.\n\nCommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\nGlobal options:\n"
+               "  --peer PEER   the cara-agent to talk to\n"
+               "  -h, --help    show this help\n"
+               "  --version     print the version\n\n"
+               "Run 'caravanctl COMMAND --help' for a command's options.\n"
+               "Exit codes: 0 success, 1 failure, 2 usage error.\n");
+}
+
+int ctl_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "caravanctl%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\nRun 'caravanctl%s%s --help' for usage.\n", cmd ? " " : "", cmd ? cmd : "");
+    va_end(ap);
+    return CTL_EXIT_USAGE;
+}
+
+int ctl_fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("error: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return CTL_EXIT_FAIL;
+}
+
+int ctl_bad_option(const char *cmd, int opt, char **argv)
+{
+    const char *arg = argv[optind - 1];
+    if (opt == ':')
+        return ctl_usage_error(cmd, "option '%s' needs a value", arg);
+    if (optopt != 0 && optopt != '?')
+        return ctl_usage_error(cmd, "unknown option '-%c'", optopt);
+    return ctl_usage_error(cmd, "unknown option '%s'", arg);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"peer", required_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    cara_os_log log = {.stream = stderr, .app = "caravanctl"};
+    ctl_ctx ctx = {0};
+    cara_os_env_init(&ctx.env, &log, CARA_LOG_WARN);
+    opterr = 0;
+    int opt;
+    /* '+': stop at the first non-option, the command name. */
+    while ((opt = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'p': ctx.peer = optarg; break;
+        case 'h': usage(stdout); return CTL_EXIT_OK;
+        case 'V': printf("caravanctl %s\n", CARA_VERSION); return CTL_EXIT_OK;
+        default: return ctl_bad_option(NULL, opt, argv);
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return CTL_EXIT_USAGE;
+    }
+    const char *name = argv[optind];
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
+        if (strcmp(name, commands[i].name) == 0) {
+            int sub_argc = argc - optind;
+            char **sub_argv = argv + optind;
+            optind = 0; /* 0 makes GNU getopt start afresh for the command */
+            return commands[i].fn(&ctx, sub_argc, sub_argv);
+        }
+    }
+    return ctl_usage_error(NULL, "unknown command '%s'", name);
+}

@@ -1,0 +1,23 @@
+/*
+ * Reading manifest files for caravanctl commands: every Project of every
+ * file, with every error printed to stderr as SOURCE:LINE:COL: PATH: MSG.
+ */
+#ifndef CARA_CTL_MANIFEST_FILES_H
+#define CARA_CTL_MANIFEST_FILES_H
+
+#include "ctl/ctl.h"
+#include "spec/spec.h"
+
+typedef struct ctl_projects {
+    cara_project **items; /* owned */
+    size_t count;
+    const char **sources; /* borrowed from argv: the file each came from */
+} ctl_projects;
+
+/* Reads and parses each path ("-" is stdin). Prints every error. Returns 0
+ * when all files are valid, CARA_ESCHEMA/CARA_EPARSE/CARA_EIO... otherwise;
+ * on success `out` holds every project in file order. */
+int ctl_read_manifests(cara_env *env, char **paths, size_t paths_count, ctl_projects *out);
+void ctl_projects_free(cara_env *env, ctl_projects *ps);
+
+#endif

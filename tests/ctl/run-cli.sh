@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# caravanctl's command-line contract: help, usage errors (exit 2), failures
+# (exit 1), and that what `convert` prints is itself a valid manifest.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+ctl=${BUILD:-build}/caravanctl
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# expect NAME CODE CMD...: runs CMD, checks its exit code.
+expect() {
+    local name=$1 want=$2; shift 2
+    "$@" >"$tmp/out" 2>"$tmp/err"
+    local got=$?
+    if [ "$got" -eq "$want" ]; then
+        echo "PASS cli:$name"
+    else
+        echo "FAIL cli:$name (exit $got, want $want)"
+        sed 's/^/    /' "$tmp/err" | head -20
+    fi
+}
+
+# expect_err NAME PATTERN: the last command's stderr matches PATTERN.
+expect_err() {
+    if grep -qE -- "$2" "$tmp/err"; then echo "PASS cli:$1"; else
+        echo "FAIL cli:$1 (stderr lacks /$2/)"; sed 's/^/    /' "$tmp/err" | head -20; fi
+}
+
+expect help 0 "$ctl" --help
+expect no-command 2 "$ctl"
+expect unknown-command 2 "$ctl" frobnicate
+expect_err unknown-command-named "unknown command 'frobnicate'"
+expect unknown-global-flag 2 "$ctl" --frob validate
+for cmd in validate convert; do
+    expect "$cmd-help" 0 "$ctl" "$cmd" --help
+    expect "$cmd-unknown-flag" 2 "$ctl" "$cmd" --bogus -f examples/wordpress.yaml
+    expect_err "$cmd-unknown-flag-named" "unknown option '--bogus'"
+    expect "$cmd-missing-value" 2 "$ctl" "$cmd" -f
+    expect "$cmd-no-file" 2 "$ctl" "$cmd"
+done
+
+for f in examples/*.yaml; do
+    expect "validate-example-$(basename "$f" .yaml)" 0 "$ctl" validate -f "$f"
+done
+expect validate-stdin 0 sh -c "'$ctl' validate -f - < examples/wordpress.yaml"
+printf 'apiVersion: caravanserai/v1\nkind: Project\nmetadata: {name: x}\nspec: {services: [{name: a}]}\n' >"$tmp/bad.yaml"
+expect validate-invalid 1 "$ctl" validate -f "$tmp/bad.yaml"
+expect_err validate-invalid-message "bad.yaml:4:[0-9]+: spec.services\[0\].image: required field is missing"
+expect validate-stdin-invalid 1 sh -c "'$ctl' validate -f - < '$tmp/bad.yaml'"
+expect_err validate-stdin-source "^<stdin>:4:"
+expect validate-mixed 1 "$ctl" validate -f examples/wordpress.yaml -f "$tmp/bad.yaml"
+expect validate-missing-file 1 "$ctl" validate -f "$tmp/nope.yaml"
+expect_err validate-missing-file-named "nope.yaml: cannot read"
+
+expect convert-bad-format 2 "$ctl" convert -f examples/wordpress.yaml -o xml
+expect convert-invalid 1 "$ctl" convert -f "$tmp/bad.yaml"
+for fmt in json yaml; do
+    "$ctl" convert -f examples/wordpress.yaml -o "$fmt" >"$tmp/conv.$fmt" 2>"$tmp/err"
+    expect "convert-$fmt-revalidates" 0 "$ctl" validate -f "$tmp/conv.$fmt"
+    "$ctl" convert -f "$tmp/conv.$fmt" -o "$fmt" >"$tmp/conv2.$fmt" 2>"$tmp/err"
+    expect "convert-$fmt-is-a-fixed-point" 0 cmp "$tmp/conv.$fmt" "$tmp/conv2.$fmt"
+done
+expect convert-multi-doc 0 "$ctl" convert -f examples/preview.yaml -o json
+cp "$tmp/out" "$tmp/list.json"
+expect convert-multi-doc-list 0 grep -q '"kind": "List"' "$tmp/list.json"
