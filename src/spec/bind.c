@@ -282,6 +282,7 @@ static int bind_any(cara_env *env, const doc_node *root, const char *path, cara_
     size_t after_bind = d->count;
     int rc = validate(obj, d);
     diags_dedup(d, first, after_bind);
+    diags_sort(d, first);
     return b.failed || rc != 0 || d->count > first ? CARA_ESCHEMA : 0;
 }
 

@@ -110,6 +110,9 @@ void bind_shape(bctx *b, const doc_node *n, const char *path, const struct shape
  * reported from index `from` to `first`: validation of a half-bound object
  * must not repeat what the binder said. */
 void diags_dedup(cara_diags *d, size_t from, size_t first);
+/* Orders the diagnostics from index `from` on by line and column (stable;
+ * those without a position stay last), so a file reads top to bottom. */
+void diags_sort(cara_diags *d, size_t from);
 
 /* ---- Quantities (quantity.c) ----------------------------------------------------------
  * Kubernetes quantities. Return 0, or CARA_EPARSE when malformed, CARA_ETOOBIG

@@ -247,3 +247,24 @@ void diags_dedup(cara_diags *d, size_t from, size_t first)
     }
     d->count = kept;
 }
+
+static bool diag_before(const cara_diag *a, const cara_diag *b)
+{
+    if (a->line == 0 || b->line == 0)
+        return a->line != 0 && b->line == 0;
+    return a->line < b->line || (a->line == b->line && a->col < b->col);
+}
+
+void diags_sort(cara_diags *d, size_t from)
+{
+    /* Insertion sort: at most CARA_ERRORS_COUNT_MAX entries, and stable. */
+    for (size_t i = from + 1; i < d->count; i++) {
+        cara_diag x = d->items[i];
+        size_t j = i;
+        while (j > from && diag_before(&x, &d->items[j - 1])) {
+            d->items[j] = d->items[j - 1];
+            j--;
+        }
+        d->items[j] = x;
+    }
+}

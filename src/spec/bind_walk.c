@@ -15,20 +15,29 @@ static const field *find_field(const shape *s, const char *name, size_t len)
     return NULL;
 }
 
-static void unknown_field(bctx *b, const shape *s, const doc_node *key, const char *path)
+/* Suggests the field within edit distance 2, or failing that one the key
+ * is a cut-short form of ("interval" for "intervalSeconds"). */
+static const char *field_hint(const shape *s, const doc_node *key)
 {
     const char *hint = NULL;
     size_t best = 3;
     for (size_t i = 0; i < s->fields_count; i++) {
         const char *f = s->fields[i].name;
-        if (s->fields[i].kind == F_IGNORE)
-            continue;
         size_t dist = edit_distance(key->text, key->len, f, strlen(f));
-        if (dist < best) {
+        if (s->fields[i].kind != F_IGNORE && dist < best) {
             best = dist;
             hint = f;
         }
     }
+    for (size_t i = 0; hint == NULL && i < s->fields_count && key->len >= 4; i++)
+        if (strncmp(s->fields[i].name, key->text, key->len) == 0)
+            hint = s->fields[i].name;
+    return hint;
+}
+
+static void unknown_field(bctx *b, const shape *s, const doc_node *key, const char *path)
+{
+    const char *hint = field_hint(s, key);
     if (hint != NULL)
         bind_error_at(b, key, path, "unknown field (did you mean \"%s\"?)", hint);
     else
@@ -247,7 +256,7 @@ void bind_shape(bctx *b, const doc_node *n, const char *path, const shape *s, vo
     if (n->kind != DOC_MAP) {
         char got[QUOTE_BYTES];
         describe(got, sizeof got, n);
-        bind_error(b, path, "must be a mapping, got %s", got);
+        bind_error(b, path, "%s be a mapping, got %s", path[0] ? "must" : "a document must", got);
         return;
     }
     if (s->init != NULL)
