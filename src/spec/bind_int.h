@@ -95,8 +95,9 @@ void bind_error_at(bctx *b, const doc_node *n, const char *path, const char *fmt
 size_t edit_distance(const char *a, size_t alen, const char *b, size_t blen);
 
 /* ---- Scalars (bind_util.c) -------------------------------------------------------
- * Each reports its own type error and returns false on it. */
-bool scalar_text(bctx *b, const doc_node *n, const char *path, const char **text, size_t *len);
+ * scalar_text gives the text of any scalar but a float (no report); the
+ * others report their own type error and return false (NULL) on it. */
+bool scalar_text(const doc_node *n, const char **text, size_t *len);
 char *bind_strdup(bctx *b, const doc_node *n, const char *path);
 bool bind_int(bctx *b, const doc_node *n, const char *path, int64_t min, int64_t max,
               int64_t *out);

@@ -111,10 +111,8 @@ size_t edit_distance(const char *a, size_t alen, const char *b, size_t blen)
 
 /* ---- Scalars ----------------------------------------------------------------- */
 
-bool scalar_text(bctx *b, const doc_node *n, const char *path, const char **text, size_t *len)
+bool scalar_text(const doc_node *n, const char **text, size_t *len)
 {
-    (void)b;
-    (void)path;
     if (n->kind != DOC_SCALAR || n->scalar == DOC_FLOAT)
         return false;
     *text = n->text;
@@ -130,7 +128,7 @@ char *bind_strdup(bctx *b, const doc_node *n, const char *path)
     const char *s;
     size_t len;
     char got[QUOTE_BYTES];
-    if (!scalar_text(b, n, path, &s, &len)) {
+    if (!scalar_text(n, &s, &len)) {
         describe(got, sizeof got, n);
         bind_error(b, path, "must be a string, got %s", got);
         return NULL;

@@ -174,7 +174,7 @@ static void bind_quantity(bctx *b, const field *f, const doc_node *v, const char
     size_t len = 0;
     uint64_t value = 0;
     int rc = CARA_EPARSE;
-    if (scalar_text(b, v, path, &s, &len))
+    if (scalar_text(v, &s, &len))
         rc = cpu ? quantity_cpu_millis(s, len, &value) : quantity_memory_bytes(s, len, &value);
     char got[QUOTE_BYTES];
     describe(got, sizeof got, v);
@@ -200,7 +200,7 @@ static void bind_time(bctx *b, const field *f, const doc_node *v, const char *pa
     size_t len;
     int64_t ms;
     char got[QUOTE_BYTES];
-    if (!scalar_text(b, v, path, &s, &len) || cara_time_parse_rfc3339(s, len, &ms) != 0) {
+    if (!scalar_text(v, &s, &len) || cara_time_parse_rfc3339(s, len, &ms) != 0) {
         describe(got, sizeof got, v);
         bind_error(b, path, "%s is not an RFC 3339 time (e.g. \"2026-12-01T00:00:00Z\")", got);
         return;
