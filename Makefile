@@ -41,7 +41,7 @@ ifneq ($(wildcard src/agent/main.c),)
 BINS += $(BUILD)/cara-agent
 endif
 
-.PHONY: all deps test test-only asan fuzz fuzz-build fuzz-build-if-possible clean tests-build
+.PHONY: bench-crdt all deps test test-only asan fuzz fuzz-build fuzz-build-if-possible clean tests-build
 all: $(BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -83,7 +83,7 @@ deps:
 # ---- Tests ------------------------------------------------------------------
 
 test: deps
-	@scripts/ensure-dockerd.sh
+	@scripts/ensure-dockerd.sh && scripts/test-image.sh
 	@$(MAKE) --no-print-directory tests-build
 	@$(MAKE) --no-print-directory fuzz-build-if-possible
 	@BUILD=$(BUILD) tests/run.sh
@@ -93,12 +93,21 @@ test-only: tests-build
 	@BUILD=$(BUILD) tests/run.sh
 
 asan: deps
-	@scripts/ensure-dockerd.sh
+	@scripts/ensure-dockerd.sh && scripts/test-image.sh
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	    tests-build
 	@BUILD=build-asan CARA_SKIP_FUZZ=1 ASAN_OPTIONS=detect_leaks=1 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/run.sh
+
+# ---- Benchmarks -----------------------------------------------------------------
+
+$(BUILD)/bench-crdt: $(call obj,bench/bench_crdt.c) $(BUILD)/libcara.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
+
+# Delta bytes as a fraction of the state, and merge+verify throughput.
+bench-crdt: $(BUILD)/bench-crdt
+	@$(BUILD)/bench-crdt
 
 # ---- Fuzzing (clang's libFuzzer) ------------------------------------------------
 

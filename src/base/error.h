@@ -26,7 +26,10 @@
     X(LIMIT, "a configured limit was reached")                               \
     X(AGAIN, "try again")                                                    \
     X(TIMEOUT, "timed out")                                                  \
-    X(UNSUPPORTED, "not supported")
+    X(UNSUPPORTED, "not supported")                                          \
+    X(WRONGAUTHOR, "signed by a key that may not write this record")          \
+    X(NOTADMITTED, "node is not admitted to the cluster")                     \
+    X(COLLECTED, "record is older than a collected tombstone")
 
 enum cara_error {
     CARA_OK = 0,

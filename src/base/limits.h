@@ -91,6 +91,61 @@
  * our pre-scan refuses deeper nesting first. */
 #define CARA_MP_DEPTH_MAX 24
 
+/* ---- Agent ---------------------------------------------------------------- */
+
+/* Projects one node runs at once. Each is a network, its volumes and its
+ * containers on one engine; past a few hundred, an engine's own list calls
+ * slow every pass, so the cap keeps a pass bounded. */
+#define CARA_NODE_PROJECTS_MAX 1024
+/* Objects of one kind listed from the engine in one pass: every container
+ * of every project at its cap would be 64 × 1024; a listing beyond this is
+ * refused rather than half-read. */
+#define CARA_ENGINE_OBJECTS_MAX 65536
+/* Back-off between restarts of a container that keeps stopping, and between
+ * retries of a failed step: doubling from the minimum to the maximum. */
+#define CARA_RESTART_BACKOFF_MS_MIN 1000
+#define CARA_RESTART_BACKOFF_MS_MAX 60000
+
+/* ---- Replicated state (src/crdt) ----------------------------------------- */
+
+/* A record key is a project or node name (a DNS label) or the fixed name of
+ * the cluster settings; room for a prefixed form later. */
+#define CARA_CRDT_KEY_BYTES_MAX 128
+/* The largest value a record carries: a project spec. */
+#define CARA_CRDT_VALUE_BYTES_MAX CARA_SPEC_BYTES_MAX
+/* Envelope overhead: array headers, magic, kind, two 64-bit stamps, a
+ * 32-byte author, the key and a 64-byte signature stay below 512 bytes. */
+#define CARA_CRDT_RECORD_OVERHEAD_BYTES 512
+#define CARA_CRDT_RECORD_BYTES_MAX (CARA_CRDT_VALUE_BYTES_MAX + CARA_CRDT_RECORD_OVERHEAD_BYTES)
+/* Live records in one replica: 10,000 projects with a status each, plus
+ * nodes and admissions, with headroom. At the spec cap this is a worst case
+ * of several GiB, so the realistic bound is the operator's, not this one. */
+#define CARA_CRDT_RECORDS_MAX 65536
+/* Operator keys a cluster trusts: a handful of people or CI systems. */
+#define CARA_CRDT_OPERATORS_MAX 16
+/* Admitted nodes: the gossip layer is sized for hundreds, not thousands. */
+#define CARA_CRDT_NODES_MAX 1024
+/* Per-key floors left by collected tombstones (one per deleted project
+ * name, about 80 bytes each): a million deletions fit in 80 MB. */
+#define CARA_CRDT_FLOORS_MAX (1024 * 1024)
+/* Default HLC skew bound: a record stamped more than this ahead of the
+ * local wall clock is refused (Cassandra refuses far-future generations
+ * the same way, with a much wider bound). */
+#define CARA_CRDT_SKEW_MS_DEFAULT (60 * 1000)
+/* Default tombstone horizon: long enough to outlast a weekend partition. */
+#define CARA_CRDT_TOMBSTONE_HORIZON_MS_DEFAULT (7LL * 24 * 3600 * 1000)
+/* One anti-entropy message (digest items): it travels over gossip's TCP
+ * path; 1 MiB holds about 30,000 listed entries. */
+#define CARA_CRDT_SYNC_MSG_BYTES_MAX (1024 * 1024)
+/* Items in one anti-entropy message. */
+#define CARA_CRDT_SYNC_ITEMS_MAX 65536
+/* A digest prefix listed entry by entry instead of split further once both
+ * sides hold at most this many records under it. */
+#define CARA_CRDT_SYNC_LEAF_RECORDS 16
+/* One delta (concatenated records) sent in reply to a digest: 16 MiB; what
+ * does not fit is sent in the next round. */
+#define CARA_CRDT_DELTA_BYTES_MAX (16 * 1024 * 1024)
+
 /* ---- Relations ---------------------------------------------------------- */
 
 _Static_assert(CARA_DOC_SCALAR_BYTES_MAX >= CARA_ENV_VALUE_BYTES_MAX,
@@ -99,7 +154,24 @@ _Static_assert(CARA_MP_DEPTH_MAX < 32, "msgpack-c's own nesting cap is 32");
 _Static_assert(CARA_DOC_DEPTH_MAX <= 64, "recursive walkers assume shallow trees");
 _Static_assert(CARA_SPEC_BYTES_MAX <= CARA_MANIFEST_BYTES_MAX,
                "one spec must fit in a manifest");
+_Static_assert(CARA_NODE_PROJECTS_MAX * CARA_SERVICES_COUNT_MAX <= CARA_ENGINE_OBJECTS_MAX,
+               "a full node's containers must fit in one listing");
+_Static_assert(CARA_RESTART_BACKOFF_MS_MIN < CARA_RESTART_BACKOFF_MS_MAX, "back-off must grow");
 _Static_assert(CARA_HOSTNAME_BYTES_MAX >= 2 * CARA_NAME_BYTES_MAX + 1,
                "an ingress host is at least two labels");
+
+_Static_assert(CARA_CRDT_KEY_BYTES_MAX >= CARA_HOSTNAME_BYTES_MAX / 2 &&
+                   CARA_CRDT_KEY_BYTES_MAX >= CARA_NAME_BYTES_MAX,
+               "a record key must hold a project or node name");
+_Static_assert(CARA_CRDT_VALUE_BYTES_MAX >= CARA_SPEC_BYTES_MAX &&
+                   CARA_CRDT_VALUE_BYTES_MAX >= CARA_STATUS_BYTES_MAX &&
+                   CARA_CRDT_VALUE_BYTES_MAX >= CARA_NODE_BYTES_MAX,
+               "every record value must fit");
+_Static_assert(CARA_CRDT_RECORD_OVERHEAD_BYTES >= CARA_CRDT_KEY_BYTES_MAX + 64 + 32 + 64,
+               "the envelope overhead must cover key, signature, author and headers");
+_Static_assert(CARA_CRDT_DELTA_BYTES_MAX >= 2 * CARA_CRDT_RECORD_BYTES_MAX,
+               "a delta must carry at least one record of the largest size");
+_Static_assert(CARA_CRDT_SYNC_LEAF_RECORDS >= 16,
+               "a leaf must be no smaller than the fan-out, or splitting never ends early");
 
 #endif

@@ -31,5 +31,6 @@ int ctl_bad_option(const char *cmd, int opt, char **argv);
 
 int ctl_cmd_validate(ctl_ctx *ctx, int argc, char **argv);
 int ctl_cmd_convert(ctl_ctx *ctx, int argc, char **argv);
+int ctl_cmd_keygen(ctl_ctx *ctx, int argc, char **argv);
 
 #endif

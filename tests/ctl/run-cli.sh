@@ -63,3 +63,18 @@ done
 expect convert-multi-doc 0 "$ctl" convert -f examples/preview.yaml -o json
 cp "$tmp/out" "$tmp/list.json"
 expect convert-multi-doc-list 0 grep -q '"kind": "List"' "$tmp/list.json"
+
+# keygen: a 0600 key file in a 0700 directory, never overwritten silently.
+expect keygen-help 0 "$ctl" keygen --help
+expect keygen-unknown-flag 2 "$ctl" keygen --bogus
+expect keygen-default-path 0 env HOME="$tmp/home" "$ctl" keygen
+cp "$tmp/out" "$tmp/keygen.out"
+expect keygen-prints-public-key 0 grep -qE '^public_key=[0-9a-f]{64}$' "$tmp/keygen.out"
+key="$tmp/home/.config/caravanserai/operator.key"
+expect keygen-file-mode-0600 0 test "$(stat -c %a "$key")" = 600
+expect keygen-dir-mode-0700 0 test "$(stat -c %a "$(dirname "$key")")" = 700
+cp "$key" "$tmp/key.before"
+expect keygen-refuses-overwrite 1 env HOME="$tmp/home" "$ctl" keygen
+expect keygen-refusal-keeps-key 0 cmp "$key" "$tmp/key.before"
+expect keygen-force-replaces 0 env HOME="$tmp/home" "$ctl" keygen --force
+expect keygen-force-new-key 1 cmp -s "$key" "$tmp/key.before"

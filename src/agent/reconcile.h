@@ -1,0 +1,64 @@
+/*
+ * The reconciler: makes the Docker engine hold exactly the objects of the
+ * Projects this node owns, and reports each project's phase.
+ *
+ * It is level-triggered and keeps no state of its own about Docker: every
+ * pass lists the engine's objects labelled with this node's name and
+ * compares them with the desired projects, so an agent restart, a missed
+ * event or an object removed behind its back all heal the same way. Events
+ * only make the next pass come sooner. Each project has at most one engine
+ * call in flight, so steps for one project are ordered (network, volumes,
+ * image, create, start) while projects progress in parallel.
+ */
+#ifndef CARA_AGENT_RECONCILE_H
+#define CARA_AGENT_RECONCILE_H
+
+#include <uv.h>
+
+#include "agent/docker.h"
+#include "spec/spec.h"
+
+typedef struct cara_reconciler cara_reconciler;
+
+/* Called whenever a project's status changes. `status` is borrowed for the
+ * call. After a Terminated report the project is forgotten. */
+typedef void (*cara_reconciler_status_fn)(void *ctx, const char *project,
+                                          const cara_project_status *status);
+
+typedef struct cara_reconciler_config {
+    const char *node_name;      /* borrowed; labels objects as ours */
+    cara_docker *docker;        /* borrowed */
+    uv_loop_t *loop;            /* borrowed */
+    cara_env *env;              /* borrowed */
+    uint32_t resync_interval_ms; /* full pass even without events; 0: 10 s */
+    uint32_t stop_timeout_s;     /* SIGTERM-to-SIGKILL grace on removal; 0: 10 */
+    cara_reconciler_status_fn on_status;
+    void *ctx;
+} cara_reconciler_config;
+
+int cara_reconciler_new(cara_reconciler **out, const cara_reconciler_config *cfg);
+/* Stops streams and timers; run the loop afterwards to let handles close.
+ * Containers are left running (an agent restart must not stop workloads). */
+void cara_reconciler_free(cara_reconciler *r);
+
+/* Makes `p` (taken) the desired spec of its project on this node, replacing
+ * any earlier one. Returns 0 or CARA_ENOMEM (p is freed either way). */
+int cara_reconciler_apply(cara_reconciler *r, cara_project *p);
+/* Removes the project's objects, then reports Terminated. Unknown projects
+ * are removed too (their objects are found by label). */
+int cara_reconciler_delete(cara_reconciler *r, const char *project);
+/* Declares the desired set complete (after the agent loaded its state):
+ * from now on, objects of projects that are not desired are removed. */
+void cara_reconciler_set_complete(cara_reconciler *r);
+/* Asks for a full pass soon. */
+void cara_reconciler_kick(cara_reconciler *r);
+
+/* Counters for /metrics and tests. */
+typedef struct cara_reconciler_stats {
+    uint64_t passes, steps, step_errors, events, stream_restarts, restarts;
+} cara_reconciler_stats;
+void cara_reconciler_get_stats(const cara_reconciler *r, cara_reconciler_stats *out);
+/* True when every desired project's last pass found nothing to do. */
+bool cara_reconciler_idle(const cara_reconciler *r);
+
+#endif

@@ -1,0 +1,106 @@
+/* Internals of the reconciler, shared by reconcile.c (passes, projects,
+ * status, events) and reconcile_steps.c (planning and running one step). */
+#ifndef CARA_AGENT_RECONCILE_INT_H
+#define CARA_AGENT_RECONCILE_INT_H
+
+#include "agent/objects.h"
+#include "agent/reconcile.h"
+
+#define SPEC_HASH_HEX_BYTES 32
+
+/* One container of ours as the last listing (plus our own steps since)
+ * saw it. */
+typedef struct actual_ctr {
+    char id[CARA_OBJECT_NAME_BYTES_MAX + 1]; /* 64 hex digits, or the name */
+    char name[CARA_OBJECT_NAME_BYTES_MAX + 1];
+    char project[CARA_NAME_BYTES_MAX + 1];
+    char service[CARA_NAME_BYTES_MAX + 1];
+    char hash[SPEC_HASH_HEX_BYTES + 1];
+    char state[16]; /* created, running, restarting, exited, paused, dead, removing */
+    int exit_code;
+} actual_ctr;
+
+/* A network or volume of ours. */
+typedef struct actual_obj {
+    char name[CARA_OBJECT_NAME_BYTES_MAX + 1];
+    char project[CARA_NAME_BYTES_MAX + 1];
+} actual_obj;
+
+typedef struct snapshot {
+    actual_ctr *ctrs;
+    size_t ctrs_count;
+    actual_obj *nets;
+    size_t nets_count;
+    actual_obj *vols;
+    size_t vols_count;
+} snapshot;
+
+typedef enum { IMG_UNKNOWN = 0, IMG_PRESENT, IMG_MISSING, IMG_FAILED } img_state;
+
+typedef struct svc_state {
+    char hash[SPEC_HASH_HEX_BYTES + 1]; /* of the container body we would send */
+    img_state image;
+    uint32_t backoff_ms;
+    uint64_t not_before_mono_ms; /* no start before this (restart back-off) */
+    uint32_t agent_restarts;     /* starts of an exited container by the agent */
+} svc_state;
+
+typedef struct proj {
+    char name[CARA_NAME_BYTES_MAX + 1];
+    cara_project *spec; /* NULL when being deleted without a known spec */
+    svc_state *svcs;    /* one per spec->services */
+    bool deleting;
+    bool busy;          /* a step is in flight */
+    bool settled;       /* the last plan found nothing to do */
+    uint64_t retry_not_before_mono_ms; /* after a failed step */
+    uint32_t retry_backoff_ms;
+    char failed_msg[CARA_MESSAGE_BYTES_MAX]; /* last failure, "" if none */
+    cara_project_status status;
+    struct proj *next;
+} proj;
+
+struct cara_reconciler {
+    cara_reconciler_config cfg;
+    cara_env *env;
+    proj *projects;
+    size_t projects_count;
+    snapshot snap;
+    bool snap_valid;
+    bool complete;       /* desired set is known: orphans may go */
+    uint64_t mutations;  /* steps completed; a listing older than one is stale */
+    int lists_pending;   /* 0..3 list calls of the current pass */
+    uint64_t list_mutations;
+    snapshot next_snap;
+    bool list_failed;
+    uv_timer_t resync_timer, kick_timer, retry_timer;
+    cara_docker_req *events_req;
+    uv_timer_t events_timer;  /* reconnects the events stream */
+    int handles_open;
+    bool closing;
+    cara_reconciler_stats stats;
+};
+
+/* reconcile_steps.c */
+/* Starts the next step of `p` if there is one and none is in flight.
+ * Marks p->settled when there is nothing to do. */
+void recon_advance(cara_reconciler *r, proj *p);
+/* Fills svc hashes for p->spec. */
+int recon_hash_services(cara_reconciler *r, proj *p);
+
+/* reconcile.c */
+void recon_set_phase(cara_reconciler *r, proj *p, cara_phase phase, const char *reason,
+                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void recon_set_condition(cara_reconciler *r, proj *p, const char *type, cara_cond_status st,
+                         const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+void recon_forget(cara_reconciler *r, proj *p);
+void snap_remove_ctr(snapshot *s, const char *name);
+void snap_remove_obj(actual_obj *objs, size_t *count, const char *name);
+int snap_add_obj(cara_reconciler *r, actual_obj **objs, size_t *count, const char *name,
+                 const char *project);
+int snap_add_ctr(cara_reconciler *r, snapshot *s, const actual_ctr *c);
+actual_ctr *snap_find_ctr(snapshot *s, const char *name);
+bool snap_has_obj(const actual_obj *objs, size_t count, const char *name);
+void recon_schedule_retry(cara_reconciler *r, uint64_t at_mono_ms);
+
+#endif

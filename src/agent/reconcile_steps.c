@@ -1,0 +1,548 @@
+/* Planning and running one reconciliation step of one project. */
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "agent/reconcile_int.h"
+
+typedef enum {
+    STEP_NET_CREATE,
+    STEP_VOL_CREATE,
+    STEP_IMG_INSPECT,
+    STEP_IMG_PULL,
+    STEP_CTR_CREATE,
+    STEP_CTR_START,
+    STEP_CTR_STOP,
+    STEP_CTR_REMOVE,
+    STEP_NET_REMOVE,
+    STEP_VOL_REMOVE,
+} step_kind;
+
+static const char *const step_names[] = {
+    "create network", "create volume", "inspect image", "pull image", "create container",
+    "start container", "stop container", "remove container", "remove network", "remove volume",
+};
+
+typedef struct step {
+    cara_reconciler *r;
+    step_kind kind;
+    char project[CARA_NAME_BYTES_MAX + 1];
+    char object[CARA_OBJECT_NAME_BYTES_MAX + 1]; /* name of what it acts on */
+    char target[CARA_OBJECT_NAME_BYTES_MAX + 1]; /* a container's id: acting by id cannot hit a namesake */
+    char service[CARA_NAME_BYTES_MAX + 1];
+    char image[CARA_IMAGE_BYTES_MAX + 1];
+    char hash[SPEC_HASH_HEX_BYTES + 1];
+    char pull_error[CARA_MESSAGE_BYTES_MAX];
+    char pull_status[128];
+    int pull_percent;
+} step;
+
+int recon_hash_services(cara_reconciler *r, proj *p)
+{
+    for (size_t i = 0; i < p->spec->services_count; i++) {
+        /* The hash covers exactly what would be sent to the engine, so any
+         * change that matters to the container, and only such a change,
+         * recreates it. Sorted compact JSON is deterministic. */
+        json_t *body = cara_obj_container_body(p->spec, &p->spec->services[i], r->cfg.node_name, "");
+        char *text = body ? json_dumps(body, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+        json_decref(body);
+        if (text == NULL)
+            return CARA_ENOMEM;
+        unsigned char h[SPEC_HASH_HEX_BYTES / 2];
+        crypto_generichash(h, sizeof h, (const unsigned char *)text, strlen(text), NULL, 0);
+        free(text); /* json_dumps allocates with jansson's default malloc */
+        sodium_bin2hex(p->svcs[i].hash, sizeof p->svcs[i].hash, h, sizeof h);
+    }
+    return 0;
+}
+
+static proj *find_proj(cara_reconciler *r, const char *name)
+{
+    for (proj *p = r->projects; p != NULL; p = p->next)
+        if (strcmp(p->name, name) == 0)
+            return p;
+    return NULL;
+}
+
+static svc_state *svc_of(proj *p, const char *service, const cara_service **spec_out)
+{
+    if (p->spec == NULL)
+        return NULL;
+    for (size_t i = 0; i < p->spec->services_count; i++) {
+        if (strcmp(p->spec->services[i].name, service) == 0) {
+            if (spec_out)
+                *spec_out = &p->spec->services[i];
+            return &p->svcs[i];
+        }
+    }
+    return NULL;
+}
+
+static uint32_t next_backoff(uint32_t ms)
+{
+    if (ms < CARA_RESTART_BACKOFF_MS_MIN)
+        return CARA_RESTART_BACKOFF_MS_MIN;
+    return ms >= CARA_RESTART_BACKOFF_MS_MAX / 2 ? CARA_RESTART_BACKOFF_MS_MAX : ms * 2;
+}
+
+/* A step failed: the project is Failed with the engine's words, and the
+ * plan is retried after a back-off (Kubernetes keeps retrying an image
+ * pull the same way). While deleting, it stays Terminating. */
+static void step_failed(cara_reconciler *r, proj *p, const step *s, const char *reason,
+                        const char *msg)
+{
+    r->stats.step_errors++;
+    p->retry_backoff_ms = next_backoff(p->retry_backoff_ms);
+    p->retry_not_before_mono_ms = cara_env_now_mono_ms(r->env) + p->retry_backoff_ms;
+    recon_schedule_retry(r, p->retry_not_before_mono_ms);
+    cara_env_logf(r->env, CARA_LOG_WARN, "reconcile", "project=%s step=\"%s %s\" error=\"%s\"",
+                  p->name, step_names[s->kind], s->object, msg);
+    if (p->deleting)
+        return;
+    snprintf(p->failed_msg, sizeof p->failed_msg, "%s", msg);
+    recon_set_phase(r, p, CARA_PHASE_FAILED, reason, "%s %s: %s", step_names[s->kind], s->object,
+                    msg);
+}
+
+static bool ok_status(long st, long a, long b, long c)
+{
+    return st == a || st == b || st == c;
+}
+
+/* Applies a finished step to the snapshot. Returns false if it failed. */
+static bool apply_result(cara_reconciler *r, proj *p, step *s, const cara_docker_result *res,
+                         const char **reason)
+{
+    snapshot *snap = &r->snap;
+    long st = res->rc == 0 ? res->http_status : 0;
+    *reason = "EngineError";
+    switch (s->kind) {
+    case STEP_NET_CREATE:
+        *reason = "NetworkCreateFailed";
+        return ok_status(st, 201, 201, 201) &&
+               snap_add_obj(r, &snap->nets, &snap->nets_count, s->object, p->name) == 0;
+    case STEP_VOL_CREATE:
+        *reason = "VolumeCreateFailed";
+        return ok_status(st, 201, 200, 201) &&
+               snap_add_obj(r, &snap->vols, &snap->vols_count, s->object, p->name) == 0;
+    case STEP_IMG_INSPECT: {
+        svc_state *sv = svc_of(p, s->service, NULL);
+        if (sv != NULL && (st == 200 || st == 404))
+            sv->image = st == 200 ? IMG_PRESENT : IMG_MISSING;
+        return st == 200 || st == 404;
+    }
+    case STEP_IMG_PULL: {
+        svc_state *sv = svc_of(p, s->service, NULL);
+        bool ok = st == 200 && s->pull_error[0] == '\0';
+        if (sv != NULL)
+            sv->image = ok ? IMG_PRESENT : IMG_FAILED;
+        *reason = "ImagePullFailed";
+        if (ok)
+            recon_set_condition(r, p, "ImagePulling", CARA_COND_FALSE, "Pulled", "pulled %s",
+                                s->image);
+        return ok;
+    }
+    case STEP_CTR_CREATE: {
+        *reason = "ContainerCreateFailed";
+        if (st == 404) { /* the image went away between inspect and create */
+            svc_state *sv = svc_of(p, s->service, NULL);
+            if (sv != NULL)
+                sv->image = IMG_UNKNOWN;
+            return true;
+        }
+        if (st != 201)
+            return false;
+        json_t *j = json_loadb(res->body, res->body_len, 0, NULL);
+        const char *id = json_string_value(json_object_get(j, "Id"));
+        actual_ctr c = {.exit_code = 0};
+        snprintf(c.id, sizeof c.id, "%s", id ? id : s->object);
+        snprintf(c.name, sizeof c.name, "%s", s->object);
+        snprintf(c.project, sizeof c.project, "%s", p->name);
+        snprintf(c.service, sizeof c.service, "%s", s->service);
+        snprintf(c.hash, sizeof c.hash, "%s", s->hash);
+        snprintf(c.state, sizeof c.state, "created");
+        json_decref(j);
+        return snap_add_ctr(r, snap, &c) == 0;
+    }
+    case STEP_CTR_START: {
+        *reason = "ContainerStartFailed";
+        actual_ctr *c = snap_find_ctr(snap, s->object);
+        if (ok_status(st, 204, 304, 204) && c != NULL)
+            snprintf(c->state, sizeof c->state, "running");
+        return ok_status(st, 204, 304, 204);
+    }
+    case STEP_CTR_STOP: {
+        actual_ctr *c = snap_find_ctr(snap, s->object);
+        if (st == 404)
+            snap_remove_ctr(snap, s->object);
+        else if (ok_status(st, 204, 304, 204) && c != NULL)
+            snprintf(c->state, sizeof c->state, "exited");
+        return ok_status(st, 204, 304, 404);
+    }
+    case STEP_CTR_REMOVE:
+        if (ok_status(st, 204, 404, 204))
+            snap_remove_ctr(snap, s->object);
+        return ok_status(st, 204, 404, 204);
+    case STEP_NET_REMOVE:
+        if (ok_status(st, 204, 404, 204))
+            snap_remove_obj(snap->nets, &snap->nets_count, s->object);
+        return ok_status(st, 204, 404, 204);
+    case STEP_VOL_REMOVE:
+        if (ok_status(st, 204, 404, 204))
+            snap_remove_obj(snap->vols, &snap->vols_count, s->object);
+        return ok_status(st, 204, 404, 204);
+    }
+    CARA_UNREACHABLE();
+}
+
+static void on_step_done(void *arg, const cara_docker_result *res)
+{
+    step *s = arg;
+    cara_reconciler *r = s->r;
+    proj *p = find_proj(r, s->project);
+    CARA_ASSERT(p != NULL && p->busy); /* a busy project is never forgotten */
+    p->busy = false;
+    r->mutations++;
+    r->stats.steps++;
+    if (r->closing) {
+        cara_env_free(r->env, s);
+        return;
+    }
+    const char *reason;
+    if (!apply_result(r, p, s, res, &reason)) {
+        const char *msg = s->pull_error[0] ? s->pull_error
+                          : res->rc != 0   ? res->error
+                          : res->error[0]  ? res->error
+                                           : "unexpected reply from the engine";
+        char text[CARA_MESSAGE_BYTES_MAX];
+        if (res->rc == 0 && !s->pull_error[0])
+            snprintf(text, sizeof text, "HTTP %ld: %.900s", res->http_status, msg);
+        else
+            snprintf(text, sizeof text, "%s", msg);
+        step_failed(r, p, s, reason, text);
+    }
+    cara_env_free(r->env, s);
+    recon_advance(r, p);
+}
+
+/* Pull progress: one JSON object a line. An error can arrive after a 200
+ * as {"error": ..., "errorDetail": {...}}; a refusal before streaming
+ * began is {"message": ...}. */
+static void on_pull_line(void *arg, const char *line, size_t len)
+{
+    step *s = arg;
+    json_t *j = json_loadb(line, len, 0, NULL);
+    if (j == NULL)
+        return;
+    const char *err = json_string_value(json_object_get(j, "error"));
+    if (err == NULL)
+        err = json_string_value(json_object_get(j, "message"));
+    if (err != NULL) {
+        snprintf(s->pull_error, sizeof s->pull_error, "%s", err);
+        json_decref(j);
+        return;
+    }
+    const char *status = json_string_value(json_object_get(j, "status"));
+    json_t *pd = json_object_get(j, "progressDetail");
+    json_int_t cur = json_integer_value(json_object_get(pd, "current"));
+    json_int_t total = json_integer_value(json_object_get(pd, "total"));
+    int percent = total > 0 ? (int)(cur * 100 / total) : -1;
+    proj *p = find_proj(s->r, s->project);
+    /* Report a new status text, or progress in steps of 10 %, not every
+     * chunk: each report is a status write that may be gossiped. */
+    if (p != NULL && status != NULL &&
+        (strcmp(status, s->pull_status) != 0 || percent / 10 != s->pull_percent / 10)) {
+        snprintf(s->pull_status, sizeof s->pull_status, "%s", status);
+        s->pull_percent = percent;
+        if (percent >= 0)
+            recon_set_condition(s->r, p, "ImagePulling", CARA_COND_TRUE, "Pulling",
+                                "pulling %s: %s %d%%", s->image, status, percent);
+        else
+            recon_set_condition(s->r, p, "ImagePulling", CARA_COND_TRUE, "Pulling",
+                                "pulling %s: %s", s->image, status);
+    }
+    json_decref(j);
+}
+
+/* Splits an image reference into repository and tag (or digest) for
+ * /images/create; without either, the tag is "latest" (an empty tag would
+ * pull every tag). */
+static void split_image(const char *image, char *repo, size_t repo_cap, char *tag, size_t tag_cap)
+{
+    const char *at = strchr(image, '@');
+    const char *slash = strrchr(image, '/');
+    const char *colon = strrchr(image, ':');
+    if (at != NULL) {
+        snprintf(repo, repo_cap, "%.*s", (int)(at - image), image);
+        snprintf(tag, tag_cap, "%s", at + 1);
+    } else if (colon != NULL && (slash == NULL || colon > slash)) {
+        snprintf(repo, repo_cap, "%.*s", (int)(colon - image), image);
+        snprintf(tag, tag_cap, "%s", colon + 1);
+    } else {
+        snprintf(repo, repo_cap, "%s", image);
+        snprintf(tag, tag_cap, "latest");
+    }
+}
+
+static int issue(cara_reconciler *r, step *s, const cara_project *spec, const cara_service *svc)
+{
+    cara_docker *d = r->cfg.docker;
+    char path[1024];
+    cara_buf q;
+    cara_buf_init(&q, r->env, 2048);
+    json_t *body = NULL;
+    int rc = 0;
+    switch (s->kind) {
+    case STEP_NET_CREATE:
+        body = cara_obj_network_body(spec, r->cfg.node_name);
+        rc = cara_docker_request(d, "POST", "/networks/create", body, on_step_done, s);
+        break;
+    case STEP_VOL_CREATE:
+        for (size_t i = 0; i < spec->volumes_count; i++) {
+            char name[CARA_OBJECT_NAME_BYTES_MAX + 1];
+            cara_obj_volume_name(spec, &spec->volumes[i], name);
+            if (strcmp(name, s->object) == 0)
+                body = cara_obj_volume_body(spec, &spec->volumes[i], r->cfg.node_name);
+        }
+        rc = cara_docker_request(d, "POST", "/volumes/create", body, on_step_done, s);
+        break;
+    case STEP_IMG_INSPECT:
+        snprintf(path, sizeof path, "/images/%s/json", s->image);
+        rc = cara_docker_request(d, "GET", path, NULL, on_step_done, s);
+        break;
+    case STEP_IMG_PULL: {
+        char repo[CARA_IMAGE_BYTES_MAX + 1], tag[CARA_IMAGE_BYTES_MAX + 1];
+        split_image(s->image, repo, sizeof repo, tag, sizeof tag);
+        rc = cara_buf_append_str(&q, "/images/create?fromImage=");
+        rc = rc ? rc : cara_docker_urlencode(repo, &q);
+        rc = rc ? rc : cara_buf_append_str(&q, "&tag=");
+        rc = rc ? rc : cara_docker_urlencode(tag, &q);
+        s->pull_percent = -100;
+        rc = rc ? rc
+                : cara_docker_stream(d, "POST", (char *)q.data, true, on_pull_line, on_step_done, s,
+                                     NULL);
+        break;
+    }
+    case STEP_CTR_CREATE:
+        body = cara_obj_container_body(spec, svc, r->cfg.node_name, s->hash);
+        snprintf(path, sizeof path, "/containers/create?name=%s", s->object);
+        rc = cara_docker_request(d, "POST", path, body, on_step_done, s);
+        break;
+    case STEP_CTR_START:
+        snprintf(path, sizeof path, "/containers/%s/start", s->target);
+        rc = cara_docker_request(d, "POST", path, NULL, on_step_done, s);
+        break;
+    case STEP_CTR_STOP:
+        snprintf(path, sizeof path, "/containers/%s/stop?t=%u", s->target, r->cfg.stop_timeout_s);
+        rc = cara_docker_request(d, "POST", path, NULL, on_step_done, s);
+        break;
+    case STEP_CTR_REMOVE:
+        snprintf(path, sizeof path, "/containers/%s?force=1&v=1", s->target);
+        rc = cara_docker_request(d, "DELETE", path, NULL, on_step_done, s);
+        break;
+    case STEP_NET_REMOVE:
+        snprintf(path, sizeof path, "/networks/%s", s->object);
+        rc = cara_docker_request(d, "DELETE", path, NULL, on_step_done, s);
+        break;
+    case STEP_VOL_REMOVE:
+        snprintf(path, sizeof path, "/volumes/%s", s->object);
+        rc = cara_docker_request(d, "DELETE", path, NULL, on_step_done, s);
+        break;
+    }
+    json_decref(body);
+    cara_buf_free(&q);
+    return rc;
+}
+
+/* ---- Planning --------------------------------------------------------------------- */
+
+static step *new_step(cara_reconciler *r, proj *p, step_kind kind, const char *object)
+{
+    step *s = cara_env_calloc(r->env, 1, sizeof *s);
+    if (s == NULL)
+        return NULL;
+    s->r = r;
+    s->kind = kind;
+    snprintf(s->project, sizeof s->project, "%s", p->name);
+    snprintf(s->object, sizeof s->object, "%s", object);
+    return s;
+}
+
+static step *ctr_step(cara_reconciler *r, proj *p, step_kind kind, const actual_ctr *c)
+{
+    step *s = new_step(r, p, kind, c->name);
+    if (s != NULL) {
+        snprintf(s->target, sizeof s->target, "%s", c->id);
+        snprintf(s->service, sizeof s->service, "%s", c->service);
+    }
+    return s;
+}
+
+/* The next step that removes the project's objects, or NULL when none is
+ * left. Running containers are stopped first, to give them their grace. */
+static step *plan_removal(cara_reconciler *r, proj *p)
+{
+    snapshot *snap = &r->snap;
+    for (size_t i = 0; i < snap->ctrs_count; i++) {
+        actual_ctr *c = &snap->ctrs[i];
+        if (strcmp(c->project, p->name) == 0)
+            return ctr_step(r, p, strcmp(c->state, "running") == 0 ? STEP_CTR_STOP : STEP_CTR_REMOVE, c);
+    }
+    for (size_t i = 0; i < snap->nets_count; i++)
+        if (strcmp(snap->nets[i].project, p->name) == 0)
+            return new_step(r, p, STEP_NET_REMOVE, snap->nets[i].name);
+    for (size_t i = 0; i < snap->vols_count; i++)
+        if (strcmp(snap->vols[i].project, p->name) == 0)
+            return new_step(r, p, STEP_VOL_REMOVE, snap->vols[i].name);
+    return NULL;
+}
+
+/* A container that is ours but no longer wanted as it is: its service is
+ * gone, its spec changed, or the engine gave up on it. */
+static step *plan_stale(cara_reconciler *r, proj *p)
+{
+    snapshot *snap = &r->snap;
+    for (size_t i = 0; i < snap->ctrs_count; i++) {
+        actual_ctr *c = &snap->ctrs[i];
+        if (strcmp(c->project, p->name) != 0)
+            continue;
+        const cara_service *svc = NULL;
+        svc_state *sv = svc_of(p, c->service, &svc);
+        char want[CARA_OBJECT_NAME_BYTES_MAX + 1];
+        if (svc != NULL)
+            cara_obj_container_name(p->spec, svc, want);
+        bool stale = sv == NULL || strcmp(sv->hash, c->hash) != 0 || strcmp(want, c->name) != 0 ||
+                     strcmp(c->state, "dead") == 0;
+        if (stale)
+            return ctr_step(r, p, strcmp(c->state, "running") == 0 ? STEP_CTR_STOP : STEP_CTR_REMOVE, c);
+    }
+    return NULL;
+}
+
+static bool wants_restart(const cara_service *svc, const actual_ctr *c)
+{
+    return svc->restart == CARA_RESTART_ALWAYS ||
+           (svc->restart == CARA_RESTART_ON_FAILURE && c->exit_code != 0);
+}
+
+/* The next step for service i, or NULL. Sets *waiting when the service is
+ * not where it should be but must wait (back-off, engine restarting it). */
+static step *plan_service(cara_reconciler *r, proj *p, size_t i, bool *waiting)
+{
+    const cara_service *svc = &p->spec->services[i];
+    svc_state *sv = &p->svcs[i];
+    char name[CARA_OBJECT_NAME_BYTES_MAX + 1];
+    cara_obj_container_name(p->spec, svc, name);
+    actual_ctr *c = snap_find_ctr(&r->snap, name);
+    step *s = NULL;
+    if (c == NULL) {
+        step_kind k = sv->image == IMG_PRESENT   ? STEP_CTR_CREATE
+                      : sv->image == IMG_MISSING ? STEP_IMG_PULL
+                                                 : STEP_IMG_INSPECT;
+        s = new_step(r, p, k, k == STEP_CTR_CREATE ? name : svc->image);
+        if (s != NULL) {
+            snprintf(s->service, sizeof s->service, "%s", svc->name);
+            snprintf(s->image, sizeof s->image, "%s", svc->image);
+            snprintf(s->hash, sizeof s->hash, "%s", sv->hash);
+        }
+        return s;
+    }
+    if (strcmp(c->state, "created") == 0)
+        return ctr_step(r, p, STEP_CTR_START, c);
+    if (strcmp(c->state, "exited") == 0 && wants_restart(svc, c)) {
+        uint64_t now = cara_env_now_mono_ms(r->env);
+        if (now < sv->not_before_mono_ms) {
+            *waiting = true;
+            recon_schedule_retry(r, sv->not_before_mono_ms);
+            return NULL;
+        }
+        /* Stopped behind our back (docker stop/kill do not trigger the
+         * engine's own restart policy): start it again, backing off. */
+        sv->backoff_ms = next_backoff(sv->backoff_ms);
+        sv->not_before_mono_ms = now + sv->backoff_ms;
+        sv->agent_restarts++;
+        r->stats.restarts++;
+        recon_set_condition(r, p, "Restarted", CARA_COND_TRUE, "ContainerStopped",
+                            "service %s had stopped (exit code %d); restarted by the agent %u "
+                            "time(s), next back-off %u ms",
+                            svc->name, c->exit_code, sv->agent_restarts, sv->backoff_ms);
+        return ctr_step(r, p, STEP_CTR_START, c);
+    }
+    if (strcmp(c->state, "restarting") == 0 || strcmp(c->state, "removing") == 0)
+        *waiting = true;
+    return NULL;
+}
+
+/* Decides the phase when no step is left. */
+static void settle(cara_reconciler *r, proj *p, bool waiting)
+{
+    if (waiting)
+        return;
+    size_t running = 0;
+    for (size_t i = 0; i < p->spec->services_count; i++) {
+        char name[CARA_OBJECT_NAME_BYTES_MAX + 1];
+        cara_obj_container_name(p->spec, &p->spec->services[i], name);
+        actual_ctr *c = snap_find_ctr(&r->snap, name);
+        if (c != NULL && strcmp(c->state, "running") == 0)
+            running++;
+    }
+    p->settled = true;
+    p->retry_backoff_ms = 0;
+    p->failed_msg[0] = '\0';
+    recon_set_phase(r, p, CARA_PHASE_RUNNING, "Reconciled",
+                    "%zu of %zu services running, the others completed", running,
+                    p->spec->services_count);
+}
+
+void recon_advance(cara_reconciler *r, proj *p)
+{
+    if (p->busy || !r->snap_valid || r->closing)
+        return;
+    uint64_t now = cara_env_now_mono_ms(r->env);
+    if (now < p->retry_not_before_mono_ms) {
+        recon_schedule_retry(r, p->retry_not_before_mono_ms);
+        return;
+    }
+    p->settled = false;
+    step *s = NULL;
+    const cara_service *svc = NULL;
+    bool waiting = false;
+    if (p->deleting || p->spec == NULL) {
+        s = plan_removal(r, p);
+        if (s == NULL) {
+            recon_set_phase(r, p, CARA_PHASE_TERMINATED, "ObjectsRemoved",
+                            "every container, network and volume is gone");
+            recon_forget(r, p);
+            return;
+        }
+    } else {
+        char net[CARA_OBJECT_NAME_BYTES_MAX + 1];
+        cara_obj_network_name(p->spec, net);
+        if (!snap_has_obj(r->snap.nets, r->snap.nets_count, net))
+            s = new_step(r, p, STEP_NET_CREATE, net);
+        for (size_t i = 0; s == NULL && i < p->spec->volumes_count; i++) {
+            char vol[CARA_OBJECT_NAME_BYTES_MAX + 1];
+            cara_obj_volume_name(p->spec, &p->spec->volumes[i], vol);
+            if (!snap_has_obj(r->snap.vols, r->snap.vols_count, vol))
+                s = new_step(r, p, STEP_VOL_CREATE, vol);
+        }
+        if (s == NULL)
+            s = plan_stale(r, p);
+        for (size_t i = 0; s == NULL && i < p->spec->services_count; i++) {
+            s = plan_service(r, p, i, &waiting);
+            svc = &p->spec->services[i];
+        }
+        if (s == NULL) {
+            settle(r, p, waiting);
+            return;
+        }
+    }
+    p->busy = true;
+    int rc = issue(r, s, p->spec, svc);
+    if (rc != 0) {
+        p->busy = false;
+        cara_docker_result res = {.rc = rc, .error = cara_strerror(rc)};
+        step_failed(r, p, s, "AgentError", res.error);
+        cara_env_free(r->env, s);
+    }
+}

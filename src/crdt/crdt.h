@@ -1,0 +1,234 @@
+/*
+ * Signed replicated state (DESIGN.md §4): records, keys, the hybrid logical
+ * clock, merge, tombstone collection and anti-entropy digests. Sans-IO: no
+ * file, socket, clock or global RNG is touched here; time comes in as
+ * `now_wall_ms` arguments. libsodium is used for Ed25519 and BLAKE2b only
+ * (pure computation). docs/crdt.md gives the formats and the reasoning.
+ *
+ * A record is the canonical msgpack envelope
+ *     [ body, sig ]
+ *     body = [ "crdt", 1, kind, key, generation, hlc, author, value ]
+ * and `sig` (bin 64) is Ed25519 by `author` (bin 32) over the exact bytes of
+ * `body`. Records are relayed unchanged and re-verified by every replica.
+ */
+#ifndef CARA_CRDT_H
+#define CARA_CRDT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/base.h"
+
+/* ---- Keys ---------------------------------------------------------------- */
+
+#define CARA_CRDT_PK_BYTES 32
+#define CARA_CRDT_SK_BYTES 64
+#define CARA_CRDT_SEED_BYTES 32
+#define CARA_CRDT_SIG_BYTES 64
+/* A key id is the first 8 bytes of BLAKE2b-256(pk) in hex, plus a NUL. */
+#define CARA_CRDT_KEY_ID_BYTES 17
+
+/* Derives an Ed25519 key pair from a 32-byte seed (the seed itself comes
+ * from the OS at the edge: src/os/keyfile.c). Returns 0 or CARA_EINVAL. */
+int cara_crdt_key_from_seed(const uint8_t seed[CARA_CRDT_SEED_BYTES],
+                            uint8_t pk[CARA_CRDT_PK_BYTES], uint8_t sk[CARA_CRDT_SK_BYTES]);
+/* Writes the short, printable id of `pk` into out[CARA_CRDT_KEY_ID_BYTES]. */
+void cara_crdt_key_id(const uint8_t pk[CARA_CRDT_PK_BYTES], char out[CARA_CRDT_KEY_ID_BYTES]);
+
+/* ---- Records ------------------------------------------------------------- */
+
+enum cara_crdt_kind {
+    CARA_CRDT_PROJECT = 1,   /* value: project spec; operator-signed */
+    CARA_CRDT_TOMBSTONE = 2, /* value: empty; operator-signed; deletes a project */
+    CARA_CRDT_STATUS = 3,    /* value: project status; signed by an admitted node */
+    CARA_CRDT_NODE = 4,      /* value: node record; signed by that very node */
+    CARA_CRDT_ADMISSION = 5, /* value: cara_crdt_admission_encode(); operator-signed */
+    CARA_CRDT_SETTINGS = 6,  /* value: cluster settings; operator-signed; key "cluster" */
+    CARA_CRDT_KIND_END_
+};
+
+/* A decoded record. Every pointer borrows from the bytes it was decoded from. */
+typedef struct cara_crdt_record {
+    int kind;
+    const uint8_t *key;
+    size_t key_bytes;
+    uint64_t generation; /* chosen by the author; only ever increases per key */
+    uint64_t hlc;        /* hybrid logical clock stamp (see below) */
+    const uint8_t *author; /* CARA_CRDT_PK_BYTES */
+    const uint8_t *value;
+    size_t value_bytes;
+    const uint8_t *body; /* the signed bytes */
+    size_t body_bytes;
+    const uint8_t *sig;  /* CARA_CRDT_SIG_BYTES */
+} cara_crdt_record;
+
+/* Encodes and signs a record; appends the envelope to `out`. `rec->body`
+ * and `rec->sig` are ignored, `rec->author` must be the public half of
+ * `sk`. Returns 0, CARA_EINVAL (bad kind, key or author), CARA_ETOOBIG or
+ * CARA_ENOMEM. */
+int cara_crdt_record_sign(const cara_crdt_record *rec, const uint8_t sk[CARA_CRDT_SK_BYTES],
+                          cara_buf *out);
+
+/* Decodes one envelope occupying exactly bytes[0..len). Checks framing,
+ * types, bounds and canonical form, NOT the signature. Returns 0,
+ * CARA_ETOOBIG (over CARA_CRDT_RECORD_BYTES_MAX or a field cap), CARA_EPARSE
+ * (truncated, malformed, wrong magic, trailing bytes), CARA_EUNSUPPORTED
+ * (other version) or CARA_ENONCANON. */
+int cara_crdt_record_decode(const uint8_t *bytes, size_t len, cara_crdt_record *out);
+
+/* Verifies the signature of a decoded record: 0 or CARA_EBADSIG. */
+int cara_crdt_record_verify(const cara_crdt_record *rec);
+
+/* The value of an ADMISSION record: the node's public key and whether it
+ * is admitted (false revokes). Encode appends; decode returns 0,
+ * CARA_EPARSE or CARA_ENONCANON. */
+int cara_crdt_admission_encode(const uint8_t node_pk[CARA_CRDT_PK_BYTES], bool admitted,
+                               cara_buf *out);
+int cara_crdt_admission_decode(const uint8_t *bytes, size_t len,
+                               uint8_t node_pk[CARA_CRDT_PK_BYTES], bool *admitted);
+
+/* ---- Hybrid logical clock -------------------------------------------------
+ * 48 bits of Unix milliseconds, then a 16-bit counter (Kulkarni et al.,
+ * "Logical Physical Clocks", 2014). Comparing two stamps as integers orders
+ * them. */
+#define CARA_CRDT_HLC_COUNTER_BITS 16
+static inline int64_t cara_crdt_hlc_wall_ms(uint64_t hlc)
+{
+    return (int64_t)(hlc >> CARA_CRDT_HLC_COUNTER_BITS);
+}
+
+/* ---- The replicated state ------------------------------------------------ */
+
+typedef struct cara_crdt cara_crdt;
+
+/* Checks a record's value for its kind (the agent plugs in the spec
+ * decoders). Returns 0 to accept or a negative CARA_E* to refuse. */
+typedef int (*cara_crdt_validate_fn)(void *ctx, int kind, const uint8_t *value,
+                                     size_t value_bytes);
+
+typedef struct cara_crdt_cfg {
+    /* Trusted operator public keys; copied by cara_crdt_new. */
+    const uint8_t (*operator_pks)[CARA_CRDT_PK_BYTES];
+    size_t operator_pks_count; /* 1..CARA_CRDT_OPERATORS_MAX */
+    int64_t skew_ms_max;           /* 0: CARA_CRDT_SKEW_MS_DEFAULT */
+    int64_t tombstone_horizon_ms;  /* 0: CARA_CRDT_TOMBSTONE_HORIZON_MS_DEFAULT */
+    size_t records_max;            /* 0: CARA_CRDT_RECORDS_MAX */
+    cara_crdt_validate_fn validate_value; /* optional */
+    void *validate_ctx;                   /* borrowed */
+} cara_crdt_cfg;
+
+/* Why a record was refused; each has its own counter. */
+enum cara_crdt_reason {
+    CARA_CRDT_R_MALFORMED = 0, /* CARA_EPARSE / CARA_EUNSUPPORTED */
+    CARA_CRDT_R_OVERSIZED,     /* CARA_ETOOBIG */
+    CARA_CRDT_R_NONCANON,      /* CARA_ENONCANON */
+    CARA_CRDT_R_BADSIG,        /* CARA_EBADSIG */
+    CARA_CRDT_R_UNTRUSTED,     /* CARA_EUNTRUSTED: author is no operator or admitted node */
+    CARA_CRDT_R_WRONG_AUTHOR,  /* CARA_EWRONGAUTHOR: e.g. node record signed by another node */
+    CARA_CRDT_R_NOT_ADMITTED,  /* CARA_ENOTADMITTED: node record of an unadmitted node */
+    CARA_CRDT_R_STALE,         /* CARA_ESTALE: loses to the record held */
+    CARA_CRDT_R_COLLECTED,     /* CARA_ECOLLECTED: at or below a collected tombstone */
+    CARA_CRDT_R_FUTURE,        /* CARA_EFUTURE: HLC beyond now + skew */
+    CARA_CRDT_R_INVALID_VALUE, /* the validator refused the value (CARA_ESCHEMA) */
+    CARA_CRDT_R_FULL,          /* CARA_ELIMIT: records_max reached */
+    CARA_CRDT_R_COUNT_
+};
+const char *cara_crdt_reason_name(int reason);
+
+typedef struct cara_crdt_stats {
+    uint64_t applied;   /* records that changed the state */
+    uint64_t duplicates; /* records already held, byte for byte */
+    uint64_t rejected[CARA_CRDT_R_COUNT_];
+    uint64_t collected; /* tombstones collected */
+    uint64_t purged;    /* node-signed records dropped on revocation */
+    size_t records_count;
+    size_t floors_count;
+} cara_crdt_stats;
+
+/* Creates an empty state. `env` is borrowed and must outlive it. Returns
+ * 0, CARA_EINVAL (bad cfg) or CARA_ENOMEM; free with cara_crdt_free. */
+int cara_crdt_new(cara_crdt **out, const cara_crdt_cfg *cfg, cara_env *env);
+void cara_crdt_free(cara_crdt *s); /* accepts NULL */
+
+/* Result of a successful cara_crdt_apply. */
+enum { CARA_CRDT_APPLIED = 1, CARA_CRDT_DUPLICATE = 2 };
+
+/* Merges one record envelope (untrusted bytes, copied when kept).
+ * Returns 0 and sets *result (may be NULL) to APPLIED or DUPLICATE, or a
+ * negative code listed with enum cara_crdt_reason; a refusal changes
+ * nothing but its counter. */
+int cara_crdt_apply(cara_crdt *s, const uint8_t *bytes, size_t len, int64_t now_wall_ms,
+                    int *result);
+
+/* Applies a batch of concatenated envelopes: operator-signed kinds first,
+ * so that admissions precede the node records they allow. A refused record
+ * is counted and skipped. Returns 0, or CARA_EPARSE if the framing itself
+ * is broken (records before the break are still applied). *applied_out
+ * (may be NULL) gets the number of records that changed the state. */
+int cara_crdt_apply_batch(cara_crdt *s, const uint8_t *bytes, size_t len, int64_t now_wall_ms,
+                          size_t *applied_out);
+
+/* The next HLC stamp for a record this replica authors at `now_wall_ms`;
+ * always greater than every stamp issued or accepted before. */
+uint64_t cara_crdt_hlc_next(cara_crdt *s, int64_t now_wall_ms);
+
+/* Looks up the record held for (kind, key); TOMBSTONE and PROJECT share one
+ * slot. Returns 0 and fills *out with pointers owned by `s`, valid until
+ * the next call that changes it; or CARA_ENOENT. */
+int cara_crdt_get(const cara_crdt *s, int kind, const uint8_t *key, size_t key_bytes,
+                  cara_crdt_record *out);
+
+/* Calls fn for every live record in canonical order (by key hash); stops
+ * early and returns fn's value when it is non-zero. */
+int cara_crdt_foreach(const cara_crdt *s, int (*fn)(void *ctx, const cara_crdt_record *r,
+                                                    const uint8_t *bytes, size_t len),
+                      void *ctx);
+
+/* BLAKE2b-256 over every live record in canonical order: replicas that
+ * hold the same records have the same hash. */
+void cara_crdt_state_hash(const cara_crdt *s, uint8_t out[32]);
+
+/* Bytes of all live envelopes (what a full-state transfer would send). */
+size_t cara_crdt_state_bytes(const cara_crdt *s);
+
+void cara_crdt_stats_get(const cara_crdt *s, cara_crdt_stats *out);
+
+/* Is `pk` a currently admitted node key? */
+bool cara_crdt_node_admitted(const cara_crdt *s, const uint8_t pk[CARA_CRDT_PK_BYTES]);
+
+/* ---- Tombstone collection -------------------------------------------------
+ * Tombstones whose HLC wall time is older than now - horizon are dropped;
+ * each leaves a floor (key, generation) so that no record of that project
+ * at or below that generation is ever accepted again (CARA_ECOLLECTED). */
+/* Returns the number of tombstones collected. */
+size_t cara_crdt_gc(cara_crdt *s, int64_t now_wall_ms);
+/* Restores a floor (from the store on start). 0, CARA_EINVAL or CARA_ELIMIT. */
+int cara_crdt_floor_set(cara_crdt *s, const uint8_t *key, size_t key_bytes, uint64_t generation);
+/* Calls fn for every floor; stops early on non-zero. */
+int cara_crdt_floor_foreach(const cara_crdt *s,
+                            int (*fn)(void *ctx, const uint8_t *key, size_t key_bytes,
+                                      uint64_t generation),
+                            void *ctx);
+
+/* ---- Anti-entropy ---------------------------------------------------------
+ * A Merkle-style exchange over a 16-ary trie of 64-bit key hashes (see
+ * docs/crdt.md). Each side sends fingerprints of prefixes; where they differ,
+ * it descends, and where a prefix holds few records, it lists (key hash,
+ * version) entries, from which the peer computes what it lacks. Messages
+ * grow with the number of differing records times the trie depth, not with
+ * the state.
+ *
+ * cara_crdt_sync_start writes the first message (the root). Each message
+ * received is passed to cara_crdt_sync_recv, which appends the reply to
+ * `reply_out` (nothing when there is nothing left to say) and appends to
+ * `delta_out` the records the peer lacks (concatenated envelopes, for
+ * cara_crdt_apply_batch on the peer). Records that do not fit in delta_out
+ * are left for the next round. Both return 0, CARA_EPARSE / CARA_ETOOBIG
+ * (malformed peer message), CARA_ETOOBIG (reply or delta buffer full) or
+ * CARA_ENOMEM. */
+int cara_crdt_sync_start(cara_crdt *s, cara_buf *msg_out);
+int cara_crdt_sync_recv(cara_crdt *s, const uint8_t *msg, size_t len, cara_buf *reply_out,
+                        cara_buf *delta_out);
+
+#endif

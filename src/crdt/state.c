@@ -1,0 +1,680 @@
+/*
+ * The replicated state: a table of the winning record per slot, the trust
+ * rules that decide who may write what, and merge.
+ */
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crdt/crdt_int.h"
+
+static const char *const reason_names[CARA_CRDT_R_COUNT_] = {
+    [CARA_CRDT_R_MALFORMED] = "malformed",       [CARA_CRDT_R_OVERSIZED] = "oversized",
+    [CARA_CRDT_R_NONCANON] = "noncanonical",     [CARA_CRDT_R_BADSIG] = "bad_signature",
+    [CARA_CRDT_R_UNTRUSTED] = "untrusted_key",   [CARA_CRDT_R_WRONG_AUTHOR] = "wrong_author",
+    [CARA_CRDT_R_NOT_ADMITTED] = "not_admitted", [CARA_CRDT_R_STALE] = "stale",
+    [CARA_CRDT_R_COLLECTED] = "collected",       [CARA_CRDT_R_FUTURE] = "future_timestamp",
+    [CARA_CRDT_R_INVALID_VALUE] = "invalid_value", [CARA_CRDT_R_FULL] = "full",
+};
+
+const char *cara_crdt_reason_name(int reason)
+{
+    if (reason < 0 || reason >= CARA_CRDT_R_COUNT_)
+        return "unknown";
+    return reason_names[reason];
+}
+
+static int reason_of(int rc)
+{
+    switch (rc) {
+    case CARA_ETOOBIG: return CARA_CRDT_R_OVERSIZED;
+    case CARA_ENONCANON: return CARA_CRDT_R_NONCANON;
+    case CARA_EBADSIG: return CARA_CRDT_R_BADSIG;
+    case CARA_EUNTRUSTED: return CARA_CRDT_R_UNTRUSTED;
+    case CARA_EWRONGAUTHOR: return CARA_CRDT_R_WRONG_AUTHOR;
+    case CARA_ENOTADMITTED: return CARA_CRDT_R_NOT_ADMITTED;
+    case CARA_ESTALE: return CARA_CRDT_R_STALE;
+    case CARA_ECOLLECTED: return CARA_CRDT_R_COLLECTED;
+    case CARA_EFUTURE: return CARA_CRDT_R_FUTURE;
+    case CARA_ESCHEMA: return CARA_CRDT_R_INVALID_VALUE;
+    case CARA_ELIMIT: return CARA_CRDT_R_FULL;
+    default: return CARA_CRDT_R_MALFORMED;
+    }
+}
+
+/* ---- Life cycle ------------------------------------------------------------ */
+
+#define TABLE_CAP_MIN 64
+
+int cara_crdt_new(cara_crdt **out, const cara_crdt_cfg *cfg, cara_env *env)
+{
+    CARA_ASSERT(out != NULL && cfg != NULL && env != NULL);
+    *out = NULL;
+    if (cfg->operator_pks_count == 0 || cfg->operator_pks_count > CARA_CRDT_OPERATORS_MAX ||
+        cfg->operator_pks == NULL || cfg->skew_ms_max < 0 || cfg->tombstone_horizon_ms < 0 ||
+        cfg->records_max > CARA_CRDT_RECORDS_MAX)
+        return CARA_EINVAL;
+    /* Ed25519 and BLAKE2b pick their implementation here; no IO is done
+     * for the functions this module calls. Idempotent. */
+    if (sodium_init() < 0)
+        return CARA_ENOMEM;
+    cara_crdt *s = cara_env_calloc(env, 1, sizeof *s);
+    if (s == NULL)
+        return CARA_ENOMEM;
+    s->env = env;
+    s->operators = cara_env_calloc(env, cfg->operator_pks_count, CARA_CRDT_PK_BYTES);
+    s->table = cara_env_calloc(env, TABLE_CAP_MIN, sizeof *s->table);
+    if (s->operators == NULL || s->table == NULL) {
+        cara_crdt_free(s);
+        return CARA_ENOMEM;
+    }
+    memcpy(s->operators, cfg->operator_pks, cfg->operator_pks_count * CARA_CRDT_PK_BYTES);
+    s->operators_count = cfg->operator_pks_count;
+    s->table_cap = TABLE_CAP_MIN;
+    s->skew_ms_max = cfg->skew_ms_max ? cfg->skew_ms_max : CARA_CRDT_SKEW_MS_DEFAULT;
+    s->tombstone_horizon_ms =
+        cfg->tombstone_horizon_ms ? cfg->tombstone_horizon_ms : CARA_CRDT_TOMBSTONE_HORIZON_MS_DEFAULT;
+    s->records_max = cfg->records_max ? cfg->records_max : CARA_CRDT_RECORDS_MAX;
+    s->validate_value = cfg->validate_value;
+    s->validate_ctx = cfg->validate_ctx;
+    s->sorted_dirty = true;
+    *out = s;
+    return 0;
+}
+
+static void entry_free(cara_env *env, crdt_entry *e)
+{
+    if (e != NULL)
+        cara_env_free(env, e->bytes);
+    cara_env_free(env, e);
+}
+
+void cara_crdt_free(cara_crdt *s)
+{
+    if (s == NULL)
+        return;
+    for (size_t i = 0; s->table && i < s->table_cap; i++)
+        entry_free(s->env, s->table[i]);
+    for (size_t i = 0; s->floors && i < s->floors_cap; i++)
+        cara_env_free(s->env, s->floors[i].key);
+    cara_env_free(s->env, s->floors);
+    cara_env_free(s->env, s->table);
+    cara_env_free(s->env, s->sorted);
+    cara_env_free(s->env, s->admitted);
+    cara_env_free(s->env, s->operators);
+    cara_env_free(s->env, s);
+}
+
+/* ---- Table (open addressing, linear probing, backward-shift delete) -------- */
+
+static size_t probe_start(const cara_crdt *s, const uint8_t keyhash[16])
+{
+    /* The key hash is already uniform; its second half picks the bucket so
+     * that the trie order (first half) and table order are unrelated. */
+    return (size_t)crdt_be64(keyhash + 8) & (s->table_cap - 1);
+}
+
+static size_t find_index(const cara_crdt *s, const uint8_t keyhash[16], bool *found)
+{
+    size_t i = probe_start(s, keyhash);
+    for (size_t n = 0; n < s->table_cap; n++, i = (i + 1) & (s->table_cap - 1)) {
+        if (s->table[i] == NULL) {
+            *found = false;
+            return i;
+        }
+        if (memcmp(s->table[i]->keyhash, keyhash, 16) == 0) {
+            *found = true;
+            return i;
+        }
+    }
+    CARA_UNREACHABLE(); /* the table is never full: load factor <= 1/2 */
+}
+
+crdt_entry *crdt_find(const cara_crdt *s, const uint8_t keyhash[16])
+{
+    bool found;
+    size_t i = find_index(s, keyhash, &found);
+    return found ? s->table[i] : NULL;
+}
+
+static int table_grow(cara_crdt *s)
+{
+    size_t cap = s->table_cap * 2;
+    crdt_entry **t = cara_env_calloc(s->env, cap, sizeof *t);
+    if (t == NULL)
+        return CARA_ENOMEM;
+    crdt_entry **old = s->table;
+    size_t old_cap = s->table_cap;
+    s->table = t;
+    s->table_cap = cap;
+    for (size_t i = 0; i < old_cap; i++) {
+        if (old[i] == NULL)
+            continue;
+        bool found;
+        size_t j = find_index(s, old[i]->keyhash, &found);
+        CARA_ASSERT(!found);
+        t[j] = old[i];
+    }
+    cara_env_free(s->env, old);
+    return 0;
+}
+
+static void table_remove_at(cara_crdt *s, size_t i)
+{
+    size_t mask = s->table_cap - 1;
+    entry_free(s->env, s->table[i]);
+    s->table[i] = NULL;
+    /* Shift back later members of the same probe run into the hole. */
+    for (size_t j = (i + 1) & mask; s->table[j] != NULL; j = (j + 1) & mask) {
+        size_t home = probe_start(s, s->table[j]->keyhash);
+        bool movable = (j > i) ? (home <= i || home > j) : (home <= i && home > j);
+        if (movable) {
+            s->table[i] = s->table[j];
+            s->table[j] = NULL;
+            i = j;
+        }
+    }
+    s->count--;
+    s->sorted_dirty = true;
+}
+
+static int cmp_entry_keyhash(const void *a, const void *b)
+{
+    const crdt_entry *x = *(crdt_entry *const *)a, *y = *(crdt_entry *const *)b;
+    return memcmp(x->keyhash, y->keyhash, 16);
+}
+
+crdt_entry **crdt_sorted(cara_crdt *s)
+{
+    if (!s->sorted_dirty)
+        return s->sorted;
+    crdt_entry **v = cara_env_realloc(s->env, s->sorted, (s->count + 1) * sizeof *v);
+    if (v == NULL)
+        return NULL;
+    s->sorted = v;
+    size_t n = 0;
+    for (size_t i = 0; i < s->table_cap; i++)
+        if (s->table[i] != NULL)
+            v[n++] = s->table[i];
+    CARA_ASSERT(n == s->count);
+    qsort(v, n, sizeof *v, cmp_entry_keyhash);
+    s->sorted_dirty = false;
+    return v;
+}
+
+/* ---- Admissions ------------------------------------------------------------- */
+
+static bool is_operator(const cara_crdt *s, const uint8_t *pk)
+{
+    for (size_t i = 0; i < s->operators_count; i++)
+        if (sodium_memcmp(s->operators[i], pk, CARA_CRDT_PK_BYTES) == 0)
+            return true;
+    return false;
+}
+
+bool cara_crdt_node_admitted(const cara_crdt *s, const uint8_t pk[CARA_CRDT_PK_BYTES])
+{
+    for (size_t i = 0; i < s->admitted_count; i++)
+        if (memcmp(s->admitted[i], pk, CARA_CRDT_PK_BYTES) == 0)
+            return true;
+    return false;
+}
+
+/* The admission held for node `name`, if any and if it admits. */
+static bool admission_of(const cara_crdt *s, const uint8_t *name, size_t name_bytes,
+                         uint8_t pk_out[CARA_CRDT_PK_BYTES])
+{
+    uint8_t kh[16];
+    crdt_keyhash(CARA_CRDT_ADMISSION, name, name_bytes, kh);
+    const crdt_entry *e = crdt_find(s, kh);
+    bool admitted = false;
+    if (e == NULL)
+        return false;
+    /* The value was checked when the admission was accepted. */
+    int rc = cara_crdt_admission_decode(e->rec.value, e->rec.value_bytes, pk_out, &admitted);
+    CARA_ASSERT(rc == 0);
+    return admitted;
+}
+
+/* Rebuilds the admitted key set and drops node-signed records whose author
+ * is no longer admitted (or, for node records, no longer that node's key).
+ * Dropping rather than keeping them makes the state independent of whether
+ * a record arrived before or after the revocation. */
+static int admissions_changed(cara_crdt *s)
+{
+    size_t n = 0;
+    uint8_t(*pks)[CARA_CRDT_PK_BYTES] =
+        cara_env_calloc(s->env, CARA_CRDT_NODES_MAX, CARA_CRDT_PK_BYTES);
+    if (pks == NULL)
+        return CARA_ENOMEM;
+    for (size_t i = 0; i < s->table_cap; i++) {
+        crdt_entry *e = s->table[i];
+        uint8_t pk[CARA_CRDT_PK_BYTES];
+        bool ok = false;
+        if (e == NULL || e->rec.kind != CARA_CRDT_ADMISSION)
+            continue;
+        CARA_ASSERT(cara_crdt_admission_decode(e->rec.value, e->rec.value_bytes, pk, &ok) == 0);
+        if (ok && n < CARA_CRDT_NODES_MAX)
+            memcpy(pks[n++], pk, CARA_CRDT_PK_BYTES);
+    }
+    cara_env_free(s->env, s->admitted);
+    s->admitted = pks;
+    s->admitted_count = n;
+    for (size_t i = 0; i < s->table_cap;) {
+        crdt_entry *e = s->table[i];
+        uint8_t pk[CARA_CRDT_PK_BYTES];
+        bool drop = false;
+        if (e != NULL && e->rec.kind == CARA_CRDT_STATUS)
+            drop = !cara_crdt_node_admitted(s, e->rec.author);
+        if (e != NULL && e->rec.kind == CARA_CRDT_NODE)
+            drop = !admission_of(s, e->rec.key, e->rec.key_bytes, pk) ||
+                   memcmp(pk, e->rec.author, CARA_CRDT_PK_BYTES) != 0;
+        if (drop) {
+            table_remove_at(s, i); /* may shift a later entry into i */
+            s->stats.purged++;
+            continue;
+        }
+        i++;
+    }
+    return 0;
+}
+
+/* ---- Trust: who may write what -------------------------------------------- */
+
+static int check_author(const cara_crdt *s, const cara_crdt_record *r)
+{
+    uint8_t pk[CARA_CRDT_PK_BYTES];
+    switch (r->kind) {
+    case CARA_CRDT_PROJECT:
+    case CARA_CRDT_TOMBSTONE:
+    case CARA_CRDT_ADMISSION:
+    case CARA_CRDT_SETTINGS:
+        if (is_operator(s, r->author))
+            return 0;
+        return cara_crdt_node_admitted(s, r->author) ? CARA_EWRONGAUTHOR : CARA_EUNTRUSTED;
+    case CARA_CRDT_STATUS:
+        if (cara_crdt_node_admitted(s, r->author))
+            return 0;
+        return is_operator(s, r->author) ? CARA_EWRONGAUTHOR : CARA_EUNTRUSTED;
+    case CARA_CRDT_NODE:
+        if (!admission_of(s, r->key, r->key_bytes, pk))
+            return CARA_ENOTADMITTED;
+        if (memcmp(pk, r->author, CARA_CRDT_PK_BYTES) == 0)
+            return 0;
+        return cara_crdt_node_admitted(s, r->author) || is_operator(s, r->author)
+                   ? CARA_EWRONGAUTHOR
+                   : CARA_EUNTRUSTED;
+    default:
+        return CARA_EPARSE;
+    }
+}
+
+static int check_value(const cara_crdt *s, const cara_crdt_record *r)
+{
+    if (r->kind == CARA_CRDT_ADMISSION) {
+        uint8_t pk[CARA_CRDT_PK_BYTES];
+        bool ok;
+        return cara_crdt_admission_decode(r->value, r->value_bytes, pk, &ok) == 0 ? 0
+                                                                                    : CARA_ESCHEMA;
+    }
+    if (s->validate_value == NULL || r->kind == CARA_CRDT_TOMBSTONE)
+        return 0;
+    return s->validate_value(s->validate_ctx, r->kind, r->value, r->value_bytes) == 0 ? 0
+                                                                                         : CARA_ESCHEMA;
+}
+
+/* ---- Floors left by collected tombstones ---------------------------------- */
+
+static size_t floor_index(const cara_crdt *s, const uint8_t *key, size_t key_bytes, bool *found)
+{
+    uint8_t kh[16];
+    crdt_keyhash(CARA_CRDT_PROJECT, key, key_bytes, kh);
+    size_t mask = s->floors_cap - 1, i = (size_t)crdt_be64(kh) & mask;
+    for (size_t n = 0; n < s->floors_cap; n++, i = (i + 1) & mask) {
+        const crdt_floor *f = &s->floors[i];
+        if (f->key == NULL) {
+            *found = false;
+            return i;
+        }
+        if (f->key_bytes == key_bytes && memcmp(f->key, key, key_bytes) == 0) {
+            *found = true;
+            return i;
+        }
+    }
+    CARA_UNREACHABLE();
+}
+
+static uint64_t floor_get(const cara_crdt *s, const uint8_t *key, size_t key_bytes, bool *has)
+{
+    *has = false;
+    if (s->floors_count == 0)
+        return 0;
+    size_t i = floor_index(s, key, key_bytes, has);
+    return *has ? s->floors[i].generation : 0;
+}
+
+static int floors_grow(cara_crdt *s)
+{
+    size_t cap = s->floors_cap ? s->floors_cap * 2 : 64;
+    crdt_floor *old = s->floors;
+    size_t old_cap = s->floors_cap;
+    s->floors = cara_env_calloc(s->env, cap, sizeof *s->floors);
+    if (s->floors == NULL) {
+        s->floors = old;
+        return CARA_ENOMEM;
+    }
+    s->floors_cap = cap;
+    for (size_t i = 0; i < old_cap; i++) {
+        if (old[i].key == NULL)
+            continue;
+        bool found;
+        s->floors[floor_index(s, old[i].key, old[i].key_bytes, &found)] = old[i];
+    }
+    cara_env_free(s->env, old);
+    return 0;
+}
+
+int cara_crdt_floor_set(cara_crdt *s, const uint8_t *key, size_t key_bytes, uint64_t generation)
+{
+    if (key == NULL || key_bytes == 0 || key_bytes > CARA_CRDT_KEY_BYTES_MAX)
+        return CARA_EINVAL;
+    if (2 * (s->floors_count + 1) > s->floors_cap) {
+        if (s->floors_count >= CARA_CRDT_FLOORS_MAX)
+            return CARA_ELIMIT;
+        int rc = floors_grow(s);
+        if (rc != 0)
+            return rc;
+    }
+    bool found;
+    size_t i = floor_index(s, key, key_bytes, &found);
+    crdt_floor *f = &s->floors[i];
+    if (!found) {
+        f->key = cara_env_alloc(s->env, key_bytes);
+        if (f->key == NULL)
+            return CARA_ENOMEM;
+        memcpy(f->key, key, key_bytes);
+        f->key_bytes = key_bytes;
+        s->floors_count++;
+    }
+    /* Floors only rise: the rule they enforce is "nothing at or below". */
+    if (!found || generation > f->generation)
+        f->generation = generation;
+    return 0;
+}
+
+int cara_crdt_floor_foreach(const cara_crdt *s,
+                            int (*fn)(void *ctx, const uint8_t *key, size_t key_bytes,
+                                      uint64_t generation),
+                            void *ctx)
+{
+    for (size_t i = 0; i < s->floors_cap; i++) {
+        const crdt_floor *f = &s->floors[i];
+        if (f->key == NULL)
+            continue;
+        int rc = fn(ctx, f->key, f->key_bytes, f->generation);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+size_t cara_crdt_gc(cara_crdt *s, int64_t now_wall_ms)
+{
+    size_t collected = 0;
+    for (size_t i = 0; i < s->table_cap;) {
+        crdt_entry *e = s->table[i];
+        if (e == NULL || e->rec.kind != CARA_CRDT_TOMBSTONE ||
+            cara_crdt_hlc_wall_ms(e->rec.hlc) > now_wall_ms - s->tombstone_horizon_ms) {
+            i++;
+            continue;
+        }
+        /* Without room for its floor, a tombstone is kept: collecting it
+         * unguarded could let the project come back. */
+        if (cara_crdt_floor_set(s, e->rec.key, e->rec.key_bytes, e->rec.generation) != 0) {
+            i++;
+            continue;
+        }
+        table_remove_at(s, i);
+        collected++;
+    }
+    s->stats.collected += collected;
+    return collected;
+}
+
+/* ---- Merge ------------------------------------------------------------------ */
+
+/* Decides whether `r` may replace what is held. Returns 0 (apply), or
+ * CARA_EEXIST for an identical record, or a refusal. */
+static int admit_record(cara_crdt *s, const cara_crdt_record *r, const uint8_t keyhash[16],
+                        int64_t now_wall_ms)
+{
+    /* Cheap checks first, signature last but before anything that could
+     * let an unsigned record influence the outcome beyond its counter. */
+    if (cara_crdt_hlc_wall_ms(r->hlc) > now_wall_ms + s->skew_ms_max)
+        return CARA_EFUTURE;
+    int rc = check_author(s, r);
+    if (rc != 0)
+        return rc;
+    if (crdt_slot_of(r->kind) == CARA_CRDT_PROJECT) {
+        bool has;
+        uint64_t floor = floor_get(s, r->key, r->key_bytes, &has);
+        if (has && r->generation <= floor)
+            return CARA_ECOLLECTED;
+    }
+    const crdt_entry *held = crdt_find(s, keyhash);
+    if (held != NULL) {
+        int c = crdt_record_cmp(r, &held->rec);
+        if (c == 0)
+            return CARA_EEXIST;
+        if (c < 0)
+            return CARA_ESTALE;
+    }
+    rc = cara_crdt_record_verify(r);
+    if (rc != 0)
+        return rc;
+    return check_value(s, r);
+}
+
+static int entry_new(cara_crdt *s, const uint8_t *bytes, size_t len, const uint8_t keyhash[16],
+                     crdt_entry **out)
+{
+    crdt_entry *e = cara_env_calloc(s->env, 1, sizeof *e);
+    uint8_t *copy = cara_env_alloc(s->env, len);
+    if (e == NULL || copy == NULL) {
+        cara_env_free(s->env, e);
+        cara_env_free(s->env, copy);
+        return CARA_ENOMEM;
+    }
+    memcpy(copy, bytes, len);
+    e->bytes = copy;
+    e->len = len;
+    CARA_ASSERT(cara_crdt_record_decode(copy, len, &e->rec) == 0);
+    memcpy(e->keyhash, keyhash, 16);
+    e->keyhash_hi = crdt_be64(keyhash);
+    uint8_t vh[8];
+    crypto_generichash(vh, sizeof vh, copy, len, NULL, 0);
+    e->vhash = crdt_be64(vh);
+    *out = e;
+    return 0;
+}
+
+static int install(cara_crdt *s, const uint8_t *bytes, size_t len, const uint8_t keyhash[16])
+{
+    bool found;
+    size_t i = find_index(s, keyhash, &found);
+    if (!found && s->count >= s->records_max)
+        return CARA_ELIMIT;
+    crdt_entry *e;
+    int rc = entry_new(s, bytes, len, keyhash, &e);
+    if (rc != 0)
+        return rc;
+    if (found) {
+        entry_free(s->env, s->table[i]);
+        s->table[i] = e;
+    } else {
+        if (2 * (s->count + 1) > s->table_cap) {
+            rc = table_grow(s);
+            if (rc != 0) {
+                entry_free(s->env, e);
+                return rc;
+            }
+            i = find_index(s, keyhash, &found);
+        }
+        s->table[i] = e;
+        s->count++;
+    }
+    s->sorted_dirty = true;
+    if (e->rec.kind == CARA_CRDT_ADMISSION)
+        return admissions_changed(s);
+    return 0;
+}
+
+static void hlc_observe(cara_crdt *s, uint64_t hlc)
+{
+    if (hlc > s->hlc_last)
+        s->hlc_last = hlc;
+}
+
+int cara_crdt_apply(cara_crdt *s, const uint8_t *bytes, size_t len, int64_t now_wall_ms,
+                    int *result)
+{
+    CARA_ASSERT(s != NULL);
+    cara_crdt_record r;
+    uint8_t kh[16];
+    int rc = cara_crdt_record_decode(bytes, len, &r);
+    if (rc == 0) {
+        crdt_keyhash(crdt_slot_of(r.kind), r.key, r.key_bytes, kh);
+        rc = admit_record(s, &r, kh, now_wall_ms);
+    }
+    if (rc == CARA_EEXIST) {
+        s->stats.duplicates++;
+        if (result)
+            *result = CARA_CRDT_DUPLICATE;
+        return 0;
+    }
+    if (rc == 0)
+        rc = install(s, bytes, len, kh);
+    if (rc == CARA_ENOMEM)
+        return rc; /* ours, not the sender's fault: not counted as a refusal */
+    if (rc != 0) {
+        s->stats.rejected[reason_of(rc)]++;
+        return rc;
+    }
+    hlc_observe(s, r.hlc);
+    s->stats.applied++;
+    if (result)
+        *result = CARA_CRDT_APPLIED;
+    return 0;
+}
+
+/* Operator-signed kinds go first: admissions decide which node records
+ * are acceptable, whatever order the sender packed them in. */
+static bool first_pass_kind(const uint8_t *bytes, size_t len)
+{
+    cara_crdt_record r;
+    if (cara_crdt_record_decode(bytes, len, &r) != 0)
+        return true;
+    return r.kind == CARA_CRDT_ADMISSION || r.kind == CARA_CRDT_SETTINGS;
+}
+
+int cara_crdt_apply_batch(cara_crdt *s, const uint8_t *bytes, size_t len, int64_t now_wall_ms,
+                          size_t *applied_out)
+{
+    size_t applied = 0;
+    int rc_frame = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        size_t off = 0;
+        while (off < len) {
+            size_t n = 0;
+            if (cara_mpcheck(bytes + off, len - off, 4, &n) != 0) {
+                rc_frame = CARA_EPARSE;
+                break;
+            }
+            bool first = first_pass_kind(bytes + off, n);
+            if (first == (pass == 0)) {
+                int result = 0;
+                if (cara_crdt_apply(s, bytes + off, n, now_wall_ms, &result) == 0 &&
+                    result == CARA_CRDT_APPLIED)
+                    applied++;
+            }
+            off += n;
+        }
+    }
+    if (applied_out)
+        *applied_out = applied;
+    return rc_frame;
+}
+
+uint64_t cara_crdt_hlc_next(cara_crdt *s, int64_t now_wall_ms)
+{
+    CARA_ASSERT(now_wall_ms >= 0);
+    uint64_t wall = (uint64_t)now_wall_ms << CARA_CRDT_HLC_COUNTER_BITS;
+    /* Past the counter's 16 bits the stamp spills into the millisecond
+     * field: the clock runs a little ahead rather than going backwards. */
+    s->hlc_last = wall > s->hlc_last ? wall : s->hlc_last + 1;
+    return s->hlc_last;
+}
+
+/* ---- Reading ---------------------------------------------------------------- */
+
+int cara_crdt_get(const cara_crdt *s, int kind, const uint8_t *key, size_t key_bytes,
+                  cara_crdt_record *out)
+{
+    uint8_t kh[16];
+    if (key == NULL || key_bytes == 0 || key_bytes > CARA_CRDT_KEY_BYTES_MAX)
+        return CARA_ENOENT;
+    crdt_keyhash(crdt_slot_of(kind), key, key_bytes, kh);
+    const crdt_entry *e = crdt_find(s, kh);
+    if (e == NULL)
+        return CARA_ENOENT;
+    *out = e->rec;
+    return 0;
+}
+
+int cara_crdt_foreach(const cara_crdt *s, int (*fn)(void *ctx, const cara_crdt_record *r,
+                                                    const uint8_t *bytes, size_t len),
+                      void *ctx)
+{
+    /* Sorting is a cache refresh, not a change of the state. */
+    crdt_entry **v = crdt_sorted((cara_crdt *)s);
+    if (v == NULL)
+        return CARA_ENOMEM;
+    for (size_t i = 0; i < s->count; i++) {
+        int rc = fn(ctx, &v[i]->rec, v[i]->bytes, v[i]->len);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+void cara_crdt_state_hash(const cara_crdt *s, uint8_t out[32])
+{
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, 32);
+    crdt_entry **v = crdt_sorted((cara_crdt *)s);
+    CARA_ASSERT(v != NULL || s->count == 0);
+    for (size_t i = 0; i < s->count; i++) {
+        uint8_t len_be[8];
+        for (int b = 0; b < 8; b++)
+            len_be[b] = (uint8_t)(v[i]->len >> (56 - 8 * b));
+        crypto_generichash_update(&st, len_be, sizeof len_be);
+        crypto_generichash_update(&st, v[i]->bytes, v[i]->len);
+    }
+    crypto_generichash_final(&st, out, 32);
+}
+
+size_t cara_crdt_state_bytes(const cara_crdt *s)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->table_cap; i++)
+        if (s->table[i] != NULL)
+            n += s->table[i]->len;
+    return n;
+}
+
+void cara_crdt_stats_get(const cara_crdt *s, cara_crdt_stats *out)
+{
+    *out = s->stats;
+    out->records_count = s->count;
+    out->floors_count = s->floors_count;
+}

@@ -1,0 +1,385 @@
+/*
+ * Anti-entropy over a 16-ary trie of key hashes (docs/crdt.md §Anti-entropy).
+ *
+ * Every held record sits at the 64-bit prefix of its key hash. A prefix of
+ * `depth` nibbles names the range of records whose key hash starts with it;
+ * its fingerprint is the XOR of their version hashes, with their count.
+ * Peers compare fingerprints from the root down, descending only where they
+ * differ, and list entries once a prefix is small. Work and bytes are then
+ * proportional to (records that differ) × (trie depth), as in Merkle
+ * anti-entropy (Dynamo) and range-based set reconciliation (Meyer, 2023).
+ *
+ * A message is ["sync", 1, [item...]] with items
+ *   [0, depth, prefix, count, fingerprint]   FP: "this is what I hold here"
+ *   [1, depth, prefix, entries]              LIST: every entry I hold here
+ *   [2, keyhashes]                           WANT: send me these records
+ * An entry is 41 bytes: key hash (16), version hash (8, big-endian),
+ * generation (8), HLC (8), kind (1); so the peer can tell both what it
+ * lacks and whose version wins without seeing the records.
+ */
+#include <string.h>
+
+#include "crdt/crdt_int.h"
+
+#define SYNC_MAGIC "sync"
+#define SYNC_VERSION 1
+#define FANOUT_BITS 4
+#define FANOUT (1u << FANOUT_BITS)
+#define DEPTH_MAX (64 / FANOUT_BITS)
+#define ENTRY_BYTES 41
+#define KEYHASH_BYTES 16
+
+enum { ITEM_FP = 0, ITEM_LIST = 1, ITEM_WANT = 2 };
+
+typedef struct span {
+    size_t lo, hi; /* indexes into the sorted entries */
+    uint64_t fp;
+} span;
+
+/* Items are packed into `items` as they are produced and framed at the end,
+ * since msgpack wants the count first. */
+typedef struct out_ctx {
+    cara_crdt *s;
+    crdt_entry **v;
+    cara_buf items;
+    size_t items_count;
+    cara_buf *delta;
+    msgpack_packer pk;
+    bool want_open;
+} out_ctx;
+
+static int sink_buf(void *data, const char *p, size_t len)
+{
+    return cara_buf_append((cara_buf *)data, p, len) == 0 ? 0 : -1;
+}
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+/* The entries whose key hash starts with `prefix` (top depth nibbles). */
+static span span_of(const cara_crdt *s, crdt_entry **v, unsigned depth, uint64_t prefix)
+{
+    uint64_t first = prefix, last = UINT64_MAX;
+    if (depth > 0 && depth < DEPTH_MAX)
+        last = prefix | (UINT64_MAX >> (FANOUT_BITS * depth));
+    else if (depth == DEPTH_MAX)
+        last = prefix;
+    size_t lo = 0, hi = s->count;
+    while (lo < hi) { /* first index with key >= first */
+        size_t mid = lo + (hi - lo) / 2;
+        if (v[mid]->keyhash_hi < first)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    span sp = {.lo = lo, .hi = lo, .fp = 0};
+    while (sp.hi < s->count && v[sp.hi]->keyhash_hi <= last)
+        sp.fp ^= v[sp.hi++]->vhash;
+    return sp;
+}
+
+static bool prefix_ok(unsigned depth, uint64_t prefix)
+{
+    if (depth > DEPTH_MAX)
+        return false;
+    if (depth == DEPTH_MAX)
+        return true;
+    return (prefix & (UINT64_MAX >> (FANOUT_BITS * depth))) == 0;
+}
+
+static int emit_fp(out_ctx *o, unsigned depth, uint64_t prefix, span sp)
+{
+    msgpack_packer *pk = &o->pk;
+    int rc = msgpack_pack_array(pk, 5);
+    rc = rc ? rc : msgpack_pack_uint64(pk, ITEM_FP);
+    rc = rc ? rc : msgpack_pack_uint64(pk, depth);
+    rc = rc ? rc : msgpack_pack_uint64(pk, prefix);
+    rc = rc ? rc : msgpack_pack_uint64(pk, sp.hi - sp.lo);
+    rc = rc ? rc : msgpack_pack_uint64(pk, sp.fp);
+    o->items_count++;
+    return rc ? CARA_ETOOBIG : 0;
+}
+
+static void entry_encode(const crdt_entry *e, uint8_t out[ENTRY_BYTES])
+{
+    memcpy(out, e->keyhash, KEYHASH_BYTES);
+    put_be64(out + 16, e->vhash);
+    put_be64(out + 24, e->rec.generation);
+    put_be64(out + 32, e->rec.hlc);
+    out[40] = (uint8_t)e->rec.kind;
+}
+
+static int emit_list(out_ctx *o, unsigned depth, uint64_t prefix, span sp)
+{
+    msgpack_packer *pk = &o->pk;
+    size_t n = sp.hi - sp.lo;
+    int rc = msgpack_pack_array(pk, 4);
+    rc = rc ? rc : msgpack_pack_uint64(pk, ITEM_LIST);
+    rc = rc ? rc : msgpack_pack_uint64(pk, depth);
+    rc = rc ? rc : msgpack_pack_uint64(pk, prefix);
+    rc = rc ? rc : msgpack_pack_bin(pk, n * ENTRY_BYTES);
+    for (size_t i = sp.lo; rc == 0 && i < sp.hi; i++) {
+        uint8_t ent[ENTRY_BYTES];
+        entry_encode(o->v[i], ent);
+        rc = msgpack_pack_bin_body(pk, ent, sizeof ent);
+    }
+    o->items_count++;
+    return rc ? CARA_ETOOBIG : 0;
+}
+
+int cara_crdt_sync_start(cara_crdt *s, cara_buf *msg_out)
+{
+    crdt_entry **v = crdt_sorted(s);
+    if (v == NULL)
+        return CARA_ENOMEM;
+    span root = span_of(s, v, 0, 0);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, msg_out, sink_buf);
+    int rc = msgpack_pack_array(&pk, 3);
+    rc = rc ? rc : msgpack_pack_str_with_body(&pk, SYNC_MAGIC, strlen(SYNC_MAGIC));
+    rc = rc ? rc : msgpack_pack_uint64(&pk, SYNC_VERSION);
+    rc = rc ? rc : msgpack_pack_array(&pk, 1);
+    rc = rc ? rc : msgpack_pack_array(&pk, 5);
+    rc = rc ? rc : msgpack_pack_uint64(&pk, ITEM_FP);
+    rc = rc ? rc : msgpack_pack_uint64(&pk, 0);
+    rc = rc ? rc : msgpack_pack_uint64(&pk, 0);
+    rc = rc ? rc : msgpack_pack_uint64(&pk, root.hi - root.lo);
+    rc = rc ? rc : msgpack_pack_uint64(&pk, root.fp);
+    return rc ? CARA_ETOOBIG : 0;
+}
+
+/* ---- Handling items ---------------------------------------------------------- */
+
+/* Appends a held record to the delta; a full delta drops it quietly, to be
+ * sent in a later round (the fingerprints will still differ). */
+static void send_record(out_ctx *o, const crdt_entry *e)
+{
+    (void)cara_buf_append(o->delta, e->bytes, e->len);
+}
+
+static int on_fp(out_ctx *o, unsigned depth, uint64_t prefix, uint64_t count, uint64_t fp)
+{
+    span sp = span_of(o->s, o->v, depth, prefix);
+    size_t mine = sp.hi - sp.lo;
+    if (mine == count && sp.fp == fp)
+        return 0;
+    /* Few records here (or no finer prefix): list them, and the peer works
+     * out the difference in both directions from the list. */
+    if (mine <= CARA_CRDT_SYNC_LEAF_RECORDS || depth == DEPTH_MAX)
+        return emit_list(o, depth, prefix, sp);
+    for (uint64_t c = 0; c < FANOUT; c++) {
+        uint64_t child = prefix | (c << (64 - FANOUT_BITS * (depth + 1)));
+        int rc = emit_fp(o, depth + 1, child, span_of(o->s, o->v, depth + 1, child));
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int want(out_ctx *o, cara_buf *wants, const uint8_t *keyhash)
+{
+    (void)o;
+    return cara_buf_append(wants, keyhash, KEYHASH_BYTES);
+}
+
+/* Our version wins over the listed one when the merge order says so; the
+ * order on (generation, tombstone, HLC) decides almost always, and on a
+ * full tie of those both sides send, and merge picks. */
+static int listed_cmp(const crdt_entry *e, const uint8_t *ent)
+{
+    uint64_t gen = crdt_be64(ent + 24), hlc = crdt_be64(ent + 32);
+    int tomb = ent[40] == CARA_CRDT_TOMBSTONE;
+    int my_tomb = e->rec.kind == CARA_CRDT_TOMBSTONE;
+    if (e->rec.generation != gen)
+        return e->rec.generation > gen ? 1 : -1;
+    if (my_tomb != tomb)
+        return my_tomb - tomb;
+    if (e->rec.hlc != hlc)
+        return e->rec.hlc > hlc ? 1 : -1;
+    return 0;
+}
+
+static int on_list(out_ctx *o, unsigned depth, uint64_t prefix, const uint8_t *ents, size_t n,
+                   cara_buf *wants)
+{
+    span sp = span_of(o->s, o->v, depth, prefix);
+    size_t i = sp.lo, j = 0;
+    /* Both sides are sorted by key hash: one merge-join pass. */
+    while (i < sp.hi || j < n) {
+        int c = i >= sp.hi ? 1 : j >= n ? -1 : memcmp(o->v[i]->keyhash, ents + j * ENTRY_BYTES, 16);
+        if (c < 0) {
+            send_record(o, o->v[i++]);
+            continue;
+        }
+        const uint8_t *ent = ents + j * ENTRY_BYTES;
+        if (c > 0) {
+            if (want(o, wants, ent) != 0)
+                return CARA_ETOOBIG;
+            j++;
+            continue;
+        }
+        const crdt_entry *e = o->v[i++];
+        j++;
+        if (e->vhash == crdt_be64(ent + 16))
+            continue;
+        int w = listed_cmp(e, ent);
+        if (w >= 0)
+            send_record(o, e);
+        if (w <= 0 && want(o, wants, ent) != 0)
+            return CARA_ETOOBIG;
+    }
+    return 0;
+}
+
+static int on_want(out_ctx *o, const uint8_t *hashes, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        const crdt_entry *e = crdt_find(o->s, hashes + k * KEYHASH_BYTES);
+        if (e != NULL)
+            send_record(o, e);
+    }
+    return 0;
+}
+
+/* ---- Decoding a peer's message ---------------------------------------------- */
+
+static bool uint_at(const msgpack_object *a, uint32_t i, uint64_t *v)
+{
+    if (a->via.array.ptr[i].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+        return false;
+    *v = a->via.array.ptr[i].via.u64;
+    return true;
+}
+
+/* A LIST must be sorted, without repeats, and inside its own prefix:
+ * the merge-join in on_list relies on all three. */
+static bool list_ok(unsigned depth, uint64_t prefix, const uint8_t *ents, size_t n)
+{
+    uint64_t mask = depth == 0 ? 0 : depth >= DEPTH_MAX ? UINT64_MAX
+                                                        : ~(UINT64_MAX >> (FANOUT_BITS * depth));
+    for (size_t j = 0; j < n; j++) {
+        const uint8_t *e = ents + j * ENTRY_BYTES;
+        if ((crdt_be64(e) & mask) != prefix)
+            return false;
+        if (j > 0 && memcmp(e - ENTRY_BYTES, e, KEYHASH_BYTES) >= 0)
+            return false;
+    }
+    return true;
+}
+
+static int handle_item(out_ctx *o, const msgpack_object *it, cara_buf *wants)
+{
+    uint64_t type, depth, prefix, count, fp;
+    if (it->type != MSGPACK_OBJECT_ARRAY || it->via.array.size < 2 || !uint_at(it, 0, &type))
+        return CARA_EPARSE;
+    const msgpack_object *f = it->via.array.ptr;
+    if (type == ITEM_WANT) {
+        if (it->via.array.size != 2 || f[1].type != MSGPACK_OBJECT_BIN ||
+            f[1].via.bin.size % KEYHASH_BYTES != 0)
+            return CARA_EPARSE;
+        return on_want(o, (const uint8_t *)f[1].via.bin.ptr, f[1].via.bin.size / KEYHASH_BYTES);
+    }
+    if (it->via.array.size < 4 || !uint_at(it, 1, &depth) || !uint_at(it, 2, &prefix) ||
+        !prefix_ok((unsigned)(depth > DEPTH_MAX ? DEPTH_MAX + 1 : depth), prefix))
+        return CARA_EPARSE;
+    if (type == ITEM_FP) {
+        if (it->via.array.size != 5 || !uint_at(it, 3, &count) || !uint_at(it, 4, &fp))
+            return CARA_EPARSE;
+        return on_fp(o, (unsigned)depth, prefix, count, fp);
+    }
+    if (type == ITEM_LIST) {
+        if (it->via.array.size != 4 || f[3].type != MSGPACK_OBJECT_BIN ||
+            f[3].via.bin.size % ENTRY_BYTES != 0)
+            return CARA_EPARSE;
+        const uint8_t *ents = (const uint8_t *)f[3].via.bin.ptr;
+        size_t n = f[3].via.bin.size / ENTRY_BYTES;
+        if (!list_ok((unsigned)depth, prefix, ents, n))
+            return CARA_EPARSE;
+        return on_list(o, (unsigned)depth, prefix, ents, n, wants);
+    }
+    return CARA_EPARSE;
+}
+
+static int handle_items(out_ctx *o, const msgpack_object *m, cara_buf *wants)
+{
+    if (m->type != MSGPACK_OBJECT_ARRAY || m->via.array.size != 3)
+        return CARA_EPARSE;
+    const msgpack_object *f = m->via.array.ptr;
+    uint64_t version;
+    if (f[0].type != MSGPACK_OBJECT_STR || f[0].via.str.size != strlen(SYNC_MAGIC) ||
+        memcmp(f[0].via.str.ptr, SYNC_MAGIC, strlen(SYNC_MAGIC)) != 0 || !uint_at(m, 1, &version))
+        return CARA_EPARSE;
+    if (version != SYNC_VERSION)
+        return CARA_EUNSUPPORTED;
+    if (f[2].type != MSGPACK_OBJECT_ARRAY || f[2].via.array.size > CARA_CRDT_SYNC_ITEMS_MAX)
+        return CARA_EPARSE;
+    for (uint32_t i = 0; i < f[2].via.array.size; i++) {
+        int rc = handle_item(o, &f[2].via.array.ptr[i], wants);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int frame_reply(out_ctx *o, cara_buf *wants, cara_buf *reply_out)
+{
+    if (wants->len > 0) {
+        int rc = msgpack_pack_array(&o->pk, 2);
+        rc = rc ? rc : msgpack_pack_uint64(&o->pk, ITEM_WANT);
+        rc = rc ? rc : msgpack_pack_bin_with_body(&o->pk, wants->data, wants->len);
+        if (rc != 0)
+            return CARA_ETOOBIG;
+        o->items_count++;
+    }
+    if (o->items_count == 0)
+        return 0;
+    if (o->items_count > CARA_CRDT_SYNC_ITEMS_MAX)
+        return CARA_ETOOBIG;
+    size_t start = reply_out->len;
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, reply_out, sink_buf);
+    int rc = msgpack_pack_array(&pk, 3);
+    rc = rc ? rc : msgpack_pack_str_with_body(&pk, SYNC_MAGIC, strlen(SYNC_MAGIC));
+    rc = rc ? rc : msgpack_pack_uint64(&pk, SYNC_VERSION);
+    rc = rc ? rc : msgpack_pack_array(&pk, (uint32_t)o->items_count);
+    rc = rc ? rc : (cara_buf_append(reply_out, o->items.data, o->items.len) == 0 ? 0 : -1);
+    if (rc != 0) {
+        reply_out->len = start;
+        return CARA_ETOOBIG;
+    }
+    return 0;
+}
+
+int cara_crdt_sync_recv(cara_crdt *s, const uint8_t *msg, size_t len, cara_buf *reply_out,
+                        cara_buf *delta_out)
+{
+    CARA_ASSERT(s != NULL && reply_out != NULL && delta_out != NULL);
+    size_t total = 0;
+    if (msg == NULL || len > CARA_CRDT_SYNC_MSG_BYTES_MAX)
+        return CARA_ETOOBIG;
+    int rc = cara_mpcheck(msg, len, 4, &total);
+    if (rc != 0 || total != len)
+        return CARA_EPARSE;
+    out_ctx o = {.s = s, .v = crdt_sorted(s), .delta = delta_out};
+    if (o.v == NULL)
+        return CARA_ENOMEM;
+    cara_buf wants;
+    cara_buf_init(&o.items, s->env, CARA_CRDT_SYNC_MSG_BYTES_MAX);
+    cara_buf_init(&wants, s->env, CARA_CRDT_SYNC_MSG_BYTES_MAX / 2);
+    msgpack_packer_init(&o.pk, &o.items, sink_buf);
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    size_t off = 0;
+    rc = msgpack_unpack_next(&up, (const char *)msg, len, &off) == MSGPACK_UNPACK_SUCCESS
+             ? handle_items(&o, &up.data, &wants)
+             : CARA_EPARSE;
+    if (rc == 0)
+        rc = frame_reply(&o, &wants, reply_out);
+    msgpack_unpacked_destroy(&up);
+    cara_buf_free(&wants);
+    cara_buf_free(&o.items);
+    return rc;
+}

@@ -1,0 +1,59 @@
+/*
+ * Scheduling (DESIGN.md §6), pure functions over a view of the nodes.
+ *
+ * Every node computes the same answers from the same replicated state:
+ * the scheduler of a project is the Ready node with the highest rendezvous
+ * hash of (project, node) (Thaler and Ravishankar, 1996); only it writes the
+ * project's placement, so a membership change moves the scheduling duty of
+ * about 1/N of the projects and no coordination is needed.
+ */
+#ifndef CARA_SCHED_H
+#define CARA_SCHED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "spec/spec.h"
+
+typedef struct cara_sched_node {
+    const char *name;          /* borrowed */
+    bool ready;                /* Ready and admitted */
+    bool schedulable;          /* not cordoned, not draining */
+    const cara_kv *labels;     /* borrowed */
+    size_t labels_count;
+    cara_resources capacity;   /* 0 fields: unknown, treated as unlimited */
+    cara_resources allocated;  /* sum of the requests of projects placed there */
+} cara_sched_node;
+
+/* The rendezvous weight of (project, node): BLAKE2b-64 over
+ * "project\0node". Exposed for tests and tools. */
+uint64_t cara_sched_weight(const char *project, const char *node);
+
+/* Index of the project's scheduler among `nodes`, or -1 if none is ready. */
+int cara_sched_scheduler_of(const char *project, const cara_sched_node *nodes, size_t count);
+
+/* Why no node fits, for the Pending condition. */
+typedef struct cara_sched_verdict {
+    int index;            /* chosen node, or -1 */
+    size_t not_ready;     /* nodes skipped for each reason */
+    size_t unschedulable;
+    size_t selector_mismatch;
+    size_t insufficient;
+} cara_sched_verdict;
+
+/* Sum of a project's resource requests. */
+cara_resources cara_sched_requests(const cara_project *p);
+
+/* Picks the target node of `p`: among ready, schedulable nodes whose
+ * labels include the node selector and whose free capacity holds the
+ * requests, the one with the highest rendezvous weight, so that every node
+ * computing it agrees and placements spread evenly. */
+cara_sched_verdict cara_sched_place(const cara_project *p, const cara_sched_node *nodes,
+                                    size_t count);
+
+/* Writes a one-line explanation of a verdict with index -1 ("0 of 3 nodes
+ * fit: 1 not ready, 2 lack memory") into out. */
+void cara_sched_explain(const cara_sched_verdict *v, size_t count, char *out, size_t cap);
+
+#endif

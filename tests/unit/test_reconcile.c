@@ -1,0 +1,409 @@
+/* The reconciler against the real engine (`make test` starts dockerd and
+ * imports caravanserai/busybox:test). Each test uses its own node name, so
+ * tests and other agents on the same engine never see each other's objects;
+ * the checks are about objects and phases, never about timing. */
+#include <unistd.h>
+
+#include "agent/reconcile.h"
+#include "harness.h"
+
+#define WAIT_MS_MAX 90000
+
+static uv_loop_t loop;
+static cara_docker *docker;
+static char node[64];
+
+typedef struct seen {
+    cara_phase phase;
+    int reports;
+    int terminated;
+    char message[1024];
+} seen;
+static seen last;
+
+static void on_status(void *ctx, const char *project, const cara_project_status *st)
+{
+    (void)ctx;
+    (void)project;
+    last.phase = st->phase;
+    last.reports++;
+    if (st->phase == CARA_PHASE_TERMINATED)
+        last.terminated++;
+    for (size_t i = 0; i < st->conditions_count; i++)
+        if (strcmp(st->conditions[i].type, "Phase") == 0)
+            snprintf(last.message, sizeof last.message, "%s", st->conditions[i].message);
+}
+
+static cara_project *parse(const char *yaml)
+{
+    cara_diags d;
+    cara_diags_init(&d, cara_test_env(), "test.yaml");
+    cara_project **ps = NULL;
+    size_t n = 0;
+    int rc = cara_manifest_parse(cara_test_env(), yaml, strlen(yaml), &d, &ps, &n);
+    if (rc != 0) {
+        char line[1024] = "";
+        if (d.count > 0)
+            cara_diags_format(&d, 0, line, sizeof line);
+        cara_test_fail(__FILE__, __LINE__, "manifest: %s", line);
+    }
+    cara_project *p = ps[0];
+    cara_env_free(cara_test_env(), ps);
+    cara_diags_free(&d);
+    return p;
+}
+
+/* Starts a reconciler; `complete`: its desired set is known at once (so
+ * objects of projects it was not given are orphans to remove). */
+static cara_reconciler *start_with(bool complete)
+{
+    cara_test_set_time(0, 1790000000000);
+    CHECK_INT(uv_loop_init(&loop), ==, 0);
+    if (docker == NULL) {
+        cara_docker_config dc = {0};
+        CHECK_OK(cara_docker_new(&docker, &loop, cara_test_env(), &dc));
+    }
+    if (node[0] == '\0')
+        snprintf(node, sizeof node, "test-%d", (int)getpid());
+    cara_reconciler_config cfg = {.node_name = node, .docker = docker, .loop = &loop,
+                                  .env = cara_test_env(), .stop_timeout_s = 1,
+                                  .on_status = on_status};
+    cara_reconciler *r;
+    CHECK_OK(cara_reconciler_new(&r, &cfg));
+    if (complete)
+        cara_reconciler_set_complete(r);
+    return r;
+}
+
+static cara_reconciler *start(void) { return start_with(true); }
+
+/* The test env's clock is fake: advance it with the loop so back-offs end. */
+static void spin(void)
+{
+    uv_update_time(&loop);
+    cara_test_set_time(uv_now(&loop), 1790000000000 + (int64_t)uv_now(&loop));
+    uv_run(&loop, UV_RUN_ONCE);
+}
+
+/* Runs the loop until `pred` holds; the reconciler's own resync timer
+ * guarantees the loop wakes up at least every few seconds. */
+static void wait_for(cara_reconciler *r, bool (*pred)(cara_reconciler *), const char *what)
+{
+    uint64_t start_ms = uv_now(&loop);
+    while (!pred(r)) {
+        if (uv_now(&loop) - start_ms > WAIT_MS_MAX)
+            cara_test_fail(__FILE__, __LINE__, "gave up waiting for %s (phase %s: %s)", what,
+                           cara_phase_name(last.phase), last.message);
+        spin();
+    }
+}
+
+static void stop(cara_reconciler *r)
+{
+    cara_reconciler_free(r);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    cara_docker_free(docker);
+    docker = NULL;
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK_INT(uv_loop_close(&loop), ==, 0);
+}
+
+static bool is_running(cara_reconciler *r) { return cara_reconciler_idle(r) && last.phase == CARA_PHASE_RUNNING; }
+static bool is_failed(cara_reconciler *r) { (void)r; return last.phase == CARA_PHASE_FAILED; }
+static bool is_terminated(cara_reconciler *r) { (void)r; return last.terminated > 0; }
+
+/* ---- Synchronous engine queries for the checks ---------------------------------- */
+
+typedef struct answer {
+    int done;
+    long status;
+    json_t *json;
+    char raw[8192];
+} answer;
+
+static void on_answer(void *arg, const cara_docker_result *res)
+{
+    answer *a = arg;
+    a->done = 1;
+    a->status = res->http_status;
+    a->json = res->rc == 0 ? json_loadb(res->body, res->body_len, 0, NULL) : NULL;
+    /* Log frames carry binary headers: keep the printable bytes only. */
+    size_t o = 0;
+    for (size_t i = 0; res->rc == 0 && i < res->body_len && o < sizeof a->raw - 1; i++)
+        if (res->body[i] >= 0x20 || res->body[i] == '\n')
+            a->raw[o++] = res->body[i];
+    a->raw[o] = '\0';
+}
+
+static void engine_raw(const char *path, answer *a)
+{
+    memset(a, 0, sizeof *a);
+    CHECK_OK(cara_docker_request(docker, "GET", path, NULL, on_answer, a));
+    while (!a->done)
+        spin();
+    json_decref(a->json);
+    a->json = NULL;
+}
+
+static json_t *engine(const char *method, const char *path, long *status)
+{
+    answer a = {0};
+    CHECK_OK(cara_docker_request(docker, method, path, NULL, on_answer, &a));
+    while (!a.done)
+        spin();
+    if (status)
+        *status = a.status;
+    return a.json;
+}
+
+/* Objects labelled with our node, by kind: "containers", "networks", "volumes". */
+static json_t *ours(const char *kind)
+{
+    char path[512];
+    snprintf(path, sizeof path,
+             "/%s%sfilters=%%7B%%22label%%22%%3A%%5B%%22io.caravanserai.node%%3D%s%%22%%5D%%7D",
+             strcmp(kind, "containers") == 0 ? "containers/json" : kind,
+             strcmp(kind, "containers") == 0 ? "?all=1&" : "?", node);
+    json_t *j = engine("GET", path, NULL);
+    CHECK(j != NULL);
+    if (strcmp(kind, "volumes") == 0) {
+        json_t *v = json_incref(json_object_get(j, "Volumes"));
+        json_decref(j);
+        return v != NULL ? v : json_array();
+    }
+    return j;
+}
+
+static size_t count_ours(const char *kind)
+{
+    json_t *j = ours(kind);
+    size_t n = json_array_size(j);
+    json_decref(j);
+    return n;
+}
+
+static const char *const two_services =
+    "apiVersion: caravanserai/v1\nkind: Project\nmetadata: {name: PROJECT}\n"
+    "spec:\n"
+    "  services:\n"
+    "    - name: web\n"
+    "      image: caravanserai/busybox:test\n"
+    "      command: [httpd, -f, -p, '8080', -h, /www]\n"
+    "      env: [{name: GREETING, value: GREET}]\n"
+    "    - name: client\n"
+    "      image: caravanserai/busybox:test\n"
+    "      command: [sh, -c, 'while true; do wget -qO- http://web:8080/ | tee -a /data/seen; sleep 1; done']\n"
+    "      volumeMounts: [{name: data, mountPath: /data}]\n"
+    "  volumes: [{name: data}]\n";
+
+/* Removes what a crashed earlier run may have left under this name (owned
+ * by that run's node name, so the reconciler rightly refuses to touch it). */
+static void purge(const char *name)
+{
+    static const char *const fmts[] = {"/containers/%s-web?force=1", "/containers/%s-client?force=1",
+                                       "/networks/cara-%s", "/volumes/cara-%s-data"};
+    for (size_t i = 0; i < sizeof fmts / sizeof *fmts; i++) {
+        char path[256];
+        snprintf(path, sizeof path, fmts[i], name);
+        json_decref(engine("DELETE", path, NULL));
+    }
+}
+
+/* Builds the manifest with the project name and greeting substituted. */
+static cara_project *project(const char *name, const char *greeting)
+{
+    static char purged[8][64];
+    bool done = false;
+    for (size_t i = 0; i < 8; i++)
+        done |= strcmp(purged[i], name) == 0;
+    for (size_t i = 0; !done && i < 8; i++) {
+        if (purged[i][0] == '\0') {
+            purge(name);
+            snprintf(purged[i], sizeof purged[i], "%s", name);
+            done = true;
+        }
+    }
+    char text[2048];
+    const char *src = two_services;
+    size_t o = 0;
+    while (*src && o < sizeof text - 64) {
+        if (strncmp(src, "PROJECT", 7) == 0) {
+            o += (size_t)snprintf(text + o, sizeof text - o, "%s", name);
+            src += 7;
+        } else if (strncmp(src, "GREET", 5) == 0 && strncmp(src, "GREETING", 8) != 0) {
+            o += (size_t)snprintf(text + o, sizeof text - o, "%s", greeting);
+            src += 5;
+        } else {
+            text[o++] = *src++;
+        }
+    }
+    text[o] = '\0';
+    return parse(text);
+}
+
+static char *container_id(const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/containers/%s/json", name);
+    long st;
+    json_t *j = engine("GET", path, &st);
+    char *id = NULL;
+    if (st == 200)
+        id = strdup(json_string_value(json_object_get(j, "Id")));
+    json_decref(j);
+    return id;
+}
+
+static bool client_saw_web(const char *proj_name)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/containers/%s-client/logs?stdout=1&stderr=1", proj_name);
+    answer a;
+    engine_raw(path, &a);
+    return strstr(a.raw, "hello from caravanserai") != NULL;
+}
+
+static const char *label(json_t *obj, const char *key)
+{
+    return json_string_value(json_object_get(json_object_get(obj, "Labels"), key));
+}
+
+TEST(reconciler_apply_creates_exactly_the_project_objects_and_services_reach_each_other)
+{
+    cara_reconciler *r = start();
+    CHECK_OK(cara_reconciler_apply(r, project("rc-apply", "hi")));
+    wait_for(r, is_running, "Running");
+    json_t *ctrs = ours("containers");
+    CHECK_INT(json_array_size(ctrs), ==, 2);
+    size_t i;
+    json_t *c;
+    json_array_foreach(ctrs, i, c) {
+        CHECK_STR(label(c, "io.caravanserai.project"), "rc-apply");
+        CHECK_STR(label(c, "io.caravanserai.node"), node);
+        CHECK(label(c, "io.caravanserai.service") != NULL);
+        CHECK_INT(strlen(label(c, "io.caravanserai.spec-hash")), ==, 32);
+        CHECK_STR(json_string_value(json_object_get(c, "State")), "running");
+    }
+    json_decref(ctrs);
+    json_t *nets = ours("networks");
+    CHECK_INT(json_array_size(nets), ==, 1);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(nets, 0), "Name")), "cara-rc-apply");
+    json_decref(nets);
+    json_t *vols = ours("volumes");
+    CHECK_INT(json_array_size(vols), ==, 1);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(vols, 0), "Name")), "cara-rc-apply-data");
+    json_decref(vols);
+    /* The client reaches the web service by its name. */
+    uint64_t t0 = uv_now(&loop);
+    while (!client_saw_web("rc-apply") && uv_now(&loop) - t0 < 30000)
+        spin();
+    CHECK(client_saw_web("rc-apply"));
+    CHECK_OK(cara_reconciler_delete(r, "rc-apply"));
+    wait_for(r, is_terminated, "Terminated");
+    stop(r);
+}
+
+TEST(reconciler_spec_change_recreates_only_the_changed_service_and_delete_leaves_nothing)
+{
+    cara_reconciler *r = start();
+    CHECK_OK(cara_reconciler_apply(r, project("rc-change", "one")));
+    wait_for(r, is_running, "Running");
+    char *web1 = container_id("rc-change-web"), *client1 = container_id("rc-change-client");
+    CHECK(web1 != NULL && client1 != NULL);
+    CHECK_OK(cara_reconciler_apply(r, project("rc-change", "two")));
+    last.phase = CARA_PHASE_PENDING; /* wait for a fresh Running report */
+    wait_for(r, is_running, "Running after the change");
+    char *web2 = container_id("rc-change-web"), *client2 = container_id("rc-change-client");
+    CHECK(web2 != NULL && client2 != NULL);
+    CHECK(strcmp(web1, web2) != 0);    /* env changed: recreated */
+    CHECK(strcmp(client1, client2) == 0); /* untouched */
+    CHECK_INT(count_ours("containers"), ==, 2);
+    CHECK_OK(cara_reconciler_delete(r, "rc-change"));
+    wait_for(r, is_terminated, "Terminated");
+    CHECK_INT(count_ours("containers"), ==, 0);
+    CHECK_INT(count_ours("networks"), ==, 0);
+    CHECK_INT(count_ours("volumes"), ==, 0);
+    free(web1), free(web2), free(client1), free(client2);
+    stop(r);
+}
+
+static bool web_running_again(cara_reconciler *r)
+{
+    (void)r;
+    long st;
+    json_t *j = engine("GET", "/containers/rc-heal-web/json", &st);
+    bool running = st == 200 && json_is_true(json_object_get(json_object_get(j, "State"), "Running"));
+    json_decref(j);
+    return running;
+}
+
+TEST(reconciler_restarts_a_killed_container_and_recreates_a_removed_one)
+{
+    cara_reconciler *r = start();
+    CHECK_OK(cara_reconciler_apply(r, project("rc-heal", "x")));
+    wait_for(r, is_running, "Running");
+    char *id1 = container_id("rc-heal-web");
+    long st;
+    json_decref(engine("POST", "/containers/rc-heal-web/kill", &st));
+    CHECK_INT(st, ==, 204);
+    uint64_t t0 = uv_now(&loop);
+    while (web_running_again(r) && uv_now(&loop) - t0 < 5000)
+        spin(); /* let the agent see it stop */
+    wait_for(r, web_running_again, "the killed container to run again");
+    char *id2 = container_id("rc-heal-web");
+    CHECK_STR(id1, id2); /* restarted, not recreated */
+    json_decref(engine("DELETE", "/containers/rc-heal-web?force=1", &st));
+    CHECK_INT(st, ==, 204);
+    wait_for(r, web_running_again, "the removed container to be recreated");
+    char *id3 = container_id("rc-heal-web");
+    CHECK(strcmp(id3, id1) != 0);
+    CHECK_INT(count_ours("containers"), ==, 2);
+    CHECK_OK(cara_reconciler_delete(r, "rc-heal"));
+    wait_for(r, is_terminated, "Terminated");
+    free(id1), free(id2), free(id3);
+    stop(r);
+}
+
+TEST(reconciler_resumes_after_restart_without_duplicates_and_removes_orphans)
+{
+    cara_reconciler *r = start();
+    CHECK_OK(cara_reconciler_apply(r, project("rc-resume", "x")));
+    wait_for(r, is_running, "Running");
+    char *id1 = container_id("rc-resume-web");
+    stop(r); /* the agent goes away; containers stay */
+    r = start_with(false);
+    CHECK_INT(count_ours("containers"), ==, 2);
+    last.phase = CARA_PHASE_PENDING;
+    CHECK_OK(cara_reconciler_apply(r, project("rc-resume", "x")));
+    wait_for(r, is_running, "Running again");
+    char *id2 = container_id("rc-resume-web");
+    CHECK_STR(id1, id2);
+    CHECK_INT(count_ours("containers"), ==, 2);
+    CHECK_INT(count_ours("networks"), ==, 1);
+    stop(r);
+    /* A restarted agent whose desired set lacks the project removes it. */
+    r = start();
+    last.terminated = 0;
+    wait_for(r, is_terminated, "the orphan to be removed");
+    CHECK_INT(count_ours("containers"), ==, 0);
+    CHECK_INT(count_ours("networks"), ==, 0);
+    CHECK_INT(count_ours("volumes"), ==, 0);
+    free(id1), free(id2);
+    stop(r);
+}
+
+TEST(reconciler_reports_failed_with_the_engine_reason_when_an_image_cannot_be_pulled)
+{
+    cara_reconciler *r = start();
+    cara_project *p = project("rc-noimage", "x");
+    free(p->services[0].image);
+    p->services[0].image = strdup("caravanserai/does-not-exist:never");
+    CHECK_OK(cara_reconciler_apply(r, p));
+    wait_for(r, is_failed, "Failed");
+    CHECK(strstr(last.message, "pull image") != NULL);
+    CHECK(strlen(last.message) > strlen("Failed: pull image caravanserai/does-not-exist:never: "));
+    CHECK_OK(cara_reconciler_delete(r, "rc-noimage"));
+    wait_for(r, is_terminated, "Terminated");
+    CHECK_INT(count_ours("containers"), ==, 0);
+    stop(r);
+}
