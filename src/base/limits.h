@@ -29,8 +29,9 @@
 #define CARA_VOLUMES_COUNT_MAX 64
 #define CARA_INGRESS_COUNT_MAX 64
 #define CARA_ENV_COUNT_MAX 256
-/* Environment variable names: POSIX allows anything but '='; we require the
- * portable C identifier form and cap it like a long name. */
+/* Environment variable names: POSIX allows anything but '=' and NUL, and
+ * Java-style names ("spring.profiles.active") are common, so we require
+ * printable ASCII without '=' and cap it like a long name. */
 #define CARA_ENV_NAME_BYTES_MAX 255
 /* A value may hold a certificate or a small config file. */
 #define CARA_ENV_VALUE_BYTES_MAX 32768
@@ -44,6 +45,10 @@
 /* Health check timings, in seconds: a day is beyond any sensible probe. */
 #define CARA_HEALTH_SECONDS_MAX 86400
 #define CARA_HEALTH_RETRIES_MAX 100
+/* Resource quantities: no single machine has more than 4096 cores or
+ * 1 PiB of memory; larger numbers are typos (a missing "m" or "Mi"). */
+#define CARA_CPU_MILLIS_MAX (4096ULL * 1000)
+#define CARA_MEMORY_BYTES_MAX (1ULL << 50)
 /* The encoded spec travels as one record over gossip's TCP path and is
  * stored as one SQLite row: 256 KiB leaves room for large env values while
  * keeping a 10,000-project cluster's state near a few hundred MiB at worst. */
@@ -68,6 +73,9 @@
 /* Nodes of one parsed document (scalars, maps, sequences): bounds memory
  * against pathological input such as alias expansion. */
 #define CARA_DOC_NODES_MAX 200000
+/* Distinct YAML anchors in one document: hand-written manifests use a few
+ * to share env lists; the cap keeps the linear alias lookup cheap. */
+#define CARA_DOC_ANCHORS_MAX 256
 /* Nesting of YAML/JSON collections; a Project needs 6. */
 #define CARA_DOC_DEPTH_MAX 32
 /* One scalar: the largest field is an env value. */

@@ -1,0 +1,107 @@
+/* Validation of a Project's status and of a Node: both are written by
+ * agents, not people, but they arrive from peers and must hold to the
+ * same caps as everything else. */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "spec/validate_int.h"
+
+/* Condition types and reasons are CamelCase words ("NotReadyAt"). */
+static bool camel_case(const char *s, size_t max)
+{
+    size_t len = strlen(s);
+    if (len == 0 || len > max || s[0] < 'A' || s[0] > 'Z')
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
+              (s[i] >= '0' && s[i] <= '9')))
+            return false;
+    return true;
+}
+
+static void check_camel(vctx *v, const char *path, const char *s, size_t max)
+{
+    char q[QUOTE_BYTES];
+    if (!check_required(v, path, s) || camel_case(s, max))
+        return;
+    quote(q, sizeof q, s, strlen(s));
+    verr(v, path, "%s is not a CamelCase word (letters and digits, starting with a capital, at most %zu characters)",
+         q, max);
+}
+
+void check_conditions(vctx *v, const char *path, const cara_condition *c, size_t count)
+{
+    char p[BIND_PATH_BYTES];
+    check_count(v, path, count, CARA_CONDITIONS_COUNT_MAX);
+    for (size_t i = 0; i < count; i++) {
+        pathf(p, "%s[%zu].type", path, i);
+        check_camel(v, p, c[i].type, CARA_NAME_BYTES_MAX);
+        pathf(p, "%s[%zu].reason", path, i);
+        check_camel(v, p, c[i].reason, CARA_REASON_BYTES_MAX);
+        pathf(p, "%s[%zu].message", path, i);
+        check_bytes(v, p, c[i].message, CARA_MESSAGE_BYTES_MAX);
+        if ((unsigned)c[i].status > CARA_COND_UNKNOWN) {
+            pathf(p, "%s[%zu].status", path, i);
+            verr(v, p, "must be one of True, False, Unknown");
+        }
+    }
+}
+
+int cara_project_status_validate(const cara_project_status *s, cara_diags *d)
+{
+    CARA_ASSERT(s != NULL && d != NULL);
+    vctx v = {.d = d};
+    if ((unsigned)s->phase > CARA_PHASE_TERMINATED)
+        verr(&v, "phase", "must be one of Pending, Scheduled, Running, Failed, Terminating, Terminated");
+    if (s->node_ref != NULL)
+        check_dns_label(&v, "nodeRef", s->node_ref);
+    check_conditions(&v, "conditions", s->conditions, s->conditions_count);
+    return v.bad ? CARA_ESCHEMA : 0;
+}
+
+static bool ip_valid(const char *s)
+{
+    unsigned char buf[16];
+    return strlen(s) <= CARA_ADDR_BYTES_MAX &&
+           (inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1);
+}
+
+static void check_addrs(vctx *v, const cara_node *n)
+{
+    char p[BIND_PATH_BYTES], q[QUOTE_BYTES];
+    check_count(v, "addresses", n->addrs_count, CARA_NODE_ADDRS_COUNT_MAX);
+    for (size_t i = 0; i < n->addrs_count; i++) {
+        pathf(p, "addresses[%zu]", i);
+        if (!check_required(v, p, n->addrs[i]) || ip_valid(n->addrs[i]))
+            continue;
+        quote(q, sizeof q, n->addrs[i], strlen(n->addrs[i]));
+        verr(v, p, "%s is not an IPv4 or IPv6 address", q);
+    }
+}
+
+int cara_node_validate(const cara_node *n, cara_diags *d)
+{
+    CARA_ASSERT(n != NULL && d != NULL);
+    vctx v = {.d = d};
+    check_dns_label(&v, "name", n->name);
+    check_addrs(&v, n);
+    /* MagicDNS names are often shown fully qualified, with a final dot. */
+    if (n->magic_dns != NULL) {
+        size_t len = strlen(n->magic_dns);
+        if (len > 0 && n->magic_dns[len - 1] == '.')
+            len--;
+        if (!cara_dns_name_valid(n->magic_dns, len)) {
+            char q[QUOTE_BYTES];
+            quote(q, sizeof q, n->magic_dns, strlen(n->magic_dns));
+            verr(&v, "magicDNS", "%s is not a DNS name (DNS labels separated by dots, at most %d characters)",
+                 q, CARA_HOSTNAME_BYTES_MAX);
+        }
+    }
+    check_labels(&v, "labels", n->labels, n->labels_count, CARA_LABELS_COUNT_MAX);
+    check_resources(&v, "capacity", &n->capacity);
+    if ((unsigned)n->state > CARA_NODE_DRAINING)
+        verr(&v, "state", "must be one of Ready, NotReady, Draining");
+    check_conditions(&v, "conditions", n->conditions, n->conditions_count);
+    return v.bad ? CARA_ESCHEMA : 0;
+}
