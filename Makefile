@@ -41,7 +41,7 @@ ifneq ($(wildcard src/agent/main.c),)
 BINS += $(BUILD)/cara-agent
 endif
 
-.PHONY: bench-crdt all deps test test-only asan fuzz fuzz-build fuzz-build-if-possible clean tests-build
+.PHONY: bench-crdt all deps test test-only asan fuzz fuzz-lib fuzz-build fuzz-build-if-possible clean tests-build
 all: $(BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -86,11 +86,11 @@ test: deps
 	@scripts/ensure-dockerd.sh && scripts/test-image.sh
 	@$(MAKE) --no-print-directory tests-build
 	@$(MAKE) --no-print-directory fuzz-build-if-possible
-	@BUILD=$(BUILD) tests/run.sh
+	@BUILD=$(BUILD) FUZZ_BUILD=$(FUZZ_BUILD) tests/run.sh
 
 # Runs the suite without the dependency check (for quick local loops).
 test-only: tests-build
-	@BUILD=$(BUILD) tests/run.sh
+	@BUILD=$(BUILD) FUZZ_BUILD=$(FUZZ_BUILD) tests/run.sh
 
 asan: deps
 	@scripts/ensure-dockerd.sh && scripts/test-image.sh
@@ -111,15 +111,23 @@ bench-crdt: $(BUILD)/bench-crdt
 
 # ---- Fuzzing (clang's libFuzzer) ------------------------------------------------
 
-FUZZ_BUILD = build-fuzz
+# FUZZ_BUILD may be overridden so that several worktrees or configurations
+# do not share one directory (`make FUZZ_BUILD=build-x-fuzz fuzz-build`).
+FUZZ_BUILD ?= build-fuzz
 FUZZ_FLAGS = -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
 FUZZ_BINS  = $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/%,$(FUZZ_SRC))
 FUZZ_SECONDS ?= 60
 
-$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c
+# The library is built by a sub-make (other compiler and flags), which this
+# make cannot see into, so the targets are relinked on every fuzz-build: a
+# stale fuzzer would test old code.
+fuzz-lib:
 	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang OPT=-O1 SAN="$(FUZZ_FLAGS)" \
 	    $(FUZZ_BUILD)/libcara.a
-	clang -std=c11 -D_GNU_SOURCE -O1 -g -Isrc $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined \
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c fuzz-lib
+	clang -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -O1 -g -Isrc $(PKG_CFLAGS) \
+	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	    -o $@ $< $(FUZZ_BUILD)/libcara.a $(LIBS_ALL)
 
 fuzz-build: $(FUZZ_BINS)
@@ -134,8 +142,9 @@ fuzz: deps fuzz-build
 	    name=$$(basename $$f); mkdir -p $(FUZZ_BUILD)/corpus/$$name; \
 	    echo "== $$name for $(FUZZ_SECONDS) s"; \
 	    $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	        -artifact_prefix=$(FUZZ_BUILD)/$$name- \
 	        $(FUZZ_BUILD)/corpus/$$name tests/fuzz/seeds/$$name || exit 1; \
 	done
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz $(FUZZ_BUILD)

@@ -17,6 +17,7 @@ struct command {
 
 static const struct command commands[] = {
     {"validate", ctl_cmd_validate, "check manifests against the Project schema"},
+    {"convert", ctl_cmd_convert, "print manifests in canonical YAML or JSON"},
     {"keygen", ctl_cmd_keygen, "create the operator key and print its public key"},
 };
 

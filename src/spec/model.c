@@ -174,6 +174,26 @@ static bool kvs_eq(const cara_kv *a, size_t an, const cara_kv *b, size_t bn)
     return true;
 }
 
+/* Labels and node selectors are mappings: the same pairs in any order are
+ * the same mapping (msgpack writes them sorted, so decoding gives another
+ * order than a manifest's). Keys are unique in a valid model; counting
+ * matches both ways keeps this exact even when they are not. */
+static bool kv_map_eq(const cara_kv *a, size_t an, const cara_kv *b, size_t bn)
+{
+    if (an != bn)
+        return false;
+    for (size_t i = 0; i < an; i++) {
+        size_t in_a = 0, in_b = 0;
+        for (size_t j = 0; j < an; j++) {
+            in_a += str_eq(a[i].name, a[j].name) && str_eq(a[i].value, a[j].value);
+            in_b += str_eq(a[i].name, b[j].name) && str_eq(a[i].value, b[j].value);
+        }
+        if (in_a != in_b)
+            return false;
+    }
+    return true;
+}
+
 static bool conditions_eq(const cara_condition *a, size_t an, const cara_condition *b, size_t bn)
 {
     if (an != bn)
@@ -214,11 +234,12 @@ static bool service_eq(const cara_service *a, const cara_service *b)
 
 bool cara_project_equal(const cara_project *a, const cara_project *b)
 {
-    if (!str_eq(a->name, b->name) || !kvs_eq(a->labels, a->labels_count, b->labels, b->labels_count) ||
+    if (!str_eq(a->name, b->name) ||
+        !kv_map_eq(a->labels, a->labels_count, b->labels, b->labels_count) ||
         a->services_count != b->services_count || a->volumes_count != b->volumes_count ||
         a->ingress_count != b->ingress_count ||
-        !kvs_eq(a->node_selector, a->node_selector_count, b->node_selector,
-                b->node_selector_count) ||
+        !kv_map_eq(a->node_selector, a->node_selector_count, b->node_selector,
+                   b->node_selector_count) ||
         a->has_expire_at != b->has_expire_at ||
         (a->has_expire_at && a->expire_at_ms != b->expire_at_ms))
         return false;
@@ -249,7 +270,7 @@ bool cara_node_equal(const cara_node *a, const cara_node *b)
 {
     return str_eq(a->name, b->name) && strv_eq(a->addrs, a->addrs_count, b->addrs, b->addrs_count) &&
            str_eq(a->magic_dns, b->magic_dns) &&
-           kvs_eq(a->labels, a->labels_count, b->labels, b->labels_count) &&
+           kv_map_eq(a->labels, a->labels_count, b->labels, b->labels_count) &&
            a->capacity.cpu_millis == b->capacity.cpu_millis &&
            a->capacity.memory_bytes == b->capacity.memory_bytes && a->state == b->state &&
            conditions_eq(a->conditions, a->conditions_count, b->conditions, b->conditions_count) &&

@@ -210,7 +210,8 @@ void cara_project_free(cara_env *env, cara_project *p);
 void cara_project_status_free(cara_env *env, cara_project_status *s);
 void cara_node_free(cara_env *env, cara_node *n);
 
-/* Deep equality (field by field, order-sensitive for lists). */
+/* Deep equality (field by field, order-sensitive for lists; labels and
+ * node selectors are mappings and compare regardless of order). */
 bool cara_project_equal(const cara_project *a, const cara_project *b);
 bool cara_project_status_equal(const cara_project_status *a, const cara_project_status *b);
 bool cara_node_equal(const cara_node *a, const cara_node *b);
@@ -274,8 +275,9 @@ int cara_json_to_yaml(const json_t *j, cara_buf *out);
  * (cara_mpcheck), binds them strictly (no unknown, duplicate or mistyped
  * field: CARA_ESCHEMA), validates the result (CARA_ESCHEMA), and refuses
  * bytes that do not re-encode identically (CARA_ENONCANON). Truncated or
- * malformed bytes give CARA_EPARSE; trailing bytes too. `d` may be NULL;
- * when given, it receives the reason. */
+ * malformed bytes give CARA_EPARSE; trailing bytes too; more bytes than the
+ * record's cap give CARA_ETOOBIG. `d` may be NULL; when given, it receives
+ * the reason. See docs/encoding.md. */
 int cara_project_encode(const cara_project *p, cara_buf *out);
 int cara_project_decode(cara_env *env, const uint8_t *bytes, size_t len, cara_diags *d,
                         cara_project **out);

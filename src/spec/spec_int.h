@@ -85,4 +85,33 @@ int bind_project_status(cara_env *env, const doc_node *root, const char *path, c
 int bind_node(cara_env *env, const doc_node *root, const char *path, cara_diags *d,
               cara_node **out);
 
+/* ---- Writing side (json_out.c, mp.c, utf8.c) ---------------------------------
+ * The rc-returning forms behind cara_*_to_json: 0, CARA_ENOMEM, or
+ * CARA_EINVAL for a model no decoder could have produced (a string that is
+ * not UTF-8, a time outside years 1..9999). *out is a new reference. */
+int spec_project_json(const cara_project *p, const cara_project_status *status_or_null,
+                      json_t **out);
+int spec_project_status_json(const cara_project_status *s, json_t **out);
+int spec_node_json(const cara_node *n, json_t **out);
+
+/* Canonical quantity text (see json_out.c): "20 digits + suffix + NUL". */
+#define SPEC_QUANTITY_BYTES 24
+void spec_cpu_quantity(uint64_t millis, char out[SPEC_QUANTITY_BYTES]);
+void spec_memory_quantity(uint64_t bytes, char out[SPEC_QUANTITY_BYTES]);
+
+/* Appends `j` to `out` as canonical msgpack (map keys sorted bytewise,
+ * shortest integers, str for strings), refusing to write more than
+ * `record_bytes_max` bytes for this value (CARA_ETOOBIG). On error `out` is
+ * left as it was. Reals are not part of the schema: CARA_EINVAL. */
+int spec_json_to_msgpack(const json_t *j, size_t record_bytes_max, cara_buf *out);
+
+/* Renders `n` JSON values as one YAML stream of `n` documents (yaml_out.c),
+ * the second and later introduced by "---". Same errors as
+ * cara_json_to_yaml. */
+int spec_json_to_yaml_stream(const json_t *const *docs, size_t n, cara_buf *out);
+
+/* True when s[0..len) is well-formed UTF-8 (no overlong forms, no
+ * surrogates, nothing above U+10FFFF): what jansson and libyaml accept. */
+bool spec_utf8_valid(const char *s, size_t len);
+
 #endif

@@ -1,0 +1,285 @@
+/* Seeded generators of valid model objects (see spec_gen.h). */
+#include "spec_gen.h"
+
+#include <stdio.h>
+#include <string.h>
+
+char *gen_strdup(cara_env *env, const char *s)
+{
+    char *p = cara_env_strndup(env, s, strlen(s));
+    CARA_ASSERT(p != NULL);
+    return p;
+}
+
+static void *gen_calloc(cara_env *env, size_t n, size_t size)
+{
+    if (n == 0)
+        return NULL;
+    void *p = cara_env_calloc(env, n, size);
+    CARA_ASSERT(p != NULL);
+    return p;
+}
+
+static uint64_t below(cara_rng *rng, uint64_t n) { return cara_rng_below(rng, n); }
+
+/* A DNS label that starts with a letter, unique in its list by a numeric
+ * suffix. */
+static char *gen_label(cara_env *env, cara_rng *rng, size_t index)
+{
+    static const char *const stems[] = {"db", "app", "web", "cache", "worker", "a", "x-y",
+                                        "data", "api", "queue-1"};
+    char buf[CARA_NAME_BYTES_MAX + 1];
+    snprintf(buf, sizeof buf, "%s%zu", stems[below(rng, 10)], index);
+    return gen_strdup(env, buf);
+}
+
+/* Free text that stresses YAML quoting and the UTF-8 paths. */
+static char *gen_text(cara_env *env, cara_rng *rng)
+{
+    static const char *const texts[] = {
+        "secret", "true", "false", "yes", "No", "~", "null", "3306", "0x1F", "1e3",
+        "-1", "+2", ".5", "12:30", "2026-01-01", "a: b", "#not a comment", "- dash",
+        "x # y", "'quoted'", "\"dq\"", "multi\nline\n", "trailing space ", " leading",
+        "tab\there", "caf\xc3\xa9 \xe2\x98\x95", "[flow]", "{map}", "&anchor", "*alias",
+        "!tag", "%pct", "@at", "`tick`", "|", ">", "?", "...", "---", "<<", "=",
+        "back\\slash", "no-newline-end\nx", "\n", "ctrl\x01", "",
+    };
+    return gen_strdup(env, texts[below(rng, sizeof texts / sizeof *texts)]);
+}
+
+static char **gen_strv(cara_env *env, cara_rng *rng, size_t n)
+{
+    char **v = gen_calloc(env, n, sizeof *v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = gen_text(env, rng);
+    return v;
+}
+
+/* Label-style key/value pairs with unique keys. */
+static cara_kv *gen_labels(cara_env *env, cara_rng *rng, size_t n)
+{
+    cara_kv *kv = gen_calloc(env, n, sizeof *kv);
+    for (size_t i = 0; i < n; i++) {
+        char key[64];
+        snprintf(key, sizeof key, below(rng, 2) ? "example.com/k%zu" : "k%zu", i);
+        kv[i].name = gen_strdup(env, key);
+        static const char *const values[] = {"v", "prod", "eu-west-1", "A.b_c-9", "x1"};
+        kv[i].value = gen_strdup(env, values[below(rng, 5)]);
+    }
+    return kv;
+}
+
+static uint64_t gen_cpu(cara_rng *rng)
+{
+    switch (below(rng, 4)) {
+    case 0: return 0;
+    case 1: return 1000 * (1 + below(rng, 64));
+    default: return 1 + below(rng, 64000);
+    }
+}
+
+static uint64_t gen_memory(cara_rng *rng)
+{
+    switch (below(rng, 4)) {
+    case 0: return 0;
+    case 1: return (1 + below(rng, 1024)) << (10 * (1 + below(rng, 3)));
+    case 2: return 1 + below(rng, 1u << 30);
+    default: return (uint64_t)(1 + below(rng, 8)) << 40;
+    }
+}
+
+static void gen_health(cara_env *env, cara_rng *rng, cara_health *h)
+{
+    h->command_count = 1 + below(rng, 3);
+    h->command = gen_strv(env, rng, h->command_count);
+    h->interval_s = 1 + (uint32_t)below(rng, 3600);
+    h->timeout_s = 1 + (uint32_t)below(rng, h->interval_s);
+    h->start_period_s = (uint32_t)below(rng, 600);
+    h->retries = 1 + (uint32_t)below(rng, 10);
+}
+
+static void gen_service(cara_env *env, cara_rng *rng, int size, size_t index,
+                        const cara_project *p, cara_service *s)
+{
+    static const char *const images[] = {"mysql:8", "wordpress:6", "nginx",
+                                         "ghcr.io/acme/app:1.2.3", "redis:7-alpine"};
+    s->name = gen_label(env, rng, index);
+    s->image = gen_strdup(env, images[below(rng, 5)]);
+    s->command_count = size > 0 ? below(rng, 3) : 0;
+    s->command = gen_strv(env, rng, s->command_count);
+    s->args_count = size > 0 ? below(rng, 4) : 0;
+    s->args = gen_strv(env, rng, s->args_count);
+    s->env_count = size > 0 ? below(rng, (uint64_t)size * 2) : 0;
+    s->env = gen_calloc(env, s->env_count, sizeof *s->env);
+    for (size_t i = 0; i < s->env_count; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "VAR_%zu", i);
+        s->env[i].name = gen_strdup(env, name);
+        s->env[i].value = gen_text(env, rng);
+    }
+    s->mounts_count = p->volumes_count > 0 ? below(rng, p->volumes_count + 1) : 0;
+    s->mounts = gen_calloc(env, s->mounts_count, sizeof *s->mounts);
+    for (size_t i = 0; i < s->mounts_count; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "/mnt/m%zu", i);
+        s->mounts[i].name = gen_strdup(env, p->volumes[below(rng, p->volumes_count)].name);
+        s->mounts[i].mount_path = gen_strdup(env, path);
+        s->mounts[i].read_only = below(rng, 2);
+    }
+    s->ports_count = 1 + below(rng, 3); /* ingress may target any service */
+    s->ports = gen_calloc(env, s->ports_count, sizeof *s->ports);
+    for (size_t i = 0; i < s->ports_count; i++) {
+        s->ports[i].container_port = (uint16_t)(1 + i * 1000 + below(rng, 999));
+        s->ports[i].protocol = below(rng, 4) == 0 ? CARA_PROTO_UDP : CARA_PROTO_TCP;
+        if (below(rng, 2))
+            s->ports[i].name = gen_label(env, rng, i);
+    }
+    s->restart = (cara_restart)below(rng, 3);
+    if (size > 0 && below(rng, 2))
+        gen_health(env, rng, &s->health);
+    s->resources.cpu_millis = gen_cpu(rng);
+    s->resources.memory_bytes = gen_memory(rng);
+}
+
+static void gen_ingress(cara_env *env, cara_rng *rng, size_t index, const cara_project *p,
+                        cara_ingress *g)
+{
+    const cara_service *s = &p->services[below(rng, p->services_count)];
+    g->name = gen_label(env, rng, index);
+    char host[64];
+    snprintf(host, sizeof host, below(rng, 2) ? "blog%zu" : "www%zu.example.com", index);
+    g->host = gen_strdup(env, host);
+    g->target_service = gen_strdup(env, s->name);
+    g->target_port = s->ports[below(rng, s->ports_count)].container_port;
+    g->scope = CARA_SCOPE_INTERNAL;
+}
+
+cara_project *gen_project(cara_env *env, cara_rng *rng, int size)
+{
+    cara_project *p = gen_calloc(env, 1, sizeof *p);
+    uint64_t n = (uint64_t)size + 1;
+    p->name = gen_label(env, rng, below(rng, 100));
+    p->labels_count = below(rng, n);
+    p->labels = gen_labels(env, rng, p->labels_count);
+    p->volumes_count = below(rng, n);
+    p->volumes = gen_calloc(env, p->volumes_count, sizeof *p->volumes);
+    for (size_t i = 0; i < p->volumes_count; i++)
+        p->volumes[i].name = gen_label(env, rng, i);
+    p->services_count = 1 + below(rng, n);
+    p->services = gen_calloc(env, p->services_count, sizeof *p->services);
+    for (size_t i = 0; i < p->services_count; i++)
+        gen_service(env, rng, size, i, p, &p->services[i]);
+    p->ingress_count = below(rng, n);
+    p->ingress = gen_calloc(env, p->ingress_count, sizeof *p->ingress);
+    for (size_t i = 0; i < p->ingress_count; i++)
+        gen_ingress(env, rng, i, p, &p->ingress[i]);
+    p->node_selector_count = below(rng, n);
+    p->node_selector = gen_labels(env, rng, p->node_selector_count);
+    p->has_expire_at = below(rng, 2);
+    if (p->has_expire_at) /* 2001..2100, sometimes with milliseconds */
+        p->expire_at_ms = 978307200000LL + (int64_t)below(rng, 3155760000ULL) * 1000 +
+                          (below(rng, 2) ? (int64_t)below(rng, 1000) : 0);
+    return p;
+}
+
+static cara_condition *gen_conditions(cara_env *env, cara_rng *rng, size_t n,
+                                      const char *const *types, size_t types_count)
+{
+    static const char *const reasons[] = {"Scheduled", "ContainerStarted", "NodeLost",
+                                          "KubeletReady", "OutOfMemory"};
+    cara_condition *c = gen_calloc(env, n, sizeof *c);
+    for (size_t i = 0; i < n; i++) {
+        c[i].type = gen_strdup(env, types[i % types_count]);
+        c[i].status = (cara_cond_status)below(rng, 3);
+        c[i].reason = gen_strdup(env, reasons[below(rng, 5)]);
+        c[i].message = below(rng, 3) == 0 ? gen_strdup(env, "") : gen_text(env, rng);
+        c[i].last_transition_ms = 1600000000000LL + (int64_t)below(rng, 1ULL << 40);
+    }
+    return c;
+}
+
+cara_project_status *gen_project_status(cara_env *env, cara_rng *rng, int size)
+{
+    static const char *const types[] = {"Phase", "NotReadyAt", "TerminatingAt"};
+    cara_project_status *s = gen_calloc(env, 1, sizeof *s);
+    s->phase = (cara_phase)below(rng, 6);
+    if (below(rng, 3) != 0)
+        s->node_ref = gen_label(env, rng, below(rng, 10));
+    s->conditions_count = below(rng, (uint64_t)size + 1);
+    if (s->conditions_count > 3)
+        s->conditions_count = 3;
+    s->conditions = gen_conditions(env, rng, s->conditions_count, types, 3);
+    return s;
+}
+
+cara_node *gen_node(cara_env *env, cara_rng *rng, int size)
+{
+    static const char *const types[] = {"Ready", "MemoryPressure", "DiskPressure"};
+    cara_node *n = gen_calloc(env, 1, sizeof *n);
+    n->name = gen_label(env, rng, below(rng, 100));
+    n->addrs_count = below(rng, (uint64_t)size + 1);
+    if (n->addrs_count > CARA_NODE_ADDRS_COUNT_MAX)
+        n->addrs_count = CARA_NODE_ADDRS_COUNT_MAX;
+    n->addrs = gen_calloc(env, n->addrs_count, sizeof *n->addrs);
+    for (size_t i = 0; i < n->addrs_count; i++) {
+        char a[CARA_ADDR_BYTES_MAX];
+        if (below(rng, 2))
+            snprintf(a, sizeof a, "100.%u.%u.%zu", (unsigned)below(rng, 128) + 64,
+                     (unsigned)below(rng, 256), i + 1);
+        else
+            snprintf(a, sizeof a, "fd7a:115c:a1e0::%zx", i + 1);
+        n->addrs[i] = gen_strdup(env, a);
+    }
+    if (below(rng, 2)) {
+        char dns[128];
+        snprintf(dns, sizeof dns, "%s.tail1234.ts.net", n->name);
+        n->magic_dns = gen_strdup(env, dns);
+    }
+    n->labels_count = below(rng, (uint64_t)size + 1);
+    n->labels = gen_labels(env, rng, n->labels_count);
+    n->capacity.cpu_millis = gen_cpu(rng);
+    n->capacity.memory_bytes = gen_memory(rng);
+    n->state = (cara_node_state)below(rng, 3);
+    n->conditions_count = below(rng, 4);
+    n->conditions = gen_conditions(env, rng, n->conditions_count, types, 3);
+    n->unschedulable = below(rng, 2);
+    return n;
+}
+
+static cara_kv kv(cara_env *env, const char *name, const char *value)
+{
+    return (cara_kv){gen_strdup(env, name), gen_strdup(env, value)};
+}
+
+cara_project *gen_wordpress(cara_env *env)
+{
+    cara_project *p = gen_calloc(env, 1, sizeof *p);
+    p->name = gen_strdup(env, "wordpress");
+    p->services_count = 2;
+    p->services = gen_calloc(env, 2, sizeof *p->services);
+    cara_service *db = &p->services[0], *app = &p->services[1];
+    db->name = gen_strdup(env, "db");
+    db->image = gen_strdup(env, "mysql:8");
+    db->env_count = 1;
+    db->env = gen_calloc(env, 1, sizeof *db->env);
+    db->env[0] = kv(env, "MYSQL_ROOT_PASSWORD", "secret");
+    db->mounts_count = 1;
+    db->mounts = gen_calloc(env, 1, sizeof *db->mounts);
+    db->mounts[0] = (cara_volume_mount){gen_strdup(env, "data"),
+                                        gen_strdup(env, "/var/lib/mysql"), false};
+    app->name = gen_strdup(env, "app");
+    app->image = gen_strdup(env, "wordpress:6");
+    app->env_count = 1;
+    app->env = gen_calloc(env, 1, sizeof *app->env);
+    app->env[0] = kv(env, "WORDPRESS_DB_HOST", "db");
+    p->volumes_count = 1;
+    p->volumes = gen_calloc(env, 1, sizeof *p->volumes);
+    p->volumes[0].name = gen_strdup(env, "data");
+    p->ingress_count = 1;
+    p->ingress = gen_calloc(env, 1, sizeof *p->ingress);
+    p->ingress[0] = (cara_ingress){gen_strdup(env, "web"), gen_strdup(env, "blog"),
+                                   gen_strdup(env, "app"), 80, CARA_SCOPE_INTERNAL};
+    p->has_expire_at = true;
+    p->expire_at_ms = 1796083200000LL; /* 2026-12-01T00:00:00Z */
+    return p;
+}
