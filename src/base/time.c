@@ -122,6 +122,11 @@ int cara_time_parse_rfc3339(const char *text, size_t len, int64_t *unix_ms)
         return CARA_EPARSE;
     int64_t days = days_from_civil(y, mo, d);
     int64_t secs = days * 86400 + h * 3600 + mi * 60 + s - (int64_t)off * 60;
+    /* An offset can carry a time past year 1..9999 in UTC, which could not be
+     * written back (cara_time_format_rfc3339): refuse it here, once. */
+    int64_t first = days_from_civil(1, 1, 1) * 86400, last = days_from_civil(9999, 12, 31) * 86400 + 86399;
+    if (secs < first || secs > last)
+        return CARA_EPARSE;
     *unix_ms = secs * 1000 + ms;
     return 0;
 }
