@@ -146,6 +146,58 @@
  * does not fit is sent in the next round. */
 #define CARA_CRDT_DELTA_BYTES_MAX (16 * 1024 * 1024)
 
+/* ---- HTTP API (src/agent/http.c, src/agent/auth.c) ------------------------ */
+
+/* Addresses one agent listens on: the overlay's IPv4 and IPv6 address and
+ * loopback's two forms. Each address is its own libmicrohttpd daemon, so
+ * every cap below that says "per listener" applies to each separately; a
+ * flood on the overlay address then cannot starve the operator's loopback. */
+#define CARA_HTTP_LISTENERS_MAX 4
+/* Open connections per listener, watch streams included. An operator and a
+ * few dashboards need tens; the cap keeps file descriptors and the memory
+ * below (connections × per-connection memory) bounded. */
+#define CARA_HTTP_CONNECTIONS_MAX 256
+/* libmicrohttpd's per-connection pool: request line, headers and the read
+ * and write buffers live in it. A request whose headers do not fit gets
+ * MHD's own 431. 64 KiB is twice MHD's default, to leave room for our
+ * header cap plus I/O buffers. */
+#define CARA_HTTP_CONN_MEMORY_BYTES (64 * 1024)
+/* Request line plus headers, counted by us before the handler runs (431).
+ * The largest legitimate request carries four signature headers (about
+ * 300 bytes) and a target with a short query. */
+#define CARA_HTTP_HEADER_BYTES_MAX (16 * 1024)
+/* Request target (path and query) as sent: it is part of the signed
+ * message, so it is capped on its own too. */
+#define CARA_HTTP_TARGET_BYTES_MAX 8192
+/* A request body: a project record is at most CARA_CRDT_RECORD_BYTES_MAX,
+ * sent as base64 inside JSON (4/3 of it plus a few bytes). Answered 413. */
+#define CARA_HTTP_BODY_BYTES_MAX (1024 * 1024)
+/* One JSON reply serialised in memory. A listing of every project at a
+ * realistic spec size fits many times over; a reply that does not is a
+ * bug or calls for streaming, and is answered 500 rather than buffered. */
+#define CARA_HTTP_REPLY_BYTES_MAX (64 * 1024 * 1024)
+/* A chunked body over the cap is read and thrown away so that the 413 can
+ * still be sent (MHD queues a reply only before or after the body); past
+ * this many discarded bytes the connection is simply closed. */
+#define CARA_HTTP_DISCARD_BYTES_MAX (4 * 1024 * 1024)
+/* A connection with nothing read or written for this long is closed: it
+ * bounds how long a slow or stalled client holds a connection slot. */
+#define CARA_HTTP_IDLE_TIMEOUT_S 30
+/* Bytes queued for one streaming reply (a watcher or a log follower). A
+ * client that does not read fills it, and the agent is told (CARA_ETOOBIG)
+ * so it can drop that client instead of buffering without bound. */
+#define CARA_HTTP_STREAM_QUEUE_BYTES_MAX (256 * 1024)
+/* How often suspended streams are checked for a client that went away:
+ * libmicrohttpd does not watch a suspended connection's socket. */
+#define CARA_HTTP_STREAM_PROBE_MS 1000
+/* Clock difference accepted on a signed request (docs/api.md). */
+#define CARA_AUTH_WINDOW_MS (60 * 1000)
+/* Nonces remembered for replay detection, each for 2 × the window. A full
+ * cache refuses new signed requests (503) rather than forget a nonce that
+ * could still be replayed: 16,384 over 120 s is about 136 signed requests
+ * per second sustained, far beyond what operators send. */
+#define CARA_AUTH_NONCES_MAX 16384
+
 /* ---- Relations ---------------------------------------------------------- */
 
 _Static_assert(CARA_DOC_SCALAR_BYTES_MAX >= CARA_ENV_VALUE_BYTES_MAX,
@@ -173,5 +225,16 @@ _Static_assert(CARA_CRDT_DELTA_BYTES_MAX >= 2 * CARA_CRDT_RECORD_BYTES_MAX,
                "a delta must carry at least one record of the largest size");
 _Static_assert(CARA_CRDT_SYNC_LEAF_RECORDS >= 16,
                "a leaf must be no smaller than the fan-out, or splitting never ends early");
+
+_Static_assert(CARA_HTTP_HEADER_BYTES_MAX + 16 * 1024 <= CARA_HTTP_CONN_MEMORY_BYTES,
+               "headers at their cap must leave MHD room for its I/O buffers");
+_Static_assert(CARA_HTTP_TARGET_BYTES_MAX <= CARA_HTTP_HEADER_BYTES_MAX,
+               "the target is part of the header block");
+_Static_assert(CARA_HTTP_BODY_BYTES_MAX >= CARA_CRDT_RECORD_BYTES_MAX * 4 / 3 + 1024,
+               "a base64 record in a JSON body must fit");
+_Static_assert(CARA_HTTP_DISCARD_BYTES_MAX > CARA_HTTP_BODY_BYTES_MAX,
+               "a body just over the cap must still get its 413");
+_Static_assert(CARA_HTTP_STREAM_PROBE_MS < CARA_HTTP_IDLE_TIMEOUT_S * 1000,
+               "a dead watcher is found sooner than an idle connection is closed");
 
 #endif

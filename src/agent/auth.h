@@ -1,0 +1,95 @@
+/*
+ * Verification of operator-signed API requests (docs/api.md,
+ * "Authentication"): the trusted operator keys, the freshness window and a
+ * bounded cache of the nonces already used. The signature format itself is
+ * in src/crdt (cara_crdt_reqsig_*), shared with caravanctl.
+ *
+ * Time comes in as an argument (`now_wall_ms`, Unix milliseconds), so tests
+ * and the simulator drive it; nothing here reads a clock or does I/O.
+ *
+ * Replay rule. A nonce is remembered from the moment its request is
+ * accepted for 2 × the window: a request is fresh while |TIME - now| is at
+ * most one window, and the agent's clock when it first saw the nonce is
+ * within one window of TIME, so 2 × the window covers every moment at which
+ * the same request could still pass the freshness check. The cache is
+ * bounded; when it is full, only entries older than 2 × the window are
+ * evicted, and if there are none the request is refused (503
+ * ReplayCacheFull) rather than forget a nonce that could still be replayed.
+ */
+#ifndef CARA_AGENT_AUTH_H
+#define CARA_AGENT_AUTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agent/http.h"
+#include "base/base.h"
+#include "crdt/crdt.h"
+
+/* Why a request was refused; each reason has its own counter. */
+enum cara_auth_reason {
+    CARA_AUTH_OK = 0,
+    CARA_AUTH_MISSING_SIGNATURE, /* headers absent or malformed */
+    CARA_AUTH_UNKNOWN_KEY,       /* not one of the --operator-pubkey keys */
+    CARA_AUTH_BAD_SIGNATURE,     /* does not verify over this request */
+    CARA_AUTH_STALE_REQUEST,     /* TIME more than the window from our clock */
+    CARA_AUTH_REPLAYED_NONCE,    /* nonce seen within 2 × the window */
+    CARA_AUTH_REPLAY_CACHE_FULL, /* cannot remember one more nonce (503) */
+    CARA_AUTH_REASON_COUNT_
+};
+
+/* The CamelCase reason of docs/api.md ("MissingSignature", ...); "" for OK. */
+const char *cara_auth_reason_name(int reason);
+/* The HTTP status to answer with: 401, or 503 for a full cache; 200 for OK. */
+int cara_auth_reason_status(int reason);
+
+typedef struct cara_auth_cfg {
+    /* Trusted operator public keys; copied by cara_auth_new. */
+    const uint8_t (*operator_pks)[CARA_CRDT_PK_BYTES];
+    size_t operator_pks_count; /* 1..CARA_CRDT_OPERATORS_MAX */
+    int64_t window_ms;         /* 0: CARA_AUTH_WINDOW_MS */
+    size_t nonces_max;         /* 0: CARA_AUTH_NONCES_MAX; tests set it small */
+} cara_auth_cfg;
+
+typedef struct cara_auth cara_auth;
+
+/* Creates a verifier. `env` is borrowed and must outlive it (allocator, and
+ * the rng that keys the nonce table's hash). Returns 0, CARA_EINVAL (no
+ * keys, too many, or nonces_max over CARA_AUTH_NONCES_MAX) or CARA_ENOMEM.
+ * Free with cara_auth_free. */
+int cara_auth_new(cara_auth **out, const cara_auth_cfg *cfg, cara_env *env);
+void cara_auth_free(cara_auth *a); /* accepts NULL */
+
+/* One request to check. Header values are NULL when absent. All borrowed. */
+typedef struct cara_auth_request {
+    const char *method;
+    const char *target; /* path and query exactly as sent */
+    const uint8_t *body;
+    size_t body_len;
+    const char *key, *time, *nonce, *sig; /* X-Cara-Key, -Time, -Nonce, -Signature */
+} cara_auth_request;
+
+/* Checks a request at `now_wall_ms`. On success remembers its nonce and
+ * returns 0. Otherwise returns a negative code and sets *reason (never
+ * NULL) for the error body: CARA_EPARSE (MissingSignature), CARA_EUNTRUSTED
+ * (UnknownKey), CARA_EBADSIG (BadSignature), CARA_ESTALE or CARA_EFUTURE
+ * (StaleRequest), CARA_EREPLAY (ReplayedNonce), CARA_ELIMIT
+ * (ReplayCacheFull), CARA_ENOMEM. The signature is checked before the
+ * clock and the cache, so an unsigned request never touches the cache. */
+int cara_auth_check(cara_auth *a, const cara_auth_request *req, int64_t now_wall_ms,
+                    int *reason);
+
+/* The same, reading the headers, method, raw target and body of an HTTP
+ * request as the server hands it to the handler. */
+int cara_auth_check_http(cara_auth *a, const cara_http_request *req, int64_t now_wall_ms,
+                         int *reason);
+
+typedef struct cara_auth_stats {
+    uint64_t accepted;
+    uint64_t refused[CARA_AUTH_REASON_COUNT_]; /* index 0 unused */
+    size_t nonces_count;                       /* remembered now */
+} cara_auth_stats;
+
+void cara_auth_stats_get(const cara_auth *a, cara_auth_stats *out);
+
+#endif

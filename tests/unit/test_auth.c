@@ -1,0 +1,449 @@
+/* Request signatures (src/crdt/reqsig.c) and their verifier in the agent
+ * (src/agent/auth.c): the message format of docs/api.md, each refusal
+ * reason, and the bounds of the replay cache. */
+#include <sodium.h>
+
+#include "agent/auth.h"
+#include "crdt/crdt.h"
+#include "harness.h"
+
+#define NOW_MS 1790000000000LL
+#define WINDOW_MS 60000LL
+
+static const char *const BODY = "{\"record\":\"AA==\"}";
+/* BLAKE2b-256, computed apart (Python's hashlib.blake2b(digest_size=32)). */
+static const char *const BODY_HASH =
+    "c7a13a606514905c95e325b738a3b8f30a1c9b9dd8361f1308b027c58132a414";
+static const char *const EMPTY_HASH =
+    "0e5751c026e543b2e8ab2eb06099daa1d1e5df47778f7787faab45cdf12fe3a8";
+
+typedef struct keys {
+    uint8_t pk[CARA_CRDT_PK_BYTES];
+    uint8_t sk[CARA_CRDT_SK_BYTES];
+} keys;
+
+static keys key_of(uint8_t fill)
+{
+    keys k;
+    uint8_t seed[CARA_CRDT_SEED_BYTES];
+    memset(seed, fill, sizeof seed);
+    CHECK(sodium_init() >= 0);
+    CHECK_OK(cara_crdt_key_from_seed(seed, k.pk, k.sk));
+    return k;
+}
+
+static cara_auth *verifier(const keys *trusted, size_t nonces_max)
+{
+    cara_auth *a;
+    const uint8_t(*pks)[CARA_CRDT_PK_BYTES] = &trusted->pk;
+    cara_auth_cfg cfg = {.operator_pks = pks, .operator_pks_count = 1, .nonces_max = nonces_max};
+    CHECK_OK(cara_auth_new(&a, &cfg, cara_test_env()));
+    return a;
+}
+
+/* A signed PUT of BODY with nonce bytes all `nonce_fill`. */
+typedef struct signed_req {
+    cara_reqsig_headers h;
+    cara_auth_request req;
+} signed_req;
+
+static void sign(signed_req *s, const keys *k, const char *method, const char *target,
+                 int64_t time_ms, uint8_t nonce_fill)
+{
+    uint8_t nonce[CARA_REQSIG_NONCE_BYTES];
+    memset(nonce, nonce_fill, sizeof nonce);
+    CHECK_OK(cara_crdt_reqsig_sign(k->sk, method, target, time_ms, nonce, (const uint8_t *)BODY,
+                                   strlen(BODY), cara_test_env(), &s->h));
+    s->req = (cara_auth_request){
+        .method = method, .target = target,
+        .body = (const uint8_t *)BODY, .body_len = strlen(BODY),
+        .key = s->h.key, .time = s->h.time, .nonce = s->h.nonce, .sig = s->h.sig,
+    };
+}
+
+static int check(cara_auth *a, const cara_auth_request *req, int64_t now, int want_reason)
+{
+    int reason = -1;
+    int rc = cara_auth_check(a, req, now, &reason);
+    if (reason != want_reason)
+        cara_test_fail(__FILE__, __LINE__, "reason %s, want %s (rc %s)",
+                       cara_auth_reason_name(reason), cara_auth_reason_name(want_reason),
+                       cara_errname(rc));
+    return rc;
+}
+
+/* ---- The message ------------------------------------------------------------- */
+
+static char *message(const char *method, const char *target, const char *time,
+                     const char *nonce, const char *body)
+{
+    cara_buf b;
+    cara_buf_init(&b, cara_test_env(), 1 << 16);
+    CHECK_OK(cara_crdt_reqsig_message(method, target, time, nonce, (const uint8_t *)body,
+                                      strlen(body), &b));
+    size_t len;
+    return (char *)cara_buf_take(&b, &len);
+}
+
+TEST(reqsig_message_is_the_exact_text_of_the_documented_format)
+{
+    char *m = message("PUT", "/v1/projects/web?durable=2", "1790000000123",
+                      "00112233445566778899aabbccddeeff", BODY);
+    char want[512];
+    snprintf(want, sizeof want,
+             "cara-request-v1\nPUT\n/v1/projects/web?durable=2\n1790000000123\n"
+             "00112233445566778899aabbccddeeff\n%s", BODY_HASH);
+    CHECK_STR(m, want);
+    free(m);
+    m = message("GET", "/v1/projects", "5", "ffffffffffffffffffffffffffffffff", "");
+    snprintf(want, sizeof want,
+             "cara-request-v1\nGET\n/v1/projects\n5\nffffffffffffffffffffffffffffffff\n%s",
+             EMPTY_HASH);
+    CHECK_STR(m, want);
+    free(m);
+}
+
+/* Reads the template line from docs/api.md itself, fills it in, and
+ * compares: the document and the code cannot drift apart unnoticed. */
+TEST(reqsig_message_matches_the_template_in_docs_api_md)
+{
+    char path[4096];
+    const char *root = getenv("CARA_SRC_ROOT");
+    snprintf(path, sizeof path, "%s/docs/api.md", root ? root : ".");
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL);
+    char line[1024], tmpl[1024] = "";
+    while (fgets(line, sizeof line, f) != NULL)
+        if (strncmp(line, "cara-request-v1", 15) == 0)
+            snprintf(tmpl, sizeof tmpl, "%s", line);
+    fclose(f);
+    CHECK(tmpl[0] != '\0');
+    tmpl[strcspn(tmpl, "\r\n")] = '\0';
+    const char *fields[][2] = {{"{METHOD}", "DELETE"}, {"{TARGET}", "/v1/projects/a%20b?force=1"},
+                               {"{TIME}", "1790000000000"},
+                               {"{NONCE}", "0123456789abcdef0123456789abcdef"},
+                               {"{BODY_HASH}", BODY_HASH}, {"\\n", "\n"}};
+    char out[2048] = "";
+    for (const char *p = tmpl; *p;) {
+        size_t i;
+        for (i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+            size_t n = strlen(fields[i][0]);
+            if (strncmp(p, fields[i][0], n) == 0) {
+                strcat(out, fields[i][1]);
+                p += n;
+                break;
+            }
+        }
+        if (i == sizeof fields / sizeof fields[0]) {
+            size_t n = strlen(out);
+            out[n] = *p++;
+            out[n + 1] = '\0';
+        }
+    }
+    char *m = message("DELETE", "/v1/projects/a%20b?force=1", "1790000000000",
+                      "0123456789abcdef0123456789abcdef", BODY);
+    CHECK_STR(m, out);
+    free(m);
+}
+
+TEST(reqsig_message_refuses_newlines_and_empty_fields)
+{
+    cara_buf b;
+    cara_buf_init(&b, cara_test_env(), 1 << 16);
+    CHECK_RC(cara_crdt_reqsig_message("GET", "/a\nb", "1", "00", NULL, 0, &b), CARA_EINVAL);
+    CHECK_RC(cara_crdt_reqsig_message("G\nT", "/a", "1", "00", NULL, 0, &b), CARA_EINVAL);
+    CHECK_RC(cara_crdt_reqsig_message("GET", "", "1", "00", NULL, 0, &b), CARA_EINVAL);
+    CHECK_INT(b.len, ==, 0);
+    cara_buf_free(&b);
+}
+
+TEST(reqsig_sign_fills_headers_that_parse_and_verify)
+{
+    keys k = key_of(1);
+    signed_req s;
+    sign(&s, &k, "PUT", "/v1/projects/web", NOW_MS, 7);
+    CHECK_INT(strlen(s.h.key), ==, 64);
+    CHECK_INT(strlen(s.h.nonce), ==, 32);
+    CHECK_INT(strlen(s.h.sig), ==, 128);
+    CHECK_STR(s.h.time, "1790000000000");
+    cara_reqsig_parsed p;
+    CHECK_OK(cara_crdt_reqsig_parse(s.h.key, s.h.time, s.h.nonce, s.h.sig, &p));
+    CHECK_MEM(p.pk, 32, k.pk, 32);
+    CHECK_INT(p.time_ms, ==, NOW_MS);
+    CHECK_OK(cara_crdt_reqsig_verify(&p, "PUT", "/v1/projects/web", (const uint8_t *)BODY,
+                                     strlen(BODY), cara_test_env()));
+    CHECK_RC(cara_crdt_reqsig_verify(&p, "PUT", "/v1/projects/web", NULL, 0, cara_test_env()),
+             CARA_EBADSIG);
+}
+
+TEST(reqsig_parse_accepts_only_the_documented_forms)
+{
+    keys k = key_of(1);
+    signed_req s;
+    sign(&s, &k, "GET", "/v1/nodes", NOW_MS, 1);
+    cara_reqsig_parsed p;
+    const char *bad_times[] = {"", "-1", "+5", "0123", "12a", "99999999999999999999",
+                               "9999999999999999999", " 1"};
+    for (size_t i = 0; i < sizeof bad_times / sizeof bad_times[0]; i++)
+        CHECK_RC(cara_crdt_reqsig_parse(s.h.key, bad_times[i], s.h.nonce, s.h.sig, &p),
+                 CARA_EPARSE);
+    CHECK_OK(cara_crdt_reqsig_parse(s.h.key, "0", s.h.nonce, s.h.sig, &p));
+    char shortkey[64];
+    snprintf(shortkey, sizeof shortkey, "%.63s", s.h.key);
+    CHECK_RC(cara_crdt_reqsig_parse(shortkey, s.h.time, s.h.nonce, s.h.sig, &p), CARA_EPARSE);
+    char longnonce[40];
+    snprintf(longnonce, sizeof longnonce, "%s00", s.h.nonce);
+    CHECK_RC(cara_crdt_reqsig_parse(s.h.key, s.h.time, longnonce, s.h.sig, &p), CARA_EPARSE);
+    char badsig[CARA_REQSIG_SIG_HEX_BYTES];
+    memcpy(badsig, s.h.sig, sizeof badsig);
+    badsig[10] = 'g';
+    CHECK_RC(cara_crdt_reqsig_parse(s.h.key, s.h.time, s.h.nonce, badsig, &p), CARA_EPARSE);
+    CHECK_RC(cara_crdt_reqsig_parse(NULL, s.h.time, s.h.nonce, s.h.sig, &p), CARA_EPARSE);
+}
+
+/* ---- The verifier -------------------------------------------------------------- */
+
+TEST(auth_accepts_a_valid_request_and_counts_it)
+{
+    keys k = key_of(1);
+    cara_auth *a = verifier(&k, 0);
+    signed_req s;
+    sign(&s, &k, "PUT", "/v1/projects/web?durable=2", NOW_MS, 1);
+    CHECK_OK(check(a, &s.req, NOW_MS, CARA_AUTH_OK));
+    /* Anywhere in the window, either side. */
+    sign(&s, &k, "PUT", "/v1/projects/web", NOW_MS - WINDOW_MS, 2);
+    CHECK_OK(check(a, &s.req, NOW_MS, CARA_AUTH_OK));
+    sign(&s, &k, "PUT", "/v1/projects/web", NOW_MS + WINDOW_MS, 3);
+    CHECK_OK(check(a, &s.req, NOW_MS, CARA_AUTH_OK));
+    cara_auth_stats st;
+    cara_auth_stats_get(a, &st);
+    CHECK_INT(st.accepted, ==, 3);
+    CHECK_INT(st.nonces_count, ==, 3);
+    cara_auth_free(a);
+}
+
+TEST(auth_refuses_missing_or_malformed_headers_as_missing_signature)
+{
+    keys k = key_of(1);
+    cara_auth *a = verifier(&k, 0);
+    signed_req s;
+    sign(&s, &k, "PUT", "/v1/projects/web", NOW_MS, 1);
+    cara_auth_request r = s.req;
+    r.sig = NULL;
+    CHECK_RC(check(a, &r, NOW_MS, CARA_AUTH_MISSING_SIGNATURE), CARA_EPARSE);
+    r = s.req;
+    r.key = r.time = r.nonce = r.sig = NULL;
+    CHECK_RC(check(a, &r, NOW_MS, CARA_AUTH_MISSING_SIGNATURE), CARA_EPARSE);
+    r = s.req;
+    r.nonce = "not hex at all, not hex at all!!";
+    CHECK_RC(check(a, &r, NOW_MS, CARA_AUTH_MISSING_SIGNATURE), CARA_EPARSE);
+    r = s.req;
+    r.time = "1790000000000.5";
+    CHECK_RC(check(a, &r, NOW_MS, CARA_AUTH_MISSING_SIGNATURE), CARA_EPARSE);
+    cara_auth_stats st;
+    cara_auth_stats_get(a, &st);
+    CHECK_INT(st.refused[CARA_AUTH_MISSING_SIGNATURE], ==, 4);
+    CHECK_INT(st.nonces_count, ==, 0);
+    CHECK_INT(cara_auth_reason_status(CARA_AUTH_MISSING_SIGNATURE), ==, 401);
+    CHECK_STR(cara_auth_reason_name(CARA_AUTH_MISSING_SIGNATURE), "MissingSignature");
+    cara_auth_free(a);
+}
+
+TEST(auth_refuses_a_key_that_is_not_an_operator_key)
+{
+    keys op = key_of(1), other = key_of(2);
+    cara_auth *a = verifier(&op, 0);
+    signed_req s;
+    sign(&s, &other, "PUT", "/v1/projects/web", NOW_MS, 1);
+    CHECK_RC(check(a, &s.req, NOW_MS, CARA_AUTH_UNKNOWN_KEY), CARA_EUNTRUSTED);
+    CHECK_STR(cara_auth_reason_name(CARA_AUTH_UNKNOWN_KEY), "UnknownKey");
+    cara_auth_free(a);
+}
+
+TEST(auth_refuses_a_signature_by_another_key_under_the_operator_key)
+{
+    keys op = key_of(1), other = key_of(2);
+    cara_auth *a = verifier(&op, 0);
+    signed_req s;
+    sign(&s, &other, "PUT", "/v1/projects/web", NOW_MS, 1);
+    char key[CARA_REQSIG_KEY_HEX_BYTES];
+    sodium_bin2hex(key, sizeof key, op.pk, sizeof op.pk);
+    s.req.key = key; /* claims the operator, signed by someone else */
+    CHECK_RC(check(a, &s.req, NOW_MS, CARA_AUTH_BAD_SIGNATURE), CARA_EBADSIG);
+    CHECK_STR(cara_auth_reason_name(CARA_AUTH_BAD_SIGNATURE), "BadSignature");
+    cara_auth_free(a);
+}
+
+TEST(auth_refuses_a_flipped_signature_bit)
+{
+    keys k = key_of(1);
+    cara_auth *a = verifier(&k, 0);
+    signed_req s;
+    sign(&s, &k, "PUT", "/v1/projects/web", NOW_MS, 1);
+    s.h.sig[0] = s.h.sig[0] == '0' ? '1' : '0';
+    CHECK_RC(check(a, &s.req, NOW_MS, CARA_AUTH_BAD_SIGNATURE), CARA_EBADSIG);
+    cara_auth_free(a);
+}
+
+TEST(auth_refuses_a_tampered_body_method_target_or_time)
+{
+    keys k = key_of(1);
+    cara_auth *a = verifier(&k, 0);
+    signed_req s;
+    sign(&s, &k, "PUT", "/v1/projects/web?durable=2", NOW_MS, 1);
+    cara_auth_request r = s.req;
+    r.body = (const uint8_t *)"{\"record\":\"AB==\"}";
+    CHECK_RC(check(a, &r, NOW_MS, CARA_AUTH_BAD_SIGNATURE), CARA_EBADSIG);
+    r = s.req;
+    r.body_len--;
+    CHECK_RC(check(a, &r, NOW_MS, CARA_AUTH_BAD_SIGNATURE), CARA_EBADSIG);
+    r = s.req;
+    r.target = "/v1/projects/web?durable=1";
+    CHECK_RC(check(a, &r, NOW_MS, CARA_AUTH_BAD_SIGNATURE), CARA_EBADSIG);
+    r = s.req;
+    r.target = "/v1/projects/web";
+    CHECK_RC(check(a, &r, NOW_MS, CARA_AUTH_BAD_SIGNATURE), CARA_EBADSIG);
+    r = s.req;
+    r.method = "DELETE";
+    CHECK_RC(check(a, &r, NOW_MS, CARA_AUTH_BAD_SIGNATURE), CARA_EBADSIG);
+    r = s.req;
+    r.time = "1790000000001";
+    CHECK_RC(check(a, &r, NOW_MS, CARA_AUTH_BAD_SIGNATURE), CARA_EBADSIG);
+    /* None of them used up the nonce: the genuine request still passes. */
+    CHECK_OK(check(a, &s.req, NOW_MS, CARA_AUTH_OK));
+    cara_auth_stats st;
+    cara_auth_stats_get(a, &st);
+    CHECK_INT(st.refused[CARA_AUTH_BAD_SIGNATURE], ==, 6);
+    cara_auth_free(a);
+}
+
+TEST(auth_refuses_a_time_outside_the_window_on_either_side)
+{
+    keys k = key_of(1);
+    cara_auth *a = verifier(&k, 0);
+    signed_req s;
+    sign(&s, &k, "GET", "/v1/projects", NOW_MS - WINDOW_MS - 1, 1);
+    CHECK_RC(check(a, &s.req, NOW_MS, CARA_AUTH_STALE_REQUEST), CARA_ESTALE);
+    sign(&s, &k, "GET", "/v1/projects", NOW_MS + WINDOW_MS + 1, 2);
+    CHECK_RC(check(a, &s.req, NOW_MS, CARA_AUTH_STALE_REQUEST), CARA_EFUTURE);
+    sign(&s, &k, "GET", "/v1/projects", 0, 3);
+    CHECK_RC(check(a, &s.req, NOW_MS, CARA_AUTH_STALE_REQUEST), CARA_ESTALE);
+    CHECK_STR(cara_auth_reason_name(CARA_AUTH_STALE_REQUEST), "StaleRequest");
+    cara_auth_stats st;
+    cara_auth_stats_get(a, &st);
+    CHECK_INT(st.refused[CARA_AUTH_STALE_REQUEST], ==, 3);
+    CHECK_INT(st.nonces_count, ==, 0);
+    cara_auth_free(a);
+}
+
+TEST(auth_refuses_a_replayed_nonce_for_twice_the_window_then_forgets_it)
+{
+    keys k = key_of(1);
+    cara_auth *a = verifier(&k, 0);
+    signed_req s;
+    sign(&s, &k, "PUT", "/v1/projects/web", NOW_MS, 9);
+    CHECK_OK(check(a, &s.req, NOW_MS, CARA_AUTH_OK));
+    CHECK_RC(check(a, &s.req, NOW_MS, CARA_AUTH_REPLAYED_NONCE), CARA_EREPLAY);
+    CHECK_RC(check(a, &s.req, NOW_MS + WINDOW_MS, CARA_AUTH_REPLAYED_NONCE), CARA_EREPLAY);
+    /* The same nonce in another, validly signed request is a replay too. */
+    signed_req s2;
+    sign(&s2, &k, "GET", "/v1/nodes", NOW_MS, 9);
+    CHECK_RC(check(a, &s2.req, NOW_MS, CARA_AUTH_REPLAYED_NONCE), CARA_EREPLAY);
+    CHECK_STR(cara_auth_reason_name(CARA_AUTH_REPLAYED_NONCE), "ReplayedNonce");
+    /* Past 2 × the window the nonce is forgotten, and the request is stale. */
+    CHECK_RC(check(a, &s.req, NOW_MS + 2 * WINDOW_MS + 1, CARA_AUTH_STALE_REQUEST), CARA_ESTALE);
+    sign(&s, &k, "PUT", "/v1/projects/web", NOW_MS + 2 * WINDOW_MS + 1, 10);
+    CHECK_OK(check(a, &s.req, NOW_MS + 2 * WINDOW_MS + 1, CARA_AUTH_OK));
+    cara_auth_stats st;
+    cara_auth_stats_get(a, &st);
+    CHECK_INT(st.nonces_count, ==, 1);
+    cara_auth_free(a);
+}
+
+TEST(auth_full_cache_refuses_new_requests_until_entries_age_out)
+{
+    keys k = key_of(1);
+    cara_auth *a = verifier(&k, 4);
+    signed_req s;
+    for (uint8_t i = 0; i < 4; i++) {
+        sign(&s, &k, "GET", "/v1/projects", NOW_MS + i * 1000, (uint8_t)(i + 1));
+        CHECK_OK(check(a, &s.req, NOW_MS + i * 1000, CARA_AUTH_OK));
+    }
+    /* Full, and every entry is younger than 2 × the window: refuse rather
+     * than forget a nonce that could still be replayed. */
+    sign(&s, &k, "GET", "/v1/projects", NOW_MS + 5000, 50);
+    CHECK_RC(check(a, &s.req, NOW_MS + 5000, CARA_AUTH_REPLAY_CACHE_FULL), CARA_ELIMIT);
+    CHECK_INT(cara_auth_reason_status(CARA_AUTH_REPLAY_CACHE_FULL), ==, 503);
+    CHECK_STR(cara_auth_reason_name(CARA_AUTH_REPLAY_CACHE_FULL), "ReplayCacheFull");
+    /* Replays are still recognised as such while full. */
+    signed_req first;
+    sign(&first, &k, "GET", "/v1/projects", NOW_MS, 1);
+    CHECK_RC(check(a, &first.req, NOW_MS + 5000, CARA_AUTH_REPLAYED_NONCE), CARA_EREPLAY);
+    /* Once the oldest entry is older than 2 × the window, exactly it goes. */
+    int64_t later = NOW_MS + 2 * WINDOW_MS + 1;
+    sign(&s, &k, "GET", "/v1/projects", later, 51);
+    CHECK_OK(check(a, &s.req, later, CARA_AUTH_OK));
+    sign(&s, &k, "GET", "/v1/projects", later, 52);
+    CHECK_RC(check(a, &s.req, later, CARA_AUTH_REPLAY_CACHE_FULL), CARA_ELIMIT);
+    /* The second-oldest (seen at NOW+1000) is still remembered: a fresh
+     * request reusing its nonce is a replay. */
+    signed_req second;
+    sign(&second, &k, "GET", "/v1/projects", later, 2);
+    CHECK_RC(check(a, &second.req, later, CARA_AUTH_REPLAYED_NONCE), CARA_EREPLAY);
+    cara_auth_stats st;
+    cara_auth_stats_get(a, &st);
+    CHECK_INT(st.nonces_count, ==, 4);
+    CHECK_INT(st.refused[CARA_AUTH_REPLAY_CACHE_FULL], ==, 2);
+    cara_auth_free(a);
+}
+
+/* Many nonces through a small cache over a long time: every live one is
+ * found, expired ones are gone, and the index never loses an entry when
+ * others are deleted around it (backward-shift deletion). */
+TEST(auth_nonce_cache_stays_exact_under_churn)
+{
+    keys k = key_of(1);
+    cara_auth *a = verifier(&k, 64);
+    cara_rng rng;
+    cara_rng_seed(&rng, cara_test_seed());
+    uint8_t nonces[2000][CARA_REQSIG_NONCE_BYTES];
+    int64_t seen[2000];
+    for (size_t i = 0; i < 2000; i++) {
+        int64_t now = NOW_MS + (int64_t)i * 4000; /* 30 live at a time */
+        cara_rng_bytes(&rng, nonces[i], sizeof nonces[i]);
+        cara_auth_request r = {.method = "GET", .target = "/"};
+        cara_reqsig_headers h;
+        CHECK_OK(cara_crdt_reqsig_sign(k.sk, "GET", "/", now, nonces[i], NULL, 0,
+                                       cara_test_env(), &h));
+        r.key = h.key, r.time = h.time, r.nonce = h.nonce, r.sig = h.sig;
+        CHECK_OK(check(a, &r, now, CARA_AUTH_OK));
+        seen[i] = now;
+        /* Re-present a random earlier nonce with a fresh signature. */
+        size_t j = (size_t)cara_rng_below(&rng, i + 1);
+        CHECK_OK(cara_crdt_reqsig_sign(k.sk, "GET", "/", now, nonces[j], NULL, 0,
+                                       cara_test_env(), &h));
+        r.key = h.key, r.time = h.time, r.nonce = h.nonce, r.sig = h.sig;
+        bool live = now - seen[j] <= 2 * WINDOW_MS;
+        int reason = -1;
+        int rc = cara_auth_check(a, &r, now, &reason);
+        if (live)
+            CHECK_INT(reason, ==, CARA_AUTH_REPLAYED_NONCE);
+        else
+            CHECK_OK(rc); /* forgotten, so accepted again */
+        if (!live)
+            seen[j] = now;
+    }
+    cara_auth_free(a);
+}
+
+TEST(auth_new_refuses_bad_configs)
+{
+    keys k = key_of(1);
+    cara_auth *a = NULL;
+    cara_auth_cfg cfg = {.operator_pks = NULL, .operator_pks_count = 0};
+    CHECK_RC(cara_auth_new(&a, &cfg, cara_test_env()), CARA_EINVAL);
+    cfg.operator_pks = (const uint8_t(*)[CARA_CRDT_PK_BYTES])k.pk;
+    cfg.operator_pks_count = 1;
+    cfg.nonces_max = CARA_AUTH_NONCES_MAX + 1;
+    CHECK_RC(cara_auth_new(&a, &cfg, cara_test_env()), CARA_EINVAL);
+}
