@@ -86,11 +86,12 @@ TEST(service_names_are_unique)
 TEST(services_are_required)
 {
     cara_project *p = base();
-    size_t n = p->services_count;
+    size_t n = p->services_count, m = p->ingress_count;
     p->services_count = 0;
     p->ingress_count = 0; /* its target would be undeclared too */
     expect_one(p, "spec.services", "must not be empty");
     p->services_count = n;
+    p->ingress_count = m;
     cara_project_free(cara_test_env(), p);
 }
 

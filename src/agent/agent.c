@@ -1,0 +1,228 @@
+/* cara-agent's lifecycle: open the state, start the parts, run, stop. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sodium.h>
+#include <sys/stat.h>
+
+#include "agent/agent_int.h"
+#include "os/os.h"
+
+/* The crdt accepts a value only if the spec module can decode it as the
+ * record's kind says: nothing malformed is ever stored or gossiped. */
+static int validate_value(void *ctx, int kind, const uint8_t *value, size_t len)
+{
+    cara_env *env = ctx;
+    int rc = 0;
+    if (kind == CARA_CRDT_PROJECT) {
+        cara_project *p = NULL;
+        rc = cara_project_decode(env, value, len, NULL, &p);
+        cara_project_free(env, p);
+    } else if (kind == CARA_CRDT_STATUS) {
+        cara_project_status *s = NULL;
+        rc = cara_project_status_decode(env, value, len, NULL, &s);
+        cara_project_status_free(env, s);
+    } else if (kind == CARA_CRDT_NODE) {
+        cara_node *n = NULL;
+        rc = cara_node_decode(env, value, len, NULL, &n);
+        cara_node_free(env, n);
+    }
+    return rc;
+}
+
+/* Reads the node key, creating it on first start. */
+static int node_key(cara_agent *a)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/node.key", a->cfg.data_dir);
+    uint8_t seed[CARA_OS_KEY_SEED_BYTES];
+    int rc = cara_os_keyfile_read(path, seed);
+    if (rc == CARA_ENOENT) {
+        cara_os_key_generate(seed);
+        rc = cara_os_keyfile_write(path, seed, false);
+        if (rc == 0)
+            cara_env_logf(a->env, CARA_LOG_INFO, "agent", "created node key %s", path);
+    }
+    if (rc == 0)
+        rc = cara_crdt_key_from_seed(seed, a->node_pk, a->node_sk);
+    memset(seed, 0, sizeof seed);
+    if (rc != 0)
+        cara_env_logf(a->env, CARA_LOG_ERROR, "agent", "node key %s: %s", path, cara_strerror(rc));
+    return rc;
+}
+
+static int open_state(cara_agent *a)
+{
+    cara_crdt_cfg cc = {.operator_pks = (const uint8_t(*)[CARA_CRDT_PK_BYTES])a->cfg.operator_pks,
+                        .operator_pks_count = a->cfg.operator_pks_count,
+                        .validate_value = validate_value,
+                        .validate_ctx = a->env};
+    int rc = cara_crdt_new(&a->crdt, &cc, a->env);
+    if (rc != 0)
+        return rc;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/state.db", a->cfg.data_dir);
+    if ((rc = cara_store_open(&a->store, path, a->env)) != 0) {
+        cara_env_logf(a->env, CARA_LOG_ERROR, "agent", "cannot open %s: %s", path, cara_strerror(rc));
+        return rc;
+    }
+    cara_store_report rep;
+    rc = cara_store_load(a->store, a->crdt, cara_env_now_wall_ms(a->env), &rep);
+    if (rc == 0)
+        cara_env_logf(a->env, CARA_LOG_INFO, "agent", "state loaded: records=%zu quarantined=%zu",
+                      rep.loaded, rep.quarantined);
+    return rc;
+}
+
+/* The engine's CPU count and memory become the node's capacity. */
+static void on_info(void *arg, const cara_docker_result *res)
+{
+    cara_agent *a = arg;
+    json_t *j = res->rc == 0 && res->http_status == 200
+                    ? json_loadb(res->body, res->body_len, 0, NULL)
+                    : NULL;
+    if (j == NULL) {
+        cara_env_logf(a->env, CARA_LOG_WARN, "agent", "engine /info failed: %s",
+                      res->error[0] ? res->error : "no answer");
+    } else {
+        a->capacity.cpu_millis = (uint64_t)json_integer_value(json_object_get(j, "NCPU")) * 1000;
+        a->capacity.memory_bytes = (uint64_t)json_integer_value(json_object_get(j, "MemTotal"));
+        json_decref(j);
+    }
+    agent_publish_node(a);
+    agent_reevaluate_all(a);
+    /* From now on the desired set is what the state says: the reconciler may
+     * remove objects of projects this node does not own. */
+    cara_reconciler_set_complete(a->recon);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    cara_agent *a = t->data;
+    int64_t now = cara_env_now_wall_ms(a->env);
+    char due[16][CARA_NAME_BYTES_MAX + 1];
+    size_t n = 0;
+    for (agent_project *p = a->projects; p != NULL && n < 16; p = p->next)
+        if (p->has_expire_at && now >= p->expire_at_ms && !p->owned_deleting)
+            snprintf(due[n++], sizeof due[0], "%s", p->name);
+    for (size_t i = 0; i < n; i++) {
+        agent_project *p = agent_project_find(a, due[i], false);
+        if (p != NULL)
+            p->has_expire_at = false; /* re-evaluated once; the state keeps the truth */
+        agent_event_add(a, due[i], "Normal", "Expired", "expireAt has passed");
+        agent_project_changed(a, due[i]);
+    }
+}
+
+static void shutdown_agent(cara_agent *a, int signum)
+{
+    if (a->stopping)
+        return;
+    a->stopping = true;
+    cara_env_logf(a->env, CARA_LOG_INFO, "agent", "signal %d: shutting down; containers keep running",
+                  signum);
+    agent_watch_close_all(a);
+    cara_http_free(a->http);
+    a->http = NULL;
+    cara_reconciler_free(a->recon);
+    a->recon = NULL;
+    /* After the reconciler: its steps in flight are cancelled with it. */
+    cara_docker_free(a->docker);
+    a->docker = NULL;
+    uv_timer_stop(&a->tick);
+    uv_close((uv_handle_t *)&a->tick, NULL);
+    uv_close((uv_handle_t *)&a->sigterm, NULL);
+    uv_close((uv_handle_t *)&a->sigint, NULL);
+}
+
+static void on_signal(uv_signal_t *s, int signum) { shutdown_agent(s->data, signum); }
+
+static bool all_loopback(const cara_agent_config *cfg)
+{
+    for (size_t i = 0; i < cfg->api_count; i++)
+        if (strncmp(cfg->api[i], "127.", 4) != 0 && strncmp(cfg->api[i], "[::1]:", 6) != 0)
+            return false;
+    return true;
+}
+
+static int start_parts(cara_agent *a)
+{
+    cara_docker_config dc = {.host = a->cfg.docker_host};
+    int rc = cara_docker_new(&a->docker, a->loop, a->env, &dc);
+    if (rc != 0) {
+        cara_env_logf(a->env, CARA_LOG_ERROR, "agent", "docker host %s: %s", a->cfg.docker_host,
+                      cara_strerror(rc));
+        return rc;
+    }
+    cara_reconciler_config rc_cfg = {.node_name = a->cfg.name, .docker = a->docker,
+                                     .loop = a->loop, .env = a->env,
+                                     .resync_interval_ms = a->cfg.resync_interval_ms,
+                                     .on_status = agent_on_status, .ctx = a};
+    if ((rc = cara_reconciler_new(&a->recon, &rc_cfg)) != 0)
+        return rc;
+    cara_auth_cfg ac = {.operator_pks = (const uint8_t(*)[CARA_CRDT_PK_BYTES])a->cfg.operator_pks,
+                        .operator_pks_count = a->cfg.operator_pks_count};
+    if ((rc = cara_auth_new(&a->auth, &ac, a->env)) != 0)
+        return rc;
+    a->api_loopback_only = all_loopback(&a->cfg);
+    cara_http_cfg hc = {.loop = a->loop, .env = a->env, .listen = a->cfg.api,
+                        .listen_count = a->cfg.api_count, .handler = agent_http_handler,
+                        .handler_ctx = a};
+    if ((rc = cara_http_new(&a->http, &hc)) != 0) {
+        cara_env_logf(a->env, CARA_LOG_ERROR, "agent", "cannot listen on %s: %s", a->cfg.api[0],
+                      cara_strerror(rc));
+        return rc;
+    }
+    return cara_docker_request(a->docker, "GET", "/info", NULL, on_info, a);
+}
+
+static void free_agent(cara_agent *a)
+{
+    cara_http_free(a->http);
+    cara_reconciler_free(a->recon);
+    cara_docker_free(a->docker);
+    uv_run(a->loop, UV_RUN_DEFAULT); /* let every handle close */
+    cara_auth_free(a->auth);
+    cara_store_close(a->store);
+    cara_crdt_free(a->crdt);
+    while (a->projects != NULL) {
+        agent_project *next = a->projects->next;
+        cara_env_free(a->env, a->projects);
+        a->projects = next;
+    }
+    memset(a->node_sk, 0, sizeof a->node_sk);
+}
+
+int cara_agent_run(const cara_agent_config *cfg, cara_env *env)
+{
+    cara_agent a = {.env = env, .cfg = *cfg};
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    a.loop = &loop;
+    a.incarnation = (uint64_t)cara_env_now_wall_ms(env);
+    int rc = cara_os_mkdir_p(cfg->data_dir, 0700);
+    if (rc != 0) {
+        cara_env_logf(env, CARA_LOG_ERROR, "agent", "data dir %s: %s", cfg->data_dir, cara_strerror(rc));
+        goto out;
+    }
+    if ((rc = node_key(&a)) != 0 || (rc = open_state(&a)) != 0 || (rc = start_parts(&a)) != 0)
+        goto out;
+    char pk_hex[2 * CARA_CRDT_PK_BYTES + 1];
+    sodium_bin2hex(pk_hex, sizeof pk_hex, a.node_pk, sizeof a.node_pk);
+    cara_env_logf(env, CARA_LOG_INFO, "agent", "node=%s public_key=%s api=%s admitted=%s", cfg->name,
+                  pk_hex, cfg->api[0], agent_admitted(&a) ? "yes" : "no");
+    uv_signal_init(&loop, &a.sigterm);
+    uv_signal_init(&loop, &a.sigint);
+    a.sigterm.data = a.sigint.data = &a;
+    uv_signal_start(&a.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&a.sigint, on_signal, SIGINT);
+    uv_timer_init(&loop, &a.tick);
+    a.tick.data = &a;
+    uv_timer_start(&a.tick, on_tick, AGENT_TICK_MS, AGENT_TICK_MS);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    rc = 0;
+out:
+    free_agent(&a);
+    uv_loop_close(&loop);
+    return rc;
+}

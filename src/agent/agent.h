@@ -1,0 +1,40 @@
+/*
+ * cara-agent's core: one node of the cluster. It holds the replicated state
+ * (src/crdt) and persists it (store.c), serves the HTTP API (http.c,
+ * docs/api.md), elects and places (src/sched), and reconciles the projects
+ * this node owns through the Docker engine (reconcile.c). Everything runs
+ * on one libuv loop.
+ */
+#ifndef CARA_AGENT_H
+#define CARA_AGENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/base.h"
+#include "crdt/crdt.h"
+#include "spec/spec.h"
+
+#define CARA_AGENT_API_DEFAULT "127.0.0.1:7951"
+#define CARA_AGENT_DOCKER_DEFAULT "unix:///var/run/docker.sock"
+
+typedef struct cara_agent_config {
+    const char *name;        /* node name: a DNS label */
+    const char *data_dir;    /* SQLite state and node key; created if missing */
+    const char *const *api;  /* listen addresses "ADDR:PORT" */
+    size_t api_count;
+    const char *docker_host; /* "unix:///var/run/docker.sock" */
+    uint8_t (*operator_pks)[CARA_CRDT_PK_BYTES];
+    size_t operator_pks_count;
+    cara_kv *labels;         /* node labels (for node selectors); borrowed */
+    size_t labels_count;
+    uint32_t resync_interval_ms; /* reconciler full pass; 0: default */
+} cara_agent_config;
+
+/* Runs the agent until SIGTERM or SIGINT. Returns 0 after a clean shutdown
+ * (containers keep running), or a CARA_E* code when it cannot start; the
+ * reason is logged. */
+int cara_agent_run(const cara_agent_config *cfg, cara_env *env);
+
+#endif

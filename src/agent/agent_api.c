@@ -1,0 +1,449 @@
+/* The HTTP API's routes (docs/api.md). */
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "agent/agent_int.h"
+
+#define API_PREFIX "/v1/"
+
+/* ---- JSON views -------------------------------------------------------------------- */
+
+static json_t *events_json(cara_agent *a, const char *name)
+{
+    json_t *arr = json_array();
+    agent_project *p = agent_project_find(a, name, false);
+    if (p == NULL)
+        return arr;
+    size_t start = (p->events_next + AGENT_EVENTS_PER_PROJECT - p->events_count) %
+                   AGENT_EVENTS_PER_PROJECT;
+    for (size_t i = 0; i < p->events_count; i++) {
+        const agent_event *e = &p->events[(start + i) % AGENT_EVENTS_PER_PROJECT];
+        char t[CARA_TIME_TEXT_BYTES] = "";
+        cara_time_format_rfc3339(e->time_ms, t);
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s}", "time", t, "type", e->type,
+                                             "reason", e->reason, "message", e->message));
+    }
+    return arr;
+}
+
+json_t *agent_project_json(cara_agent *a, const char *name)
+{
+    cara_project *spec = NULL;
+    cara_project_status *st = NULL;
+    uint64_t gen = 0;
+    bool deleted = false;
+    if (agent_load_project(a, name, &spec, &st, &gen, &deleted) != 0)
+        return NULL;
+    cara_project_status pending = {.phase = CARA_PHASE_PENDING};
+    const cara_project_status *shown = st != NULL ? st : &pending;
+    json_t *j;
+    if (spec != NULL) {
+        j = cara_project_to_json(spec, shown);
+    } else {
+        j = json_pack("{s:s, s:s, s:{s:s}, s:o}", "apiVersion", CARA_API_VERSION, "kind",
+                      "Project", "metadata", "name", name, "status",
+                      cara_project_status_to_json(shown));
+    }
+    json_t *meta = json_object_get(j, "metadata");
+    json_object_set_new(meta, "generation", json_integer((json_int_t)gen));
+    if (deleted)
+        json_object_set_new(meta, "deletionRequested", json_true());
+    json_object_set_new(j, "events", events_json(a, name));
+    cara_project_free(a->env, spec);
+    cara_project_status_free(a->env, st);
+    return j;
+}
+
+static const char *phase_of(json_t *project)
+{
+    return json_string_value(json_object_get(json_object_get(project, "status"), "phase"));
+}
+
+/* A deleted project that reached Terminated is gone from the API's view,
+ * as a deleted object is in Kubernetes; the state keeps its tombstone until
+ * collection. */
+bool agent_project_visible(json_t *project)
+{
+    const char *phase = phase_of(project);
+    return !(json_is_true(json_object_get(json_object_get(project, "metadata"), "deletionRequested")) &&
+             phase != NULL && strcmp(phase, "Terminated") == 0);
+}
+
+typedef struct list_ctx {
+    cara_agent *a;
+    json_t *items;
+    const char *phase;
+} list_ctx;
+
+static int list_one(void *ctx, const cara_crdt_record *r, const uint8_t *b, size_t l)
+{
+    (void)b;
+    (void)l;
+    list_ctx *c = ctx;
+    if (r->kind != CARA_CRDT_PROJECT && r->kind != CARA_CRDT_TOMBSTONE)
+        return 0;
+    char name[CARA_NAME_BYTES_MAX + 1];
+    snprintf(name, sizeof name, "%.*s", (int)r->key_bytes, (const char *)r->key);
+    json_t *j = agent_project_json(c->a, name);
+    if (j != NULL && agent_project_visible(j) && (c->phase == NULL || strcmp(phase_of(j), c->phase) == 0))
+        json_array_append_new(c->items, j);
+    else
+        json_decref(j);
+    return 0;
+}
+
+static int by_name(const void *x, const void *y)
+{
+    json_t *const *a = x, *const *b = y;
+    return strcmp(json_string_value(json_object_get(json_object_get(*a, "metadata"), "name")),
+                  json_string_value(json_object_get(json_object_get(*b, "metadata"), "name")));
+}
+
+static json_t *sorted(json_t *items)
+{
+    size_t n = json_array_size(items);
+    json_t **v = malloc((n ? n : 1) * sizeof *v);
+    json_t *out = json_array();
+    if (v == NULL)
+        return out;
+    for (size_t i = 0; i < n; i++)
+        v[i] = json_array_get(items, i);
+    qsort(v, n, sizeof *v, by_name);
+    for (size_t i = 0; i < n; i++)
+        json_array_append(out, v[i]);
+    free(v);
+    json_decref(items);
+    return out;
+}
+
+static void get_projects(cara_agent *a, const cara_http_request *req, cara_http_reply *reply)
+{
+    const char *phase = cara_http_query(req, "phase");
+    cara_phase ignored;
+    if (phase != NULL && cara_phase_parse(phase, &ignored) != 0) {
+        cara_http_reply_error(reply, 400, "BadRequest", "unknown phase \"%s\"", phase);
+        return;
+    }
+    list_ctx c = {a, json_array(), phase};
+    cara_crdt_foreach(a->crdt, list_one, &c);
+    cara_http_reply_json(reply, 200, json_pack("{s:o}", "items", sorted(c.items)));
+}
+
+static void get_project(cara_agent *a, const char *name, cara_http_reply *reply)
+{
+    json_t *j = agent_project_json(a, name);
+    if (j == NULL || !agent_project_visible(j)) {
+        json_decref(j);
+        cara_http_reply_error(reply, 404, "NotFound", "project \"%s\" not found", name);
+        return;
+    }
+    cara_http_reply_json(reply, 200, j);
+}
+
+static void get_nodes(cara_agent *a, cara_http_reply *reply)
+{
+    agent_nodes ns;
+    json_t *items = json_array();
+    if (agent_nodes_load(a, &ns) == 0)
+        for (size_t i = 0; i < ns.count; i++)
+            json_array_append_new(items, cara_node_to_json(ns.decoded[i]));
+    agent_nodes_free(a, &ns);
+    cara_http_reply_json(reply, 200, json_pack("{s:o}", "items", items));
+}
+
+/* ---- Mutations --------------------------------------------------------------------- */
+
+/* Reads {"record": BASE64} into owned bytes. */
+static int record_from_body(cara_agent *a, const cara_http_request *req, uint8_t **bytes,
+                            size_t *len, cara_http_reply *reply)
+{
+    json_error_t jerr;
+    json_t *j = json_loadb((const char *)req->body, req->body_len, 0, &jerr);
+    const char *b64 = json_string_value(json_object_get(j, "record"));
+    if (j == NULL || b64 == NULL) {
+        cara_http_reply_error(reply, 400, "BadRequest",
+                              j == NULL ? "body is not JSON: %s" : "body lacks \"record\"%s",
+                              j == NULL ? jerr.text : "");
+        json_decref(j);
+        return CARA_EPARSE;
+    }
+    size_t b64_len = strlen(b64);
+    *bytes = cara_env_alloc(a->env, b64_len / 4 * 3 + 3);
+    if (*bytes == NULL ||
+        sodium_base642bin(*bytes, b64_len / 4 * 3 + 3, b64, b64_len, NULL, len, NULL,
+                          sodium_base64_VARIANT_ORIGINAL) != 0) {
+        cara_http_reply_error(reply, 400, "BadRequest", "\"record\" is not base64");
+        cara_env_free(a->env, *bytes);
+        json_decref(j);
+        return CARA_EPARSE;
+    }
+    json_decref(j);
+    return 0;
+}
+
+/* An invalid project value: the spec decoder's own words as details. */
+static void reply_invalid_value(cara_agent *a, const cara_crdt_record *rec, cara_http_reply *reply)
+{
+    cara_diags d;
+    cara_diags_init(&d, a->env, "record");
+    cara_project *p = NULL;
+    int rc = cara_project_decode(a->env, rec->value, rec->value_bytes, &d, &p);
+    cara_project_free(a->env, p);
+    json_t *details = json_array();
+    char line[CARA_ERROR_BYTES_MAX + 256];
+    for (size_t i = 0; i < d.count; i++) {
+        snprintf(line, sizeof line, "%s: %s", d.items[i].path, d.items[i].message);
+        json_array_append_new(details, json_string(line));
+    }
+    cara_diags_free(&d);
+    json_t *body = json_pack("{s:s, s:s, s:o}", "error", "the project is invalid", "reason",
+                             rc == CARA_ENONCANON ? "NonCanonical" : "InvalidProject", "details",
+                             details);
+    cara_http_reply_json(reply, 400, body);
+}
+
+/* Maps a refusal of the replicated state to an HTTP answer. */
+static void reply_refused(cara_agent *a, int rc, const cara_crdt_record *rec, cara_http_reply *reply)
+{
+    switch (rc) {
+    case CARA_ESTALE:
+        cara_http_reply_error(reply, 409, "Conflict",
+                              "generation %llu is not newer than the one held",
+                              (unsigned long long)rec->generation);
+        return;
+    case CARA_EBADSIG:
+        cara_http_reply_error(reply, 403, "BadSignature", "the record's signature does not verify");
+        return;
+    case CARA_EUNTRUSTED:
+    case CARA_EWRONGAUTHOR:
+        cara_http_reply_error(reply, 403, "Forbidden", "the record's key may not write it");
+        return;
+    case CARA_EFUTURE:
+        cara_http_reply_error(reply, 400, "FutureTimestamp",
+                              "the record is stamped ahead of this node's clock by more than the skew bound");
+        return;
+    case CARA_ECOLLECTED:
+        cara_http_reply_error(reply, 409, "Collected",
+                              "a deletion at or above this generation was collected; use a higher generation");
+        return;
+    case CARA_ESCHEMA:
+        reply_invalid_value(a, rec, reply);
+        return;
+    case CARA_EIO:
+        cara_http_reply_error(reply, 500, "StorageError", "the record could not be made durable");
+        return;
+    default:
+        cara_http_reply_error(reply, 400, "BadRecord", "the record was refused: %s",
+                              cara_strerror(rc));
+    }
+}
+
+/* Copies that hold the record durably: this node (synced before the
+ * answer), and in a cluster the others once gossip reports them. Until
+ * gossip exists, one. */
+static size_t admitted_nodes(cara_agent *a)
+{
+    agent_nodes ns;
+    size_t n = agent_nodes_load(a, &ns) == 0 ? ns.count : 0;
+    agent_nodes_free(a, &ns);
+    return n;
+}
+
+static void put_record(cara_agent *a, const cara_http_request *req, cara_http_reply *reply,
+                       int want_kind, const char *name)
+{
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    if (record_from_body(a, req, &bytes, &len, reply) != 0)
+        return;
+    cara_crdt_record rec;
+    int rc = cara_crdt_record_decode(bytes, len, &rec);
+    bool kind_ok = rc == 0 && (rec.kind == want_kind ||
+                               (want_kind == CARA_CRDT_PROJECT && rec.kind == CARA_CRDT_TOMBSTONE &&
+                                strcmp(req->method, "DELETE") == 0));
+    if (rc != 0 || !kind_ok || rec.key_bytes != strlen(name) || memcmp(rec.key, name, rec.key_bytes)) {
+        cara_http_reply_error(reply, 400, "BadRecord",
+                              rc != 0 ? "the record does not decode: %s"
+                                      : "the record is not a %s record for \"%s\"",
+                              rc != 0 ? cara_strerror(rc) : req->method, name);
+        cara_env_free(a->env, bytes);
+        return;
+    }
+    if (strcmp(req->method, "PUT") == 0 && rec.kind == CARA_CRDT_TOMBSTONE) {
+        cara_http_reply_error(reply, 400, "BadRecord", "a tombstone is sent with DELETE");
+        cara_env_free(a->env, bytes);
+        return;
+    }
+    cara_crdt_record held;
+    bool had = cara_crdt_get(a->crdt, want_kind, (const uint8_t *)name, strlen(name), &held) == 0;
+    bool had_live = had && held.kind != CARA_CRDT_TOMBSTONE;
+    bool same = had_live && held.kind == rec.kind && held.value_bytes == rec.value_bytes &&
+                memcmp(held.value, rec.value, rec.value_bytes) == 0;
+    uint64_t held_gen = had ? held.generation : 0;
+    const char *result = rec.kind == CARA_CRDT_TOMBSTONE ? "deleting"
+                         : same                          ? "unchanged"
+                         : had_live                      ? "configured"
+                                                         : "created";
+    bool changed = false;
+    if (!same)
+        rc = agent_ingest(a, bytes, len, &changed);
+    if (rc != 0) {
+        reply_refused(a, rc, &rec, reply);
+        cara_env_free(a->env, bytes);
+        return;
+    }
+    size_t nodes = admitted_nodes(a);
+    json_t *body = json_pack("{s:s, s:I, s:i, s:i}", "result", result, "generation",
+                             (json_int_t)(same ? held_gen : rec.generation), "durable", 1,
+                             "wanted", nodes >= 2 ? 2 : 1);
+    cara_http_reply_json(reply, strcmp(result, "created") == 0 ? 201 : 200, body);
+    cara_env_free(a->env, bytes);
+}
+
+/* ---- Health and metrics -------------------------------------------------------------- */
+
+static void healthz(cara_agent *a, cara_http_reply *reply)
+{
+    char pk[2 * CARA_CRDT_PK_BYTES + 1];
+    sodium_bin2hex(pk, sizeof pk, a->node_pk, sizeof a->node_pk);
+    cara_http_reply_json(reply, 200,
+                         json_pack("{s:s, s:s, s:s, s:b}", "status", "ok", "node", a->cfg.name,
+                                   "publicKey", pk, "admitted", agent_admitted(a)));
+}
+
+static void metric(cara_buf *b, const char *name, const char *type, const char *help, uint64_t v)
+{
+    cara_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name,
+                    (unsigned long long)v);
+}
+
+static void metrics(cara_agent *a, cara_http_reply *reply)
+{
+    cara_buf b;
+    cara_buf_init(&b, a->env, 1024 * 1024);
+    cara_crdt_stats cs;
+    cara_crdt_stats_get(a->crdt, &cs);
+    cara_reconciler_stats rs = {0};
+    if (a->recon)
+        cara_reconciler_get_stats(a->recon, &rs);
+    cara_http_stats hs;
+    cara_http_stats_get(a->http, &hs);
+    metric(&b, "cara_records_applied_total", "counter", "Records that changed the state.",
+           a->stats.records_applied);
+    metric(&b, "cara_records_refused_total", "counter", "Records refused (any reason).",
+           a->stats.records_refused);
+    cara_buf_printf(&b, "# HELP cara_records_rejected_total Records refused, by reason.\n"
+                        "# TYPE cara_records_rejected_total counter\n");
+    for (int i = 0; i < CARA_CRDT_R_COUNT_; i++)
+        cara_buf_printf(&b, "cara_records_rejected_total{reason=\"%s\"} %llu\n",
+                        cara_crdt_reason_name(i), (unsigned long long)cs.rejected[i]);
+    metric(&b, "cara_store_errors_total", "counter", "Failed durable writes.", a->stats.store_errors);
+    metric(&b, "cara_status_writes_total", "counter", "Status records written by this node.",
+           a->stats.status_writes);
+    metric(&b, "cara_state_bytes", "gauge", "Bytes of replicated state held.",
+           cara_crdt_state_bytes(a->crdt));
+    metric(&b, "cara_reconcile_passes_total", "counter", "Full reconciliation passes.", rs.passes);
+    metric(&b, "cara_reconcile_steps_total", "counter", "Engine calls made by the reconciler.",
+           rs.steps);
+    metric(&b, "cara_reconcile_step_errors_total", "counter", "Engine calls that failed.",
+           rs.step_errors);
+    metric(&b, "cara_container_restarts_total", "counter",
+           "Containers started again by the agent after they stopped.", rs.restarts);
+    metric(&b, "cara_engine_stream_restarts_total", "counter",
+           "Reconnections of the engine's event stream.", rs.stream_restarts);
+    metric(&b, "cara_api_requests_total", "counter", "API requests handled.", a->stats.api_requests);
+    metric(&b, "cara_api_auth_refused_total", "counter", "API requests refused by authentication.",
+           a->stats.api_refused_auth);
+    metric(&b, "cara_api_streams_open", "gauge", "Open watch and log streams.", hs.streams_open);
+    metric(&b, "cara_projects_known", "gauge", "Projects this node keeps local data for.",
+           a->projects_count);
+    cara_http_reply_text(reply, 200, "text/plain; version=0.0.4", b.data ? b.data : (uint8_t *)"",
+                         b.len);
+    cara_buf_free(&b);
+}
+
+/* ---- Routing ------------------------------------------------------------------------ */
+
+/* Splits "/v1/projects/NAME/logs" into its parts; false for other shapes. */
+static bool route(const char *path, char *collection, size_t ccap, char *name, size_t ncap,
+                  char *sub, size_t scap)
+{
+    *collection = *name = *sub = '\0';
+    if (strncmp(path, API_PREFIX, strlen(API_PREFIX)) != 0)
+        return false;
+    const char *p = path + strlen(API_PREFIX);
+    char *outs[3] = {collection, name, sub};
+    size_t caps[3] = {ccap, ncap, scap};
+    for (int i = 0; i < 3 && *p; i++) {
+        const char *slash = strchr(p, '/');
+        size_t n = slash ? (size_t)(slash - p) : strlen(p);
+        if (n == 0 || n >= caps[i])
+            return false;
+        memcpy(outs[i], p, n);
+        outs[i][n] = '\0';
+        p += n + (slash ? 1 : 0);
+        if (slash && *p == '\0')
+            return false; /* trailing slash */
+    }
+    return *p == '\0';
+}
+
+static bool authorised(cara_agent *a, const cara_http_request *req, cara_http_reply *reply)
+{
+    bool is_read = strcmp(req->method, "GET") == 0;
+    bool signed_req = cara_http_header(req, "X-Cara-Signature") != NULL;
+    /* docs/api.md: unsigned reads are allowed from loopback when the API
+     * listens on loopback only. */
+    if (is_read && !signed_req && a->api_loopback_only && req->peer_loopback)
+        return true;
+    int reason = 0;
+    if (cara_auth_check_http(a->auth, req, cara_env_now_wall_ms(a->env), &reason) == 0)
+        return true;
+    a->stats.api_refused_auth++;
+    cara_http_reply_error(reply, cara_auth_reason_status(reason), cara_auth_reason_name(reason),
+                          "request refused: %s", cara_auth_reason_name(reason));
+    return false;
+}
+
+void agent_http_handler(void *ctx, const cara_http_request *req, cara_http_reply *reply)
+{
+    cara_agent *a = ctx;
+    a->stats.api_requests++;
+    const char *m = req->method;
+    if (strcmp(req->path, "/healthz") == 0 && strcmp(m, "GET") == 0) {
+        healthz(a, reply);
+        return;
+    }
+    if (strcmp(req->path, "/metrics") == 0 && strcmp(m, "GET") == 0) {
+        metrics(a, reply);
+        return;
+    }
+    char coll[32], name[CARA_CRDT_KEY_BYTES_MAX + 1], sub[32];
+    if (!route(req->path, coll, sizeof coll, name, sizeof name, sub, sizeof sub)) {
+        cara_http_reply_error(reply, 404, "NotFound", "no such endpoint: %s", req->path);
+        return;
+    }
+    if (!authorised(a, req, reply))
+        return;
+    bool get = strcmp(m, "GET") == 0;
+    if (strcmp(coll, "projects") == 0 && name[0] == '\0' && get)
+        get_projects(a, req, reply);
+    else if (strcmp(coll, "projects") == 0 && name[0] && sub[0] == '\0' && get)
+        get_project(a, name, reply);
+    else if (strcmp(coll, "projects") == 0 && name[0] && sub[0] == '\0' && strcmp(m, "PUT") == 0)
+        put_record(a, req, reply, CARA_CRDT_PROJECT, name);
+    else if (strcmp(coll, "projects") == 0 && name[0] && sub[0] == '\0' && strcmp(m, "DELETE") == 0)
+        put_record(a, req, reply, CARA_CRDT_PROJECT, name);
+    else if (strcmp(coll, "projects") == 0 && name[0] && strcmp(sub, "logs") == 0 && get)
+        agent_logs_open(a, req, reply, name);
+    else if (strcmp(coll, "admissions") == 0 && name[0] && sub[0] == '\0' && strcmp(m, "PUT") == 0)
+        put_record(a, req, reply, CARA_CRDT_ADMISSION, name);
+    else if (strcmp(coll, "nodes") == 0 && name[0] == '\0' && get)
+        get_nodes(a, reply);
+    else if (strcmp(coll, "watch") == 0 && name[0] == '\0' && get)
+        agent_watch_open(a, reply);
+    else
+        cara_http_reply_error(reply, 405, "MethodNotAllowed", "%s is not served on %s", m,
+                              req->path);
+}

@@ -1,0 +1,127 @@
+/* Internals of cara-agent shared by agent*.c; no other module includes it. */
+#ifndef CARA_AGENT_INT_H
+#define CARA_AGENT_INT_H
+
+#include <uv.h>
+
+#include "agent/agent.h"
+#include "agent/auth.h"
+#include "agent/docker.h"
+#include "agent/http.h"
+#include "agent/reconcile.h"
+#include "agent/store.h"
+#include "sched/sched.h"
+
+/* Events kept per project for `describe` (newest win). */
+#define AGENT_EVENTS_PER_PROJECT 16
+/* Watch streams open at once; a client past this gets 503. */
+#define AGENT_WATCHERS_MAX 64
+/* How often the agent looks at expiry times and its own node record. */
+#define AGENT_TICK_MS 1000
+
+typedef struct agent_event {
+    int64_t time_ms;
+    char type[16];    /* Normal, Warning */
+    char reason[CARA_REASON_BYTES_MAX];
+    char message[CARA_MESSAGE_BYTES_MAX];
+} agent_event;
+
+/* What this node knows about one project beyond the replicated records:
+ * what it handed to its reconciler, its expiry, its recent events. */
+typedef struct agent_project {
+    char name[CARA_NAME_BYTES_MAX + 1];
+    uint64_t owned_generation; /* spec generation given to the reconciler; 0: none */
+    bool owned_deleting;       /* the reconciler was told to delete */
+    bool has_expire_at;
+    int64_t expire_at_ms;
+    int last_phase;            /* last phase reported by the reconciler; -1: none */
+    agent_event events[AGENT_EVENTS_PER_PROJECT];
+    size_t events_count, events_next;
+    struct agent_project *next;
+} agent_project;
+
+typedef struct agent_watcher {
+    cara_http_stream *stream;
+    struct cara_agent *agent;
+    struct agent_watcher *next;
+} agent_watcher;
+
+typedef struct agent_stats {
+    uint64_t records_applied, records_refused, store_errors, status_writes;
+    uint64_t api_requests, api_refused_auth;
+} agent_stats;
+
+typedef struct cara_agent {
+    cara_env *env;
+    cara_agent_config cfg;
+    uv_loop_t *loop;
+    uint8_t node_pk[CARA_CRDT_PK_BYTES];
+    uint8_t node_sk[CARA_CRDT_SK_BYTES];
+    uint64_t incarnation; /* node record generation: start time in ms */
+    cara_crdt *crdt;
+    cara_store *store;
+    cara_docker *docker;
+    cara_reconciler *recon;
+    cara_http *http;
+    cara_auth *auth;
+    bool api_loopback_only;
+    agent_project *projects;
+    size_t projects_count;
+    agent_watcher *watchers;
+    size_t watchers_count;
+    cara_resources capacity; /* from the engine's /info */
+    uv_signal_t sigterm, sigint;
+    uv_timer_t tick;
+    bool stopping;
+    agent_stats stats;
+} cara_agent;
+
+/* agent_state.c: records in, decisions out */
+/* Merges untrusted record bytes; persists and acts on them when they change
+ * the state. Returns 0 and sets *changed, or the crdt's refusal code. */
+int agent_ingest(cara_agent *a, const uint8_t *bytes, size_t len, bool *changed);
+/* Re-evaluates one project: scheduling if this node is its scheduler,
+ * reconciling if this node owns it, expiry. */
+void agent_project_changed(cara_agent *a, const char *name);
+/* Re-evaluates every project (after start, node changes). */
+void agent_reevaluate_all(cara_agent *a);
+/* Writes this node's node record (when admitted). */
+void agent_publish_node(cara_agent *a);
+/* Reconciler status callback. */
+void agent_on_status(void *ctx, const char *project, const cara_project_status *st);
+bool agent_admitted(const cara_agent *a);
+/* Ready admitted nodes as the scheduler sees them; owned arrays freed with
+ * agent_nodes_free. */
+typedef struct agent_nodes {
+    cara_sched_node *items;
+    cara_node **decoded;
+    size_t count;
+} agent_nodes;
+int agent_nodes_load(cara_agent *a, agent_nodes *out);
+void agent_nodes_free(cara_agent *a, agent_nodes *ns);
+agent_project *agent_project_find(cara_agent *a, const char *name, bool create);
+void agent_event_add(cara_agent *a, const char *project, const char *type, const char *reason,
+                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Decodes the held spec (NULL if none, or a tombstone) and status (NULL if
+ * none); *generation and *deleted describe the PROJECT slot. Caller frees. */
+int agent_load_project(cara_agent *a, const char *name, cara_project **spec,
+                       cara_project_status **status, uint64_t *generation, bool *deleted);
+
+/* agent_api.c */
+void agent_http_handler(void *ctx, const cara_http_request *req, cara_http_reply *reply);
+/* A project's JSON as the API shows it (spec, generation, status, events). */
+json_t *agent_project_json(cara_agent *a, const char *name);
+/* False for a deleted project that reached Terminated: the API hides it. */
+bool agent_project_visible(json_t *project);
+
+/* agent_watch.c */
+void agent_watch_open(cara_agent *a, cara_http_reply *reply);
+/* Tells every watcher about a change of `kind` ("Project"/"Node"). */
+void agent_watch_notify(cara_agent *a, const char *kind, const char *name);
+void agent_watch_close_all(cara_agent *a);
+
+/* agent_logs.c */
+void agent_logs_open(cara_agent *a, const cara_http_request *req, cara_http_reply *reply,
+                     const char *project);
+
+#endif

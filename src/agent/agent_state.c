@@ -1,0 +1,415 @@
+/* The agent's decisions: merge records, schedule, own, expire, report. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "agent/agent_int.h"
+
+agent_project *agent_project_find(cara_agent *a, const char *name, bool create)
+{
+    for (agent_project *p = a->projects; p != NULL; p = p->next)
+        if (strcmp(p->name, name) == 0)
+            return p;
+    if (!create || a->projects_count >= CARA_CRDT_RECORDS_MAX)
+        return NULL;
+    agent_project *p = cara_env_calloc(a->env, 1, sizeof *p);
+    if (p == NULL)
+        return NULL;
+    snprintf(p->name, sizeof p->name, "%s", name);
+    p->last_phase = -1;
+    p->next = a->projects;
+    a->projects = p;
+    a->projects_count++;
+    return p;
+}
+
+void agent_event_add(cara_agent *a, const char *project, const char *type, const char *reason,
+                     const char *fmt, ...)
+{
+    agent_project *p = agent_project_find(a, project, true);
+    if (p == NULL)
+        return;
+    agent_event *e = &p->events[p->events_next];
+    p->events_next = (p->events_next + 1) % AGENT_EVENTS_PER_PROJECT;
+    if (p->events_count < AGENT_EVENTS_PER_PROJECT)
+        p->events_count++;
+    e->time_ms = cara_env_now_wall_ms(a->env);
+    snprintf(e->type, sizeof e->type, "%s", type);
+    snprintf(e->reason, sizeof e->reason, "%s", reason);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    va_end(ap);
+}
+
+bool agent_admitted(const cara_agent *a) { return cara_crdt_node_admitted(a->crdt, a->node_pk); }
+
+/* ---- Records in ------------------------------------------------------------------ */
+
+static void dispatch(cara_agent *a, const cara_crdt_record *rec)
+{
+    char key[CARA_CRDT_KEY_BYTES_MAX + 1];
+    snprintf(key, sizeof key, "%.*s", (int)rec->key_bytes, (const char *)rec->key);
+    switch (rec->kind) {
+    case CARA_CRDT_PROJECT:
+    case CARA_CRDT_TOMBSTONE:
+    case CARA_CRDT_STATUS:
+        agent_project_changed(a, key);
+        agent_watch_notify(a, "Project", key);
+        break;
+    case CARA_CRDT_ADMISSION:
+        if (strcmp(key, a->cfg.name) == 0)
+            agent_publish_node(a);
+        agent_reevaluate_all(a);
+        agent_watch_notify(a, "Node", key);
+        break;
+    case CARA_CRDT_NODE:
+        agent_reevaluate_all(a);
+        agent_watch_notify(a, "Node", key);
+        break;
+    default:
+        break;
+    }
+}
+
+int agent_ingest(cara_agent *a, const uint8_t *bytes, size_t len, bool *changed)
+{
+    *changed = false;
+    int result = 0;
+    int rc = cara_crdt_apply(a->crdt, bytes, len, cara_env_now_wall_ms(a->env), &result);
+    if (rc < 0) {
+        a->stats.records_refused++;
+        return rc;
+    }
+    if (result != CARA_CRDT_APPLIED)
+        return 0;
+    a->stats.records_applied++;
+    /* Durable before anything acts on it or anyone is told (DESIGN.md §4). */
+    cara_store_op op = {.type = CARA_STORE_PUT, .bytes = bytes, .len = len};
+    rc = cara_store_apply(a->store, &op, 1);
+    if (rc != 0) {
+        a->stats.store_errors++;
+        cara_env_logf(a->env, CARA_LOG_ERROR, "agent", "persisting a record failed: %s",
+                      cara_strerror(rc));
+        return CARA_EIO;
+    }
+    *changed = true;
+    cara_crdt_record rec;
+    if (cara_crdt_record_decode(bytes, len, &rec) == 0)
+        dispatch(a, &rec);
+    return 0;
+}
+
+/* Signs a record of this node and merges it like any other. */
+static int write_own(cara_agent *a, int kind, const char *key, uint64_t generation,
+                     const cara_buf *value)
+{
+    cara_crdt_record rec = {
+        .kind = kind,
+        .key = (const uint8_t *)key,
+        .key_bytes = strlen(key),
+        .generation = generation,
+        .hlc = cara_crdt_hlc_next(a->crdt, cara_env_now_wall_ms(a->env)),
+        .author = a->node_pk,
+        .value = value->data,
+        .value_bytes = value->len,
+    };
+    cara_buf out;
+    cara_buf_init(&out, a->env, CARA_CRDT_RECORD_BYTES_MAX);
+    int rc = cara_crdt_record_sign(&rec, a->node_sk, &out);
+    bool changed;
+    if (rc == 0)
+        rc = agent_ingest(a, out.data, out.len, &changed);
+    cara_buf_free(&out);
+    return rc;
+}
+
+static int write_status(cara_agent *a, const char *project, uint64_t generation,
+                        const cara_project_status *st)
+{
+    cara_buf v;
+    cara_buf_init(&v, a->env, CARA_STATUS_BYTES_MAX);
+    int rc = cara_project_status_encode(st, &v);
+    if (rc == 0)
+        rc = write_own(a, CARA_CRDT_STATUS, project, generation, &v);
+    cara_buf_free(&v);
+    if (rc == 0)
+        a->stats.status_writes++;
+    else
+        cara_env_logf(a->env, CARA_LOG_WARN, "agent", "project=%s writing status failed: %s",
+                      project, cara_strerror(rc));
+    return rc;
+}
+
+/* A status written by the scheduler: phase, placement and one Phase
+ * condition saying why. */
+static void write_sched_status(cara_agent *a, const char *project, uint64_t generation,
+                               cara_phase phase, const char *node, const char *reason,
+                               const char *message)
+{
+    char text[CARA_MESSAGE_BYTES_MAX];
+    snprintf(text, sizeof text, "%s: %.900s", cara_phase_name(phase), message);
+    cara_condition c = {.type = "Phase", .status = CARA_COND_TRUE, .reason = (char *)reason,
+                        .message = text, .last_transition_ms = cara_env_now_wall_ms(a->env)};
+    cara_project_status st = {.phase = phase, .node_ref = (char *)node, .conditions = &c,
+                              .conditions_count = 1};
+    if (write_status(a, project, generation, &st) == 0)
+        agent_event_add(a, project, phase == CARA_PHASE_PENDING ? "Warning" : "Normal", reason,
+                        "%s", message);
+}
+
+int agent_load_project(cara_agent *a, const char *name, cara_project **spec,
+                       cara_project_status **status, uint64_t *generation, bool *deleted)
+{
+    *spec = NULL;
+    *status = NULL;
+    cara_crdt_record rec;
+    int rc = cara_crdt_get(a->crdt, CARA_CRDT_PROJECT, (const uint8_t *)name, strlen(name), &rec);
+    if (rc != 0)
+        return rc;
+    *generation = rec.generation;
+    *deleted = rec.kind == CARA_CRDT_TOMBSTONE;
+    if (!*deleted && (rc = cara_project_decode(a->env, rec.value, rec.value_bytes, NULL, spec)) != 0)
+        return rc; /* the crdt validated it on the way in: this is not reached */
+    if (cara_crdt_get(a->crdt, CARA_CRDT_STATUS, (const uint8_t *)name, strlen(name), &rec) == 0)
+        cara_project_status_decode(a->env, rec.value, rec.value_bytes, NULL, status);
+    return 0;
+}
+
+/* ---- Nodes -------------------------------------------------------------------------- */
+
+typedef struct nodes_ctx {
+    cara_agent *a;
+    agent_nodes *out;
+    int rc;
+} nodes_ctx;
+
+static int collect_node(void *ctx, const cara_crdt_record *r, const uint8_t *bytes, size_t len)
+{
+    (void)bytes;
+    (void)len;
+    nodes_ctx *c = ctx;
+    if (r->kind != CARA_CRDT_NODE)
+        return 0;
+    cara_node *n = NULL;
+    if (cara_node_decode(c->a->env, r->value, r->value_bytes, NULL, &n) != 0)
+        return 0;
+    agent_nodes *ns = c->out;
+    cara_sched_node *items = cara_env_realloc(c->a->env, ns->items, (ns->count + 1) * sizeof *items);
+    cara_node **dec = cara_env_realloc(c->a->env, ns->decoded, (ns->count + 1) * sizeof *dec);
+    if (items != NULL)
+        ns->items = items;
+    if (dec != NULL)
+        ns->decoded = dec;
+    if (items == NULL || dec == NULL) {
+        cara_node_free(c->a->env, n);
+        c->rc = CARA_ENOMEM;
+        return 1;
+    }
+    dec[ns->count] = n;
+    items[ns->count] = (cara_sched_node){
+        .name = n->name,
+        .ready = n->state == CARA_NODE_READY,
+        .schedulable = !n->unschedulable && n->state != CARA_NODE_DRAINING,
+        .labels = n->labels,
+        .labels_count = n->labels_count,
+        .capacity = n->capacity,
+    };
+    ns->count++;
+    return 0;
+}
+
+int agent_nodes_load(cara_agent *a, agent_nodes *out)
+{
+    *out = (agent_nodes){0};
+    nodes_ctx c = {a, out, 0};
+    cara_crdt_foreach(a->crdt, collect_node, &c);
+    return c.rc;
+}
+
+void agent_nodes_free(cara_agent *a, agent_nodes *ns)
+{
+    for (size_t i = 0; i < ns->count; i++)
+        cara_node_free(a->env, ns->decoded[i]);
+    cara_env_free(a->env, ns->decoded);
+    cara_env_free(a->env, ns->items);
+    *ns = (agent_nodes){0};
+}
+
+static bool node_ready(const agent_nodes *ns, const char *name)
+{
+    for (size_t i = 0; i < ns->count; i++)
+        if (strcmp(ns->items[i].name, name) == 0)
+            return ns->items[i].ready;
+    return false;
+}
+
+void agent_publish_node(cara_agent *a)
+{
+    if (!agent_admitted(a) || a->stopping)
+        return;
+    char *addrs[CARA_NODE_ADDRS_COUNT_MAX];
+    char hosts[CARA_NODE_ADDRS_COUNT_MAX][CARA_ADDR_BYTES_MAX + 1];
+    size_t n = 0;
+    for (size_t i = 0; i < a->cfg.api_count && n < CARA_NODE_ADDRS_COUNT_MAX; i++) {
+        const char *s = a->cfg.api[i];
+        const char *colon = strrchr(s, ':');
+        size_t len = colon ? (size_t)(colon - s) : strlen(s);
+        if (len > 1 && s[0] == '[')
+            snprintf(hosts[n], sizeof hosts[n], "%.*s", (int)(len - 2), s + 1);
+        else
+            snprintf(hosts[n], sizeof hosts[n], "%.*s", (int)len, s);
+        addrs[n] = hosts[n];
+        n++;
+    }
+    cara_condition ready = {.type = "Ready", .status = CARA_COND_TRUE, .reason = "AgentRunning",
+                            .message = "", .last_transition_ms = (int64_t)a->incarnation};
+    cara_node node = {.name = (char *)a->cfg.name, .addrs = addrs, .addrs_count = n,
+                      .labels = a->cfg.labels, .labels_count = a->cfg.labels_count,
+                      .capacity = a->capacity, .state = CARA_NODE_READY,
+                      .conditions = &ready, .conditions_count = 1};
+    cara_buf v;
+    cara_buf_init(&v, a->env, CARA_NODE_BYTES_MAX);
+    int rc = cara_node_encode(&node, &v);
+    if (rc == 0)
+        rc = write_own(a, CARA_CRDT_NODE, a->cfg.name, a->incarnation, &v);
+    cara_buf_free(&v);
+    if (rc != 0)
+        cara_env_logf(a->env, CARA_LOG_WARN, "agent", "publishing the node record failed: %s",
+                      cara_strerror(rc));
+}
+
+/* ---- Projects ---------------------------------------------------------------------- */
+
+/* The scheduler's part: place a project that has no live placement. */
+static void schedule(cara_agent *a, const char *name, const cara_project *spec, uint64_t gen,
+                     const cara_project_status *st, const agent_nodes *ns)
+{
+    const char *owner = st != NULL ? st->node_ref : NULL;
+    bool placed = owner != NULL && node_ready(ns, owner) &&
+                  st->phase != CARA_PHASE_TERMINATED && st->phase != CARA_PHASE_PENDING;
+    if (placed)
+        return;
+    cara_sched_verdict v = cara_sched_place(spec, ns->items, ns->count);
+    if (v.index >= 0) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "placed on node %s", ns->items[v.index].name);
+        write_sched_status(a, name, gen, CARA_PHASE_SCHEDULED, ns->items[v.index].name,
+                           "Scheduled", msg);
+        return;
+    }
+    char why[256];
+    cara_sched_explain(&v, ns->count, why, sizeof why);
+    bool same = st != NULL && st->phase == CARA_PHASE_PENDING && st->conditions_count > 0 &&
+                strstr(st->conditions[0].message, why) != NULL;
+    if (!same)
+        write_sched_status(a, name, gen, CARA_PHASE_PENDING, NULL, "Unschedulable", why);
+}
+
+/* The owner's part: hand the spec (or its deletion) to the reconciler. */
+static void own(cara_agent *a, agent_project *ap, cara_project **spec, uint64_t gen, bool gone)
+{
+    if (!gone && ap->owned_generation != gen) {
+        ap->owned_generation = gen;
+        ap->owned_deleting = false;
+        agent_event_add(a, ap->name, "Normal", "Reconciling", "generation %llu handed to the reconciler",
+                        (unsigned long long)gen);
+        cara_reconciler_apply(a->recon, *spec);
+        *spec = NULL; /* taken */
+    } else if (gone && !ap->owned_deleting) {
+        ap->owned_deleting = true;
+        ap->owned_generation = gen;
+        agent_event_add(a, ap->name, "Normal", "Deleting", "removing the project's objects");
+        cara_reconciler_delete(a->recon, ap->name);
+    }
+}
+
+void agent_project_changed(cara_agent *a, const char *name)
+{
+    if (a->stopping)
+        return;
+    cara_project *spec = NULL;
+    cara_project_status *st = NULL;
+    uint64_t gen = 0;
+    bool deleted = false;
+    if (agent_load_project(a, name, &spec, &st, &gen, &deleted) != 0)
+        goto out;
+    agent_project *ap = agent_project_find(a, name, true);
+    if (ap == NULL)
+        goto out;
+    int64_t now = cara_env_now_wall_ms(a->env);
+    ap->has_expire_at = spec != NULL && spec->has_expire_at;
+    ap->expire_at_ms = ap->has_expire_at ? spec->expire_at_ms : 0;
+    bool expired = ap->has_expire_at && now >= ap->expire_at_ms;
+    bool gone = deleted || expired;
+    agent_nodes ns;
+    if (agent_nodes_load(a, &ns) != 0)
+        goto out_nodes;
+    int sched = cara_sched_scheduler_of(name, ns.items, ns.count);
+    bool me_sched = sched >= 0 && strcmp(ns.items[sched].name, a->cfg.name) == 0;
+    const char *owner = st != NULL ? st->node_ref : NULL;
+    bool mine = owner != NULL && strcmp(owner, a->cfg.name) == 0;
+    if (!gone && me_sched)
+        schedule(a, name, spec, gen, st, &ns);
+    if (mine && (st->phase != CARA_PHASE_TERMINATED || !gone))
+        own(a, ap, &spec, gen, gone);
+    /* Never placed: nothing to remove anywhere, the scheduler ends it. */
+    if (gone && me_sched && owner == NULL && (st == NULL || st->phase != CARA_PHASE_TERMINATED))
+        write_sched_status(a, name, gen, CARA_PHASE_TERMINATED, NULL,
+                           expired ? "Expired" : "Deleted", "the project was never placed");
+out_nodes:
+    agent_nodes_free(a, &ns);
+out:
+    cara_project_free(a->env, spec);
+    cara_project_status_free(a->env, st);
+}
+
+typedef struct names_ctx {
+    cara_agent *a;
+    char (*names)[CARA_NAME_BYTES_MAX + 1];
+    size_t count, cap;
+} names_ctx;
+
+static int collect_project(void *ctx, const cara_crdt_record *r, const uint8_t *b, size_t l)
+{
+    (void)b;
+    (void)l;
+    names_ctx *c = ctx;
+    if (r->kind != CARA_CRDT_PROJECT && r->kind != CARA_CRDT_TOMBSTONE)
+        return 0;
+    if (c->count == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 64;
+        void *v = cara_env_realloc(c->a->env, c->names, cap * sizeof *c->names);
+        if (v == NULL)
+            return 1;
+        c->names = v;
+        c->cap = cap;
+    }
+    snprintf(c->names[c->count++], sizeof *c->names, "%.*s", (int)r->key_bytes,
+             (const char *)r->key);
+    return 0;
+}
+
+void agent_reevaluate_all(cara_agent *a)
+{
+    names_ctx c = {.a = a};
+    cara_crdt_foreach(a->crdt, collect_project, &c);
+    for (size_t i = 0; i < c.count; i++)
+        agent_project_changed(a, c.names[i]);
+    cara_env_free(a->env, c.names);
+}
+
+void agent_on_status(void *ctx, const char *project, const cara_project_status *st)
+{
+    cara_agent *a = ctx;
+    agent_project *ap = agent_project_find(a, project, true);
+    uint64_t gen = ap != NULL ? ap->owned_generation : 0;
+    if (ap != NULL && (int)st->phase != ap->last_phase) {
+        ap->last_phase = (int)st->phase;
+        for (size_t i = 0; i < st->conditions_count; i++)
+            if (strcmp(st->conditions[i].type, "Phase") == 0)
+                agent_event_add(a, project, st->phase == CARA_PHASE_FAILED ? "Warning" : "Normal",
+                                st->conditions[i].reason, "%s", st->conditions[i].message);
+    }
+    write_status(a, project, gen, st);
+}

@@ -1,0 +1,377 @@
+#include "agent/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#define CONFIG_FILE_BYTES_MAX (64 * 1024)
+
+static char *dup_str(const char *s) { return s != NULL ? strdup(s) : NULL; }
+
+static void set_str(char **dst, const char *v)
+{
+    free(*dst);
+    *dst = dup_str(v);
+}
+
+static int add_str(char **list, size_t *count, const char *v, const char *what)
+{
+    if (*count >= CARA_AGENT_LIST_MAX) {
+        fprintf(stderr, "cara-agent: at most %d %s\n", CARA_AGENT_LIST_MAX, what);
+        return 2;
+    }
+    list[(*count)++] = dup_str(v);
+    return 0;
+}
+
+static int add_label(cara_agent_settings *s, const char *k, size_t klen, const char *v)
+{
+    if (s->labels_count >= CARA_AGENT_LIST_MAX) {
+        fprintf(stderr, "cara-agent: at most %d labels\n", CARA_AGENT_LIST_MAX);
+        return 2;
+    }
+    s->labels[s->labels_count].name = strndup(k, klen);
+    s->labels[s->labels_count++].value = dup_str(v);
+    return 0;
+}
+
+static int parse_level(const char *v, int *out)
+{
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+    for (int i = 0; i < 4; i++)
+        if (strcmp(v, names[i]) == 0) {
+            *out = i;
+            return 0;
+        }
+    fprintf(stderr, "cara-agent: unknown log level \"%s\" (error, warn, info, debug)\n", v);
+    return 2;
+}
+
+static int parse_format(const char *v, int *json)
+{
+    if (strcmp(v, "logfmt") != 0 && strcmp(v, "json") != 0) {
+        fprintf(stderr, "cara-agent: unknown log format \"%s\" (logfmt or json)\n", v);
+        return 2;
+    }
+    *json = strcmp(v, "json") == 0;
+    return 0;
+}
+
+/* ---- The YAML file -------------------------------------------------------------- */
+
+static const char *scalar(yaml_document_t *doc, yaml_node_t *n)
+{
+    (void)doc;
+    return n != NULL && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
+}
+
+static int file_list(cara_agent_settings *s, yaml_document_t *doc, yaml_node_t *v, const char *key,
+                     const char *path)
+{
+    if (v->type != YAML_SEQUENCE_NODE) {
+        fprintf(stderr, "%s:%zu: %s must be a list\n", path, v->start_mark.line + 1, key);
+        return 2;
+    }
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
+        const char *item = scalar(doc, yaml_document_get_node(doc, *it));
+        if (item == NULL) {
+            fprintf(stderr, "%s: %s holds a non-string item\n", path, key);
+            return 2;
+        }
+        int rc = strcmp(key, "api") == 0 ? add_str(s->api, &s->api_count, item, "API addresses")
+                                        : add_str(s->pubkey_args, &s->pubkey_args_count, item,
+                                                  "operator keys");
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int file_key(cara_agent_settings *s, yaml_document_t *doc, const char *key, yaml_node_t *v,
+                    const char *path)
+{
+    const char *sv = scalar(doc, v);
+    if (strcmp(key, "api") == 0 || strcmp(key, "operatorPubkeys") == 0)
+        return file_list(s, doc, v, key, path);
+    if (strcmp(key, "labels") == 0) {
+        if (v->type != YAML_MAPPING_NODE) {
+            fprintf(stderr, "%s: labels must be a mapping\n", path);
+            return 2;
+        }
+        for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
+            const char *k = scalar(doc, yaml_document_get_node(doc, p->key));
+            const char *val = scalar(doc, yaml_document_get_node(doc, p->value));
+            if (k == NULL || val == NULL || add_label(s, k, strlen(k), val) != 0)
+                return 2;
+        }
+        return 0;
+    }
+    if (sv == NULL) {
+        fprintf(stderr, "%s:%zu: %s must be a string\n", path, v->start_mark.line + 1, key);
+        return 2;
+    }
+    if (strcmp(key, "name") == 0)
+        set_str(&s->name, sv);
+    else if (strcmp(key, "dataDir") == 0)
+        set_str(&s->data_dir, sv);
+    else if (strcmp(key, "dockerHost") == 0)
+        set_str(&s->docker_host, sv);
+    else if (strcmp(key, "logFormat") == 0)
+        return parse_format(sv, &s->log_json);
+    else if (strcmp(key, "logLevel") == 0)
+        return parse_level(sv, &s->log_level);
+    else {
+        fprintf(stderr, "%s:%zu: unknown key \"%s\"\n", path, v->start_mark.line + 1, key);
+        return 2;
+    }
+    return 0;
+}
+
+static int load_file(cara_agent_settings *s, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        fprintf(stderr, "cara-agent: cannot read %s: %s\n", path, strerror(errno));
+        return 2;
+    }
+    if (fseek(f, 0, SEEK_END) != 0 || ftell(f) > CONFIG_FILE_BYTES_MAX || fseek(f, 0, SEEK_SET) != 0) {
+        fprintf(stderr, "cara-agent: %s is larger than %d bytes\n", path, CONFIG_FILE_BYTES_MAX);
+        fclose(f);
+        return 2;
+    }
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    yaml_parser_initialize(&parser);
+    yaml_parser_set_input_file(&parser, f);
+    int rc = 0;
+    if (!yaml_parser_load(&parser, &doc)) {
+        fprintf(stderr, "%s:%zu:%zu: yaml: %s\n", path, parser.problem_mark.line + 1,
+                parser.problem_mark.column + 1, parser.problem ? parser.problem : "error");
+        rc = 2;
+    } else {
+        yaml_node_t *root = yaml_document_get_root_node(&doc);
+        if (root != NULL && root->type != YAML_MAPPING_NODE) {
+            fprintf(stderr, "%s: the configuration must be a mapping\n", path);
+            rc = 2;
+        }
+        for (yaml_node_pair_t *p = root && rc == 0 ? root->data.mapping.pairs.start : NULL;
+             p != NULL && p < root->data.mapping.pairs.top && rc == 0; p++) {
+            const char *k = scalar(&doc, yaml_document_get_node(&doc, p->key));
+            rc = k ? file_key(s, &doc, k, yaml_document_get_node(&doc, p->value), path) : 2;
+        }
+        yaml_document_delete(&doc);
+    }
+    yaml_parser_delete(&parser);
+    fclose(f);
+    return rc;
+}
+
+/* ---- Flags -------------------------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: cara-agent [OPTIONS]\n\n"
+            "Runs one Caravanserai node: replicated state, HTTP API, scheduler and the\n"
+            "reconciler of this node's projects on the Docker engine.\n\n"
+            "Options (each also a key of the --config file):\n"
+            "  --name NAME              node name, a DNS label (default: the host name)\n"
+            "  --data-dir DIR           state database and node key (default /var/lib/caravanserai)\n"
+            "  --api ADDR:PORT          API listen address, repeatable (default %s)\n"
+            "  --docker-host URL        engine socket (default %s)\n"
+            "  --operator-pubkey FILE   a trusted operator key (file or 64 hex digits), repeatable\n"
+            "  --label KEY=VALUE        a node label for node selectors, repeatable\n"
+            "  --config FILE            YAML file with the settings above (flags win)\n"
+            "  --log-format FMT         logfmt (default) or json\n"
+            "  --log-level LEVEL        error, warn, info (default) or debug\n"
+            "  -h, --help               show this help\n"
+            "  --version                print the version\n",
+            CARA_AGENT_API_DEFAULT, CARA_AGENT_DOCKER_DEFAULT);
+}
+
+int cara_agent_read_pubkey(const char *arg, uint8_t pk[CARA_CRDT_PK_BYTES])
+{
+    size_t used;
+    if (strlen(arg) == 2 * CARA_CRDT_PK_BYTES &&
+        sodium_hex2bin(pk, CARA_CRDT_PK_BYTES, arg, strlen(arg), NULL, &used, NULL) == 0 &&
+        used == CARA_CRDT_PK_BYTES)
+        return 0;
+    FILE *f = fopen(arg, "rb");
+    if (f == NULL)
+        return errno == ENOENT ? CARA_ENOENT : CARA_EIO;
+    char text[4096];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    /* The first run of exactly 64 hex digits is the key. */
+    for (size_t i = 0; i < n; i++) {
+        size_t j = i;
+        while (j < n && isxdigit((unsigned char)text[j]))
+            j++;
+        if (j - i == 2 * CARA_CRDT_PK_BYTES &&
+            sodium_hex2bin(pk, CARA_CRDT_PK_BYTES, text + i, j - i, NULL, &used, NULL) == 0)
+            return 0;
+        i = j;
+    }
+    return CARA_EPARSE;
+}
+
+static int parse_flags(cara_agent_settings *s, int argc, char **argv, const char **config)
+{
+    static const struct option opts[] = {
+        {"name", required_argument, NULL, 'n'},        {"data-dir", required_argument, NULL, 'd'},
+        {"api", required_argument, NULL, 'a'},         {"docker-host", required_argument, NULL, 'D'},
+        {"operator-pubkey", required_argument, NULL, 'k'}, {"label", required_argument, NULL, 'l'},
+        {"config", required_argument, NULL, 'c'},      {"log-format", required_argument, NULL, 'f'},
+        {"log-level", required_argument, NULL, 'L'},   {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},           {NULL, 0, NULL, 0},
+    };
+    int opt, rc = 0;
+    opterr = 0;
+    while (rc == 0 && (opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'n': set_str(&s->name, optarg); break;
+        case 'd': set_str(&s->data_dir, optarg); break;
+        case 'a': rc = add_str(s->api, &s->api_count, optarg, "API addresses"); break;
+        case 'D': set_str(&s->docker_host, optarg); break;
+        case 'k': rc = add_str(s->pubkey_args, &s->pubkey_args_count, optarg, "operator keys"); break;
+        case 'l': {
+            const char *eq = strchr(optarg, '=');
+            if (eq == NULL || eq == optarg) {
+                fprintf(stderr, "cara-agent: --label wants KEY=VALUE, got \"%s\"\n", optarg);
+                return 2;
+            }
+            rc = add_label(s, optarg, (size_t)(eq - optarg), eq + 1);
+            break;
+        }
+        case 'c': *config = optarg; break;
+        case 'f': rc = parse_format(optarg, &s->log_json); break;
+        case 'L': rc = parse_level(optarg, &s->log_level); break;
+        case 'h': usage(stdout); return 1;
+        case 'V': printf("cara-agent 0.1.0\n"); return 1;
+        case ':':
+            fprintf(stderr, "cara-agent: option '%s' needs a value\n", argv[optind - 1]);
+            usage(stderr);
+            return 2;
+        default:
+            fprintf(stderr, "cara-agent: unknown option '%s'\n", argv[optind - 1]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (rc == 0 && optind < argc) {
+        fprintf(stderr, "cara-agent: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    return rc;
+}
+
+static int finish(cara_agent_settings *s)
+{
+    char host[256];
+    if (s->name == NULL && gethostname(host, sizeof host) == 0) {
+        host[sizeof host - 1] = '\0';
+        s->name = strdup(host);
+    }
+    if (s->name == NULL || !cara_dns_label_valid(s->name, strlen(s->name))) {
+        fprintf(stderr, "cara-agent: node name \"%s\" is not a DNS label; use --name\n",
+                s->name ? s->name : "");
+        return 2;
+    }
+    if (s->data_dir == NULL)
+        s->data_dir = strdup("/var/lib/caravanserai");
+    if (s->api_count == 0)
+        s->api[s->api_count++] = strdup(CARA_AGENT_API_DEFAULT);
+    if (s->docker_host == NULL)
+        s->docker_host = strdup(CARA_AGENT_DOCKER_DEFAULT);
+    if (s->pubkey_args_count == 0) {
+        fprintf(stderr, "cara-agent: at least one --operator-pubkey is needed (see caravanctl keygen)\n");
+        return 2;
+    }
+    for (size_t i = 0; i < s->pubkey_args_count; i++) {
+        int rc = cara_agent_read_pubkey(s->pubkey_args[i], s->pks[s->pks_count]);
+        if (rc != 0) {
+            fprintf(stderr, "cara-agent: operator key %s: %s\n", s->pubkey_args[i],
+                    rc == CARA_EPARSE ? "no 64-hex-digit public key in it" : cara_strerror(rc));
+            return 2;
+        }
+        s->pks_count++;
+    }
+    return 0;
+}
+
+int cara_agent_settings_parse(cara_agent_settings *s, int argc, char **argv)
+{
+    *s = (cara_agent_settings){.log_level = CARA_LOG_INFO};
+    const char *config = NULL;
+    /* The file first, then the flags over it: parse the flags twice. */
+    for (int i = 1; i < argc - 1; i++)
+        if (strcmp(argv[i], "--config") == 0)
+            config = argv[i + 1];
+    int rc = config != NULL ? load_file(s, config) : 0;
+    if (rc != 0)
+        return rc;
+    cara_agent_settings flags = {.log_level = -1, .log_json = -1};
+    const char *ignored = NULL;
+    rc = parse_flags(&flags, argc, argv, &ignored);
+    if (rc != 0) {
+        cara_agent_settings_free(&flags);
+        return rc;
+    }
+    /* Flags win: scalars replace, lists given on the command line replace
+     * the file's lists. */
+    if (flags.name) set_str(&s->name, flags.name);
+    if (flags.data_dir) set_str(&s->data_dir, flags.data_dir);
+    if (flags.docker_host) set_str(&s->docker_host, flags.docker_host);
+    if (flags.log_level >= 0) s->log_level = flags.log_level;
+    if (flags.log_json >= 0) s->log_json = flags.log_json;
+    if (flags.api_count) {
+        for (size_t i = 0; i < s->api_count; i++)
+            free(s->api[i]);
+        memcpy(s->api, flags.api, sizeof s->api);
+        s->api_count = flags.api_count;
+        flags.api_count = 0;
+    }
+    for (size_t i = 0; i < flags.pubkey_args_count; i++)
+        add_str(s->pubkey_args, &s->pubkey_args_count, flags.pubkey_args[i], "operator keys");
+    for (size_t i = 0; i < flags.labels_count; i++)
+        add_label(s, flags.labels[i].name, strlen(flags.labels[i].name), flags.labels[i].value);
+    cara_agent_settings_free(&flags);
+    return finish(s);
+}
+
+void cara_agent_settings_free(cara_agent_settings *s)
+{
+    free(s->name);
+    free(s->data_dir);
+    free(s->docker_host);
+    for (size_t i = 0; i < s->api_count; i++)
+        free(s->api[i]);
+    for (size_t i = 0; i < s->pubkey_args_count; i++)
+        free(s->pubkey_args[i]);
+    for (size_t i = 0; i < s->labels_count; i++) {
+        free(s->labels[i].name);
+        free(s->labels[i].value);
+    }
+    *s = (cara_agent_settings){0};
+}
+
+void cara_agent_settings_apply(const cara_agent_settings *s, cara_agent_config *cfg)
+{
+    *cfg = (cara_agent_config){
+        .name = s->name,
+        .data_dir = s->data_dir,
+        .api = (const char *const *)s->api,
+        .api_count = s->api_count,
+        .docker_host = s->docker_host,
+        .operator_pks = (uint8_t(*)[CARA_CRDT_PK_BYTES])s->pks,
+        .operator_pks_count = s->pks_count,
+        .labels = (cara_kv *)s->labels,
+        .labels_count = s->labels_count,
+    };
+}
