@@ -115,6 +115,9 @@ $(BUILD)/bench-crdt: $(call obj,bench/bench_crdt.c) $(BUILD)/libcara.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
 
 # Delta bytes as a fraction of the state, and merge+verify throughput.
+bench-compose: deps
+	@bench/compose.sh
+
 bench-crdt: $(BUILD)/bench-crdt
 	@$(BUILD)/bench-crdt
 
