@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 runs=${CARA_BENCH_RUNS:-5}
 port=${CARA_BENCH_PORT:-17961}
 image=caravanserai/busybox:bench
-scripts/deps.sh docker-compose
+scripts/deps.sh docker-compose bc
 scripts/ensure-dockerd.sh
 scripts/test-image.sh "$image" >/dev/null
 make --no-print-directory all >/dev/null
