@@ -59,7 +59,14 @@
 #define CARA_CONDITIONS_COUNT_MAX 32
 #define CARA_REASON_BYTES_MAX 128
 #define CARA_MESSAGE_BYTES_MAX 1024
-#define CARA_STATUS_BYTES_MAX (64 * 1024)
+/* Restarts counted for one service: almost two years of a crash loop at
+ * the one-minute back-off cap, or eleven days at one restart a second. A
+ * bigger number is corruption rather than history. */
+#define CARA_SVC_RESTARTS_MAX 1000000
+/* A status holds at most 32 conditions and one entry per service (64), each
+ * string at its cap: about 115 KiB in the worst case (checked below), so
+ * that an agent can always publish the status of a valid project. */
+#define CARA_STATUS_BYTES_MAX (128 * 1024)
 #define CARA_NODE_ADDRS_COUNT_MAX 8
 /* "255.255.255.255" or a full IPv6 text form with zone: INET6_ADDRSTRLEN. */
 #define CARA_ADDR_BYTES_MAX 46
@@ -209,6 +216,16 @@ _Static_assert(CARA_SPEC_BYTES_MAX <= CARA_MANIFEST_BYTES_MAX,
 _Static_assert(CARA_NODE_PROJECTS_MAX * CARA_SERVICES_COUNT_MAX <= CARA_ENGINE_OBJECTS_MAX,
                "a full node's containers must fit in one listing");
 _Static_assert(CARA_RESTART_BACKOFF_MS_MIN < CARA_RESTART_BACKOFF_MS_MAX, "back-off must grow");
+/* Per entry, 128 and 64 bytes cover the keys, msgpack headers, enum names,
+ * times and integers around the capped strings. */
+_Static_assert(CARA_STATUS_BYTES_MAX >=
+                   CARA_CONDITIONS_COUNT_MAX * (CARA_NAME_BYTES_MAX + CARA_REASON_BYTES_MAX +
+                                                CARA_MESSAGE_BYTES_MAX + 128) +
+                       CARA_SERVICES_COUNT_MAX *
+                           (CARA_NAME_BYTES_MAX + CARA_MESSAGE_BYTES_MAX + 64) +
+                       CARA_NAME_BYTES_MAX + 64,
+               "a status with every list and string at its cap must encode");
+_Static_assert(CARA_SVC_RESTARTS_MAX <= 4294967295u, "restarts are a uint32_t");
 _Static_assert(CARA_HOSTNAME_BYTES_MAX >= 2 * CARA_NAME_BYTES_MAX + 1,
                "an ingress host is at least two labels");
 

@@ -11,7 +11,7 @@
 
 _Static_assert(sizeof(cara_restart) == sizeof(int) && sizeof(cara_proto) == sizeof(int) &&
                    sizeof(cara_phase) == sizeof(int) && sizeof(cara_cond_status) == sizeof(int) &&
-                   sizeof(cara_node_state) == sizeof(int),
+                   sizeof(cara_node_state) == sizeof(int) && sizeof(cara_svc_state) == sizeof(int),
                "F_ENUM stores an int");
 
 #define STR(n, type, member, req) {.name = n, .kind = F_STR, .required = req, .off = offsetof(type, member)}
@@ -222,12 +222,44 @@ static const field condition_fields[] = {
 };
 static const shape condition_shape = SHAPE(condition_fields, sizeof(cara_condition), NULL);
 
+static const char *const svc_state_names[] = {"Waiting",   "Pulling", "Creating",
+                                              "Starting",  "Running", "Completed",
+                                              "Exited",    "Failed",  "Removing"};
+
+/* A service's message is optional text; "" says nothing, so it is bound as
+ * absent, which leaves one spelling (no key) for "no message". */
+static void bind_svc_message(bctx *b, const doc_node *v, const char *path, void *obj)
+{
+    cara_service_status *st = obj;
+    char *m = bind_strdup(b, v, path);
+    if (m != NULL && m[0] == '\0') {
+        cara_env_free(b->env, m);
+        m = NULL;
+    }
+    st->message = m;
+}
+
+/* `restarts` is optional on input (0), like every default, and always
+ * written on output. */
+static const field service_status_fields[] = {
+    STR("name", cara_service_status, name, true),
+    {.name = "state", .kind = F_ENUM, .required = true,
+     .off = offsetof(cara_service_status, state), .names = svc_state_names,
+     .names_count = sizeof svc_state_names / sizeof *svc_state_names},
+    {.name = "message", .kind = F_CUSTOM, .custom = bind_svc_message},
+    U32("restarts", cara_service_status, restarts, 0, CARA_SVC_RESTARTS_MAX),
+};
+static const shape service_status_shape =
+    SHAPE(service_status_fields, sizeof(cara_service_status), NULL);
+
 static const field status_fields[] = {
     {.name = "phase", .kind = F_ENUM, .required = true, .off = offsetof(cara_project_status, phase),
      .names = phase_names, .names_count = 6},
     STR("nodeRef", cara_project_status, node_ref, false),
     LIST("conditions", cara_project_status, conditions, conditions_count,
          CARA_CONDITIONS_COUNT_MAX, condition_shape, false),
+    LIST("services", cara_project_status, services, services_count, CARA_SERVICES_COUNT_MAX,
+         service_status_shape, false),
 };
 static const shape status_shape = SHAPE(status_fields, sizeof(cara_project_status), NULL);
 
@@ -246,6 +278,8 @@ static const shape node_shape = SHAPE(node_fields, sizeof(cara_node), NULL);
 
 _Static_assert(sizeof phase_names / sizeof *phase_names == CARA_PHASE_TERMINATED + 1,
                "every phase has a name");
+_Static_assert(sizeof svc_state_names / sizeof *svc_state_names == CARA_SVC_REMOVING + 1,
+               "every service state has a name");
 
 /* ---- The binders ------------------------------------------------------------------ */
 

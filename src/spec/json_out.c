@@ -341,6 +341,25 @@ static json_t *conditions_json(jb *b, const cara_condition *c, size_t n)
     return arr;
 }
 
+/* A message that is NULL or "" is left out: the binder reads "" as absent,
+ * so writing it would give bytes that do not decode to themselves. */
+static json_t *service_statuses_json(jb *b, const cara_service_status *s, size_t n)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr != NULL && i < n; i++) {
+        json_t *e = json_object();
+        if (e != NULL) {
+            put_str(b, e, "name", s[i].name);
+            put_str(b, e, "state", cara_svc_state_name(s[i].state));
+            if (s[i].message != NULL && s[i].message[0] != '\0')
+                put_str(b, e, "message", s[i].message);
+            put_int(b, e, "restarts", s[i].restarts);
+        }
+        append(b, arr, e);
+    }
+    return arr;
+}
+
 static json_t *status_json(jb *b, const cara_project_status *s)
 {
     json_t *e = json_object();
@@ -349,6 +368,7 @@ static json_t *status_json(jb *b, const cara_project_status *s)
     put_str(b, e, "phase", cara_phase_name(s->phase));
     put_str_opt(b, e, "nodeRef", s->node_ref);
     put_nonempty(b, e, "conditions", conditions_json(b, s->conditions, s->conditions_count));
+    put_nonempty(b, e, "services", service_statuses_json(b, s->services, s->services_count));
     return e;
 }
 

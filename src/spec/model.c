@@ -56,6 +56,34 @@ const char *cara_node_state_name(cara_node_state s)
     CARA_UNREACHABLE();
 }
 
+static const char *const svc_state_names[] = {
+    [CARA_SVC_WAITING] = "Waiting",     [CARA_SVC_PULLING] = "Pulling",
+    [CARA_SVC_CREATING] = "Creating",   [CARA_SVC_STARTING] = "Starting",
+    [CARA_SVC_RUNNING] = "Running",     [CARA_SVC_COMPLETED] = "Completed",
+    [CARA_SVC_EXITED] = "Exited",       [CARA_SVC_FAILED] = "Failed",
+    [CARA_SVC_REMOVING] = "Removing",
+};
+_Static_assert(sizeof svc_state_names / sizeof *svc_state_names == CARA_SVC_REMOVING + 1,
+               "every service state has a name");
+
+const char *cara_svc_state_name(cara_svc_state s)
+{
+    CARA_ASSERT((size_t)s < sizeof svc_state_names / sizeof *svc_state_names);
+    return svc_state_names[s];
+}
+
+int cara_svc_state_parse(const char *s, cara_svc_state *out)
+{
+    CARA_ASSERT(s != NULL && out != NULL);
+    for (size_t i = 0; i < sizeof svc_state_names / sizeof *svc_state_names; i++) {
+        if (strcmp(s, svc_state_names[i]) == 0) {
+            *out = (cara_svc_state)i;
+            return 0;
+        }
+    }
+    return CARA_EPARSE;
+}
+
 /* ---- Freeing ---------------------------------------------------------------- */
 
 static void free_strv(cara_env *env, char **v, size_t n)
@@ -82,6 +110,15 @@ static void free_conditions(cara_env *env, cara_condition *c, size_t n)
         cara_env_free(env, c[i].message);
     }
     cara_env_free(env, c);
+}
+
+static void free_service_statuses(cara_env *env, cara_service_status *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        cara_env_free(env, s[i].name);
+        cara_env_free(env, s[i].message);
+    }
+    cara_env_free(env, s);
 }
 
 static void free_service(cara_env *env, cara_service *s)
@@ -130,6 +167,7 @@ void cara_project_status_free(cara_env *env, cara_project_status *s)
         return;
     cara_env_free(env, s->node_ref);
     free_conditions(env, s->conditions, s->conditions_count);
+    free_service_statuses(env, s->services, s->services_count);
     cara_env_free(env, s);
 }
 
@@ -206,6 +244,25 @@ static bool conditions_eq(const cara_condition *a, size_t an, const cara_conditi
     return true;
 }
 
+/* The writer leaves out a message that is NULL or "", so the two are one
+ * meaning (see cara_project_status_equal). */
+static bool message_eq(const char *a, const char *b)
+{
+    return str_eq(a != NULL && a[0] == '\0' ? NULL : a, b != NULL && b[0] == '\0' ? NULL : b);
+}
+
+static bool service_statuses_eq(const cara_service_status *a, size_t an,
+                                const cara_service_status *b, size_t bn)
+{
+    if (an != bn)
+        return false;
+    for (size_t i = 0; i < an; i++)
+        if (!str_eq(a[i].name, b[i].name) || a[i].state != b[i].state ||
+            !message_eq(a[i].message, b[i].message) || a[i].restarts != b[i].restarts)
+            return false;
+    return true;
+}
+
 static bool service_eq(const cara_service *a, const cara_service *b)
 {
     if (!str_eq(a->name, b->name) || !str_eq(a->image, b->image) ||
@@ -263,7 +320,8 @@ bool cara_project_equal(const cara_project *a, const cara_project *b)
 bool cara_project_status_equal(const cara_project_status *a, const cara_project_status *b)
 {
     return a->phase == b->phase && str_eq(a->node_ref, b->node_ref) &&
-           conditions_eq(a->conditions, a->conditions_count, b->conditions, b->conditions_count);
+           conditions_eq(a->conditions, a->conditions_count, b->conditions, b->conditions_count) &&
+           service_statuses_eq(a->services, a->services_count, b->services, b->services_count);
 }
 
 bool cara_node_equal(const cara_node *a, const cara_node *b)

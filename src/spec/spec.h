@@ -175,11 +175,34 @@ typedef struct cara_condition {
     int64_t last_transition_ms; /* Unix ms */
 } cara_condition;
 
+/* Where one service of a placed project stands, as its agent last saw it
+ * (Kubernetes' containerStatuses play the same part). */
+typedef enum {
+    CARA_SVC_WAITING = 0, /* not started yet, or waiting out a restart back-off */
+    CARA_SVC_PULLING,     /* its image is being pulled */
+    CARA_SVC_CREATING,    /* its container is being created */
+    CARA_SVC_STARTING,    /* started; health check not passed yet */
+    CARA_SVC_RUNNING,
+    CARA_SVC_COMPLETED,   /* exited with status 0 and is not to be restarted */
+    CARA_SVC_EXITED,      /* stopped otherwise (non-zero status, signal) */
+    CARA_SVC_FAILED,      /* could not be pulled, created or started */
+    CARA_SVC_REMOVING,    /* its container is being removed */
+} cara_svc_state;
+
+typedef struct cara_service_status {
+    char *name;          /* the service's name in the spec: a DNS label */
+    cara_svc_state state;
+    char *message;       /* NULL when none; never "" in a bound model */
+    uint32_t restarts;   /* times its container was restarted */
+} cara_service_status;
+
 typedef struct cara_project_status {
     cara_phase phase;
     char *node_ref; /* NULL when not placed */
     cara_condition *conditions;
     size_t conditions_count;
+    cara_service_status *services; /* in the spec's order, by convention */
+    size_t services_count;
 } cara_project_status;
 
 typedef enum { CARA_NODE_READY = 0, CARA_NODE_NOT_READY, CARA_NODE_DRAINING } cara_node_state;
@@ -204,14 +227,18 @@ const char *cara_restart_name(cara_restart r);
 const char *cara_phase_name(cara_phase p);
 const char *cara_cond_status_name(cara_cond_status s);
 const char *cara_node_state_name(cara_node_state s);
+const char *cara_svc_state_name(cara_svc_state s);
 int cara_phase_parse(const char *s, cara_phase *out);
+int cara_svc_state_parse(const char *s, cara_svc_state *out);
 
 void cara_project_free(cara_env *env, cara_project *p);
 void cara_project_status_free(cara_env *env, cara_project_status *s);
 void cara_node_free(cara_env *env, cara_node *n);
 
 /* Deep equality (field by field, order-sensitive for lists; labels and
- * node selectors are mappings and compare regardless of order). */
+ * node selectors are mappings and compare regardless of order). A service
+ * status's message that is NULL equals one that is "": both are written
+ * as "no message". */
 bool cara_project_equal(const cara_project *a, const cara_project *b);
 bool cara_project_status_equal(const cara_project_status *a, const cara_project_status *b);
 bool cara_node_equal(const cara_node *a, const cara_node *b);

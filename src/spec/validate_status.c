@@ -2,6 +2,7 @@
  * agents, not people, but they arrive from peers and must hold to the
  * same caps as everything else. */
 #include <arpa/inet.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -48,6 +49,38 @@ void check_conditions(vctx *v, const char *path, const cara_condition *c, size_t
     }
 }
 
+/* One entry per service: names are the spec's service names, so they are
+ * labels and unique, even though the status alone cannot say which
+ * services the spec declares. */
+static void check_service_statuses(vctx *v, const cara_service_status *s, size_t count)
+{
+    char p[BIND_PATH_BYTES], q[QUOTE_BYTES];
+    check_count(v, "services", count, CARA_SERVICES_COUNT_MAX);
+    for (size_t i = 0; i < count; i++) {
+        pathf(p, "services[%zu].name", i);
+        check_dns_label(v, p, s[i].name);
+        for (size_t j = 0; j < i && s[i].name != NULL; j++) {
+            if (s[j].name != NULL && strcmp(s[j].name, s[i].name) == 0) {
+                quote(q, sizeof q, s[i].name, strlen(s[i].name));
+                verr(v, p, "service name %s is already used by services[%zu]", q, j);
+                break;
+            }
+        }
+        if ((unsigned)s[i].state > CARA_SVC_REMOVING) {
+            pathf(p, "services[%zu].state", i);
+            verr(v, p, "must be one of Waiting, Pulling, Creating, Starting, Running, Completed, "
+                       "Exited, Failed, Removing");
+        }
+        pathf(p, "services[%zu].message", i);
+        check_bytes(v, p, s[i].message, CARA_MESSAGE_BYTES_MAX);
+        if (s[i].restarts > CARA_SVC_RESTARTS_MAX) {
+            pathf(p, "services[%zu].restarts", i);
+            verr(v, p, "must be between 0 and %d, got %" PRIu32, CARA_SVC_RESTARTS_MAX,
+                 s[i].restarts);
+        }
+    }
+}
+
 int cara_project_status_validate(const cara_project_status *s, cara_diags *d)
 {
     CARA_ASSERT(s != NULL && d != NULL);
@@ -57,6 +90,7 @@ int cara_project_status_validate(const cara_project_status *s, cara_diags *d)
     if (s->node_ref != NULL)
         check_dns_label(&v, "nodeRef", s->node_ref);
     check_conditions(&v, "conditions", s->conditions, s->conditions_count);
+    check_service_statuses(&v, s->services, s->services_count);
     return v.bad ? CARA_ESCHEMA : 0;
 }
 

@@ -198,6 +198,37 @@ static cara_condition *gen_conditions(cara_env *env, cara_rng *rng, size_t n,
     return c;
 }
 
+/* Restart counts across every integer width the encoder picks (fixint,
+ * uint8, uint16, uint32), the cap included. */
+static uint32_t gen_restarts(cara_rng *rng)
+{
+    switch (below(rng, 5)) {
+    case 0:
+    case 1: return 0;
+    case 2: return (uint32_t)below(rng, 300);
+    case 3: return (uint32_t)below(rng, 70000);
+    default: return below(rng, 4) == 0 ? CARA_SVC_RESTARTS_MAX
+                                       : (uint32_t)below(rng, CARA_SVC_RESTARTS_MAX + 1);
+    }
+}
+
+/* Messages are absent, "" (which means absent too), or free text. */
+static cara_service_status *gen_service_statuses(cara_env *env, cara_rng *rng, size_t n)
+{
+    cara_service_status *st = gen_calloc(env, n, sizeof *st);
+    for (size_t i = 0; i < n; i++) {
+        st[i].name = gen_label(env, rng, i);
+        st[i].state = (cara_svc_state)below(rng, CARA_SVC_REMOVING + 1);
+        switch (below(rng, 4)) {
+        case 0: break;
+        case 1: st[i].message = gen_strdup(env, ""); break;
+        default: st[i].message = gen_text(env, rng); break;
+        }
+        st[i].restarts = gen_restarts(rng);
+    }
+    return st;
+}
+
 cara_project_status *gen_project_status(cara_env *env, cara_rng *rng, int size)
 {
     static const char *const types[] = {"Phase", "NotReadyAt", "TerminatingAt"};
@@ -209,6 +240,8 @@ cara_project_status *gen_project_status(cara_env *env, cara_rng *rng, int size)
     if (s->conditions_count > 3)
         s->conditions_count = 3;
     s->conditions = gen_conditions(env, rng, s->conditions_count, types, 3);
+    s->services_count = below(rng, (uint64_t)size * 2 + 1);
+    s->services = gen_service_statuses(env, rng, s->services_count);
     return s;
 }
 

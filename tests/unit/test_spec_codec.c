@@ -330,6 +330,22 @@ TEST(property_node_encode_decode_encode_is_identity)
     cara_buf_free(&a);
 }
 
+/* Binds a YAML document as a status (doc_from_yaml's callback). */
+typedef struct bound_status {
+    int rc;
+    cara_project_status *status;
+} bound_status;
+
+static int bind_status_doc(void *ctx, doc *dc)
+{
+    bound_status *b = ctx;
+    cara_diags d;
+    cara_diags_init(&d, cara_test_env(), "t");
+    b->rc = bind_project_status(cara_test_env(), dc->root, "", &d, &b->status);
+    cara_diags_free(&d);
+    return 0;
+}
+
 /* ---- Adversarial msgpack ------------------------------------------------------------------ */
 
 typedef enum { AS_PROJECT, AS_STATUS, AS_NODE } rec_as;
@@ -625,6 +641,172 @@ TEST(msgpack_decode_refuses_equivalent_but_non_canonical_encodings)
     json_object_del(j, "unschedulable");
     CHECK_RC(decode_json_as(AS_NODE, j), CARA_ENONCANON);
     json_decref(j);
+}
+
+/* {"phase": "Running", "services": [{"name": "web", "state": "Running",
+ * "restarts": 0}]}, canonical; tests change it. */
+static json_t *status_json_with_service(void)
+{
+    return json_pack("{s:s, s:[{s:s, s:s, s:i}]}", "phase", "Running", "services", "name", "web",
+                     "state", "Running", "restarts", 0);
+}
+
+static json_t *first_service_status(json_t *j)
+{
+    return json_array_get(json_object_get(j, "services"), 0);
+}
+
+TEST(msgpack_decode_refuses_bad_service_statuses)
+{
+    json_t *j = status_json_with_service();
+    CHECK_OK(decode_json_as(AS_STATUS, j));
+    /* Schema: an unknown state, an unknown field, a wrong type, a missing
+     * name, restarts past the cap or negative, a duplicate name, too many. */
+    json_object_set_new(first_service_status(j), "state", json_string("Sleeping"));
+    CHECK_RC(decode_json_as(AS_STATUS, j), CARA_ESCHEMA);
+    json_object_set_new(first_service_status(j), "state", json_string("Running"));
+    json_object_set_new(first_service_status(j), "exitCode", json_integer(1));
+    CHECK_RC(decode_json_as(AS_STATUS, j), CARA_ESCHEMA);
+    json_object_del(first_service_status(j), "exitCode");
+    json_object_set_new(first_service_status(j), "message", json_pack("[s]", "x"));
+    CHECK_RC(decode_json_as(AS_STATUS, j), CARA_ESCHEMA);
+    json_object_del(first_service_status(j), "message");
+    json_object_del(first_service_status(j), "name");
+    CHECK_RC(decode_json_as(AS_STATUS, j), CARA_ESCHEMA);
+    json_object_set_new(first_service_status(j), "name", json_string("web"));
+    json_object_set_new(first_service_status(j), "restarts", json_integer(CARA_SVC_RESTARTS_MAX + 1));
+    CHECK_RC(decode_json_as(AS_STATUS, j), CARA_ESCHEMA);
+    json_object_set_new(first_service_status(j), "restarts", json_integer(-1));
+    CHECK_RC(decode_json_as(AS_STATUS, j), CARA_ESCHEMA);
+    json_object_set_new(first_service_status(j), "restarts", json_integer(CARA_SVC_RESTARTS_MAX));
+    CHECK_OK(decode_json_as(AS_STATUS, j));
+    json_array_append(json_object_get(j, "services"), first_service_status(j));
+    CHECK_RC(decode_json_as(AS_STATUS, j), CARA_ESCHEMA);
+    json_decref(j);
+    j = json_pack("{s:s, s:[]}", "phase", "Running", "services");
+    for (int i = 0; i <= CARA_SERVICES_COUNT_MAX; i++)
+        json_array_append_new(json_object_get(j, "services"),
+                              json_pack("{s:s, s:s, s:i}", "name", "s", "state", "Waiting",
+                                        "restarts", 0));
+    CHECK_RC(decode_json_as(AS_STATUS, j), CARA_ESCHEMA);
+    json_object_set_new(j, "services", json_string("web"));
+    CHECK_RC(decode_json_as(AS_STATUS, j), CARA_ESCHEMA);
+    json_decref(j);
+}
+
+TEST(msgpack_decode_refuses_non_canonical_service_statuses)
+{
+    json_t *j = status_json_with_service();
+    /* An empty message: the binder reads it as none, which is written
+     * without the key, so these bytes are not the canonical ones. */
+    json_object_set_new(first_service_status(j), "message", json_string(""));
+    CHECK_RC(decode_json_as(AS_STATUS, j), CARA_ENONCANON);
+    json_object_set_new(first_service_status(j), "message", json_string("ok"));
+    CHECK_OK(decode_json_as(AS_STATUS, j));
+    json_object_del(first_service_status(j), "message");
+    /* restarts left out (its default), or the list written out empty. */
+    json_object_del(first_service_status(j), "restarts");
+    CHECK_RC(decode_json_as(AS_STATUS, j), CARA_ENONCANON);
+    json_decref(j);
+    j = json_pack("{s:s, s:[]}", "phase", "Running", "services");
+    CHECK_RC(decode_json_as(AS_STATUS, j), CARA_ENONCANON);
+    json_decref(j);
+    /* restarts 0 as uint8 where a fixint fits. */
+    j = status_json_with_service();
+    cara_buf b;
+    cara_buf_init(&b, cara_test_env(), CARA_STATUS_BYTES_MAX);
+    CHECK_OK(spec_json_to_msgpack(j, CARA_STATUS_BYTES_MAX, &b));
+    CHECK_OK(decode_as(AS_STATUS, b.data, b.len));
+    splice(&b, "\xa8restarts\x00", 10, "\xa8restarts\xcc\x00", 11);
+    CHECK_RC(decode_as(AS_STATUS, b.data, b.len), CARA_ENONCANON);
+    cara_buf_free(&b);
+    json_decref(j);
+}
+
+TEST(from_json_binds_service_statuses_with_exact_messages)
+{
+    cara_env *env = cara_test_env();
+    json_t *j = json_pack("{s:s, s:[{s:s, s:s, s:s}, {s:s, s:s, s:s, s:s}, {s:s, s:s, s:i}]}",
+                          "phase", "Running", "services",
+                          "name", "db", "state", "Pulling", "message", "",
+                          "name", "app", "state", "Failed", "message", "image not found",
+                          "restarts", "3",
+                          "name", "web", "state", "Running", "restarts", 12);
+    cara_diags d;
+    cara_diags_init(&d, env, "<request>");
+    cara_project_status *s = NULL;
+    CHECK_OK(cara_project_status_from_json(env, j, &d, &s));
+    CHECK_INT(s->services_count, ==, 3);
+    CHECK_STR(s->services[0].name, "db");
+    CHECK(s->services[0].state == CARA_SVC_PULLING);
+    CHECK(s->services[0].message == NULL); /* "" is bound as none */
+    CHECK_INT(s->services[0].restarts, ==, 0); /* the default */
+    CHECK(s->services[1].state == CARA_SVC_FAILED);
+    CHECK_STR(s->services[1].message, "image not found");
+    CHECK_INT(s->services[1].restarts, ==, 3);
+    CHECK_INT(s->services[2].restarts, ==, 12);
+    cara_project_status_free(env, s);
+    json_decref(j);
+
+    j = json_pack("{s:s, s:[{s:s, s:s, s:I}, {s:s, s:s}, {s:s, s:s}]}", "phase", "Running",
+                  "services", "name", "db", "state", "Sleeping", "restarts",
+                  (json_int_t)CARA_SVC_RESTARTS_MAX + 1, "name", "App", "state", "Running",
+                  "name", "db", "state", "Exited");
+    CHECK_RC(cara_project_status_from_json(env, j, &d, &s), CARA_ESCHEMA);
+    CHECK(s == NULL);
+    static const char *const want[][2] = {
+        {"services[0].state", "must be one of Waiting, Pulling, Creating, Starting, Running, "
+                              "Completed, Exited, Failed, Removing, got \"Sleeping\""},
+        {"services[0].restarts", "must be between 0 and 1000000, got 1000001"},
+        {"services[1].name", "\"App\" is not a DNS label (lowercase letters, digits and '-', 1 "
+                             "to 63 characters, starting and ending with a letter or digit)"},
+        {"services[2].name", "service name \"db\" is already used by services[0]"},
+    };
+    if (d.count != sizeof want / sizeof *want)
+        for (size_t i = 0; i < d.count; i++)
+            fprintf(stderr, "  %s: %s\n", d.items[i].path, d.items[i].message);
+    CHECK_INT(d.count, ==, sizeof want / sizeof *want);
+    for (size_t i = 0; i < d.count; i++) {
+        CHECK_STR(d.items[i].path, want[i][0]);
+        CHECK_STR(d.items[i].message, want[i][1]);
+    }
+    cara_diags_free(&d);
+    json_decref(j);
+}
+
+TEST(status_with_service_entries_survives_json_yaml_and_msgpack)
+{
+    cara_env *env = cara_test_env();
+    cara_service_status svc[] = {
+        {.name = "db", .state = CARA_SVC_COMPLETED, .message = "exit 0\nno: restart", .restarts = 0},
+        {.name = "app", .state = CARA_SVC_STARTING, .message = "true", .restarts = 65536},
+    };
+    cara_project_status s = {.phase = CARA_PHASE_RUNNING, .node_ref = "node-1",
+                             .services = svc, .services_count = 2};
+    /* YAML text of the status, read back by the YAML reader and binder. */
+    json_t *j = cara_project_status_to_json(&s);
+    cara_buf y;
+    cara_buf_init(&y, env, CARA_MANIFEST_BYTES_MAX);
+    CHECK_OK(cara_json_to_yaml(j, &y));
+    json_decref(j);
+    bound_status bs = {0};
+    cara_diags d;
+    cara_diags_init(&d, env, "t");
+    CHECK_OK(doc_from_yaml(env, (const char *)y.data, y.len, &d, bind_status_doc, &bs));
+    CHECK_OK(bs.rc);
+    CHECK(cara_project_status_equal(&s, bs.status));
+    /* And its canonical bytes are those of the original. */
+    cara_buf a, b;
+    cara_buf_init(&a, env, CARA_STATUS_BYTES_MAX);
+    cara_buf_init(&b, env, CARA_STATUS_BYTES_MAX);
+    CHECK_OK(cara_project_status_encode(&s, &a));
+    CHECK_OK(cara_project_status_encode(bs.status, &b));
+    CHECK_MEM(b.data, b.len, a.data, a.len);
+    cara_buf_free(&b);
+    cara_buf_free(&a);
+    cara_project_status_free(env, bs.status);
+    cara_diags_free(&d);
+    cara_buf_free(&y);
 }
 
 TEST(from_json_reports_paths_and_ignores_a_project_status)

@@ -478,6 +478,115 @@ TEST(status_conditions_are_camel_case)
     cara_env_free(env, s.node_ref);
 }
 
+/* A valid status with three service entries, built from the env so that
+ * set() can replace its strings; free with cara_project_status_free. */
+static cara_project_status *status_with_services(void)
+{
+    cara_env *env = cara_test_env();
+    cara_project_status *s = cara_env_calloc(env, 1, sizeof *s);
+    s->phase = CARA_PHASE_RUNNING;
+    s->services_count = 3;
+    s->services = cara_env_calloc(env, 3, sizeof *s->services);
+    static const char *const names[] = {"db", "app", "cache"};
+    for (size_t i = 0; i < 3; i++) {
+        set(&s->services[i].name, names[i]);
+        s->services[i].state = (cara_svc_state)(i * 3);
+    }
+    set(&s->services[1].message, "Back-off restarting failed container");
+    s->services[1].restarts = 7;
+    return s;
+}
+
+static void expect_status_one(const cara_project_status *s, const char *path, const char *message)
+{
+    cara_diags d;
+    cara_diags_init(&d, cara_test_env(), "t");
+    CHECK_RC(cara_project_status_validate(s, &d), CARA_ESCHEMA);
+    if (d.count != 1)
+        for (size_t i = 0; i < d.count; i++)
+            fprintf(stderr, "  %s: %s\n", d.items[i].path, d.items[i].message);
+    CHECK_INT(d.count, ==, 1);
+    CHECK_STR(d.items[0].path, path);
+    CHECK_STR(d.items[0].message, message);
+    cara_diags_free(&d);
+}
+
+TEST(status_with_service_entries_is_valid)
+{
+    cara_project_status *s = status_with_services();
+    cara_diags d;
+    cara_diags_init(&d, cara_test_env(), "t");
+    CHECK_OK(cara_project_status_validate(s, &d));
+    CHECK_INT(d.count, ==, 0);
+    cara_diags_free(&d);
+    cara_project_status_free(cara_test_env(), s);
+}
+
+TEST(service_status_name_is_a_required_dns_label)
+{
+    cara_project_status *s = status_with_services();
+    set(&s->services[2].name, "Cache_1");
+    expect_status_one(s, "services[2].name", "\"Cache_1\" " LABEL_RULE);
+    set(&s->services[2].name, NULL);
+    expect_status_one(s, "services[2].name", "required field is missing");
+    cara_project_status_free(cara_test_env(), s);
+}
+
+TEST(service_status_names_are_unique)
+{
+    cara_project_status *s = status_with_services();
+    set(&s->services[2].name, "db");
+    expect_status_one(s, "services[2].name", "service name \"db\" is already used by services[0]");
+    cara_project_status_free(cara_test_env(), s);
+}
+
+TEST(service_status_state_is_a_known_state)
+{
+    cara_project_status *s = status_with_services();
+    s->services[0].state = (cara_svc_state)(CARA_SVC_REMOVING + 1);
+    expect_status_one(s, "services[0].state",
+                      "must be one of Waiting, Pulling, Creating, Starting, Running, Completed, "
+                      "Exited, Failed, Removing");
+    cara_project_status_free(cara_test_env(), s);
+}
+
+TEST(service_status_message_and_restarts_are_capped)
+{
+    cara_env *env = cara_test_env();
+    cara_project_status *s = status_with_services();
+    char *big = cara_env_alloc(env, CARA_MESSAGE_BYTES_MAX + 2);
+    memset(big, 'm', CARA_MESSAGE_BYTES_MAX + 1);
+    big[CARA_MESSAGE_BYTES_MAX + 1] = '\0';
+    set(&s->services[1].message, big);
+    expect_status_one(s, "services[1].message", "must be at most 1024 bytes, got 1025");
+    big[CARA_MESSAGE_BYTES_MAX] = '\0';
+    set(&s->services[1].message, big);
+    s->services[1].restarts = CARA_SVC_RESTARTS_MAX + 1;
+    expect_status_one(s, "services[1].restarts", "must be between 0 and 1000000, got 1000001");
+    s->services[1].restarts = CARA_SVC_RESTARTS_MAX;
+    cara_diags d;
+    cara_diags_init(&d, env, "t");
+    CHECK_OK(cara_project_status_validate(s, &d));
+    cara_diags_free(&d);
+    cara_env_free(env, big);
+    cara_project_status_free(env, s);
+}
+
+TEST(service_status_list_is_capped)
+{
+    cara_env *env = cara_test_env();
+    cara_project_status *s = cara_env_calloc(env, 1, sizeof *s);
+    s->services_count = CARA_SERVICES_COUNT_MAX + 1;
+    s->services = cara_env_calloc(env, s->services_count, sizeof *s->services);
+    for (size_t i = 0; i < s->services_count; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "s%zu", i % 100);
+        set(&s->services[i].name, name);
+    }
+    expect_status_one(s, "services", "at most 64 items are allowed, got 65");
+    cara_project_status_free(env, s);
+}
+
 TEST(node_addresses_are_ip_addresses)
 {
     cara_env *env = cara_test_env();

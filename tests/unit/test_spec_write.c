@@ -191,6 +191,48 @@ TEST(json_shape_of_status_and_node)
     (void)env;
 }
 
+TEST(json_shape_of_service_statuses)
+{
+    /* A message that is NULL or "" is left out; restarts is always there. */
+    cara_service_status svc[] = {
+        {.name = "db", .state = CARA_SVC_PULLING, .message = "pulling mysql:8"},
+        {.name = "app", .state = CARA_SVC_RUNNING, .message = "", .restarts = 2},
+        {.name = "cache", .state = CARA_SVC_REMOVING},
+    };
+    cara_project_status s = {.phase = CARA_PHASE_RUNNING, .services = svc, .services_count = 3};
+    json_t *j = cara_project_status_to_json(&s);
+    char *text = dump(j);
+    CHECK_STR(text, "{\"phase\":\"Running\",\"services\":["
+                    "{\"name\":\"db\",\"state\":\"Pulling\",\"message\":\"pulling mysql:8\","
+                    "\"restarts\":0},"
+                    "{\"name\":\"app\",\"state\":\"Running\",\"restarts\":2},"
+                    "{\"name\":\"cache\",\"state\":\"Removing\",\"restarts\":0}]}");
+    free(text);
+    json_decref(j);
+    /* Inside a project, under "status". */
+    cara_project *p = gen_wordpress(cara_test_env());
+    j = cara_project_to_json(p, &s);
+    CHECK(json_array_size(json_object_get(json_object_get(j, "status"), "services")) == 3);
+    json_decref(j);
+    cara_project_free(cara_test_env(), p);
+}
+
+TEST(service_state_names_parse_back)
+{
+    static const char *const names[] = {"Waiting", "Pulling",   "Creating", "Starting", "Running",
+                                        "Completed", "Exited", "Failed",   "Removing"};
+    for (int i = 0; i <= CARA_SVC_REMOVING; i++) {
+        CHECK_STR(cara_svc_state_name((cara_svc_state)i), names[i]);
+        cara_svc_state st = CARA_SVC_WAITING;
+        CHECK_OK(cara_svc_state_parse(names[i], &st));
+        CHECK_INT((int)st, ==, i);
+    }
+    cara_svc_state st = CARA_SVC_RUNNING;
+    CHECK_RC(cara_svc_state_parse("running", &st), CARA_EPARSE);
+    CHECK_RC(cara_svc_state_parse("", &st), CARA_EPARSE);
+    CHECK_INT((int)st, ==, CARA_SVC_RUNNING);
+}
+
 TEST(json_refuses_a_model_with_invalid_utf8)
 {
     cara_project_status s = {CARA_PHASE_PENDING, "bad\xff", NULL, 0};
@@ -273,6 +315,103 @@ TEST(msgpack_uses_str8_for_mid_length_strings_and_refuses_reals)
     CHECK_INT(b.len, ==, 41); /* unchanged on error */
     json_decref(j);
     cara_buf_free(&b);
+}
+
+TEST(msgpack_bytes_of_service_statuses_are_canonical)
+{
+    cara_env *env = cara_test_env();
+    cara_service_status svc[] = {
+        {.name = "web", .state = CARA_SVC_RUNNING, .restarts = 300},
+        {.name = "db", .state = CARA_SVC_WAITING, .message = "pulling mysql:8"},
+    };
+    cara_project_status s = {.phase = CARA_PHASE_RUNNING, .services = svc, .services_count = 2};
+    cara_buf b;
+    cara_buf_init(&b, env, CARA_STATUS_BYTES_MAX);
+    CHECK_OK(cara_project_status_encode(&s, &b));
+    check_canonical_bytes(&b);
+    static const uint8_t want[] = {
+        0x82, 0xa5, 'p', 'h', 'a', 's', 'e', 0xa7, 'R', 'u', 'n', 'n', 'i', 'n', 'g',
+        0xa8, 's', 'e', 'r', 'v', 'i', 'c', 'e', 's', 0x92,
+        /* keys sorted: name < restarts < state; 300 as uint16 */
+        0x83, 0xa4, 'n', 'a', 'm', 'e', 0xa3, 'w', 'e', 'b',
+        0xa8, 'r', 'e', 's', 't', 'a', 'r', 't', 's', 0xcd, 0x01, 0x2c,
+        0xa5, 's', 't', 'a', 't', 'e', 0xa7, 'R', 'u', 'n', 'n', 'i', 'n', 'g',
+        /* message < name; restarts 0 is written, as a fixint */
+        0x84, 0xa7, 'm', 'e', 's', 's', 'a', 'g', 'e', 0xaf, 'p', 'u', 'l', 'l', 'i', 'n', 'g',
+        ' ', 'm', 'y', 's', 'q', 'l', ':', '8',
+        0xa4, 'n', 'a', 'm', 'e', 0xa2, 'd', 'b',
+        0xa8, 'r', 'e', 's', 't', 'a', 'r', 't', 's', 0x00,
+        0xa5, 's', 't', 'a', 't', 'e', 0xa7, 'W', 'a', 'i', 't', 'i', 'n', 'g',
+    };
+    CHECK_MEM(b.data, b.len, want, sizeof want);
+    /* An empty message is the same record as none. */
+    size_t len = b.len;
+    svc[1].message = "";
+    cara_buf_reset(&b);
+    CHECK_OK(cara_project_status_encode(&s, &b));
+    CHECK_INT(b.len, ==, len - 8 - 16);
+    svc[1].message = NULL;
+    cara_buf c;
+    cara_buf_init(&c, env, CARA_STATUS_BYTES_MAX);
+    CHECK_OK(cara_project_status_encode(&s, &c));
+    CHECK_MEM(c.data, c.len, b.data, b.len);
+    cara_buf_free(&c);
+    cara_buf_free(&b);
+}
+
+/* An owned string of `len` bytes: `first`, then copies of `c`. */
+static char *filled(char first, char c, size_t len)
+{
+    char *s = cara_env_alloc(cara_test_env(), len + 1);
+    CHECK(s != NULL);
+    memset(s, c, len);
+    s[0] = first;
+    s[len] = '\0';
+    return s;
+}
+
+TEST(msgpack_status_with_every_list_and_string_at_its_cap_fits_its_record)
+{
+    cara_env *env = cara_test_env();
+    cara_project_status *s = cara_env_calloc(env, 1, sizeof *s);
+    s->phase = CARA_PHASE_TERMINATING;
+    s->node_ref = filled('n', 'n', CARA_NAME_BYTES_MAX);
+    s->conditions_count = CARA_CONDITIONS_COUNT_MAX;
+    s->conditions = cara_env_calloc(env, s->conditions_count, sizeof *s->conditions);
+    for (size_t i = 0; i < s->conditions_count; i++) {
+        cara_condition *c = &s->conditions[i];
+        c->type = filled('T', 'y', CARA_NAME_BYTES_MAX);
+        c->status = CARA_COND_UNKNOWN;
+        c->reason = filled('R', 'r', CARA_REASON_BYTES_MAX);
+        c->message = filled('m', 'm', CARA_MESSAGE_BYTES_MAX);
+        c->last_transition_ms = 253402300799999LL; /* 9999-12-31T23:59:59.999Z */
+    }
+    s->services_count = CARA_SERVICES_COUNT_MAX;
+    s->services = cara_env_calloc(env, s->services_count, sizeof *s->services);
+    for (size_t i = 0; i < s->services_count; i++) {
+        cara_service_status *st = &s->services[i];
+        st->name = filled('s', 's', CARA_NAME_BYTES_MAX);
+        st->name[CARA_NAME_BYTES_MAX - 2] = (char)('0' + i / 10);
+        st->name[CARA_NAME_BYTES_MAX - 1] = (char)('0' + i % 10);
+        st->state = CARA_SVC_COMPLETED; /* the longest name */
+        st->message = filled('x', 'x', CARA_MESSAGE_BYTES_MAX);
+        st->restarts = CARA_SVC_RESTARTS_MAX;
+    }
+    cara_diags d;
+    cara_diags_init(&d, env, "t");
+    CHECK_OK(cara_project_status_validate(s, &d));
+    cara_diags_free(&d);
+    cara_buf b;
+    cara_buf_init(&b, env, 2 * CARA_STATUS_BYTES_MAX);
+    CHECK_OK(cara_project_status_encode(s, &b));
+    CHECK(b.len > CARA_STATUS_BYTES_MAX / 2);
+    CHECK(b.len <= CARA_STATUS_BYTES_MAX);
+    cara_project_status *t = NULL;
+    CHECK_OK(cara_project_status_decode(env, b.data, b.len, NULL, &t));
+    CHECK(cara_project_status_equal(s, t));
+    cara_project_status_free(env, t);
+    cara_buf_free(&b);
+    cara_project_status_free(env, s);
 }
 
 TEST(msgpack_encoders_write_canonical_bytes_for_random_objects)
