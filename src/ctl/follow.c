@@ -139,7 +139,12 @@ static void evaluate(follow *f, const json_t *p)
         return;
     if (strcmp(phase, "Failed") == 0) {
         f->outcome = F_FAILED;
-        snprintf(f->reason, sizeof f->reason, "%s", ctl_project_failure(p));
+        /* The Phase message starts with the phase's name; the caller's
+         * sentence already says "failed". */
+        const char *why = ctl_project_failure(p);
+        if (strncmp(why, "Failed: ", 8) == 0)
+            why += 8;
+        snprintf(f->reason, sizeof f->reason, "%s", why);
     } else if (strcmp(phase, "Running") == 0 && services_ready) {
         f->outcome = F_RUNNING;
     } else if (strcmp(phase, "Terminating") == 0 || strcmp(phase, "Terminated") == 0) {

@@ -27,6 +27,7 @@ static const struct command commands[] = {
     {"watch", ctl_cmd_watch, "print changes to projects and nodes as they happen"},
     {"nodes", ctl_cmd_nodes, "list nodes (the same as 'get nodes')"},
     {"admit", ctl_cmd_admit, "admit a node into the cluster"},
+    {"sign-request", ctl_cmd_sign_request, "print the headers that sign one API request"},
 };
 
 static void usage(FILE *f)
@@ -34,7 +35,7 @@ static void usage(FILE *f)
     fprintf(f, "Usage: caravanctl [--peer NAME|ADDR[:PORT]] [--key FILE] COMMAND [ARGS...]\n\n"
                "Caravanserai's command-line tool.\n\nCommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "  %-13s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\nGlobal options:\n"
                "  --peer PEER   the cara-agent to talk to: NAME|ADDR[:PORT] (default port\n"
                "                7951; default: the config file's peer:, else 127.0.0.1)\n"
