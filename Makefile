@@ -41,7 +41,7 @@ ifneq ($(wildcard src/agent/main.c),)
 BINS += $(BUILD)/cara-agent
 endif
 
-.PHONY: bench-crdt all deps test test-only asan fuzz fuzz-lib fuzz-build fuzz-build-if-possible clean tests-build
+.PHONY: demo demo-down bench-compose bench-crdt all deps test test-only asan fuzz fuzz-lib fuzz-build fuzz-build-if-possible clean tests-build
 all: $(BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -80,6 +80,15 @@ tests-build: all $(BUILD)/test-unit
 deps:
 	@scripts/deps.sh
 
+# ---- Demo -------------------------------------------------------------------
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/demo.sh
+
+demo-down:
+	@scripts/demo-down.sh
+
 # ---- Tests ------------------------------------------------------------------
 
 test: deps
@@ -106,6 +115,9 @@ $(BUILD)/bench-crdt: $(call obj,bench/bench_crdt.c) $(BUILD)/libcara.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
 
 # Delta bytes as a fraction of the state, and merge+verify throughput.
+bench-compose: deps
+	@bench/compose.sh
+
 bench-crdt: $(BUILD)/bench-crdt
 	@$(BUILD)/bench-crdt
 

@@ -102,13 +102,16 @@ static void on_tick(uv_timer_t *t)
     int64_t now = cara_env_now_wall_ms(a->env);
     char due[16][CARA_NAME_BYTES_MAX + 1];
     size_t n = 0;
-    for (agent_project *p = a->projects; p != NULL && n < 16; p = p->next)
-        if (p->has_expire_at && now >= p->expire_at_ms && !p->owned_deleting)
+    /* Each expiry is acted on once per spec generation; a newer spec with a
+     * later expireAt is evaluated afresh. At most 16 a tick keeps a tick short. */
+    for (agent_project *p = a->projects; p != NULL && n < 16; p = p->next) {
+        if (p->has_expire_at && now >= p->expire_at_ms &&
+            p->expiry_handled_generation != p->spec_generation) {
+            p->expiry_handled_generation = p->spec_generation;
             snprintf(due[n++], sizeof due[0], "%s", p->name);
+        }
+    }
     for (size_t i = 0; i < n; i++) {
-        agent_project *p = agent_project_find(a, due[i], false);
-        if (p != NULL)
-            p->has_expire_at = false; /* re-evaluated once; the state keeps the truth */
         agent_event_add(a, due[i], "Normal", "Expired", "expireAt has passed");
         agent_project_changed(a, due[i]);
     }

@@ -49,6 +49,8 @@ json_t *agent_project_json(cara_agent *a, const char *name)
     json_object_set_new(meta, "generation", json_integer((json_int_t)gen));
     if (deleted)
         json_object_set_new(meta, "deletionRequested", json_true());
+    if (spec != NULL && spec->has_expire_at && cara_env_now_wall_ms(a->env) >= spec->expire_at_ms)
+        json_object_set_new(meta, "expired", json_true());
     json_object_set_new(j, "events", events_json(a, name));
     cara_project_free(a->env, spec);
     cara_project_status_free(a->env, st);
@@ -60,14 +62,16 @@ static const char *phase_of(json_t *project)
     return json_string_value(json_object_get(json_object_get(project, "status"), "phase"));
 }
 
-/* A deleted project that reached Terminated is gone from the API's view,
+/* A deleted or expired project that reached Terminated is gone from the API's view,
  * as a deleted object is in Kubernetes; the state keeps its tombstone until
  * collection. */
 bool agent_project_visible(json_t *project)
 {
     const char *phase = phase_of(project);
-    return !(json_is_true(json_object_get(json_object_get(project, "metadata"), "deletionRequested")) &&
-             phase != NULL && strcmp(phase, "Terminated") == 0);
+    json_t *meta = json_object_get(project, "metadata");
+    bool ending = json_is_true(json_object_get(meta, "deletionRequested")) ||
+                  json_is_true(json_object_get(meta, "expired"));
+    return !(ending && phase != NULL && strcmp(phase, "Terminated") == 0);
 }
 
 typedef struct list_ctx {

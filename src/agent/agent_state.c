@@ -338,6 +338,7 @@ void agent_project_changed(cara_agent *a, const char *name)
     if (ap == NULL)
         goto out;
     int64_t now = cara_env_now_wall_ms(a->env);
+    ap->spec_generation = gen;
     ap->has_expire_at = spec != NULL && spec->has_expire_at;
     ap->expire_at_ms = ap->has_expire_at ? spec->expire_at_ms : 0;
     bool expired = ap->has_expire_at && now >= ap->expire_at_ms;

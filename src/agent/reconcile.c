@@ -127,7 +127,7 @@ static proj *add(cara_reconciler *r, const char *name)
 
 void recon_forget(cara_reconciler *r, proj *p)
 {
-    CARA_ASSERT(!p->busy);
+    CARA_ASSERT(p->inflight_count == 0);
     for (proj **pp = &r->projects; *pp != NULL; pp = &(*pp)->next) {
         if (*pp == p) {
             *pp = p->next;
@@ -137,6 +137,7 @@ void recon_forget(cara_reconciler *r, proj *p)
     r->projects_count--;
     cara_project_free(r->env, p->spec);
     cara_env_free(r->env, p->svcs);
+    cara_env_free(r->env, p->inflight);
     free_status_fields(r->env, &p->status);
     cara_env_free(r->env, p);
 }
@@ -338,8 +339,7 @@ static void finish_pass(cara_reconciler *r)
     proj *next;
     for (proj *p = r->projects; p != NULL; p = next) {
         next = p->next; /* advance may forget p */
-        if (!p->busy)
-            recon_advance(r, p);
+        recon_advance(r, p);
     }
 }
 
@@ -526,7 +526,7 @@ static void on_closed(uv_handle_t *h)
     if (--r->handles_open > 0)
         return;
     while (r->projects != NULL) {
-        r->projects->busy = false;
+        r->projects->inflight_count = 0;
         recon_forget(r, r->projects);
     }
     snap_free(r, &r->snap);
@@ -572,7 +572,7 @@ int cara_reconciler_apply(cara_reconciler *r, cara_project *spec)
         recon_set_phase(r, p, CARA_PHASE_SCHEDULED, "Scheduled", "placed on node %s",
                         r->cfg.node_name);
     p->settled = false;
-    if (r->snap_valid && !p->busy)
+    if (r->snap_valid)
         recon_advance(r, p);
     cara_reconciler_kick(r);
     return 0;
@@ -587,7 +587,7 @@ int cara_reconciler_delete(cara_reconciler *r, const char *name)
     p->settled = false;
     p->retry_not_before_mono_ms = 0;
     recon_set_phase(r, p, CARA_PHASE_TERMINATING, "Deleted", "removing the project's objects");
-    if (r->snap_valid && !p->busy)
+    if (r->snap_valid)
         recon_advance(r, p);
     return 0;
 }
@@ -608,7 +608,7 @@ bool cara_reconciler_idle(const cara_reconciler *r)
     if (!r->snap_valid)
         return false;
     for (const proj *p = r->projects; p != NULL; p = p->next)
-        if (!p->settled || p->busy)
+        if (!p->settled || p->inflight_count > 0)
             return false;
     return true;
 }

@@ -50,7 +50,11 @@ typedef struct proj {
     cara_project *spec; /* NULL when being deleted without a known spec */
     svc_state *svcs;    /* one per spec->services */
     bool deleting;
-    bool busy;          /* a step is in flight */
+    /* Steps in flight, each keyed by the object it acts on (for a service:
+     * its container's name), so that no object gets two at once. Steps on
+     * different objects run in parallel, as docker compose does. */
+    char (*inflight)[CARA_OBJECT_NAME_BYTES_MAX + 1];
+    size_t inflight_count;
     bool settled;       /* the last plan found nothing to do */
     uint64_t retry_not_before_mono_ms; /* after a failed step */
     uint32_t retry_backoff_ms;

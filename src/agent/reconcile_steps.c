@@ -29,6 +29,7 @@ typedef struct step {
     char project[CARA_NAME_BYTES_MAX + 1];
     char object[CARA_OBJECT_NAME_BYTES_MAX + 1]; /* name of what it acts on */
     char target[CARA_OBJECT_NAME_BYTES_MAX + 1]; /* a container's id: acting by id cannot hit a namesake */
+    char key[CARA_OBJECT_NAME_BYTES_MAX + 1];    /* in-flight key (see proj.inflight) */
     char service[CARA_NAME_BYTES_MAX + 1];
     char image[CARA_IMAGE_BYTES_MAX + 1];
     char hash[SPEC_HASH_HEX_BYTES + 1];
@@ -62,6 +63,40 @@ static proj *find_proj(cara_reconciler *r, const char *name)
         if (strcmp(p->name, name) == 0)
             return p;
     return NULL;
+}
+
+/* Room for every service's step plus every volume's and the network's. */
+#define INFLIGHT_MAX (CARA_SERVICES_COUNT_MAX + CARA_VOLUMES_COUNT_MAX + 2)
+
+static bool in_flight(const proj *p, const char *key)
+{
+    for (size_t i = 0; i < p->inflight_count; i++)
+        if (strcmp(p->inflight[i], key) == 0)
+            return true;
+    return false;
+}
+
+static int mark(cara_reconciler *r, proj *p, const char *key)
+{
+    if (p->inflight == NULL && (p->inflight = cara_env_calloc(r->env, INFLIGHT_MAX, sizeof *p->inflight)) == NULL)
+        return CARA_ENOMEM;
+    CARA_ASSERT(p->inflight_count < INFLIGHT_MAX && !in_flight(p, key));
+    snprintf(p->inflight[p->inflight_count++], sizeof *p->inflight, "%s", key);
+    return 0;
+}
+
+static void unmark(cara_reconciler *r, proj *p, const char *key)
+{
+    for (size_t i = 0; i < p->inflight_count; i++) {
+        if (strcmp(p->inflight[i], key) == 0) {
+            memcpy(p->inflight[i], p->inflight[--p->inflight_count], sizeof *p->inflight);
+            break;
+        }
+    }
+    if (p->inflight_count == 0) { /* most projects are idle: keep no table */
+        cara_env_free(r->env, p->inflight);
+        p->inflight = NULL;
+    }
 }
 
 static svc_state *svc_of(proj *p, const char *service, const cara_service **spec_out)
@@ -200,8 +235,8 @@ static void on_step_done(void *arg, const cara_docker_result *res)
     step *s = arg;
     cara_reconciler *r = s->r;
     proj *p = find_proj(r, s->project);
-    CARA_ASSERT(p != NULL && p->busy); /* a busy project is never forgotten */
-    p->busy = false;
+    CARA_ASSERT(p != NULL && in_flight(p, s->key)); /* a busy project is never forgotten */
+    unmark(r, p, s->key);
     r->mutations++;
     r->stats.steps++;
     if (r->closing) {
@@ -365,6 +400,7 @@ static step *new_step(cara_reconciler *r, proj *p, step_kind kind, const char *o
     s->kind = kind;
     snprintf(s->project, sizeof s->project, "%s", p->name);
     snprintf(s->object, sizeof s->object, "%s", object);
+    snprintf(s->key, sizeof s->key, "%s", object);
     return s;
 }
 
@@ -378,22 +414,36 @@ static step *ctr_step(cara_reconciler *r, proj *p, step_kind kind, const actual_
     return s;
 }
 
-/* The next step that removes the project's objects, or NULL when none is
- * left. Running containers are stopped first, to give them their grace. */
-static step *plan_removal(cara_reconciler *r, proj *p)
+/* The next removal step not already in flight, or NULL. Running containers
+ * are stopped first, to give them their grace; the network and volumes go
+ * only once no container of the project is left. *left tells whether
+ * anything of the project remains at all. */
+static step *plan_removal(cara_reconciler *r, proj *p, bool *left)
 {
     snapshot *snap = &r->snap;
+    bool containers = false;
     for (size_t i = 0; i < snap->ctrs_count; i++) {
         actual_ctr *c = &snap->ctrs[i];
-        if (strcmp(c->project, p->name) == 0)
+        if (strcmp(c->project, p->name) != 0)
+            continue;
+        containers = *left = true;
+        if (!in_flight(p, c->name))
             return ctr_step(r, p, strcmp(c->state, "running") == 0 ? STEP_CTR_STOP : STEP_CTR_REMOVE, c);
     }
-    for (size_t i = 0; i < snap->nets_count; i++)
-        if (strcmp(snap->nets[i].project, p->name) == 0)
+    for (size_t i = 0; i < snap->nets_count; i++) {
+        if (strcmp(snap->nets[i].project, p->name) != 0)
+            continue;
+        *left = true;
+        if (!containers && !in_flight(p, snap->nets[i].name))
             return new_step(r, p, STEP_NET_REMOVE, snap->nets[i].name);
-    for (size_t i = 0; i < snap->vols_count; i++)
-        if (strcmp(snap->vols[i].project, p->name) == 0)
+    }
+    for (size_t i = 0; i < snap->vols_count; i++) {
+        if (strcmp(snap->vols[i].project, p->name) != 0)
+            continue;
+        *left = true;
+        if (!containers && !in_flight(p, snap->vols[i].name))
             return new_step(r, p, STEP_VOL_REMOVE, snap->vols[i].name);
+    }
     return NULL;
 }
 
@@ -413,7 +463,7 @@ static step *plan_stale(cara_reconciler *r, proj *p)
             cara_obj_container_name(p->spec, svc, want);
         bool stale = sv == NULL || strcmp(sv->hash, c->hash) != 0 || strcmp(want, c->name) != 0 ||
                      strcmp(c->state, "dead") == 0;
-        if (stale)
+        if (stale && !in_flight(p, c->name))
             return ctr_step(r, p, strcmp(c->state, "running") == 0 ? STEP_CTR_STOP : STEP_CTR_REMOVE, c);
     }
     return NULL;
@@ -435,6 +485,10 @@ static step *plan_service(cara_reconciler *r, proj *p, size_t i, bool *waiting)
     cara_obj_container_name(p->spec, svc, name);
     actual_ctr *c = snap_find_ctr(&r->snap, name);
     step *s = NULL;
+    if (in_flight(p, name) || (c != NULL && strcmp(c->hash, sv->hash) != 0)) {
+        *waiting = true; /* a step of this service runs, or its old container goes first */
+        return NULL;
+    }
     if (c == NULL) {
         step_kind k = sv->image == IMG_PRESENT   ? STEP_CTR_CREATE
                       : sv->image == IMG_MISSING ? STEP_IMG_PULL
@@ -444,6 +498,7 @@ static step *plan_service(cara_reconciler *r, proj *p, size_t i, bool *waiting)
             snprintf(s->service, sizeof s->service, "%s", svc->name);
             snprintf(s->image, sizeof s->image, "%s", svc->image);
             snprintf(s->hash, sizeof s->hash, "%s", sv->hash);
+            snprintf(s->key, sizeof s->key, "%s", name);
         }
         return s;
     }
@@ -494,9 +549,64 @@ static void settle(cara_reconciler *r, proj *p, bool waiting)
                     p->spec->services_count);
 }
 
+/* Starts `s`; on failure to even start it, counts it as a failed step. */
+static void start_step(cara_reconciler *r, proj *p, step *s, const cara_service *svc)
+{
+    int rc = mark(r, p, s->key);
+    if (rc == 0 && (rc = issue(r, s, p->spec, svc)) != 0)
+        unmark(r, p, s->key);
+    if (rc != 0) {
+        step_failed(r, p, s, "AgentError", cara_strerror(rc));
+        cara_env_free(r->env, s);
+    }
+}
+
+/* Deleting: every container at once, then the network and volumes. */
+static void advance_removal(cara_reconciler *r, proj *p)
+{
+    bool left = false;
+    step *s;
+    while ((s = plan_removal(r, p, &left)) != NULL)
+        start_step(r, p, s, NULL);
+    if (!left && p->inflight_count == 0) {
+        recon_set_phase(r, p, CARA_PHASE_TERMINATED, "ObjectsRemoved",
+                        "every container, network and volume is gone");
+        recon_forget(r, p);
+    }
+}
+
+/* The network and volumes come before any container; returns false while
+ * one of them is missing (and starts what it can). */
+static bool prerequisites_ready(cara_reconciler *r, proj *p)
+{
+    bool ready = true;
+    char name[CARA_OBJECT_NAME_BYTES_MAX + 1];
+    cara_obj_network_name(p->spec, name);
+    if (!snap_has_obj(r->snap.nets, r->snap.nets_count, name)) {
+        ready = false;
+        if (!in_flight(p, name)) {
+            step *s = new_step(r, p, STEP_NET_CREATE, name);
+            if (s != NULL)
+                start_step(r, p, s, NULL);
+        }
+    }
+    for (size_t i = 0; i < p->spec->volumes_count; i++) {
+        cara_obj_volume_name(p->spec, &p->spec->volumes[i], name);
+        if (snap_has_obj(r->snap.vols, r->snap.vols_count, name))
+            continue;
+        ready = false;
+        if (!in_flight(p, name)) {
+            step *s = new_step(r, p, STEP_VOL_CREATE, name);
+            if (s != NULL)
+                start_step(r, p, s, NULL);
+        }
+    }
+    return ready;
+}
+
 void recon_advance(cara_reconciler *r, proj *p)
 {
-    if (p->busy || !r->snap_valid || r->closing)
+    if (!r->snap_valid || r->closing)
         return;
     uint64_t now = cara_env_now_mono_ms(r->env);
     if (now < p->retry_not_before_mono_ms) {
@@ -504,45 +614,25 @@ void recon_advance(cara_reconciler *r, proj *p)
         return;
     }
     p->settled = false;
-    step *s = NULL;
-    const cara_service *svc = NULL;
-    bool waiting = false;
     if (p->deleting || p->spec == NULL) {
-        s = plan_removal(r, p);
-        if (s == NULL) {
-            recon_set_phase(r, p, CARA_PHASE_TERMINATED, "ObjectsRemoved",
-                            "every container, network and volume is gone");
-            recon_forget(r, p);
-            return;
-        }
-    } else {
-        char net[CARA_OBJECT_NAME_BYTES_MAX + 1];
-        cara_obj_network_name(p->spec, net);
-        if (!snap_has_obj(r->snap.nets, r->snap.nets_count, net))
-            s = new_step(r, p, STEP_NET_CREATE, net);
-        for (size_t i = 0; s == NULL && i < p->spec->volumes_count; i++) {
-            char vol[CARA_OBJECT_NAME_BYTES_MAX + 1];
-            cara_obj_volume_name(p->spec, &p->spec->volumes[i], vol);
-            if (!snap_has_obj(r->snap.vols, r->snap.vols_count, vol))
-                s = new_step(r, p, STEP_VOL_CREATE, vol);
-        }
-        if (s == NULL)
-            s = plan_stale(r, p);
-        for (size_t i = 0; s == NULL && i < p->spec->services_count; i++) {
-            s = plan_service(r, p, i, &waiting);
-            svc = &p->spec->services[i];
-        }
-        if (s == NULL) {
-            settle(r, p, waiting);
-            return;
+        advance_removal(r, p);
+        return;
+    }
+    if (!prerequisites_ready(r, p))
+        return;
+    bool waiting = p->inflight_count > 0;
+    step *s;
+    while ((s = plan_stale(r, p)) != NULL) {
+        start_step(r, p, s, NULL);
+        waiting = true;
+    }
+    for (size_t i = 0; i < p->spec->services_count; i++) {
+        if (now < p->retry_not_before_mono_ms)
+            return; /* a step failed at once: wait for the back-off */
+        if ((s = plan_service(r, p, i, &waiting)) != NULL) {
+            start_step(r, p, s, &p->spec->services[i]);
+            waiting = true;
         }
     }
-    p->busy = true;
-    int rc = issue(r, s, p->spec, svc);
-    if (rc != 0) {
-        p->busy = false;
-        cara_docker_result res = {.rc = rc, .error = cara_strerror(rc)};
-        step_failed(r, p, s, "AgentError", res.error);
-        cara_env_free(r->env, s);
-    }
+    settle(r, p, waiting);
 }

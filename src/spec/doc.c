@@ -77,3 +77,30 @@ char *doc_strdup(doc *dc, const char *s, size_t len)
     p[len] = '\0';
     return p;
 }
+
+doc_node *doc_node_make(doc *dc, doc_kind kind, int *rc)
+{
+    if (dc->nodes_count >= CARA_DOC_NODES_MAX) {
+        *rc = CARA_ETOOBIG;
+        return NULL;
+    }
+    doc_node *n = doc_node_new(dc, kind);
+    if (n == NULL)
+        *rc = CARA_ENOMEM;
+    return n;
+}
+
+doc_node *doc_scalar_make(doc *dc, doc_scalar type, const char *text, size_t len, int *rc)
+{
+    doc_node *n = doc_node_make(dc, DOC_SCALAR, rc);
+    if (n == NULL)
+        return NULL;
+    n->scalar = type;
+    n->text = doc_strdup(dc, text, len);
+    n->len = len;
+    if (n->text == NULL) {
+        *rc = CARA_ENOMEM;
+        return NULL;
+    }
+    return n;
+}

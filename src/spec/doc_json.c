@@ -13,38 +13,12 @@
 
 #include "spec/spec_int.h"
 
-static doc_node *new_node(doc *dc, doc_kind kind, int *rc)
-{
-    if (dc->nodes_count >= CARA_DOC_NODES_MAX) {
-        *rc = CARA_ETOOBIG;
-        return NULL;
-    }
-    doc_node *n = doc_node_new(dc, kind);
-    if (n == NULL)
-        *rc = CARA_ENOMEM;
-    return n;
-}
-
-static doc_node *scalar(doc *dc, doc_scalar type, const char *text, size_t len, int *rc)
-{
-    doc_node *n = new_node(dc, DOC_SCALAR, rc);
-    if (n == NULL)
-        return NULL;
-    n->scalar = type;
-    n->text = doc_strdup(dc, text, len);
-    n->len = len;
-    if (n->text == NULL) {
-        *rc = CARA_ENOMEM;
-        return NULL;
-    }
-    return n;
-}
 
 static doc_node *convert(doc *dc, const json_t *j, int depth, int *rc);
 
 static doc_node *array(doc *dc, const json_t *j, int depth, int *rc)
 {
-    doc_node *n = new_node(dc, DOC_SEQ, rc);
+    doc_node *n = doc_node_make(dc, DOC_SEQ, rc);
     if (n == NULL)
         return NULL;
     size_t count = json_array_size(j);
@@ -66,7 +40,7 @@ static doc_node *array(doc *dc, const json_t *j, int depth, int *rc)
 
 static doc_node *object(doc *dc, const json_t *j, int depth, int *rc)
 {
-    doc_node *n = new_node(dc, DOC_MAP, rc);
+    doc_node *n = doc_node_make(dc, DOC_MAP, rc);
     if (n == NULL)
         return NULL;
     size_t count = 2 * json_object_size(j);
@@ -81,7 +55,7 @@ static doc_node *object(doc *dc, const json_t *j, int depth, int *rc)
     for (void *it = json_object_iter((json_t *)j); it != NULL;
          it = json_object_iter_next((json_t *)j, it)) {
         CARA_ASSERT(i + 1 < count);
-        n->items[i] = scalar(dc, DOC_STR, json_object_iter_key(it),
+        n->items[i] = doc_scalar_make(dc, DOC_STR, json_object_iter_key(it),
                              json_object_iter_key_len(it), rc);
         if (n->items[i] == NULL)
             return NULL;
@@ -110,24 +84,24 @@ static doc_node *convert(doc *dc, const json_t *j, int depth, int *rc)
     case JSON_ARRAY:
         return array(dc, j, depth, rc);
     case JSON_STRING:
-        return scalar(dc, DOC_STR, json_string_value(j), json_string_length(j), rc);
+        return doc_scalar_make(dc, DOC_STR, json_string_value(j), json_string_length(j), rc);
     case JSON_INTEGER:
         len = snprintf(text, sizeof text, "%" JSON_INTEGER_FORMAT, json_integer_value(j));
-        n = scalar(dc, DOC_INT, text, (size_t)len, rc);
+        n = doc_scalar_make(dc, DOC_INT, text, (size_t)len, rc);
         if (n != NULL)
             n->i = (int64_t)json_integer_value(j);
         return n;
     case JSON_REAL:
         len = snprintf(text, sizeof text, "%.17g", json_real_value(j));
-        return scalar(dc, DOC_FLOAT, text, (size_t)len, rc);
+        return doc_scalar_make(dc, DOC_FLOAT, text, (size_t)len, rc);
     case JSON_TRUE:
     case JSON_FALSE:
-        n = scalar(dc, DOC_BOOL, json_is_true(j) ? "true" : "false", json_is_true(j) ? 4 : 5, rc);
+        n = doc_scalar_make(dc, DOC_BOOL, json_is_true(j) ? "true" : "false", json_is_true(j) ? 4 : 5, rc);
         if (n != NULL)
             n->b = json_is_true(j);
         return n;
     case JSON_NULL:
-        return new_node(dc, DOC_NULL, rc);
+        return doc_node_make(dc, DOC_NULL, rc);
     }
     CARA_UNREACHABLE();
 }

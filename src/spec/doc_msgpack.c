@@ -19,33 +19,6 @@
 
 #include "spec/spec_int.h"
 
-static doc_node *new_node(doc *dc, doc_kind kind, int *rc)
-{
-    if (dc->nodes_count >= CARA_DOC_NODES_MAX) {
-        *rc = CARA_ETOOBIG;
-        return NULL;
-    }
-    doc_node *n = doc_node_new(dc, kind);
-    if (n == NULL)
-        *rc = CARA_ENOMEM;
-    return n;
-}
-
-/* A scalar with its text copied into the arena. */
-static doc_node *scalar(doc *dc, doc_scalar type, const char *text, size_t len, int *rc)
-{
-    doc_node *n = new_node(dc, DOC_SCALAR, rc);
-    if (n == NULL)
-        return NULL;
-    n->scalar = type;
-    n->text = doc_strdup(dc, text, len);
-    n->len = len;
-    if (n->text == NULL) {
-        *rc = CARA_ENOMEM;
-        return NULL;
-    }
-    return n;
-}
 
 static doc_node *string(doc *dc, const msgpack_object_str *s, int *rc)
 {
@@ -55,7 +28,7 @@ static doc_node *string(doc *dc, const msgpack_object_str *s, int *rc)
         *rc = CARA_ESCHEMA;
         return NULL;
     }
-    return scalar(dc, DOC_STR, s->ptr, s->size, rc);
+    return doc_scalar_make(dc, DOC_STR, s->ptr, s->size, rc);
 }
 
 static doc_node *number(doc *dc, const msgpack_object *o, int *rc)
@@ -67,20 +40,20 @@ static doc_node *number(doc *dc, const msgpack_object *o, int *rc)
     case MSGPACK_OBJECT_POSITIVE_INTEGER:
         len = snprintf(text, sizeof text, "%" PRIu64, o->via.u64);
         if (o->via.u64 > INT64_MAX)
-            return scalar(dc, DOC_FLOAT, text, (size_t)len, rc);
-        n = scalar(dc, DOC_INT, text, (size_t)len, rc);
+            return doc_scalar_make(dc, DOC_FLOAT, text, (size_t)len, rc);
+        n = doc_scalar_make(dc, DOC_INT, text, (size_t)len, rc);
         if (n != NULL)
             n->i = (int64_t)o->via.u64;
         return n;
     case MSGPACK_OBJECT_NEGATIVE_INTEGER:
         len = snprintf(text, sizeof text, "%" PRId64, o->via.i64);
-        n = scalar(dc, DOC_INT, text, (size_t)len, rc);
+        n = doc_scalar_make(dc, DOC_INT, text, (size_t)len, rc);
         if (n != NULL)
             n->i = o->via.i64;
         return n;
     default: /* FLOAT32, FLOAT64 */
         len = snprintf(text, sizeof text, "%.17g", o->via.f64);
-        return scalar(dc, DOC_FLOAT, text, (size_t)len, rc);
+        return doc_scalar_make(dc, DOC_FLOAT, text, (size_t)len, rc);
     }
 }
 
@@ -90,7 +63,7 @@ static doc_node *container(doc *dc, const msgpack_object *o, int depth, int *rc)
 {
     bool is_map = o->type == MSGPACK_OBJECT_MAP;
     size_t count = is_map ? 2 * (size_t)o->via.map.size : o->via.array.size;
-    doc_node *n = new_node(dc, is_map ? DOC_MAP : DOC_SEQ, rc);
+    doc_node *n = doc_node_make(dc, is_map ? DOC_MAP : DOC_SEQ, rc);
     if (n == NULL)
         return NULL;
     if (count > 0) {
@@ -129,10 +102,10 @@ static doc_node *convert(doc *dc, const msgpack_object *o, int depth, int *rc)
     doc_node *n;
     switch (o->type) {
     case MSGPACK_OBJECT_NIL:
-        return new_node(dc, DOC_NULL, rc);
+        return doc_node_make(dc, DOC_NULL, rc);
     case MSGPACK_OBJECT_BOOLEAN:
-        n = o->via.boolean ? scalar(dc, DOC_BOOL, "true", 4, rc)
-                           : scalar(dc, DOC_BOOL, "false", 5, rc);
+        n = o->via.boolean ? doc_scalar_make(dc, DOC_BOOL, "true", 4, rc)
+                           : doc_scalar_make(dc, DOC_BOOL, "false", 5, rc);
         if (n != NULL)
             n->b = o->via.boolean;
         return n;

@@ -62,6 +62,10 @@ doc_node *doc_node_new(doc *dc, doc_kind kind);
 /* Copies `len` bytes into the arena with a NUL (NULL when out of memory). */
 char *doc_strdup(doc *dc, const char *s, size_t len);
 void *doc_alloc(doc *dc, size_t bytes);
+/* doc_node_new and a scalar with its text copied, reporting why they fail:
+ * *rc = CARA_ETOOBIG past the node cap, CARA_ENOMEM otherwise. */
+doc_node *doc_node_make(doc *dc, doc_kind kind, int *rc);
+doc_node *doc_scalar_make(doc *dc, doc_scalar type, const char *text, size_t len, int *rc);
 
 /* ---- Tree builders (each reports its own syntax errors into `d`) ------------ */
 
