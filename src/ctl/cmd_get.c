@@ -2,6 +2,7 @@
  * and `nodes`, the same as `get nodes`. */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ctl/api.h"
@@ -35,6 +36,27 @@ static void project_row(ctl_table *t, const json_t *p, int64_t now)
     ctl_table_row(t, row);
 }
 
+/* "24684092Ki" reads better as "23.5Gi"; other forms print as given. */
+static void memory_text(const char *q, char *out, size_t cap)
+{
+    static const char *const units[] = {"", "Ki", "Mi", "Gi", "Ti", "Pi"};
+    char *end = NULL;
+    double v = q != NULL ? strtod(q, &end) : 0;
+    int u = -1;
+    for (int i = 0; q != NULL && end != q && i < 6; i++)
+        if (strcmp(end, units[i]) == 0)
+            u = i;
+    if (u < 0) {
+        snprintf(out, cap, "%s", q != NULL ? q : "-");
+        return;
+    }
+    while (v >= 1024 && u < 5) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(out, cap, v == (double)(long long)v ? "%.0f%s" : "%.1f%s", v, units[u]);
+}
+
 static void node_row(ctl_table *t, const json_t *n, int64_t now)
 {
     char addrs[256] = "", age[16];
@@ -57,9 +79,10 @@ static void node_row(ctl_table *t, const json_t *n, int64_t now)
     char state_text[64];
     snprintf(state_text, sizeof state_text, "%s%s", state ? state : "-",
              json_is_true(json_object_get(n, "unschedulable")) ? ",SchedulingDisabled" : "");
+    char mem[32];
+    memory_text(ctl_jstr(n, "capacity", "memory", NULL), mem, sizeof mem);
     const char *row[6] = {ctl_jstr(n, "name", NULL), state_text, addrs,
-                          ctl_jstr(n, "capacity", "cpu", NULL),
-                          ctl_jstr(n, "capacity", "memory", NULL), age};
+                          ctl_jstr(n, "capacity", "cpu", NULL), mem, age};
     ctl_table_row(t, row);
 }
 
