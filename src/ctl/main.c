@@ -19,18 +19,31 @@ static const struct command commands[] = {
     {"validate", ctl_cmd_validate, "check manifests against the Project schema"},
     {"convert", ctl_cmd_convert, "print manifests in canonical YAML or JSON"},
     {"keygen", ctl_cmd_keygen, "create the operator key and print its public key"},
+    {"apply", ctl_cmd_apply, "create or update projects from manifests"},
+    {"get", ctl_cmd_get, "list projects or nodes"},
+    {"describe", ctl_cmd_describe, "show a project in detail"},
+    {"delete", ctl_cmd_delete, "delete a project"},
+    {"logs", ctl_cmd_logs, "print a service's output"},
+    {"watch", ctl_cmd_watch, "print changes to projects and nodes as they happen"},
+    {"nodes", ctl_cmd_nodes, "list nodes (the same as 'get nodes')"},
+    {"admit", ctl_cmd_admit, "admit a node into the cluster"},
+    {"sign-request", ctl_cmd_sign_request, "print the headers that sign one API request"},
 };
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: caravanctl [--peer NAME|ADDR[:PORT]] COMMAND [ARGS...]\n\n"
+    fprintf(f, "Usage: caravanctl [--peer NAME|ADDR[:PORT]] [--key FILE] COMMAND [ARGS...]\n\n"
                "Caravanserai's command-line tool.\n\nCommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "  %-13s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\nGlobal options:\n"
-               "  --peer PEER   the cara-agent to talk to\n"
+               "  --peer PEER   the cara-agent to talk to: NAME|ADDR[:PORT] (default port\n"
+               "                7951; default: the config file's peer:, else 127.0.0.1)\n"
+               "  --key FILE    the operator key (default: the config file's key:, else\n"
+               "                ~/.config/caravanserai/operator.key)\n"
                "  -h, --help    show this help\n"
                "  --version     print the version\n\n"
+               "Config file: $CARAVANCTL_CONFIG, else ~/.config/caravanserai/config.yaml.\n"
                "Run 'caravanctl COMMAND --help' for a command's options.\n"
                "Exit codes: 0 success, 1 failure, 2 usage error.\n");
 }
@@ -71,6 +84,7 @@ int main(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"peer", required_argument, NULL, 'p'},
+        {"key", required_argument, NULL, 'k'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -84,6 +98,7 @@ int main(int argc, char **argv)
     while ((opt = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
         switch (opt) {
         case 'p': ctx.peer = optarg; break;
+        case 'k': ctx.key = optarg; break;
         case 'h': usage(stdout); return CTL_EXIT_OK;
         case 'V': printf("caravanctl %s\n", CARA_VERSION); return CTL_EXIT_OK;
         default: return ctl_bad_option(NULL, opt, argv);

@@ -78,3 +78,40 @@ expect keygen-refuses-overwrite 1 env HOME="$tmp/home" "$ctl" keygen
 expect keygen-refusal-keeps-key 0 cmp "$key" "$tmp/key.before"
 expect keygen-force-replaces 0 env HOME="$tmp/home" "$ctl" keygen --force
 expect keygen-force-new-key 1 cmp -s "$key" "$tmp/key.before"
+
+# The API commands: help, usage errors (2) and failures that need no peer (1).
+for cmd in apply get describe delete logs watch nodes admit sign-request; do
+    expect "$cmd-help" 0 "$ctl" "$cmd" --help
+    expect "$cmd-unknown-flag" 2 "$ctl" "$cmd" --bogus
+    expect_err "$cmd-unknown-flag-named" "unknown option '--bogus'"
+done
+expect apply-no-file 2 "$ctl" apply
+expect apply-bad-timeout 2 "$ctl" apply -f examples/wordpress.yaml --wait --timeout soon
+expect get-no-kind 2 "$ctl" get
+expect get-unknown-kind 2 "$ctl" get widgets
+expect get-bad-output 2 "$ctl" get projects -o xml
+expect describe-no-name 2 "$ctl" describe project
+expect delete-unknown-kind 2 "$ctl" delete widget x
+expect logs-no-service 2 "$ctl" logs web
+expect logs-bad-tail 2 "$ctl" logs web/app --tail many
+expect watch-unknown-kind 2 "$ctl" watch widgets
+expect bad-peer 2 "$ctl" --peer 'x:99999' get projects
+expect_err bad-peer-named "invalid --peer"
+
+# Config file: CARAVANCTL_CONFIG names it; unknown keys are errors.
+printf 'peer: 127.0.0.1:1\n' >"$tmp/cfg.yaml"
+expect config-peer-used 1 env HOME="$tmp/home" CARAVANCTL_CONFIG="$tmp/cfg.yaml" "$ctl" get projects
+expect_err config-peer-unreachable "^error: cannot reach 127\.0\.0\.1:1: Connection refused$"
+printf 'peer: 127.0.0.1:1\nkeyy: /x\n' >"$tmp/cfg-bad.yaml"
+expect config-unknown-key 1 env HOME="$tmp/home" CARAVANCTL_CONFIG="$tmp/cfg-bad.yaml" "$ctl" get projects
+expect_err config-unknown-key-named 'cfg-bad.yaml:2: unknown key "keyy"'
+printf -- '- a\n- b\n' >"$tmp/cfg-list.yaml"
+expect config-not-a-mapping 1 env CARAVANCTL_CONFIG="$tmp/cfg-list.yaml" "$ctl" get projects
+printf 'key: %s\n' "$tmp/none.key" >"$tmp/cfg-key.yaml"
+expect config-key-missing 1 env CARAVANCTL_CONFIG="$tmp/cfg-key.yaml" "$ctl" admit --pubkey 00 n1
+expect_err config-key-missing-named "no operator key at $tmp/none.key"
+expect apply-invalid-offline 1 env CARAVANCTL_CONFIG="$tmp/cfg.yaml" "$ctl" apply -f "$tmp/bad.yaml"
+expect_err apply-invalid-offline-why "spec.services\[0\].image: required field is missing"
+expect sign-request-prints 0 env HOME="$tmp/home" CARAVANCTL_CONFIG=/dev/null "$ctl" sign-request GET /v1/projects
+cp "$tmp/out" "$tmp/headers"
+expect sign-request-headers 0 grep -qE '^X-Cara-Signature: [0-9a-f]{128}$' "$tmp/headers"

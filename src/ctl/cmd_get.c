@@ -1,0 +1,233 @@
+/* caravanctl get projects|nodes [NAME] [-o table|json|yaml] [--phase P],
+ * and `nodes`, the same as `get nodes`. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl/api.h"
+#include "ctl/print.h"
+#include "ctl/project_view.h"
+
+static void help(void)
+{
+    printf("Usage: caravanctl get projects [NAME] [-o table|json|yaml] [--phase PHASE]\n"
+           "       caravanctl get nodes [NAME] [-o table|json|yaml]\n\n"
+           "Lists projects (NAME, PHASE, NODE, SERVICES, AGE) or nodes (NAME, STATE,\n"
+           "ADDRESSES, CPU, MEMORY, AGE) as the peer sees them. With NAME, only that\n"
+           "one; a name that does not exist is an error. 'project', 'proj' and 'node'\n"
+           "are accepted for the kinds.\n\n"
+           "Options:\n"
+           "  -o, --output FORMAT   table (default), json (the API's JSON) or yaml\n"
+           "      --phase PHASE     only projects in this phase (Pending, Scheduled,\n"
+           "                        Running, Failed, Terminating, Terminated)\n"
+           "  -h, --help            show this help\n\n"
+           "Exit codes: 0 printed, 1 failure (unknown name, unreachable peer), 2 usage error.\n");
+}
+
+static void project_row(ctl_table *t, const json_t *p, int64_t now)
+{
+    char services[32], age[16];
+    ctl_project_services(p, services, sizeof services);
+    ctl_project_age(p, now, age, sizeof age);
+    const char *row[5] = {ctl_jstr(p, "metadata", "name", NULL),
+                          ctl_jstr(p, "status", "phase", NULL),
+                          ctl_jstr(p, "status", "nodeRef", NULL), services, age};
+    ctl_table_row(t, row);
+}
+
+/* "24684092Ki" reads better as "23.5Gi"; other forms print as given. */
+static void memory_text(const char *q, char *out, size_t cap)
+{
+    static const char *const units[] = {"", "Ki", "Mi", "Gi", "Ti", "Pi"};
+    char *end = NULL;
+    double v = q != NULL ? strtod(q, &end) : 0;
+    int u = -1;
+    for (int i = 0; q != NULL && end != q && i < 6; i++)
+        if (strcmp(end, units[i]) == 0)
+            u = i;
+    if (u < 0) {
+        snprintf(out, cap, "%s", q != NULL ? q : "-");
+        return;
+    }
+    while (v >= 1024 && u < 5) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(out, cap, v == (double)(long long)v ? "%.0f%s" : "%.1f%s", v, units[u]);
+}
+
+static void node_row(ctl_table *t, const json_t *n, int64_t now)
+{
+    char addrs[256] = "", age[16];
+    json_t *a = json_object_get(n, "addresses");
+    size_t used = 0;
+    for (size_t i = 0; i < json_array_size(a) && used < sizeof addrs; i++) {
+        int k = snprintf(addrs + used, sizeof addrs - used, "%s%s", i ? "," : "",
+                         json_string_value(json_array_get(a, i)) ? json_string_value(json_array_get(a, i)) : "");
+        used += k > 0 ? (size_t)k : 0;
+    }
+    const char *oldest = NULL;
+    json_t *conds = json_object_get(n, "conditions");
+    for (size_t i = 0; i < json_array_size(conds); i++) {
+        const char *tt = ctl_jstr(json_array_get(conds, i), "lastTransitionTime", NULL);
+        if (tt != NULL && (oldest == NULL || strcmp(tt, oldest) < 0))
+            oldest = tt;
+    }
+    ctl_age(oldest, now, age, sizeof age);
+    const char *state = ctl_jstr(n, "state", NULL);
+    char state_text[64];
+    snprintf(state_text, sizeof state_text, "%s%s", state ? state : "-",
+             json_is_true(json_object_get(n, "unschedulable")) ? ",SchedulingDisabled" : "");
+    char mem[32];
+    memory_text(ctl_jstr(n, "capacity", "memory", NULL), mem, sizeof mem);
+    const char *row[6] = {ctl_jstr(n, "name", NULL), state_text, addrs,
+                          ctl_jstr(n, "capacity", "cpu", NULL), mem, age};
+    ctl_table_row(t, row);
+}
+
+static int print_table(cara_env *env, json_t *items, bool nodes)
+{
+    if (json_array_size(items) == 0) {
+        fprintf(stderr, "No %s found.\n", nodes ? "nodes" : "projects");
+        return 0;
+    }
+    static const char *const ph[5] = {"NAME", "PHASE", "NODE", "SERVICES", "AGE"};
+    static const char *const nh[6] = {"NAME", "STATE", "ADDRESSES", "CPU", "MEMORY", "AGE"};
+    ctl_table t;
+    ctl_table_init(&t, nodes ? 6 : 5, NULL);
+    ctl_table_row(&t, nodes ? nh : ph);
+    int64_t now = cara_env_now_wall_ms(env);
+    for (size_t i = 0; i < json_array_size(items); i++) {
+        if (nodes)
+            node_row(&t, json_array_get(items, i), now);
+        else
+            project_row(&t, json_array_get(items, i), now);
+    }
+    ctl_table_print(&t, stdout);
+    ctl_table_free(&t);
+    return 0;
+}
+
+/* Keeps only the node called `name` (the API has no per-node route). */
+static int pick_node(json_t **list, const char *name)
+{
+    json_t *items = json_object_get(*list, "items");
+    for (size_t i = 0; i < json_array_size(items); i++) {
+        json_t *n = json_array_get(items, i);
+        const char *nn = ctl_jstr(n, "name", NULL);
+        if (nn != NULL && strcmp(nn, name) == 0) {
+            json_incref(n);
+            json_decref(*list);
+            *list = n;
+            return 0;
+        }
+    }
+    return ctl_fail("node \"%s\" not found", name);
+}
+
+typedef struct get_args {
+    bool nodes;
+    const char *name;
+    const char *phase;
+    ctl_output fmt;
+} get_args;
+
+static int run_get(ctl_ctx *ctx, const get_args *a)
+{
+    if (a->name != NULL && !ctl_name_valid(a->name))
+        return ctl_fail("%s \"%s\" not found (not a valid name)", a->nodes ? "node" : "project",
+                        a->name);
+    char target[128 + CARA_CRDT_KEY_BYTES_MAX];
+    if (a->nodes)
+        snprintf(target, sizeof target, "/v1/nodes");
+    else if (a->name != NULL)
+        snprintf(target, sizeof target, "/v1/projects/%s", a->name);
+    else
+        snprintf(target, sizeof target, "/v1/projects%s%s", a->phase ? "?phase=" : "",
+                 a->phase ? a->phase : "");
+    ctl_client c;
+    int rc = ctl_client_open(&c, ctx, CTL_KEY_OPTIONAL);
+    json_t *j = NULL;
+    if (rc == 0)
+        rc = ctl_api_get(&c, target, false, &j);
+    if (rc == 0 && a->nodes && a->name != NULL)
+        rc = pick_node(&j, a->name);
+    if (rc == 0 && a->fmt != CTL_OUT_TABLE) {
+        rc = ctl_print_value(&ctx->env, j, a->fmt);
+    } else if (rc == 0) {
+        json_t *items = json_object_get(j, "items");
+        json_t *one = items == NULL ? json_pack("[O]", j) : json_incref(items);
+        rc = print_table(&ctx->env, one, a->nodes);
+        json_decref(one);
+    }
+    json_decref(j);
+    ctl_client_close(&c);
+    return rc;
+}
+
+static int kind_of(const char *word, bool *nodes)
+{
+    static const char *const projects[] = {"projects", "project", "proj", "p"};
+    static const char *const nodes_w[] = {"nodes", "node", "no"};
+    for (size_t i = 0; i < sizeof projects / sizeof *projects; i++)
+        if (strcmp(word, projects[i]) == 0) {
+            *nodes = false;
+            return 0;
+        }
+    for (size_t i = 0; i < sizeof nodes_w / sizeof *nodes_w; i++)
+        if (strcmp(word, nodes_w[i]) == 0) {
+            *nodes = true;
+            return 0;
+        }
+    return -1;
+}
+
+/* `fixed_kind` is NULL for `get` (the kind is the first word) and
+ * "nodes" for the `nodes` alias. */
+static int get_main(ctl_ctx *ctx, int argc, char **argv, const char *cmd, const char *fixed_kind)
+{
+    static const struct option opts[] = {
+        {"output", required_argument, NULL, 'o'},
+        {"phase", required_argument, NULL, 'P'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    get_args a = {0};
+    int opt;
+    while ((opt = getopt_long(argc, argv, ":o:h", opts, NULL)) != -1) {
+        if (opt == 'o' && ctl_output_parse(optarg, &a.fmt) != 0)
+            return ctl_usage_error(cmd, "unknown output format '%s' (table, json or yaml)", optarg);
+        if (opt == 'P')
+            a.phase = optarg;
+        else if (opt == 'h') {
+            help();
+            return CTL_EXIT_OK;
+        } else if (opt != 'o')
+            return ctl_bad_option(cmd, opt, argv);
+    }
+    const char *kind = fixed_kind;
+    if (kind == NULL && optind < argc)
+        kind = argv[optind++];
+    if (kind == NULL)
+        return ctl_usage_error(cmd, "say what to get: projects or nodes");
+    if (kind_of(kind, &a.nodes) != 0)
+        return ctl_usage_error(cmd, "unknown kind '%s' (projects or nodes)", kind);
+    if (optind < argc)
+        a.name = argv[optind++];
+    if (optind < argc)
+        return ctl_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    if (a.phase != NULL && (a.nodes || a.name != NULL))
+        return ctl_usage_error(cmd, "--phase filters a list of projects");
+    return run_get(ctx, &a);
+}
+
+int ctl_cmd_get(ctl_ctx *ctx, int argc, char **argv)
+{
+    return get_main(ctx, argc, argv, "get", NULL);
+}
+
+int ctl_cmd_nodes(ctl_ctx *ctx, int argc, char **argv)
+{
+    return get_main(ctx, argc, argv, "nodes", "nodes");
+}

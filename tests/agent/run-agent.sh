@@ -1,0 +1,314 @@
+#!/usr/bin/env bash
+# caravanctl against a real cara-agent and the real Docker engine: admit a
+# node, apply projects and follow them to Running or Failed, read them back
+# in every format, read logs, delete them and check that the engine holds
+# nothing of theirs, and check that the API refuses unsigned, foreign,
+# replayed and stale requests.
+#
+# Everything this suite creates is named after its PID and removed on exit,
+# whatever happens. Pass/fail never hangs on timing: every wait is a
+# generous bound (60 s) on something that normally takes a second.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+build=${BUILD:-build}
+ctl="$root/$build/caravanctl"
+agent_bin="$root/$build/cara-agent"
+sock=${DOCKER_SOCK:-/var/run/docker.sock}
+image=caravanserai/busybox:test
+tmp=$(mktemp -d)
+pfx="t$$"
+web="$pfx-web"
+bad="$pfx-bad"
+inv="$pfx-inv"
+projects=("$web" "$bad" "$inv")
+agent_pid=""
+
+pass() { echo "PASS agent:$1"; }
+fail() {
+    echo "FAIL agent:$1${2:+ ($2)}"
+    for f in "$tmp/out" "$tmp/err"; do
+        [ -s "$f" ] && sed 's/^/    /' "$f" | head -15
+    done
+    return 0
+}
+
+# Removes the agent and every engine object of this run's projects.
+cleanup() {
+    if [ -n "$agent_pid" ] && kill -0 "$agent_pid" 2>/dev/null; then
+        kill -TERM "$agent_pid" 2>/dev/null
+        for _ in $(seq 1 100); do kill -0 "$agent_pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$agent_pid" 2>/dev/null
+    fi
+    if command -v docker >/dev/null; then
+        for p in "${projects[@]}"; do
+            local f="label=io.caravanserai.project=$p"
+            docker ps -aq --filter "$f" | xargs -r docker rm -f >/dev/null 2>&1
+            docker network ls -q --filter "$f" | xargs -r docker network rm >/dev/null 2>&1
+            docker volume ls -q --filter "$f" | xargs -r docker volume rm -f >/dev/null 2>&1
+        done
+    fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+# ---- What this suite needs -------------------------------------------------------
+
+if ! curl -sf --max-time 5 --unix-socket "$sock" http://docker/_ping >/dev/null 2>&1; then
+    echo "SKIP agent:suite (no Docker engine answers on $sock; make test starts one)"
+    exit 0
+fi
+if ! command -v docker >/dev/null; then
+    echo "SKIP agent:suite (the docker command is missing)"
+    exit 0
+fi
+if [ "$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$sock" \
+        "http://docker/images/$image/json")" != 200 ]; then
+    echo "SKIP agent:suite (image $image is missing; scripts/test-image.sh imports it)"
+    exit 0
+fi
+for b in "$ctl" "$agent_bin"; do
+    [ -x "$b" ] || { echo "FAIL agent:binaries ($b is not built)"; exit 1; }
+done
+
+# run NAME WANT CMD...: runs CMD with stdout/stderr in $tmp/out, $tmp/err and
+# checks its exit code; returns 0 when it matched.
+run() {
+    local name=$1 want=$2; shift 2
+    "$@" >"$tmp/out" 2>"$tmp/err"
+    local got=$?
+    if [ "$got" -eq "$want" ]; then pass "$name"; return 0; fi
+    fail "$name" "exit $got, want $want"
+    return 1
+}
+
+# has NAME FILE PATTERN: FILE matches the extended regex PATTERN.
+has() {
+    if grep -qE -- "$3" "$2"; then pass "$1"; else fail "$1" "$(basename "$2") lacks /$3/"; fi
+}
+lacks() {
+    if grep -qE -- "$3" "$2"; then fail "$1" "$(basename "$2") has /$3/"; else pass "$1"; fi
+}
+
+# poll SECONDS CMD...: runs CMD every 0.3 s until it succeeds or time runs out.
+poll() {
+    local deadline=$((SECONDS + $1)); shift
+    until "$@" >/dev/null 2>&1; do
+        [ "$SECONDS" -ge "$deadline" ] && return 1
+        sleep 0.3
+    done
+}
+
+# ---- An operator key, a config file, an agent -------------------------------------
+
+export HOME="$tmp/home"
+export CARAVANCTL_CONFIG="$tmp/config.yaml"
+mkdir -p "$HOME"
+"$ctl" keygen >"$tmp/keygen.out" 2>&1 || { echo "FAIL agent:keygen"; exit 1; }
+op_pk=$(sed -n 's/^public_key=//p' "$tmp/keygen.out")
+
+# A free loopback port: pick at random, keep the first the agent can bind.
+started=""
+for _ in 1 2 3 4 5; do
+    port=$((20000 + RANDOM % 40000))
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && continue # taken
+    "$agent_bin" --name node1 --data-dir "$tmp/data" --api "127.0.0.1:$port" \
+        --operator-pubkey "$op_pk" --docker-host "unix://$sock" 2>"$tmp/agent.log" &
+    agent_pid=$!
+    if poll 10 curl -sf "http://127.0.0.1:$port/healthz"; then started=1; break; fi
+    kill "$agent_pid" 2>/dev/null; wait "$agent_pid" 2>/dev/null; agent_pid=""
+done
+if [ -z "$started" ]; then
+    echo "FAIL agent:starts (no healthz answer)"; sed 's/^/    /' "$tmp/agent.log" | tail -20
+    exit 1
+fi
+pass starts
+printf 'peer: 127.0.0.1:%s\n' "$port" >"$CARAVANCTL_CONFIG"
+api="http://127.0.0.1:$port"
+
+# ---- Admission and nodes ----------------------------------------------------------
+
+run admit 0 "$ctl" admit && has admit-prints "$tmp/out" '^node/node1 admitted$'
+admitted() { curl -sf "$api/healthz" | grep -q '"admitted":true'; }
+if poll 60 admitted; then pass admitted-in-healthz; else fail admitted-in-healthz; fi
+node_ready() { "$ctl" get nodes | grep -qE '^node1 +Ready'; }
+if poll 60 node_ready; then pass get-nodes-ready; else fail get-nodes-ready; fi
+run nodes-alias 0 "$ctl" nodes node1 -o json && has nodes-alias-json "$tmp/out" '"name": "node1"'
+run get-unknown-node 1 "$ctl" get nodes nosuchnode && has get-unknown-node-message "$tmp/err" 'node "nosuchnode" not found'
+
+# ---- A two-service project: apply, read back, logs --------------------------------
+
+manifest() { # NAME TOKEN: web serves /www, client fetches it by service name
+    cat <<EOF
+apiVersion: caravanserai/v1
+kind: Project
+metadata: {name: $1}
+spec:
+  services:
+    - name: web
+      image: $image
+      command: [httpd, -f, -p, "8080", -h, /www]
+      ports: [{containerPort: 8080}]
+    - name: client
+      image: $image
+      command: [sh, -c, "while true; do wget -q -O - http://web:8080/ || echo fetch-failed; sleep 1; done"]
+      env:
+        - {name: API_TOKEN, value: $2}
+        - {name: MODE, value: test}
+      volumeMounts: [{name: scratch, mountPath: /scratch}]
+  volumes: [{name: scratch, type: Ephemeral}]
+EOF
+}
+manifest "$web" "s3cr3t-one-$pfx" >"$tmp/web.yaml"
+manifest "$web" "s3cr3t-two-$pfx" >"$tmp/web2.yaml"
+
+run apply-wait-running 0 "$ctl" apply -f "$tmp/web.yaml" --wait --timeout 60s
+has apply-created "$tmp/out" "^project/$web created$"
+has apply-progress "$tmp/out" "^project/$web: "
+has apply-ends-running "$tmp/out" "^project/$web Running$"
+run get-projects 0 "$ctl" get projects && has get-projects-running "$tmp/out" "^$web +Running +node1 "
+has get-projects-header "$tmp/out" '^NAME +PHASE +NODE +SERVICES +AGE$'
+run get-phase-filter 0 "$ctl" get projects --phase Running && has get-phase-filter-row "$tmp/out" "^$web "
+run get-phase-filter-other 0 "$ctl" get projects --phase Failed && lacks get-phase-filter-excludes "$tmp/out" "^$web "
+run get-phase-unknown 1 "$ctl" get projects --phase Sleepy
+
+run reapply-unchanged 0 "$ctl" apply -f "$tmp/web.yaml" && has reapply-unchanged-says "$tmp/out" "^project/$web unchanged$"
+run apply-env-change 0 "$ctl" apply -f "$tmp/web2.yaml" && has apply-env-change-configured "$tmp/out" "^project/$web configured$"
+gen_is_2() { "$ctl" get project "$web" -o json | grep -q '"generation": 2'; }
+if poll 5 gen_is_2; then pass apply-bumps-generation; else fail apply-bumps-generation; fi
+run apply-configured-wait 0 "$ctl" apply -f "$tmp/web2.yaml" --wait --timeout 60s
+
+run get-json 0 "$ctl" get project "$web" -o json
+cp "$tmp/out" "$tmp/web.json"
+has get-json-name "$tmp/web.json" "\"name\": \"$web\""
+has get-json-phase "$tmp/web.json" '"phase": "Running"'
+if command -v python3 >/dev/null; then
+    run get-json-parses 0 python3 -m json.tool "$tmp/web.json"
+fi
+run get-list-json 0 "$ctl" get projects -o json && has get-list-json-items "$tmp/out" '"items"'
+run get-yaml 0 "$ctl" get project "$web" -o yaml
+has get-yaml-name "$tmp/out" "^  name: $web$"
+has get-yaml-phase "$tmp/out" '^  phase: Running$'
+run get-bad-format 2 "$ctl" get projects -o xml
+
+run describe 0 "$ctl" describe project "$web"
+cp "$tmp/out" "$tmp/describe.out"
+has describe-env-names "$tmp/describe.out" 'Env: +API_TOKEN, MODE'
+lacks describe-no-env-values "$tmp/describe.out" 's3cr3t' 
+has describe-image "$tmp/describe.out" "Image: +$image"
+has describe-ports "$tmp/describe.out" 'Ports: +8080/TCP'
+has describe-phase "$tmp/describe.out" '^Phase: +Running'
+has describe-conditions "$tmp/describe.out" '^Conditions:'
+has describe-events "$tmp/describe.out" '^Events:'
+
+logs_show_page() { "$ctl" logs "$web/client" --tail 20 | grep -q 'hello from caravanserai'; }
+if poll 60 logs_show_page; then pass logs-client-fetched-web; else
+    "$ctl" logs "$web/client" --tail 20 >"$tmp/out" 2>"$tmp/err"; fail logs-client-fetched-web; fi
+run logs-timestamps 0 "$ctl" logs "$web/client" --tail 1 --timestamps
+has logs-timestamps-prefix "$tmp/out" '^[0-9]{4}-[0-9]{2}-[0-9]{2}T'
+run logs-follow-stops-on-timeout 124 timeout 3 "$ctl" logs "$web/client" -f --tail 1
+run logs-unknown-service 1 "$ctl" logs "$web/nosuch" && has logs-unknown-service-says "$tmp/err" 'no service "nosuch"'
+run logs-bad-arg 2 "$ctl" logs "$web"
+
+run watch-snapshot 0 "$ctl" watch projects --timeout 2s
+has watch-line "$tmp/out" "^ADDED +project/$web Running node1$"
+run watch-json 0 "$ctl" watch -o json --timeout 2s && has watch-json-line "$tmp/out" '^\{"type":"ADDED"'
+
+# ---- A project whose image does not exist -------------------------------------------
+
+cat >"$tmp/bad.yaml" <<EOF
+apiVersion: caravanserai/v1
+kind: Project
+metadata: {name: $bad}
+spec:
+  services:
+    - {name: app, image: "caravanserai/does-not-exist:1"}
+EOF
+run apply-missing-image-fails 1 "$ctl" apply -f "$tmp/bad.yaml" --wait --timeout 60s
+has apply-missing-image-reason "$tmp/err" "project \"$bad\" failed: .*does-not-exist"
+run describe-failed 0 "$ctl" describe project "$bad"
+has describe-failed-phase "$tmp/out" '^Phase: +Failed'
+has describe-failed-engine-reason "$tmp/out" 'pull image caravanserai/does-not-exist:1: .+'
+run delete-failed 0 "$ctl" delete project "$bad" --wait --timeout 60s
+
+# ---- Invalid input changes nothing ---------------------------------------------------
+
+cat >"$tmp/inv.yaml" <<EOF
+apiVersion: caravanserai/v1
+kind: Project
+metadata: {name: $inv}
+spec:
+  services:
+    - {name: app}
+EOF
+run apply-invalid 1 "$ctl" apply -f "$tmp/inv.yaml"
+has apply-invalid-says-why "$tmp/err" 'spec.services\[0\].image: required field is missing'
+run apply-invalid-created-nothing 1 "$ctl" get project "$inv"
+has get-missing-says-not-found "$tmp/err" "^error: project \"$inv\" not found$"
+# A valid file next to an invalid one: nothing is sent either.
+manifest "$inv" x >"$tmp/inv-ok.yaml"
+run apply-mixed-invalid 1 "$ctl" apply -f "$tmp/inv-ok.yaml" -f "$tmp/inv.yaml"
+run apply-mixed-created-nothing 1 "$ctl" get project "$inv"
+
+# ---- Request authentication (docs/api.md) --------------------------------------------
+
+code() { curl -s -o "$tmp/out" -w '%{http_code}' "$@"; }
+"$ctl" sign-request GET /v1/projects >/dev/null 2>&1 # warm-up; checks the command runs
+echo '{"record":"AAAA"}' >"$tmp/body.json"
+got=$(code -X PUT -H 'Content-Type: application/json' --data-binary @"$tmp/body.json" "$api/v1/projects/$inv")
+[ "$got" = 401 ] && pass unsigned-put-401 || fail unsigned-put-401 "got $got"
+has unsigned-put-reason "$tmp/out" '"reason": *"MissingSignature"'
+
+"$ctl" keygen --out "$tmp/other.key" >/dev/null 2>&1
+run foreign-key-apply-refused 1 "$ctl" --key "$tmp/other.key" apply -f "$tmp/web.yaml"
+has foreign-key-reason "$tmp/err" 'UnknownKey'
+"$ctl" --key "$tmp/other.key" sign-request GET /v1/projects >"$tmp/h-other"
+got=$(code -H @"$tmp/h-other" "$api/v1/projects")
+[ "$got" = 401 ] && pass foreign-key-get-401 || fail foreign-key-get-401 "got $got"
+
+"$ctl" sign-request GET /v1/projects >"$tmp/h-once"
+got=$(code -H @"$tmp/h-once" "$api/v1/projects")
+[ "$got" = 200 ] && pass signed-get-200 || fail signed-get-200 "got $got"
+got=$(code -H @"$tmp/h-once" "$api/v1/projects")
+[ "$got" = 401 ] && pass replayed-401 || fail replayed-401 "got $got"
+has replayed-reason "$tmp/out" '"reason": *"ReplayedNonce"'
+
+"$ctl" sign-request GET /v1/projects --time $(( ($(date +%s) - 300) * 1000 )) >"$tmp/h-stale"
+got=$(code -H @"$tmp/h-stale" "$api/v1/projects")
+[ "$got" = 401 ] && pass stale-401 || fail stale-401 "got $got"
+has stale-reason "$tmp/out" '"reason": *"StaleRequest"'
+
+"$ctl" sign-request GET /v1/nodes >"$tmp/h-other-target"
+got=$(code -H @"$tmp/h-other-target" "$api/v1/projects")
+[ "$got" = 401 ] && pass wrong-target-401 || fail wrong-target-401 "got $got"
+has wrong-target-reason "$tmp/out" '"reason": *"BadSignature"'
+
+# ---- Delete: gone from the API and from the engine ----------------------------------
+
+run delete-wait 0 "$ctl" delete project "$web" --wait --timeout 60s
+has delete-prints "$tmp/out" "^project/$web deleted$"
+run get-deleted 1 "$ctl" get project "$web"
+f="label=io.caravanserai.project=$web"
+left=$(docker ps -aq --filter "$f"; docker network ls -q --filter "$f"; docker volume ls -q --filter "$f")
+[ -z "$left" ] && pass delete-leaves-no-engine-objects || fail delete-leaves-no-engine-objects "left: $(echo $left)"
+run delete-missing 1 "$ctl" delete project "$web"
+# A deleted name can be used again (its tombstone outnumbers generation 1).
+run reapply-after-delete 0 "$ctl" apply -f "$tmp/web.yaml" --wait --timeout 60s
+run delete-again 0 "$ctl" delete project "$web" --wait --timeout 60s
+
+# ---- Reaching the peer -------------------------------------------------------------
+
+run unreachable-peer 1 "$ctl" --peer 127.0.0.1:1 get projects
+has unreachable-peer-says "$tmp/err" '^error: cannot reach 127\.0\.0\.1:1: Connection refused$'
+run unreachable-apply 1 "$ctl" --peer 127.0.0.1:1 apply -f "$tmp/web.yaml"
+run bad-peer-usage 2 "$ctl" --peer 'a:b:c]' get projects
+
+# ---- The agent stops cleanly ---------------------------------------------------------
+
+kill -TERM "$agent_pid"
+wait "$agent_pid"
+rc=$?
+agent_pid=""
+[ "$rc" -eq 0 ] && pass agent-exits-cleanly || { fail agent-exits-cleanly "exit $rc"; tail -20 "$tmp/agent.log" | sed 's/^/    /'; }
+exit 0
