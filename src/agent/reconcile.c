@@ -106,6 +106,11 @@ static void free_status_fields(cara_env *env, cara_project_status *s)
         cara_env_free(env, s->conditions[i].message);
     }
     cara_env_free(env, s->conditions);
+    for (size_t i = 0; i < s->services_count; i++) {
+        cara_env_free(env, s->services[i].name);
+        cara_env_free(env, s->services[i].message);
+    }
+    cara_env_free(env, s->services);
     *s = (cara_project_status){0};
 }
 
@@ -142,8 +147,9 @@ void recon_forget(cara_reconciler *r, proj *p)
     cara_env_free(r->env, p);
 }
 
-static void emit(cara_reconciler *r, proj *p)
+void recon_emit(cara_reconciler *r, proj *p)
 {
+    p->announce = false;
     if (r->cfg.on_status != NULL)
         r->cfg.on_status(r->cfg.ctx, p->name, &p->status);
 }
@@ -207,7 +213,7 @@ void recon_set_condition(cara_reconciler *r, proj *p, const char *type, cara_con
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (upsert(r, p, type, st, reason, msg, false))
-        emit(r, p);
+        recon_emit(r, p);
 }
 
 void recon_set_phase(cara_reconciler *r, proj *p, cara_phase phase, const char *reason,
@@ -228,7 +234,7 @@ void recon_set_phase(cara_reconciler *r, proj *p, cara_phase phase, const char *
     if (changed) {
         cara_env_logf(r->env, CARA_LOG_INFO, "reconcile", "project=%s phase=%s reason=%s msg=\"%s\"",
                       p->name, cara_phase_name(phase), reason, msg);
-        emit(r, p);
+        recon_emit(r, p);
     }
 }
 
@@ -370,6 +376,7 @@ static void on_list(void *arg, const cara_docker_result *res)
     }
     if (--r->lists_pending == 0)
         finish_pass(r);
+    recon_maybe_destroy(r);
 }
 
 static void start_pass(cara_reconciler *r)
@@ -451,10 +458,13 @@ static void on_event_line(void *arg, const char *line, size_t len)
         const char *service = json_string_value(json_object_get(attrs, CARA_LABEL_SERVICE));
         const char *code = json_string_value(json_object_get(attrs, "exitCode"));
         proj *p = project != NULL ? find(r, project) : NULL;
-        if (p != NULL && !p->deleting && action != NULL && strcmp(action, "die") == 0)
+        if (p != NULL && !p->deleting && action != NULL && strcmp(action, "die") == 0) {
             recon_set_condition(r, p, "ContainerExited", CARA_COND_TRUE, "ContainerExited",
                                 "service %s exited with code %s", service ? service : "?",
                                 code ? code : "?");
+            if (service != NULL)
+                recon_container_died(r, p, service);
+        }
         cara_reconciler_kick(r);
     }
     json_decref(j);
@@ -464,8 +474,10 @@ static void on_events_end(void *arg, const cara_docker_result *res)
 {
     cara_reconciler *r = arg;
     r->events_req = NULL;
-    if (r->closing)
+    if (r->closing) {
+        recon_maybe_destroy(r);
         return;
+    }
     r->stats.stream_restarts++;
     cara_env_logf(r->env, CARA_LOG_WARN, "reconcile",
                   "engine event stream ended (%s); reconnecting and resyncing",
@@ -520,10 +532,10 @@ int cara_reconciler_new(cara_reconciler **out, const cara_reconciler_config *cfg
     return 0;
 }
 
-static void on_closed(uv_handle_t *h)
+void recon_maybe_destroy(cara_reconciler *r)
 {
-    cara_reconciler *r = h->data;
-    if (--r->handles_open > 0)
+    if (!r->closing || r->handles_open > 0 || r->lists_pending > 0 || r->steps_inflight > 0 ||
+        r->events_req != NULL)
         return;
     while (r->projects != NULL) {
         r->projects->inflight_count = 0;
@@ -532,6 +544,13 @@ static void on_closed(uv_handle_t *h)
     snap_free(r, &r->snap);
     snap_free(r, &r->next_snap);
     cara_env_free(r->env, r);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    cara_reconciler *r = h->data;
+    r->handles_open--;
+    recon_maybe_destroy(r);
 }
 
 void cara_reconciler_free(cara_reconciler *r)
@@ -560,6 +579,7 @@ int cara_reconciler_apply(cara_reconciler *r, cara_project *spec)
     p->spec = spec;
     p->svcs = cara_env_calloc(r->env, spec->services_count, sizeof *p->svcs);
     p->deleting = false;
+    p->announce = true;
     p->failed_msg[0] = '\0';
     p->retry_backoff_ms = 0;
     p->retry_not_before_mono_ms = 0;

@@ -35,6 +35,19 @@ typedef struct snapshot {
     size_t vols_count;
 } snapshot;
 
+typedef enum {
+    STEP_NET_CREATE,
+    STEP_VOL_CREATE,
+    STEP_IMG_INSPECT,
+    STEP_IMG_PULL,
+    STEP_CTR_CREATE,
+    STEP_CTR_START,
+    STEP_CTR_STOP,
+    STEP_CTR_REMOVE,
+    STEP_NET_REMOVE,
+    STEP_VOL_REMOVE,
+} step_kind;
+
 typedef enum { IMG_UNKNOWN = 0, IMG_PRESENT, IMG_MISSING, IMG_FAILED } img_state;
 
 typedef struct svc_state {
@@ -43,6 +56,11 @@ typedef struct svc_state {
     uint32_t backoff_ms;
     uint64_t not_before_mono_ms; /* no start before this (restart back-off) */
     uint32_t agent_restarts;     /* starts of an exited container by the agent */
+    int step;                    /* 1 + the step_kind in flight for it; 0: none */
+    char progress[128];          /* the latest pull progress, for its status */
+    char failed[CARA_MESSAGE_BYTES_MAX / 2]; /* its last failure, "" if none */
+    uint32_t restarts;           /* times its container died while wanted */
+    bool expect_die;             /* the agent itself is stopping it */
 } svc_state;
 
 typedef struct proj {
@@ -56,6 +74,8 @@ typedef struct proj {
     char (*inflight)[CARA_OBJECT_NAME_BYTES_MAX + 1];
     size_t inflight_count;
     bool settled;       /* the last plan found nothing to do */
+    bool announce;      /* a new spec: report the status once settled, even if
+                           unchanged, so the report names the new generation */
     uint64_t retry_not_before_mono_ms; /* after a failed step */
     uint32_t retry_backoff_ms;
     char failed_msg[CARA_MESSAGE_BYTES_MAX]; /* last failure, "" if none */
@@ -80,6 +100,7 @@ struct cara_reconciler {
     cara_docker_req *events_req;
     uv_timer_t events_timer;  /* reconnects the events stream */
     int handles_open;
+    size_t steps_inflight;   /* engine calls of steps, all projects */
     bool closing;
     cara_reconciler_stats stats;
 };
@@ -91,7 +112,14 @@ void recon_advance(cara_reconciler *r, proj *p);
 /* Fills svc hashes for p->spec. */
 int recon_hash_services(cara_reconciler *r, proj *p);
 
+/* reconcile_status.c */
+/* Recomputes the per-service states of `p` and reports them if changed. */
+void recon_services_update(cara_reconciler *r, proj *p);
+/* A container of ours died (engine event). */
+void recon_container_died(cara_reconciler *r, proj *p, const char *service);
+
 /* reconcile.c */
+void recon_emit(cara_reconciler *r, proj *p);
 void recon_set_phase(cara_reconciler *r, proj *p, cara_phase phase, const char *reason,
                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 void recon_set_condition(cara_reconciler *r, proj *p, const char *type, cara_cond_status st,
@@ -106,5 +134,8 @@ int snap_add_ctr(cara_reconciler *r, snapshot *s, const actual_ctr *c);
 actual_ctr *snap_find_ctr(snapshot *s, const char *name);
 bool snap_has_obj(const actual_obj *objs, size_t count, const char *name);
 void recon_schedule_retry(cara_reconciler *r, uint64_t at_mono_ms);
+/* Frees the reconciler once it is closing and nothing refers to it any
+ * more: no libuv handle open, no engine call whose callback is to come. */
+void recon_maybe_destroy(cara_reconciler *r);
 
 #endif

@@ -5,18 +5,6 @@
 
 #include "agent/reconcile_int.h"
 
-typedef enum {
-    STEP_NET_CREATE,
-    STEP_VOL_CREATE,
-    STEP_IMG_INSPECT,
-    STEP_IMG_PULL,
-    STEP_CTR_CREATE,
-    STEP_CTR_START,
-    STEP_CTR_STOP,
-    STEP_CTR_REMOVE,
-    STEP_NET_REMOVE,
-    STEP_VOL_REMOVE,
-} step_kind;
 
 static const char *const step_names[] = {
     "create network", "create volume", "inspect image", "pull image", "create container",
@@ -234,28 +222,39 @@ static void on_step_done(void *arg, const cara_docker_result *res)
 {
     step *s = arg;
     cara_reconciler *r = s->r;
+    r->steps_inflight--;
+    if (r->closing) { /* cancelled by cara_reconciler_free's engine shutdown */
+        cara_env_free(r->env, s);
+        recon_maybe_destroy(r);
+        return;
+    }
     proj *p = find_proj(r, s->project);
     CARA_ASSERT(p != NULL && in_flight(p, s->key)); /* a busy project is never forgotten */
     unmark(r, p, s->key);
     r->mutations++;
     r->stats.steps++;
-    if (r->closing) {
-        cara_env_free(r->env, s);
-        return;
-    }
     const char *reason;
-    if (!apply_result(r, p, s, res, &reason)) {
+    svc_state *sv = s->service[0] ? svc_of(p, s->service, NULL) : NULL;
+    if (sv != NULL && sv->step == (int)s->kind + 1)
+        sv->step = 0;
+    bool ok = apply_result(r, p, s, res, &reason);
+    char text[CARA_MESSAGE_BYTES_MAX] = "";
+    if (!ok) {
         const char *msg = s->pull_error[0] ? s->pull_error
                           : res->rc != 0   ? res->error
                           : res->error[0]  ? res->error
                                            : "unexpected reply from the engine";
-        char text[CARA_MESSAGE_BYTES_MAX];
         if (res->rc == 0 && !s->pull_error[0])
             snprintf(text, sizeof text, "HTTP %ld: %.900s", res->http_status, msg);
         else
             snprintf(text, sizeof text, "%s", msg);
-        step_failed(r, p, s, reason, text);
     }
+    if (sv != NULL)
+        snprintf(sv->failed, sizeof sv->failed, "%.*s", (int)sizeof sv->failed - 1, text);
+    /* Services first, so the phase report below carries their states. */
+    recon_services_update(r, p);
+    if (!ok)
+        step_failed(r, p, s, reason, text);
     cara_env_free(r->env, s);
     recon_advance(r, p);
 }
@@ -289,6 +288,14 @@ static void on_pull_line(void *arg, const char *line, size_t len)
         (strcmp(status, s->pull_status) != 0 || percent / 10 != s->pull_percent / 10)) {
         snprintf(s->pull_status, sizeof s->pull_status, "%s", status);
         s->pull_percent = percent;
+        svc_state *sv = svc_of(p, s->service, NULL);
+        if (sv != NULL) {
+            if (percent >= 0)
+                snprintf(sv->progress, sizeof sv->progress, "%.60s %d%%", status, percent);
+            else
+                snprintf(sv->progress, sizeof sv->progress, "%.60s", status);
+            recon_services_update(s->r, p);
+        }
         if (percent >= 0)
             recon_set_condition(s->r, p, "ImagePulling", CARA_COND_TRUE, "Pulling",
                                 "pulling %s: %s %d%%", s->image, status, percent);
@@ -547,6 +554,8 @@ static void settle(cara_reconciler *r, proj *p, bool waiting)
     recon_set_phase(r, p, CARA_PHASE_RUNNING, "Reconciled",
                     "%zu of %zu services running, the others completed", running,
                     p->spec->services_count);
+    if (p->announce)
+        recon_emit(r, p);
 }
 
 /* Starts `s`; on failure to even start it, counts it as a failed step. */
@@ -555,6 +564,15 @@ static void start_step(cara_reconciler *r, proj *p, step *s, const cara_service 
     int rc = mark(r, p, s->key);
     if (rc == 0 && (rc = issue(r, s, p->spec, svc)) != 0)
         unmark(r, p, s->key);
+    if (rc == 0) {
+        r->steps_inflight++;
+        svc_state *sv = s->service[0] ? svc_of(p, s->service, NULL) : NULL;
+        if (sv != NULL) {
+            sv->step = (int)s->kind + 1;
+            if (s->kind == STEP_CTR_STOP || s->kind == STEP_CTR_REMOVE)
+                sv->expect_die = true; /* its "die" event is ours, not a crash */
+        }
+    }
     if (rc != 0) {
         step_failed(r, p, s, "AgentError", cara_strerror(rc));
         cara_env_free(r->env, s);
@@ -628,11 +646,13 @@ void recon_advance(cara_reconciler *r, proj *p)
     }
     for (size_t i = 0; i < p->spec->services_count; i++) {
         if (now < p->retry_not_before_mono_ms)
-            return; /* a step failed at once: wait for the back-off */
+            break; /* a step failed at once: wait for the back-off */
         if ((s = plan_service(r, p, i, &waiting)) != NULL) {
             start_step(r, p, s, &p->spec->services[i]);
             waiting = true;
         }
     }
-    settle(r, p, waiting);
+    recon_services_update(r, p);
+    if (now >= p->retry_not_before_mono_ms)
+        settle(r, p, waiting);
 }

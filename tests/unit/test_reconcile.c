@@ -18,6 +18,10 @@ typedef struct seen {
     int reports;
     int terminated;
     char message[1024];
+    size_t services_count;
+    char service_names[8][64];
+    cara_svc_state service_states[8];
+    uint32_t service_restarts[8];
 } seen;
 static seen last;
 
@@ -32,6 +36,25 @@ static void on_status(void *ctx, const char *project, const cara_project_status 
     for (size_t i = 0; i < st->conditions_count; i++)
         if (strcmp(st->conditions[i].type, "Phase") == 0)
             snprintf(last.message, sizeof last.message, "%s", st->conditions[i].message);
+    last.services_count = st->services_count < 8 ? st->services_count : 8;
+    for (size_t i = 0; i < last.services_count; i++) {
+        snprintf(last.service_names[i], sizeof last.service_names[i], "%s", st->services[i].name);
+        last.service_states[i] = st->services[i].state;
+        last.service_restarts[i] = st->services[i].restarts;
+    }
+}
+
+/* The last reported state of `service`, failing the test if it is absent. */
+static cara_svc_state service_state(const char *service, uint32_t *restarts)
+{
+    for (size_t i = 0; i < last.services_count; i++) {
+        if (strcmp(last.service_names[i], service) == 0) {
+            if (restarts)
+                *restarts = last.service_restarts[i];
+            return last.service_states[i];
+        }
+    }
+    cara_test_fail(__FILE__, __LINE__, "no status for service %s", service);
 }
 
 static cara_project *parse(const char *yaml)
@@ -293,6 +316,12 @@ TEST(reconciler_apply_creates_exactly_the_project_objects_and_services_reach_eac
     CHECK_INT(json_array_size(vols), ==, 1);
     CHECK_STR(json_string_value(json_object_get(json_array_get(vols, 0), "Name")), "cara-rc-apply-data");
     json_decref(vols);
+    /* Each service reports Running, in spec order. */
+    CHECK_INT(last.services_count, ==, 2);
+    CHECK_STR(last.service_names[0], "web");
+    CHECK_STR(last.service_names[1], "client");
+    CHECK_INT(service_state("web", NULL), ==, CARA_SVC_RUNNING);
+    CHECK_INT(service_state("client", NULL), ==, CARA_SVC_RUNNING);
     /* The client reaches the web service by its name. */
     uint64_t t0 = uv_now(&loop);
     while (!client_saw_web("rc-apply") && uv_now(&loop) - t0 < 30000)
@@ -317,6 +346,9 @@ TEST(reconciler_spec_change_recreates_only_the_changed_service_and_delete_leaves
     CHECK(web2 != NULL && client2 != NULL);
     CHECK(strcmp(web1, web2) != 0);    /* env changed: recreated */
     CHECK(strcmp(client1, client2) == 0); /* untouched */
+    uint32_t restarts = 1;
+    CHECK_INT(service_state("web", &restarts), ==, CARA_SVC_RUNNING);
+    CHECK_INT(restarts, ==, 0); /* our own stop of the old container is no crash */
     CHECK_INT(count_ours("containers"), ==, 2);
     CHECK_OK(cara_reconciler_delete(r, "rc-change"));
     wait_for(r, is_terminated, "Terminated");
@@ -352,6 +384,14 @@ TEST(reconciler_restarts_a_killed_container_and_recreates_a_removed_one)
     wait_for(r, web_running_again, "the killed container to run again");
     char *id2 = container_id("rc-heal-web");
     CHECK_STR(id1, id2); /* restarted, not recreated */
+    uint64_t t1 = uv_now(&loop);
+    uint32_t restarts = 0;
+    while ((service_state("web", &restarts) != CARA_SVC_RUNNING || restarts == 0) &&
+           uv_now(&loop) - t1 < 30000)
+        spin();
+    CHECK_INT(restarts, ==, 1); /* the kill counts; nothing else does */
+    service_state("client", &restarts);
+    CHECK_INT(restarts, ==, 0);
     json_decref(engine("DELETE", "/containers/rc-heal-web?force=1", &st));
     CHECK_INT(st, ==, 204);
     wait_for(r, web_running_again, "the removed container to be recreated");
@@ -401,6 +441,7 @@ TEST(reconciler_reports_failed_with_the_engine_reason_when_an_image_cannot_be_pu
     CHECK_OK(cara_reconciler_apply(r, p));
     wait_for(r, is_failed, "Failed");
     CHECK(strstr(last.message, "pull image") != NULL);
+    CHECK_INT(service_state("web", NULL), ==, CARA_SVC_FAILED);
     CHECK(strlen(last.message) > strlen("Failed: pull image caravanserai/does-not-exist:never: "));
     CHECK_OK(cara_reconciler_delete(r, "rc-noimage"));
     wait_for(r, is_terminated, "Terminated");
