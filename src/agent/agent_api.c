@@ -47,6 +47,11 @@ json_t *agent_project_json(cara_agent *a, const char *name)
     }
     json_t *meta = json_object_get(j, "metadata");
     json_object_set_new(meta, "generation", json_integer((json_int_t)gen));
+    /* The generation of the spec the status describes (its record's). */
+    cara_crdt_record srec;
+    if (st != NULL && cara_crdt_get(a->crdt, CARA_CRDT_STATUS, (const uint8_t *)name, strlen(name), &srec) == 0)
+        json_object_set_new(json_object_get(j, "status"), "observedGeneration",
+                            json_integer((json_int_t)srec.generation));
     if (deleted)
         json_object_set_new(meta, "deletionRequested", json_true());
     if (spec != NULL && spec->has_expire_at && cara_env_now_wall_ms(a->env) >= spec->expire_at_ms)
@@ -211,11 +216,21 @@ static void reply_invalid_value(cara_agent *a, const cara_crdt_record *rec, cara
 static void reply_refused(cara_agent *a, int rc, const cara_crdt_record *rec, cara_http_reply *reply)
 {
     switch (rc) {
-    case CARA_ESTALE:
-        cara_http_reply_error(reply, 409, "Conflict",
-                              "generation %llu is not newer than the one held",
-                              (unsigned long long)rec->generation);
+    case CARA_ESTALE: {
+        /* Name the held generation: a deleted project's tombstone is not
+         * shown by GET, and a client re-creating it must outnumber it. */
+        cara_crdt_record held;
+        json_int_t g = cara_crdt_get(a->crdt, rec->kind == CARA_CRDT_TOMBSTONE ? CARA_CRDT_PROJECT : rec->kind,
+                                     rec->key, rec->key_bytes, &held) == 0
+                           ? (json_int_t)held.generation
+                           : 0;
+        char msg[160];
+        snprintf(msg, sizeof msg, "generation %llu is not newer than the held generation %lld",
+                 (unsigned long long)rec->generation, (long long)g);
+        cara_http_reply_json(reply, 409, json_pack("{s:s, s:s, s:I}", "error", msg, "reason",
+                                                   "Conflict", "heldGeneration", g));
         return;
+    }
     case CARA_EBADSIG:
         cara_http_reply_error(reply, 403, "BadSignature", "the record's signature does not verify");
         return;

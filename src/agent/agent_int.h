@@ -36,6 +36,7 @@ typedef struct agent_project {
     int64_t expire_at_ms;
     int last_phase;            /* last phase reported by the reconciler; -1: none */
     uint64_t spec_generation;  /* of the PROJECT slot when last evaluated */
+    bool was_deleted;          /* the slot held a tombstone when last evaluated */
     uint64_t expiry_handled_generation; /* expiry acted on for this generation */
     agent_event events[AGENT_EVENTS_PER_PROJECT];
     size_t events_count, events_next;

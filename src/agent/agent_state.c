@@ -338,6 +338,13 @@ void agent_project_changed(cara_agent *a, const char *name)
     if (ap == NULL)
         goto out;
     int64_t now = cara_env_now_wall_ms(a->env);
+    if (ap->was_deleted && !deleted) {
+        /* Re-created after a delete: a new project as far as anyone reading
+         * its events can tell. */
+        ap->events_count = ap->events_next = 0;
+        ap->last_phase = -1;
+    }
+    ap->was_deleted = deleted;
     ap->spec_generation = gen;
     ap->has_expire_at = spec != NULL && spec->has_expire_at;
     ap->expire_at_ms = ap->has_expire_at ? spec->expire_at_ms : 0;

@@ -70,7 +70,9 @@
 #define CARA_NODE_ADDRS_COUNT_MAX 8
 /* "255.255.255.255" or a full IPv6 text form with zone: INET6_ADDRSTRLEN. */
 #define CARA_ADDR_BYTES_MAX 46
-#define CARA_NODE_BYTES_MAX (16 * 1024)
+/* A node record with every list at its cap (32 conditions with 1 KiB
+ * messages, 8 addresses, 64 labels) is about 60 KiB. */
+#define CARA_NODE_BYTES_MAX (64 * 1024)
 
 /* ---- Manifest files ----------------------------------------------------- */
 

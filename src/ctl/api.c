@@ -100,8 +100,12 @@ int ctl_api_send(ctl_client *c, const char *method, const char *target, const ch
     int rc = ctl_http_call(c, method, target, body, strlen(body), &status, &resp);
     if (status_out != NULL)
         *status_out = status;
-    if (rc == 0 && (status < 200 || status > 299))
-        rc = status == quiet_status ? CTL_EXIT_FAIL : ctl_http_report(status, &resp);
+    if (rc == 0 && status == quiet_status) {
+        *reply = ctl_http_json(&resp); /* the caller reads the error's fields */
+        rc = CTL_EXIT_FAIL;
+    } else if (rc == 0 && (status < 200 || status > 299)) {
+        rc = ctl_http_report(status, &resp);
+    }
     if (rc == 0) {
         *reply = ctl_http_json(&resp);
         rc = *reply != NULL ? 0 : CTL_EXIT_FAIL;

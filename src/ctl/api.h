@@ -35,7 +35,8 @@ int ctl_record_body(ctl_client *c, int kind, const char *key, uint64_t generatio
 /* Sends a record body with `method` to `target`; on a 2xx answer puts the
  * parsed JSON in *reply (owned) and *status_out (may be NULL); otherwise
  * prints the error and returns CTL_EXIT_FAIL; an answer with status
- * `quiet_status` (0: none) is not printed, for a caller that handles it. */
+ * `quiet_status` (0: none) is not printed, and its JSON body is put in
+ * *reply, for a caller that handles it. */
 int ctl_api_send(ctl_client *c, const char *method, const char *target, const char *body,
                  long quiet_status, json_t **reply, long *status_out);
 

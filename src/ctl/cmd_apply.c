@@ -42,7 +42,8 @@ static int put_project(ctl_client *c, const char *name, uint64_t generation, con
     return rc;
 }
 
-static int apply_one(ctl_client *c, const cara_project *p)
+/* Applies one project; *applied gets the generation the agent holds. */
+static int apply_one(ctl_client *c, const cara_project *p, uint64_t *applied)
 {
     json_t *cur = NULL;
     int rc = ctl_api_project(c, p->name, &cur);
@@ -60,17 +61,22 @@ static int apply_one(ctl_client *c, const cara_project *p)
     json_t *reply = NULL;
     long status = 0;
     rc = put_project(c, p->name, held + 1, &value, &reply, &status);
-    if (rc != 0 && status == 409 && held == 0) {
+    json_int_t held_now = json_integer_value(json_object_get(reply, "heldGeneration"));
+    if (rc != 0 && status == 409 && held == 0 && held_now > 0) {
         /* The API hides a deleted project (404) while its tombstone, with
-         * its generation, is still held; a new spec must outnumber that
-         * tombstone. Wall-clock milliseconds outnumber any generation
-         * counted up from 1 by applies. */
-        rc = put_project(c, p->name, (uint64_t)cara_env_now_wall_ms(c->env), &value, &reply,
-                         &status);
+         * its generation, is still held; the 409 names that generation, and
+         * a new spec must outnumber it. */
+        json_decref(reply);
+        reply = NULL;
+        rc = put_project(c, p->name, (uint64_t)held_now + 1, &value, &reply, &status);
+    } else if (rc != 0 && status == 409 && held == 0) {
+        const char *e = json_string_value(json_object_get(reply, "error"));
+        ctl_fail("%s", e != NULL ? e : "the agent refused the generation (409)");
     }
     cara_buf_free(&value);
     if (rc == 0) {
         const char *result = json_string_value(json_object_get(reply, "result"));
+        *applied = (uint64_t)json_integer_value(json_object_get(reply, "generation"));
         printf("project/%s %s\n", p->name, result != NULL ? result : "applied");
         fflush(stdout);
     }
@@ -88,14 +94,17 @@ static int apply(ctl_ctx *ctx, char **files, size_t files_count, bool wait, int6
     ctl_client c;
     int rc = ctl_client_open(&c, ctx, CTL_KEY_REQUIRED);
     int worst = rc;
+    uint64_t *gens = cara_env_calloc(&ctx->env, ps.count ? ps.count : 1, sizeof *gens);
+    if (gens == NULL)
+        rc = worst = ctl_fail("out of memory");
     for (size_t i = 0; rc == 0 && i < ps.count; i++) {
-        int one = apply_one(&c, ps.items[i]);
+        int one = apply_one(&c, ps.items[i], &gens[i]);
         if (one != 0)
             worst = one;
     }
     uint64_t deadline = cara_env_now_mono_ms(&ctx->env) + (uint64_t)timeout_ms;
     for (size_t i = 0; rc == 0 && worst == 0 && wait && i < ps.count; i++) {
-        int one = ctl_follow_until_running(&c, ps.items[i]->name, deadline);
+        int one = ctl_follow_until_running(&c, ps.items[i]->name, gens[i], deadline);
         if (one == 0)
             printf("project/%s Running\n", ps.items[i]->name);
         else
@@ -103,6 +112,7 @@ static int apply(ctl_ctx *ctx, char **files, size_t files_count, bool wait, int6
     }
     ctl_client_close(&c);
     ctl_projects_free(&ctx->env, &ps);
+    cara_env_free(&ctx->env, gens);
     return worst;
 }
 

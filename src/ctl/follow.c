@@ -57,6 +57,7 @@ typedef struct item {
 
 typedef struct follow {
     const char *name;
+    uint64_t generation; /* conclusions need a status about at least this spec */
     item items[FOLLOW_ITEMS_MAX];
     size_t items_count;
     enum { F_WAITING = 0, F_RUNNING, F_FAILED, F_DELETED } outcome;
@@ -135,8 +136,9 @@ static void evaluate(follow *f, const json_t *p)
     show_conditions(f, p);
     bool services_ready = show_services(f, p);
     const char *phase = ctl_jstr(p, "status", "phase", NULL);
-    if (phase == NULL)
-        return;
+    json_int_t observed = json_integer_value(ctl_jget(p, "status", "observedGeneration", NULL));
+    if (phase == NULL || (uint64_t)observed < f->generation)
+        return; /* about an older spec: progress only */
     if (strcmp(phase, "Failed") == 0) {
         f->outcome = F_FAILED;
         /* The Phase message starts with the phase's name; the caller's
@@ -185,9 +187,11 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-int ctl_follow_until_running(ctl_client *c, const char *name, uint64_t deadline_mono_ms)
+int ctl_follow_until_running(ctl_client *c, const char *name, uint64_t generation,
+                             uint64_t deadline_mono_ms)
 {
     follow *f = follow_start(name);
+    f->generation = generation;
     ctl_lines lines;
     int rc = CTL_STREAM_ENDED;
     for (;;) {

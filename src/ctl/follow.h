@@ -14,7 +14,10 @@
  * Failed (prints the reason, returns CTL_EXIT_FAIL), or until
  * `deadline_mono_ms` (prints, returns CTL_EXIT_FAIL). A broken stream is
  * opened again until the deadline. */
-int ctl_follow_until_running(ctl_client *c, const char *name, uint64_t deadline_mono_ms);
+/* `generation`: the spec generation just applied; a status the owner wrote
+ * about an older spec (status.observedGeneration below it) decides nothing. */
+int ctl_follow_until_running(ctl_client *c, const char *name, uint64_t generation,
+                             uint64_t deadline_mono_ms);
 
 /* Polls GET /v1/projects/NAME until it answers 404 or the phase is
  * Terminated (0), or until the deadline (CTL_EXIT_FAIL). */
