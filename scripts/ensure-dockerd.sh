@@ -14,7 +14,12 @@ echo "ensure-dockerd: starting dockerd (log: build/dockerd.log)"
 # setsid: the engine must outlive this script and the make that ran it.
 setsid dockerd >build/dockerd.log 2>&1 </dev/null &
 for _ in $(seq 1 60); do
-    ping && exit 0
+    if ping; then
+        # This engine is ours to restart: tests that check surviving an
+        # engine restart do so only then (never a system-managed one).
+        echo "started $(date -u +%FT%TZ)" >build/dockerd.started
+        exit 0
+    fi
     sleep 1
 done
 echo "ensure-dockerd: dockerd did not answer within 60 s; last log lines:" >&2
