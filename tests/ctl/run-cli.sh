@@ -115,3 +115,31 @@ expect_err apply-invalid-offline-why "spec.services\[0\].image: required field i
 expect sign-request-prints 0 env HOME="$tmp/home" CARAVANCTL_CONFIG=/dev/null "$ctl" sign-request GET /v1/projects
 cp "$tmp/out" "$tmp/headers"
 expect sign-request-headers 0 grep -qE '^X-Cara-Signature: [0-9a-f]{128}$' "$tmp/headers"
+
+# cara-agent's own command line and --config file (no engine needed: the
+# agent serves its API while the engine is unreachable).
+agent=${BUILD:-build}/cara-agent
+expect agent-help 0 "$agent" --help
+expect agent-unknown-flag 2 "$agent" --bogus
+expect agent-needs-operator-key 2 "$agent" --name n1 --data-dir "$tmp/a"
+expect_err agent-needs-operator-key-says "at least one --operator-pubkey"
+expect agent-bad-key 2 "$agent" --name n1 --data-dir "$tmp/a" --operator-pubkey "$tmp/nope.pub"
+expect agent-bad-name 2 "$agent" --name Bad_Name --operator-pubkey "$tmp/keygen.out"
+printf 'name: n1\nbogusKey: 1\n' >"$tmp/agent.yaml"
+expect agent-config-unknown-key 2 "$agent" --config "$tmp/agent.yaml"
+expect_err agent-config-unknown-key-says 'agent.yaml:2: unknown key "bogusKey"'
+aport=$((20000 + RANDOM % 40000))
+printf 'name: cfgnode\ndataDir: %s\napi: ["127.0.0.1:%s"]\noperatorPubkeys: [%s]\ndockerHost: unix://%s/no.sock\nlogFormat: json\n' \
+    "$tmp/adata" "$aport" "$tmp/keygen.out" "$tmp" >"$tmp/agent.yaml"
+health() { curl -sf "http://127.0.0.1:$aport/healthz"; }
+for name in cfgnode flagnode; do
+    extra=(); [ "$name" = flagnode ] && extra=(--name flagnode)
+    "$agent" --config "$tmp/agent.yaml" "${extra[@]}" 2>"$tmp/agent.log" &
+    apid=$!
+    for _ in $(seq 1 50); do health >/dev/null && break; sleep 0.1; done
+    health >"$tmp/health.json" 2>/dev/null
+    expect "agent-config-$name-serves" 0 grep -q "\"node\":\"$name\"" "$tmp/health.json"
+    kill -TERM "$apid"; wait "$apid"
+    expect "agent-config-$name-sigterm-exit-0" 0 test $? -eq 0
+done
+expect agent-logs-json 0 grep -q '^{"ts":' "$tmp/agent.log"
