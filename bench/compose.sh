@@ -31,15 +31,17 @@ trap cleanup EXIT
 
 # The same workload for both: a web server, a worker and a probe that
 # reaches the web server by name, sharing one volume. Each process exits on
-# SIGTERM, so neither tool waits out a stop timeout.
+# SIGTERM, so neither tool waits out a stop timeout. (docker-compose reads
+# "$$" as a literal "$".)
 loop='trap "exit 0" TERM; while true; do sleep 1 & wait $!; done'
+web='trap "kill $h; exit 0" TERM; httpd -f -p 8080 -h /www & h=$!; wait $h'
 cat >"$work/bench.yaml" <<EOT
 apiVersion: caravanserai/v1
 kind: Project
 metadata: {name: cbench}
 spec:
   services:
-    - {name: web, image: "$image", command: [httpd, -f, -p, "8080", -h, /www]}
+    - {name: web, image: "$image", command: [sh, -c, '$web']}
     - {name: worker, image: "$image", command: [sh, -c, '$loop'], volumeMounts: [{name: data, mountPath: /data}]}
     - {name: probe, image: "$image", command: [sh, -c, 'trap "exit 0" TERM; while true; do wget -qO- http://web:8080/ >/dev/null; sleep 1 & wait \$!; done']}
   volumes: [{name: data}]
@@ -47,8 +49,8 @@ EOT
 cat >"$work/docker-compose.yml" <<EOT
 version: "3"
 services:
-  web: {image: "$image", command: [httpd, -f, -p, "8080", -h, /www]}
-  worker: {image: "$image", command: [sh, -c, '$loop'], volumes: ["data:/data"]}
+  web: {image: "$image", command: [sh, -c, '${web//\$/\$\$}']}
+  worker: {image: "$image", command: [sh, -c, '${loop//\$/\$\$}'], volumes: ["data:/data"]}
   probe: {image: "$image", command: [sh, -c, 'trap "exit 0" TERM; while true; do wget -qO- http://web:8080/ >/dev/null; sleep 1 & wait \$\$!; done']}
 volumes: {data: {}}
 EOT
