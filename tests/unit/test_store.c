@@ -148,13 +148,17 @@ TEST(store_quarantines_tampered_rows_and_loads_the_rest)
     cara_store_close(st);
 }
 
-static _Noreturn void writer(const char *path, const tkey *op)
+/* Writes batches in order, one byte to `progress` after each commits. */
+static _Noreturn void writer(const char *path, const tkey *op, int progress)
 {
     cara_store *st;
     if (cara_store_open(&st, path, cara_test_env()) != 0)
         _exit(3);
-    for (int b = 0; b < BATCHES_MAX; b++)
+    for (int b = 0; b < BATCHES_MAX; b++) {
         put_batch(st, op, b);
+        if (write(progress, "b", 1) != 1)
+            _exit(4);
+    }
     _exit(0);
 }
 
@@ -195,13 +199,24 @@ TEST(store_survives_sigkill_during_batch_writes)
     for (int run = 0; run < 6; run++) {
         char path[128];
         db_path(path, sizeof path);
+        int fds[2];
+        CHECK(pipe(fds) == 0);
         pid_t pid = fork();
         CHECK(pid >= 0);
-        if (pid == 0)
-            writer(path, &op);
-        struct timespec ts = {0, (long)(2 + cara_rng_below(&rng, 60)) * 1000000L};
-        nanosleep(&ts, NULL);
+        if (pid == 0) {
+            close(fds[0]);
+            writer(path, &op, fds[1]);
+        }
+        close(fds[1]);
+        /* Kill right after a random batch committed, while the next is being
+         * written: landing mid-run does not depend on how fast this machine
+         * (or a sanitizer build) is. */
+        int after = 1 + (int)cara_rng_below(&rng, BATCHES_MAX / 2);
+        char byte;
+        for (int i = 0; i < after && read(fds[0], &byte, 1) == 1; i++)
+            ;
         kill(pid, SIGKILL);
+        close(fds[0]);
         int status;
         CHECK(waitpid(pid, &status, 0) == pid);
         int batches = check_after_kill(path, &op, seed);
