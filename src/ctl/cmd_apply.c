@@ -150,15 +150,8 @@ int ctl_cmd_apply(ctl_ctx *ctx, int argc, char **argv)
             goto out;
         }
     }
-    if (optind < argc) {
-        rc = ctl_usage_error("apply", "unexpected argument '%s' (files are given with -f)",
-                             argv[optind]);
+    if ((rc = ctl_manifest_args_check("apply", argc, argv, files_count)) != 0)
         goto out;
-    }
-    if (files_count == 0) {
-        rc = ctl_usage_error("apply", "no manifest given; use -f FILE");
-        goto out;
-    }
     rc = apply(ctx, files, files_count, wait, timeout_ms);
 out:
     cara_env_free(&ctx->env, files);

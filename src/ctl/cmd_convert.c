@@ -107,15 +107,8 @@ int ctl_cmd_convert(ctl_ctx *ctx, int argc, char **argv)
             goto out;
         }
     }
-    if (optind < argc) {
-        rc = ctl_usage_error("convert", "unexpected argument '%s' (files are given with -f)",
-                             argv[optind]);
+    if ((rc = ctl_manifest_args_check("convert", argc, argv, files_count)) != 0)
         goto out;
-    }
-    if (files_count == 0) {
-        rc = ctl_usage_error("convert", "no manifest given; use -f FILE");
-        goto out;
-    }
     rc = convert(&ctx->env, files, files_count, json);
 out:
     cara_env_free(&ctx->env, files);

@@ -39,15 +39,8 @@ int ctl_cmd_validate(ctl_ctx *ctx, int argc, char **argv)
             goto out;
         }
     }
-    if (optind < argc) {
-        rc = ctl_usage_error("validate", "unexpected argument '%s' (files are given with -f)",
-                             argv[optind]);
+    if ((rc = ctl_manifest_args_check("validate", argc, argv, files_count)) != 0)
         goto out;
-    }
-    if (files_count == 0) {
-        rc = ctl_usage_error("validate", "no manifest given; use -f FILE");
-        goto out;
-    }
     ctl_projects ps;
     int read_rc = ctl_read_manifests(&ctx->env, files, files_count, &ps);
     for (size_t i = 0; i < ps.count; i++)

@@ -1,5 +1,6 @@
 #include "ctl/manifest_files.h"
 
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -87,4 +88,14 @@ void ctl_projects_free(cara_env *env, ctl_projects *ps)
     cara_env_free(env, ps->items);
     cara_env_free(env, ps->sources);
     *ps = (ctl_projects){0};
+}
+
+int ctl_manifest_args_check(const char *cmd, int argc, char **argv, size_t files_count)
+{
+    if (optind < argc)
+        return ctl_usage_error(cmd, "unexpected argument '%s' (files are given with -f)",
+                               argv[optind]);
+    if (files_count == 0)
+        return ctl_usage_error(cmd, "no manifest given; use -f FILE");
+    return 0;
 }

@@ -20,4 +20,9 @@ typedef struct ctl_projects {
 int ctl_read_manifests(cara_env *env, char **paths, size_t paths_count, ctl_projects *out);
 void ctl_projects_free(cara_env *env, ctl_projects *ps);
 
+/* The end of the option loop of a command that reads manifests given with
+ * -f: no positional argument, at least one file. Returns 0, or prints a
+ * usage error and returns CTL_EXIT_USAGE. */
+int ctl_manifest_args_check(const char *cmd, int argc, char **argv, size_t files_count);
+
 #endif
