@@ -29,6 +29,20 @@ void agent_event_add(cara_agent *a, const char *project, const char *type, const
     agent_project *p = agent_project_find(a, project, true);
     if (p == NULL)
         return;
+    char message[CARA_MESSAGE_BYTES_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    /* The scheduler and the owner may say the same thing: one event. */
+    if (p->events_count > 0) {
+        agent_event *last = &p->events[(p->events_next + AGENT_EVENTS_PER_PROJECT - 1) %
+                                        AGENT_EVENTS_PER_PROJECT];
+        if (strcmp(last->reason, reason) == 0 && strcmp(last->message, message) == 0) {
+            last->time_ms = cara_env_now_wall_ms(a->env);
+            return;
+        }
+    }
     agent_event *e = &p->events[p->events_next];
     p->events_next = (p->events_next + 1) % AGENT_EVENTS_PER_PROJECT;
     if (p->events_count < AGENT_EVENTS_PER_PROJECT)
@@ -36,10 +50,7 @@ void agent_event_add(cara_agent *a, const char *project, const char *type, const
     e->time_ms = cara_env_now_wall_ms(a->env);
     snprintf(e->type, sizeof e->type, "%s", type);
     snprintf(e->reason, sizeof e->reason, "%s", reason);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(e->message, sizeof e->message, fmt, ap);
-    va_end(ap);
+    snprintf(e->message, sizeof e->message, "%s", message);
 }
 
 bool agent_admitted(const cara_agent *a) { return cara_crdt_node_admitted(a->crdt, a->node_pk); }
@@ -414,10 +425,17 @@ void agent_on_status(void *ctx, const char *project, const cara_project_status *
     uint64_t gen = ap != NULL ? ap->owned_generation : 0;
     if (ap != NULL && (int)st->phase != ap->last_phase) {
         ap->last_phase = (int)st->phase;
-        for (size_t i = 0; i < st->conditions_count; i++)
-            if (strcmp(st->conditions[i].type, "Phase") == 0)
-                agent_event_add(a, project, st->phase == CARA_PHASE_FAILED ? "Warning" : "Normal",
-                                st->conditions[i].reason, "%s", st->conditions[i].message);
+        for (size_t i = 0; i < st->conditions_count; i++) {
+            if (strcmp(st->conditions[i].type, "Phase") != 0)
+                continue;
+            /* "Running: why" -> "why": the event's reason already says it. */
+            const char *m = st->conditions[i].message;
+            size_t n = strlen(cara_phase_name(st->phase));
+            if (strncmp(m, cara_phase_name(st->phase), n) == 0 && strncmp(m + n, ": ", 2) == 0)
+                m += n + 2;
+            agent_event_add(a, project, st->phase == CARA_PHASE_FAILED ? "Warning" : "Normal",
+                            st->conditions[i].reason, "%s", m);
+        }
     }
     write_status(a, project, gen, st);
 }

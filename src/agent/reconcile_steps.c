@@ -251,10 +251,12 @@ static void on_step_done(void *arg, const cara_docker_result *res)
     }
     if (sv != NULL)
         snprintf(sv->failed, sizeof sv->failed, "%.*s", (int)sizeof sv->failed - 1, text);
-    /* Services first, so the phase report below carries their states. */
-    recon_services_update(r, p);
-    if (!ok)
+    if (!ok) {
+        /* Services first, so the phase report carries their states; on
+         * success the next plan reports them with the step it starts. */
+        recon_services_update(r, p);
         step_failed(r, p, s, reason, text);
+    }
     cara_env_free(r->env, s);
     recon_advance(r, p);
 }
@@ -628,6 +630,7 @@ void recon_advance(cara_reconciler *r, proj *p)
         return;
     uint64_t now = cara_env_now_mono_ms(r->env);
     if (now < p->retry_not_before_mono_ms) {
+        recon_services_update(r, p); /* steps still finish while we back off */
         recon_schedule_retry(r, p->retry_not_before_mono_ms);
         return;
     }
