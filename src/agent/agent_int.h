@@ -32,6 +32,7 @@ typedef struct agent_project {
     char name[CARA_NAME_BYTES_MAX + 1];
     uint64_t owned_generation; /* spec generation given to the reconciler; 0: none */
     bool owned_deleting;       /* the reconciler was told to delete */
+    bool force_delete;         /* delete --force: no stop grace; a dead owner is not waited for */
     bool has_expire_at;
     int64_t expire_at_ms;
     int last_phase;            /* last phase reported by the reconciler; -1: none */
@@ -88,6 +89,8 @@ int agent_ingest(cara_agent *a, const uint8_t *bytes, size_t len, bool *changed)
 void agent_project_changed(cara_agent *a, const char *name);
 /* Re-evaluates every project (after start, node changes). */
 void agent_reevaluate_all(cara_agent *a);
+/* `delete --force` of a project this node knows (docs/api.md). */
+void agent_force_delete(cara_agent *a, const char *name);
 /* Writes this node's node record (when admitted). */
 void agent_publish_node(cara_agent *a);
 /* Reconciler status callback. */

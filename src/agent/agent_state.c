@@ -327,11 +327,18 @@ static void own(cara_agent *a, agent_project *ap, cara_project **spec, uint64_t 
                         (unsigned long long)gen);
         cara_reconciler_apply(a->recon, *spec);
         *spec = NULL; /* taken */
-    } else if (gone && !ap->owned_deleting) {
+    } else if (gone && (!ap->owned_deleting || ap->force_delete)) {
+        bool first = !ap->owned_deleting;
         ap->owned_deleting = true;
         ap->owned_generation = gen;
-        agent_event_add(a, ap->name, "Normal", "Deleting", "removing the project's objects");
-        cara_reconciler_delete(a->recon, ap->name);
+        if (first)
+            agent_event_add(a, ap->name, "Normal", "Deleting", "removing the project's objects%s",
+                            ap->force_delete ? " at once (--force)" : "");
+        if (ap->force_delete)
+            cara_reconciler_delete_force(a->recon, ap->name);
+        else
+            cara_reconciler_delete(a->recon, ap->name);
+        ap->force_delete = false;
     }
 }
 
@@ -372,6 +379,15 @@ void agent_project_changed(cara_agent *a, const char *name)
         schedule(a, name, spec, gen, st, &ns);
     if (mine && (st->phase != CARA_PHASE_TERMINATED || !gone))
         own(a, ap, &spec, gen, gone);
+    /* Forced, and its node is gone: the scheduler does not wait for it
+     * (DESIGN.md §6); the objects are removed when that node returns and
+     * sees the tombstone. */
+    if (gone && me_sched && owner != NULL && !mine && ap->force_delete && !node_ready(&ns, owner) &&
+        st->phase != CARA_PHASE_TERMINATED) {
+        write_sched_status(a, name, gen, CARA_PHASE_TERMINATED, owner, "ForcedWhileNodeNotReady",
+                           "deleted with --force while its node is not ready");
+        ap->force_delete = false;
+    }
     /* Never placed: nothing to remove anywhere, the scheduler ends it. */
     if (gone && me_sched && owner == NULL && (st == NULL || st->phase != CARA_PHASE_TERMINATED))
         write_sched_status(a, name, gen, CARA_PHASE_TERMINATED, NULL,
@@ -381,6 +397,16 @@ out_nodes:
 out:
     cara_project_free(a->env, spec);
     cara_project_status_free(a->env, st);
+}
+
+void agent_force_delete(cara_agent *a, const char *name)
+{
+    agent_project *ap = agent_project_find(a, name, true);
+    if (ap == NULL)
+        return;
+    ap->force_delete = true;
+    agent_project_changed(a, name);
+    ap->force_delete = false; /* acted on, or nothing to act on here */
 }
 
 typedef struct names_ctx {

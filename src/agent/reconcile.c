@@ -579,6 +579,7 @@ int cara_reconciler_apply(cara_reconciler *r, cara_project *spec)
     p->spec = spec;
     p->svcs = cara_env_calloc(r->env, spec->services_count, sizeof *p->svcs);
     p->deleting = false;
+    p->force = false;
     p->announce = true;
     p->failed_msg[0] = '\0';
     p->retry_backoff_ms = 0;
@@ -598,11 +599,12 @@ int cara_reconciler_apply(cara_reconciler *r, cara_project *spec)
     return 0;
 }
 
-int cara_reconciler_delete(cara_reconciler *r, const char *name)
+static int delete_project(cara_reconciler *r, const char *name, bool force)
 {
     proj *p = find(r, name);
     if (p == NULL && (p = add(r, name)) == NULL)
         return CARA_ELIMIT;
+    p->force |= force;
     p->deleting = true;
     p->settled = false;
     p->retry_not_before_mono_ms = 0;
@@ -610,6 +612,16 @@ int cara_reconciler_delete(cara_reconciler *r, const char *name)
     if (r->snap_valid)
         recon_advance(r, p);
     return 0;
+}
+
+int cara_reconciler_delete(cara_reconciler *r, const char *name)
+{
+    return delete_project(r, name, false);
+}
+
+int cara_reconciler_delete_force(cara_reconciler *r, const char *name)
+{
+    return delete_project(r, name, true);
 }
 
 void cara_reconciler_set_complete(cara_reconciler *r)

@@ -47,6 +47,10 @@ int cara_reconciler_apply(cara_reconciler *r, cara_project *p);
 /* Removes the project's objects, then reports Terminated. Unknown projects
  * are removed too (their objects are found by label). */
 int cara_reconciler_delete(cara_reconciler *r, const char *project);
+/* The same without the stop grace period: running containers are removed
+ * at once (SIGKILL), as `caravanctl delete --force` asks. It also hastens a
+ * deletion already under way. */
+int cara_reconciler_delete_force(cara_reconciler *r, const char *project);
 /* Declares the desired set complete (after the agent loaded its state):
  * from now on, objects of projects that are not desired are removed. */
 void cara_reconciler_set_complete(cara_reconciler *r);

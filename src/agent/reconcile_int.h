@@ -68,6 +68,7 @@ typedef struct proj {
     cara_project *spec; /* NULL when being deleted without a known spec */
     svc_state *svcs;    /* one per spec->services */
     bool deleting;
+    bool force;         /* deleting without the stop grace period */
     /* Steps in flight, each keyed by the object it acts on (for a service:
      * its container's name), so that no object gets two at once. Steps on
      * different objects run in parallel, as docker compose does. */

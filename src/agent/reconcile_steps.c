@@ -437,7 +437,10 @@ static step *plan_removal(cara_reconciler *r, proj *p, bool *left)
             continue;
         containers = *left = true;
         if (!in_flight(p, c->name))
-            return ctr_step(r, p, strcmp(c->state, "running") == 0 ? STEP_CTR_STOP : STEP_CTR_REMOVE, c);
+            return ctr_step(r, p,
+                            strcmp(c->state, "running") == 0 && !p->force ? STEP_CTR_STOP
+                                                                         : STEP_CTR_REMOVE,
+                            c);
     }
     for (size_t i = 0; i < snap->nets_count; i++) {
         if (strcmp(snap->nets[i].project, p->name) != 0)

@@ -448,3 +448,35 @@ TEST(reconciler_reports_failed_with_the_engine_reason_when_an_image_cannot_be_pu
     CHECK_INT(count_ours("containers"), ==, 0);
     stop(r);
 }
+
+/* Steps the reconciler made so far. */
+static uint64_t steps_of(cara_reconciler *r)
+{
+    cara_reconciler_stats st;
+    cara_reconciler_get_stats(r, &st);
+    return st.steps;
+}
+
+TEST(reconciler_force_delete_removes_running_containers_without_stopping_them_first)
+{
+    cara_reconciler *r = start();
+    /* Graceful: each running container is stopped, then removed. */
+    CHECK_OK(cara_reconciler_apply(r, project("rc-graceful", "x")));
+    wait_for(r, is_running, "Running");
+    uint64_t before = steps_of(r);
+    last.terminated = 0;
+    CHECK_OK(cara_reconciler_delete(r, "rc-graceful"));
+    wait_for(r, is_terminated, "Terminated");
+    CHECK_INT(steps_of(r) - before, ==, 2 * 2 + 1 + 1); /* stop+remove ×2, network, volume */
+    /* Forced: removed at once. */
+    last.phase = CARA_PHASE_PENDING;
+    CHECK_OK(cara_reconciler_apply(r, project("rc-forced", "x")));
+    wait_for(r, is_running, "Running");
+    before = steps_of(r);
+    last.terminated = 0;
+    CHECK_OK(cara_reconciler_delete_force(r, "rc-forced"));
+    wait_for(r, is_terminated, "Terminated");
+    CHECK_INT(steps_of(r) - before, ==, 2 + 1 + 1); /* remove ×2, network, volume */
+    CHECK_INT(count_ours("containers"), ==, 0);
+    stop(r);
+}
