@@ -26,6 +26,10 @@ static int validate_value(void *ctx, int kind, const uint8_t *value, size_t len)
         cara_node *n = NULL;
         rc = cara_node_decode(env, value, len, NULL, &n);
         cara_node_free(env, n);
+    } else if (kind == CARA_CRDT_SETTINGS) {
+        cara_settings *st = NULL;
+        rc = cara_settings_decode(env, value, len, NULL, &st);
+        cara_settings_free(env, st);
     }
     return rc;
 }

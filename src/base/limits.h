@@ -74,6 +74,40 @@
  * messages, 8 addresses, 64 labels) is about 60 KiB. */
 #define CARA_NODE_BYTES_MAX (64 * 1024)
 
+/* ---- Cluster settings (docs/manifest.md, "Cluster settings") ------------ */
+
+/* Fence timeout: a node cut off from a majority stops its projects after
+ * this long. Below 5 s a gossip hiccup of a few lost rounds would stop
+ * every project on a healthy node; past an hour a partitioned node keeps
+ * serving stale work for longer than anyone would wait for a reschedule. */
+#define CARA_SETTINGS_FENCE_SECONDS_MIN 5
+#define CARA_SETTINGS_FENCE_SECONDS_MAX 3600
+/* Reschedule grace: a project on a NotReady node moves after this long.
+ * It must exceed the fence timeout by more than the clock skew (checked by
+ * validation), so its range starts above the fence's minimum; a day is the
+ * longest an operator would leave a project down on purpose. */
+#define CARA_SETTINGS_GRACE_SECONDS_MIN 10
+#define CARA_SETTINGS_GRACE_SECONDS_MAX 86400
+/* Terminating timeout: a Terminating project on a dead node is forced to
+ * Terminated after this long. At least the engine's stop grace (10 s by
+ * default) so a live owner can finish; at most a day, like the grace. */
+#define CARA_SETTINGS_TERMINATING_SECONDS_MIN 10
+#define CARA_SETTINGS_TERMINATING_SECONDS_MAX 86400
+/* Tombstone horizon: a replica offline longer than this must resync
+ * (docs/crdt.md, "Tombstones"), so an hour is the shortest that survives a
+ * reboot or an upgrade; 90 days bounds how long deleted names keep tombstones. */
+#define CARA_SETTINGS_HORIZON_SECONDS_MIN 3600
+#define CARA_SETTINGS_HORIZON_SECONDS_MAX (90 * 86400)
+/* Clock skew bound between any two nodes' wall clocks. At least a second
+ * (NTP keeps clocks within milliseconds, but a bound of 0 would refuse
+ * every record stamped by a peer a hair ahead); at most ten minutes, past
+ * which the clocks are broken rather than skewed. */
+#define CARA_SETTINGS_SKEW_SECONDS_MIN 1
+#define CARA_SETTINGS_SKEW_SECONDS_MAX 600
+/* The encoded settings: two names (63 + 253 bytes), five integers and the
+ * field names are about 450 bytes; 1 KiB leaves room for later fields. */
+#define CARA_SETTINGS_BYTES_MAX 1024
+
 /* ---- Manifest files ----------------------------------------------------- */
 
 /* A manifest bigger than this is not a hand-written file. */
@@ -230,6 +264,16 @@ _Static_assert(CARA_STATUS_BYTES_MAX >=
 _Static_assert(CARA_SVC_RESTARTS_MAX <= 4294967295u, "restarts are a uint32_t");
 _Static_assert(CARA_HOSTNAME_BYTES_MAX >= 2 * CARA_NAME_BYTES_MAX + 1,
                "an ingress host is at least two labels");
+_Static_assert(CARA_SETTINGS_FENCE_SECONDS_MIN + CARA_SETTINGS_SKEW_SECONDS_MIN <
+                   CARA_SETTINGS_GRACE_SECONDS_MAX,
+               "some fence timeout and skew must leave room for a valid grace");
+_Static_assert(CARA_SETTINGS_HORIZON_SECONDS_MAX <= 4294967295u &&
+                   CARA_SETTINGS_GRACE_SECONDS_MAX <= 4294967295u,
+               "timers are uint32_t seconds");
+_Static_assert(CARA_SETTINGS_BYTES_MAX >= 512 + CARA_NAME_BYTES_MAX + CARA_HOSTNAME_BYTES_MAX,
+               "settings with both names at their cap must encode");
+_Static_assert(CARA_SETTINGS_BYTES_MAX <= CARA_CRDT_VALUE_BYTES_MAX,
+               "settings travel as a record value");
 
 _Static_assert(CARA_CRDT_KEY_BYTES_MAX >= CARA_HOSTNAME_BYTES_MAX / 2 &&
                    CARA_CRDT_KEY_BYTES_MAX >= CARA_NAME_BYTES_MAX,

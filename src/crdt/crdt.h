@@ -225,8 +225,8 @@ int cara_crdt_floor_foreach(const cara_crdt *s,
  * `delta_out` the records the peer lacks (concatenated envelopes, for
  * cara_crdt_apply_batch on the peer). Records that do not fit in delta_out
  * are left for the next round. Both return 0, CARA_EPARSE / CARA_ETOOBIG
- * (malformed peer message), CARA_ETOOBIG (reply or delta buffer full) or
- * CARA_ENOMEM. */
+ * (malformed peer message), CARA_EUNSUPPORTED (a message of another sync
+ * version), CARA_ETOOBIG (reply or delta buffer full) or CARA_ENOMEM. */
 int cara_crdt_sync_start(cara_crdt *s, cara_buf *msg_out);
 int cara_crdt_sync_recv(cara_crdt *s, const uint8_t *msg, size_t len, cara_buf *reply_out,
                         cara_buf *delta_out);

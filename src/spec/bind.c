@@ -1,6 +1,6 @@
 /*
- * The schema of a Project manifest, Project status and Node, as tables
- * (see bind_int.h), and the three binders that apply them. The field names
+ * The schema of a Project manifest, Project status, Node and cluster
+ * settings, as tables (see bind_int.h), and the binders that apply them. The field names
  * are the manifest's and also the JSON and msgpack keys, so one table
  * serves all three formats. docs/manifest.md is the reference for users.
  */
@@ -52,6 +52,12 @@ static void bind_kind(bctx *b, const doc_node *v, const char *path, void *obj)
 {
     (void)obj;
     expect_text(b, v, path, "Project");
+}
+
+static void bind_settings_kind(bctx *b, const doc_node *v, const char *path, void *obj)
+{
+    (void)obj;
+    expect_text(b, v, path, CARA_SETTINGS_KIND);
 }
 
 /* Volume types and ingress scopes have one value each today; the message
@@ -276,6 +282,38 @@ static const field node_fields[] = {
 };
 static const shape node_shape = SHAPE(node_fields, sizeof(cara_node), NULL);
 
+/* ---- Cluster settings -------------------------------------------------------------
+ * The timer ranges of limits.h and the rules that tie timers together are
+ * validation's (validate_settings.c). Both the document and `timers` fill
+ * the defaults first, so a missing `timers` and a partial one both end up
+ * with all five values set. */
+
+static void timers_init(void *obj) { cara_settings_timers_default(obj); }
+static void settings_init(void *obj)
+{
+    cara_settings_timers_default(&((cara_settings *)obj)->timers);
+}
+
+/* Any uint32_t is bound; validation checks the ranges (see validate_settings.c). */
+#define TIMER_U32(n, member) U32(n, cara_settings_timers, member, 0, UINT32_MAX)
+static const field timers_fields[] = {
+    TIMER_U32("fenceTimeoutSeconds", fence_timeout_s),
+    TIMER_U32("rescheduleGraceSeconds", reschedule_grace_s),
+    TIMER_U32("terminatingTimeoutSeconds", terminating_timeout_s),
+    TIMER_U32("tombstoneHorizonSeconds", tombstone_horizon_s),
+    TIMER_U32("clockSkewSeconds", clock_skew_s),
+};
+static const shape timers_shape = SHAPE(timers_fields, sizeof(cara_settings_timers), timers_init);
+
+static const field settings_fields[] = {
+    {.name = "apiVersion", .kind = F_CUSTOM, .required = true, .custom = bind_api_version},
+    {.name = "kind", .kind = F_CUSTOM, .required = true, .custom = bind_settings_kind},
+    STR("environment", cara_settings, environment, true),
+    STR("baseDomain", cara_settings, base_domain, true),
+    OBJ("timers", offsetof(cara_settings, timers), timers_shape, false),
+};
+static const shape settings_shape = SHAPE(settings_fields, sizeof(cara_settings), settings_init);
+
 _Static_assert(sizeof phase_names / sizeof *phase_names == CARA_PHASE_TERMINATED + 1,
                "every phase has a name");
 _Static_assert(sizeof svc_state_names / sizeof *svc_state_names == CARA_SVC_REMOVING + 1,
@@ -326,6 +364,10 @@ static int validate_status(const void *s, cara_diags *d)
     return cara_project_status_validate(s, d);
 }
 static int validate_node(const void *n, cara_diags *d) { return cara_node_validate(n, d); }
+static int validate_settings(const void *s, cara_diags *d)
+{
+    return cara_settings_validate(s, d);
+}
 
 int bind_project(cara_env *env, const doc_node *root, cara_diags *d, cara_project **out)
 {
@@ -376,5 +418,21 @@ int bind_node(cara_env *env, const doc_node *root, const char *path, cara_diags 
         return rc;
     }
     *out = n;
+    return 0;
+}
+
+int bind_settings(cara_env *env, const doc_node *root, cara_diags *d, cara_settings **out)
+{
+    CARA_ASSERT(env != NULL && root != NULL && d != NULL && out != NULL);
+    *out = NULL;
+    cara_settings *s = cara_env_calloc(env, 1, sizeof *s);
+    if (s == NULL)
+        return CARA_ENOMEM;
+    int rc = bind_any(env, root, "", d, &settings_shape, s, validate_settings);
+    if (rc != 0) {
+        cara_settings_free(env, s);
+        return rc;
+    }
+    *out = s;
     return 0;
 }

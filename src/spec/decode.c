@@ -99,7 +99,7 @@ static int check_canonical(const cara_buf *encoded, const uint8_t *bytes, size_t
     return CARA_ENONCANON;
 }
 
-typedef enum { REC_PROJECT, REC_STATUS, REC_NODE } rec_kind;
+typedef enum { REC_PROJECT, REC_STATUS, REC_NODE, REC_SETTINGS } rec_kind;
 
 static size_t rec_bytes_max(rec_kind k)
 {
@@ -107,6 +107,7 @@ static size_t rec_bytes_max(rec_kind k)
     case REC_PROJECT: return CARA_SPEC_BYTES_MAX;
     case REC_STATUS: return CARA_STATUS_BYTES_MAX;
     case REC_NODE: return CARA_NODE_BYTES_MAX;
+    case REC_SETTINGS: return CARA_SETTINGS_BYTES_MAX;
     }
     CARA_UNREACHABLE();
 }
@@ -117,6 +118,7 @@ static int bind_rec(cara_env *env, rec_kind k, const doc_node *root, cara_diags 
     case REC_PROJECT: return bind_project(env, root, d, (cara_project **)out);
     case REC_STATUS: return bind_project_status(env, root, "", d, (cara_project_status **)out);
     case REC_NODE: return bind_node(env, root, "", d, (cara_node **)out);
+    case REC_SETTINGS: return bind_settings(env, root, d, (cara_settings **)out);
     }
     CARA_UNREACHABLE();
 }
@@ -127,6 +129,7 @@ static int encode_rec(rec_kind k, const void *obj, cara_buf *out)
     case REC_PROJECT: return cara_project_encode(obj, out);
     case REC_STATUS: return cara_project_status_encode(obj, out);
     case REC_NODE: return cara_node_encode(obj, out);
+    case REC_SETTINGS: return cara_settings_encode(obj, out);
     }
     CARA_UNREACHABLE();
 }
@@ -137,6 +140,7 @@ static void free_rec(cara_env *env, rec_kind k, void *obj)
     case REC_PROJECT: cara_project_free(env, obj); return;
     case REC_STATUS: cara_project_status_free(env, obj); return;
     case REC_NODE: cara_node_free(env, obj); return;
+    case REC_SETTINGS: cara_settings_free(env, obj); return;
     }
     CARA_UNREACHABLE();
 }
@@ -207,6 +211,15 @@ int cara_node_decode(cara_env *env, const uint8_t *bytes, size_t len, cara_diags
     return rc;
 }
 
+int cara_settings_decode(cara_env *env, const uint8_t *bytes, size_t len, cara_diags *d,
+                         cara_settings **out)
+{
+    void *obj;
+    int rc = decode_rec(env, REC_SETTINGS, bytes, len, d, &obj);
+    *out = obj;
+    return rc;
+}
+
 /* ---- JSON values ------------------------------------------------------------------ */
 
 static int json_rec(cara_env *env, rec_kind k, const json_t *j, cara_diags *d_or_null,
@@ -253,6 +266,14 @@ int cara_node_from_json(cara_env *env, const json_t *j, cara_diags *d, cara_node
 {
     void *obj;
     int rc = json_rec(env, REC_NODE, j, d, &obj);
+    *out = obj;
+    return rc;
+}
+
+int cara_settings_from_json(cara_env *env, const json_t *j, cara_diags *d, cara_settings **out)
+{
+    void *obj;
+    int rc = json_rec(env, REC_SETTINGS, j, d, &obj);
     *out = obj;
     return rc;
 }

@@ -433,6 +433,37 @@ int spec_node_json(const cara_node *n, json_t **out)
     return finish(&b, e, out);
 }
 
+/* Every timer is written, defaults included: the model holds all five, so
+ * "absent" and "the default" would otherwise be two spellings of one value. */
+int spec_settings_json(const cara_settings *s, json_t **out)
+{
+    CARA_ASSERT(s != NULL && out != NULL);
+    jb b = {0};
+    json_t *root = json_object();
+    if (root != NULL) {
+        put_str(&b, root, "apiVersion", CARA_API_VERSION);
+        put_str(&b, root, "kind", CARA_SETTINGS_KIND);
+        put_str(&b, root, "environment", s->environment);
+        put_str(&b, root, "baseDomain", s->base_domain);
+        json_t *t = json_object();
+        if (t != NULL) {
+            put_int(&b, t, "fenceTimeoutSeconds", s->timers.fence_timeout_s);
+            put_int(&b, t, "rescheduleGraceSeconds", s->timers.reschedule_grace_s);
+            put_int(&b, t, "terminatingTimeoutSeconds", s->timers.terminating_timeout_s);
+            put_int(&b, t, "tombstoneHorizonSeconds", s->timers.tombstone_horizon_s);
+            put_int(&b, t, "clockSkewSeconds", s->timers.clock_skew_s);
+        }
+        put(&b, root, "timers", t);
+    }
+    return finish(&b, root, out);
+}
+
+json_t *cara_settings_to_json(const cara_settings *s)
+{
+    json_t *j;
+    return spec_settings_json(s, &j) == 0 ? j : NULL;
+}
+
 json_t *cara_project_to_json(const cara_project *p, const cara_project_status *status_or_null)
 {
     json_t *j;

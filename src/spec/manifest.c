@@ -1,5 +1,6 @@
 /*
- * Manifest files: every YAML document is bound to a Project and validated.
+ * Manifest files: every YAML document is bound to a Project and validated;
+ * and cluster settings files, which hold one ClusterSettings document.
  * A file is taken whole or not at all, and every problem in it is reported,
  * so one run of `caravanctl validate` lists everything to fix.
  */
@@ -76,5 +77,53 @@ int cara_manifest_parse(cara_env *env, const char *text, size_t len, cara_diags 
     }
     *out = c.items;
     *count = c.count;
+    return 0;
+}
+
+/* ---- Cluster settings files -------------------------------------------------------
+ * One document, no more: a settings file describes one cluster, and a
+ * second document could only be a mistake (which of the two would win?). */
+
+typedef struct settings_one {
+    cara_env *env;
+    cara_diags *d;
+    size_t docs;
+    int rc;
+    cara_settings *settings;
+} settings_one;
+
+static int on_settings_document(void *ctx, doc *dc)
+{
+    settings_one *c = ctx;
+    if (++c->docs > 1) {
+        cara_diags_add_at(c->d, dc->root->line, dc->root->col, "",
+                          "a settings file holds one document, found a second");
+        return CARA_ELIMIT;
+    }
+    c->rc = bind_settings(c->env, dc->root, c->d, &c->settings);
+    return c->rc == CARA_ENOMEM ? CARA_ENOMEM : 0;
+}
+
+int cara_settings_parse(cara_env *env, const char *text, size_t len, cara_diags *d,
+                        cara_settings **out)
+{
+    CARA_ASSERT(env != NULL && d != NULL && out != NULL);
+    *out = NULL;
+    settings_one c = {.env = env, .d = d};
+    int rc = doc_from_yaml(env, text, len, d, on_settings_document, &c);
+    cara_diags_reset_pos(d);
+    if (rc == 0 && c.docs == 0) {
+        cara_diags_add(d, "", "no ClusterSettings in the file (it has no documents)");
+        rc = CARA_EPARSE;
+    }
+    if (rc == 0)
+        rc = c.rc;
+    if (rc == CARA_ELIMIT || rc == CARA_ETOOBIG)
+        rc = CARA_EPARSE;
+    if (rc != 0) {
+        cara_settings_free(env, c.settings);
+        return rc;
+    }
+    *out = c.settings;
     return 0;
 }

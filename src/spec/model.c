@@ -1,4 +1,4 @@
-/* Model objects: names of enum values, freeing and deep equality. */
+/* Model objects: names of enum values, defaults, freeing and deep equality. */
 #include <string.h>
 
 #include "spec/spec.h"
@@ -333,4 +333,37 @@ bool cara_node_equal(const cara_node *a, const cara_node *b)
            a->capacity.memory_bytes == b->capacity.memory_bytes && a->state == b->state &&
            conditions_eq(a->conditions, a->conditions_count, b->conditions, b->conditions_count) &&
            a->unschedulable == b->unschedulable;
+}
+
+/* ---- Cluster settings ------------------------------------------------------------ */
+
+void cara_settings_timers_default(cara_settings_timers *t)
+{
+    CARA_ASSERT(t != NULL);
+    *t = (cara_settings_timers){
+        .fence_timeout_s = CARA_SETTINGS_FENCE_SECONDS_DEFAULT,
+        .reschedule_grace_s = CARA_SETTINGS_GRACE_SECONDS_DEFAULT,
+        .terminating_timeout_s = CARA_SETTINGS_TERMINATING_SECONDS_DEFAULT,
+        .tombstone_horizon_s = CARA_SETTINGS_HORIZON_SECONDS_DEFAULT,
+        .clock_skew_s = CARA_SETTINGS_SKEW_SECONDS_DEFAULT,
+    };
+}
+
+void cara_settings_free(cara_env *env, cara_settings *s)
+{
+    if (s == NULL)
+        return;
+    cara_env_free(env, s->environment);
+    cara_env_free(env, s->base_domain);
+    cara_env_free(env, s);
+}
+
+bool cara_settings_equal(const cara_settings *a, const cara_settings *b)
+{
+    const cara_settings_timers *x = &a->timers, *y = &b->timers;
+    return str_eq(a->environment, b->environment) && str_eq(a->base_domain, b->base_domain) &&
+           x->fence_timeout_s == y->fence_timeout_s &&
+           x->reschedule_grace_s == y->reschedule_grace_s &&
+           x->terminating_timeout_s == y->terminating_timeout_s &&
+           x->tombstone_horizon_s == y->tombstone_horizon_s && x->clock_skew_s == y->clock_skew_s;
 }

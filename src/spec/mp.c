@@ -188,3 +188,14 @@ int cara_node_encode(const cara_node *n, cara_buf *out)
     json_decref(j);
     return rc;
 }
+
+int cara_settings_encode(const cara_settings *s, cara_buf *out)
+{
+    json_t *j;
+    int rc = spec_settings_json(s, &j);
+    if (rc != 0)
+        return rc;
+    rc = spec_json_to_msgpack(j, CARA_SETTINGS_BYTES_MAX, out);
+    json_decref(j);
+    return rc;
+}

@@ -1,5 +1,6 @@
 /*
- * The Project and Node model (DESIGN.md §3), its validation, and its codecs:
+ * The Project, Node and cluster settings model (DESIGN.md §3, §4), its
+ * validation, and its codecs:
  * YAML manifests in (libyaml), JSON in and out (jansson), canonical msgpack
  * in and out (msgpack-c), YAML out for display.
  *
@@ -221,6 +222,34 @@ typedef struct cara_node {
     bool unschedulable;
 } cara_node;
 
+/* Cluster settings (the value of the crdt's SETTINGS record, key "cluster";
+ * docs/manifest.md, "Cluster settings"). Timers are whole seconds; a
+ * binder fills the defaults below for any timer the input leaves out, and
+ * the writers always write all five. */
+#define CARA_SETTINGS_KIND "ClusterSettings"
+#define CARA_SETTINGS_FENCE_SECONDS_DEFAULT 30
+#define CARA_SETTINGS_GRACE_SECONDS_DEFAULT 120
+#define CARA_SETTINGS_TERMINATING_SECONDS_DEFAULT 300
+#define CARA_SETTINGS_HORIZON_SECONDS_DEFAULT 604800
+#define CARA_SETTINGS_SKEW_SECONDS_DEFAULT 60
+
+typedef struct cara_settings_timers {
+    uint32_t fence_timeout_s;       /* fenceTimeoutSeconds */
+    uint32_t reschedule_grace_s;    /* rescheduleGraceSeconds */
+    uint32_t terminating_timeout_s; /* terminatingTimeoutSeconds */
+    uint32_t tombstone_horizon_s;   /* tombstoneHorizonSeconds */
+    uint32_t clock_skew_s;          /* clockSkewSeconds */
+} cara_settings_timers;
+
+typedef struct cara_settings {
+    char *environment; /* a DNS label: "prod" */
+    char *base_domain; /* a DNS name: "example.internal" */
+    cara_settings_timers timers;
+} cara_settings;
+
+/* Fills `t` with the defaults above. */
+void cara_settings_timers_default(cara_settings_timers *t);
+
 /* Names of enum values as written in manifests and JSON ("Always",
  * "Running", "NotReady", ...). The parse functions return 0 or CARA_EPARSE. */
 const char *cara_restart_name(cara_restart r);
@@ -234,6 +263,7 @@ int cara_svc_state_parse(const char *s, cara_svc_state *out);
 void cara_project_free(cara_env *env, cara_project *p);
 void cara_project_status_free(cara_env *env, cara_project_status *s);
 void cara_node_free(cara_env *env, cara_node *n);
+void cara_settings_free(cara_env *env, cara_settings *s);
 
 /* Deep equality (field by field, order-sensitive for lists; labels and
  * node selectors are mappings and compare regardless of order). A service
@@ -242,6 +272,7 @@ void cara_node_free(cara_env *env, cara_node *n);
 bool cara_project_equal(const cara_project *a, const cara_project *b);
 bool cara_project_status_equal(const cara_project_status *a, const cara_project_status *b);
 bool cara_node_equal(const cara_node *a, const cara_node *b);
+bool cara_settings_equal(const cara_settings *a, const cara_settings *b);
 
 /* ---- Validation -------------------------------------------------------------
  * Checks every rule of DESIGN.md §3 and every cap of limits.h, adding one
@@ -250,6 +281,11 @@ bool cara_node_equal(const cara_node *a, const cara_node *b);
 int cara_project_validate(const cara_project *p, cara_diags *d);
 int cara_project_status_validate(const cara_project_status *s, cara_diags *d);
 int cara_node_validate(const cara_node *n, cara_diags *d);
+/* Settings: environment a DNS label, baseDomain a DNS name, each timer in
+ * its range of limits.h, rescheduleGraceSeconds - fenceTimeoutSeconds >
+ * clockSkewSeconds, and room for "{63-byte label}.{environment}.{baseDomain}"
+ * within CARA_HOSTNAME_BYTES_MAX (see docs/manifest.md for why). */
+int cara_settings_validate(const cara_settings *s, cara_diags *d);
 
 /* True when `s` (len bytes) is an RFC 1123 label: 1..63 of [a-z0-9-], not
  * starting or ending with '-'. */
@@ -276,6 +312,14 @@ int cara_ingress_fqdn(const char *host, const char *environment, const char *bas
 int cara_manifest_parse(cara_env *env, const char *text, size_t len, cara_diags *d,
                         cara_project ***out, size_t *count);
 
+/* Reads a cluster settings file: exactly one YAML (or JSON) document whose
+ * kind is ClusterSettings, with the same binder rules as a manifest. Returns
+ * 0 and an owned object (free with cara_settings_free), or CARA_EPARSE
+ * (syntax, no document, more than one) or CARA_ESCHEMA (content), with
+ * every problem in `d` and *out NULL. */
+int cara_settings_parse(cara_env *env, const char *text, size_t len, cara_diags *d,
+                        cara_settings **out);
+
 /* ---- JSON -------------------------------------------------------------------
  * The JSON shape is the manifest's: {"apiVersion","kind","metadata","spec"}
  * plus "status" when given. Returned json_t values are new references. */
@@ -289,6 +333,11 @@ int cara_project_from_json(cara_env *env, const json_t *j, cara_diags *d, cara_p
 int cara_project_status_from_json(cara_env *env, const json_t *j, cara_diags *d,
                                   cara_project_status **out);
 int cara_node_from_json(cara_env *env, const json_t *j, cara_diags *d, cara_node **out);
+/* Settings: {"apiVersion","kind":"ClusterSettings","environment","baseDomain",
+ * "timers":{...}}, every timer written. */
+json_t *cara_settings_to_json(const cara_settings *s);
+int cara_settings_from_json(cara_env *env, const json_t *j, cara_diags *d,
+                            cara_settings **out);
 
 /* Renders a JSON value as a YAML document (block style, keys in the order
  * of the JSON object) into `out`. Returns 0, CARA_ETOOBIG or CARA_ENOMEM. */
@@ -314,5 +363,9 @@ int cara_project_status_decode(cara_env *env, const uint8_t *bytes, size_t len, 
 int cara_node_encode(const cara_node *n, cara_buf *out);
 int cara_node_decode(cara_env *env, const uint8_t *bytes, size_t len, cara_diags *d,
                      cara_node **out);
+/* Cap: CARA_SETTINGS_BYTES_MAX. */
+int cara_settings_encode(const cara_settings *s, cara_buf *out);
+int cara_settings_decode(cara_env *env, const uint8_t *bytes, size_t len, cara_diags *d,
+                         cara_settings **out);
 
 #endif

@@ -88,6 +88,7 @@ int bind_project_status(cara_env *env, const doc_node *root, const char *path, c
                         cara_project_status **out);
 int bind_node(cara_env *env, const doc_node *root, const char *path, cara_diags *d,
               cara_node **out);
+int bind_settings(cara_env *env, const doc_node *root, cara_diags *d, cara_settings **out);
 
 /* ---- Writing side (json_out.c, mp.c, utf8.c) ---------------------------------
  * The rc-returning forms behind cara_*_to_json: 0, CARA_ENOMEM, or
@@ -97,6 +98,7 @@ int spec_project_json(const cara_project *p, const cara_project_status *status_o
                       json_t **out);
 int spec_project_status_json(const cara_project_status *s, json_t **out);
 int spec_node_json(const cara_node *n, json_t **out);
+int spec_settings_json(const cara_settings *s, json_t **out);
 
 /* Canonical quantity text (see json_out.c): "20 digits + suffix + NUL". */
 #define SPEC_QUANTITY_BYTES 24

@@ -316,3 +316,65 @@ cara_project *gen_wordpress(cara_env *env)
     p->expire_at_ms = 1796083200000LL; /* 2026-12-01T00:00:00Z */
     return p;
 }
+
+/* ---- Cluster settings ---------------------------------------------------------------- */
+
+static uint32_t in_range(cara_rng *rng, uint32_t lo, uint32_t hi)
+{
+    CARA_ASSERT(lo <= hi);
+    switch (below(rng, 4)) {
+    case 0: return lo;
+    case 1: return hi;
+    default: return lo + (uint32_t)below(rng, (uint64_t)hi - lo + 1);
+    }
+}
+
+/* A label of exactly `len` bytes (1..63) from [a-z0-9-], not starting or
+ * ending with '-'. */
+static void gen_label_bytes(cara_rng *rng, char *out, size_t len)
+{
+    static const char chars[] = "abcdefghijklmnopqrstuvwxyz0123456789-";
+    for (size_t i = 0; i < len; i++) {
+        bool edge = i == 0 || i + 1 == len;
+        out[i] = chars[below(rng, edge ? 36 : 37)];
+    }
+    out[len] = '\0';
+}
+
+cara_settings *gen_settings(cara_env *env, cara_rng *rng)
+{
+    enum { NAMES_BYTES_MAX = CARA_HOSTNAME_BYTES_MAX - CARA_NAME_BYTES_MAX - 2 };
+    cara_settings *s = gen_calloc(env, 1, sizeof *s);
+    char env_name[CARA_NAME_BYTES_MAX + 1];
+    size_t env_len = 1 + below(rng, below(rng, 4) == 0 ? CARA_NAME_BYTES_MAX : 8);
+    gen_label_bytes(rng, env_name, env_len);
+    s->environment = gen_strdup(env, env_name);
+    /* Labels joined by dots, within what the host rule leaves. */
+    char base[CARA_HOSTNAME_BYTES_MAX + 1];
+    size_t room = NAMES_BYTES_MAX - env_len, used = 0;
+    size_t labels = 1 + below(rng, 4);
+    for (size_t i = 0; i < labels && used + (i > 0) < room; i++) {
+        size_t left = room - used - (i > 0);
+        size_t len = 1 + below(rng, below(rng, 3) == 0 ? CARA_NAME_BYTES_MAX : 10);
+        if (len > left)
+            len = left;
+        if (i > 0)
+            base[used++] = '.';
+        gen_label_bytes(rng, base + used, len);
+        used += len;
+    }
+    s->base_domain = gen_strdup(env, base);
+    cara_settings_timers *t = &s->timers;
+    t->clock_skew_s = in_range(rng, CARA_SETTINGS_SKEW_SECONDS_MIN, CARA_SETTINGS_SKEW_SECONDS_MAX);
+    t->fence_timeout_s =
+        in_range(rng, CARA_SETTINGS_FENCE_SECONDS_MIN, CARA_SETTINGS_FENCE_SECONDS_MAX);
+    uint32_t grace_min = t->fence_timeout_s + t->clock_skew_s + 1;
+    if (grace_min < CARA_SETTINGS_GRACE_SECONDS_MIN)
+        grace_min = CARA_SETTINGS_GRACE_SECONDS_MIN;
+    t->reschedule_grace_s = in_range(rng, grace_min, CARA_SETTINGS_GRACE_SECONDS_MAX);
+    t->terminating_timeout_s = in_range(rng, CARA_SETTINGS_TERMINATING_SECONDS_MIN,
+                                        CARA_SETTINGS_TERMINATING_SECONDS_MAX);
+    t->tombstone_horizon_s =
+        in_range(rng, CARA_SETTINGS_HORIZON_SECONDS_MIN, CARA_SETTINGS_HORIZON_SECONDS_MAX);
+    return s;
+}

@@ -15,6 +15,9 @@
 cara_project *gen_project(cara_env *env, cara_rng *rng, int size);
 cara_project_status *gen_project_status(cara_env *env, cara_rng *rng, int size);
 cara_node *gen_node(cara_env *env, cara_rng *rng, int size);
+/* Valid cluster settings: names from short to the longest the host rule
+ * allows, timers anywhere in their ranges that keep the timer rules. */
+cara_settings *gen_settings(cara_env *env, cara_rng *rng);
 
 /* The WordPress project of DESIGN.md §3, built by hand. */
 cara_project *gen_wordpress(cara_env *env);

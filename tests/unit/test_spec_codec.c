@@ -348,7 +348,7 @@ static int bind_status_doc(void *ctx, doc *dc)
 
 /* ---- Adversarial msgpack ------------------------------------------------------------------ */
 
-typedef enum { AS_PROJECT, AS_STATUS, AS_NODE } rec_as;
+typedef enum { AS_PROJECT, AS_STATUS, AS_NODE, AS_SETTINGS } rec_as;
 
 /* Decodes `bytes` as the given record; on success frees the object. */
 static int decode_as(rec_as as, const void *bytes, size_t len)
@@ -366,6 +366,10 @@ static int decode_as(rec_as as, const void *bytes, size_t len)
     case AS_STATUS:
         rc = cara_project_status_decode(env, bytes, len, &d, (cara_project_status **)&obj);
         cara_project_status_free(env, obj);
+        break;
+    case AS_SETTINGS:
+        rc = cara_settings_decode(env, bytes, len, &d, (cara_settings **)&obj);
+        cara_settings_free(env, obj);
         break;
     default:
         rc = cara_node_decode(env, bytes, len, &d, (cara_node **)&obj);
@@ -876,6 +880,18 @@ static void write_seeds(void)
         write_seed(name, &b);
         cara_node_free(env, n);
     }
+    /* Settings draw from their own generator, so the seeds above stay
+     * what they were before settings existed. */
+    cara_rng_seed(&rng, 20260102);
+    for (int i = 0; i < 3; i++) {
+        char name[64];
+        cara_buf_reset(&b);
+        cara_settings *st = gen_settings(env, &rng);
+        CHECK_OK(cara_settings_encode(st, &b));
+        snprintf(name, sizeof name, "settings-%d.mp", i);
+        write_seed(name, &b);
+        cara_settings_free(env, st);
+    }
     cara_buf_free(&b);
 }
 
@@ -900,8 +916,9 @@ TEST(fuzz_msgpack_seeds_are_canonical_records)
         size_t len = fread(bytes, 1, sizeof bytes, f);
         fclose(f);
         rec_as as = strncmp(e->d_name, "project", 7) == 0  ? AS_PROJECT
-                    : strncmp(e->d_name, "status", 6) == 0 ? AS_STATUS
-                                                           : AS_NODE;
+                    : strncmp(e->d_name, "status", 6) == 0   ? AS_STATUS
+                    : strncmp(e->d_name, "settings", 8) == 0 ? AS_SETTINGS
+                                                             : AS_NODE;
         if (decode_as(as, bytes, len) != 0)
             cara_test_fail(__FILE__, __LINE__, "seed %s no longer decodes", e->d_name);
         seen++;

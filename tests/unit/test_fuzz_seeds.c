@@ -1,0 +1,146 @@
+/* The crdt fuzzers' seeds: envelopes of every kind for fuzz_record and the
+ * messages of one real anti-entropy exchange for fuzz_sync, both built
+ * from the fixture the fuzzers use. Each test checks that the committed
+ * seeds are still what they claim to be, and with CARA_WRITE_SEEDS=1
+ * writes them afresh first. */
+#include <dirent.h>
+
+#include "../fuzz/fuzz_crdt_fixture.h"
+#include "harness.h"
+
+static bool writing(void)
+{
+    const char *w = getenv("CARA_WRITE_SEEDS");
+    return w != NULL && strcmp(w, "1") == 0;
+}
+
+static void write_file(const char *dir, const char *name, const uint8_t *bytes, size_t len)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", cara_test_path(dir), name);
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL);
+    CHECK_INT(fwrite(bytes, 1, len, f), ==, len);
+    CHECK_INT(fclose(f), ==, 0);
+}
+
+/* Calls fn on every seed of `dir`; returns how many there were. */
+static int each_seed(const char *dir, void (*fn)(const char *name, const uint8_t *b, size_t len))
+{
+    static uint8_t bytes[CARA_CRDT_SYNC_MSG_BYTES_MAX];
+    DIR *dh = opendir(cara_test_path(dir));
+    CHECK(dh != NULL);
+    int seen = 0;
+    struct dirent *e;
+    while ((e = readdir(dh)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", cara_test_path(dir), e->d_name);
+        FILE *f = fopen(path, "rb");
+        CHECK(f != NULL);
+        size_t len = fread(bytes, 1, sizeof bytes, f);
+        fclose(f);
+        fn(e->d_name, bytes, len);
+        seen++;
+    }
+    closedir(dh);
+    return seen;
+}
+
+static void write_record_seeds(void)
+{
+    cara_env *env = cara_test_env();
+    cara_buf all;
+    cara_buf_init(&all, env, CARA_CRDT_DELTA_BYTES_MAX);
+    CHECK_OK(fixture_records(env, 2, &all));
+    size_t off = 0;
+    int i = 0;
+    while (off < all.len) {
+        size_t n = 0;
+        CHECK_OK(cara_mpcheck(all.data + off, all.len - off, CARA_MP_DEPTH_MAX, &n));
+        cara_crdt_record r;
+        CHECK_OK(cara_crdt_record_decode(all.data + off, n, &r));
+        char name[64];
+        snprintf(name, sizeof name, "record-%d-kind%d.bin", i++, r.kind);
+        write_file("fuzz/seeds/fuzz_record", name, all.data + off, n);
+        off += n;
+    }
+    cara_buf_free(&all);
+}
+
+static void check_record_seed(const char *name, const uint8_t *b, size_t len)
+{
+    cara_crdt_record r;
+    if (cara_crdt_record_decode(b, len, &r) != 0 || cara_crdt_record_verify(&r) != 0)
+        cara_test_fail(__FILE__, __LINE__, "seed %s is not a signed record", name);
+}
+
+TEST(fuzz_record_seeds_are_signed_records_of_every_kind)
+{
+    if (writing())
+        write_record_seeds();
+    CHECK(each_seed("fuzz/seeds/fuzz_record", check_record_seed) >= CARA_CRDT_KIND_END_ - 1);
+}
+
+/* Writes the messages of one exchange between the fixture and a replica
+ * that lacks most projects, starting from either side. */
+static void write_sync_seeds(void)
+{
+    cara_env *env = cara_test_env();
+    cara_crdt *full = NULL, *lagging = NULL;
+    CHECK_OK(fixture_state(env, FIXTURE_PROJECTS, &full));
+    CHECK_OK(fixture_state(env, 5, &lagging));
+    cara_buf msg, reply, delta;
+    cara_buf_init(&msg, env, CARA_CRDT_SYNC_MSG_BYTES_MAX);
+    cara_buf_init(&reply, env, CARA_CRDT_SYNC_MSG_BYTES_MAX);
+    cara_buf_init(&delta, env, CARA_CRDT_DELTA_BYTES_MAX);
+    int n = 0;
+    for (int start = 0; start < 2; start++) {
+        cara_crdt *from = start ? full : lagging, *to = start ? lagging : full;
+        cara_buf_reset(&msg);
+        CHECK_OK(cara_crdt_sync_start(from, &msg));
+        for (int round = 0; msg.len > 0 && round < 8; round++) {
+            char name[64];
+            snprintf(name, sizeof name, "sync-%d.bin", n++);
+            write_file("fuzz/seeds/fuzz_sync", name, msg.data, msg.len);
+            cara_buf_reset(&reply);
+            cara_buf_reset(&delta);
+            CHECK_OK(cara_crdt_sync_recv(to, msg.data, msg.len, &reply, &delta));
+            cara_buf t = msg;
+            msg = reply;
+            reply = t;
+            cara_crdt *x = from;
+            from = to;
+            to = x;
+        }
+    }
+    cara_buf_free(&delta);
+    cara_buf_free(&reply);
+    cara_buf_free(&msg);
+    cara_crdt_free(lagging);
+    cara_crdt_free(full);
+}
+
+static cara_crdt *sync_target;
+
+static void check_sync_seed(const char *name, const uint8_t *b, size_t len)
+{
+    cara_env *env = cara_test_env();
+    cara_buf reply, delta;
+    cara_buf_init(&reply, env, CARA_CRDT_SYNC_MSG_BYTES_MAX);
+    cara_buf_init(&delta, env, CARA_CRDT_DELTA_BYTES_MAX);
+    if (cara_crdt_sync_recv(sync_target, b, len, &reply, &delta) != 0)
+        cara_test_fail(__FILE__, __LINE__, "seed %s is not a sync message", name);
+    cara_buf_free(&delta);
+    cara_buf_free(&reply);
+}
+
+TEST(fuzz_sync_seeds_are_messages_the_fixture_answers)
+{
+    if (writing())
+        write_sync_seeds();
+    CHECK_OK(fixture_state(cara_test_env(), FIXTURE_PROJECTS, &sync_target));
+    CHECK(each_seed("fuzz/seeds/fuzz_sync", check_sync_seed) >= 4);
+    cara_crdt_free(sync_target);
+}
