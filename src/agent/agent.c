@@ -8,15 +8,26 @@
 #include "agent/agent_int.h"
 #include "os/os.h"
 
+static bool key_is(const uint8_t *key, size_t key_bytes, const char *name)
+{
+    return name != NULL && strlen(name) == key_bytes && memcmp(key, name, key_bytes) == 0;
+}
+
 /* The crdt accepts a value only if the spec module can decode it as the
- * record's kind says: nothing malformed is ever stored or gossiped. */
-static int validate_value(void *ctx, int kind, const uint8_t *value, size_t len)
+ * record's kind says, and only if it describes the object its key names:
+ * the signature covers the key, so a node admitted as "n1" cannot publish a
+ * record about "n2", and a project record keyed "a" cannot carry project
+ * "b". Nothing malformed or mislabelled is ever stored or gossiped. */
+int agent_validate_value(void *ctx, int kind, const uint8_t *key, size_t key_bytes,
+                         const uint8_t *value, size_t len)
 {
     cara_env *env = ctx;
     int rc = 0;
     if (kind == CARA_CRDT_PROJECT) {
         cara_project *p = NULL;
         rc = cara_project_decode(env, value, len, NULL, &p);
+        if (rc == 0 && !key_is(key, key_bytes, p->name))
+            rc = CARA_ESCHEMA;
         cara_project_free(env, p);
     } else if (kind == CARA_CRDT_STATUS) {
         cara_project_status *s = NULL;
@@ -25,6 +36,8 @@ static int validate_value(void *ctx, int kind, const uint8_t *value, size_t len)
     } else if (kind == CARA_CRDT_NODE) {
         cara_node *n = NULL;
         rc = cara_node_decode(env, value, len, NULL, &n);
+        if (rc == 0 && !key_is(key, key_bytes, n->name))
+            rc = CARA_ESCHEMA;
         cara_node_free(env, n);
     } else if (kind == CARA_CRDT_SETTINGS) {
         cara_settings *st = NULL;
@@ -59,7 +72,7 @@ static int open_state(cara_agent *a)
 {
     cara_crdt_cfg cc = {.operator_pks = (const uint8_t(*)[CARA_CRDT_PK_BYTES])a->cfg.operator_pks,
                         .operator_pks_count = a->cfg.operator_pks_count,
-                        .validate_value = validate_value,
+                        .validate_value = agent_validate_value,
                         .validate_ctx = a->env};
     int rc = cara_crdt_new(&a->crdt, &cc, a->env);
     if (rc != 0)

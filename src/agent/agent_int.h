@@ -80,6 +80,10 @@ typedef struct cara_agent {
     agent_stats stats;
 } cara_agent;
 
+/* agent.c: the crdt's value check (ctx is the cara_env) */
+int agent_validate_value(void *ctx, int kind, const uint8_t *key, size_t key_bytes,
+                         const uint8_t *value, size_t len);
+
 /* agent_state.c: records in, decisions out */
 /* Merges untrusted record bytes; persists and acts on them when they change
  * the state. Returns 0 and sets *changed, or the crdt's refusal code. */

@@ -102,10 +102,12 @@ static inline int64_t cara_crdt_hlc_wall_ms(uint64_t hlc)
 
 typedef struct cara_crdt cara_crdt;
 
-/* Checks a record's value for its kind (the agent plugs in the spec
- * decoders). Returns 0 to accept or a negative CARA_E* to refuse. */
-typedef int (*cara_crdt_validate_fn)(void *ctx, int kind, const uint8_t *value,
-                                     size_t value_bytes);
+/* Checks a record's value for its kind and key (the agent plugs in the
+ * spec decoders, and refuses a value that names another object than its
+ * key: a node record signed for "n1" must describe n1). Returns 0 to accept
+ * or a negative CARA_E* to refuse. */
+typedef int (*cara_crdt_validate_fn)(void *ctx, int kind, const uint8_t *key, size_t key_bytes,
+                                     const uint8_t *value, size_t value_bytes);
 
 typedef struct cara_crdt_cfg {
     /* Trusted operator public keys; copied by cara_crdt_new. */

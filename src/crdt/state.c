@@ -319,7 +319,9 @@ static int check_value(const cara_crdt *s, const cara_crdt_record *r)
     }
     if (s->validate_value == NULL || r->kind == CARA_CRDT_TOMBSTONE)
         return 0;
-    return s->validate_value(s->validate_ctx, r->kind, r->value, r->value_bytes) == 0 ? 0
+    return s->validate_value(s->validate_ctx, r->kind, r->key, r->key_bytes, r->value,
+                             r->value_bytes) == 0
+               ? 0
                                                                                          : CARA_ESCHEMA;
 }
 

@@ -329,9 +329,10 @@ TEST(crdt_rejects_noncanonical_encoding)
     cara_crdt_free(w.s);
 }
 
-static int refuse_status(void *ctx, int kind, const uint8_t *v, size_t n)
+static int refuse_status(void *ctx, int kind, const uint8_t *k, size_t kn, const uint8_t *v,
+                         size_t n)
 {
-    (void)ctx, (void)v, (void)n;
+    (void)ctx, (void)k, (void)kn, (void)v, (void)n;
     return kind == CARA_CRDT_STATUS ? CARA_ESCHEMA : 0;
 }
 

@@ -520,9 +520,10 @@ TEST(property_settings_validate_and_round_trip_through_every_format)
 /* ---- The crdt's SETTINGS record ----------------------------------------------------------- */
 
 /* The check the agent plugs into the crdt for this kind. */
-static int settings_value_ok(void *ctx, int kind, const uint8_t *value, size_t len)
+static int settings_value_ok(void *ctx, int kind, const uint8_t *key, size_t key_bytes,
+                             const uint8_t *value, size_t len)
 {
-    (void)ctx;
+    (void)ctx, (void)key, (void)key_bytes;
     if (kind != CARA_CRDT_SETTINGS)
         return 0;
     cara_settings *s = NULL;
