@@ -151,6 +151,12 @@
 
 /* ---- Replicated state (src/crdt) ----------------------------------------- */
 
+/* A record's generation: JSON clients (and the API's own JSON) hold integers
+ * exactly only up to 2^53. Applies count up from 1, or use wall-clock
+ * milliseconds (about 2^41 today), so the cap is never in the way, and a
+ * peer cannot make an operator sign a generation no client can read back. */
+#define CARA_GENERATION_MAX ((1ULL << 53) - 1)
+
 /* A record key is a project or node name (a DNS label) or the fixed name of
  * the cluster settings; room for a prefixed form later. */
 #define CARA_CRDT_KEY_BYTES_MAX 128

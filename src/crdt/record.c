@@ -72,6 +72,8 @@ static bool fields_ok(const cara_crdt_record *r)
         return false;
     if (!key_ok(r->key, r->key_bytes) || r->author == NULL)
         return false;
+    if (r->generation > CARA_GENERATION_MAX)
+        return false;
     if (r->value_bytes > CARA_CRDT_VALUE_BYTES_MAX || (r->value_bytes > 0 && r->value == NULL))
         return false;
     /* A tombstone says only "deleted at this generation". */

@@ -51,6 +51,9 @@ static int apply_one(ctl_client *c, const cara_project *p, uint64_t *applied)
         return rc;
     uint64_t held = cur != NULL ? ctl_project_generation(cur) : 0;
     json_decref(cur);
+    if (held >= CARA_GENERATION_MAX) /* a peer cannot steer what we sign */
+        return ctl_fail("the peer reports generation %llu for \"%s\", beyond any an operator signs",
+                        (unsigned long long)held, p->name);
     cara_buf value;
     cara_buf_init(&value, c->env, CARA_SPEC_BYTES_MAX);
     rc = cara_project_encode(p, &value);
@@ -61,17 +64,22 @@ static int apply_one(ctl_client *c, const cara_project *p, uint64_t *applied)
     json_t *reply = NULL;
     long status = 0;
     rc = put_project(c, p->name, held + 1, &value, &reply, &status);
-    json_int_t held_now = json_integer_value(json_object_get(reply, "heldGeneration"));
-    if (rc != 0 && status == 409 && held == 0 && held_now > 0) {
-        /* The API hides a deleted project (404) while its tombstone, with
-         * its generation, is still held; the 409 names that generation, and
-         * a new spec must outnumber it. */
+    if (rc != 0 && status == 409 && held == 0) {
+        /* GET no longer shows a deleted project while its tombstone (or,
+         * once collected, its floor) is still held; a new spec must
+         * outnumber it. The 409 names a held tombstone's generation; a
+         * collected one is outnumbered by wall-clock milliseconds, which
+         * are above any generation counted up by applies. */
+        json_int_t held_now = json_integer_value(json_object_get(reply, "heldGeneration"));
+        uint64_t now_ms = (uint64_t)cara_env_now_wall_ms(c->env);
+        uint64_t next = held_now > 0 && (uint64_t)held_now + 1 > now_ms ? (uint64_t)held_now + 1 : now_ms;
         json_decref(reply);
         reply = NULL;
-        rc = put_project(c, p->name, (uint64_t)held_now + 1, &value, &reply, &status);
-    } else if (rc != 0 && status == 409 && held == 0) {
-        const char *e = json_string_value(json_object_get(reply, "error"));
-        ctl_fail("%s", e != NULL ? e : "the agent refused the generation (409)");
+        if (next > CARA_GENERATION_MAX)
+            rc = ctl_fail("the peer reports generation %lld for \"%s\", beyond any an operator "
+                          "signs; refusing to follow it", (long long)held_now, p->name);
+        else
+            rc = put_project(c, p->name, next, &value, &reply, &status);
     }
     cara_buf_free(&value);
     if (rc == 0) {

@@ -423,3 +423,24 @@ TEST(crdt_hlc_is_monotonic_and_tracks_wall_time)
     CHECK_INT(d & 0xffff, ==, 0);
     cara_crdt_free(w.s);
 }
+
+TEST(crdt_refuses_generations_beyond_what_json_clients_can_hold)
+{
+    cara_rng rng;
+    cara_rng_seed(&rng, cara_test_seed());
+    tkey op;
+    tkey_make(&op, &rng);
+    cara_crdt_record rec = {.kind = CARA_CRDT_PROJECT, .key = (const uint8_t *)"p", .key_bytes = 1,
+                            .generation = CARA_GENERATION_MAX, .hlc = 1, .author = op.pk,
+                            .value = (const uint8_t *)"\x80", .value_bytes = 1};
+    cara_buf out;
+    cara_buf_init(&out, cara_test_env(), CARA_CRDT_RECORD_BYTES_MAX);
+    CHECK_OK(cara_crdt_record_sign(&rec, op.sk, &out));
+    cara_crdt_record back;
+    CHECK_OK(cara_crdt_record_decode(out.data, out.len, &back));
+    CHECK(back.generation == CARA_GENERATION_MAX);
+    cara_buf_reset(&out);
+    rec.generation = CARA_GENERATION_MAX + 1;
+    CHECK_RC(cara_crdt_record_sign(&rec, op.sk, &out), CARA_EINVAL);
+    cara_buf_free(&out);
+}
