@@ -88,29 +88,55 @@ static int open_state(cara_agent *a)
     if (rc == 0)
         cara_env_logf(a->env, CARA_LOG_INFO, "agent", "state loaded: records=%zu quarantined=%zu",
                       rep.loaded, rep.quarantined);
+    a->quarantined = rep.quarantined;
     return rc;
 }
 
-/* The engine's CPU count and memory become the node's capacity. */
+static void on_info(void *arg, const cara_docker_result *res);
+
+static void on_info_timer(uv_timer_t *t)
+{
+    cara_agent *a = t->data;
+    if (!a->stopping && cara_docker_request(a->docker, "GET", "/info", NULL, on_info, a) != 0)
+        uv_timer_start(&a->info_timer, on_info_timer, 5000, 0);
+}
+
+/* The engine's CPU count and memory become the node's capacity. The first
+ * answer also tells the reconciler its desired set is complete. */
 static void on_info(void *arg, const cara_docker_result *res)
 {
     cara_agent *a = arg;
+    if (a->stopping || res->rc == CARA_EAGAIN)
+        return; /* cancelled by shutdown: the reconciler is gone */
     json_t *j = res->rc == 0 && res->http_status == 200
                     ? json_loadb(res->body, res->body_len, 0, NULL)
                     : NULL;
     if (j == NULL) {
-        cara_env_logf(a->env, CARA_LOG_WARN, "agent", "engine /info failed: %s",
+        cara_env_logf(a->env, CARA_LOG_WARN, "agent", "engine /info failed: %s; retrying in 5 s",
                       res->error[0] ? res->error : "no answer");
+        uv_timer_start(&a->info_timer, on_info_timer, 5000, 0);
     } else {
         a->capacity.cpu_millis = (uint64_t)json_integer_value(json_object_get(j, "NCPU")) * 1000;
         a->capacity.memory_bytes = (uint64_t)json_integer_value(json_object_get(j, "MemTotal"));
         json_decref(j);
     }
+    if (a->info_done)
+        return;
+    a->info_done = true;
     agent_publish_node(a);
     agent_reevaluate_all(a);
     /* From now on the desired set is what the state says: the reconciler may
-     * remove objects of projects this node does not own. */
-    cara_reconciler_set_complete(a->recon);
+     * remove objects of projects this node does not own. Not if rows were
+     * set aside at load: a project whose spec was quarantined would look
+     * like an orphan, and removing running workloads on a doubt is worse
+     * than leaving them until an operator looks. */
+    if (a->quarantined > 0)
+        cara_env_logf(a->env, CARA_LOG_WARN, "agent",
+                      "%zu stored records were quarantined at load: objects of projects this "
+                      "node does not know are left alone until the next start",
+                      a->quarantined);
+    else
+        cara_reconciler_set_complete(a->recon);
 }
 
 static void on_tick(uv_timer_t *t)
@@ -151,6 +177,9 @@ static void shutdown_agent(cara_agent *a, int signum)
     a->docker = NULL;
     uv_timer_stop(&a->tick);
     uv_close((uv_handle_t *)&a->tick, NULL);
+    uv_timer_stop(&a->info_timer);
+    uv_close((uv_handle_t *)&a->info_timer, NULL);
+    agent_eval_close(a);
     uv_close((uv_handle_t *)&a->sigterm, NULL);
     uv_close((uv_handle_t *)&a->sigint, NULL);
 }
@@ -219,6 +248,7 @@ int cara_agent_run(const cara_agent_config *cfg, cara_env *env)
     uv_loop_t loop;
     uv_loop_init(&loop);
     a.loop = &loop;
+    agent_eval_init(&a);
     a.incarnation = (uint64_t)cara_env_now_wall_ms(env);
     int rc = cara_os_mkdir_p(cfg->data_dir, 0700);
     if (rc != 0) {
@@ -238,10 +268,14 @@ int cara_agent_run(const cara_agent_config *cfg, cara_env *env)
     uv_signal_start(&a.sigint, on_signal, SIGINT);
     uv_timer_init(&loop, &a.tick);
     a.tick.data = &a;
+    uv_timer_init(&loop, &a.info_timer);
+    a.info_timer.data = &a;
     uv_timer_start(&a.tick, on_tick, AGENT_TICK_MS, AGENT_TICK_MS);
     uv_run(&loop, UV_RUN_DEFAULT);
     rc = 0;
 out:
+    if (!a.stopping)
+        agent_eval_close(&a); /* start failed: nothing else closed it */
     free_agent(&a);
     uv_loop_close(&loop);
     return rc;

@@ -307,22 +307,15 @@ static void put_record(cara_agent *a, const cara_http_request *req, cara_http_re
     bool changed = false;
     const char *fq = cara_http_query(req, "force");
     bool force = fq != NULL && (strcmp(fq, "1") == 0 || strcmp(fq, "true") == 0);
-    agent_project *ap = rec.kind == CARA_CRDT_TOMBSTONE && force ? agent_project_find(a, name, true) : NULL;
-    if (ap != NULL)
-        ap->force_delete = true; /* seen by the evaluation the tombstone triggers */
     if (!same)
         rc = agent_ingest(a, bytes, len, &changed);
-    if (ap != NULL && !ap->force_delete)
-        force = false; /* acted on already */
-    if (ap != NULL)
-        ap->force_delete = false;
     if (rc != 0) {
         reply_refused(a, rc, &rec, reply);
         cara_env_free(a->env, bytes);
         return;
     }
     if (rec.kind == CARA_CRDT_TOMBSTONE && force)
-        agent_force_delete(a, name); /* a repeated delete --force hastens one under way */
+        agent_force_delete(a, name); /* evaluates now, with the force; also hastens one under way */
     size_t nodes = admitted_nodes(a);
     json_t *body = json_pack("{s:s, s:I, s:i, s:i}", "result", result, "generation",
                              (json_int_t)(same ? held_gen : rec.generation), "durable", 1,

@@ -74,6 +74,15 @@ typedef struct cara_agent {
     agent_watcher *watchers;
     size_t watchers_count;
     cara_resources capacity; /* from the engine's /info */
+    size_t quarantined;      /* rows the last load set aside */
+    bool info_done;          /* the engine's /info answered once */
+    uv_timer_t info_timer;   /* retries /info while the engine is away */
+    /* Evaluations wait for the next loop turn: a record written from inside
+     * a reconciler callback (a status) must not call the reconciler back. */
+    char (*dirty)[CARA_NAME_BYTES_MAX + 1];
+    size_t dirty_count, dirty_cap;
+    bool dirty_all, publish_pending;
+    uv_timer_t eval_timer;
     uv_signal_t sigterm, sigint;
     uv_timer_t tick;
     bool stopping;
@@ -89,8 +98,15 @@ int agent_validate_value(void *ctx, int kind, const uint8_t *key, size_t key_byt
  * the state. Returns 0 and sets *changed, or the crdt's refusal code. */
 int agent_ingest(cara_agent *a, const uint8_t *bytes, size_t len, bool *changed);
 /* Re-evaluates one project: scheduling if this node is its scheduler,
- * reconciling if this node owns it, expiry. */
+ * reconciling if this node owns it, expiry. Never call it from inside a
+ * reconciler callback: use agent_schedule_eval. */
 void agent_project_changed(cara_agent *a, const char *name);
+/* Asks for agent_project_changed(name) (or every project) on the next loop
+ * turn; several asks for one name make one evaluation. */
+void agent_schedule_eval(cara_agent *a, const char *name);
+void agent_schedule_eval_all(cara_agent *a);
+void agent_eval_init(cara_agent *a);
+void agent_eval_close(cara_agent *a);
 /* Re-evaluates every project (after start, node changes). */
 void agent_reevaluate_all(cara_agent *a);
 /* `delete --force` of a project this node knows (docs/api.md). */

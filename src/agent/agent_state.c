@@ -65,17 +65,17 @@ static void dispatch(cara_agent *a, const cara_crdt_record *rec)
     case CARA_CRDT_PROJECT:
     case CARA_CRDT_TOMBSTONE:
     case CARA_CRDT_STATUS:
-        agent_project_changed(a, key);
+        agent_schedule_eval(a, key);
         agent_watch_notify(a, "Project", key);
         break;
     case CARA_CRDT_ADMISSION:
         if (strcmp(key, a->cfg.name) == 0)
-            agent_publish_node(a);
-        agent_reevaluate_all(a);
+            a->publish_pending = true;
+        agent_schedule_eval_all(a);
         agent_watch_notify(a, "Node", key);
         break;
     case CARA_CRDT_NODE:
-        agent_reevaluate_all(a);
+        agent_schedule_eval_all(a);
         agent_watch_notify(a, "Node", key);
         break;
     default:
@@ -397,6 +397,80 @@ out_nodes:
 out:
     cara_project_free(a->env, spec);
     cara_project_status_free(a->env, st);
+}
+
+static void on_eval(uv_timer_t *t)
+{
+    cara_agent *a = t->data;
+    if (a->stopping)
+        return;
+    if (a->publish_pending) {
+        a->publish_pending = false;
+        agent_publish_node(a);
+    }
+    /* Take the list first: evaluations may ask for more (their own status
+     * writes), which then wait for the next turn. */
+    char (*names)[CARA_NAME_BYTES_MAX + 1] = a->dirty;
+    size_t n = a->dirty_count;
+    bool all = a->dirty_all;
+    a->dirty = NULL;
+    a->dirty_count = a->dirty_cap = 0;
+    a->dirty_all = false;
+    if (all)
+        agent_reevaluate_all(a);
+    else
+        for (size_t i = 0; i < n; i++)
+            agent_project_changed(a, names[i]);
+    cara_env_free(a->env, names);
+}
+
+static void arm(cara_agent *a)
+{
+    if (!a->stopping && !uv_is_active((uv_handle_t *)&a->eval_timer))
+        uv_timer_start(&a->eval_timer, on_eval, 0, 0);
+}
+
+void agent_schedule_eval(cara_agent *a, const char *name)
+{
+    for (size_t i = 0; i < a->dirty_count; i++)
+        if (strcmp(a->dirty[i], name) == 0)
+            return;
+    if (a->dirty_count == a->dirty_cap) {
+        size_t cap = a->dirty_cap ? a->dirty_cap * 2 : 16;
+        void *v = cap <= CARA_CRDT_RECORDS_MAX
+                      ? cara_env_realloc(a->env, a->dirty, cap * sizeof *a->dirty)
+                      : NULL;
+        if (v == NULL) {
+            a->dirty_all = true; /* cannot list it: evaluate everything */
+            arm(a);
+            return;
+        }
+        a->dirty = v;
+        a->dirty_cap = cap;
+    }
+    snprintf(a->dirty[a->dirty_count++], sizeof *a->dirty, "%s", name);
+    arm(a);
+}
+
+void agent_schedule_eval_all(cara_agent *a)
+{
+    a->dirty_all = true;
+    arm(a);
+}
+
+void agent_eval_init(cara_agent *a)
+{
+    uv_timer_init(a->loop, &a->eval_timer);
+    a->eval_timer.data = a;
+}
+
+void agent_eval_close(cara_agent *a)
+{
+    uv_timer_stop(&a->eval_timer);
+    uv_close((uv_handle_t *)&a->eval_timer, NULL);
+    cara_env_free(a->env, a->dirty);
+    a->dirty = NULL;
+    a->dirty_count = a->dirty_cap = 0;
 }
 
 void agent_force_delete(cara_agent *a, const char *name)

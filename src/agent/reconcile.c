@@ -150,8 +150,10 @@ void recon_forget(cara_reconciler *r, proj *p)
 void recon_emit(cara_reconciler *r, proj *p)
 {
     p->announce = false;
+    r->in_emit++;
     if (r->cfg.on_status != NULL)
         r->cfg.on_status(r->cfg.ctx, p->name, &p->status);
+    r->in_emit--;
 }
 
 /* Upserts the condition of `type`. lastTransitionTime moves only when the
@@ -569,6 +571,9 @@ void cara_reconciler_free(cara_reconciler *r)
 
 int cara_reconciler_apply(cara_reconciler *r, cara_project *spec)
 {
+    /* Called back from on_status, this could forget a project a caller up
+     * the stack still holds (reconcile.h says so; the agent defers). */
+    CARA_ASSERT(r->in_emit == 0);
     proj *p = find(r, spec->name);
     if (p == NULL && (p = add(r, spec->name)) == NULL) {
         cara_project_free(r->env, spec);
@@ -588,8 +593,13 @@ int cara_reconciler_apply(cara_reconciler *r, cara_project *spec)
         p->deleting = true; /* cannot run it; do not leave half of it either */
         return CARA_ENOMEM;
     }
-    if (p->status.phase == CARA_PHASE_TERMINATING || p->status.phase == CARA_PHASE_TERMINATED ||
-        p->status.conditions_count == 0)
+    /* A new spec starts afresh: a failure of the old one must not be
+     * reported as the new one's (apply --wait would stop on it). */
+    if (p->status.phase == CARA_PHASE_FAILED)
+        recon_set_phase(r, p, CARA_PHASE_SCHEDULED, "SpecChanged",
+                        "a new spec replaces the one that failed");
+    else if (p->status.phase == CARA_PHASE_TERMINATING ||
+             p->status.phase == CARA_PHASE_TERMINATED || p->status.conditions_count == 0)
         recon_set_phase(r, p, CARA_PHASE_SCHEDULED, "Scheduled", "placed on node %s",
                         r->cfg.node_name);
     p->settled = false;
@@ -601,6 +611,7 @@ int cara_reconciler_apply(cara_reconciler *r, cara_project *spec)
 
 static int delete_project(cara_reconciler *r, const char *name, bool force)
 {
+    CARA_ASSERT(r->in_emit == 0); /* see cara_reconciler_apply */
     proj *p = find(r, name);
     if (p == NULL && (p = add(r, name)) == NULL)
         return CARA_ELIMIT;

@@ -21,7 +21,9 @@
 typedef struct cara_reconciler cara_reconciler;
 
 /* Called whenever a project's status changes. `status` is borrowed for the
- * call. After a Terminated report the project is forgotten. */
+ * call. After a Terminated report the project is forgotten. The callback
+ * must not call cara_reconciler_apply or _delete (asserted): it runs in the
+ * middle of a step; defer such work to the next loop turn. */
 typedef void (*cara_reconciler_status_fn)(void *ctx, const char *project,
                                           const cara_project_status *status);
 

@@ -102,6 +102,7 @@ struct cara_reconciler {
     uv_timer_t events_timer;  /* reconnects the events stream */
     int handles_open;
     size_t steps_inflight;   /* engine calls of steps, all projects */
+    int in_emit;             /* > 0 while on_status runs: no re-entry allowed */
     bool closing;
     cara_reconciler_stats stats;
 };

@@ -164,9 +164,17 @@ static int load_floors(cara_store *st, cara_crdt *s, cara_store_report *rep)
     return rc;
 }
 
+/* Rows were checked against the clock when they arrived. Reloading them
+ * must not depend on today's clock: a node that boots before its clock is
+ * set (an edge box without a real-time clock, before NTP) would otherwise
+ * find its own records "from the future", quarantine its whole state and
+ * then remove its running containers as orphans. Signatures, authors and
+ * floors are still checked. */
+#define LOAD_NOW_MS (INT64_MAX / 4)
+
 /* Checks one row: the columns must name what the signed bytes say, and
  * the crdt must accept it. Returns NULL when good, else a reason. */
-static const char *check_row(cara_crdt *s, sqlite3_stmt *q, int64_t now_wall_ms)
+static const char *check_row(cara_crdt *s, sqlite3_stmt *q)
 {
     int slot = sqlite3_column_int(q, 0);
     const uint8_t *key = sqlite3_column_blob(q, 1);
@@ -180,7 +188,7 @@ static const char *check_row(cara_crdt *s, sqlite3_stmt *q, int64_t now_wall_ms)
         memcmp(key, r.key, r.key_bytes) != 0)
         return "row_mismatch";
     int result = 0;
-    int rc = cara_crdt_apply(s, bytes, (size_t)len, now_wall_ms, &result);
+    int rc = cara_crdt_apply(s, bytes, (size_t)len, LOAD_NOW_MS, &result);
     if (rc == CARA_ENOMEM)
         return NULL; /* not the row's fault; it stays */
     if (rc == 0)
@@ -270,7 +278,7 @@ int cara_store_load(cara_store *st, cara_crdt *s, int64_t now_wall_ms, cara_stor
     size_t bad_n = 0, bad_cap = 0;
     int step = SQLITE_DONE;
     while (rc == 0 && (step = sqlite3_step(q)) == SQLITE_ROW) {
-        const char *reason = check_row(s, q, now_wall_ms);
+        const char *reason = check_row(s, q);
         if (reason == NULL)
             rep->loaded++;
         else

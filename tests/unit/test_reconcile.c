@@ -480,3 +480,22 @@ TEST(reconciler_force_delete_removes_running_containers_without_stopping_them_fi
     CHECK_INT(count_ours("containers"), ==, 0);
     stop(r);
 }
+
+TEST(reconciler_new_spec_after_a_failure_starts_afresh)
+{
+    cara_reconciler *r = start();
+    cara_project *p = project("rc-fix", "x");
+    free(p->services[0].image);
+    p->services[0].image = strdup("caravanserai/does-not-exist:never");
+    CHECK_OK(cara_reconciler_apply(r, p));
+    wait_for(r, is_failed, "Failed");
+    /* The fixed spec: its first report is not the old failure. */
+    last.reports = 0;
+    CHECK_OK(cara_reconciler_apply(r, project("rc-fix", "x")));
+    CHECK(last.reports > 0);
+    CHECK(last.phase != CARA_PHASE_FAILED);
+    wait_for(r, is_running, "Running");
+    CHECK_OK(cara_reconciler_delete(r, "rc-fix"));
+    wait_for(r, is_terminated, "Terminated");
+    stop(r);
+}
