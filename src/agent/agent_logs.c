@@ -121,8 +121,9 @@ void agent_logs_open(cara_agent *a, const cara_http_request *req, cara_http_repl
         snprintf(owner_copy, sizeof owner_copy, "%s", owner);
     cara_project_free(a->env, spec);
     cara_project_status_free(a->env, st);
-    char *end = NULL;
-    if (tail != NULL && (strtol(tail, &end, 10) < 0 || *end != '\0')) {
+    bool tail_ok = tail == NULL || (tail[0] != '\0' && strspn(tail, "0123456789") == strlen(tail) &&
+                                    strlen(tail) <= 9);
+    if (!tail_ok) {
         cara_http_reply_error(reply, 400, "BadRequest", "tail must be a count, got \"%s\"", tail);
         return;
     }
@@ -138,9 +139,17 @@ void agent_logs_open(cara_agent *a, const cara_http_request *req, cara_http_repl
                               project, owner_copy);
         return;
     }
+    /* By the container's id, found by its labels: "{project}-{service}" may
+     * be another project's container ("a-b"/"c" and "a"/"b-c"). */
+    char id[160];
+    if (a->recon == NULL || cara_reconciler_container_id(a->recon, project, service, id, sizeof id) != 0) {
+        cara_http_reply_error(reply, 404, "NotFound", "service \"%s\" of project \"%s\" has no container yet",
+                              service, project);
+        return;
+    }
     char path[512];
-    snprintf(path, sizeof path, "/containers/%s-%s/logs?stdout=1&stderr=1&follow=%d&timestamps=%d&tail=%s",
-             project, service, flag(req, "follow"), flag(req, "timestamps"), tail ? tail : "all");
+    snprintf(path, sizeof path, "/containers/%s/logs?stdout=1&stderr=1&follow=%d&timestamps=%d&tail=%s",
+             id, flag(req, "follow"), flag(req, "timestamps"), tail ? tail : "all");
     logs_ctx *c = cara_env_calloc(a->env, 1, sizeof *c);
     if (c == NULL) {
         cara_http_reply_error(reply, 500, "OutOfMemory", "out of memory");

@@ -22,10 +22,20 @@ static void snap_free(cara_reconciler *r, snapshot *s)
     *s = (snapshot){0};
 }
 
-actual_ctr *snap_find_ctr(snapshot *s, const char *name)
+actual_ctr *snap_find_ctr_id(snapshot *s, const char *id)
 {
     for (size_t i = 0; i < s->ctrs_count; i++)
-        if (strcmp(s->ctrs[i].name, name) == 0)
+        if (strcmp(s->ctrs[i].id, id) == 0)
+            return &s->ctrs[i];
+    return NULL;
+}
+
+/* By labels, not by name: "{project}-{service}" is ambiguous across
+ * projects ("a-b"/"c" and "a"/"b-c"), the labels are not. */
+actual_ctr *snap_find_svc(snapshot *s, const char *project, const char *service)
+{
+    for (size_t i = 0; i < s->ctrs_count; i++)
+        if (strcmp(s->ctrs[i].project, project) == 0 && strcmp(s->ctrs[i].service, service) == 0)
             return &s->ctrs[i];
     return NULL;
 }
@@ -42,10 +52,10 @@ int snap_add_ctr(cara_reconciler *r, snapshot *s, const actual_ctr *c)
     return 0;
 }
 
-void snap_remove_ctr(snapshot *s, const char *name)
+void snap_remove_ctr(snapshot *s, const char *id)
 {
     for (size_t i = 0; i < s->ctrs_count; i++) {
-        if (strcmp(s->ctrs[i].name, name) == 0) {
+        if (strcmp(s->ctrs[i].id, id) == 0) {
             s->ctrs[i] = s->ctrs[--s->ctrs_count];
             return;
         }
@@ -58,6 +68,14 @@ bool snap_has_obj(const actual_obj *objs, size_t count, const char *name)
         if (strcmp(objs[i].name, name) == 0)
             return true;
     return false;
+}
+
+const char *snap_obj_project(const actual_obj *objs, size_t count, const char *name)
+{
+    for (size_t i = 0; i < count; i++)
+        if (strcmp(objs[i].name, name) == 0)
+            return objs[i].project;
+    return NULL;
 }
 
 int snap_add_obj(cara_reconciler *r, actual_obj **objs, size_t *count, const char *name,
@@ -639,6 +657,16 @@ void cara_reconciler_set_complete(cara_reconciler *r)
 {
     r->complete = true;
     cara_reconciler_kick(r);
+}
+
+int cara_reconciler_container_id(cara_reconciler *r, const char *project, const char *service,
+                                 char *out, size_t cap)
+{
+    actual_ctr *c = r->snap_valid ? snap_find_svc(&r->snap, project, service) : NULL;
+    if (c == NULL)
+        return CARA_ENOENT;
+    snprintf(out, cap, "%s", c->id);
+    return 0;
 }
 
 void cara_reconciler_get_stats(const cara_reconciler *r, cara_reconciler_stats *out)

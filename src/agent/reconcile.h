@@ -59,6 +59,11 @@ void cara_reconciler_set_complete(cara_reconciler *r);
 /* Asks for a full pass soon. */
 void cara_reconciler_kick(cara_reconciler *r);
 
+/* The id of the container of (project, service) on this node as last
+ * listed, found by its labels. Returns 0 or CARA_ENOENT. */
+int cara_reconciler_container_id(cara_reconciler *r, const char *project, const char *service,
+                                 char *out, size_t cap);
+
 /* Counters for /metrics and tests. */
 typedef struct cara_reconciler_stats {
     uint64_t passes, steps, step_errors, events, stream_restarts, restarts;

@@ -128,12 +128,15 @@ void recon_set_condition(cara_reconciler *r, proj *p, const char *type, cara_con
                          const char *reason, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
 void recon_forget(cara_reconciler *r, proj *p);
-void snap_remove_ctr(snapshot *s, const char *name);
+void snap_remove_ctr(snapshot *s, const char *id);
 void snap_remove_obj(actual_obj *objs, size_t *count, const char *name);
 int snap_add_obj(cara_reconciler *r, actual_obj **objs, size_t *count, const char *name,
                  const char *project);
 int snap_add_ctr(cara_reconciler *r, snapshot *s, const actual_ctr *c);
-actual_ctr *snap_find_ctr(snapshot *s, const char *name);
+actual_ctr *snap_find_ctr_id(snapshot *s, const char *id);
+actual_ctr *snap_find_svc(snapshot *s, const char *project, const char *service);
+/* The project label of the object `name`, or NULL if it is not listed. */
+const char *snap_obj_project(const actual_obj *objs, size_t count, const char *name);
 bool snap_has_obj(const actual_obj *objs, size_t count, const char *name);
 void recon_schedule_retry(cara_reconciler *r, uint64_t at_mono_ms);
 /* Frees the reconciler once it is closing and nothing refers to it any

@@ -90,11 +90,11 @@ void recon_services_update(cara_reconciler *r, proj *p)
         cara_svc_state st;
         if (sv->step > 0)
             st = from_step((step_kind)(sv->step - 1), sv, msg, sizeof msg);
-        else if (sv->failed[0] != '\0' && snap_find_ctr(&r->snap, name) == NULL) {
+        else if (sv->failed[0] != '\0' && snap_find_svc(&r->snap, p->name, svc->name) == NULL) {
             st = CARA_SVC_FAILED;
             snprintf(msg, sizeof msg, "%s", sv->failed);
         } else
-            st = from_container(snap_find_ctr(&r->snap, name), svc, msg, sizeof msg);
+            st = from_container(snap_find_svc(&r->snap, p->name, svc->name), svc, msg, sizeof msg);
         v[i].name = cara_env_strndup(r->env, svc->name, strlen(svc->name));
         v[i].state = st;
         v[i].message = msg[0] ? cara_env_strndup(r->env, msg, strlen(msg)) : NULL;

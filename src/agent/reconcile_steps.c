@@ -21,7 +21,7 @@ typedef struct step {
     char service[CARA_NAME_BYTES_MAX + 1];
     char image[CARA_IMAGE_BYTES_MAX + 1];
     char hash[SPEC_HASH_HEX_BYTES + 1];
-    char pull_error[CARA_MESSAGE_BYTES_MAX];
+    char error_text[CARA_MESSAGE_BYTES_MAX]; /* the failure in words, when the reply alone does not say it */
     char pull_status[128];
     int pull_percent;
 } step;
@@ -144,10 +144,29 @@ static bool apply_result(cara_reconciler *r, proj *p, step *s, const cara_docker
         *reason = "NetworkCreateFailed";
         return ok_status(st, 201, 201, 201) &&
                snap_add_obj(r, &snap->nets, &snap->nets_count, s->object, p->name) == 0;
-    case STEP_VOL_CREATE:
+    case STEP_VOL_CREATE: {
         *reason = "VolumeCreateFailed";
-        return ok_status(st, 201, 200, 201) &&
-               snap_add_obj(r, &snap->vols, &snap->vols_count, s->object, p->name) == 0;
+        if (!ok_status(st, 201, 200, 201))
+            return false;
+        /* The engine answers 201 for a volume that already exists, with its
+         * labels: one that is not this project's on this node is someone
+         * else's data, never to be mounted here. */
+        json_t *j = json_loadb(res->body, res->body_len, 0, NULL);
+        json_t *labels = json_object_get(j, "Labels");
+        const char *proj_label = json_string_value(json_object_get(labels, CARA_LABEL_PROJECT));
+        const char *node_label = json_string_value(json_object_get(labels, CARA_LABEL_NODE));
+        bool mine = proj_label && node_label && strcmp(proj_label, p->name) == 0 &&
+                    strcmp(node_label, r->cfg.node_name) == 0;
+        json_decref(j);
+        if (!mine) {
+            *reason = "NameConflict";
+            snprintf(s->error_text, sizeof s->error_text,
+                     "volume %s already exists and belongs to %s", s->object,
+                     proj_label ? "another project" : "no project of this node");
+            return false;
+        }
+        return snap_add_obj(r, &snap->vols, &snap->vols_count, s->object, p->name) == 0;
+    }
     case STEP_IMG_INSPECT: {
         svc_state *sv = svc_of(p, s->service, NULL);
         if (sv != NULL && (st == 200 || st == 404))
@@ -156,7 +175,7 @@ static bool apply_result(cara_reconciler *r, proj *p, step *s, const cara_docker
     }
     case STEP_IMG_PULL: {
         svc_state *sv = svc_of(p, s->service, NULL);
-        bool ok = st == 200 && s->pull_error[0] == '\0';
+        bool ok = st == 200 && s->error_text[0] == '\0';
         if (sv != NULL)
             sv->image = ok ? IMG_PRESENT : IMG_FAILED;
         *reason = "ImagePullFailed";
@@ -189,22 +208,22 @@ static bool apply_result(cara_reconciler *r, proj *p, step *s, const cara_docker
     }
     case STEP_CTR_START: {
         *reason = "ContainerStartFailed";
-        actual_ctr *c = snap_find_ctr(snap, s->object);
+        actual_ctr *c = snap_find_ctr_id(snap, s->target);
         if (ok_status(st, 204, 304, 204) && c != NULL)
             snprintf(c->state, sizeof c->state, "running");
         return ok_status(st, 204, 304, 204);
     }
     case STEP_CTR_STOP: {
-        actual_ctr *c = snap_find_ctr(snap, s->object);
+        actual_ctr *c = snap_find_ctr_id(snap, s->target);
         if (st == 404)
-            snap_remove_ctr(snap, s->object);
+            snap_remove_ctr(snap, s->target);
         else if (ok_status(st, 204, 304, 204) && c != NULL)
             snprintf(c->state, sizeof c->state, "exited");
         return ok_status(st, 204, 304, 404);
     }
     case STEP_CTR_REMOVE:
         if (ok_status(st, 204, 404, 204))
-            snap_remove_ctr(snap, s->object);
+            snap_remove_ctr(snap, s->target);
         return ok_status(st, 204, 404, 204);
     case STEP_NET_REMOVE:
         if (ok_status(st, 204, 404, 204))
@@ -240,11 +259,11 @@ static void on_step_done(void *arg, const cara_docker_result *res)
     bool ok = apply_result(r, p, s, res, &reason);
     char text[CARA_MESSAGE_BYTES_MAX] = "";
     if (!ok) {
-        const char *msg = s->pull_error[0] ? s->pull_error
+        const char *msg = s->error_text[0] ? s->error_text
                           : res->rc != 0   ? res->error
                           : res->error[0]  ? res->error
                                            : "unexpected reply from the engine";
-        if (res->rc == 0 && !s->pull_error[0])
+        if (res->rc == 0 && !s->error_text[0])
             snprintf(text, sizeof text, "HTTP %ld: %.900s", res->http_status, msg);
         else
             snprintf(text, sizeof text, "%s", msg);
@@ -274,7 +293,7 @@ static void on_pull_line(void *arg, const char *line, size_t len)
     if (err == NULL)
         err = json_string_value(json_object_get(j, "message"));
     if (err != NULL) {
-        snprintf(s->pull_error, sizeof s->pull_error, "%s", err);
+        snprintf(s->error_text, sizeof s->error_text, "%s", err);
         json_decref(j);
         return;
     }
@@ -495,7 +514,7 @@ static step *plan_service(cara_reconciler *r, proj *p, size_t i, bool *waiting)
     svc_state *sv = &p->svcs[i];
     char name[CARA_OBJECT_NAME_BYTES_MAX + 1];
     cara_obj_container_name(p->spec, svc, name);
-    actual_ctr *c = snap_find_ctr(&r->snap, name);
+    actual_ctr *c = snap_find_svc(&r->snap, p->name, svc->name);
     step *s = NULL;
     if (in_flight(p, name) || (c != NULL && strcmp(c->hash, sv->hash) != 0)) {
         *waiting = true; /* a step of this service runs, or its old container goes first */
@@ -547,9 +566,7 @@ static void settle(cara_reconciler *r, proj *p, bool waiting)
         return;
     size_t running = 0;
     for (size_t i = 0; i < p->spec->services_count; i++) {
-        char name[CARA_OBJECT_NAME_BYTES_MAX + 1];
-        cara_obj_container_name(p->spec, &p->spec->services[i], name);
-        actual_ctr *c = snap_find_ctr(&r->snap, name);
+        actual_ctr *c = snap_find_svc(&r->snap, p->name, p->spec->services[i].name);
         if (c != NULL && strcmp(c->state, "running") == 0)
             running++;
     }
@@ -598,6 +615,21 @@ static void advance_removal(cara_reconciler *r, proj *p)
     }
 }
 
+/* Another project of this node holds an object of the same name: Failed,
+ * retried with back-off (the other project may go away). */
+static void name_conflict(cara_reconciler *r, proj *p, const char *what, const char *name,
+                          const char *owner)
+{
+    r->stats.step_errors++;
+    p->retry_backoff_ms = next_backoff(p->retry_backoff_ms);
+    p->retry_not_before_mono_ms = cara_env_now_mono_ms(r->env) + p->retry_backoff_ms;
+    recon_schedule_retry(r, p->retry_not_before_mono_ms);
+    snprintf(p->failed_msg, sizeof p->failed_msg, "%s %s is project %s's", what, name, owner);
+    recon_set_phase(r, p, CARA_PHASE_FAILED, "NameConflict",
+                    "%s %s already belongs to project %s (the names collide); rename a volume "
+                    "or a project", what, name, owner);
+}
+
 /* The network and volumes come before any container; returns false while
  * one of them is missing (and starts what it can). */
 static bool prerequisites_ready(cara_reconciler *r, proj *p)
@@ -615,7 +647,14 @@ static bool prerequisites_ready(cara_reconciler *r, proj *p)
     }
     for (size_t i = 0; i < p->spec->volumes_count; i++) {
         cara_obj_volume_name(p->spec, &p->spec->volumes[i], name);
-        if (snap_has_obj(r->snap.vols, r->snap.vols_count, name))
+        const char *owner = snap_obj_project(r->snap.vols, r->snap.vols_count, name);
+        if (owner != NULL && strcmp(owner, p->name) != 0) {
+            /* "cara-a-b-data" is (a-b, data) and (a, b-data) alike. */
+            ready = false;
+            name_conflict(r, p, "volume", name, owner);
+            continue;
+        }
+        if (owner != NULL)
             continue;
         ready = false;
         if (!in_flight(p, name)) {

@@ -499,3 +499,75 @@ TEST(reconciler_new_spec_after_a_failure_starts_afresh)
     wait_for(r, is_terminated, "Terminated");
     stop(r);
 }
+
+/* Phases by project, for tests that run two at once. */
+static cara_phase phase_a, phase_b;
+static char phase_b_msg[1024];
+
+static void on_status_two(void *ctx, const char *project, const cara_project_status *st)
+{
+    (void)ctx;
+    if (strcmp(project, "rcn-x") == 0)
+        phase_a = st->phase;
+    if (strcmp(project, "rcn") == 0) {
+        phase_b = st->phase;
+        for (size_t i = 0; i < st->conditions_count; i++)
+            if (strcmp(st->conditions[i].type, "Phase") == 0)
+                snprintf(phase_b_msg, sizeof phase_b_msg, "%s", st->conditions[i].message);
+    }
+    on_status(ctx, project, st);
+}
+
+TEST(reconciler_projects_whose_object_names_collide_never_share_objects)
+{
+    /* "rcn-x" + service "db" and "rcn" + service "x-db" both make a
+     * container "rcn-x-db"; volumes "cara-rcn-x-data" likewise. */
+    cara_reconciler *r = start_with(true);
+    stop(r); /* only to set up the loop, the client and the node name */
+    CHECK_INT(uv_loop_init(&loop), ==, 0);
+    cara_docker_config dc = {0};
+    CHECK_OK(cara_docker_new(&docker, &loop, cara_test_env(), &dc));
+    static const char *const names[] = {"/containers/rcn-x-db?force=1", "/networks/cara-rcn-x",
+                                        "/networks/cara-rcn", "/volumes/cara-rcn-x-data"};
+    for (size_t i = 0; i < 4; i++)
+        json_decref(engine("DELETE", names[i], NULL));
+    cara_reconciler_config cfg = {.node_name = node, .docker = docker, .loop = &loop,
+                                  .env = cara_test_env(), .stop_timeout_s = 1,
+                                  .on_status = on_status_two};
+    CHECK_OK(cara_reconciler_new(&r, &cfg));
+    cara_reconciler_set_complete(r);
+    CHECK_OK(cara_reconciler_apply(r, parse(
+        "apiVersion: caravanserai/v1\nkind: Project\nmetadata: {name: rcn-x}\nspec:\n"
+        "  services: [{name: db, image: caravanserai/busybox:test, command: [sleep, '3600'],"
+        " volumeMounts: [{name: data, mountPath: /d}]}]\n  volumes: [{name: data}]\n")));
+    wait_for(r, is_running, "rcn-x Running");
+    phase_a = CARA_PHASE_RUNNING;
+    char *first = container_id("rcn-x-db");
+    CHECK_OK(cara_reconciler_apply(r, parse(
+        "apiVersion: caravanserai/v1\nkind: Project\nmetadata: {name: rcn}\nspec:\n"
+        "  services: [{name: x-db, image: caravanserai/busybox:test, command: [sleep, '3600'],"
+        " volumeMounts: [{name: x-data, mountPath: /d}]}]\n  volumes: [{name: x-data}]\n")));
+    uint64_t t0 = uv_now(&loop);
+    while (phase_b != CARA_PHASE_FAILED && uv_now(&loop) - t0 < 30000)
+        spin();
+    CHECK_INT(phase_b, ==, CARA_PHASE_FAILED);
+    CHECK(strstr(phase_b_msg, "collide") != NULL || strstr(phase_b_msg, "already in use") != NULL);
+    /* The first project keeps its container and reports nothing of the other. */
+    char *still = container_id("rcn-x-db");
+    CHECK_STR(first, still);
+    CHECK_INT(phase_a, ==, CARA_PHASE_RUNNING);
+    last.terminated = 0;
+    CHECK_OK(cara_reconciler_delete(r, "rcn"));
+    wait_for(r, is_terminated, "rcn Terminated");
+    /* Deleting the second removed nothing of the first. */
+    char *after = container_id("rcn-x-db");
+    CHECK(after != NULL && strcmp(after, first) == 0);
+    long st;
+    json_decref(engine("GET", "/volumes/cara-rcn-x-data", &st));
+    CHECK_INT(st, ==, 200);
+    last.terminated = 0;
+    CHECK_OK(cara_reconciler_delete(r, "rcn-x"));
+    wait_for(r, is_terminated, "rcn-x Terminated");
+    free(first), free(still), free(after);
+    stop(r);
+}
