@@ -278,19 +278,18 @@ static void put_record(cara_agent *a, const cara_http_request *req, cara_http_re
         return;
     cara_crdt_record rec;
     int rc = cara_crdt_record_decode(bytes, len, &rec);
-    bool kind_ok = rc == 0 && (rec.kind == want_kind ||
-                               (want_kind == CARA_CRDT_PROJECT && rec.kind == CARA_CRDT_TOMBSTONE &&
-                                strcmp(req->method, "DELETE") == 0));
-    if (rc != 0 || !kind_ok || rec.key_bytes != strlen(name) || memcmp(rec.key, name, rec.key_bytes)) {
-        cara_http_reply_error(reply, 400, "BadRecord",
-                              rc != 0 ? "the record does not decode: %s"
-                                      : "the record is not a %s record for \"%s\"",
-                              rc != 0 ? cara_strerror(rc) : req->method, name);
-        cara_env_free(a->env, bytes);
-        return;
-    }
-    if (strcmp(req->method, "PUT") == 0 && rec.kind == CARA_CRDT_TOMBSTONE) {
-        cara_http_reply_error(reply, 400, "BadRecord", "a tombstone is sent with DELETE");
+    /* PUT carries a spec (or an admission), DELETE a tombstone: nothing else. */
+    bool is_delete = strcmp(req->method, "DELETE") == 0;
+    bool kind_ok = rc == 0 && (is_delete ? rec.kind == CARA_CRDT_TOMBSTONE : rec.kind == want_kind);
+    const char *problem = rc != 0 ? cara_strerror(rc)
+                          : !kind_ok ? (is_delete ? "a DELETE carries a tombstone record"
+                                                  : "a PUT carries a spec (or admission) record, "
+                                                    "a tombstone goes with DELETE")
+                          : rec.key_bytes != strlen(name) || memcmp(rec.key, name, rec.key_bytes)
+                              ? "the record's key is not the name in the path"
+                              : NULL;
+    if (problem != NULL) {
+        cara_http_reply_error(reply, 400, "BadRecord", "the record is refused: %s", problem);
         cara_env_free(a->env, bytes);
         return;
     }

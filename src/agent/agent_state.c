@@ -521,6 +521,11 @@ void agent_reevaluate_all(cara_agent *a)
 void agent_on_status(void *ctx, const char *project, const cara_project_status *st)
 {
     cara_agent *a = ctx;
+    /* Objects of a project the state does not hold (an orphan being
+     * removed): there is no spec to report about. */
+    cara_crdt_record held;
+    if (cara_crdt_get(a->crdt, CARA_CRDT_PROJECT, (const uint8_t *)project, strlen(project), &held) != 0)
+        return;
     agent_project *ap = agent_project_find(a, project, true);
     uint64_t gen = ap != NULL ? ap->owned_generation : 0;
     if (ap != NULL && (int)st->phase != ap->last_phase) {

@@ -310,9 +310,12 @@ int cara_agent_settings_parse(cara_agent_settings *s, int argc, char **argv)
     *s = (cara_agent_settings){.log_level = CARA_LOG_INFO};
     const char *config = NULL;
     /* The file first, then the flags over it: parse the flags twice. */
-    for (int i = 1; i < argc - 1; i++)
-        if (strcmp(argv[i], "--config") == 0)
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
             config = argv[i + 1];
+        else if (strncmp(argv[i], "--config=", 9) == 0)
+            config = argv[i] + 9;
+    }
     int rc = config != NULL ? load_file(s, config) : 0;
     if (rc != 0)
         return rc;

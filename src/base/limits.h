@@ -71,8 +71,9 @@
 /* "255.255.255.255" or a full IPv6 text form with zone: INET6_ADDRSTRLEN. */
 #define CARA_ADDR_BYTES_MAX 46
 /* A node record with every list at its cap (32 conditions with 1 KiB
- * messages, 8 addresses, 64 labels) is about 60 KiB. */
-#define CARA_NODE_BYTES_MAX (64 * 1024)
+ * messages, 64 labels with 317-byte keys, 8 addresses) is about 67 KiB; the
+ * _Static_assert below keeps the cap above that worst case. */
+#define CARA_NODE_BYTES_MAX (96 * 1024)
 
 /* ---- Cluster settings (docs/manifest.md, "Cluster settings") ------------ */
 
@@ -247,6 +248,14 @@
  * per second sustained, far beyond what operators send. */
 #define CARA_AUTH_NONCES_MAX 16384
 
+/* Upper bound of an encoded node record: each field's bytes plus generous
+ * msgpack and key-name overhead (96 bytes a condition, 16 a label). */
+#define CARA_NODE_WORST_BYTES                                                            \
+    (CARA_CONDITIONS_COUNT_MAX *                                                          \
+         (CARA_NAME_BYTES_MAX + CARA_REASON_BYTES_MAX + CARA_MESSAGE_BYTES_MAX + 96) +    \
+     CARA_LABELS_COUNT_MAX * (CARA_LABEL_KEY_BYTES_MAX + CARA_LABEL_VALUE_BYTES_MAX + 16) + \
+     CARA_NODE_ADDRS_COUNT_MAX * (CARA_ADDR_BYTES_MAX + 4) + 2 * CARA_HOSTNAME_BYTES_MAX + 1024)
+
 /* ---- Relations ---------------------------------------------------------- */
 
 _Static_assert(CARA_DOC_SCALAR_BYTES_MAX >= CARA_ENV_VALUE_BYTES_MAX,
@@ -255,6 +264,8 @@ _Static_assert(CARA_MP_DEPTH_MAX < 32, "msgpack-c's own nesting cap is 32");
 _Static_assert(CARA_DOC_DEPTH_MAX <= 64, "recursive walkers assume shallow trees");
 _Static_assert(CARA_SPEC_BYTES_MAX <= CARA_MANIFEST_BYTES_MAX,
                "one spec must fit in a manifest");
+_Static_assert(CARA_NODE_WORST_BYTES <= CARA_NODE_BYTES_MAX,
+               "a node with every list at its cap must be encodable");
 _Static_assert(CARA_NODE_PROJECTS_MAX * CARA_SERVICES_COUNT_MAX <= CARA_ENGINE_OBJECTS_MAX,
                "a full node's containers must fit in one listing");
 _Static_assert(CARA_RESTART_BACKOFF_MS_MIN < CARA_RESTART_BACKOFF_MS_MAX, "back-off must grow");

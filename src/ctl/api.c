@@ -7,17 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "spec/spec.h"
+
 bool ctl_name_valid(const char *name)
 {
-    size_t n = strlen(name);
-    if (n == 0 || n > CARA_CRDT_KEY_BYTES_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char ch = name[i];
-        if (!isalnum((unsigned char)ch) && ch != '.' && ch != '_' && ch != '-')
-            return false;
-    }
-    return true;
+    /* Project and node names are DNS labels (docs/manifest.md). */
+    return cara_dns_label_valid(name, strlen(name));
 }
 
 int ctl_api_get(ctl_client *c, const char *target, bool allow_404, json_t **out)
@@ -142,19 +137,28 @@ const char *ctl_jstr(const json_t *j, ...)
 
 int ctl_parse_duration(const char *text, int64_t *ms_out)
 {
-    char *end = NULL;
-    if (!isdigit((unsigned char)text[0]))
+    /* DIGITS[.DIGITS][ms|s|m|h]: no signs, exponents, hex or spaces. */
+    size_t whole = strspn(text, "0123456789");
+    if (whole == 0 || whole > 9)
         return -1;
-    double v = strtod(text, &end);
+    const char *p = text + whole;
+    size_t frac = 0;
+    if (*p == '.') {
+        frac = strspn(p + 1, "0123456789");
+        if (frac == 0 || frac > 3)
+            return -1;
+        p += 1 + frac;
+    }
+    double v = strtod(text, NULL);
     static const struct {
         const char *suffix;
         double ms;
     } units[] = {{"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
     for (size_t i = 0; i < sizeof units / sizeof *units; i++) {
-        if (strcmp(end, units[i].suffix) == 0) {
+        if (strcmp(p, units[i].suffix) == 0) {
             double ms = v * units[i].ms;
-            if (ms < 0 || ms > 1e12)
-                return -1;
+            if (ms < 1 || ms > 1e12)
+                return -1; /* zero would be an immediate timeout */
             *ms_out = (int64_t)ms;
             return 0;
         }

@@ -7,6 +7,7 @@
 
 #include "ctl/api.h"
 #include "ctl/print.h"
+#include "spec/spec.h"
 #include "ctl/project_view.h"
 
 static void help(void)
@@ -219,6 +220,10 @@ static int get_main(ctl_ctx *ctx, int argc, char **argv, const char *cmd, const 
         return ctl_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
     if (a.phase != NULL && (a.nodes || a.name != NULL))
         return ctl_usage_error(cmd, "--phase filters a list of projects");
+    cara_phase ignored;
+    if (a.phase != NULL && cara_phase_parse(a.phase, &ignored) != 0)
+        return ctl_usage_error(cmd, "unknown phase '%s' (Pending, Scheduled, Running, Failed, "
+                                    "Terminating, Terminated)", a.phase);
     return run_get(ctx, &a);
 }
 

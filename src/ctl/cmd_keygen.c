@@ -51,7 +51,6 @@ static int parent_dirs(const char *path)
 
 int ctl_cmd_keygen(ctl_ctx *ctx, int argc, char **argv)
 {
-    (void)ctx;
     static const struct option opts[] = {
         {"out", required_argument, NULL, 'o'},
         {"force", no_argument, NULL, 'F'},
@@ -75,6 +74,8 @@ int ctl_cmd_keygen(ctl_ctx *ctx, int argc, char **argv)
     }
     if (optind < argc)
         return ctl_usage_error("keygen", "unexpected argument '%s'", argv[optind]);
+    if (out == NULL && ctx->key != NULL)
+        out = ctx->key; /* `caravanctl --key FILE keygen` writes FILE */
     char path[KEYGEN_PATH_BYTES_MAX];
     if (out == NULL && default_path(path, sizeof path) != 0)
         return 1;
