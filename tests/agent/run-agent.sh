@@ -171,7 +171,7 @@ run get-projects 0 "$ctl" get projects && has get-projects-running "$tmp/out" "^
 has get-projects-header "$tmp/out" '^NAME +PHASE +NODE +SERVICES +AGE$'
 run get-phase-filter 0 "$ctl" get projects --phase Running && has get-phase-filter-row "$tmp/out" "^$web "
 run get-phase-filter-other 0 "$ctl" get projects --phase Failed && lacks get-phase-filter-excludes "$tmp/out" "^$web "
-run get-phase-unknown 1 "$ctl" get projects --phase Sleepy
+run get-phase-unknown 2 "$ctl" get projects --phase Sleepy
 
 run reapply-unchanged 0 "$ctl" apply -f "$tmp/web.yaml" && has reapply-unchanged-says "$tmp/out" "^project/$web unchanged$"
 run apply-env-change 0 "$ctl" apply -f "$tmp/web2.yaml" && has apply-env-change-configured "$tmp/out" "^project/$web configured$"
