@@ -165,8 +165,9 @@ static void shutdown_agent(cara_agent *a, int signum)
     if (a->stopping)
         return;
     a->stopping = true;
-    cara_env_logf(a->env, CARA_LOG_INFO, "agent", "signal %d: shutting down; containers keep running",
-                  signum);
+    if (signum != 0)
+        cara_env_logf(a->env, CARA_LOG_INFO, "agent",
+                      "signal %d: shutting down; containers keep running", signum);
     agent_watch_close_all(a);
     cara_http_free(a->http);
     a->http = NULL;
@@ -179,12 +180,25 @@ static void shutdown_agent(cara_agent *a, int signum)
     uv_close((uv_handle_t *)&a->tick, NULL);
     uv_timer_stop(&a->info_timer);
     uv_close((uv_handle_t *)&a->info_timer, NULL);
+    uv_timer_stop(&a->fail_timer);
+    uv_close((uv_handle_t *)&a->fail_timer, NULL);
     agent_eval_close(a);
     uv_close((uv_handle_t *)&a->sigterm, NULL);
     uv_close((uv_handle_t *)&a->sigint, NULL);
 }
 
 static void on_signal(uv_signal_t *s, int signum) { shutdown_agent(s->data, signum); }
+
+static void on_fail_timer(uv_timer_t *t) { shutdown_agent(t->data, 0); }
+
+void agent_fail_stop(cara_agent *a, const char *why)
+{
+    cara_env_logf(a->env, CARA_LOG_ERROR, "agent", "%s: stopping (exit code 1) so that a restart "
+                  "reloads the durable state", why);
+    a->exit_code = 1;
+    if (!a->stopping && !uv_is_active((uv_handle_t *)&a->fail_timer))
+        uv_timer_start(&a->fail_timer, on_fail_timer, 0, 0);
+}
 
 static bool all_loopback(const cara_agent_config *cfg)
 {
@@ -270,9 +284,11 @@ int cara_agent_run(const cara_agent_config *cfg, cara_env *env)
     a.tick.data = &a;
     uv_timer_init(&loop, &a.info_timer);
     a.info_timer.data = &a;
+    uv_timer_init(&loop, &a.fail_timer);
+    a.fail_timer.data = &a;
     uv_timer_start(&a.tick, on_tick, AGENT_TICK_MS, AGENT_TICK_MS);
     uv_run(&loop, UV_RUN_DEFAULT);
-    rc = 0;
+    rc = a.exit_code != 0 ? CARA_EIO : 0;
 out:
     if (!a.stopping)
         agent_eval_close(&a); /* start failed: nothing else closed it */

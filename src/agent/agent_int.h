@@ -83,12 +83,17 @@ typedef struct cara_agent {
     size_t dirty_count, dirty_cap;
     bool dirty_all, publish_pending;
     uv_timer_t eval_timer;
+    uv_timer_t fail_timer;   /* fail-stop: shuts down from the loop */
+    int exit_code;
     uv_signal_t sigterm, sigint;
     uv_timer_t tick;
     bool stopping;
     agent_stats stats;
 } cara_agent;
 
+/* agent.c: stops the agent with exit code 1 on the next loop turn (its
+ * memory may hold what its disk does not: a restart reloads the truth). */
+void agent_fail_stop(cara_agent *a, const char *why);
 /* agent.c: the crdt's value check (ctx is the cara_env) */
 int agent_validate_value(void *ctx, int kind, const uint8_t *key, size_t key_bytes,
                          const uint8_t *value, size_t len);

@@ -99,9 +99,13 @@ int agent_ingest(cara_agent *a, const uint8_t *bytes, size_t len, bool *changed)
     cara_store_op op = {.type = CARA_STORE_PUT, .bytes = bytes, .len = len};
     rc = cara_store_apply(a->store, &op, 1);
     if (rc != 0) {
+        /* The record is merged in memory but not on disk, and the crdt
+         * cannot take it back. Answering anything but an error, or acting
+         * on it, could acknowledge what a restart loses; so stop, and let
+         * the supervisor restart the agent from what the disk holds (as
+         * databases do when a write or fsync fails). */
         a->stats.store_errors++;
-        cara_env_logf(a->env, CARA_LOG_ERROR, "agent", "persisting a record failed: %s",
-                      cara_strerror(rc));
+        agent_fail_stop(a, "persisting a record failed");
         return CARA_EIO;
     }
     *changed = true;
