@@ -131,6 +131,8 @@ typedef struct agent_nodes {
 int agent_nodes_load(cara_agent *a, agent_nodes *out);
 void agent_nodes_free(cara_agent *a, agent_nodes *ns);
 agent_project *agent_project_find(cara_agent *a, const char *name, bool create);
+/* Forgets this node's local data about a project (no-op if none). */
+void agent_project_drop(cara_agent *a, const char *name);
 void agent_event_add(cara_agent *a, const char *project, const char *type, const char *reason,
                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* Decodes the held spec (NULL if none, or a tombstone) and status (NULL if

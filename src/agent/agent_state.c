@@ -23,6 +23,19 @@ agent_project *agent_project_find(cara_agent *a, const char *name, bool create)
     return p;
 }
 
+void agent_project_drop(cara_agent *a, const char *name)
+{
+    for (agent_project **pp = &a->projects; *pp != NULL; pp = &(*pp)->next) {
+        if (strcmp((*pp)->name, name) == 0) {
+            agent_project *p = *pp;
+            *pp = p->next;
+            a->projects_count--;
+            cara_env_free(a->env, p);
+            return;
+        }
+    }
+}
+
 void agent_event_add(cara_agent *a, const char *project, const char *type, const char *reason,
                      const char *fmt, ...)
 {
@@ -356,6 +369,13 @@ void agent_project_changed(cara_agent *a, const char *name)
     bool deleted = false;
     if (agent_load_project(a, name, &spec, &st, &gen, &deleted) != 0)
         goto out;
+    /* A deleted project that reached Terminated needs nothing more from
+     * this node: keep no local data for it (the tombstone stays in the
+     * state until collection). */
+    if (deleted && st != NULL && st->phase == CARA_PHASE_TERMINATED) {
+        agent_project_drop(a, name);
+        goto out;
+    }
     agent_project *ap = agent_project_find(a, name, true);
     if (ap == NULL)
         goto out;
@@ -484,7 +504,9 @@ void agent_force_delete(cara_agent *a, const char *name)
         return;
     ap->force_delete = true;
     agent_project_changed(a, name);
-    ap->force_delete = false; /* acted on, or nothing to act on here */
+    ap = agent_project_find(a, name, false); /* the evaluation may have dropped it */
+    if (ap != NULL)
+        ap->force_delete = false; /* acted on, or nothing to act on here */
 }
 
 typedef struct names_ctx {
