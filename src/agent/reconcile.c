@@ -343,14 +343,66 @@ static void adopt_orphans(cara_reconciler *r)
     }
 }
 
+/* Applies one change; idempotent, since a listing may already show it. */
+static int apply_change(cara_reconciler *r, snapshot *s, const snap_change *ch)
+{
+    actual_ctr *c;
+    switch (ch->op) {
+    case CH_NET_ADD: return snap_add_obj(r, &s->nets, &s->nets_count, ch->obj.name, ch->obj.project);
+    case CH_NET_DEL: snap_remove_obj(s->nets, &s->nets_count, ch->obj.name); return 0;
+    case CH_VOL_ADD: return snap_add_obj(r, &s->vols, &s->vols_count, ch->obj.name, ch->obj.project);
+    case CH_VOL_DEL: snap_remove_obj(s->vols, &s->vols_count, ch->obj.name); return 0;
+    case CH_CTR_ADD:
+        if ((c = snap_find_ctr_id(s, ch->ctr.id)) != NULL) {
+            *c = ch->ctr;
+            return 0;
+        }
+        return snap_add_ctr(r, s, &ch->ctr);
+    case CH_CTR_DEL: snap_remove_ctr(s, ch->ctr.id); return 0;
+    case CH_CTR_STATE:
+        if ((c = snap_find_ctr_id(s, ch->ctr.id)) != NULL)
+            snprintf(c->state, sizeof c->state, "%s", ch->ctr.state);
+        return 0;
+    }
+    CARA_UNREACHABLE();
+}
+
+int recon_change(cara_reconciler *r, const snap_change *ch)
+{
+    if (r->lists_pending > 0 && !r->changes_overflow) {
+        if (r->changes == NULL)
+            r->changes = cara_env_calloc(r->env, RECON_CHANGES_MAX, sizeof *r->changes);
+        if (r->changes == NULL || r->changes_count == RECON_CHANGES_MAX)
+            r->changes_overflow = true;
+        else
+            r->changes[r->changes_count++] = *ch;
+    }
+    return apply_change(r, &r->snap, ch);
+}
+
+static void clear_changes(cara_reconciler *r)
+{
+    cara_env_free(r->env, r->changes);
+    r->changes = NULL;
+    r->changes_count = 0;
+    r->changes_overflow = false;
+}
+
 static void finish_pass(cara_reconciler *r)
 {
     if (r->list_failed || r->closing) {
         snap_free(r, &r->next_snap);
+        clear_changes(r);
         return;
     }
-    if (r->list_mutations != r->mutations) {
-        /* A step finished while we listed: the listing may predate it. */
+    /* The listing may predate steps that finished while it was taken:
+     * replay their effects on it rather than throw it away, so passes are
+     * not starved by a busy node. */
+    int rc = r->changes_overflow ? CARA_ELIMIT : 0;
+    for (size_t i = 0; rc == 0 && i < r->changes_count; i++)
+        rc = apply_change(r, &r->next_snap, &r->changes[i]);
+    clear_changes(r);
+    if (rc != 0) {
         snap_free(r, &r->next_snap);
         cara_reconciler_kick(r);
         return;
@@ -410,7 +462,7 @@ static void start_pass(cara_reconciler *r)
     static const char *const paths[] = {"/containers/json?all=1&filters=", "/networks?filters=",
                                         "/volumes?filters="};
     r->list_failed = false;
-    r->list_mutations = r->mutations;
+    clear_changes(r);
     snap_free(r, &r->next_snap);
     for (int k = 0; k < 3; k++) {
         cara_buf_reset(&q);
@@ -563,6 +615,7 @@ void recon_maybe_destroy(cara_reconciler *r)
     }
     snap_free(r, &r->snap);
     snap_free(r, &r->next_snap);
+    clear_changes(r);
     cara_env_free(r->env, r);
 }
 

@@ -48,6 +48,20 @@ typedef enum {
     STEP_VOL_REMOVE,
 } step_kind;
 
+/* One effect of a finished step on the snapshot. While a listing is in
+ * flight, these are also logged and replayed onto the listing when it
+ * arrives, since the listing may predate them. */
+typedef enum { CH_NET_ADD, CH_NET_DEL, CH_VOL_ADD, CH_VOL_DEL, CH_CTR_ADD, CH_CTR_DEL,
+               CH_CTR_STATE } change_op;
+typedef struct snap_change {
+    change_op op;
+    actual_obj obj; /* NET_*, VOL_* */
+    actual_ctr ctr; /* CTR_ADD: all of it; CTR_DEL and CTR_STATE: id (and state) */
+} snap_change;
+/* Changes logged during one listing; past this the listing is discarded
+ * and taken again instead (a pass is never applied with effects missing). */
+#define RECON_CHANGES_MAX 1024
+
 typedef enum { IMG_UNKNOWN = 0, IMG_PRESENT, IMG_MISSING, IMG_FAILED } img_state;
 
 typedef struct svc_state {
@@ -92,9 +106,10 @@ struct cara_reconciler {
     snapshot snap;
     bool snap_valid;
     bool complete;       /* desired set is known: orphans may go */
-    uint64_t mutations;  /* steps completed; a listing older than one is stale */
+    snap_change *changes; /* logged while a listing is in flight */
+    size_t changes_count;
+    bool changes_overflow;
     int lists_pending;   /* 0..3 list calls of the current pass */
-    uint64_t list_mutations;
     snapshot next_snap;
     bool list_failed;
     uv_timer_t resync_timer, kick_timer, retry_timer;
@@ -139,6 +154,9 @@ actual_ctr *snap_find_svc(snapshot *s, const char *project, const char *service)
 const char *snap_obj_project(const actual_obj *objs, size_t count, const char *name);
 bool snap_has_obj(const actual_obj *objs, size_t count, const char *name);
 void recon_schedule_retry(cara_reconciler *r, uint64_t at_mono_ms);
+/* Applies a step's effect to the snapshot (and logs it for the listing in
+ * flight, if any). Returns 0 or CARA_ELIMIT / CARA_ENOMEM. */
+int recon_change(cara_reconciler *r, const snap_change *ch);
 /* Frees the reconciler once it is closing and nothing refers to it any
  * more: no libuv handle open, no engine call whose callback is to come. */
 void recon_maybe_destroy(cara_reconciler *r);

@@ -132,18 +132,32 @@ static bool ok_status(long st, long a, long b, long c)
     return st == a || st == b || st == c;
 }
 
+static int change_obj(cara_reconciler *r, change_op op, const char *name, const char *project)
+{
+    snap_change ch = {.op = op};
+    snprintf(ch.obj.name, sizeof ch.obj.name, "%s", name);
+    snprintf(ch.obj.project, sizeof ch.obj.project, "%s", project);
+    return recon_change(r, &ch);
+}
+
+static int change_ctr(cara_reconciler *r, change_op op, const char *id, const char *state)
+{
+    snap_change ch = {.op = op};
+    snprintf(ch.ctr.id, sizeof ch.ctr.id, "%s", id);
+    snprintf(ch.ctr.state, sizeof ch.ctr.state, "%s", state);
+    return recon_change(r, &ch);
+}
+
 /* Applies a finished step to the snapshot. Returns false if it failed. */
 static bool apply_result(cara_reconciler *r, proj *p, step *s, const cara_docker_result *res,
                          const char **reason)
 {
-    snapshot *snap = &r->snap;
     long st = res->rc == 0 ? res->http_status : 0;
     *reason = "EngineError";
     switch (s->kind) {
     case STEP_NET_CREATE:
         *reason = "NetworkCreateFailed";
-        return ok_status(st, 201, 201, 201) &&
-               snap_add_obj(r, &snap->nets, &snap->nets_count, s->object, p->name) == 0;
+        return ok_status(st, 201, 201, 201) && change_obj(r, CH_NET_ADD, s->object, p->name) == 0;
     case STEP_VOL_CREATE: {
         *reason = "VolumeCreateFailed";
         if (!ok_status(st, 201, 200, 201))
@@ -165,7 +179,7 @@ static bool apply_result(cara_reconciler *r, proj *p, step *s, const cara_docker
                      proj_label ? "another project" : "no project of this node");
             return false;
         }
-        return snap_add_obj(r, &snap->vols, &snap->vols_count, s->object, p->name) == 0;
+        return change_obj(r, CH_VOL_ADD, s->object, p->name) == 0;
     }
     case STEP_IMG_INSPECT: {
         svc_state *sv = svc_of(p, s->service, NULL);
@@ -196,42 +210,41 @@ static bool apply_result(cara_reconciler *r, proj *p, step *s, const cara_docker
             return false;
         json_t *j = json_loadb(res->body, res->body_len, 0, NULL);
         const char *id = json_string_value(json_object_get(j, "Id"));
-        actual_ctr c = {.exit_code = 0};
-        snprintf(c.id, sizeof c.id, "%s", id ? id : s->object);
-        snprintf(c.name, sizeof c.name, "%s", s->object);
-        snprintf(c.project, sizeof c.project, "%s", p->name);
-        snprintf(c.service, sizeof c.service, "%s", s->service);
-        snprintf(c.hash, sizeof c.hash, "%s", s->hash);
-        snprintf(c.state, sizeof c.state, "created");
+        snap_change ch = {.op = CH_CTR_ADD};
+        actual_ctr *c = &ch.ctr;
+        snprintf(c->id, sizeof c->id, "%s", id ? id : s->object);
+        snprintf(c->name, sizeof c->name, "%s", s->object);
+        snprintf(c->project, sizeof c->project, "%s", p->name);
+        snprintf(c->service, sizeof c->service, "%s", s->service);
+        snprintf(c->hash, sizeof c->hash, "%s", s->hash);
+        snprintf(c->state, sizeof c->state, "created");
         json_decref(j);
-        return snap_add_ctr(r, snap, &c) == 0;
+        return recon_change(r, &ch) == 0;
     }
     case STEP_CTR_START: {
         *reason = "ContainerStartFailed";
-        actual_ctr *c = snap_find_ctr_id(snap, s->target);
-        if (ok_status(st, 204, 304, 204) && c != NULL)
-            snprintf(c->state, sizeof c->state, "running");
+        if (ok_status(st, 204, 304, 204))
+            change_ctr(r, CH_CTR_STATE, s->target, "running");
         return ok_status(st, 204, 304, 204);
     }
     case STEP_CTR_STOP: {
-        actual_ctr *c = snap_find_ctr_id(snap, s->target);
         if (st == 404)
-            snap_remove_ctr(snap, s->target);
-        else if (ok_status(st, 204, 304, 204) && c != NULL)
-            snprintf(c->state, sizeof c->state, "exited");
+            change_ctr(r, CH_CTR_DEL, s->target, "");
+        else if (ok_status(st, 204, 304, 204))
+            change_ctr(r, CH_CTR_STATE, s->target, "exited");
         return ok_status(st, 204, 304, 404);
     }
     case STEP_CTR_REMOVE:
         if (ok_status(st, 204, 404, 204))
-            snap_remove_ctr(snap, s->target);
+            change_ctr(r, CH_CTR_DEL, s->target, "");
         return ok_status(st, 204, 404, 204);
     case STEP_NET_REMOVE:
         if (ok_status(st, 204, 404, 204))
-            snap_remove_obj(snap->nets, &snap->nets_count, s->object);
+            change_obj(r, CH_NET_DEL, s->object, p->name);
         return ok_status(st, 204, 404, 204);
     case STEP_VOL_REMOVE:
         if (ok_status(st, 204, 404, 204))
-            snap_remove_obj(snap->vols, &snap->vols_count, s->object);
+            change_obj(r, CH_VOL_DEL, s->object, p->name);
         return ok_status(st, 204, 404, 204);
     }
     CARA_UNREACHABLE();
@@ -250,7 +263,6 @@ static void on_step_done(void *arg, const cara_docker_result *res)
     proj *p = find_proj(r, s->project);
     CARA_ASSERT(p != NULL && in_flight(p, s->key)); /* a busy project is never forgotten */
     unmark(r, p, s->key);
-    r->mutations++;
     r->stats.steps++;
     const char *reason;
     svc_state *sv = s->service[0] ? svc_of(p, s->service, NULL) : NULL;
