@@ -420,7 +420,7 @@ static bool authorised(cara_agent *a, const cara_http_request *req, cara_http_re
     if (is_read && !signed_req && a->api_loopback_only && req->peer_loopback)
         return true;
     int reason = 0;
-    if (cara_auth_check_http(a->auth, req, cara_env_now_wall_ms(a->env), &reason) == 0)
+    if (cara_auth_check_http(a->auth, req, cara_env_now_wall_ms(a->env), cara_env_now_mono_ms(a->env), &reason) == 0)
         return true;
     a->stats.api_refused_auth++;
     cara_http_reply_error(reply, cara_auth_reason_status(reason), cara_auth_reason_name(reason),

@@ -15,7 +15,7 @@
 typedef struct nonce_entry {
     uint8_t nonce[CARA_REQSIG_NONCE_BYTES];
     uint64_t hash;
-    int64_t seen_wall_ms;
+    int64_t seen_mono_ms; /* retention runs on the monotonic clock (auth.h) */
 } nonce_entry;
 
 struct cara_auth {
@@ -30,6 +30,7 @@ struct cara_auth {
      * least twice ring_cap, so probe runs stay short. */
     uint32_t *slots;
     size_t slots_mask;
+    int64_t last_mono_ms; /* the latest now_mono_ms seen */
     uint8_t hash_key[crypto_shorthash_KEYBYTES];
     cara_auth_stats stats;
 };
@@ -147,12 +148,14 @@ static void slot_delete(cara_auth *a, size_t i)
     a->slots[i] = 0;
 }
 
-/* Forgets every nonce older than 2 × the window, oldest first. */
-static void expire(cara_auth *a, int64_t now_wall_ms)
+/* Forgets every nonce remembered for more than 2 × the window of monotonic
+ * time, oldest first. The ring is in acceptance order, and the monotonic
+ * clock never goes back, so the head is always the oldest. */
+static void expire(cara_auth *a, int64_t now_mono_ms)
 {
     while (a->count > 0) {
         nonce_entry *e = &a->ring[a->head];
-        if (now_wall_ms - e->seen_wall_ms <= 2 * a->window_ms)
+        if (now_mono_ms - e->seen_mono_ms <= 2 * a->window_ms)
             break;
         size_t i = slot_find(a, e->nonce, e->hash);
         CARA_ASSERT(a->slots[i] == a->head + 1);
@@ -163,13 +166,13 @@ static void expire(cara_auth *a, int64_t now_wall_ms)
 }
 
 static void remember(cara_auth *a, const uint8_t *nonce, uint64_t hash, size_t slot,
-                     int64_t now_wall_ms)
+                     int64_t now_mono_ms)
 {
     CARA_ASSERT(a->count < a->ring_cap && a->slots[slot] == 0);
     size_t pos = (a->head + a->count) % a->ring_cap;
     memcpy(a->ring[pos].nonce, nonce, CARA_REQSIG_NONCE_BYTES);
     a->ring[pos].hash = hash;
-    a->ring[pos].seen_wall_ms = now_wall_ms;
+    a->ring[pos].seen_mono_ms = now_mono_ms;
     a->slots[slot] = (uint32_t)pos + 1;
     a->count++;
 }
@@ -192,9 +195,14 @@ static bool key_trusted(const cara_auth *a, const uint8_t pk[CARA_CRDT_PK_BYTES]
 }
 
 int cara_auth_check(cara_auth *a, const cara_auth_request *req, int64_t now_wall_ms,
-                    int *reason)
+                    int64_t now_mono_ms, int *reason)
 {
     CARA_ASSERT(reason != NULL && req->method != NULL && req->target != NULL);
+    /* The ring must stay in monotonic order: a clock reading that went back
+     * (it must not, but it is the caller's) counts as no time passing. */
+    if (now_mono_ms < a->last_mono_ms)
+        now_mono_ms = a->last_mono_ms;
+    a->last_mono_ms = now_mono_ms;
     cara_reqsig_parsed h;
     if (cara_crdt_reqsig_parse(req->key, req->time, req->nonce, req->sig, &h) != 0)
         return refuse(a, reason, CARA_AUTH_MISSING_SIGNATURE, CARA_EPARSE);
@@ -212,21 +220,21 @@ int cara_auth_check(cara_auth *a, const cara_auth_request *req, int64_t now_wall
         return refuse(a, reason, CARA_AUTH_STALE_REQUEST, CARA_ESTALE);
     if (h.time_ms > now_wall_ms + a->window_ms)
         return refuse(a, reason, CARA_AUTH_STALE_REQUEST, CARA_EFUTURE);
-    expire(a, now_wall_ms);
+    expire(a, now_mono_ms);
     uint64_t hash = nonce_hash(a, h.nonce);
     size_t slot = slot_find(a, h.nonce, hash);
     if (a->slots[slot] != 0)
         return refuse(a, reason, CARA_AUTH_REPLAYED_NONCE, CARA_EREPLAY);
     if (a->count == a->ring_cap)
         return refuse(a, reason, CARA_AUTH_REPLAY_CACHE_FULL, CARA_ELIMIT);
-    remember(a, h.nonce, hash, slot, now_wall_ms);
+    remember(a, h.nonce, hash, slot, now_mono_ms);
     a->stats.accepted++;
     *reason = CARA_AUTH_OK;
     return 0;
 }
 
 int cara_auth_check_http(cara_auth *a, const cara_http_request *req, int64_t now_wall_ms,
-                         int *reason)
+                         int64_t now_mono_ms, int *reason)
 {
     cara_auth_request ar = {
         .method = req->method,
@@ -238,7 +246,7 @@ int cara_auth_check_http(cara_auth *a, const cara_http_request *req, int64_t now
         .nonce = cara_http_header(req, "X-Cara-Nonce"),
         .sig = cara_http_header(req, "X-Cara-Signature"),
     };
-    return cara_auth_check(a, &ar, now_wall_ms, reason);
+    return cara_auth_check(a, &ar, now_wall_ms, now_mono_ms, reason);
 }
 
 void cara_auth_stats_get(const cara_auth *a, cara_auth_stats *out)

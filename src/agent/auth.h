@@ -4,17 +4,35 @@
  * bounded cache of the nonces already used. The signature format itself is
  * in src/crdt (cara_crdt_reqsig_*), shared with caravanctl.
  *
- * Time comes in as an argument (`now_wall_ms`, Unix milliseconds), so tests
- * and the simulator drive it; nothing here reads a clock or does I/O.
+ * Time comes in as arguments, so tests and the simulator drive it; nothing
+ * here reads a clock or does I/O. Two clocks, for two jobs:
+ *   - `now_wall_ms` (Unix milliseconds) judges freshness: TIME is the
+ *     client's wall clock, and only a wall clock can be compared with it;
+ *   - `now_mono_ms` (any origin, never goes back) measures how long a nonce
+ *     has been remembered.
  *
  * Replay rule. A nonce is remembered from the moment its request is
- * accepted for 2 × the window: a request is fresh while |TIME - now| is at
- * most one window, and the agent's clock when it first saw the nonce is
- * within one window of TIME, so 2 × the window covers every moment at which
- * the same request could still pass the freshness check. The cache is
- * bounded; when it is full, only entries older than 2 × the window are
- * evicted, and if there are none the request is refused (503
- * ReplayCacheFull) rather than forget a nonce that could still be replayed.
+ * accepted for 2 × the window of monotonic time: a request is fresh while
+ * |TIME - now_wall| is at most one window, and the wall clock when the nonce
+ * was first seen is within one window of TIME, so while the wall clock runs
+ * with the monotonic one, 2 × the window covers every moment at which the
+ * same request could still pass the freshness check. The cache is bounded;
+ * when it is full, only entries older than 2 × the window are evicted, and
+ * if there are none the request is refused (503 ReplayCacheFull) rather
+ * than forget a nonce that could still be replayed.
+ *
+ * Why retention is not measured on the wall clock: after a step back,
+ * `now_wall - seen_wall` stays negative until the clock catches up, nothing
+ * expires, and once the cache is full every signed request gets 503 for as
+ * long as the step was; after a step forward everything expires at once, and
+ * a step back again lets the forgotten requests pass. On the monotonic
+ * clock retention is exactly 2 × the window whatever the wall clock does.
+ * What is left: a request accepted before the wall clock steps back by more
+ * than 2 × the window is forgotten on schedule, so it could pass again when
+ * the wall clock returns to its TIME (up to the size of the step later).
+ * Closing that would mean refusing every request in the replayed stretch of
+ * time, which would cost as much as the bug above; a wall clock that steps
+ * back by minutes is an incident the operator has to see to anyway.
  */
 #ifndef CARA_AGENT_AUTH_H
 #define CARA_AGENT_AUTH_H
@@ -69,20 +87,21 @@ typedef struct cara_auth_request {
     const char *key, *time, *nonce, *sig; /* X-Cara-Key, -Time, -Nonce, -Signature */
 } cara_auth_request;
 
-/* Checks a request at `now_wall_ms`. On success remembers its nonce and
- * returns 0. Otherwise returns a negative code and sets *reason (never
+/* Checks a request at `now_wall_ms` (freshness) and `now_mono_ms` (nonce
+ * retention; must not go back between calls, a reading that does counts as
+ * the previous one). On success remembers its nonce and returns 0. Otherwise returns a negative code and sets *reason (never
  * NULL) for the error body: CARA_EPARSE (MissingSignature), CARA_EUNTRUSTED
  * (UnknownKey), CARA_EBADSIG (BadSignature), CARA_ESTALE or CARA_EFUTURE
  * (StaleRequest), CARA_EREPLAY (ReplayedNonce), CARA_ELIMIT
  * (ReplayCacheFull), CARA_ENOMEM. The signature is checked before the
  * clock and the cache, so an unsigned request never touches the cache. */
 int cara_auth_check(cara_auth *a, const cara_auth_request *req, int64_t now_wall_ms,
-                    int *reason);
+                    int64_t now_mono_ms, int *reason);
 
 /* The same, reading the headers, method, raw target and body of an HTTP
  * request as the server hands it to the handler. */
 int cara_auth_check_http(cara_auth *a, const cara_http_request *req, int64_t now_wall_ms,
-                         int *reason);
+                         int64_t now_mono_ms, int *reason);
 
 typedef struct cara_auth_stats {
     uint64_t accepted;

@@ -28,6 +28,9 @@
 /* MHD's timeout is a hint to call it again; a long one is cut so a clock
  * oddity can never park a daemon for days. */
 #define MHD_TIMER_MS_MAX 60000u
+/* A stream's queue cap runs between these two (cara_http_stream_set_queue_max). */
+_Static_assert(CARA_HTTP_STREAM_QUEUE_BYTES_MAX <= CARA_HTTP_REPLY_BYTES_MAX,
+               "a raised stream queue cap must be able to exceed the steady one");
 /* MHD reads a streaming reply through its callback in blocks this big. */
 #define STREAM_BLOCK_BYTES 4096
 
@@ -62,8 +65,9 @@ struct http_req {
     struct MHD_Response *pending; /* deferred reply waiting for resume */
     unsigned pending_status;
     /* Streaming. */
-    cara_buf queue;
+    cara_buf queue;    /* bounded by CARA_HTTP_REPLY_BYTES_MAX; queue_max is the real cap */
     size_t queue_head; /* bytes of `queue` already handed to MHD */
+    size_t queue_max;  /* cap on waiting bytes (cara_http_stream_set_queue_max) */
     bool ended;
     cara_http_stream_close_fn on_close;
     void *on_close_ctx;
@@ -213,7 +217,8 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     r->conn = conn;
     r->reply.r = r->deferred.r = r->stream.r = r;
     cara_buf_init(&r->body, srv->env, CARA_HTTP_BODY_BYTES_MAX);
-    cara_buf_init(&r->queue, srv->env, CARA_HTTP_STREAM_QUEUE_BYTES_MAX);
+    cara_buf_init(&r->queue, srv->env, CARA_HTTP_REPLY_BYTES_MAX);
+    r->queue_max = CARA_HTTP_STREAM_QUEUE_BYTES_MAX;
     r->next = srv->reqs;
     if (srv->reqs)
         srv->reqs->prev = r;
@@ -518,6 +523,14 @@ const char *cara_http_header(const cara_http_request *req, const char *name)
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
+const char *cara_http_reply_query(const cara_http_reply *reply, const char *key)
+{
+    http_req *r = reply->r;
+    if (!r->in_handler || r->conn == NULL)
+        return NULL;
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
 /* ---- Replies --------------------------------------------------------------- */
 
 static void format_message(char *out, size_t size, const char *fmt, va_list ap)
@@ -635,8 +648,16 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
     size_t n = avail < max ? avail : max;
     memcpy(buf, r->queue.data + r->queue_head, n);
     r->queue_head += n;
+    /* http.h: a raised cap lasts until the queue has drained to the
+     * steady-state cap. */
+    if (r->queue.len - r->queue_head <= CARA_HTTP_STREAM_QUEUE_BYTES_MAX)
+        r->queue_max = CARA_HTTP_STREAM_QUEUE_BYTES_MAX;
     if (r->queue_head == r->queue.len) {
-        cara_buf_reset(&r->queue);
+        /* A queue that held a large snapshot gives its storage back. */
+        if (r->queue.cap > 2 * CARA_HTTP_STREAM_QUEUE_BYTES_MAX)
+            cara_buf_free(&r->queue);
+        else
+            cara_buf_reset(&r->queue);
         r->queue_head = 0;
     }
     return (ssize_t)n;
@@ -681,10 +702,22 @@ int cara_http_stream_write(cara_http_stream *st, const void *data, size_t len)
         r->queue.len -= r->queue_head;
         r->queue_head = 0;
     }
+    if (r->queue.len > r->queue_max || len > r->queue_max - r->queue.len)
+        return CARA_ETOOBIG;
     int rc = cara_buf_append(&r->queue, data, len);
     if (rc != 0)
         return rc;
     resume(r);
+    return 0;
+}
+
+int cara_http_stream_set_queue_max(cara_http_stream *st, size_t bytes)
+{
+    http_req *r = st->r;
+    CARA_ASSERT(r->agent_holds && r->state == REQ_STREAMING && !r->ended);
+    if (bytes < CARA_HTTP_STREAM_QUEUE_BYTES_MAX || bytes > CARA_HTTP_REPLY_BYTES_MAX)
+        return CARA_EINVAL;
+    r->queue_max = bytes;
     return 0;
 }
 

@@ -58,6 +58,10 @@ typedef struct cara_http_request {
  * names, the first one. */
 const char *cara_http_query(const cara_http_request *req, const char *key);
 const char *cara_http_header(const cara_http_request *req, const char *name);
+/* cara_http_query for the request `reply` answers, for code that is handed
+ * only the reply; valid (and non-NULL when present) only while the handler
+ * runs. */
+const char *cara_http_reply_query(const cara_http_reply *reply, const char *key);
 
 /* Called once per request. It must answer through `reply` before it
  * returns: with one of the cara_http_reply_* calls below (exactly one). If
@@ -142,7 +146,8 @@ int cara_http_deferred_error(cara_http_deferred *d, int status, const char *reas
 
 /* ---- Streaming replies ---------------------------------------------------
  * Chunked output of unknown length. The agent writes chunks from the loop;
- * each is queued (at most CARA_HTTP_STREAM_QUEUE_BYTES_MAX per stream) and
+ * each is queued (at most CARA_HTTP_STREAM_QUEUE_BYTES_MAX per stream,
+ * unless raised for a while by cara_http_stream_set_queue_max) and
  * sent as the client reads. Exactly one of two things ends a stream:
  *   - the agent calls cara_http_stream_end (the queue is still sent), or
  *   - the server calls on_close: the client went away, a send failed, or
@@ -165,6 +170,18 @@ cara_http_stream *cara_http_reply_stream(cara_http_reply *reply, int status,
 int cara_http_stream_write(cara_http_stream *st, const void *data, size_t len);
 /* Bytes queued and not yet handed to MHD. */
 size_t cara_http_stream_queued(const cara_http_stream *st);
+/* Lets the queue hold up to `bytes` waiting bytes for a while, for a burst
+ * the agent must send whole (a watch's initial snapshot). The rule: the
+ * raised cap holds until the client has read enough that at most
+ * CARA_HTTP_STREAM_QUEUE_BYTES_MAX bytes wait; from then on that
+ * steady-state cap applies again by itself, so a client that stops reading
+ * later is refused at the usual cap. Writes while it holds are refused
+ * past `bytes`. Setting a cap below what already waits drops nothing: writes
+ * are refused until the queue drains. `bytes` runs from
+ * CARA_HTTP_STREAM_QUEUE_BYTES_MAX (restores the steady cap at once) to
+ * CARA_HTTP_REPLY_BYTES_MAX (the bound on any reply held in memory).
+ * Returns 0 or CARA_EINVAL (out of range). */
+int cara_http_stream_set_queue_max(cara_http_stream *st, size_t bytes);
 /* Sends what is queued, then ends the reply. The handle is invalid after
  * this call; on_close will not run. */
 void cara_http_stream_end(cara_http_stream *st);

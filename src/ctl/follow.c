@@ -154,6 +154,8 @@ static void evaluate(follow *f, const json_t *p)
     }
 }
 
+/* The agent sends only this project's events; the name is checked all the
+ * same, for an agent that predates the ?project= filter. */
 static int on_event(void *ctx, char *line, size_t len)
 {
     follow *f = ctx;
@@ -192,6 +194,13 @@ int ctl_follow_until_running(ctl_client *c, const char *name, uint64_t generatio
 {
     follow *f = follow_start(name);
     f->generation = generation;
+    /* Only this project's events: the snapshot of an unfiltered watch is
+     * every object on the node. The target is signed as sent, query and
+     * all, and a project name needs no escaping (DNS label characters). */
+    if (!ctl_name_valid(name))
+        return ctl_fail("not a project name: \"%s\"", name);
+    char target[64 + CARA_CRDT_KEY_BYTES_MAX];
+    snprintf(target, sizeof target, "/v1/watch?project=%s", name);
     ctl_lines lines;
     int rc = CTL_STREAM_ENDED;
     for (;;) {
@@ -201,7 +210,7 @@ int ctl_follow_until_running(ctl_client *c, const char *name, uint64_t generatio
             break;
         }
         ctl_lines_init(&lines, c->env, on_event, f);
-        rc = ctl_http_stream(c, "/v1/watch", (int64_t)(deadline_mono_ms - now), ctl_lines_feed,
+        rc = ctl_http_stream(c, target, (int64_t)(deadline_mono_ms - now), ctl_lines_feed,
                              &lines, NULL);
         bool too_long = lines.too_long;
         ctl_lines_free(&lines);

@@ -10,7 +10,7 @@
 
 #include "ctl/http_client.h"
 
-/* Follows GET /v1/watch until project `name` is Running (returns 0) or
+/* Follows GET /v1/watch?project=NAME until project `name` is Running (returns 0) or
  * Failed (prints the reason, returns CTL_EXIT_FAIL), or until
  * `deadline_mono_ms` (prints, returns CTL_EXIT_FAIL). A broken stream is
  * opened again until the deadline. */

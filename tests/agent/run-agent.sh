@@ -304,6 +304,68 @@ has unreachable-peer-says "$tmp/err" '^error: cannot reach 127\.0\.0\.1:1: Conne
 run unreachable-apply 1 "$ctl" --peer 127.0.0.1:1 apply -f "$tmp/web.yaml"
 run bad-peer-usage 2 "$ctl" --peer 'a:b:c]' get projects
 
+# ---- A watch whose snapshot is larger than a stream's queue ------------------------
+
+# 40 projects with one 8 KB env value each: the snapshot of an unfiltered
+# watch (every project with its spec) is over the 256 KiB steady-state cap
+# of a stream's queue, and must still arrive whole; ?project= must send one
+# project's events only; and apply --wait (which follows ?project=, signed)
+# must work on such a node. Each project is one sleeping container.
+big_n=40
+big_value=$(printf '%*s' 8192 '' | tr ' ' v)
+big_files=()
+for i in $(seq 1 "$big_n"); do
+    projects+=("$pfx-big-$i") # the cleanup trap removes their engine objects
+    cat >"$tmp/big-$i.yaml" <<EOF
+apiVersion: caravanserai/v1
+kind: Project
+metadata: {name: $pfx-big-$i}
+spec:
+  services:
+    - name: app
+      image: $image
+      command: [sleep, "3600"]
+      env: [{name: BIG, value: $big_value}]
+EOF
+    [ "$i" -lt "$big_n" ] && big_files+=(-f "$tmp/big-$i.yaml")
+done
+run big-apply 0 "$ctl" apply "${big_files[@]}"
+run big-apply-wait-follows-one-project 0 "$ctl" apply -f "$tmp/big-$big_n.yaml" --wait --timeout 60s
+has big-apply-wait-running "$tmp/out" "^project/$pfx-big-$big_n Running$"
+# curl ends the stream after its time limit (exit 28); what arrived counts.
+curl -s -N --max-time 5 "$api/v1/watch" >"$tmp/watch-all" 2>/dev/null
+snap_bytes=$(wc -c <"$tmp/watch-all")
+[ "$snap_bytes" -gt $((256 * 1024)) ] && pass big-watch-snapshot-over-queue-cap ||
+    fail big-watch-snapshot-over-queue-cap "$snap_bytes bytes"
+got=$(grep -cE "^\{\"type\":\"ADDED\",\"kind\":\"Project\",\"object\":.*\"name\":\"$pfx-big-[0-9]+\"" "$tmp/watch-all")
+[ "$got" -eq "$big_n" ] && pass big-watch-every-added-line || fail big-watch-every-added-line "got $got of $big_n"
+has big-watch-nodes-too "$tmp/watch-all" '^\{"type":"ADDED","kind":"Node"'
+curl -s -N --max-time 2 "$api/v1/watch?project=$pfx-big-7" >"$tmp/watch-one" 2>/dev/null
+got=$(wc -l <"$tmp/watch-one")
+[ "$got" -eq 1 ] && pass watch-project-filter-one-line || fail watch-project-filter-one-line "got $got lines"
+has watch-project-filter-names-it "$tmp/watch-one" "^\{\"type\":\"ADDED\",\"kind\":\"Project\",.*\"name\":\"$pfx-big-7\""
+curl -s -N --max-time 2 "$api/v1/watch?kind=Node" >"$tmp/watch-nodes" 2>/dev/null
+has watch-kind-node "$tmp/watch-nodes" '^\{"type":"ADDED","kind":"Node"'
+lacks watch-kind-node-no-projects "$tmp/watch-nodes" '"kind":"Project"'
+got=$(code --max-time 5 "$api/v1/watch?kind=Pod")
+[ "$got" = 400 ] && pass watch-bad-kind-400 || fail watch-bad-kind-400 "got $got"
+# A signed watch signs its query too: the same headers on another query fail.
+"$ctl" sign-request GET "/v1/watch?project=$pfx-big-3" >"$tmp/h-watch"
+curl -s -N --max-time 2 -H @"$tmp/h-watch" "$api/v1/watch?project=$pfx-big-3" >"$tmp/watch-signed" 2>/dev/null
+has watch-signed-filter "$tmp/watch-signed" "\"name\":\"$pfx-big-3\""
+"$ctl" sign-request GET "/v1/watch?project=$pfx-big-3" >"$tmp/h-watch"
+got=$(code --max-time 5 -H @"$tmp/h-watch" "$api/v1/watch?project=$pfx-big-4")
+[ "$got" = 401 ] && pass watch-signed-query-covered || fail watch-signed-query-covered "got $got"
+for i in $(seq 1 "$big_n"); do
+    "$ctl" delete project "$pfx-big-$i" >/dev/null 2>&1 || fail big-delete "$pfx-big-$i"
+done
+big_gone() {
+    ! "$ctl" get projects | grep -q "^$pfx-big-" &&
+        [ -z "$(docker ps -a --filter "label=io.caravanserai.project" \
+            --format '{{.Label "io.caravanserai.project"}}' | grep "^$pfx-big-")" ]
+}
+if poll 120 big_gone; then pass big-deleted-and-removed; else fail big-deleted-and-removed; fi
+
 # ---- The agent stops cleanly ---------------------------------------------------------
 
 kill -TERM "$agent_pid"

@@ -61,15 +61,23 @@ static void sign(signed_req *s, const keys *k, const char *method, const char *t
     };
 }
 
-static int check(cara_auth *a, const cara_auth_request *req, int64_t now, int want_reason)
+/* Checks at wall clock `now_wall` and monotonic clock `now_mono`. */
+static int check_at(cara_auth *a, const cara_auth_request *req, int64_t now_wall,
+                    int64_t now_mono, int want_reason)
 {
     int reason = -1;
-    int rc = cara_auth_check(a, req, now, &reason);
+    int rc = cara_auth_check(a, req, now_wall, now_mono, &reason);
     if (reason != want_reason)
         cara_test_fail(__FILE__, __LINE__, "reason %s, want %s (rc %s)",
                        cara_auth_reason_name(reason), cara_auth_reason_name(want_reason),
                        cara_errname(rc));
     return rc;
+}
+
+/* Most tests keep both clocks together: the monotonic one reads as the wall. */
+static int check(cara_auth *a, const cara_auth_request *req, int64_t now, int want_reason)
+{
+    return check_at(a, req, now, now, want_reason);
 }
 
 /* ---- The message ------------------------------------------------------------- */
@@ -397,6 +405,92 @@ TEST(auth_full_cache_refuses_new_requests_until_entries_age_out)
     cara_auth_free(a);
 }
 
+/* The wall clock steps back an hour with the cache full. Retention runs on
+ * the monotonic clock, so the entries still age out on time (measured on
+ * the wall clock they would be "minus an hour old" and stay until it caught
+ * up, refusing every request 503 meanwhile), and no request passes twice. */
+TEST(auth_wall_clock_step_back_neither_fills_the_cache_for_good_nor_admits_a_replay)
+{
+    keys k = key_of(1);
+    cara_auth *a = verifier(&k, 4);
+    const int64_t mono0 = 5000, hour = 3600 * 1000;
+    signed_req before[4];
+    for (int i = 0; i < 4; i++) {
+        sign(&before[i], &k, "PUT", "/v1/projects/web", NOW_MS + i, (uint8_t)(i + 1));
+        CHECK_OK(check_at(a, &before[i].req, NOW_MS + i, mono0 + i, CARA_AUTH_OK));
+    }
+    /* One second later the wall clock reads an hour earlier. */
+    int64_t wall = NOW_MS - hour + 1000, mono = mono0 + 1000;
+    signed_req s;
+    sign(&s, &k, "PUT", "/v1/projects/web", wall, 20);
+    CHECK_RC(check_at(a, &s.req, wall, mono, CARA_AUTH_REPLAY_CACHE_FULL), CARA_ELIMIT);
+    for (int i = 0; i < 4; i++) /* from the agent's new point of view, from the future */
+        CHECK_RC(check_at(a, &before[i].req, wall, mono, CARA_AUTH_STALE_REQUEST), CARA_EFUTURE);
+    /* Two windows (monotonic) after they were accepted, they are forgotten
+     * although the wall clock is still far behind the time they were seen. */
+    wall += 2 * WINDOW_MS;
+    mono += 2 * WINDOW_MS;
+    signed_req after[4];
+    for (int i = 0; i < 4; i++) {
+        sign(&after[i], &k, "PUT", "/v1/projects/web", wall, (uint8_t)(30 + i));
+        CHECK_OK(check_at(a, &after[i].req, wall, mono, CARA_AUTH_OK));
+    }
+    cara_auth_stats st;
+    cara_auth_stats_get(a, &st);
+    CHECK_INT(st.nonces_count, ==, 4);
+    /* The requests accepted after the step cannot pass again while they are
+     * fresh, whether the wall clock stands still, steps again or runs on. */
+    CHECK_RC(check_at(a, &after[0].req, wall, mono + 1, CARA_AUTH_REPLAYED_NONCE), CARA_EREPLAY);
+    CHECK_RC(check_at(a, &after[1].req, wall - WINDOW_MS, mono + 2, CARA_AUTH_REPLAYED_NONCE),
+             CARA_EREPLAY);
+    CHECK_RC(check_at(a, &after[2].req, wall + WINDOW_MS, mono + 3, CARA_AUTH_REPLAYED_NONCE),
+             CARA_EREPLAY);
+    /* The requests from before the step are forgotten now, but their TIME
+     * is still an hour ahead of the wall clock: refused as stale (what is
+     * left once the clock comes back is the trade auth.h describes). */
+    CHECK_RC(check_at(a, &before[3].req, wall, mono + 4, CARA_AUTH_STALE_REQUEST), CARA_EFUTURE);
+    cara_auth_free(a);
+}
+
+/* Measured on the wall clock, a jump forward forgot every nonce at once,
+ * and the jump back made the forgotten requests fresh again. */
+TEST(auth_wall_clock_jump_forward_and_back_does_not_forget_nonces)
+{
+    keys k = key_of(1);
+    cara_auth *a = verifier(&k, 8);
+    const int64_t mono0 = 70000, hour = 3600 * 1000;
+    signed_req r, other;
+    sign(&r, &k, "DELETE", "/v1/projects/web", NOW_MS, 1);
+    CHECK_OK(check_at(a, &r.req, NOW_MS, mono0, CARA_AUTH_OK));
+    /* The wall clock jumps an hour ahead; a request signed by a client that
+     * agrees with it is served (and used to flush the cache). */
+    sign(&other, &k, "GET", "/v1/projects", NOW_MS + hour, 2);
+    CHECK_OK(check_at(a, &other.req, NOW_MS + hour, mono0 + 1000, CARA_AUTH_OK));
+    /* It jumps back: the first request is fresh again, and still a replay. */
+    CHECK_RC(check_at(a, &r.req, NOW_MS + 2000, mono0 + 2000, CARA_AUTH_REPLAYED_NONCE),
+             CARA_EREPLAY);
+    cara_auth_stats st;
+    cara_auth_stats_get(a, &st);
+    CHECK_INT(st.nonces_count, ==, 2);
+    cara_auth_free(a);
+}
+
+/* The monotonic reading is the caller's; one that goes back counts as no
+ * time passing, so the ring stays in order and nothing is forgotten early. */
+TEST(auth_a_monotonic_reading_that_goes_back_expires_nothing)
+{
+    keys k = key_of(1);
+    cara_auth *a = verifier(&k, 8);
+    signed_req r, s;
+    sign(&r, &k, "GET", "/v1/projects", NOW_MS, 1);
+    CHECK_OK(check_at(a, &r.req, NOW_MS, 10 * WINDOW_MS, CARA_AUTH_OK));
+    sign(&s, &k, "GET", "/v1/projects", NOW_MS, 2);
+    CHECK_OK(check_at(a, &s.req, NOW_MS, 1, CARA_AUTH_OK));
+    CHECK_RC(check_at(a, &r.req, NOW_MS, 10 * WINDOW_MS + 2 * WINDOW_MS, CARA_AUTH_REPLAYED_NONCE),
+             CARA_EREPLAY);
+    cara_auth_free(a);
+}
+
 /* Many nonces through a small cache over a long time: every live one is
  * found, expired ones are gone, and the index never loses an entry when
  * others are deleted around it (backward-shift deletion). */
@@ -425,7 +519,7 @@ TEST(auth_nonce_cache_stays_exact_under_churn)
         r.key = h.key, r.time = h.time, r.nonce = h.nonce, r.sig = h.sig;
         bool live = now - seen[j] <= 2 * WINDOW_MS;
         int reason = -1;
-        int rc = cara_auth_check(a, &r, now, &reason);
+        int rc = cara_auth_check(a, &r, now, now, &reason);
         if (live)
             CHECK_INT(reason, ==, CARA_AUTH_REPLAYED_NONCE);
         else

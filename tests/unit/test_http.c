@@ -68,11 +68,47 @@ static void flood_stream(uv_timer_t *t)
     uv_timer_stop(t);
 }
 
+/* What /burst queues at once: four times the steady-state cap, then one
+ * more chunk inside the headroom given after it. */
+#define BURST_CHUNK_BYTES (64 * 1024)
+#define BURST_CHUNKS 16
+#define BURST_BYTES ((BURST_CHUNKS + 1) * BURST_CHUNK_BYTES)
+
+static void open_burst(cara_http_reply *reply)
+{
+    static char chunk[BURST_CHUNK_BYTES];
+    static char steady[CARA_HTTP_STREAM_QUEUE_BYTES_MAX];
+    memset(chunk, '~', sizeof chunk);
+    open_stream = cara_http_reply_stream(reply, 200, "application/x-ndjson", on_stream_closed,
+                                         NULL);
+    CHECK(open_stream != NULL);
+    CHECK_RC(cara_http_stream_set_queue_max(open_stream, CARA_HTTP_STREAM_QUEUE_BYTES_MAX - 1),
+             CARA_EINVAL);
+    CHECK_RC(cara_http_stream_set_queue_max(open_stream, CARA_HTTP_REPLY_BYTES_MAX + 1),
+             CARA_EINVAL);
+    CHECK_OK(cara_http_stream_set_queue_max(open_stream, CARA_HTTP_REPLY_BYTES_MAX));
+    for (int i = 0; i < BURST_CHUNKS; i++)
+        CHECK_OK(cara_http_stream_write(open_stream, chunk, sizeof chunk));
+    size_t queued = cara_http_stream_queued(open_stream);
+    CHECK_INT(queued, ==, BURST_CHUNKS * BURST_CHUNK_BYTES);
+    /* What agent_watch_open does after its snapshot: the usual room on top. */
+    CHECK_OK(cara_http_stream_set_queue_max(open_stream, queued + sizeof steady));
+    CHECK_OK(cara_http_stream_write(open_stream, chunk, sizeof chunk));
+    CHECK_RC(cara_http_stream_write(open_stream, steady, sizeof steady), CARA_ETOOBIG);
+    CHECK_INT(cara_http_stream_queued(open_stream), ==, BURST_BYTES);
+}
+
 static void handler(void *ctx, const cara_http_request *req, cara_http_reply *reply)
 {
     (void)ctx;
+    if (strcmp(req->path, "/burst") == 0) {
+        open_burst(reply);
+        return;
+    }
     if (strcmp(req->path, "/json") == 0 || strcmp(req->path, "/a b") == 0) {
         const char *q = cara_http_query(req, "a");
+        const char *rq = cara_http_reply_query(reply, "a"); /* the same, from the reply */
+        CHECK((q == NULL && rq == NULL) || (q != NULL && rq != NULL && strcmp(q, rq) == 0));
         const char *h = cara_http_header(req, "x-test");
         CHECK_OK(cara_http_reply_json(
             reply, 200,
@@ -741,4 +777,40 @@ TEST(http_target_over_the_cap_is_414)
     CHECK(strstr(r.got, "HTTP/1.1 414") == r.got);
     CHECK(strstr(r.got, "\"reason\":\"TargetTooLong\"") != NULL);
     stop_server();
+}
+
+/* A raised queue cap lets a burst far over the steady-state cap through
+ * whole, and gives way to the steady cap by itself once the client has read
+ * the queue down to it. */
+TEST(http_stream_queue_max_raised_for_a_burst_then_back_to_the_steady_cap)
+{
+    start_server();
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK_INT(connect(fd, (struct sockaddr *)&a, sizeof a), ==, 0);
+    const char *req = "GET /burst HTTP/1.1\r\nHost: x\r\n\r\n";
+    send_all(fd, req, strlen(req));
+    size_t tildes = 0;
+    long t0 = now_ms();
+    static char buf[65536];
+    while (tildes < BURST_BYTES) {
+        CHECK(now_ms() - t0 < 10000);
+        uv_run(&loop, UV_RUN_NOWAIT);
+        ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        CHECK(n != 0); /* the server must not close the stream */
+        for (ssize_t i = 0; i < n; i++)
+            tildes += buf[i] == '~';
+    }
+    CHECK(open_stream != NULL);
+    CHECK_INT(cara_http_stream_queued(open_stream), ==, 0);
+    /* Drained: the steady cap again. */
+    static char big[CARA_HTTP_STREAM_QUEUE_BYTES_MAX + 1];
+    CHECK_RC(cara_http_stream_write(open_stream, big, sizeof big), CARA_ETOOBIG);
+    CHECK_OK(cara_http_stream_write(open_stream, big, sizeof big - 1));
+    cara_http_stream_end(open_stream);
+    open_stream = NULL;
+    close(fd);
+    stop_server();
+    CHECK_INT(stream_closed_calls, ==, 0);
 }
