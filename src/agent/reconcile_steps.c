@@ -237,7 +237,9 @@ static bool apply_result(cara_reconciler *r, proj *p, step *s, const cara_docker
     case STEP_CTR_REMOVE:
         if (ok_status(st, 204, 404, 204))
             change_ctr(r, CH_CTR_DEL, s->target, "");
-        return ok_status(st, 204, 404, 204);
+        else if (st == 409) /* "removal already in progress": the engine is on it */
+            change_ctr(r, CH_CTR_STATE, s->target, "removing");
+        return ok_status(st, 204, 404, 409);
     case STEP_NET_REMOVE:
         if (ok_status(st, 204, 404, 204))
             change_obj(r, CH_NET_DEL, s->object, p->name);
@@ -467,7 +469,7 @@ static step *plan_removal(cara_reconciler *r, proj *p, bool *left)
         if (strcmp(c->project, p->name) != 0)
             continue;
         containers = *left = true;
-        if (!in_flight(p, c->name))
+        if (!in_flight(p, c->name) && strcmp(c->state, "removing") != 0)
             return ctr_step(r, p,
                             strcmp(c->state, "running") == 0 && !p->force ? STEP_CTR_STOP
                                                                          : STEP_CTR_REMOVE,
@@ -506,7 +508,7 @@ static step *plan_stale(cara_reconciler *r, proj *p)
             cara_obj_container_name(p->spec, svc, want);
         bool stale = sv == NULL || strcmp(sv->hash, c->hash) != 0 || strcmp(want, c->name) != 0 ||
                      strcmp(c->state, "dead") == 0;
-        if (stale && !in_flight(p, c->name))
+        if (stale && !in_flight(p, c->name) && strcmp(c->state, "removing") != 0)
             return ctr_step(r, p, strcmp(c->state, "running") == 0 ? STEP_CTR_STOP : STEP_CTR_REMOVE, c);
     }
     return NULL;
