@@ -31,7 +31,7 @@ typedef struct watch_ctx {
 static int on_line(void *arg, char *line, size_t len)
 {
     watch_ctx *w = arg;
-    json_t *ev = json_loadb(line, len, 0, NULL);
+    json_t *ev = ctl_json_load_clean(line, len, NULL);
     const char *kind = ctl_jstr(ev, "kind", NULL);
     if (ev == NULL || kind == NULL || (w->kind != NULL && strcmp(kind, w->kind) != 0)) {
         json_decref(ev);

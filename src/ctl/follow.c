@@ -159,7 +159,7 @@ static void evaluate(follow *f, const json_t *p)
 static int on_event(void *ctx, char *line, size_t len)
 {
     follow *f = ctx;
-    json_t *ev = json_loadb(line, len, 0, NULL);
+    json_t *ev = ctl_json_load_clean(line, len, NULL);
     const char *kind = ctl_jstr(ev, "kind", NULL), *type = ctl_jstr(ev, "type", NULL);
     const char *name = ctl_jstr(ev, "object", "metadata", "name", NULL);
     if (kind != NULL && strcmp(kind, "Project") == 0 && name != NULL &&

@@ -196,10 +196,57 @@ int ctl_http_call(ctl_client *c, const char *method, const char *target, const c
     return 0;
 }
 
+/* Replaces terminal control characters (C0 but tab and newline, DEL, and
+ * C1 as UTF-8) with '?', in place. */
+static void clean_text(char *t)
+{
+    for (unsigned char *p = (unsigned char *)t; *p; p++) {
+        if ((*p < 0x20 && *p != '\n' && *p != '\t') || *p == 0x7f)
+            *p = '?';
+        else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+            p[0] = '?', p[1] = '?';
+    }
+}
+
+/* Strings from a peer are printed on the operator's terminal: a hostile or
+ * broken node must not be able to send it escape sequences. */
+static void clean_json(json_t *j, int depth)
+{
+    if (j == NULL || depth > CARA_DOC_DEPTH_MAX)
+        return;
+    if (json_is_string(j)) {
+        const char *v = json_string_value(j);
+        if (strpbrk(v, "\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0c\x0d\x0e\x0f\x10\x11\x12"
+                       "\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\x7f\xc2") == NULL)
+            return;
+        char *copy = strdup(v);
+        if (copy != NULL) {
+            clean_text(copy);
+            json_string_set(j, copy);
+            free(copy);
+        }
+        return;
+    }
+    size_t i;
+    const char *key;
+    json_t *v;
+    if (json_is_array(j))
+        json_array_foreach(j, i, v) clean_json(v, depth + 1);
+    else if (json_is_object(j))
+        json_object_foreach(j, key, v) clean_json(v, depth + 1);
+}
+
+json_t *ctl_json_load_clean(const char *text, size_t len, json_error_t *err)
+{
+    json_t *j = json_loadb(text, len, 0, err);
+    clean_json(j, 0);
+    return j;
+}
+
 json_t *ctl_http_json(const cara_buf *resp)
 {
     json_error_t jerr;
-    json_t *j = json_loadb(resp->data != NULL ? (const char *)resp->data : "", resp->len, 0, &jerr);
+    json_t *j = ctl_json_load_clean(resp->data != NULL ? (const char *)resp->data : "", resp->len, &jerr);
     if (j == NULL)
         ctl_fail("the answer is not JSON: %s", jerr.text);
     return j;
@@ -207,13 +254,14 @@ json_t *ctl_http_json(const cara_buf *resp)
 
 int ctl_http_report(long status, const cara_buf *resp)
 {
-    json_t *j = json_loadb(resp->data != NULL ? (const char *)resp->data : "", resp->len, 0, NULL);
+    json_t *j = ctl_json_load_clean(resp->data != NULL ? (const char *)resp->data : "", resp->len, NULL);
     const char *msg = json_string_value(json_object_get(j, "error"));
     if (msg == NULL) {
-        const char *text = resp->data != NULL ? (const char *)resp->data : "";
-        int n = (int)strcspn(text, "\r\n");
-        ctl_fail("the peer answered HTTP %ld%s%.*s", status, n > 0 ? ": " : "", n > 200 ? 200 : n,
-                 text);
+        char text[201];
+        snprintf(text, sizeof text, "%s", resp->data != NULL ? (const char *)resp->data : "");
+        text[strcspn(text, "\r\n")] = '\0';
+        clean_text(text);
+        ctl_fail("the peer answered HTTP %ld%s%s", status, text[0] ? ": " : "", text);
         json_decref(j);
         return CTL_EXIT_FAIL;
     }

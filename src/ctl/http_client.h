@@ -69,5 +69,9 @@ int ctl_http_stream(ctl_client *c, const char *target, int64_t timeout_ms, ctl_s
 
 /* Parses a JSON answer; NULL (with a message) if it is not JSON. */
 json_t *ctl_http_json(const cara_buf *resp);
+/* json_loadb, then every string value's terminal control characters (C0
+ * but tab and newline, DEL, C1) replaced with '?': what a peer sends is
+ * printed on the operator's terminal. `err` may be NULL. */
+json_t *ctl_json_load_clean(const char *text, size_t len, json_error_t *err);
 
 #endif

@@ -143,3 +143,32 @@ for name in cfgnode flagnode; do
     expect "agent-config-$name-sigterm-exit-0" 0 test $? -eq 0
 done
 expect agent-logs-json 0 grep -q '^{"ts":' "$tmp/agent.log"
+
+# What a peer says is printed without its terminal control characters: a
+# hostile node cannot send escape sequences to the operator's terminal.
+fport=$((20000 + RANDOM % 40000))
+cat >"$tmp/fakepeer.py" <<'PY'
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b'{"error": "not found \\u001b[31mRED\\u001b[0m \\u0007bell", "reason": "NotFound"}'
+        self.send_response(404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+s = http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H)
+s.timeout = 30
+for _ in range(5):  # the readiness probe, the request, and a margin
+    s.handle_request()
+PY
+python3 "$tmp/fakepeer.py" "$fport" &
+fpid=$!
+for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$fport") 2>/dev/null && break; sleep 0.1; done
+expect peer-error-is-a-failure 1 env CARAVANCTL_CONFIG=/nonexistent "$ctl" --peer "127.0.0.1:$fport" get projects x
+expect_err peer-error-printed "not found \?\[31mRED"
+cp "$tmp/err" "$tmp/peer.err"
+expect peer-error-has-no-escape 1 grep -q $'\x1b' "$tmp/peer.err"
+kill "$fpid" 2>/dev/null; wait "$fpid" 2>/dev/null
