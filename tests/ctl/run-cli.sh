@@ -171,4 +171,4 @@ expect peer-error-is-a-failure 1 env CARAVANCTL_CONFIG=/nonexistent "$ctl" --pee
 expect_err peer-error-printed "not found \?\[31mRED"
 cp "$tmp/err" "$tmp/peer.err"
 expect peer-error-has-no-escape 1 grep -q $'\x1b' "$tmp/peer.err"
-kill "$fpid" 2>/dev/null; wait "$fpid" 2>/dev/null
+kill "$fpid" 2>/dev/null; wait "$fpid" 2>/dev/null || true
