@@ -23,9 +23,9 @@ static void help(void)
 static int to_stdout(void *ctx, const char *data, size_t len)
 {
     (void)ctx;
-    if (fwrite(data, 1, len, stdout) != len)
+    /* fflush's result too: a closed pipe shows only when the buffer goes out. */
+    if (fwrite(data, 1, len, stdout) != len || fflush(stdout) != 0)
         return 1;
-    fflush(stdout);
     return 0;
 }
 
@@ -84,9 +84,9 @@ int ctl_cmd_logs(ctl_ctx *ctx, int argc, char **argv)
     int rc = ctl_client_open(&c, ctx, CTL_KEY_OPTIONAL);
     if (rc == 0) {
         int s = ctl_http_stream(&c, target, 0, to_stdout, NULL, NULL);
-        rc = s == CTL_STREAM_ENDED ? CTL_EXIT_OK : CTL_EXIT_FAIL;
-        if (s == CTL_STREAM_STOPPED)
-            rc = CTL_EXIT_FAIL; /* stdout is gone (a closed pipe) */
+        /* STOPPED: stdout is gone, e.g. `logs -f | head` has read what it
+         * wanted; that is the reader's choice, not a failure. */
+        rc = s == CTL_STREAM_ENDED || s == CTL_STREAM_STOPPED ? CTL_EXIT_OK : CTL_EXIT_FAIL;
     }
     ctl_client_close(&c);
     return rc;

@@ -1,5 +1,6 @@
 /* caravanctl: the operator's command-line tool. */
 #include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -89,6 +90,9 @@ int main(int argc, char **argv)
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
+    /* A closed pipe on stdout is an error return from write, not death by
+     * signal: commands decide what it means (logs: the reader is done). */
+    signal(SIGPIPE, SIG_IGN);
     cara_os_log log = {.stream = stderr, .app = "caravanctl"};
     ctl_ctx ctx = {0};
     cara_os_env_init(&ctx.env, &log, CARA_LOG_WARN);

@@ -103,6 +103,13 @@ check no-duplicate-networks test "$(docker network ls -q --filter label=io.carav
 check no-duplicate-volumes test "$(docker volume ls -q --filter label=io.caravanserai.project=$p1 | wc -l)" -eq 1
 check containers-kept-across-restart test "$(id_of "$p1-web")" = "$web1" -a "$(id_of "$p1-client")" = "$client1"
 
+# ---- logs -f into a reader that stops early --------------------------------------------
+pipe_logs() { timeout 30 "$ctl" logs "$p1/web" -f --timestamps | head -c 1 >/dev/null; [ "${PIPESTATUS[0]}" -eq 0 ]; }
+# httpd logs nothing by itself: keep lines coming on the container's output
+# (the reader going away shows at caravanctl's next write).
+docker exec -d "$p1-web" sh -c 'while true; do echo tick > /proc/1/fd/1; sleep 1; done'
+check logs-follow-ends-cleanly-when-the-reader-goes poll 30 pipe_logs
+
 # ---- behind its back -----------------------------------------------------------------
 docker kill "$p1-web" >/dev/null
 check killed-container-runs-again poll 60 running "$p1-web"
