@@ -118,6 +118,10 @@ static int config_pair(const char *path, yaml_node_t *k, yaml_node_t *val, file_
         fprintf(stderr, "error: %s:%lu: unknown key \"%s\" (known: peer, key)\n", path, line, key);
         return -1;
     }
+    if (dst[0] != '\0') { /* a second "peer:" must not silently win */
+        fprintf(stderr, "error: %s:%lu: duplicate key \"%s\"\n", path, line, key);
+        return -1;
+    }
     if (val->type != YAML_SCALAR_NODE || val->data.scalar.length == 0 ||
         val->data.scalar.length >= cap) {
         fprintf(stderr, "error: %s:%lu: %s must be a non-empty string\n", path, line, key);

@@ -106,6 +106,9 @@ printf 'peer: 127.0.0.1:1\nkeyy: /x\n' >"$tmp/cfg-bad.yaml"
 expect config-unknown-key 1 env HOME="$tmp/home" CARAVANCTL_CONFIG="$tmp/cfg-bad.yaml" "$ctl" get projects
 expect_err config-unknown-key-named 'cfg-bad.yaml:2: unknown key "keyy"'
 printf -- '- a\n- b\n' >"$tmp/cfg-list.yaml"
+printf 'peer: 127.0.0.1:1\npeer: 127.0.0.1:2\n' >"$tmp/cfg-dup.yaml"
+expect config-duplicate-key 1 env HOME="$tmp/home" CARAVANCTL_CONFIG="$tmp/cfg-dup.yaml" "$ctl" get projects
+expect_err config-duplicate-key-named 'cfg-dup.yaml:2: duplicate key "peer"'
 expect config-not-a-mapping 1 env CARAVANCTL_CONFIG="$tmp/cfg-list.yaml" "$ctl" get projects
 printf 'key: %s\n' "$tmp/none.key" >"$tmp/cfg-key.yaml"
 expect config-key-missing 1 env CARAVANCTL_CONFIG="$tmp/cfg-key.yaml" "$ctl" admit --pubkey 00 n1
