@@ -370,9 +370,18 @@ static int apply_change(cara_reconciler *r, snapshot *s, const snap_change *ch)
 int recon_change(cara_reconciler *r, const snap_change *ch)
 {
     if (r->lists_pending > 0 && !r->changes_overflow) {
-        if (r->changes == NULL)
-            r->changes = cara_env_calloc(r->env, RECON_CHANGES_MAX, sizeof *r->changes);
-        if (r->changes == NULL || r->changes_count == RECON_CHANGES_MAX)
+        /* Grown on demand: a change is about 800 bytes, most passes log few. */
+        if (r->changes_count == r->changes_cap) {
+            size_t cap = r->changes_cap ? r->changes_cap * 2 : 16;
+            void *v = cap <= RECON_CHANGES_MAX
+                          ? cara_env_realloc(r->env, r->changes, cap * sizeof *r->changes)
+                          : NULL;
+            if (v != NULL) {
+                r->changes = v;
+                r->changes_cap = cap;
+            }
+        }
+        if (r->changes_count == r->changes_cap)
             r->changes_overflow = true;
         else
             r->changes[r->changes_count++] = *ch;
@@ -384,7 +393,7 @@ static void clear_changes(cara_reconciler *r)
 {
     cara_env_free(r->env, r->changes);
     r->changes = NULL;
-    r->changes_count = 0;
+    r->changes_count = r->changes_cap = 0;
     r->changes_overflow = false;
 }
 

@@ -107,7 +107,7 @@ struct cara_reconciler {
     bool snap_valid;
     bool complete;       /* desired set is known: orphans may go */
     snap_change *changes; /* logged while a listing is in flight */
-    size_t changes_count;
+    size_t changes_count, changes_cap;
     bool changes_overflow;
     int lists_pending;   /* 0..3 list calls of the current pass */
     snapshot next_snap;

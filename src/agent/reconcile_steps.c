@@ -108,16 +108,23 @@ static uint32_t next_backoff(uint32_t ms)
     return ms >= CARA_RESTART_BACKOFF_MS_MAX / 2 ? CARA_RESTART_BACKOFF_MS_MAX : ms * 2;
 }
 
+/* Counts a failure and puts the project's next plan off by the doubled
+ * back-off. */
+static void back_off(cara_reconciler *r, proj *p)
+{
+    r->stats.step_errors++;
+    p->retry_backoff_ms = next_backoff(p->retry_backoff_ms);
+    p->retry_not_before_mono_ms = cara_env_now_mono_ms(r->env) + p->retry_backoff_ms;
+    recon_schedule_retry(r, p->retry_not_before_mono_ms);
+}
+
 /* A step failed: the project is Failed with the engine's words, and the
  * plan is retried after a back-off (Kubernetes keeps retrying an image
  * pull the same way). While deleting, it stays Terminating. */
 static void step_failed(cara_reconciler *r, proj *p, const step *s, const char *reason,
                         const char *msg)
 {
-    r->stats.step_errors++;
-    p->retry_backoff_ms = next_backoff(p->retry_backoff_ms);
-    p->retry_not_before_mono_ms = cara_env_now_mono_ms(r->env) + p->retry_backoff_ms;
-    recon_schedule_retry(r, p->retry_not_before_mono_ms);
+    back_off(r, p);
     cara_env_logf(r->env, CARA_LOG_WARN, "reconcile", "project=%s step=\"%s %s\" error=\"%s\"",
                   p->name, step_names[s->kind], s->object, msg);
     if (p->deleting)
@@ -634,10 +641,7 @@ static void advance_removal(cara_reconciler *r, proj *p)
 static void name_conflict(cara_reconciler *r, proj *p, const char *what, const char *name,
                           const char *owner)
 {
-    r->stats.step_errors++;
-    p->retry_backoff_ms = next_backoff(p->retry_backoff_ms);
-    p->retry_not_before_mono_ms = cara_env_now_mono_ms(r->env) + p->retry_backoff_ms;
-    recon_schedule_retry(r, p->retry_not_before_mono_ms);
+    back_off(r, p);
     snprintf(p->failed_msg, sizeof p->failed_msg, "%s %s is project %s's", what, name, owner);
     recon_set_phase(r, p, CARA_PHASE_FAILED, "NameConflict",
                     "%s %s already belongs to project %s (the names collide); rename a volume "
