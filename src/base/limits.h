@@ -175,15 +175,30 @@
 #define CARA_CRDT_OPERATORS_MAX 16
 /* Admitted nodes: the gossip layer is sized for hundreds, not thousands. */
 #define CARA_CRDT_NODES_MAX 1024
-/* Per-key floors left by collected tombstones (one per deleted project
- * name, about 80 bytes each): a million deletions fit in 80 MB. */
-#define CARA_CRDT_FLOORS_MAX (1024 * 1024)
+/* Floors left by collected tombstones: one per deleted project name, each
+ * holding its signed tombstone (about 250 bytes with the index), so that
+ * a floor can be proven to a peer: 262,144 floors fit in 64 MiB, and
+ * 2,900 deletions a day for the whole floor horizon. Past it the oldest
+ * floor goes first (counted; docs/crdt.md says what that risks). */
+#define CARA_CRDT_FLOORS_MAX (256 * 1024)
+/* Records refused only because their author's admission has not arrived
+ * yet, held and retried when an admission arrives (docs/crdt.md). */
+#define CARA_CRDT_HELD_MAX 256
+/* Changes logged for the driver between two polls; past it the log is
+ * replaced by one RESET (the driver rewrites its store). Two per record
+ * covers a full resync of a full state. */
+#define CARA_CRDT_CHANGES_MAX (2 * CARA_CRDT_RECORDS_MAX)
 /* Default HLC skew bound: a record stamped more than this ahead of the
  * local wall clock is refused (Cassandra refuses far-future generations
  * the same way, with a much wider bound). */
 #define CARA_CRDT_SKEW_MS_DEFAULT (60 * 1000)
 /* Default tombstone horizon: long enough to outlast a weekend partition. */
 #define CARA_CRDT_TOMBSTONE_HORIZON_MS_DEFAULT (7LL * 24 * 3600 * 1000)
+/* Default floor horizon: how long a collected delete is remembered and
+ * proven to peers. A replica out of contact for longer than this may bring
+ * a deleted project back (docs/crdt.md); 90 days covers a machine left
+ * switched off for a quarter. */
+#define CARA_CRDT_FLOOR_HORIZON_MS_DEFAULT (90LL * 24 * 3600 * 1000)
 /* One anti-entropy message (digest items): it travels over gossip's TCP
  * path; 1 MiB holds about 30,000 listed entries. */
 #define CARA_CRDT_SYNC_MSG_BYTES_MAX (1024 * 1024)

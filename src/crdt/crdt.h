@@ -28,6 +28,8 @@
 #define CARA_CRDT_SIG_BYTES 64
 /* A key id is the first 8 bytes of BLAKE2b-256(pk) in hex, plus a NUL. */
 #define CARA_CRDT_KEY_ID_BYTES 17
+/* A record's slot identity (see cara_crdt_record_id). */
+#define CARA_CRDT_ID_BYTES 16
 
 /* Derives an Ed25519 key pair from a 32-byte seed (the seed itself comes
  * from the OS at the edge: src/os/keyfile.c). Returns 0 or CARA_EINVAL. */
@@ -41,10 +43,11 @@ void cara_crdt_key_id(const uint8_t pk[CARA_CRDT_PK_BYTES], char out[CARA_CRDT_K
 enum cara_crdt_kind {
     CARA_CRDT_PROJECT = 1,   /* value: project spec; operator-signed */
     CARA_CRDT_TOMBSTONE = 2, /* value: empty; operator-signed; deletes a project */
-    CARA_CRDT_STATUS = 3,    /* value: project status; signed by an admitted node */
+    CARA_CRDT_STATUS = 3,    /* value: project status; by the node running it (owner) */
     CARA_CRDT_NODE = 4,      /* value: node record; signed by that very node */
     CARA_CRDT_ADMISSION = 5, /* value: cara_crdt_admission_encode(); operator-signed */
     CARA_CRDT_SETTINGS = 6,  /* value: cluster settings; operator-signed; key "cluster" */
+    CARA_CRDT_PLACEMENT = 7, /* value: project status (phase, nodeRef, why); by a scheduler */
     CARA_CRDT_KIND_END_
 };
 
@@ -115,7 +118,10 @@ typedef struct cara_crdt_cfg {
     size_t operator_pks_count; /* 1..CARA_CRDT_OPERATORS_MAX */
     int64_t skew_ms_max;           /* 0: CARA_CRDT_SKEW_MS_DEFAULT */
     int64_t tombstone_horizon_ms;  /* 0: CARA_CRDT_TOMBSTONE_HORIZON_MS_DEFAULT */
+    int64_t floor_horizon_ms;      /* 0: CARA_CRDT_FLOOR_HORIZON_MS_DEFAULT; > tombstone horizon */
     size_t records_max;            /* 0: CARA_CRDT_RECORDS_MAX */
+    size_t floors_max;             /* 0: CARA_CRDT_FLOORS_MAX */
+    size_t nodes_max;              /* 0: CARA_CRDT_NODES_MAX (admitted keys) */
     cara_crdt_validate_fn validate_value; /* optional */
     void *validate_ctx;                   /* borrowed */
 } cara_crdt_cfg;
@@ -142,10 +148,17 @@ typedef struct cara_crdt_stats {
     uint64_t applied;   /* records that changed the state */
     uint64_t duplicates; /* records already held, byte for byte */
     uint64_t rejected[CARA_CRDT_R_COUNT_];
-    uint64_t collected; /* tombstones collected */
+    uint64_t collected; /* tombstones turned into floors */
     uint64_t purged;    /* node-signed records dropped on revocation */
+    uint64_t leftovers_collected; /* status/placement of deleted or unknown projects */
+    uint64_t floors_expired;      /* floors dropped past the floor horizon */
+    uint64_t floors_evicted;      /* floors dropped early because floors_max was reached */
+    uint64_t held;      /* records held until their author's admission arrives */
+    uint64_t held_dropped; /* held records evicted (full) or refused when retried */
+    uint64_t sync_deferred; /* digest items left for a later exchange (budget) */
     size_t records_count;
     size_t floors_count;
+    size_t held_count;
 } cara_crdt_stats;
 
 /* Creates an empty state. `env` is borrowed and must outlive it. Returns
@@ -176,10 +189,26 @@ int cara_crdt_apply_batch(cara_crdt *s, const uint8_t *bytes, size_t len, int64_
 uint64_t cara_crdt_hlc_next(cara_crdt *s, int64_t now_wall_ms);
 
 /* Looks up the record held for (kind, key); TOMBSTONE and PROJECT share one
- * slot. Returns 0 and fills *out with pointers owned by `s`, valid until
- * the next call that changes it; or CARA_ENOENT. */
+ * slot. STATUS and PLACEMENT are kept per author (one writer per record):
+ * use cara_crdt_get_by for them (cara_crdt_get answers CARA_ENOENT).
+ * Returns 0 and fills *out with pointers owned by `s`, valid until the
+ * next call that changes it; or CARA_ENOENT. */
 int cara_crdt_get(const cara_crdt *s, int kind, const uint8_t *key, size_t key_bytes,
                   cara_crdt_record *out);
+/* The record of `kind` for `key` written by `author` (any kind; for kinds
+ * that are not kept per author the record must also be by `author`). */
+int cara_crdt_get_by(const cara_crdt *s, int kind, const uint8_t *key, size_t key_bytes,
+                     const uint8_t author[CARA_CRDT_PK_BYTES], cara_crdt_record *out);
+/* Does `kind` keep one record per (key, author) rather than per key? */
+bool cara_crdt_kind_per_author(int kind);
+/* Calls fn for each record of `kind` (STATUS or PLACEMENT) for `key`, one
+ * per author, in the order of the admitted keys; stops early on non-zero
+ * and returns it. Costs one lookup per admitted node. */
+int cara_crdt_foreach_author(const cara_crdt *s, int kind, const uint8_t *key, size_t key_bytes,
+                             int (*fn)(void *ctx, const cara_crdt_record *r), void *ctx);
+/* The slot identity of a record: BLAKE2b-128 over (slot, key[, author]).
+ * It names a record's row in a store. */
+void cara_crdt_record_id(const cara_crdt_record *r, uint8_t id[CARA_CRDT_ID_BYTES]);
 
 /* Calls fn for every live record in canonical order (by key hash); stops
  * early and returns fn's value when it is non-zero. */
@@ -198,19 +227,64 @@ void cara_crdt_stats_get(const cara_crdt *s, cara_crdt_stats *out);
 
 /* Is `pk` a currently admitted node key? */
 bool cara_crdt_node_admitted(const cara_crdt *s, const uint8_t pk[CARA_CRDT_PK_BYTES]);
+/* The name whose admission admits `pk`: copies at most name_bytes_max - 1
+ * bytes and a NUL into name; 0 or CARA_ENOENT. */
+int cara_crdt_node_name_of(const cara_crdt *s, const uint8_t pk[CARA_CRDT_PK_BYTES], char *name,
+                           size_t name_bytes_max);
+/* The key admitted for node `name`: 0 or CARA_ENOENT. */
+int cara_crdt_node_key_of(const cara_crdt *s, const char *name, uint8_t pk[CARA_CRDT_PK_BYTES]);
 
-/* ---- Tombstone collection -------------------------------------------------
- * Tombstones whose HLC wall time is older than now - horizon are dropped;
- * each leaves a floor (key, generation) so that no record of that project
- * at or below that generation is ever accepted again (CARA_ECOLLECTED). */
-/* Returns the number of tombstones collected. */
+/* ---- Change feed ------------------------------------------------------------
+ * Every change of the state (a record installed or removed, a floor made or
+ * dropped) is logged, so the driver can mirror the state into its durable
+ * store in one transaction per batch, and so that what the core removes by
+ * itself (revocation, collection) is removed from disk too. PUT and
+ * FLOOR_PUT carry the envelope (a record; a floor's signed tombstone),
+ * borrowed from `s` until the next call that changes it. RESET means the
+ * log overflowed: the driver rewrites its store from cara_crdt_foreach and
+ * cara_crdt_floor_foreach. */
+enum cara_crdt_change_type {
+    CARA_CRDT_CHANGE_PUT = 1,
+    CARA_CRDT_CHANGE_DEL = 2,
+    CARA_CRDT_CHANGE_FLOOR_PUT = 3,
+    CARA_CRDT_CHANGE_FLOOR_DEL = 4,
+    CARA_CRDT_CHANGE_RESET = 5,
+};
+typedef struct cara_crdt_change {
+    int type;
+    uint8_t id[CARA_CRDT_ID_BYTES]; /* the slot identity (cara_crdt_record_id) */
+    const uint8_t *bytes;           /* PUT, FLOOR_PUT */
+    size_t len;
+} cara_crdt_change;
+/* Takes the oldest change not yet taken. Returns 1 and fills *out, or 0
+ * when there is none. */
+int cara_crdt_poll_change(cara_crdt *s, cara_crdt_change *out);
+
+/* ---- Collection -------------------------------------------------------------
+ * docs/crdt.md, "Deletes and collection". A tombstone whose HLC wall time
+ * is older than now - tombstone horizon becomes a *floor*: its signed
+ * envelope is kept outside the record table (not in digests or the state
+ * hash), no PROJECT, TOMBSTONE, STATUS or PLACEMENT record of that project
+ * at or below its generation is accepted again (CARA_ECOLLECTED), and the
+ * project's status and placement records go with it. Floors travel: a peer
+ * that offers a record below a floor is sent the floor's tombstone in the
+ * anti-entropy delta. A floor is dropped after the floor horizon, or early
+ * (oldest first, counted) when floors_max is reached. Status and placement
+ * records of a project this replica has no record of, older than the
+ * tombstone horizon, are collected too. */
+/* Runs collection; returns the number of records and floors removed. */
 size_t cara_crdt_gc(cara_crdt *s, int64_t now_wall_ms);
-/* Restores a floor (from the store on start). 0, CARA_EINVAL or CARA_ELIMIT. */
-int cara_crdt_floor_set(cara_crdt *s, const uint8_t *key, size_t key_bytes, uint64_t generation);
-/* Calls fn for every floor; stops early on non-zero. */
+/* Restores a floor from its tombstone envelope (from the store on start):
+ * verified like a record. 0, or a refusal code of cara_crdt_apply. */
+int cara_crdt_floor_restore(cara_crdt *s, const uint8_t *bytes, size_t len, int64_t now_wall_ms);
+/* The generation below which project `key` is collected; 0 and false when
+ * there is no floor. */
+bool cara_crdt_floor_get(const cara_crdt *s, const uint8_t *key, size_t key_bytes,
+                         uint64_t *generation);
+/* Calls fn for every floor's tombstone envelope; stops early on non-zero. */
 int cara_crdt_floor_foreach(const cara_crdt *s,
-                            int (*fn)(void *ctx, const uint8_t *key, size_t key_bytes,
-                                      uint64_t generation),
+                            int (*fn)(void *ctx, const cara_crdt_record *tombstone,
+                                      const uint8_t *bytes, size_t len),
                             void *ctx);
 
 /* ---- Anti-entropy ---------------------------------------------------------
@@ -225,10 +299,15 @@ int cara_crdt_floor_foreach(const cara_crdt *s,
  * received is passed to cara_crdt_sync_recv, which appends the reply to
  * `reply_out` (nothing when there is nothing left to say) and appends to
  * `delta_out` the records the peer lacks (concatenated envelopes, for
- * cara_crdt_apply_batch on the peer). Records that do not fit in delta_out
- * are left for the next round. Both return 0, CARA_EPARSE / CARA_ETOOBIG
- * (malformed peer message), CARA_EUNSUPPORTED (a message of another sync
- * version), CARA_ETOOBIG (reply or delta buffer full) or CARA_ENOMEM. */
+ * cara_crdt_apply_batch on the peer), and the floors' tombstones for
+ * records the peer offers below a floor. Work is budgeted: the reply never
+ * exceeds min(CARA_CRDT_SYNC_MSG_BYTES_MAX, room left in reply_out) and the
+ * delta never exceeds the room left in delta_out; digest items that do not
+ * fit are left out (counted as sync_deferred) and are taken up by the next
+ * exchange, which starts its work at another item, so every exchange makes
+ * progress whatever the divergence. Both return 0, CARA_EPARSE /
+ * CARA_ETOOBIG (malformed peer message), CARA_EUNSUPPORTED (a message of
+ * another sync version) or CARA_ENOMEM. */
 int cara_crdt_sync_start(cara_crdt *s, cara_buf *msg_out);
 int cara_crdt_sync_recv(cara_crdt *s, const uint8_t *msg, size_t len, cara_buf *reply_out,
                         cara_buf *delta_out);
