@@ -73,6 +73,7 @@ typedef struct cara_agent {
     uint8_t node_pk[CARA_CRDT_PK_BYTES];
     uint8_t node_sk[CARA_CRDT_SK_BYTES];
     uint64_t incarnation; /* node record generation: a persisted counter, bumped per start */
+    uint64_t refute_generation; /* highest generation of an old record of ours seen */
     int64_t started_wall_ms;
     cara_crdt *crdt;
     cara_store *store;

@@ -434,20 +434,31 @@ const agent_nodes *agent_nodes_cached(cara_agent *a)
 void agent_node_record_seen(cara_agent *a, const cara_crdt_record *rec)
 {
     /* Our own record from an earlier life, held by a peer or restored from
-     * a backup, with a generation at or above ours: take a higher one and
-     * publish again, or ours would lose to it (as SWIM refutes). */
+     * a backup, with a generation above ours: take a higher one and publish
+     * again, or ours would lose to it (as SWIM refutes). The counter is
+     * written on the evaluation turn, outside the store's transaction. At
+     * an equal generation the HLC decides, and ours is the newer. */
     if (rec->key_bytes == strlen(a->cfg.name) && memcmp(rec->key, a->cfg.name, rec->key_bytes) == 0 &&
         memcmp(rec->author, a->node_pk, CARA_CRDT_PK_BYTES) == 0 &&
-        rec->generation >= a->incarnation && rec->generation < CARA_GENERATION_MAX) {
-        if (cara_store_counter_next(a->store, "node_incarnation", rec->generation + 1,
-                                    &a->incarnation) != 0)
-            agent_fail_stop(a, "persisting the node incarnation failed");
+        rec->generation > a->incarnation && rec->generation < CARA_GENERATION_MAX) {
+        if (rec->generation > a->refute_generation)
+            a->refute_generation = rec->generation;
         a->publish_pending = true;
     }
     /* The cache is rebuilt on the next evaluation; only a change that
      * scheduling can see re-evaluates every project. */
     a->nodes_dirty = true;
     agent_schedule_eval(a, NULL);
+}
+
+/* Takes an incarnation above a record of ours seen from an earlier life. */
+static void refute(cara_agent *a)
+{
+    if (a->refute_generation <= a->incarnation)
+        return;
+    if (cara_store_counter_next(a->store, "node_incarnation", a->refute_generation + 1,
+                                &a->incarnation) != 0)
+        agent_fail_stop(a, "persisting the node incarnation failed");
 }
 
 static bool node_ready(const agent_nodes *ns, const char *name)
@@ -617,6 +628,7 @@ static void on_eval(uv_timer_t *t)
         return;
     if (a->publish_pending) {
         a->publish_pending = false;
+        refute(a);
         agent_publish_node(a);
     }
     agent_nodes_cached(a); /* may ask for every project */
