@@ -111,10 +111,10 @@ asan: deps
 
 # ---- Benchmarks -----------------------------------------------------------------
 
-$(BUILD)/bench-crdt: $(call obj,bench/bench_crdt.c) $(BUILD)/libcara.a
+$(BUILD)/bench-crdt: $(call obj,bench/bench_crdt.c) $(BUILD)/libcara-agent.a $(BUILD)/libcara.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
 
-# Delta bytes as a fraction of the state, and merge+verify throughput.
+# Delta bytes as a fraction of the state, merge+verify and durable ingest throughput.
 bench-compose: deps
 	@bench/compose.sh
 

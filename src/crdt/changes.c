@@ -17,10 +17,12 @@ void crdt_log(cara_crdt *s, int type, const uint8_t id[16])
         crdt_change *v = NULL;
         if (cap <= CARA_CRDT_CHANGES_MAX) {
             /* Compact first: taken changes are dead weight. */
-            memmove(s->changes, s->changes + s->changes_next,
-                    (s->changes_count - s->changes_next) * sizeof *s->changes);
-            s->changes_count -= s->changes_next;
-            s->changes_next = 0;
+            if (s->changes_next > 0) {
+                memmove(s->changes, s->changes + s->changes_next,
+                        (s->changes_count - s->changes_next) * sizeof *s->changes);
+                s->changes_count -= s->changes_next;
+                s->changes_next = 0;
+            }
             v = cara_env_realloc(s->env, s->changes, cap * sizeof *v);
         }
         if (v == NULL) {

@@ -47,7 +47,8 @@ enum cara_crdt_kind {
     CARA_CRDT_NODE = 4,      /* value: node record; signed by that very node */
     CARA_CRDT_ADMISSION = 5, /* value: cara_crdt_admission_encode(); operator-signed */
     CARA_CRDT_SETTINGS = 6,  /* value: cluster settings; operator-signed; key "cluster" */
-    CARA_CRDT_PLACEMENT = 7, /* value: project status (phase, nodeRef, why); by a scheduler */
+    CARA_CRDT_PLACEMENT = 7, /* value: project status (phase, nodeRef, why); any admitted
+                              * node, per author; readers take the scheduler's (docs/crdt.md) */
     CARA_CRDT_KIND_END_
 };
 
@@ -172,7 +173,10 @@ enum { CARA_CRDT_APPLIED = 1, CARA_CRDT_DUPLICATE = 2 };
 /* Merges one record envelope (untrusted bytes, copied when kept).
  * Returns 0 and sets *result (may be NULL) to APPLIED or DUPLICATE, or a
  * negative code listed with enum cara_crdt_reason; a refusal changes
- * nothing but its counter. */
+ * nothing but its counter, except that a node record, status or placement
+ * refused only for want of its author's admission (CARA_ENOTADMITTED,
+ * CARA_EUNTRUSTED) is also held, when its signature is good, and applied
+ * when an admission arrives (stats.held; docs/crdt.md). */
 int cara_crdt_apply(cara_crdt *s, const uint8_t *bytes, size_t len, int64_t now_wall_ms,
                     int *result);
 
@@ -249,7 +253,9 @@ int cara_crdt_node_key_of(const cara_crdt *s, const char *name, uint8_t pk[CARA_
  * FLOOR_PUT carry the envelope (a record; a floor's signed tombstone),
  * borrowed from `s` until the next call that changes it. RESET means the
  * log overflowed: the driver rewrites its store from cara_crdt_foreach and
- * cara_crdt_floor_foreach. */
+ * cara_crdt_floor_foreach. A DEL may name a row the driver never received
+ * (put and removed between two polls). A floor's id is its project slot's,
+ * the same as the spec's it replaced: keep floors in a table of their own. */
 enum cara_crdt_change_type {
     CARA_CRDT_CHANGE_PUT = 1,
     CARA_CRDT_CHANGE_DEL = 2,
