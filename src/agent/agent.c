@@ -29,7 +29,7 @@ int agent_validate_value(void *ctx, int kind, const uint8_t *key, size_t key_byt
         if (rc == 0 && !key_is(key, key_bytes, p->name))
             rc = CARA_ESCHEMA;
         cara_project_free(env, p);
-    } else if (kind == CARA_CRDT_STATUS) {
+    } else if (kind == CARA_CRDT_STATUS || kind == CARA_CRDT_PLACEMENT) {
         cara_project_status *s = NULL;
         rc = cara_project_status_decode(env, value, len, NULL, &s);
         cara_project_status_free(env, s);
@@ -72,6 +72,9 @@ static int open_state(cara_agent *a)
 {
     cara_crdt_cfg cc = {.operator_pks = (const uint8_t(*)[CARA_CRDT_PK_BYTES])a->cfg.operator_pks,
                         .operator_pks_count = a->cfg.operator_pks_count,
+                        .tombstone_horizon_ms = a->cfg.tombstone_horizon_ms,
+                        .floor_horizon_ms = a->cfg.floor_horizon_ms,
+                        .records_max = a->cfg.records_max,
                         .validate_value = agent_validate_value,
                         .validate_ctx = a->env};
     int rc = cara_crdt_new(&a->crdt, &cc, a->env);
@@ -86,10 +89,41 @@ static int open_state(cara_agent *a)
     cara_store_report rep;
     rc = cara_store_load(a->store, a->crdt, cara_env_now_wall_ms(a->env), &rep);
     if (rc == 0)
-        cara_env_logf(a->env, CARA_LOG_INFO, "agent", "state loaded: records=%zu quarantined=%zu",
-                      rep.loaded, rep.quarantined);
+        cara_env_logf(a->env, CARA_LOG_INFO, "agent",
+                      "state loaded: records=%zu floors=%zu quarantined=%zu dropped=%zu "
+                      "migrated=%zu",
+                      rep.loaded, rep.floors, rep.quarantined, rep.dropped, rep.migrated);
     a->quarantined = rep.quarantined;
+    /* The node record's generation: a counter kept on disk, above any
+     * record of ours the state holds, so a clock set back at boot cannot
+     * make our new record lose to an old one (issue: wall-clock versions). */
+    cara_crdt_record own;
+    uint64_t held = cara_crdt_get(a->crdt, CARA_CRDT_NODE, (const uint8_t *)a->cfg.name,
+                                  strlen(a->cfg.name), &own) == 0 &&
+                            memcmp(own.author, a->node_pk, CARA_CRDT_PK_BYTES) == 0
+                        ? own.generation
+                        : 0;
+    if (rc == 0 && held >= CARA_GENERATION_MAX)
+        held = CARA_GENERATION_MAX - 1;
+    if (rc == 0 && (rc = cara_store_counter_next(a->store, "node_incarnation", held + 1,
+                                                 &a->incarnation)) != 0)
+        cara_env_logf(a->env, CARA_LOG_ERROR, "agent", "node incarnation: %s", cara_strerror(rc));
     return rc;
+}
+
+/* Collection (docs/crdt.md): tombstones past the horizon become floors,
+ * what deleted projects left goes, old floors expire. */
+static void on_gc(uv_timer_t *t)
+{
+    cara_agent *a = t->data;
+    if (a->stopping)
+        return;
+    size_t n = cara_crdt_gc(a->crdt, cara_env_now_wall_ms(a->env));
+    if (n > 0) {
+        cara_env_logf(a->env, CARA_LOG_INFO, "agent", "collection removed %zu records and floors",
+                      n);
+        agent_persist(a);
+    }
 }
 
 static void on_info(void *arg, const cara_docker_result *res);
@@ -182,6 +216,8 @@ static void shutdown_agent(cara_agent *a, int signum)
     uv_close((uv_handle_t *)&a->info_timer, NULL);
     uv_timer_stop(&a->fail_timer);
     uv_close((uv_handle_t *)&a->fail_timer, NULL);
+    uv_timer_stop(&a->gc_timer);
+    uv_close((uv_handle_t *)&a->gc_timer, NULL);
     agent_eval_close(a);
     uv_close((uv_handle_t *)&a->sigterm, NULL);
     uv_close((uv_handle_t *)&a->sigint, NULL);
@@ -247,6 +283,7 @@ static void free_agent(cara_agent *a)
     uv_run(a->loop, UV_RUN_DEFAULT); /* let every handle close */
     cara_auth_free(a->auth);
     cara_store_close(a->store);
+    agent_nodes_free(a, &a->nodes);
     cara_crdt_free(a->crdt);
     while (a->projects != NULL) {
         agent_project *next = a->projects->next;
@@ -263,7 +300,7 @@ int cara_agent_run(const cara_agent_config *cfg, cara_env *env)
     uv_loop_init(&loop);
     a.loop = &loop;
     agent_eval_init(&a);
-    a.incarnation = (uint64_t)cara_env_now_wall_ms(env);
+    a.started_wall_ms = cara_env_now_wall_ms(env);
     int rc = cara_os_mkdir_p(cfg->data_dir, 0700);
     if (rc != 0) {
         cara_env_logf(env, CARA_LOG_ERROR, "agent", "data dir %s: %s", cfg->data_dir, cara_strerror(rc));
@@ -287,6 +324,10 @@ int cara_agent_run(const cara_agent_config *cfg, cara_env *env)
     uv_timer_init(&loop, &a.fail_timer);
     a.fail_timer.data = &a;
     uv_timer_start(&a.tick, on_tick, AGENT_TICK_MS, AGENT_TICK_MS);
+    uv_timer_init(&loop, &a.gc_timer);
+    a.gc_timer.data = &a;
+    uv_timer_start(&a.gc_timer, on_gc, 0,
+                   a.cfg.gc_interval_ms ? a.cfg.gc_interval_ms : AGENT_GC_INTERVAL_MS);
     uv_run(&loop, UV_RUN_DEFAULT);
     rc = a.exit_code != 0 ? CARA_EIO : 0;
 out:

@@ -30,6 +30,10 @@ typedef struct cara_agent_config {
     cara_kv *labels;         /* node labels (for node selectors); borrowed */
     size_t labels_count;
     uint32_t resync_interval_ms; /* reconciler full pass; 0: default */
+    uint32_t gc_interval_ms;     /* collection runs (docs/crdt.md); 0: 60 s */
+    int64_t tombstone_horizon_ms; /* 0: the crdt's default (7 days) */
+    int64_t floor_horizon_ms;     /* 0: the crdt's default (90 days) */
+    size_t records_max;           /* 0: CARA_CRDT_RECORDS_MAX */
 } cara_agent_config;
 
 /* Runs the agent until SIGTERM or SIGINT. Returns 0 after a clean shutdown

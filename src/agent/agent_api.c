@@ -20,7 +20,7 @@ static json_t *events_json(cara_agent *a, const char *name)
     for (size_t i = 0; i < p->events_count; i++) {
         const agent_event *e = &p->events[(start + i) % AGENT_EVENTS_PER_PROJECT];
         char t[CARA_TIME_TEXT_BYTES] = "";
-        cara_time_format_rfc3339(e->time_ms, t);
+        cara_time_format_rfc3339(e->time_wall_ms, t);
         json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s}", "time", t, "type", e->type,
                                              "reason", e->reason, "message", e->message));
     }
@@ -35,6 +35,11 @@ json_t *agent_project_json(cara_agent *a, const char *name)
     bool deleted = false;
     if (agent_load_project(a, name, &spec, &st, &gen, &deleted) != 0)
         return NULL;
+    uint64_t observed = 0;
+    cara_project_status *again = NULL;
+    if (agent_project_status(a, name, gen, &again, &observed) != 0)
+        observed = 0;
+    cara_project_status_free(a->env, again);
     cara_project_status pending = {.phase = CARA_PHASE_PENDING};
     const cara_project_status *shown = st != NULL ? st : &pending;
     json_t *j;
@@ -48,10 +53,9 @@ json_t *agent_project_json(cara_agent *a, const char *name)
     json_t *meta = json_object_get(j, "metadata");
     json_object_set_new(meta, "generation", json_integer((json_int_t)gen));
     /* The generation of the spec the status describes (its record's). */
-    cara_crdt_record srec;
-    if (st != NULL && cara_crdt_get(a->crdt, CARA_CRDT_STATUS, (const uint8_t *)name, strlen(name), &srec) == 0)
+    if (st != NULL && observed > 0)
         json_object_set_new(json_object_get(j, "status"), "observedGeneration",
-                            json_integer((json_int_t)srec.generation));
+                            json_integer((json_int_t)observed));
     if (deleted)
         json_object_set_new(meta, "deletionRequested", json_true());
     if (spec != NULL && spec->has_expire_at && cara_env_now_wall_ms(a->env) >= spec->expire_at_ms)

@@ -18,9 +18,12 @@
 #define AGENT_WATCHERS_MAX 64
 /* How often the agent looks at expiry times and its own node record. */
 #define AGENT_TICK_MS 1000
+/* How often collection runs: tombstones live for days, so a minute late
+ * costs nothing; each run is one pass over the records. */
+#define AGENT_GC_INTERVAL_MS (60 * 1000)
 
 typedef struct agent_event {
-    int64_t time_ms;
+    int64_t time_wall_ms; /* when it happened, on this node's wall clock */
     char type[16];    /* Normal, Warning */
     char reason[CARA_REASON_BYTES_MAX];
     char message[CARA_MESSAGE_BYTES_MAX];
@@ -50,6 +53,14 @@ typedef struct agent_watcher {
     struct agent_watcher *next;
 } agent_watcher;
 
+/* Ready admitted nodes as the scheduler sees them; owned arrays freed with
+ * agent_nodes_free. */
+typedef struct agent_nodes {
+    cara_sched_node *items;
+    cara_node **decoded;
+    size_t count;
+} agent_nodes;
+
 typedef struct agent_stats {
     uint64_t records_applied, records_refused, store_errors, status_writes;
     uint64_t api_requests, api_refused_auth;
@@ -61,7 +72,8 @@ typedef struct cara_agent {
     uv_loop_t *loop;
     uint8_t node_pk[CARA_CRDT_PK_BYTES];
     uint8_t node_sk[CARA_CRDT_SK_BYTES];
-    uint64_t incarnation; /* node record generation: start time in ms */
+    uint64_t incarnation; /* node record generation: a persisted counter, bumped per start */
+    int64_t started_wall_ms;
     cara_crdt *crdt;
     cara_store *store;
     cara_docker *docker;
@@ -82,6 +94,11 @@ typedef struct cara_agent {
     char (*dirty)[CARA_NAME_BYTES_MAX + 1];
     size_t dirty_count, dirty_cap;
     bool dirty_all, publish_pending;
+    bool persist_pending;   /* own records merged but not yet written */
+    agent_nodes nodes;      /* decoded node records, rebuilt when nodes_dirty */
+    bool nodes_valid, nodes_dirty;
+    uint8_t nodes_hash[32]; /* what scheduling sees of them (agent_nodes_cached) */
+    uv_timer_t gc_timer;
     uv_timer_t eval_timer;
     uv_timer_t fail_timer;   /* fail-stop: shuts down from the loop */
     int exit_code;
@@ -102,6 +119,24 @@ int agent_validate_value(void *ctx, int kind, const uint8_t *key, size_t key_byt
 /* Merges untrusted record bytes; persists and acts on them when they change
  * the state. Returns 0 and sets *changed, or the crdt's refusal code. */
 int agent_ingest(cara_agent *a, const uint8_t *bytes, size_t len, bool *changed);
+/* Merges concatenated records (what a peer sent together) and writes what
+ * changed in one transaction. Returns 0, CARA_EPARSE (bad framing; what
+ * came before it is kept) or CARA_EIO (the agent stops). */
+int agent_ingest_batch(cara_agent *a, const uint8_t *bytes, size_t len, size_t *applied);
+/* Writes what the crdt changed since the last call (one transaction) and
+ * acts on it; a failure stops the agent. 0 or CARA_EIO. */
+int agent_persist(cara_agent *a);
+/* Asks for agent_persist on this loop turn's evaluation. */
+void agent_persist_soon(cara_agent *a);
+/* The node records, decoded once per change (NULL if out of memory). */
+const agent_nodes *agent_nodes_cached(cara_agent *a);
+/* A node record changed: refresh the cache; refute an old record of ours. */
+void agent_node_record_seen(cara_agent *a, const cara_crdt_record *rec);
+/* The status a project shows (docs/crdt.md, "One writer per record"):
+ * owned *status, and the generation of the record it came from. 0 or
+ * CARA_ENOENT. */
+int agent_project_status(cara_agent *a, const char *name, uint64_t generation,
+                         cara_project_status **status, uint64_t *observed_generation);
 /* Re-evaluates one project: scheduling if this node is its scheduler,
  * reconciling if this node owns it, expiry. Never call it from inside a
  * reconciler callback: use agent_schedule_eval. */
@@ -121,13 +156,6 @@ void agent_publish_node(cara_agent *a);
 /* Reconciler status callback. */
 void agent_on_status(void *ctx, const char *project, const cara_project_status *st);
 bool agent_admitted(const cara_agent *a);
-/* Ready admitted nodes as the scheduler sees them; owned arrays freed with
- * agent_nodes_free. */
-typedef struct agent_nodes {
-    cara_sched_node *items;
-    cara_node **decoded;
-    size_t count;
-} agent_nodes;
 int agent_nodes_load(cara_agent *a, agent_nodes *out);
 void agent_nodes_free(cara_agent *a, agent_nodes *ns);
 agent_project *agent_project_find(cara_agent *a, const char *name, bool create);

@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "agent/agent_int.h"
 
 agent_project *agent_project_find(cara_agent *a, const char *name, bool create)
@@ -52,7 +54,7 @@ void agent_event_add(cara_agent *a, const char *project, const char *type, const
         agent_event *last = &p->events[(p->events_next + AGENT_EVENTS_PER_PROJECT - 1) %
                                         AGENT_EVENTS_PER_PROJECT];
         if (strcmp(last->reason, reason) == 0 && strcmp(last->message, message) == 0) {
-            last->time_ms = cara_env_now_wall_ms(a->env);
+            last->time_wall_ms = cara_env_now_wall_ms(a->env);
             return;
         }
     }
@@ -60,7 +62,7 @@ void agent_event_add(cara_agent *a, const char *project, const char *type, const
     p->events_next = (p->events_next + 1) % AGENT_EVENTS_PER_PROJECT;
     if (p->events_count < AGENT_EVENTS_PER_PROJECT)
         p->events_count++;
-    e->time_ms = cara_env_now_wall_ms(a->env);
+    e->time_wall_ms = cara_env_now_wall_ms(a->env);
     snprintf(e->type, sizeof e->type, "%s", type);
     snprintf(e->reason, sizeof e->reason, "%s", reason);
     snprintf(e->message, sizeof e->message, "%s", message);
@@ -78,22 +80,58 @@ static void dispatch(cara_agent *a, const cara_crdt_record *rec)
     case CARA_CRDT_PROJECT:
     case CARA_CRDT_TOMBSTONE:
     case CARA_CRDT_STATUS:
+    case CARA_CRDT_PLACEMENT:
         agent_schedule_eval(a, key);
         agent_watch_notify(a, "Project", key);
         break;
     case CARA_CRDT_ADMISSION:
         if (strcmp(key, a->cfg.name) == 0)
             a->publish_pending = true;
+        a->nodes_dirty = true;
         agent_schedule_eval_all(a);
         agent_watch_notify(a, "Node", key);
         break;
     case CARA_CRDT_NODE:
-        agent_schedule_eval_all(a);
+        agent_node_record_seen(a, rec);
         agent_watch_notify(a, "Node", key);
         break;
     default:
         break;
     }
+}
+
+/* Called by the store for each change it writes: what changed is acted on
+ * (evaluations run on the next loop turn). Removals name no key: they come
+ * from revocation and collection, and everything is looked at again. */
+static void on_change(void *ctx, const cara_crdt_change *c)
+{
+    cara_agent *a = ctx;
+    cara_crdt_record rec;
+    if (c->type == CARA_CRDT_CHANGE_PUT && cara_crdt_record_decode(c->bytes, c->len, &rec) == 0) {
+        dispatch(a, &rec);
+        return;
+    }
+    if (c->type == CARA_CRDT_CHANGE_DEL || c->type == CARA_CRDT_CHANGE_RESET) {
+        a->nodes_dirty = true;
+        agent_schedule_eval_all(a);
+    }
+}
+
+int agent_persist(cara_agent *a)
+{
+    a->persist_pending = false;
+    int rc = cara_store_persist(a->store, a->crdt, on_change, a);
+    if (rc != 0) {
+        /* The state in memory is ahead of the disk, and the crdt cannot
+         * take it back. Answering anything but an error, or acting on it,
+         * could acknowledge what a restart loses; so stop, and let the
+         * supervisor restart the agent from what the disk holds (as
+         * databases do when a write or fsync fails). */
+        a->stats.store_errors++;
+        agent_fail_stop(a, "persisting the state failed");
+        return CARA_EIO;
+    }
+    return 0;
 }
 
 int agent_ingest(cara_agent *a, const uint8_t *bytes, size_t len, bool *changed)
@@ -109,26 +147,26 @@ int agent_ingest(cara_agent *a, const uint8_t *bytes, size_t len, bool *changed)
         return 0;
     a->stats.records_applied++;
     /* Durable before anything acts on it or anyone is told (DESIGN.md §4). */
-    cara_store_op op = {.type = CARA_STORE_PUT, .bytes = bytes, .len = len};
-    rc = cara_store_apply(a->store, &op, 1);
-    if (rc != 0) {
-        /* The record is merged in memory but not on disk, and the crdt
-         * cannot take it back. Answering anything but an error, or acting
-         * on it, could acknowledge what a restart loses; so stop, and let
-         * the supervisor restart the agent from what the disk holds (as
-         * databases do when a write or fsync fails). */
-        a->stats.store_errors++;
-        agent_fail_stop(a, "persisting a record failed");
-        return CARA_EIO;
-    }
+    if ((rc = agent_persist(a)) != 0)
+        return rc;
     *changed = true;
-    cara_crdt_record rec;
-    if (cara_crdt_record_decode(bytes, len, &rec) == 0)
-        dispatch(a, &rec);
     return 0;
 }
 
-/* Signs a record of this node and merges it like any other. */
+int agent_ingest_batch(cara_agent *a, const uint8_t *bytes, size_t len, size_t *applied)
+{
+    int rc = cara_crdt_apply_batch(a->crdt, bytes, len, cara_env_now_wall_ms(a->env), applied);
+    a->stats.records_applied += *applied;
+    /* One transaction for the whole batch (and whatever it let through
+     * from the held records). */
+    int prc = agent_persist(a);
+    return prc != 0 ? prc : rc;
+}
+
+/* Signs a record of this node and merges it like any other. It is written
+ * to disk with whatever else this loop turn produces, in one transaction:
+ * a node's own status is not acknowledged to anyone, and a crash before
+ * the write is the same as a crash before the status was made. */
 static int write_own(cara_agent *a, int kind, const char *key, uint64_t generation,
                      const cara_buf *value)
 {
@@ -145,35 +183,38 @@ static int write_own(cara_agent *a, int kind, const char *key, uint64_t generati
     cara_buf out;
     cara_buf_init(&out, a->env, CARA_CRDT_RECORD_BYTES_MAX);
     int rc = cara_crdt_record_sign(&rec, a->node_sk, &out);
-    bool changed;
+    int result = 0;
     if (rc == 0)
-        rc = agent_ingest(a, out.data, out.len, &changed);
+        rc = cara_crdt_apply(a->crdt, out.data, out.len, cara_env_now_wall_ms(a->env), &result);
     cara_buf_free(&out);
+    if (rc == 0 && result == CARA_CRDT_APPLIED)
+        agent_persist_soon(a);
     return rc;
 }
 
-static int write_status(cara_agent *a, const char *project, uint64_t generation,
-                        const cara_project_status *st)
+static int write_project_record(cara_agent *a, int kind, const char *project, uint64_t generation,
+                                const cara_project_status *st)
 {
     cara_buf v;
     cara_buf_init(&v, a->env, CARA_STATUS_BYTES_MAX);
     int rc = cara_project_status_encode(st, &v);
     if (rc == 0)
-        rc = write_own(a, CARA_CRDT_STATUS, project, generation, &v);
+        rc = write_own(a, kind, project, generation, &v);
     cara_buf_free(&v);
     if (rc == 0)
         a->stats.status_writes++;
     else
-        cara_env_logf(a->env, CARA_LOG_WARN, "agent", "project=%s writing status failed: %s",
-                      project, cara_strerror(rc));
+        cara_env_logf(a->env, CARA_LOG_WARN, "agent", "project=%s writing %s failed: %s",
+                      project, kind == CARA_CRDT_STATUS ? "status" : "placement",
+                      cara_strerror(rc));
     return rc;
 }
 
-/* A status written by the scheduler: phase, placement and one Phase
+/* A placement written by the scheduler: phase, nodeRef and one Phase
  * condition saying why. */
-static void write_sched_status(cara_agent *a, const char *project, uint64_t generation,
-                               cara_phase phase, const char *node, const char *reason,
-                               const char *message)
+static void write_placement(cara_agent *a, const char *project, uint64_t generation,
+                            cara_phase phase, const char *node, const char *reason,
+                            const char *message)
 {
     char text[CARA_MESSAGE_BYTES_MAX];
     snprintf(text, sizeof text, "%s: %.900s", cara_phase_name(phase), message);
@@ -181,9 +222,96 @@ static void write_sched_status(cara_agent *a, const char *project, uint64_t gene
                         .message = text, .last_transition_ms = cara_env_now_wall_ms(a->env)};
     cara_project_status st = {.phase = phase, .node_ref = (char *)node, .conditions = &c,
                               .conditions_count = 1};
-    if (write_status(a, project, generation, &st) == 0)
+    if (write_project_record(a, CARA_CRDT_PLACEMENT, project, generation, &st) == 0)
         agent_event_add(a, project, phase == CARA_PHASE_PENDING ? "Warning" : "Normal", reason,
                         "%s", message);
+}
+
+/* ---- What a project's placement and status are ------------------------------------
+ * docs/crdt.md, "One writer per record". Each node writes only its own
+ * PLACEMENT (as a scheduler) and STATUS (as an owner) records. A reader
+ * takes the placement written by the project's scheduler as it computes
+ * it; without one (the scheduler just changed), the newest placement any
+ * admitted node wrote, as a hint. The status shown is the owner's (the
+ * placed node's) own report when it is at least as new as the placement,
+ * else the placement. Records for a generation above the spec's are
+ * ignored: they describe nothing that exists. */
+
+typedef struct newest_ctx {
+    uint64_t generation_max;
+    cara_crdt_record best;
+    bool found;
+} newest_ctx;
+
+static int keep_newest(void *ctx, const cara_crdt_record *r)
+{
+    newest_ctx *c = ctx;
+    if (r->generation > c->generation_max)
+        return 0;
+    if (!c->found || r->generation > c->best.generation ||
+        (r->generation == c->best.generation && r->hlc > c->best.hlc)) {
+        c->best = *r;
+        c->found = true;
+    }
+    return 0;
+}
+
+static bool record_of_node(cara_agent *a, int kind, const char *project, const char *node,
+                           uint64_t generation_max, cara_crdt_record *out)
+{
+    uint8_t pk[CARA_CRDT_PK_BYTES];
+    if (node == NULL || cara_crdt_node_key_of(a->crdt, node, pk) != 0 ||
+        cara_crdt_get_by(a->crdt, kind, (const uint8_t *)project, strlen(project), pk, out) != 0)
+        return false;
+    return out->generation <= generation_max;
+}
+
+static bool placement_of(cara_agent *a, const char *project, uint64_t generation,
+                         cara_crdt_record *out)
+{
+    const agent_nodes *ns = agent_nodes_cached(a);
+    int sched = ns != NULL ? cara_sched_scheduler_of(project, ns->items, ns->count) : -1;
+    if (sched >= 0 &&
+        record_of_node(a, CARA_CRDT_PLACEMENT, project, ns->items[sched].name, generation, out))
+        return true;
+    newest_ctx c = {.generation_max = generation};
+    cara_crdt_foreach_author(a->crdt, CARA_CRDT_PLACEMENT, (const uint8_t *)project,
+                             strlen(project), keep_newest, &c);
+    *out = c.best;
+    return c.found;
+}
+
+int agent_project_status(cara_agent *a, const char *name, uint64_t generation,
+                         cara_project_status **status, uint64_t *observed_generation)
+{
+    *status = NULL;
+    cara_crdt_record place, own, *shown = NULL;
+    bool placed = placement_of(a, name, generation, &place);
+    char owner[CARA_NAME_BYTES_MAX + 1] = "";
+    cara_project_status *ps = NULL;
+    if (placed && cara_project_status_decode(a->env, place.value, place.value_bytes, NULL, &ps) == 0) {
+        shown = &place;
+        if (ps->node_ref != NULL)
+            snprintf(owner, sizeof owner, "%s", ps->node_ref);
+    }
+    /* Without any placement, a status by this node (a single node that
+     * ran it before placements were kept apart) still tells the truth. */
+    const char *who = owner[0] ? owner : placed ? NULL : a->cfg.name;
+    if (record_of_node(a, CARA_CRDT_STATUS, name, who, generation, &own) &&
+        (shown == NULL || own.hlc >= place.hlc)) {
+        cara_project_status_free(a->env, ps);
+        ps = NULL;
+        if (cara_project_status_decode(a->env, own.value, own.value_bytes, NULL, &ps) == 0)
+            shown = &own;
+    }
+    if (shown == NULL) {
+        cara_project_status_free(a->env, ps);
+        return CARA_ENOENT;
+    }
+    *status = ps;
+    if (observed_generation != NULL)
+        *observed_generation = shown->generation;
+    return 0;
 }
 
 int agent_load_project(cara_agent *a, const char *name, cara_project **spec,
@@ -199,8 +327,7 @@ int agent_load_project(cara_agent *a, const char *name, cara_project **spec,
     *deleted = rec.kind == CARA_CRDT_TOMBSTONE;
     if (!*deleted && (rc = cara_project_decode(a->env, rec.value, rec.value_bytes, NULL, spec)) != 0)
         return rc; /* the crdt validated it on the way in: this is not reached */
-    if (cara_crdt_get(a->crdt, CARA_CRDT_STATUS, (const uint8_t *)name, strlen(name), &rec) == 0)
-        cara_project_status_decode(a->env, rec.value, rec.value_bytes, NULL, status);
+    agent_project_status(a, name, *generation, status, NULL);
     return 0;
 }
 
@@ -264,6 +391,65 @@ void agent_nodes_free(cara_agent *a, agent_nodes *ns)
     *ns = (agent_nodes){0};
 }
 
+/* What scheduling reads of the nodes, as one hash: a node record that
+ * changes none of it (a republish, an address) re-evaluates nothing. */
+static void nodes_sched_hash(const agent_nodes *ns, uint8_t out[32])
+{
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, 32);
+    for (size_t i = 0; i < ns->count; i++) {
+        const cara_sched_node *n = &ns->items[i];
+        uint8_t flags[2] = {n->ready, n->schedulable};
+        crypto_generichash_update(&st, (const uint8_t *)n->name, strlen(n->name) + 1);
+        crypto_generichash_update(&st, flags, sizeof flags);
+        crypto_generichash_update(&st, (const uint8_t *)&n->capacity, sizeof n->capacity);
+        for (size_t l = 0; l < n->labels_count; l++) {
+            crypto_generichash_update(&st, (const uint8_t *)n->labels[l].name,
+                                      strlen(n->labels[l].name) + 1);
+            crypto_generichash_update(&st, (const uint8_t *)n->labels[l].value,
+                                      strlen(n->labels[l].value) + 1);
+        }
+    }
+    crypto_generichash_final(&st, out, 32);
+}
+
+const agent_nodes *agent_nodes_cached(cara_agent *a)
+{
+    if (!a->nodes_dirty && a->nodes_valid)
+        return &a->nodes;
+    agent_nodes_free(a, &a->nodes);
+    a->nodes_valid = agent_nodes_load(a, &a->nodes) == 0;
+    a->nodes_dirty = false;
+    if (!a->nodes_valid)
+        return NULL;
+    uint8_t h[32];
+    nodes_sched_hash(&a->nodes, h);
+    if (memcmp(h, a->nodes_hash, sizeof h) != 0) {
+        memcpy(a->nodes_hash, h, sizeof h);
+        agent_schedule_eval_all(a);
+    }
+    return &a->nodes;
+}
+
+void agent_node_record_seen(cara_agent *a, const cara_crdt_record *rec)
+{
+    /* Our own record from an earlier life, held by a peer or restored from
+     * a backup, with a generation at or above ours: take a higher one and
+     * publish again, or ours would lose to it (as SWIM refutes). */
+    if (rec->key_bytes == strlen(a->cfg.name) && memcmp(rec->key, a->cfg.name, rec->key_bytes) == 0 &&
+        memcmp(rec->author, a->node_pk, CARA_CRDT_PK_BYTES) == 0 &&
+        rec->generation >= a->incarnation && rec->generation < CARA_GENERATION_MAX) {
+        if (cara_store_counter_next(a->store, "node_incarnation", rec->generation + 1,
+                                    &a->incarnation) != 0)
+            agent_fail_stop(a, "persisting the node incarnation failed");
+        a->publish_pending = true;
+    }
+    /* The cache is rebuilt on the next evaluation; only a change that
+     * scheduling can see re-evaluates every project. */
+    a->nodes_dirty = true;
+    agent_schedule_eval(a, NULL);
+}
+
 static bool node_ready(const agent_nodes *ns, const char *name)
 {
     for (size_t i = 0; i < ns->count; i++)
@@ -291,7 +477,7 @@ void agent_publish_node(cara_agent *a)
         n++;
     }
     cara_condition ready = {.type = "Ready", .status = CARA_COND_TRUE, .reason = "AgentRunning",
-                            .message = "", .last_transition_ms = (int64_t)a->incarnation};
+                            .message = "", .last_transition_ms = a->started_wall_ms};
     cara_node node = {.name = (char *)a->cfg.name, .addrs = addrs, .addrs_count = n,
                       .labels = a->cfg.labels, .labels_count = a->cfg.labels_count,
                       .capacity = a->capacity, .state = CARA_NODE_READY,
@@ -322,7 +508,7 @@ static void schedule(cara_agent *a, const char *name, const cara_project *spec, 
     if (v.index >= 0) {
         char msg[128];
         snprintf(msg, sizeof msg, "placed on node %s", ns->items[v.index].name);
-        write_sched_status(a, name, gen, CARA_PHASE_SCHEDULED, ns->items[v.index].name,
+        write_placement(a, name, gen, CARA_PHASE_SCHEDULED, ns->items[v.index].name,
                            "Scheduled", msg);
         return;
     }
@@ -331,7 +517,7 @@ static void schedule(cara_agent *a, const char *name, const cara_project *spec, 
     bool same = st != NULL && st->phase == CARA_PHASE_PENDING && st->conditions_count > 0 &&
                 strstr(st->conditions[0].message, why) != NULL;
     if (!same)
-        write_sched_status(a, name, gen, CARA_PHASE_PENDING, NULL, "Unschedulable", why);
+        write_placement(a, name, gen, CARA_PHASE_PENDING, NULL, "Unschedulable", why);
 }
 
 /* The owner's part: hand the spec (or its deletion) to the reconciler. */
@@ -392,9 +578,10 @@ void agent_project_changed(cara_agent *a, const char *name)
     ap->expire_at_ms = ap->has_expire_at ? spec->expire_at_ms : 0;
     bool expired = ap->has_expire_at && now >= ap->expire_at_ms;
     bool gone = deleted || expired;
-    agent_nodes ns;
-    if (agent_nodes_load(a, &ns) != 0)
-        goto out_nodes;
+    const agent_nodes *nsp = agent_nodes_cached(a);
+    if (nsp == NULL)
+        goto out;
+    const agent_nodes ns = *nsp;
     int sched = cara_sched_scheduler_of(name, ns.items, ns.count);
     bool me_sched = sched >= 0 && strcmp(ns.items[sched].name, a->cfg.name) == 0;
     const char *owner = st != NULL ? st->node_ref : NULL;
@@ -408,16 +595,14 @@ void agent_project_changed(cara_agent *a, const char *name)
      * sees the tombstone. */
     if (gone && me_sched && owner != NULL && !mine && ap->force_delete && !node_ready(&ns, owner) &&
         st->phase != CARA_PHASE_TERMINATED) {
-        write_sched_status(a, name, gen, CARA_PHASE_TERMINATED, owner, "ForcedWhileNodeNotReady",
+        write_placement(a, name, gen, CARA_PHASE_TERMINATED, owner, "ForcedWhileNodeNotReady",
                            "deleted with --force while its node is not ready");
         ap->force_delete = false;
     }
     /* Never placed: nothing to remove anywhere, the scheduler ends it. */
     if (gone && me_sched && owner == NULL && (st == NULL || st->phase != CARA_PHASE_TERMINATED))
-        write_sched_status(a, name, gen, CARA_PHASE_TERMINATED, NULL,
+        write_placement(a, name, gen, CARA_PHASE_TERMINATED, NULL,
                            expired ? "Expired" : "Deleted", "the project was never placed");
-out_nodes:
-    agent_nodes_free(a, &ns);
 out:
     cara_project_free(a->env, spec);
     cara_project_status_free(a->env, st);
@@ -428,10 +613,13 @@ static void on_eval(uv_timer_t *t)
     cara_agent *a = t->data;
     if (a->stopping)
         return;
+    if (a->persist_pending && agent_persist(a) != 0)
+        return;
     if (a->publish_pending) {
         a->publish_pending = false;
         agent_publish_node(a);
     }
+    agent_nodes_cached(a); /* may ask for every project */
     /* Take the list first: evaluations may ask for more (their own status
      * writes), which then wait for the next turn. */
     char (*names)[CARA_NAME_BYTES_MAX + 1] = a->dirty;
@@ -446,6 +634,9 @@ static void on_eval(uv_timer_t *t)
         for (size_t i = 0; i < n; i++)
             agent_project_changed(a, names[i]);
     cara_env_free(a->env, names);
+    /* What the evaluations wrote goes to disk in one transaction. */
+    if (a->persist_pending)
+        agent_persist(a);
 }
 
 static void arm(cara_agent *a)
@@ -454,8 +645,18 @@ static void arm(cara_agent *a)
         uv_timer_start(&a->eval_timer, on_eval, 0, 0);
 }
 
+void agent_persist_soon(cara_agent *a)
+{
+    a->persist_pending = true;
+    arm(a);
+}
+
 void agent_schedule_eval(cara_agent *a, const char *name)
 {
+    if (name == NULL) {
+        arm(a); /* a turn for the node cache, nothing named */
+        return;
+    }
     for (size_t i = 0; i < a->dirty_count; i++)
         if (strcmp(a->dirty[i], name) == 0)
             return;
@@ -568,5 +769,5 @@ void agent_on_status(void *ctx, const char *project, const cara_project_status *
                             st->conditions[i].reason, "%s", m);
         }
     }
-    write_status(a, project, gen, st);
+    write_project_record(a, CARA_CRDT_STATUS, project, gen, st);
 }

@@ -1,7 +1,8 @@
 /*
- * SQLite side of the store (see store.h). Rows are keyed by (slot, key),
- * the slot being the record kind with tombstones folded into projects, the
- * same identity the crdt merges on.
+ * SQLite side of the store (see store.h). Rows are keyed by the record's
+ * slot identity (cara_crdt_record_id: kind, name and, for node-authored
+ * kinds, the author), the same identity the crdt merges on; the crdt's
+ * change feed says what to write.
  */
 #include "agent/store.h"
 
@@ -11,31 +12,32 @@
 struct cara_store {
     cara_env *env;
     sqlite3 *db;
-    sqlite3_stmt *put, *del, *floor;
+    sqlite3_stmt *put, *del, *floor_put, *floor_del;
 };
 
 static const char SCHEMA[] =
     "PRAGMA journal_mode=WAL;"
     "PRAGMA synchronous=FULL;"
-    "CREATE TABLE IF NOT EXISTS records("
-    "  slot INTEGER NOT NULL, key BLOB NOT NULL, kind INTEGER NOT NULL,"
-    "  bytes BLOB NOT NULL, PRIMARY KEY(slot, key)) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS floors("
-    "  key BLOB PRIMARY KEY, generation INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS state_records("
+    "  id BLOB PRIMARY KEY, kind INTEGER NOT NULL, bytes BLOB NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS state_floors("
+    "  id BLOB PRIMARY KEY, bytes BLOB NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS counters("
+    "  name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS quarantine("
     "  id INTEGER PRIMARY KEY, slot INTEGER, key BLOB, bytes BLOB, reason TEXT NOT NULL,"
     "  at_ms INTEGER NOT NULL);";
-
-static int slot_of(int kind)
-{
-    return kind == CARA_CRDT_TOMBSTONE ? CARA_CRDT_PROJECT : kind;
-}
 
 static int db_fail(cara_store *st, const char *what)
 {
     cara_env_logf(st->env, CARA_LOG_ERROR, "store", "msg=\"%s failed\" sqlite=\"%s\"", what,
                   sqlite3_errmsg(st->db));
     return CARA_EIO;
+}
+
+static int prepare(cara_store *st, const char *sql, sqlite3_stmt **out)
+{
+    return sqlite3_prepare_v2(st->db, sql, -1, out, NULL) == SQLITE_OK ? 0 : CARA_EIO;
 }
 
 int cara_store_open(cara_store **out, const char *path, cara_env *env)
@@ -52,15 +54,12 @@ int cara_store_open(cara_store **out, const char *path, cara_env *env)
         sqlite3_busy_timeout(st->db, 5000) != SQLITE_OK)
         rc = db_fail(st, "open");
     if (rc == 0 &&
-        (sqlite3_prepare_v2(st->db,
-                            "INSERT OR REPLACE INTO records(slot,key,kind,bytes) VALUES(?,?,?,?)",
-                            -1, &st->put, NULL) != SQLITE_OK ||
-         sqlite3_prepare_v2(st->db, "DELETE FROM records WHERE slot=? AND key=?", -1, &st->del,
-                            NULL) != SQLITE_OK ||
-         sqlite3_prepare_v2(st->db,
-                            "INSERT INTO floors(key,generation) VALUES(?,?) ON CONFLICT(key) "
-                            "DO UPDATE SET generation=max(generation, excluded.generation)",
-                            -1, &st->floor, NULL) != SQLITE_OK))
+        (prepare(st, "INSERT OR REPLACE INTO state_records(id,kind,bytes) VALUES(?,?,?)",
+                 &st->put) != 0 ||
+         prepare(st, "DELETE FROM state_records WHERE id=?", &st->del) != 0 ||
+         prepare(st, "INSERT OR REPLACE INTO state_floors(id,bytes) VALUES(?,?)",
+                 &st->floor_put) != 0 ||
+         prepare(st, "DELETE FROM state_floors WHERE id=?", &st->floor_del) != 0))
         rc = db_fail(st, "prepare");
     if (rc != 0) {
         cara_store_close(st);
@@ -76,7 +75,8 @@ void cara_store_close(cara_store *st)
         return;
     sqlite3_finalize(st->put);
     sqlite3_finalize(st->del);
-    sqlite3_finalize(st->floor);
+    sqlite3_finalize(st->floor_put);
+    sqlite3_finalize(st->floor_del);
     sqlite3_close(st->db);
     cara_env_free(st->env, st);
 }
@@ -89,44 +89,17 @@ static int step_done(sqlite3_stmt *stmt)
     return rc == SQLITE_DONE ? 0 : CARA_EIO;
 }
 
-static int apply_one(cara_store *st, const cara_store_op *op)
-{
-    if (op->type == CARA_STORE_PUT) {
-        cara_crdt_record r;
-        if (cara_crdt_record_decode(op->bytes, op->len, &r) != 0)
-            return CARA_EINVAL;
-        sqlite3_bind_int(st->put, 1, slot_of(r.kind));
-        sqlite3_bind_blob(st->put, 2, r.key, (int)r.key_bytes, SQLITE_STATIC);
-        sqlite3_bind_int(st->put, 3, r.kind);
-        sqlite3_bind_blob(st->put, 4, op->bytes, (int)op->len, SQLITE_STATIC);
-        return step_done(st->put);
-    }
-    if (op->key == NULL || op->key_bytes == 0 || op->key_bytes > CARA_CRDT_KEY_BYTES_MAX)
-        return CARA_EINVAL;
-    if (op->type == CARA_STORE_DEL) {
-        sqlite3_bind_int(st->del, 1, slot_of(op->kind));
-        sqlite3_bind_blob(st->del, 2, op->key, (int)op->key_bytes, SQLITE_STATIC);
-        return step_done(st->del);
-    }
-    if (op->type == CARA_STORE_FLOOR) {
-        if (op->generation > INT64_MAX)
-            return CARA_EINVAL;
-        sqlite3_bind_blob(st->floor, 1, op->key, (int)op->key_bytes, SQLITE_STATIC);
-        sqlite3_bind_int64(st->floor, 2, (sqlite3_int64)op->generation);
-        return step_done(st->floor);
-    }
-    return CARA_EINVAL;
-}
-
-int cara_store_apply(cara_store *st, const cara_store_op *ops, size_t ops_count)
+static int begin(cara_store *st)
 {
     /* IMMEDIATE takes the write lock up front, so the batch cannot fail
      * half-way on a busy database after some rows were written. */
-    if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-        return db_fail(st, "begin");
-    int rc = 0;
-    for (size_t i = 0; rc == 0 && i < ops_count; i++)
-        rc = apply_one(st, &ops[i]);
+    return sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK
+               ? 0
+               : db_fail(st, "begin");
+}
+
+static int end(cara_store *st, int rc)
+{
     if (rc == 0 && sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
         rc = db_fail(st, "commit");
     if (rc != 0)
@@ -134,174 +107,340 @@ int cara_store_apply(cara_store *st, const cara_store_op *ops, size_t ops_count)
     return rc;
 }
 
+/* ---- Writing ------------------------------------------------------------------- */
+
+static int put_record(cara_store *st, const uint8_t *bytes, size_t len)
+{
+    cara_crdt_record r;
+    uint8_t id[CARA_CRDT_ID_BYTES];
+    int rc = cara_crdt_record_decode(bytes, len, &r);
+    CARA_ASSERT(rc == 0); /* the crdt holds only records that decode */
+    cara_crdt_record_id(&r, id);
+    sqlite3_bind_blob(st->put, 1, id, sizeof id, SQLITE_STATIC);
+    sqlite3_bind_int(st->put, 2, r.kind);
+    sqlite3_bind_blob(st->put, 3, bytes, (int)len, SQLITE_STATIC);
+    return step_done(st->put);
+}
+
+static int put_floor(cara_store *st, const uint8_t id[CARA_CRDT_ID_BYTES], const uint8_t *bytes,
+                     size_t len)
+{
+    sqlite3_bind_blob(st->floor_put, 1, id, CARA_CRDT_ID_BYTES, SQLITE_STATIC);
+    sqlite3_bind_blob(st->floor_put, 2, bytes, (int)len, SQLITE_STATIC);
+    return step_done(st->floor_put);
+}
+
+static int del_id(sqlite3_stmt *stmt, const uint8_t id[CARA_CRDT_ID_BYTES])
+{
+    sqlite3_bind_blob(stmt, 1, id, CARA_CRDT_ID_BYTES, SQLITE_STATIC);
+    return step_done(stmt);
+}
+
+static int rewrite_record(void *ctx, const cara_crdt_record *r, const uint8_t *bytes, size_t len)
+{
+    (void)r;
+    return put_record(ctx, bytes, len);
+}
+
+static int rewrite_floor(void *ctx, const cara_crdt_record *r, const uint8_t *bytes, size_t len)
+{
+    uint8_t id[CARA_CRDT_ID_BYTES];
+    cara_crdt_record_id(r, id); /* a tombstone's id is its project slot's */
+    return put_floor(ctx, id, bytes, len);
+}
+
+/* The change log overflowed: the tables are rewritten from the state. */
+static int rewrite_all(cara_store *st, cara_crdt *s)
+{
+    if (sqlite3_exec(st->db, "DELETE FROM state_records; DELETE FROM state_floors;", NULL, NULL,
+                     NULL) != SQLITE_OK)
+        return CARA_EIO;
+    int rc = cara_crdt_foreach(s, rewrite_record, st);
+    return rc ? rc : cara_crdt_floor_foreach(s, rewrite_floor, st);
+}
+
+static int write_change(cara_store *st, cara_crdt *s, const cara_crdt_change *c, bool puts)
+{
+    switch (c->type) {
+    case CARA_CRDT_CHANGE_PUT: return puts ? put_record(st, c->bytes, c->len) : 0;
+    case CARA_CRDT_CHANGE_DEL: return del_id(st->del, c->id);
+    case CARA_CRDT_CHANGE_FLOOR_PUT: return put_floor(st, c->id, c->bytes, c->len);
+    case CARA_CRDT_CHANGE_FLOOR_DEL: return del_id(st->floor_del, c->id);
+    case CARA_CRDT_CHANGE_RESET: return rewrite_all(st, s);
+    default: CARA_UNREACHABLE();
+    }
+}
+
+/* Drains the change feed into one transaction. `puts` false skips record
+ * PUTs: while loading, those are the rows just read. */
+static int persist(cara_store *st, cara_crdt *s, bool puts,
+                   void (*seen)(void *ctx, const cara_crdt_change *c), void *ctx)
+{
+    cara_crdt_change c;
+    if (!cara_crdt_poll_change(s, &c))
+        return 0;
+    int rc = begin(st);
+    if (rc != 0) {
+        while (cara_crdt_poll_change(s, &c)) {
+        }
+        return rc;
+    }
+    do {
+        if (rc == 0)
+            rc = write_change(st, s, &c, puts);
+        if (seen != NULL)
+            seen(ctx, &c);
+    } while (cara_crdt_poll_change(s, &c)); /* drained even after a failure */
+    return end(st, rc);
+}
+
+int cara_store_persist(cara_store *st, cara_crdt *s,
+                       void (*seen)(void *ctx, const cara_crdt_change *c), void *ctx)
+{
+    return persist(st, s, true, seen, ctx);
+}
+
+int cara_store_counter_next(cara_store *st, const char *name, uint64_t at_least,
+                            uint64_t *value)
+{
+    sqlite3_stmt *q = NULL;
+    int rc = begin(st);
+    if (rc != 0)
+        return rc;
+    if (prepare(st,
+                "INSERT INTO counters(name,value) VALUES(?1,max(?2,1)) ON CONFLICT(name) "
+                "DO UPDATE SET value=max(value+1,?2) RETURNING value",
+                &q) != 0)
+        rc = db_fail(st, "prepare counter");
+    if (rc == 0) {
+        sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 2, at_least > (uint64_t)INT64_MAX ? INT64_MAX : (sqlite3_int64)at_least);
+        if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int64(q, 0) > 0)
+            *value = (uint64_t)sqlite3_column_int64(q, 0);
+        else
+            rc = db_fail(st, "counter");
+        if (rc == 0 && sqlite3_step(q) != SQLITE_DONE)
+            rc = db_fail(st, "counter");
+    }
+    sqlite3_finalize(q);
+    return end(st, rc);
+}
+
 /* ---- Loading ----------------------------------------------------------------- */
 
 typedef struct bad_row {
-    int slot;
-    uint8_t *key;
-    int key_bytes;
-    const char *reason; /* static */
+    uint8_t id[CARA_CRDT_ID_BYTES];
+    const char *reason; /* static; NULL: delete without quarantine */
 } bad_row;
 
-static int load_floors(cara_store *st, cara_crdt *s, cara_store_report *rep)
+typedef struct load_ctx {
+    cara_store *st;
+    int64_t now_wall_ms;
+    cara_crdt *s;
+    cara_store_report *rep;
+    bad_row *bad;
+    size_t bad_n, bad_cap;
+} load_ctx;
+
+static int load_floors(cara_store *st, cara_crdt *s, int64_t now_wall_ms,
+                       cara_store_report *rep)
 {
     sqlite3_stmt *q;
-    if (sqlite3_prepare_v2(st->db, "SELECT key, generation FROM floors", -1, &q, NULL) !=
-        SQLITE_OK)
+    if (prepare(st, "SELECT bytes FROM state_floors", &q) != 0)
         return db_fail(st, "select floors");
-    int rc = 0, step;
-    while (rc == 0 && (step = sqlite3_step(q)) == SQLITE_ROW) {
-        const void *k = sqlite3_column_blob(q, 0);
-        int kn = sqlite3_column_bytes(q, 0);
-        sqlite3_int64 g = sqlite3_column_int64(q, 1);
-        /* A damaged floor row is dropped from the report, not fatal: the
-         * records themselves are still verified. */
-        if (k != NULL && kn > 0 && g >= 0 &&
-            cara_crdt_floor_set(s, k, (size_t)kn, (uint64_t)g) == 0)
+    int step;
+    while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+        const uint8_t *b = sqlite3_column_blob(q, 0);
+        int n = sqlite3_column_bytes(q, 0);
+        /* A damaged floor is logged and skipped: the records themselves
+         * are still verified, and peers that hold the floor prove it. */
+        int rc = b != NULL && n > 0 ? cara_crdt_floor_restore(s, b, (size_t)n, now_wall_ms)
+                                    : CARA_EPARSE;
+        if (rc == CARA_ENOMEM) {
+            sqlite3_finalize(q);
+            return rc;
+        }
+        if (rc == 0)
             rep->floors++;
+        else
+            cara_env_logf(st->env, CARA_LOG_WARN, "store", "msg=\"floor skipped\" reason=%s",
+                          cara_strerror(rc));
     }
+    sqlite3_finalize(q);
+    return step == SQLITE_DONE ? 0 : db_fail(st, "read floors");
+}
+
+/* What to do with a row the crdt refused: damage is quarantined (NULL
+ * here means "just delete": the row is sound but no longer wanted). */
+static const char *refusal_reason(int rc, int kind, bool *quarantine)
+{
+    *quarantine = true;
+    bool by_node = kind == CARA_CRDT_NODE || cara_crdt_kind_per_author(kind);
+    switch (rc) {
+    case CARA_EUNTRUSTED:
+    case CARA_ENOTADMITTED:
+        if (by_node)
+            break; /* its node was revoked: the state dropped it too */
+        /* An operator record by a key this node no longer trusts: a
+         * configuration change, perhaps a mistake; keep it for a person. */
+        return "untrusted_key";
+    case CARA_EWRONGAUTHOR: return "wrong_author";
+    case CARA_EBADSIG: return "bad_signature";
+    case CARA_EFUTURE: return "future_timestamp";
+    case CARA_ESCHEMA: return "invalid_value";
+    case CARA_EPARSE:
+    case CARA_ENONCANON:
+    case CARA_ETOOBIG: return "malformed";
+    default: break;
+    }
+    /* Revoked author, stale, collected, full: the record was good once and
+     * the state has moved past it. */
+    *quarantine = false;
+    return cara_strerror(rc);
+}
+
+static int note_bad(load_ctx *c, const uint8_t id[CARA_CRDT_ID_BYTES], const char *reason)
+{
+    if (c->bad_n == c->bad_cap) {
+        size_t cap = c->bad_cap ? c->bad_cap * 2 : 16;
+        bad_row *v = cara_env_realloc(c->st->env, c->bad, cap * sizeof *v);
+        if (v == NULL)
+            return CARA_ENOMEM;
+        c->bad = v;
+        c->bad_cap = cap;
+    }
+    memcpy(c->bad[c->bad_n].id, id, CARA_CRDT_ID_BYTES);
+    c->bad[c->bad_n++].reason = reason;
+    return 0;
+}
+
+/* Checks one row: its id must be what the signed bytes say, and the crdt
+ * must accept it. */
+static int load_row(load_ctx *c, const uint8_t *id, int id_bytes, const uint8_t *bytes, int len)
+{
+    cara_crdt_record r;
+    uint8_t want[CARA_CRDT_ID_BYTES];
+    uint8_t row_id[CARA_CRDT_ID_BYTES] = {0};
+    if (id != NULL && id_bytes == CARA_CRDT_ID_BYTES)
+        memcpy(row_id, id, sizeof row_id);
+    if (bytes == NULL || len <= 0 || cara_crdt_record_decode(bytes, (size_t)len, &r) != 0)
+        return note_bad(c, row_id, "malformed");
+    cara_crdt_record_id(&r, want);
+    if (memcmp(want, row_id, sizeof want) != 0)
+        return note_bad(c, row_id, "row_mismatch");
+    int rc = cara_crdt_apply_stored(c->s, bytes, (size_t)len, c->now_wall_ms, NULL);
+    if (rc == CARA_ENOMEM)
+        return rc;
+    if (rc == 0) {
+        c->rep->loaded++;
+        return 0;
+    }
+    bool q;
+    const char *reason = refusal_reason(rc, r.kind, &q);
+    cara_env_logf(c->st->env, q ? CARA_LOG_WARN : CARA_LOG_INFO, "store",
+                  "msg=\"%s\" kind=%d key=\"%.*s\" reason=\"%s\"",
+                  q ? "record quarantined" : "record no longer in the state, deleted", r.kind,
+                  (int)r.key_bytes, (const char *)r.key, reason);
+    return note_bad(c, row_id, q ? reason : NULL);
+}
+
+static int load_records(load_ctx *c)
+{
+    sqlite3_stmt *q = NULL;
+    /* Admissions and settings first: node records depend on admissions. */
+    _Static_assert(CARA_CRDT_ADMISSION == 5 && CARA_CRDT_SETTINGS == 6, "query below");
+    if (prepare(c->st, "SELECT id, bytes FROM state_records ORDER BY (kind IN (5, 6)) DESC, id",
+                &q) != 0)
+        return db_fail(c->st, "select records");
+    int rc = 0, step = SQLITE_DONE;
+    while (rc == 0 && (step = sqlite3_step(q)) == SQLITE_ROW)
+        rc = load_row(c, sqlite3_column_blob(q, 0), sqlite3_column_bytes(q, 0),
+                      sqlite3_column_blob(q, 1), sqlite3_column_bytes(q, 1));
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = db_fail(c->st, "read records");
     sqlite3_finalize(q);
     return rc;
 }
 
-/* Rows were checked against the clock when they arrived. Reloading them
- * must not depend on today's clock: a node that boots before its clock is
- * set (an edge box without a real-time clock, before NTP) would otherwise
- * find its own records "from the future", quarantine its whole state and
- * then remove its running containers as orphans. Signatures, authors and
- * floors are still checked. */
-#define LOAD_NOW_MS (INT64_MAX / 4)
-
-/* Checks one row: the columns must name what the signed bytes say, and
- * the crdt must accept it. Returns NULL when good, else a reason. */
-static const char *check_row(cara_crdt *s, sqlite3_stmt *q)
-{
-    int slot = sqlite3_column_int(q, 0);
-    const uint8_t *key = sqlite3_column_blob(q, 1);
-    int key_bytes = sqlite3_column_bytes(q, 1);
-    const uint8_t *bytes = sqlite3_column_blob(q, 2);
-    int len = sqlite3_column_bytes(q, 2);
-    cara_crdt_record r;
-    if (bytes == NULL || len <= 0 || cara_crdt_record_decode(bytes, (size_t)len, &r) != 0)
-        return "malformed";
-    if (slot_of(r.kind) != slot || (size_t)key_bytes != r.key_bytes ||
-        memcmp(key, r.key, r.key_bytes) != 0)
-        return "row_mismatch";
-    int result = 0;
-    int rc = cara_crdt_apply(s, bytes, (size_t)len, LOAD_NOW_MS, &result);
-    if (rc == CARA_ENOMEM)
-        return NULL; /* not the row's fault; it stays */
-    if (rc == 0)
-        return NULL;
-    switch (rc) {
-    case CARA_EBADSIG: return "bad_signature";
-    case CARA_EUNTRUSTED: return "untrusted_key";
-    case CARA_EWRONGAUTHOR: return "wrong_author";
-    case CARA_ENOTADMITTED: return "not_admitted";
-    case CARA_EFUTURE: return "future_timestamp";
-    case CARA_ECOLLECTED: return "collected";
-    case CARA_ESCHEMA: return "invalid_value";
-    default: return "rejected";
-    }
-}
-
-static int quarantine(cara_store *st, const bad_row *bad, size_t n, int64_t now_wall_ms)
+static int settle_bad(load_ctx *c)
 {
     sqlite3_stmt *ins = NULL;
-    if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-        return db_fail(st, "begin");
-    int rc = sqlite3_prepare_v2(st->db,
-                                "INSERT INTO quarantine(slot,key,bytes,reason,at_ms) "
-                                "SELECT slot,key,bytes,?,? FROM records WHERE slot=? AND key=?",
-                                -1, &ins, NULL) == SQLITE_OK
-                 ? 0
-                 : CARA_EIO;
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        sqlite3_bind_text(ins, 1, bad[i].reason, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(ins, 2, now_wall_ms);
-        sqlite3_bind_int(ins, 3, bad[i].slot);
-        sqlite3_bind_blob(ins, 4, bad[i].key, bad[i].key_bytes, SQLITE_STATIC);
-        rc = step_done(ins);
-        sqlite3_bind_int(st->del, 1, bad[i].slot);
-        sqlite3_bind_blob(st->del, 2, bad[i].key, bad[i].key_bytes, SQLITE_STATIC);
-        rc = rc ? rc : step_done(st->del);
+    int rc = begin(c->st);
+    if (rc != 0)
+        return rc;
+    if (prepare(c->st,
+                "INSERT INTO quarantine(slot,key,bytes,reason,at_ms) "
+                "SELECT kind,id,bytes,?,? FROM state_records WHERE id=?",
+                &ins) != 0)
+        rc = CARA_EIO;
+    for (size_t i = 0; rc == 0 && i < c->bad_n; i++) {
+        if (c->bad[i].reason != NULL) {
+            sqlite3_bind_text(ins, 1, c->bad[i].reason, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(ins, 2, c->now_wall_ms);
+            sqlite3_bind_blob(ins, 3, c->bad[i].id, CARA_CRDT_ID_BYTES, SQLITE_STATIC);
+            rc = step_done(ins);
+            c->rep->quarantined++;
+        } else {
+            c->rep->dropped++;
+        }
+        rc = rc ? rc : del_id(c->st->del, c->bad[i].id);
     }
     sqlite3_finalize(ins);
-    if (rc == 0 && sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-        rc = CARA_EIO;
-    if (rc != 0) {
-        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-        return db_fail(st, "quarantine");
-    }
-    return 0;
+    rc = end(c->st, rc);
+    return rc ? db_fail(c->st, "quarantine") : 0;
 }
 
-static int note_bad(cara_store *st, bad_row **bad, size_t *n, size_t *cap, sqlite3_stmt *q,
-                    const char *reason)
+/* Databases written before rows were keyed by slot identity hold a table
+ * `records(slot, key, kind, bytes)` (and `floors`, which no version ever
+ * filled: collection was not run). Its rows are moved into state_records
+ * unchanged; the load then checks them like any other. */
+static int migrate(cara_store *st, cara_store_report *rep)
 {
-    if (*n == *cap) {
-        size_t c = *cap ? *cap * 2 : 16;
-        bad_row *v = cara_env_realloc(st->env, *bad, c * sizeof *v);
-        if (v == NULL)
-            return CARA_ENOMEM;
-        *bad = v, *cap = c;
+    sqlite3_stmt *q = NULL;
+    if (prepare(st, "SELECT bytes FROM records", &q) != 0)
+        return 0; /* no such table: nothing to migrate */
+    int rc = begin(st), step = SQLITE_DONE;
+    while (rc == 0 && (step = sqlite3_step(q)) == SQLITE_ROW) {
+        const uint8_t *b = sqlite3_column_blob(q, 0);
+        int n = sqlite3_column_bytes(q, 0);
+        cara_crdt_record r;
+        if (b == NULL || n <= 0 || cara_crdt_record_decode(b, (size_t)n, &r) != 0)
+            continue; /* unreadable then, unreadable now: left behind */
+        rc = put_record(st, b, (size_t)n);
+        rep->migrated++;
     }
-    bad_row *b = &(*bad)[*n];
-    b->slot = sqlite3_column_int(q, 0);
-    b->key_bytes = sqlite3_column_bytes(q, 1);
-    b->key = cara_env_alloc(st->env, (size_t)b->key_bytes + 1);
-    if (b->key == NULL)
-        return CARA_ENOMEM;
-    if (b->key_bytes > 0)
-        memcpy(b->key, sqlite3_column_blob(q, 1), (size_t)b->key_bytes);
-    b->reason = reason;
-    (*n)++;
-    cara_env_logf(st->env, CARA_LOG_WARN, "store",
-                  "msg=\"record quarantined\" slot=%d key=\"%.*s\" reason=%s", b->slot,
-                  b->key_bytes > 64 ? 64 : b->key_bytes, (const char *)b->key, reason);
-    return 0;
+    sqlite3_finalize(q);
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = CARA_EIO;
+    if (rc == 0 &&
+        sqlite3_exec(st->db, "DROP TABLE records; DROP TABLE IF EXISTS floors;", NULL, NULL,
+                     NULL) != SQLITE_OK)
+        rc = CARA_EIO;
+    rc = end(st, rc);
+    return rc ? db_fail(st, "migrate") : 0;
 }
 
 int cara_store_load(cara_store *st, cara_crdt *s, int64_t now_wall_ms, cara_store_report *rep)
 {
     memset(rep, 0, sizeof *rep);
-    int rc = load_floors(st, s, rep);
-    sqlite3_stmt *q = NULL;
-    /* Admissions and settings first: node records depend on admissions. */
-    if (rc == 0 && sqlite3_prepare_v2(st->db,
-                                      "SELECT slot, key, bytes FROM records ORDER BY "
-                                      "(kind IN (5, 6)) DESC, slot, key",
-                                      -1, &q, NULL) != SQLITE_OK)
-        rc = db_fail(st, "select records");
-    _Static_assert(CARA_CRDT_ADMISSION == 5 && CARA_CRDT_SETTINGS == 6, "query above");
-    bad_row *bad = NULL;
-    size_t bad_n = 0, bad_cap = 0;
-    int step = SQLITE_DONE;
-    while (rc == 0 && (step = sqlite3_step(q)) == SQLITE_ROW) {
-        const char *reason = check_row(s, q);
-        if (reason == NULL)
-            rep->loaded++;
-        else
-            rc = note_bad(st, &bad, &bad_n, &bad_cap, q, reason);
-    }
-    if (rc == 0 && step != SQLITE_DONE)
-        rc = db_fail(st, "read records");
-    sqlite3_finalize(q);
-    if (rc == 0 && bad_n > 0)
-        rc = quarantine(st, bad, bad_n, now_wall_ms);
-    if (rc == 0)
-        rep->quarantined = bad_n;
-    for (size_t i = 0; i < bad_n; i++)
-        cara_env_free(st->env, bad[i].key);
-    cara_env_free(st->env, bad);
-    return rc;
+    load_ctx c = {.st = st, .now_wall_ms = now_wall_ms, .s = s, .rep = rep};
+    int rc = migrate(st, rep);
+    rc = rc ? rc : load_floors(st, s, now_wall_ms, rep);
+    rc = rc ? rc : load_records(&c);
+    if (rc == 0 && c.bad_n > 0)
+        rc = settle_bad(&c);
+    /* What loading changed besides reading rows back: floors made from
+     * tombstones past the horizon, rows of revoked authors purged. */
+    int prc = persist(st, s, false, NULL, NULL);
+    cara_env_free(st->env, c.bad);
+    return rc ? rc : prc;
 }
 
 long cara_store_quarantine_count(cara_store *st)
 {
     sqlite3_stmt *q;
     long n = CARA_EIO;
-    if (sqlite3_prepare_v2(st->db, "SELECT count(*) FROM quarantine", -1, &q, NULL) != SQLITE_OK)
+    if (prepare(st, "SELECT count(*) FROM quarantine", &q) != 0)
         return CARA_EIO;
     if (sqlite3_step(q) == SQLITE_ROW)
         n = (long)sqlite3_column_int64(q, 0);

@@ -23,37 +23,41 @@ typedef struct cara_store cara_store;
 int cara_store_open(cara_store **out, const char *path, cara_env *env);
 void cara_store_close(cara_store *st); /* accepts NULL */
 
-enum cara_store_op_type {
-    CARA_STORE_PUT = 1,   /* bytes/len: a record envelope; replaces its slot */
-    CARA_STORE_DEL = 2,   /* kind/key: removes that slot (collected, purged) */
-    CARA_STORE_FLOOR = 3, /* key/generation: a collected tombstone's floor */
-};
+/* Mirrors every change the crdt logged since the last call (its change
+ * feed: records installed and removed, floors made and dropped) in one
+ * transaction (BEGIN IMMEDIATE ... COMMIT): after a crash the database
+ * holds all of them or none. Returns 0, CARA_EIO or CARA_ENOMEM; on error
+ * the changes are lost to the store, and the caller must stop (the state
+ * in memory is ahead of the disk). */
+/* `seen` (may be NULL) is called for each change as it is written, before
+ * the commit; it must not change `s`. */
+int cara_store_persist(cara_store *st, cara_crdt *s,
+                       void (*seen)(void *ctx, const cara_crdt_change *c), void *ctx);
 
-typedef struct cara_store_op {
-    int type;
-    const uint8_t *bytes; /* borrowed */
-    size_t len;
-    int kind;
-    const uint8_t *key; /* borrowed */
-    size_t key_bytes;
-    uint64_t generation;
-} cara_store_op;
-
-/* Applies all ops in one transaction (BEGIN IMMEDIATE ... COMMIT): after a
- * crash the database holds all of them or none. Returns 0, CARA_EINVAL (an
- * op that does not decode; nothing is written) or CARA_EIO. */
-int cara_store_apply(cara_store *st, const cara_store_op *ops, size_t ops_count);
+/* Takes the next value of the persisted counter `name`: one more than the
+ * last value handed out, and at least `at_least` (1 for a new counter),
+ * synced before it returns, so a value is never handed out twice whatever
+ * the wall clock does. Returns 0 or CARA_EIO. */
+int cara_store_counter_next(cara_store *st, const char *name, uint64_t at_least,
+                            uint64_t *value);
 
 typedef struct cara_store_report {
     size_t loaded;      /* rows accepted into the state */
-    size_t quarantined; /* rows moved to the quarantine table */
+    size_t quarantined; /* damaged rows moved to the quarantine table */
+    size_t dropped;     /* rows deleted: no longer part of the state */
     size_t floors;
+    size_t migrated;    /* rows taken from the earlier table layout */
 } cara_store_report;
 
 /* Loads floors, then every record (admissions and settings first) into
- * `s`, verifying each. A row that is rejected, or whose columns disagree
- * with its signed content, is moved to the quarantine table and logged
- * with its reason; that is never fatal. Returns 0, CARA_EIO or
+ * `s`, verifying each (cara_crdt_apply_stored). A row that is damaged
+ * (malformed, bad signature, columns that disagree with its signed
+ * content) is moved to the quarantine table and logged with its reason; a
+ * row the state no longer wants (its author was revoked, it lost to another
+ * row, its project was collected) is deleted. Neither is fatal. What the
+ * load itself changed (tombstones past the horizon turned into floors) is
+ * persisted before it returns. A database written by an earlier version
+ * (rows keyed by slot and name) is migrated. Returns 0, CARA_EIO or
  * CARA_ENOMEM. */
 int cara_store_load(cara_store *st, cara_crdt *s, int64_t now_wall_ms, cara_store_report *rep);
 

@@ -210,6 +210,12 @@
 /* One delta (concatenated records) sent in reply to a digest: 16 MiB; what
  * does not fit is sent in the next round. */
 #define CARA_CRDT_DELTA_BYTES_MAX (16 * 1024 * 1024)
+/* Worst-case sizes of the digest items (src/crdt/sync.c), for the asserts
+ * below: an FP item is at most 1+1+1+9+9+9 bytes, a listed entry 41 bytes
+ * plus its bin header, a WANT 16 bytes per key. */
+#define CARA_CRDT_SYNC_FP_ITEM_BYTES_MAX 32
+#define CARA_CRDT_SYNC_ENTRY_BYTES 41
+#define CARA_CRDT_SYNC_FRAME_BYTES 64
 
 /* ---- HTTP API (src/agent/http.c, src/agent/auth.c) ------------------------ */
 
@@ -318,6 +324,23 @@ _Static_assert(CARA_CRDT_RECORD_OVERHEAD_BYTES >= CARA_CRDT_KEY_BYTES_MAX + 64 +
                "the envelope overhead must cover key, signature, author and headers");
 _Static_assert(CARA_CRDT_DELTA_BYTES_MAX >= 2 * CARA_CRDT_RECORD_BYTES_MAX,
                "a delta must carry at least one record of the largest size");
+/* Every exchange makes progress: a reply can always hold the largest piece
+ * of work one item makes (a fan-out of 16 fingerprints, or a leaf's list
+ * and the wants it answers with), and a delta always holds one record. So
+ * a budgeted reply carries at least one item, whatever the divergence. */
+_Static_assert(CARA_CRDT_SYNC_MSG_BYTES_MAX >=
+                   CARA_CRDT_SYNC_FRAME_BYTES + 16 * CARA_CRDT_SYNC_FP_ITEM_BYTES_MAX +
+                       CARA_CRDT_SYNC_LEAF_RECORDS * (CARA_CRDT_SYNC_ENTRY_BYTES + 16) + 16,
+               "a reply must hold one item's worth of work");
+_Static_assert(CARA_CRDT_DELTA_BYTES_MAX >= CARA_CRDT_RECORD_BYTES_MAX,
+               "a delta must hold the largest record, or that record never travels");
+/* A full state splits into leaves of at most CARA_CRDT_SYNC_LEAF_RECORDS
+ * within the 16 levels of a 64-bit trie (65,536 records need 3). */
+_Static_assert(CARA_CRDT_RECORDS_MAX / CARA_CRDT_SYNC_LEAF_RECORDS <= (1ULL << 60),
+               "the trie must be deep enough for the record cap");
+/* The list of one leaf must fit a reply even when the peer wants all of
+ * it; and a full state's records can be listed by many exchanges. */
+_Static_assert(CARA_CRDT_SYNC_ITEMS_MAX >= 16 + 1, "an FP fan-out and a WANT per reply");
 _Static_assert(CARA_CRDT_SYNC_LEAF_RECORDS >= 16,
                "a leaf must be no smaller than the fan-out, or splitting never ends early");
 

@@ -176,6 +176,13 @@ enum { CARA_CRDT_APPLIED = 1, CARA_CRDT_DUPLICATE = 2 };
 int cara_crdt_apply(cara_crdt *s, const uint8_t *bytes, size_t len, int64_t now_wall_ms,
                     int *result);
 
+/* Like cara_crdt_apply, for a record this replica accepted before and
+ * reloads from its own store: the HLC skew check was made on arrival and is
+ * skipped, since the clock may be wrong at boot (a node must not refuse its
+ * own state). Everything else, signature included, is checked again. */
+int cara_crdt_apply_stored(cara_crdt *s, const uint8_t *bytes, size_t len, int64_t now_wall_ms,
+                           int *result);
+
 /* Applies a batch of concatenated envelopes: operator-signed kinds first,
  * so that admissions precede the node records they allow. A refused record
  * is counted and skipped. Returns 0, or CARA_EPARSE if the framing itself

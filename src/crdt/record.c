@@ -304,14 +304,31 @@ void cara_crdt_key_id(const uint8_t pk[CARA_CRDT_PK_BYTES], char out[CARA_CRDT_K
     sodium_bin2hex(out, CARA_CRDT_KEY_ID_BYTES, h, (CARA_CRDT_KEY_ID_BYTES - 1) / 2);
 }
 
-void crdt_keyhash(int slot, const uint8_t *key, size_t key_bytes, uint8_t out[16])
+bool cara_crdt_kind_per_author(int kind)
+{
+    return kind == CARA_CRDT_STATUS || kind == CARA_CRDT_PLACEMENT;
+}
+
+/* STATUS and PLACEMENT have one slot per (project, author): a node can only
+ * ever compete with its own records (DESIGN.md §4, one writer per record). */
+void crdt_keyhash(int kind, const uint8_t *key, size_t key_bytes, const uint8_t *author,
+                  uint8_t out[16])
 {
     crypto_generichash_state st;
-    uint8_t tag = (uint8_t)slot;
+    uint8_t tag = (uint8_t)crdt_slot_of(kind);
     crypto_generichash_init(&st, NULL, 0, 16);
     crypto_generichash_update(&st, &tag, 1);
     crypto_generichash_update(&st, key, key_bytes);
+    if (cara_crdt_kind_per_author(kind)) {
+        CARA_ASSERT(author != NULL);
+        crypto_generichash_update(&st, author, CARA_CRDT_PK_BYTES);
+    }
     crypto_generichash_final(&st, out, 16);
+}
+
+void cara_crdt_record_id(const cara_crdt_record *r, uint8_t id[CARA_CRDT_ID_BYTES])
+{
+    crdt_keyhash(r->kind, r->key, r->key_bytes, r->author, id);
 }
 
 uint64_t crdt_be64(const uint8_t *p)

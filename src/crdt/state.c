@@ -52,7 +52,16 @@ int cara_crdt_new(cara_crdt **out, const cara_crdt_cfg *cfg, cara_env *env)
     *out = NULL;
     if (cfg->operator_pks_count == 0 || cfg->operator_pks_count > CARA_CRDT_OPERATORS_MAX ||
         cfg->operator_pks == NULL || cfg->skew_ms_max < 0 || cfg->tombstone_horizon_ms < 0 ||
-        cfg->records_max > CARA_CRDT_RECORDS_MAX)
+        cfg->floor_horizon_ms < 0 || cfg->records_max > CARA_CRDT_RECORDS_MAX ||
+        cfg->floors_max > CARA_CRDT_FLOORS_MAX || cfg->nodes_max > CARA_CRDT_NODES_MAX)
+        return CARA_EINVAL;
+    int64_t tomb_ms = cfg->tombstone_horizon_ms ? cfg->tombstone_horizon_ms
+                                                : CARA_CRDT_TOMBSTONE_HORIZON_MS_DEFAULT;
+    int64_t floor_ms = cfg->floor_horizon_ms ? cfg->floor_horizon_ms
+                                             : CARA_CRDT_FLOOR_HORIZON_MS_DEFAULT;
+    /* A floor must outlive the tombstone it replaces, or collection would
+     * forget a delete the moment it happened. */
+    if (floor_ms <= tomb_ms)
         return CARA_EINVAL;
     /* Ed25519 and BLAKE2b pick their implementation here; no IO is done
      * for the functions this module calls. Idempotent. */
@@ -72,9 +81,11 @@ int cara_crdt_new(cara_crdt **out, const cara_crdt_cfg *cfg, cara_env *env)
     s->operators_count = cfg->operator_pks_count;
     s->table_cap = TABLE_CAP_MIN;
     s->skew_ms_max = cfg->skew_ms_max ? cfg->skew_ms_max : CARA_CRDT_SKEW_MS_DEFAULT;
-    s->tombstone_horizon_ms =
-        cfg->tombstone_horizon_ms ? cfg->tombstone_horizon_ms : CARA_CRDT_TOMBSTONE_HORIZON_MS_DEFAULT;
+    s->tombstone_horizon_ms = tomb_ms;
+    s->floor_horizon_ms = floor_ms;
     s->records_max = cfg->records_max ? cfg->records_max : CARA_CRDT_RECORDS_MAX;
+    s->floors_max = cfg->floors_max ? cfg->floors_max : CARA_CRDT_FLOORS_MAX;
+    s->nodes_max = cfg->nodes_max ? cfg->nodes_max : CARA_CRDT_NODES_MAX;
     s->validate_value = cfg->validate_value;
     s->validate_ctx = cfg->validate_ctx;
     s->sorted_dirty = true;
@@ -95,9 +106,8 @@ void cara_crdt_free(cara_crdt *s)
         return;
     for (size_t i = 0; s->table && i < s->table_cap; i++)
         entry_free(s->env, s->table[i]);
-    for (size_t i = 0; s->floors && i < s->floors_cap; i++)
-        cara_env_free(s->env, s->floors[i].key);
-    cara_env_free(s->env, s->floors);
+    crdt_floors_free(s);
+    crdt_changes_free(s);
     cara_env_free(s->env, s->table);
     cara_env_free(s->env, s->sorted);
     cara_env_free(s->env, s->admitted);
@@ -162,6 +172,7 @@ static int table_grow(cara_crdt *s)
 static void table_remove_at(cara_crdt *s, size_t i)
 {
     size_t mask = s->table_cap - 1;
+    crdt_log(s, CARA_CRDT_CHANGE_DEL, s->table[i]->keyhash);
     entry_free(s->env, s->table[i]);
     s->table[i] = NULL;
     /* Shift back later members of the same probe run into the hole. */
@@ -176,6 +187,15 @@ static void table_remove_at(cara_crdt *s, size_t i)
     }
     s->count--;
     s->sorted_dirty = true;
+}
+
+bool crdt_remove(cara_crdt *s, const uint8_t keyhash[16])
+{
+    bool found;
+    size_t i = find_index(s, keyhash, &found);
+    if (found)
+        table_remove_at(s, i);
+    return found;
 }
 
 static int cmp_entry_keyhash(const void *a, const void *b)
@@ -204,7 +224,7 @@ crdt_entry **crdt_sorted(cara_crdt *s)
 
 /* ---- Admissions ------------------------------------------------------------- */
 
-static bool is_operator(const cara_crdt *s, const uint8_t *pk)
+bool crdt_is_operator(const cara_crdt *s, const uint8_t *pk)
 {
     for (size_t i = 0; i < s->operators_count; i++)
         if (sodium_memcmp(s->operators[i], pk, CARA_CRDT_PK_BYTES) == 0)
@@ -225,7 +245,7 @@ static bool admission_of(const cara_crdt *s, const uint8_t *name, size_t name_by
                          uint8_t pk_out[CARA_CRDT_PK_BYTES])
 {
     uint8_t kh[16];
-    crdt_keyhash(CARA_CRDT_ADMISSION, name, name_bytes, kh);
+    crdt_keyhash(CARA_CRDT_ADMISSION, name, name_bytes, NULL, kh);
     const crdt_entry *e = crdt_find(s, kh);
     bool admitted = false;
     if (e == NULL)
@@ -236,11 +256,50 @@ static bool admission_of(const cara_crdt *s, const uint8_t *name, size_t name_by
     return admitted;
 }
 
+int cara_crdt_node_key_of(const cara_crdt *s, const char *name, uint8_t pk[CARA_CRDT_PK_BYTES])
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > CARA_CRDT_KEY_BYTES_MAX)
+        return CARA_ENOENT;
+    return admission_of(s, (const uint8_t *)name, n, pk) ? 0 : CARA_ENOENT;
+}
+
+int cara_crdt_node_name_of(const cara_crdt *s, const uint8_t pk[CARA_CRDT_PK_BYTES], char *name,
+                           size_t name_bytes_max)
+{
+    CARA_ASSERT(name != NULL && name_bytes_max > 0);
+    for (size_t i = 0; i < s->table_cap; i++) {
+        const crdt_entry *e = s->table[i];
+        uint8_t held[CARA_CRDT_PK_BYTES];
+        bool ok = false;
+        if (e == NULL || e->rec.kind != CARA_CRDT_ADMISSION ||
+            cara_crdt_admission_decode(e->rec.value, e->rec.value_bytes, held, &ok) != 0 || !ok ||
+            memcmp(held, pk, CARA_CRDT_PK_BYTES) != 0)
+            continue;
+        snprintf(name, name_bytes_max, "%.*s", (int)e->rec.key_bytes, (const char *)e->rec.key);
+        return 0;
+    }
+    return CARA_ENOENT;
+}
+
+/* Should a node-signed entry go, given the admissions now held? */
+static bool unadmitted_entry(const cara_crdt *s, const crdt_entry *e)
+{
+    uint8_t pk[CARA_CRDT_PK_BYTES];
+    if (cara_crdt_kind_per_author(e->rec.kind))
+        return !cara_crdt_node_admitted(s, e->rec.author);
+    if (e->rec.kind == CARA_CRDT_NODE)
+        return !admission_of(s, e->rec.key, e->rec.key_bytes, pk) ||
+               memcmp(pk, e->rec.author, CARA_CRDT_PK_BYTES) != 0;
+    return false;
+}
+
 /* Rebuilds the admitted key set and drops node-signed records whose author
  * is no longer admitted (or, for node records, no longer that node's key).
  * Dropping rather than keeping them makes the state independent of whether
- * a record arrived before or after the revocation. */
-static int admissions_changed(cara_crdt *s)
+ * a record arrived before or after the revocation; the change feed tells
+ * the store to delete them too. Then retries the held records. */
+static int admissions_changed(cara_crdt *s, int64_t now_wall_ms)
 {
     size_t n = 0;
     uint8_t(*pks)[CARA_CRDT_PK_BYTES] =
@@ -253,8 +312,11 @@ static int admissions_changed(cara_crdt *s)
         bool ok = false;
         if (e == NULL || e->rec.kind != CARA_CRDT_ADMISSION)
             continue;
-        CARA_ASSERT(cara_crdt_admission_decode(e->rec.value, e->rec.value_bytes, pk, &ok) == 0);
-        if (ok && n < CARA_CRDT_NODES_MAX)
+        int rc = cara_crdt_admission_decode(e->rec.value, e->rec.value_bytes, pk, &ok);
+        CARA_ASSERT(rc == 0);
+        /* admit_record refuses an admission past nodes_max on arrival. */
+        CARA_ASSERT(!ok || n < CARA_CRDT_NODES_MAX);
+        if (ok)
             memcpy(pks[n++], pk, CARA_CRDT_PK_BYTES);
     }
     cara_env_free(s->env, s->admitted);
@@ -262,21 +324,33 @@ static int admissions_changed(cara_crdt *s)
     s->admitted_count = n;
     for (size_t i = 0; i < s->table_cap;) {
         crdt_entry *e = s->table[i];
-        uint8_t pk[CARA_CRDT_PK_BYTES];
-        bool drop = false;
-        if (e != NULL && e->rec.kind == CARA_CRDT_STATUS)
-            drop = !cara_crdt_node_admitted(s, e->rec.author);
-        if (e != NULL && e->rec.kind == CARA_CRDT_NODE)
-            drop = !admission_of(s, e->rec.key, e->rec.key_bytes, pk) ||
-                   memcmp(pk, e->rec.author, CARA_CRDT_PK_BYTES) != 0;
-        if (drop) {
+        if (e != NULL && unadmitted_entry(s, e)) {
             table_remove_at(s, i); /* may shift a later entry into i */
             s->stats.purged++;
             continue;
         }
         i++;
     }
+    crdt_retry_held(s, now_wall_ms);
     return 0;
+}
+
+/* Would accepting admission `r` admit one key more than nodes_max? The
+ * cap is enforced on arrival, so that no replica drops an admission it
+ * already accepted (replicas would then disagree on who is admitted). */
+static bool admission_over_cap(const cara_crdt *s, const cara_crdt_record *r)
+{
+    uint8_t pk[CARA_CRDT_PK_BYTES], old_pk[CARA_CRDT_PK_BYTES];
+    bool ok = false;
+    if (cara_crdt_admission_decode(r->value, r->value_bytes, pk, &ok) != 0 || !ok ||
+        cara_crdt_node_admitted(s, pk))
+        return false;
+    size_t after = s->admitted_count + 1;
+    /* Re-keying a name frees its old key's place, unless another name
+     * admits that key too. */
+    if (admission_of(s, r->key, r->key_bytes, old_pk))
+        after--;
+    return after > s->nodes_max;
 }
 
 /* ---- Trust: who may write what -------------------------------------------- */
@@ -289,19 +363,20 @@ static int check_author(const cara_crdt *s, const cara_crdt_record *r)
     case CARA_CRDT_TOMBSTONE:
     case CARA_CRDT_ADMISSION:
     case CARA_CRDT_SETTINGS:
-        if (is_operator(s, r->author))
+        if (crdt_is_operator(s, r->author))
             return 0;
         return cara_crdt_node_admitted(s, r->author) ? CARA_EWRONGAUTHOR : CARA_EUNTRUSTED;
     case CARA_CRDT_STATUS:
+    case CARA_CRDT_PLACEMENT:
         if (cara_crdt_node_admitted(s, r->author))
             return 0;
-        return is_operator(s, r->author) ? CARA_EWRONGAUTHOR : CARA_EUNTRUSTED;
+        return crdt_is_operator(s, r->author) ? CARA_EWRONGAUTHOR : CARA_EUNTRUSTED;
     case CARA_CRDT_NODE:
         if (!admission_of(s, r->key, r->key_bytes, pk))
             return CARA_ENOTADMITTED;
         if (memcmp(pk, r->author, CARA_CRDT_PK_BYTES) == 0)
             return 0;
-        return cara_crdt_node_admitted(s, r->author) || is_operator(s, r->author)
+        return cara_crdt_node_admitted(s, r->author) || crdt_is_operator(s, r->author)
                    ? CARA_EWRONGAUTHOR
                    : CARA_EUNTRUSTED;
     default:
@@ -319,128 +394,97 @@ static int check_value(const cara_crdt *s, const cara_crdt_record *r)
     }
     if (s->validate_value == NULL || r->kind == CARA_CRDT_TOMBSTONE)
         return 0;
-    return s->validate_value(s->validate_ctx, r->kind, r->key, r->key_bytes, r->value,
-                             r->value_bytes) == 0
-               ? 0
-                                                                                         : CARA_ESCHEMA;
+    int rc = s->validate_value(s->validate_ctx, r->kind, r->key, r->key_bytes, r->value,
+                               r->value_bytes);
+    return rc == 0 ? 0 : CARA_ESCHEMA;
 }
 
-/* ---- Floors left by collected tombstones ---------------------------------- */
-
-static size_t floor_index(const cara_crdt *s, const uint8_t *key, size_t key_bytes, bool *found)
+/* Is `r` at or below a collected delete of its project? Specs, tombstones,
+ * statuses and placements all name the project in their key. */
+static bool below_floor(const cara_crdt *s, const cara_crdt_record *r)
 {
-    uint8_t kh[16];
-    crdt_keyhash(CARA_CRDT_PROJECT, key, key_bytes, kh);
-    size_t mask = s->floors_cap - 1, i = (size_t)crdt_be64(kh) & mask;
-    for (size_t n = 0; n < s->floors_cap; n++, i = (i + 1) & mask) {
-        const crdt_floor *f = &s->floors[i];
-        if (f->key == NULL) {
-            *found = false;
-            return i;
+    int slot = crdt_slot_of(r->kind);
+    if (slot != CARA_CRDT_PROJECT && !cara_crdt_kind_per_author(r->kind))
+        return false;
+    uint64_t floor;
+    return cara_crdt_floor_get(s, r->key, r->key_bytes, &floor) && r->generation <= floor;
+}
+
+/* ---- Leftovers of deleted projects --------------------------------------------- */
+
+size_t crdt_drop_leftovers(cara_crdt *s, const uint8_t *key, size_t key_bytes,
+                           uint64_t generation)
+{
+    static const int kinds[] = {CARA_CRDT_STATUS, CARA_CRDT_PLACEMENT};
+    size_t n = 0;
+    for (size_t a = 0; a < s->admitted_count; a++) {
+        for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+            uint8_t kh[16];
+            crdt_keyhash(kinds[k], key, key_bytes, s->admitted[a], kh);
+            const crdt_entry *e = crdt_find(s, kh);
+            if (e != NULL && e->rec.generation <= generation && crdt_remove(s, kh))
+                n++;
         }
-        if (f->key_bytes == key_bytes && memcmp(f->key, key, key_bytes) == 0) {
-            *found = true;
-            return i;
-        }
     }
-    CARA_UNREACHABLE();
+    return n;
 }
 
-static uint64_t floor_get(const cara_crdt *s, const uint8_t *key, size_t key_bytes, bool *has)
+/* Status and placement records of a project this replica holds nothing
+ * of (no spec, no tombstone, no floor) and that are older than the
+ * tombstone horizon: written for a project that was deleted and collected
+ * before they arrived, or by a node that wrote for a project that never
+ * existed. Nothing can refer to them any more. */
+static size_t collect_orphans(cara_crdt *s, int64_t now_wall_ms)
 {
-    *has = false;
-    if (s->floors_count == 0)
-        return 0;
-    size_t i = floor_index(s, key, key_bytes, has);
-    return *has ? s->floors[i].generation : 0;
-}
-
-static int floors_grow(cara_crdt *s)
-{
-    size_t cap = s->floors_cap ? s->floors_cap * 2 : 64;
-    crdt_floor *old = s->floors;
-    size_t old_cap = s->floors_cap;
-    s->floors = cara_env_calloc(s->env, cap, sizeof *s->floors);
-    if (s->floors == NULL) {
-        s->floors = old;
-        return CARA_ENOMEM;
-    }
-    s->floors_cap = cap;
-    for (size_t i = 0; i < old_cap; i++) {
-        if (old[i].key == NULL)
-            continue;
-        bool found;
-        s->floors[floor_index(s, old[i].key, old[i].key_bytes, &found)] = old[i];
-    }
-    cara_env_free(s->env, old);
-    return 0;
-}
-
-int cara_crdt_floor_set(cara_crdt *s, const uint8_t *key, size_t key_bytes, uint64_t generation)
-{
-    if (key == NULL || key_bytes == 0 || key_bytes > CARA_CRDT_KEY_BYTES_MAX)
-        return CARA_EINVAL;
-    if (2 * (s->floors_count + 1) > s->floors_cap) {
-        if (s->floors_count >= CARA_CRDT_FLOORS_MAX)
-            return CARA_ELIMIT;
-        int rc = floors_grow(s);
-        if (rc != 0)
-            return rc;
-    }
-    bool found;
-    size_t i = floor_index(s, key, key_bytes, &found);
-    crdt_floor *f = &s->floors[i];
-    if (!found) {
-        f->key = cara_env_alloc(s->env, key_bytes);
-        if (f->key == NULL)
-            return CARA_ENOMEM;
-        memcpy(f->key, key, key_bytes);
-        f->key_bytes = key_bytes;
-        s->floors_count++;
-    }
-    /* Floors only rise: the rule they enforce is "nothing at or below". */
-    if (!found || generation > f->generation)
-        f->generation = generation;
-    return 0;
-}
-
-int cara_crdt_floor_foreach(const cara_crdt *s,
-                            int (*fn)(void *ctx, const uint8_t *key, size_t key_bytes,
-                                      uint64_t generation),
-                            void *ctx)
-{
-    for (size_t i = 0; i < s->floors_cap; i++) {
-        const crdt_floor *f = &s->floors[i];
-        if (f->key == NULL)
-            continue;
-        int rc = fn(ctx, f->key, f->key_bytes, f->generation);
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
-}
-
-size_t cara_crdt_gc(cara_crdt *s, int64_t now_wall_ms)
-{
-    size_t collected = 0;
+    size_t n = 0;
     for (size_t i = 0; i < s->table_cap;) {
         crdt_entry *e = s->table[i];
-        if (e == NULL || e->rec.kind != CARA_CRDT_TOMBSTONE ||
+        uint8_t kh[16];
+        if (e == NULL || !cara_crdt_kind_per_author(e->rec.kind) ||
             cara_crdt_hlc_wall_ms(e->rec.hlc) > now_wall_ms - s->tombstone_horizon_ms) {
             i++;
             continue;
         }
-        /* Without room for its floor, a tombstone is kept: collecting it
-         * unguarded could let the project come back. */
-        if (cara_crdt_floor_set(s, e->rec.key, e->rec.key_bytes, e->rec.generation) != 0) {
+        crdt_keyhash(CARA_CRDT_PROJECT, e->rec.key, e->rec.key_bytes, NULL, kh);
+        if (crdt_find(s, kh) != NULL) {
             i++;
             continue;
         }
         table_remove_at(s, i);
-        collected++;
+        n++;
     }
-    s->stats.collected += collected;
-    return collected;
+    return n;
+}
+
+static bool tombstone_due(const cara_crdt *s, const cara_crdt_record *r, int64_t now_wall_ms)
+{
+    return r->kind == CARA_CRDT_TOMBSTONE &&
+           cara_crdt_hlc_wall_ms(r->hlc) <= now_wall_ms - s->tombstone_horizon_ms;
+}
+
+size_t cara_crdt_gc(cara_crdt *s, int64_t now_wall_ms)
+{
+    size_t removed = 0;
+    for (size_t i = 0; i < s->table_cap;) {
+        crdt_entry *e = s->table[i];
+        if (e == NULL || !tombstone_due(s, &e->rec, now_wall_ms)) {
+            i++;
+            continue;
+        }
+        /* crdt_floor_make removes the tombstone (and may shift a later
+         * entry into i, which the loop then looks at). */
+        if (crdt_floor_make(s, e->bytes, e->len, now_wall_ms) != 0) {
+            i++;
+            continue;
+        }
+        s->stats.collected++;
+        removed++;
+    }
+    size_t orphans = collect_orphans(s, now_wall_ms);
+    s->stats.leftovers_collected += orphans;
+    removed += orphans;
+    removed += crdt_floors_expire(s, now_wall_ms);
+    return removed;
 }
 
 /* ---- Merge ------------------------------------------------------------------ */
@@ -448,21 +492,17 @@ size_t cara_crdt_gc(cara_crdt *s, int64_t now_wall_ms)
 /* Decides whether `r` may replace what is held. Returns 0 (apply), or
  * CARA_EEXIST for an identical record, or a refusal. */
 static int admit_record(cara_crdt *s, const cara_crdt_record *r, const uint8_t keyhash[16],
-                        int64_t now_wall_ms)
+                        int64_t now_wall_ms, bool stored)
 {
     /* Cheap checks first, signature last but before anything that could
      * let an unsigned record influence the outcome beyond its counter. */
-    if (cara_crdt_hlc_wall_ms(r->hlc) > now_wall_ms + s->skew_ms_max)
+    if (!stored && cara_crdt_hlc_wall_ms(r->hlc) > now_wall_ms + s->skew_ms_max)
         return CARA_EFUTURE;
     int rc = check_author(s, r);
     if (rc != 0)
         return rc;
-    if (crdt_slot_of(r->kind) == CARA_CRDT_PROJECT) {
-        bool has;
-        uint64_t floor = floor_get(s, r->key, r->key_bytes, &has);
-        if (has && r->generation <= floor)
-            return CARA_ECOLLECTED;
-    }
+    if (below_floor(s, r))
+        return CARA_ECOLLECTED;
     const crdt_entry *held = crdt_find(s, keyhash);
     if (held != NULL) {
         int c = crdt_record_cmp(r, &held->rec);
@@ -474,7 +514,10 @@ static int admit_record(cara_crdt *s, const cara_crdt_record *r, const uint8_t k
     rc = cara_crdt_record_verify(r);
     if (rc != 0)
         return rc;
-    return check_value(s, r);
+    rc = check_value(s, r);
+    if (rc == 0 && r->kind == CARA_CRDT_ADMISSION && admission_over_cap(s, r))
+        rc = CARA_ELIMIT;
+    return rc;
 }
 
 static int entry_new(cara_crdt *s, const uint8_t *bytes, size_t len, const uint8_t keyhash[16],
@@ -490,7 +533,8 @@ static int entry_new(cara_crdt *s, const uint8_t *bytes, size_t len, const uint8
     memcpy(copy, bytes, len);
     e->bytes = copy;
     e->len = len;
-    CARA_ASSERT(cara_crdt_record_decode(copy, len, &e->rec) == 0);
+    int rc = cara_crdt_record_decode(copy, len, &e->rec);
+    CARA_ASSERT(rc == 0);
     memcpy(e->keyhash, keyhash, 16);
     e->keyhash_hi = crdt_be64(keyhash);
     uint8_t vh[8];
@@ -500,7 +544,8 @@ static int entry_new(cara_crdt *s, const uint8_t *bytes, size_t len, const uint8
     return 0;
 }
 
-static int install(cara_crdt *s, const uint8_t *bytes, size_t len, const uint8_t keyhash[16])
+static int install(cara_crdt *s, const uint8_t *bytes, size_t len, const uint8_t keyhash[16],
+                   int64_t now_wall_ms)
 {
     bool found;
     size_t i = find_index(s, keyhash, &found);
@@ -526,8 +571,9 @@ static int install(cara_crdt *s, const uint8_t *bytes, size_t len, const uint8_t
         s->count++;
     }
     s->sorted_dirty = true;
+    crdt_log(s, CARA_CRDT_CHANGE_PUT, keyhash);
     if (e->rec.kind == CARA_CRDT_ADMISSION)
-        return admissions_changed(s);
+        return admissions_changed(s, now_wall_ms);
     return 0;
 }
 
@@ -537,16 +583,42 @@ static void hlc_observe(cara_crdt *s, uint64_t hlc)
         s->hlc_last = hlc;
 }
 
-int cara_crdt_apply(cara_crdt *s, const uint8_t *bytes, size_t len, int64_t now_wall_ms,
-                    int *result)
+/* A node record or status refused only because its author is not (yet)
+ * admitted is held if its signature is good (see changes.c). */
+static void maybe_hold(cara_crdt *s, const cara_crdt_record *r, int rc, const uint8_t *bytes,
+                       size_t len)
+{
+    bool node_kind = r->kind == CARA_CRDT_NODE || cara_crdt_kind_per_author(r->kind);
+    if (!node_kind || (rc != CARA_ENOTADMITTED && rc != CARA_EUNTRUSTED))
+        return;
+    if (crdt_is_operator(s, r->author) || cara_crdt_record_verify(r) != 0)
+        return;
+    crdt_hold(s, bytes, len);
+}
+
+/* Puts an accepted record in place: a tombstone already past the horizon
+ * becomes a floor at once (collection would do it on its next run). */
+static int place(cara_crdt *s, const cara_crdt_record *r, const uint8_t *bytes, size_t len,
+                 const uint8_t keyhash[16], int64_t now_wall_ms)
+{
+    if (!tombstone_due(s, r, now_wall_ms))
+        return install(s, bytes, len, keyhash, now_wall_ms);
+    int rc = crdt_floor_make(s, bytes, len, now_wall_ms);
+    if (rc == 0)
+        s->stats.collected++;
+    return rc;
+}
+
+static int apply(cara_crdt *s, const uint8_t *bytes, size_t len, int64_t now_wall_ms,
+                 bool stored, int *result)
 {
     CARA_ASSERT(s != NULL);
     cara_crdt_record r;
     uint8_t kh[16];
     int rc = cara_crdt_record_decode(bytes, len, &r);
     if (rc == 0) {
-        crdt_keyhash(crdt_slot_of(r.kind), r.key, r.key_bytes, kh);
-        rc = admit_record(s, &r, kh, now_wall_ms);
+        crdt_keyhash(r.kind, r.key, r.key_bytes, r.author, kh);
+        rc = admit_record(s, &r, kh, now_wall_ms, stored);
     }
     if (rc == CARA_EEXIST) {
         s->stats.duplicates++;
@@ -555,11 +627,13 @@ int cara_crdt_apply(cara_crdt *s, const uint8_t *bytes, size_t len, int64_t now_
         return 0;
     }
     if (rc == 0)
-        rc = install(s, bytes, len, kh);
+        rc = place(s, &r, bytes, len, kh, now_wall_ms);
     if (rc == CARA_ENOMEM)
         return rc; /* ours, not the sender's fault: not counted as a refusal */
     if (rc != 0) {
         s->stats.rejected[reason_of(rc)]++;
+        if (r.body != NULL)
+            maybe_hold(s, &r, rc, bytes, len);
         return rc;
     }
     hlc_observe(s, r.hlc);
@@ -567,6 +641,38 @@ int cara_crdt_apply(cara_crdt *s, const uint8_t *bytes, size_t len, int64_t now_
     if (result)
         *result = CARA_CRDT_APPLIED;
     return 0;
+}
+
+int cara_crdt_apply(cara_crdt *s, const uint8_t *bytes, size_t len, int64_t now_wall_ms,
+                    int *result)
+{
+    return apply(s, bytes, len, now_wall_ms, false, result);
+}
+
+int cara_crdt_apply_stored(cara_crdt *s, const uint8_t *bytes, size_t len, int64_t now_wall_ms,
+                           int *result)
+{
+    return apply(s, bytes, len, now_wall_ms, true, result);
+}
+
+int cara_crdt_floor_restore(cara_crdt *s, const uint8_t *bytes, size_t len, int64_t now_wall_ms)
+{
+    cara_crdt_record r;
+    int rc = cara_crdt_record_decode(bytes, len, &r);
+    if (rc == 0 && r.kind != CARA_CRDT_TOMBSTONE)
+        rc = CARA_EINVAL;
+    if (rc == 0 && !crdt_is_operator(s, r.author))
+        rc = CARA_EUNTRUSTED;
+    if (rc == 0)
+        rc = cara_crdt_record_verify(&r);
+    /* Restored whatever its age against this clock: the floor horizon is
+     * applied by cara_crdt_gc, not at load (a clock that is wrong at boot
+     * must not forget deletes). */
+    if (rc == 0)
+        rc = crdt_floor_make(s, bytes, len, now_wall_ms);
+    if (rc == 0)
+        hlc_observe(s, r.hlc);
+    return rc;
 }
 
 /* Operator-signed kinds go first: admissions decide which node records
@@ -619,17 +725,52 @@ uint64_t cara_crdt_hlc_next(cara_crdt *s, int64_t now_wall_ms)
 
 /* ---- Reading ---------------------------------------------------------------- */
 
+static bool key_arg_ok(const uint8_t *key, size_t key_bytes)
+{
+    return key != NULL && key_bytes > 0 && key_bytes <= CARA_CRDT_KEY_BYTES_MAX;
+}
+
 int cara_crdt_get(const cara_crdt *s, int kind, const uint8_t *key, size_t key_bytes,
                   cara_crdt_record *out)
 {
     uint8_t kh[16];
-    if (key == NULL || key_bytes == 0 || key_bytes > CARA_CRDT_KEY_BYTES_MAX)
+    if (!key_arg_ok(key, key_bytes) || cara_crdt_kind_per_author(kind))
         return CARA_ENOENT;
-    crdt_keyhash(crdt_slot_of(kind), key, key_bytes, kh);
+    crdt_keyhash(kind, key, key_bytes, NULL, kh);
     const crdt_entry *e = crdt_find(s, kh);
     if (e == NULL)
         return CARA_ENOENT;
     *out = e->rec;
+    return 0;
+}
+
+int cara_crdt_get_by(const cara_crdt *s, int kind, const uint8_t *key, size_t key_bytes,
+                     const uint8_t author[CARA_CRDT_PK_BYTES], cara_crdt_record *out)
+{
+    uint8_t kh[16];
+    if (!key_arg_ok(key, key_bytes) || author == NULL)
+        return CARA_ENOENT;
+    crdt_keyhash(kind, key, key_bytes, author, kh);
+    const crdt_entry *e = crdt_find(s, kh);
+    if (e == NULL || memcmp(e->rec.author, author, CARA_CRDT_PK_BYTES) != 0)
+        return CARA_ENOENT;
+    *out = e->rec;
+    return 0;
+}
+
+int cara_crdt_foreach_author(const cara_crdt *s, int kind, const uint8_t *key, size_t key_bytes,
+                             int (*fn)(void *ctx, const cara_crdt_record *r), void *ctx)
+{
+    if (!cara_crdt_kind_per_author(kind) || !key_arg_ok(key, key_bytes))
+        return 0;
+    for (size_t a = 0; a < s->admitted_count; a++) {
+        cara_crdt_record r;
+        if (cara_crdt_get_by(s, kind, key, key_bytes, s->admitted[a], &r) != 0)
+            continue;
+        int rc = fn(ctx, &r);
+        if (rc != 0)
+            return rc;
+    }
     return 0;
 }
 
@@ -679,4 +820,5 @@ void cara_crdt_stats_get(const cara_crdt *s, cara_crdt_stats *out)
     *out = s->stats;
     out->records_count = s->count;
     out->floors_count = s->floors_count;
+    out->held_count = s->held_count;
 }

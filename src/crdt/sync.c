@@ -26,7 +26,7 @@
 #define FANOUT_BITS 4
 #define FANOUT (1u << FANOUT_BITS)
 #define DEPTH_MAX (64 / FANOUT_BITS)
-#define ENTRY_BYTES 41
+#define ENTRY_BYTES CARA_CRDT_SYNC_ENTRY_BYTES
 #define KEYHASH_BYTES 16
 
 enum { ITEM_FP = 0, ITEM_LIST = 1, ITEM_WANT = 2 };
@@ -44,9 +44,14 @@ typedef struct out_ctx {
     cara_buf items;
     size_t items_count;
     cara_buf *delta;
+    size_t delta_limit; /* delta->len never passes it */
+    bool delta_full;    /* a record did not fit: stop taking on work */
     msgpack_packer pk;
-    bool want_open;
 } out_ctx;
+
+/* Room kept in a reply for its frame: the array header, magic, version,
+ * the item count and the WANT item's header. */
+#define REPLY_FRAME_BYTES CARA_CRDT_SYNC_FRAME_BYTES
 
 static int sink_buf(void *data, const char *p, size_t len)
 {
@@ -153,11 +158,20 @@ int cara_crdt_sync_start(cara_crdt *s, cara_buf *msg_out)
 
 /* ---- Handling items ---------------------------------------------------------- */
 
-/* Appends a held record to the delta; a full delta drops it quietly, to be
- * sent in a later round (the fingerprints will still differ). */
+/* Appends a record (or a floor's tombstone) to the delta. One that does
+ * not fit is left for a later exchange, where the fingerprints will still
+ * differ; the reply stops taking on work, so the delta it promised by its
+ * items is not more than the peer can receive. */
+static void send_bytes(out_ctx *o, const uint8_t *bytes, size_t len)
+{
+    if (o->delta->len + len > o->delta_limit ||
+        cara_buf_append(o->delta, bytes, len) != 0)
+        o->delta_full = true;
+}
+
 static void send_record(out_ctx *o, const crdt_entry *e)
 {
-    (void)cara_buf_append(o->delta, e->bytes, e->len);
+    send_bytes(o, e->bytes, e->len);
 }
 
 static int on_fp(out_ctx *o, unsigned depth, uint64_t prefix, uint64_t count, uint64_t fp)
@@ -216,7 +230,12 @@ static int on_list(out_ctx *o, unsigned depth, uint64_t prefix, const uint8_t *e
         }
         const uint8_t *ent = ents + j * ENTRY_BYTES;
         if (c > 0) {
-            if (want(o, wants, ent) != 0)
+            /* The peer holds what we collected: prove the delete rather
+             * than ask for a record we would refuse. */
+            const crdt_floor *f = crdt_floor_find(o->s, ent);
+            if (f != NULL && f->rec.generation >= crdt_be64(ent + 24))
+                send_bytes(o, f->bytes, f->len);
+            else if (want(o, wants, ent) != 0)
                 return CARA_ETOOBIG;
             j++;
             continue;
@@ -270,40 +289,100 @@ static bool list_ok(unsigned depth, uint64_t prefix, const uint8_t *ents, size_t
     return true;
 }
 
-static int handle_item(out_ctx *o, const msgpack_object *it, cara_buf *wants)
-{
+/* One item, checked and decoded; pointers borrow from the message. */
+typedef struct item {
     uint64_t type, depth, prefix, count, fp;
-    if (it->type != MSGPACK_OBJECT_ARRAY || it->via.array.size < 2 || !uint_at(it, 0, &type))
+    const uint8_t *data; /* LIST entries or WANT key hashes */
+    size_t n;
+} item;
+
+static int parse_item(const msgpack_object *it, item *out)
+{
+    memset(out, 0, sizeof *out);
+    if (it->type != MSGPACK_OBJECT_ARRAY || it->via.array.size < 2 || !uint_at(it, 0, &out->type))
         return CARA_EPARSE;
     const msgpack_object *f = it->via.array.ptr;
-    if (type == ITEM_WANT) {
+    if (out->type == ITEM_WANT) {
         if (it->via.array.size != 2 || f[1].type != MSGPACK_OBJECT_BIN ||
             f[1].via.bin.size % KEYHASH_BYTES != 0)
             return CARA_EPARSE;
-        return on_want(o, (const uint8_t *)f[1].via.bin.ptr, f[1].via.bin.size / KEYHASH_BYTES);
+        out->data = (const uint8_t *)f[1].via.bin.ptr;
+        out->n = f[1].via.bin.size / KEYHASH_BYTES;
+        return 0;
     }
-    if (it->via.array.size < 4 || !uint_at(it, 1, &depth) || !uint_at(it, 2, &prefix) ||
-        !prefix_ok((unsigned)(depth > DEPTH_MAX ? DEPTH_MAX + 1 : depth), prefix))
+    if (it->via.array.size < 4 || !uint_at(it, 1, &out->depth) || !uint_at(it, 2, &out->prefix) ||
+        !prefix_ok((unsigned)(out->depth > DEPTH_MAX ? DEPTH_MAX + 1 : out->depth), out->prefix))
         return CARA_EPARSE;
-    if (type == ITEM_FP) {
-        if (it->via.array.size != 5 || !uint_at(it, 3, &count) || !uint_at(it, 4, &fp))
-            return CARA_EPARSE;
-        return on_fp(o, (unsigned)depth, prefix, count, fp);
-    }
-    if (type == ITEM_LIST) {
-        if (it->via.array.size != 4 || f[3].type != MSGPACK_OBJECT_BIN ||
-            f[3].via.bin.size % ENTRY_BYTES != 0)
-            return CARA_EPARSE;
-        const uint8_t *ents = (const uint8_t *)f[3].via.bin.ptr;
-        size_t n = f[3].via.bin.size / ENTRY_BYTES;
-        if (!list_ok((unsigned)depth, prefix, ents, n))
-            return CARA_EPARSE;
-        return on_list(o, (unsigned)depth, prefix, ents, n, wants);
-    }
-    return CARA_EPARSE;
+    if (out->type == ITEM_FP)
+        return it->via.array.size == 5 && uint_at(it, 3, &out->count) && uint_at(it, 4, &out->fp)
+                   ? 0
+                   : CARA_EPARSE;
+    if (out->type != ITEM_LIST || it->via.array.size != 4 || f[3].type != MSGPACK_OBJECT_BIN ||
+        f[3].via.bin.size % ENTRY_BYTES != 0)
+        return CARA_EPARSE;
+    out->data = (const uint8_t *)f[3].via.bin.ptr;
+    out->n = f[3].via.bin.size / ENTRY_BYTES;
+    return list_ok((unsigned)out->depth, out->prefix, out->data, out->n) ? 0 : CARA_EPARSE;
 }
 
-static int handle_items(out_ctx *o, const msgpack_object *m, cara_buf *wants)
+static bool item_well_formed(const msgpack_object *it)
+{
+    item x;
+    return parse_item(it, &x) == 0;
+}
+
+static int handle_item(out_ctx *o, const msgpack_object *it, cara_buf *wants)
+{
+    item x;
+    int rc = parse_item(it, &x);
+    if (rc != 0)
+        return rc;
+    if (x.type == ITEM_WANT)
+        return on_want(o, x.data, x.n);
+    if (x.type == ITEM_FP)
+        return on_fp(o, (unsigned)x.depth, x.prefix, x.count, x.fp);
+    return on_list(o, (unsigned)x.depth, x.prefix, x.data, x.n, wants);
+}
+
+/* Bytes the reply would take with what is packed so far. */
+static size_t reply_bytes(const out_ctx *o, const cara_buf *wants)
+{
+    return o->items.len + wants->len + REPLY_FRAME_BYTES;
+}
+
+/* Handles the items within the budget, starting at a rotating index so
+ * that items that cannot be settled (a record the peer keeps refusing)
+ * do not take the budget of every exchange. An item whose output would
+ * pass the budget is undone and left, with the rest, for a later
+ * exchange: the peer's fingerprints still differ there. */
+static int handle_budgeted(out_ctx *o, const msgpack_object *items, size_t budget,
+                           cara_buf *wants)
+{
+    uint32_t n = items->via.array.size;
+    uint32_t first = n ? (uint32_t)(o->s->sync_rotation++ % n) : 0;
+    for (uint32_t k = 0; k < n; k++) {
+        size_t items_len = o->items.len, items_count = o->items_count, wants_len = wants->len;
+        int rc = handle_item(o, &items->via.array.ptr[(first + k) % n], wants);
+        bool over = reply_bytes(o, wants) > budget ||
+                    o->items_count + 1 > CARA_CRDT_SYNC_ITEMS_MAX; /* +1: the WANT item */
+        if (rc == CARA_ETOOBIG || (rc == 0 && over)) {
+            o->items.len = items_len;
+            o->items_count = items_count;
+            wants->len = wants_len;
+            o->s->stats.sync_deferred += n - k;
+            return 0;
+        }
+        if (rc != 0)
+            return rc;
+        if (o->delta_full) {
+            o->s->stats.sync_deferred += n - k - 1;
+            return 0;
+        }
+    }
+    return 0;
+}
+
+static int handle_items(out_ctx *o, const msgpack_object *m, size_t budget, cara_buf *wants)
 {
     if (m->type != MSGPACK_OBJECT_ARRAY || m->via.array.size != 3)
         return CARA_EPARSE;
@@ -316,12 +395,12 @@ static int handle_items(out_ctx *o, const msgpack_object *m, cara_buf *wants)
         return CARA_EUNSUPPORTED;
     if (f[2].type != MSGPACK_OBJECT_ARRAY || f[2].via.array.size > CARA_CRDT_SYNC_ITEMS_MAX)
         return CARA_EPARSE;
-    for (uint32_t i = 0; i < f[2].via.array.size; i++) {
-        int rc = handle_item(o, &f[2].via.array.ptr[i], wants);
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
+    /* Malformed items are refused before any work is done, so that a
+     * message is either handled (perhaps in part) or refused whole. */
+    for (uint32_t i = 0; i < f[2].via.array.size; i++)
+        if (!item_well_formed(&f[2].via.array.ptr[i]))
+            return CARA_EPARSE;
+    return handle_budgeted(o, &f[2], budget, wants);
 }
 
 static int frame_reply(out_ctx *o, cara_buf *wants, cara_buf *reply_out)
@@ -363,18 +442,26 @@ int cara_crdt_sync_recv(cara_crdt *s, const uint8_t *msg, size_t len, cara_buf *
     int rc = cara_mpcheck(msg, len, 4, &total);
     if (rc != 0 || total != len)
         return CARA_EPARSE;
-    out_ctx o = {.s = s, .v = crdt_sorted(s), .delta = delta_out};
+    /* The budgets: what the caller's buffers can still take, and never a
+     * reply the peer would refuse. */
+    size_t reply_room = reply_out->bytes_max - reply_out->len;
+    size_t budget = reply_room < CARA_CRDT_SYNC_MSG_BYTES_MAX ? reply_room
+                                                               : CARA_CRDT_SYNC_MSG_BYTES_MAX;
+    if (budget <= REPLY_FRAME_BYTES)
+        return CARA_ETOOBIG;
+    out_ctx o = {.s = s, .v = crdt_sorted(s), .delta = delta_out,
+                 .delta_limit = delta_out->bytes_max};
     if (o.v == NULL)
         return CARA_ENOMEM;
     cara_buf wants;
-    cara_buf_init(&o.items, s->env, CARA_CRDT_SYNC_MSG_BYTES_MAX);
-    cara_buf_init(&wants, s->env, CARA_CRDT_SYNC_MSG_BYTES_MAX / 2);
+    cara_buf_init(&o.items, s->env, budget);
+    cara_buf_init(&wants, s->env, budget);
     msgpack_packer_init(&o.pk, &o.items, sink_buf);
     msgpack_unpacked up;
     msgpack_unpacked_init(&up);
     size_t off = 0;
     rc = msgpack_unpack_next(&up, (const char *)msg, len, &off) == MSGPACK_UNPACK_SUCCESS
-             ? handle_items(&o, &up.data, &wants)
+             ? handle_items(&o, &up.data, budget, &wants)
              : CARA_EPARSE;
     if (rc == 0)
         rc = frame_reply(&o, &wants, reply_out);
