@@ -309,13 +309,13 @@ static int reload_floor(void *ctx, const cara_crdt_record *r, const uint8_t *byt
     return 0;
 }
 
-/* Takes every pending change. A DEL or FLOOR_DEL must name a row the
- * mirror has, unless a RESET came first (the log after it may repeat
- * what the rewrite already saw). */
+/* Takes every pending change. A DEL may name a row the mirror never got:
+ * a PUT whose record is gone again by the time of the poll is skipped
+ * (its bytes no longer exist), and a store deletes nothing then. The
+ * comparison with the state after each drain is what checks the feed. */
 static void mirror_drain(mirror *m, cara_crdt *s)
 {
     cara_crdt_change c;
-    bool after_reset = false;
     while (cara_crdt_poll_change(s, &c) == 1) {
         switch (c.type) {
         case CARA_CRDT_CHANGE_PUT:
@@ -327,10 +327,10 @@ static void mirror_drain(mirror *m, cara_crdt *s)
             table_put(&m->floors, c.id, c.bytes, c.len);
             break;
         case CARA_CRDT_CHANGE_DEL:
-            CHECK(table_del(&m->records, c.id) || after_reset);
+            (void)table_del(&m->records, c.id);
             break;
         case CARA_CRDT_CHANGE_FLOOR_DEL:
-            CHECK(table_del(&m->floors, c.id) || after_reset);
+            (void)table_del(&m->floors, c.id);
             break;
         case CARA_CRDT_CHANGE_RESET:
             table_free(&m->records);
@@ -340,7 +340,6 @@ static void mirror_drain(mirror *m, cara_crdt *s)
             CHECK_OK(cara_crdt_foreach(s, reload_record, m));
             CHECK_OK(cara_crdt_floor_foreach(s, reload_floor, m));
             m->resets++;
-            after_reset = true;
             break;
         default:
             cara_test_fail(__FILE__, __LINE__, "unknown change type %d", c.type);
@@ -454,13 +453,13 @@ static void feed_step(feed_world *w, cara_rng *rng)
         break;
     }
     case 5: {
-        char node[8];
+        char node[16];
         snprintf(node, sizeof node, "n%d", k);
         feed_apply(w, CARA_CRDT_NODE, node, gen, hlc, &w->nodes[k], rng);
         break;
     }
     case 6: {
-        char node[8];
+        char node[16];
         snprintf(node, sizeof node, "n%d", k);
         cara_buf b;
         tadmission(&b, node, ++w->adm_gen[k], hlc, &w->op, &w->nodes[k],
