@@ -8,6 +8,7 @@ packages=(
     build-essential pkg-config
     libsodium-dev libuv1-dev libmsgpack-dev libcurl4-openssl-dev libyaml-dev
     libjansson-dev libmicrohttpd-dev libsqlite3-dev
+    faketime  # tests: an agent started with its clock set back
 )
 # Extra packages a later step may ask for: `scripts/deps.sh docker.io ...`.
 packages+=("$@")

@@ -369,6 +369,20 @@ static void metrics(cara_agent *a, cara_http_reply *reply)
            a->stats.status_writes);
     metric(&b, "cara_state_bytes", "gauge", "Bytes of replicated state held.",
            cara_crdt_state_bytes(a->crdt));
+    metric(&b, "cara_state_records", "gauge", "Records in the replicated state.",
+           cs.records_count);
+    metric(&b, "cara_state_floors", "gauge", "Floors left by collected deletes.", cs.floors_count);
+    metric(&b, "cara_records_collected_total", "counter",
+           "Tombstones collected into floors, and status or placement records of deleted or "
+           "unknown projects.",
+           cs.collected + cs.leftovers_collected);
+    metric(&b, "cara_floors_dropped_total", "counter",
+           "Floors dropped past the floor horizon or to stay within the floor cap.",
+           cs.floors_expired + cs.floors_evicted);
+    metric(&b, "cara_records_held", "gauge", "Records waiting for their author's admission.",
+           cs.held_count);
+    metric(&b, "cara_project_evaluations_total", "counter",
+           "Project evaluations (scheduling, ownership, expiry).", a->stats.evaluations);
     metric(&b, "cara_reconcile_passes_total", "counter", "Full reconciliation passes.", rs.passes);
     metric(&b, "cara_reconcile_steps_total", "counter", "Engine calls made by the reconciler.",
            rs.steps);

@@ -63,6 +63,7 @@ typedef struct agent_nodes {
 
 typedef struct agent_stats {
     uint64_t records_applied, records_refused, store_errors, status_writes;
+    uint64_t evaluations; /* agent_project_changed calls */
     uint64_t api_requests, api_refused_auth;
 } agent_stats;
 

@@ -185,7 +185,8 @@ static int write_own(cara_agent *a, int kind, const char *key, uint64_t generati
     int rc = cara_crdt_record_sign(&rec, a->node_sk, &out);
     int result = 0;
     if (rc == 0)
-        rc = cara_crdt_apply(a->crdt, out.data, out.len, cara_env_now_wall_ms(a->env), &result);
+        rc = cara_crdt_apply_local(a->crdt, out.data, out.len, cara_env_now_wall_ms(a->env),
+                                   &result);
     cara_buf_free(&out);
     if (rc == 0 && result == CARA_CRDT_APPLIED)
         agent_persist_soon(a);
@@ -560,6 +561,7 @@ void agent_project_changed(cara_agent *a, const char *name)
 {
     if (a->stopping)
         return;
+    a->stats.evaluations++;
     cara_project *spec = NULL;
     cara_project_status *st = NULL;
     uint64_t gen = 0;

@@ -328,7 +328,7 @@ static int load_row(load_ctx *c, const uint8_t *id, int id_bytes, const uint8_t 
     cara_crdt_record_id(&r, want);
     if (memcmp(want, row_id, sizeof want) != 0)
         return note_bad(c, row_id, "row_mismatch");
-    int rc = cara_crdt_apply_stored(c->s, bytes, (size_t)len, c->now_wall_ms, NULL);
+    int rc = cara_crdt_apply_local(c->s, bytes, (size_t)len, c->now_wall_ms, NULL);
     if (rc == CARA_ENOMEM)
         return rc;
     if (rc == 0) {

@@ -50,7 +50,7 @@ typedef struct cara_store_report {
 } cara_store_report;
 
 /* Loads floors, then every record (admissions and settings first) into
- * `s`, verifying each (cara_crdt_apply_stored). A row that is damaged
+ * `s`, verifying each (cara_crdt_apply_local). A row that is damaged
  * (malformed, bad signature, columns that disagree with its signed
  * content) is moved to the quarantine table and logged with its reason; a
  * row the state no longer wants (its author was revoked, it lost to another

@@ -180,11 +180,13 @@ enum { CARA_CRDT_APPLIED = 1, CARA_CRDT_DUPLICATE = 2 };
 int cara_crdt_apply(cara_crdt *s, const uint8_t *bytes, size_t len, int64_t now_wall_ms,
                     int *result);
 
-/* Like cara_crdt_apply, for a record this replica accepted before and
- * reloads from its own store: the HLC skew check was made on arrival and is
- * skipped, since the clock may be wrong at boot (a node must not refuse its
- * own state). Everything else, signature included, is checked again. */
-int cara_crdt_apply_stored(cara_crdt *s, const uint8_t *bytes, size_t len, int64_t now_wall_ms,
+/* Like cara_crdt_apply, for a record this replica signed itself (its HLC
+ * comes from cara_crdt_hlc_next, which runs ahead of a wall clock that was
+ * set back) or accepted before and reloads from its own store (the check
+ * was made on arrival, and the clock may be wrong at boot). The HLC skew
+ * check is skipped: a node must not refuse its own records. Everything
+ * else, signature included, is checked. */
+int cara_crdt_apply_local(cara_crdt *s, const uint8_t *bytes, size_t len, int64_t now_wall_ms,
                            int *result);
 
 /* Applies a batch of concatenated envelopes: operator-signed kinds first,

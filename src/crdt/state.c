@@ -649,7 +649,7 @@ int cara_crdt_apply(cara_crdt *s, const uint8_t *bytes, size_t len, int64_t now_
     return apply(s, bytes, len, now_wall_ms, false, result);
 }
 
-int cara_crdt_apply_stored(cara_crdt *s, const uint8_t *bytes, size_t len, int64_t now_wall_ms,
+int cara_crdt_apply_local(cara_crdt *s, const uint8_t *bytes, size_t len, int64_t now_wall_ms,
                            int *result)
 {
     return apply(s, bytes, len, now_wall_ms, true, result);

@@ -373,4 +373,36 @@ wait "$agent_pid"
 rc=$?
 agent_pid=""
 [ "$rc" -eq 0 ] && pass agent-exits-cleanly || { fail agent-exits-cleanly "exit $rc"; tail -20 "$tmp/agent.log" | sed 's/^/    /'; }
+
+# ---- A restart with the clock set back -----------------------------------------------
+# The node record's generation is a counter kept on disk, not the start time:
+# a node that boots with its clock a day behind still publishes a record that
+# wins over its own earlier one (its Ready condition shows the new start).
+ready_since() { # the one node has one condition, Ready
+    curl -sf "$api/v1/nodes" | grep -o '"lastTransitionTime": *"[^"]*"' | head -1 |
+        sed 's/.*: *"\(.*\)"/\1/'
+}
+if ! command -v faketime >/dev/null; then
+    fail clock-behind-restart "faketime is not installed (scripts/deps.sh faketime)"
+else
+    "$agent_bin" --name node1 --data-dir "$tmp/data" --api "127.0.0.1:$port" \
+        --operator-pubkey "$op_pk" --docker-host "unix://$sock" 2>"$tmp/agent.log" &
+    agent_pid=$!
+    ready_since_set() { [ -n "$(ready_since)" ]; }
+    poll 20 ready_since_set
+    first=$(ready_since)
+    kill -TERM "$agent_pid"; wait "$agent_pid"; agent_pid=""
+    FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f -1d "$agent_bin" --name node1 \
+        --data-dir "$tmp/data" --api "127.0.0.1:$port" --operator-pubkey "$op_pk" \
+        --docker-host "unix://$sock" 2>"$tmp/agent.log" &
+    agent_pid=$!
+    moved_back() { local t; t=$(ready_since); [ -n "$t" ] && [[ "$t" < "$first" ]]; }
+    if poll 20 moved_back; then
+        pass clock-behind-restart-publishes-its-node-record
+    else
+        fail clock-behind-restart-publishes-its-node-record "Ready since $(ready_since), first start $first"
+        sed 's/^/    /' "$tmp/agent.log" | tail -5
+    fi
+    kill -TERM "$agent_pid"; wait "$agent_pid"; agent_pid=""
+fi
 exit 0
