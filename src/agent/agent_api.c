@@ -139,7 +139,11 @@ static void get_projects(cara_agent *a, const cara_http_request *req, cara_http_
         return;
     }
     list_ctx c = {a, json_array(), phase};
-    cara_crdt_foreach(a->crdt, list_one, &c);
+    if (cara_crdt_foreach(a->crdt, list_one, &c) != 0) {
+        json_decref(c.items);
+        cara_http_reply_error(reply, 500, "InternalError", "listing projects failed");
+        return;
+    }
     cara_http_reply_json(reply, 200, json_pack("{s:o}", "items", sorted(c.items)));
 }
 

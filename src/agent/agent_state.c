@@ -379,8 +379,10 @@ int agent_nodes_load(cara_agent *a, agent_nodes *out)
 {
     *out = (agent_nodes){0};
     nodes_ctx c = {a, out, 0};
-    cara_crdt_foreach(a->crdt, collect_node, &c);
-    return c.rc;
+    int rc = cara_crdt_foreach(a->crdt, collect_node, &c);
+    if (rc != 0 || c.rc != 0)
+        agent_nodes_free(a, out);
+    return c.rc != 0 ? c.rc : rc < 0 ? rc : 0;
 }
 
 void agent_nodes_free(cara_agent *a, agent_nodes *ns)
@@ -741,7 +743,7 @@ static int collect_project(void *ctx, const cara_crdt_record *r, const uint8_t *
         size_t cap = c->cap ? c->cap * 2 : 64;
         void *v = cara_env_realloc(c->a->env, c->names, cap * sizeof *c->names);
         if (v == NULL)
-            return 1;
+            return CARA_ENOMEM;
         c->names = v;
         c->cap = cap;
     }
@@ -753,7 +755,13 @@ static int collect_project(void *ctx, const cara_crdt_record *r, const uint8_t *
 void agent_reevaluate_all(cara_agent *a)
 {
     names_ctx c = {.a = a};
-    cara_crdt_foreach(a->crdt, collect_project, &c);
+    int rc = cara_crdt_foreach(a->crdt, collect_project, &c);
+    /* Out of memory listing them: evaluate what was listed, and say that
+     * the rest waits for the next change. */
+    if (rc != 0)
+        cara_env_logf(a->env, CARA_LOG_WARN, "agent",
+                      "listing projects for evaluation failed after %zu: %s", c.count,
+                      cara_strerror(rc));
     for (size_t i = 0; i < c.count; i++)
         agent_project_changed(a, c.names[i]);
     cara_env_free(a->env, c.names);

@@ -167,8 +167,8 @@ static bool send_snapshot(cara_agent *a, watcher *w)
         if (obj != NULL && agent_project_visible(obj))
             c.alive = send_line(a, &w->base, "ADDED", "Project", obj);
         json_decref(obj);
-    } else {
-        cara_crdt_foreach(a->crdt, snapshot_one, &c);
+    } else if (cara_crdt_foreach(a->crdt, snapshot_one, &c) < 0) {
+        c.alive = false; /* out of memory: an incomplete snapshot would mislead */
     }
     if (!c.alive)
         return false;

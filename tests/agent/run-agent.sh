@@ -382,8 +382,12 @@ ready_since() { # the one node has one condition, Ready
     curl -sf "$api/v1/nodes" | grep -o '"lastTransitionTime": *"[^"]*"' | head -1 |
         sed 's/.*: *"\(.*\)"/\1/'
 }
-if ! command -v faketime >/dev/null; then
-    fail clock-behind-restart "faketime is not installed (scripts/deps.sh faketime)"
+# libfaketime is preloaded directly (not through the faketime wrapper, which
+# forks), so that $! is the agent itself.
+libfaketime=$(ls /usr/lib/*/faketime/libfaketime.so.1 2>/dev/null | head -1)
+if [ -z "$libfaketime" ]; then
+    fail clock-behind-restart-publishes-its-node-record \
+        "libfaketime is not installed (scripts/deps.sh installs faketime)"
 else
     "$agent_bin" --name node1 --data-dir "$tmp/data" --api "127.0.0.1:$port" \
         --operator-pubkey "$op_pk" --docker-host "unix://$sock" 2>"$tmp/agent.log" &
@@ -392,7 +396,7 @@ else
     poll 20 ready_since_set
     first=$(ready_since)
     kill -TERM "$agent_pid"; wait "$agent_pid"; agent_pid=""
-    FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f -1d "$agent_bin" --name node1 \
+    LD_PRELOAD=$libfaketime FAKETIME=-1d FAKETIME_DONT_FAKE_MONOTONIC=1 "$agent_bin" --name node1 \
         --data-dir "$tmp/data" --api "127.0.0.1:$port" --operator-pubkey "$op_pk" \
         --docker-host "unix://$sock" 2>"$tmp/agent.log" &
     agent_pid=$!
