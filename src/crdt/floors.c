@@ -111,8 +111,15 @@ int crdt_floor_make(cara_crdt *s, const uint8_t *bytes, size_t len, int64_t now_
     crdt_keyhash(CARA_CRDT_PROJECT, r.key, r.key_bytes, NULL, kh);
     bool found = false;
     size_t i = s->floors_count ? floor_index(s, kh, &found) : 0;
-    if (found && s->floors[i].rec.generation >= r.generation)
-        return 0; /* floors only rise */
+    if (found && s->floors[i].rec.generation >= r.generation) {
+        /* Floors only rise; what the higher floor covers goes all the same
+         * (a tombstone below a floor is never admitted, so this is only a
+         * safeguard for collection's loop). */
+        const crdt_entry *held = crdt_find(s, kh);
+        if (held != NULL && held->rec.generation <= s->floors[i].rec.generation)
+            crdt_remove(s, kh);
+        return 0;
+    }
     if (!found && s->floors_count >= s->floors_max)
         evict_oldest(s);
     if (!found && 2 * (s->floors_count + 1) > s->floors_cap && (rc = floors_grow(s)) != 0)

@@ -473,8 +473,10 @@ size_t cara_crdt_gc(cara_crdt *s, int64_t now_wall_ms)
         }
         /* crdt_floor_make removes the tombstone (and may shift a later
          * entry into i, which the loop then looks at). */
-        if (crdt_floor_make(s, e->bytes, e->len, now_wall_ms) != 0) {
-            i++;
+        uint8_t kh[16];
+        memcpy(kh, e->keyhash, sizeof kh);
+        if (crdt_floor_make(s, e->bytes, e->len, now_wall_ms) != 0 || crdt_find(s, kh) != NULL) {
+            i++; /* kept (no memory for its floor): looked at again next run */
             continue;
         }
         s->stats.collected++;
