@@ -5,6 +5,7 @@
  * no project. Drives the agent's state half (agent_state.c) on a real
  * store and crdt, with a libuv loop for its evaluation turn and no engine.
  */
+#include <sqlite3.h>
 #include <uv.h>
 
 #include "agent/agent_int.h"
@@ -156,5 +157,51 @@ TEST(agent_project_change_evaluates_that_project_only)
     trec(&rec, CARA_CRDT_TOMBSTONE, "p7", 2, (uint64_t)now << 16, &f.op, NULL, 0);
     ingest(&f, &rec);
     CHECK_INT(settle(&f), ==, 1);
+    fixture_close(&f);
+}
+
+static long rows(const fixture *f, const char *sql)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/state.db", f->dir);
+    sqlite3 *db;
+    sqlite3_stmt *q;
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    CHECK(sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK);
+    CHECK(sqlite3_step(q) == SQLITE_ROW);
+    long n = (long)sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    return n;
+}
+
+TEST(agent_collected_delete_leaves_only_a_floor_in_memory_and_on_disk)
+{
+    fixture f;
+    fixture_open(&f);
+    long before = rows(&f, "SELECT count(*) FROM state_records");
+    /* n0 reported on p7 (a status and a placement), then p7 was deleted
+     * long ago: a tombstone older than the horizon arrives late. */
+    int64_t now = cara_env_now_wall_ms(cara_test_env());
+    cara_project_status st = {.phase = CARA_PHASE_RUNNING, .node_ref = "n0"};
+    cara_buf v, rec;
+    cara_buf_init(&v, cara_test_env(), CARA_STATUS_BYTES_MAX);
+    CHECK_OK(cara_project_status_encode(&st, &v));
+    trec(&rec, CARA_CRDT_STATUS, "p7", 1, (uint64_t)now << 16, &f.nodes[0], v.data, v.len);
+    ingest(&f, &rec);
+    trec(&rec, CARA_CRDT_PLACEMENT, "p7", 1, (uint64_t)now << 16, &f.nodes[0], v.data, v.len);
+    ingest(&f, &rec);
+    cara_buf_free(&v);
+    CHECK_INT(rows(&f, "SELECT count(*) FROM state_records"), ==, before + 2);
+    int64_t old = now - CARA_CRDT_TOMBSTONE_HORIZON_MS_DEFAULT - 1000;
+    trec(&rec, CARA_CRDT_TOMBSTONE, "p7", 2, (uint64_t)old << 16, &f.op, NULL, 0);
+    ingest(&f, &rec);
+    cara_crdt_record r;
+    CHECK_RC(cara_crdt_get(f.a.crdt, CARA_CRDT_PROJECT, (const uint8_t *)"p7", 2, &r), CARA_ENOENT);
+    CHECK_RC(cara_crdt_get_by(f.a.crdt, CARA_CRDT_STATUS, (const uint8_t *)"p7", 2, f.nodes[0].pk, &r),
+             CARA_ENOENT);
+    /* The spec, the status and the placement left the disk too. */
+    CHECK_INT(rows(&f, "SELECT count(*) FROM state_records"), ==, before - 1);
+    CHECK_INT(rows(&f, "SELECT count(*) FROM state_floors"), ==, 1);
     fixture_close(&f);
 }
