@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "agent/agent_int.h"
+#include "agent/api_body.h"
 
 #define API_PREFIX "/v1/"
 
@@ -167,28 +168,13 @@ static void get_nodes(cara_agent *a, cara_http_reply *reply)
 static int record_from_body(cara_agent *a, const cara_http_request *req, uint8_t **bytes,
                             size_t *len, cara_http_reply *reply)
 {
-    json_error_t jerr;
-    json_t *j = json_loadb((const char *)req->body, req->body_len, 0, &jerr);
-    const char *b64 = json_string_value(json_object_get(j, "record"));
-    if (j == NULL || b64 == NULL) {
-        cara_http_reply_error(reply, 400, "BadRequest",
-                              j == NULL ? "body is not JSON: %s" : "body lacks \"record\"%s",
-                              j == NULL ? jerr.text : "");
-        json_decref(j);
-        return CARA_EPARSE;
-    }
-    size_t b64_len = strlen(b64);
-    *bytes = cara_env_alloc(a->env, b64_len / 4 * 3 + 3);
-    if (*bytes == NULL ||
-        sodium_base642bin(*bytes, b64_len / 4 * 3 + 3, b64, b64_len, NULL, len, NULL,
-                          sodium_base64_VARIANT_ORIGINAL) != 0) {
-        cara_http_reply_error(reply, 400, "BadRequest", "\"record\" is not base64");
-        cara_env_free(a->env, *bytes);
-        json_decref(j);
-        return CARA_EPARSE;
-    }
-    json_decref(j);
-    return 0;
+    char why[CARA_API_BODY_WHY_BYTES];
+    int rc = cara_api_body_record(a->env, req->body, req->body_len, bytes, len, why);
+    if (rc == CARA_ENOMEM)
+        cara_http_reply_error(reply, 500, "OutOfMemory", "%s", why);
+    else if (rc != 0)
+        cara_http_reply_error(reply, 400, "BadRequest", "%s", why);
+    return rc;
 }
 
 /* An invalid project value: the spec decoder's own words as details. */
