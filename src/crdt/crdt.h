@@ -299,8 +299,9 @@ int cara_crdt_reqsig_sign(const uint8_t sk[CARA_CRDT_SK_BYTES],
                           size_t body_len, cara_env *env, cara_reqsig_headers *out);
 
 /* Decodes the five header values (each may be NULL: missing). Accepts only
- * the exact forms of docs/api.md: hex of the right length, and TIME as decimal digits without sign or leading zeros.
- * Returns 0 or CARA_EPARSE. */
+ * the exact forms of docs/api.md: hex of the right length, and TIME as
+ * decimal digits without sign or leading zeros. Returns 0 or CARA_EPARSE,
+ * with *out all zero after a refusal. */
 int cara_crdt_reqsig_parse(const char *key_hex, const char *node_hex, const char *time_text,
                            const char *nonce_hex, const char *sig_hex, cara_reqsig_parsed *out);
 
