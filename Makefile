@@ -133,14 +133,21 @@ FUZZ_SECONDS ?= 60
 # The library is built by a sub-make (other compiler and flags), which this
 # make cannot see into, so the targets are relinked on every fuzz-build: a
 # stale fuzzer would test old code.
+#
+# A decoder that lives in the agent but does no I/O is compiled on its own
+# with the same flags and linked into the one target that names it in
+# FUZZ_EXTRA_<target>: the fuzzers never link the agent library.
+FUZZ_AGENT_OBJ = $(FUZZ_BUILD)/obj/src/agent/api_body.o
+FUZZ_EXTRA_api_body = $(FUZZ_BUILD)/obj/src/agent/api_body.o
+
 fuzz-lib:
 	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang OPT=-O1 SAN="$(FUZZ_FLAGS)" \
-	    $(FUZZ_BUILD)/libcara.a
+	    $(FUZZ_BUILD)/libcara.a $(FUZZ_AGENT_OBJ)
 
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c fuzz-lib
 	clang -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -O1 -g -Isrc $(PKG_CFLAGS) \
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	    -o $@ $< $(FUZZ_BUILD)/libcara.a $(LIBS_ALL)
+	    -o $@ $< $(FUZZ_EXTRA_$*) $(FUZZ_BUILD)/libcara.a $(LIBS_ALL)
 
 fuzz-build: $(FUZZ_BINS)
 

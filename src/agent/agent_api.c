@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "agent/agent_int.h"
+#include "agent/api_body.h"
 
 #define API_PREFIX "/v1/"
 
@@ -175,28 +176,13 @@ static void get_nodes(cara_agent *a, cara_http_reply *reply)
 static int record_from_body(cara_agent *a, const cara_http_request *req, uint8_t **bytes,
                             size_t *len, cara_http_reply *reply)
 {
-    json_error_t jerr;
-    json_t *j = json_loadb((const char *)req->body, req->body_len, 0, &jerr);
-    const char *b64 = json_string_value(json_object_get(j, "record"));
-    if (j == NULL || b64 == NULL) {
-        cara_http_reply_error(reply, 400, "BadRequest",
-                              j == NULL ? "body is not JSON: %s" : "body lacks \"record\"%s",
-                              j == NULL ? jerr.text : "");
-        json_decref(j);
-        return CARA_EPARSE;
-    }
-    size_t b64_len = strlen(b64);
-    *bytes = cara_env_alloc(a->env, b64_len / 4 * 3 + 3);
-    if (*bytes == NULL ||
-        sodium_base642bin(*bytes, b64_len / 4 * 3 + 3, b64, b64_len, NULL, len, NULL,
-                          sodium_base64_VARIANT_ORIGINAL) != 0) {
-        cara_http_reply_error(reply, 400, "BadRequest", "\"record\" is not base64");
-        cara_env_free(a->env, *bytes);
-        json_decref(j);
-        return CARA_EPARSE;
-    }
-    json_decref(j);
-    return 0;
+    char why[CARA_API_BODY_WHY_BYTES];
+    int rc = cara_api_body_record(a->env, req->body, req->body_len, bytes, len, why);
+    if (rc == CARA_ENOMEM)
+        cara_http_reply_error(reply, 500, "OutOfMemory", "%s", why);
+    else if (rc != 0)
+        cara_http_reply_error(reply, 400, "BadRequest", "%s", why);
+    return rc;
 }
 
 /* An invalid project value: the spec decoder's own words as details. */
@@ -348,6 +334,20 @@ static void metric(cara_buf *b, const char *name, const char *type, const char *
                     (unsigned long long)v);
 }
 
+/* Refused requests by reason (WrongNode counts requests signed for another
+ * node: a misdirected client or a replay from another node). */
+static void auth_metrics(cara_agent *a, cara_buf *b)
+{
+    cara_auth_stats st;
+    cara_auth_stats_get(a->auth, &st);
+    cara_buf_printf(b, "# HELP cara_api_auth_rejected_total API requests refused by "
+                       "authentication, by reason.\n"
+                       "# TYPE cara_api_auth_rejected_total counter\n");
+    for (int i = CARA_AUTH_OK + 1; i < CARA_AUTH_REASON_COUNT_; i++)
+        cara_buf_printf(b, "cara_api_auth_rejected_total{reason=\"%s\"} %llu\n",
+                        cara_auth_reason_name(i), (unsigned long long)st.refused[i]);
+}
+
 static void metrics(cara_agent *a, cara_http_reply *reply)
 {
     cara_buf b;
@@ -399,6 +399,7 @@ static void metrics(cara_agent *a, cara_http_reply *reply)
     metric(&b, "cara_api_requests_total", "counter", "API requests handled.", a->stats.api_requests);
     metric(&b, "cara_api_auth_refused_total", "counter", "API requests refused by authentication.",
            a->stats.api_refused_auth);
+    auth_metrics(a, &b);
     metric(&b, "cara_api_streams_open", "gauge", "Open watch and log streams.", hs.streams_open);
     metric(&b, "cara_projects_known", "gauge", "Projects this node keeps local data for.",
            a->projects_count);
@@ -442,11 +443,22 @@ static bool authorised(cara_agent *a, const cara_http_request *req, cara_http_re
     if (is_read && !signed_req && a->api_loopback_only && req->peer_loopback)
         return true;
     int reason = 0;
-    if (cara_auth_check_http(a->auth, req, cara_env_now_wall_ms(a->env), cara_env_now_mono_ms(a->env), &reason) == 0)
+    if (cara_auth_check_http(a->auth, req, a->node_pk, cara_env_now_wall_ms(a->env),
+                             cara_env_now_mono_ms(a->env), &reason) == 0)
         return true;
     a->stats.api_refused_auth++;
-    cara_http_reply_error(reply, cara_auth_reason_status(reason), cara_auth_reason_name(reason),
-                          "request refused: %s", cara_auth_reason_name(reason));
+    const char *name = cara_auth_reason_name(reason);
+    if (reason == CARA_AUTH_WRONG_NODE) {
+        /* Say which node this is, so the client can sign for it. */
+        char pk[2 * CARA_CRDT_PK_BYTES + 1];
+        sodium_bin2hex(pk, sizeof pk, a->node_pk, sizeof a->node_pk);
+        cara_http_reply_error(reply, cara_auth_reason_status(reason), name,
+                              "request refused: %s: signed for another node; this node (%s) "
+                              "has the public key %s", name, a->cfg.name, pk);
+        return false;
+    }
+    cara_http_reply_error(reply, cara_auth_reason_status(reason), name, "request refused: %s",
+                          name);
     return false;
 }
 

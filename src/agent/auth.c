@@ -40,6 +40,7 @@ static const char *const reason_names[CARA_AUTH_REASON_COUNT_] = {
     [CARA_AUTH_MISSING_SIGNATURE] = "MissingSignature",
     [CARA_AUTH_UNKNOWN_KEY] = "UnknownKey",
     [CARA_AUTH_BAD_SIGNATURE] = "BadSignature",
+    [CARA_AUTH_WRONG_NODE] = "WrongNode",
     [CARA_AUTH_STALE_REQUEST] = "StaleRequest",
     [CARA_AUTH_REPLAYED_NONCE] = "ReplayedNonce",
     [CARA_AUTH_REPLAY_CACHE_FULL] = "ReplayCacheFull",
@@ -55,6 +56,10 @@ int cara_auth_reason_status(int reason)
 {
     if (reason == CARA_AUTH_OK)
         return 200;
+    /* The operator is known and the signature good, but the request was
+     * meant for another node: authenticated, not authorised here. */
+    if (reason == CARA_AUTH_WRONG_NODE)
+        return 403;
     /* A full cache is the agent's own limit, not the client's fault: 503
      * tells it to retry later. */
     return reason == CARA_AUTH_REPLAY_CACHE_FULL ? 503 : 401;
@@ -198,13 +203,14 @@ int cara_auth_check(cara_auth *a, const cara_auth_request *req, int64_t now_wall
                     int64_t now_mono_ms, int *reason)
 {
     CARA_ASSERT(reason != NULL && req->method != NULL && req->target != NULL);
+    CARA_ASSERT(req->receiver_pk != NULL);
     /* The ring must stay in monotonic order: a clock reading that went back
      * (it must not, but it is the caller's) counts as no time passing. */
     if (now_mono_ms < a->last_mono_ms)
         now_mono_ms = a->last_mono_ms;
     a->last_mono_ms = now_mono_ms;
     cara_reqsig_parsed h;
-    if (cara_crdt_reqsig_parse(req->key, req->time, req->nonce, req->sig, &h) != 0)
+    if (cara_crdt_reqsig_parse(req->key, req->node, req->time, req->nonce, req->sig, &h) != 0)
         return refuse(a, reason, CARA_AUTH_MISSING_SIGNATURE, CARA_EPARSE);
     if (!key_trusted(a, h.pk))
         return refuse(a, reason, CARA_AUTH_UNKNOWN_KEY, CARA_EUNTRUSTED);
@@ -216,6 +222,10 @@ int cara_auth_check(cara_auth *a, const cara_auth_request *req, int64_t now_wall
     }
     if (rc != 0)
         return refuse(a, reason, CARA_AUTH_BAD_SIGNATURE, CARA_EBADSIG);
+    /* Checked after the signature, so the count is of genuine operator
+     * requests sent (or replayed) to the wrong node, not of noise. */
+    if (memcmp(h.node_pk, req->receiver_pk, CARA_CRDT_PK_BYTES) != 0)
+        return refuse(a, reason, CARA_AUTH_WRONG_NODE, CARA_EPERM);
     if (h.time_ms < now_wall_ms - a->window_ms)
         return refuse(a, reason, CARA_AUTH_STALE_REQUEST, CARA_ESTALE);
     if (h.time_ms > now_wall_ms + a->window_ms)
@@ -233,7 +243,8 @@ int cara_auth_check(cara_auth *a, const cara_auth_request *req, int64_t now_wall
     return 0;
 }
 
-int cara_auth_check_http(cara_auth *a, const cara_http_request *req, int64_t now_wall_ms,
+int cara_auth_check_http(cara_auth *a, const cara_http_request *req,
+                         const uint8_t receiver_pk[CARA_CRDT_PK_BYTES], int64_t now_wall_ms,
                          int64_t now_mono_ms, int *reason)
 {
     cara_auth_request ar = {
@@ -242,9 +253,11 @@ int cara_auth_check_http(cara_auth *a, const cara_http_request *req, int64_t now
         .body = req->body,
         .body_len = req->body_len,
         .key = cara_http_header(req, "X-Cara-Key"),
+        .node = cara_http_header(req, "X-Cara-Node"),
         .time = cara_http_header(req, "X-Cara-Time"),
         .nonce = cara_http_header(req, "X-Cara-Nonce"),
         .sig = cara_http_header(req, "X-Cara-Signature"),
+        .receiver_pk = receiver_pk,
     };
     return cara_auth_check(a, &ar, now_wall_ms, now_mono_ms, reason);
 }

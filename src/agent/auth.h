@@ -4,6 +4,11 @@
  * bounded cache of the nonces already used. The signature format itself is
  * in src/crdt (cara_crdt_reqsig_*), shared with caravanctl.
  *
+ * Each node checks that a request was signed for it: X-Cara-Node names
+ * the receiver's public key inside the signed message, so a request
+ * captured at one node is refused at every other (403 WrongNode), and each
+ * node's own nonce cache is enough to stop replays.
+ *
  * Time comes in as arguments, so tests and the simulator drive it; nothing
  * here reads a clock or does I/O. Two clocks, for two jobs:
  *   - `now_wall_ms` (Unix milliseconds) judges freshness: TIME is the
@@ -50,6 +55,7 @@ enum cara_auth_reason {
     CARA_AUTH_MISSING_SIGNATURE, /* headers absent or malformed */
     CARA_AUTH_UNKNOWN_KEY,       /* not one of the --operator-pubkey keys */
     CARA_AUTH_BAD_SIGNATURE,     /* does not verify over this request */
+    CARA_AUTH_WRONG_NODE,        /* signed for another node (403) */
     CARA_AUTH_STALE_REQUEST,     /* TIME more than the window from our clock */
     CARA_AUTH_REPLAYED_NONCE,    /* nonce seen within 2 × the window */
     CARA_AUTH_REPLAY_CACHE_FULL, /* cannot remember one more nonce (503) */
@@ -58,7 +64,9 @@ enum cara_auth_reason {
 
 /* The CamelCase reason of docs/api.md ("MissingSignature", ...); "" for OK. */
 const char *cara_auth_reason_name(int reason);
-/* The HTTP status to answer with: 401, or 503 for a full cache; 200 for OK. */
+/* The HTTP status to answer with: 401; 403 for a request signed for
+ * another node (the operator is known, the request is not for us); 503 for
+ * a full cache; 200 for OK. */
 int cara_auth_reason_status(int reason);
 
 typedef struct cara_auth_cfg {
@@ -84,14 +92,19 @@ typedef struct cara_auth_request {
     const char *target; /* path and query exactly as sent */
     const uint8_t *body;
     size_t body_len;
-    const char *key, *time, *nonce, *sig; /* X-Cara-Key, -Time, -Nonce, -Signature */
+    const char *key, *node, *time, *nonce, *sig; /* X-Cara-Key, -Node, -Time, -Nonce, -Signature */
+    /* This node's public key: the request must be signed for it. The agent
+     * passes its own; it is per request only so that the verifier needs
+     * no identity of its own. */
+    const uint8_t *receiver_pk;
 } cara_auth_request;
 
 /* Checks a request at `now_wall_ms` (freshness) and `now_mono_ms` (nonce
  * retention; must not go back between calls, a reading that does counts as
- * the previous one). On success remembers its nonce and returns 0. Otherwise returns a negative code and sets *reason (never
- * NULL) for the error body: CARA_EPARSE (MissingSignature), CARA_EUNTRUSTED
- * (UnknownKey), CARA_EBADSIG (BadSignature), CARA_ESTALE or CARA_EFUTURE
+ * the previous one). On success remembers its nonce and returns 0.
+ * Otherwise returns a negative code and sets *reason (never NULL) for the
+ * error body: CARA_EPARSE (MissingSignature), CARA_EUNTRUSTED (UnknownKey),
+ * CARA_EBADSIG (BadSignature), CARA_EPERM (WrongNode), CARA_ESTALE or CARA_EFUTURE
  * (StaleRequest), CARA_EREPLAY (ReplayedNonce), CARA_ELIMIT
  * (ReplayCacheFull), CARA_ENOMEM. The signature is checked before the
  * clock and the cache, so an unsigned request never touches the cache. */
@@ -99,8 +112,10 @@ int cara_auth_check(cara_auth *a, const cara_auth_request *req, int64_t now_wall
                     int64_t now_mono_ms, int *reason);
 
 /* The same, reading the headers, method, raw target and body of an HTTP
- * request as the server hands it to the handler. */
-int cara_auth_check_http(cara_auth *a, const cara_http_request *req, int64_t now_wall_ms,
+ * request as the server hands it to the handler; `receiver_pk` (borrowed)
+ * is this node's public key. */
+int cara_auth_check_http(cara_auth *a, const cara_http_request *req,
+                         const uint8_t receiver_pk[CARA_CRDT_PK_BYTES], int64_t now_wall_ms,
                          int64_t now_mono_ms, int *reason);
 
 typedef struct cara_auth_stats {

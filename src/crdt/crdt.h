@@ -330,15 +330,19 @@ int cara_crdt_sync_recv(cara_crdt *s, const uint8_t *msg, size_t len, cara_buf *
 /* ---- Request signatures ---------------------------------------------------
  * An operator signs each HTTP API request (docs/api.md, "Authentication").
  * The signed message is the text
- *     cara-request-v1\n{METHOD}\n{TARGET}\n{TIME}\n{NONCE}\n{BODY_HASH}
- * with TARGET the request target exactly as sent, TIME and NONCE the header
- * values, BODY_HASH the lowercase hex BLAKE2b-256 of the body. The prefix
- * keeps these signatures apart from record signatures by the same key
- * (record bodies begin with the msgpack string "crdt"). Pure functions:
- * the clock and the nonce's randomness come from the caller; the agent
- * checks freshness and replay (src/agent/auth.c), caravanctl signs. */
+ *     cara-request-v2\n{NODE}\n{METHOD}\n{TARGET}\n{TIME}\n{NONCE}\n{BODY_HASH}
+ * with NODE the receiving node's Ed25519 public key in lowercase hex (so a
+ * request captured at one node cannot be replayed at another: each node
+ * keeps its own nonce cache, and only the named node accepts it), TARGET
+ * the request target exactly as sent, TIME and NONCE the header values,
+ * BODY_HASH the lowercase hex BLAKE2b-256 of the body. The prefix keeps
+ * these signatures apart from record signatures by the same key (record
+ * bodies begin with the msgpack string "crdt") and from the v1 message,
+ * which named no node. Pure functions: the clock and the nonce's
+ * randomness come from the caller; the agent checks the node, freshness
+ * and replay (src/agent/auth.c), caravanctl signs. */
 
-#define CARA_REQSIG_PREFIX "cara-request-v1"
+#define CARA_REQSIG_PREFIX "cara-request-v2"
 #define CARA_REQSIG_NONCE_BYTES 16
 /* Header value sizes in text, each with room for a NUL. */
 #define CARA_REQSIG_KEY_HEX_BYTES (2 * CARA_CRDT_PK_BYTES + 1)
@@ -347,9 +351,10 @@ int cara_crdt_sync_recv(cara_crdt *s, const uint8_t *msg, size_t len, cara_buf *
 /* Unix milliseconds in decimal: 19 digits hold any int64 >= 0. */
 #define CARA_REQSIG_TIME_TEXT_BYTES 20
 
-/* The four header values of a signed request, NUL-terminated text. */
+/* The five header values of a signed request, NUL-terminated text. */
 typedef struct cara_reqsig_headers {
     char key[CARA_REQSIG_KEY_HEX_BYTES];     /* X-Cara-Key */
+    char node[CARA_REQSIG_KEY_HEX_BYTES];    /* X-Cara-Node */
     char time[CARA_REQSIG_TIME_TEXT_BYTES];  /* X-Cara-Time */
     char nonce[CARA_REQSIG_NONCE_HEX_BYTES]; /* X-Cara-Nonce */
     char sig[CARA_REQSIG_SIG_HEX_BYTES];     /* X-Cara-Signature */
@@ -357,40 +362,47 @@ typedef struct cara_reqsig_headers {
 
 /* The header values decoded: what a verifier needs to decide. */
 typedef struct cara_reqsig_parsed {
-    uint8_t pk[CARA_CRDT_PK_BYTES];
+    uint8_t pk[CARA_CRDT_PK_BYTES];      /* the operator's key */
+    uint8_t node_pk[CARA_CRDT_PK_BYTES]; /* the node it was signed for */
     int64_t time_ms;
     uint8_t nonce[CARA_REQSIG_NONCE_BYTES];
     uint8_t sig[CARA_CRDT_SIG_BYTES];
     cara_reqsig_headers text; /* the values exactly as received */
 } cara_reqsig_parsed;
 
-/* Appends the signed message for one request to `out`. `method` and
- * `target` are NUL-terminated and must hold no '\n' (HTTP forbids it; the
- * check keeps the message unambiguous); `body` may be NULL when body_len is
- * 0. Returns 0, CARA_EINVAL (a newline, an empty method or target, a target
- * over CARA_HTTP_TARGET_BYTES_MAX), CARA_ETOOBIG or CARA_ENOMEM. */
-int cara_crdt_reqsig_message(const char *method, const char *target, const char *time_text,
-                             const char *nonce_hex, const uint8_t *body, size_t body_len,
-                             cara_buf *out);
+/* Appends the signed message for one request to `out`. Every text is
+ * NUL-terminated; `method` and `target` must hold no '\n' (HTTP forbids
+ * it; the check keeps the message unambiguous); `node_hex` is the
+ * receiving node's key as 64 hex digits; `body` may be NULL when
+ * body_len is 0. Returns 0, CARA_EINVAL (a newline, an empty field, a
+ * node that is not 64 hex digits, a target over
+ * CARA_HTTP_TARGET_BYTES_MAX), CARA_ETOOBIG or CARA_ENOMEM. */
+int cara_crdt_reqsig_message(const char *node_hex, const char *method, const char *target,
+                             const char *time_text, const char *nonce_hex, const uint8_t *body,
+                             size_t body_len, cara_buf *out);
 
-/* Signs a request with `sk` and fills the four header values. `time_ms`
- * is the caller's wall clock (>= 0) and `nonce` fresh random bytes (from
- * libsodium at the edge). `env` (borrowed) supplies the allocator for the
- * message. Returns 0 or an error of cara_crdt_reqsig_message. */
-int cara_crdt_reqsig_sign(const uint8_t sk[CARA_CRDT_SK_BYTES], const char *method,
+/* Signs a request to the node whose public key is `node_pk` with `sk` and
+ * fills the five header values. `time_ms` is the caller's wall clock
+ * (>= 0) and `nonce` fresh random bytes (from libsodium at the edge).
+ * `env` (borrowed) supplies the allocator for the message. Returns 0 or an
+ * error of cara_crdt_reqsig_message. */
+int cara_crdt_reqsig_sign(const uint8_t sk[CARA_CRDT_SK_BYTES],
+                          const uint8_t node_pk[CARA_CRDT_PK_BYTES], const char *method,
                           const char *target, int64_t time_ms,
                           const uint8_t nonce[CARA_REQSIG_NONCE_BYTES], const uint8_t *body,
                           size_t body_len, cara_env *env, cara_reqsig_headers *out);
 
-/* Decodes the four header values (each may be NULL: missing). Accepts only
+/* Decodes the five header values (each may be NULL: missing). Accepts only
  * the exact forms of docs/api.md: hex of the right length, and TIME as
- * decimal digits without sign or leading zeros. Returns 0 or CARA_EPARSE. */
-int cara_crdt_reqsig_parse(const char *key_hex, const char *time_text, const char *nonce_hex,
-                           const char *sig_hex, cara_reqsig_parsed *out);
+ * decimal digits without sign or leading zeros. Returns 0 or CARA_EPARSE,
+ * with *out all zero after a refusal. */
+int cara_crdt_reqsig_parse(const char *key_hex, const char *node_hex, const char *time_text,
+                           const char *nonce_hex, const char *sig_hex, cara_reqsig_parsed *out);
 
-/* Verifies the signature of a parsed request over (method, target, body).
- * Says nothing about whether the key is trusted, the time fresh or the
- * nonce new. Returns 0, CARA_EBADSIG, or an error of
+/* Verifies the signature of a parsed request over (node, method, target,
+ * body), the node being the one its X-Cara-Node names. Says nothing about
+ * whether that node is the receiver, the key trusted, the time fresh or
+ * the nonce new. Returns 0, CARA_EBADSIG, or an error of
  * cara_crdt_reqsig_message. */
 int cara_crdt_reqsig_verify(const cara_reqsig_parsed *h, const char *method, const char *target,
                             const uint8_t *body, size_t body_len, cara_env *env);

@@ -19,13 +19,28 @@ static bool text_ok(const char *s, size_t bytes_max)
     return n > 0 && n <= bytes_max && memchr(s, '\n', n) == NULL;
 }
 
-int cara_crdt_reqsig_message(const char *method, const char *target, const char *time_text,
-                             const char *nonce_hex, const uint8_t *body, size_t body_len,
-                             cara_buf *out)
+/* Exactly 2 * bytes hex digits, nothing else (no decoding). */
+static bool hex_text_ok(const char *s, size_t bytes)
 {
-    CARA_ASSERT(method != NULL && target != NULL && time_text != NULL && nonce_hex != NULL);
+    size_t n = strnlen(s, 2 * bytes + 1);
+    if (n != 2 * bytes)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
+              (s[i] >= 'A' && s[i] <= 'F')))
+            return false;
+    return true;
+}
+
+int cara_crdt_reqsig_message(const char *node_hex, const char *method, const char *target,
+                             const char *time_text, const char *nonce_hex, const uint8_t *body,
+                             size_t body_len, cara_buf *out)
+{
+    CARA_ASSERT(node_hex != NULL && method != NULL && target != NULL);
+    CARA_ASSERT(time_text != NULL && nonce_hex != NULL);
     CARA_ASSERT(body != NULL || body_len == 0);
-    if (!text_ok(method, METHOD_BYTES_MAX) || !text_ok(target, CARA_HTTP_TARGET_BYTES_MAX) ||
+    if (!hex_text_ok(node_hex, CARA_CRDT_PK_BYTES) || !text_ok(method, METHOD_BYTES_MAX) ||
+        !text_ok(target, CARA_HTTP_TARGET_BYTES_MAX) ||
         !text_ok(time_text, CARA_REQSIG_TIME_TEXT_BYTES) ||
         !text_ok(nonce_hex, CARA_REQSIG_NONCE_HEX_BYTES))
         return CARA_EINVAL;
@@ -34,28 +49,30 @@ int cara_crdt_reqsig_message(const char *method, const char *target, const char 
     crypto_generichash(hash, sizeof hash, body_len ? body : (const uint8_t *)"", body_len,
                        NULL, 0);
     sodium_bin2hex(hash_hex, sizeof hash_hex, hash, sizeof hash);
-    return cara_buf_printf(out, "%s\n%s\n%s\n%s\n%s\n%s", CARA_REQSIG_PREFIX, method, target,
-                           time_text, nonce_hex, hash_hex);
+    return cara_buf_printf(out, "%s\n%s\n%s\n%s\n%s\n%s\n%s", CARA_REQSIG_PREFIX, node_hex,
+                           method, target, time_text, nonce_hex, hash_hex);
 }
 
-int cara_crdt_reqsig_sign(const uint8_t sk[CARA_CRDT_SK_BYTES], const char *method,
+int cara_crdt_reqsig_sign(const uint8_t sk[CARA_CRDT_SK_BYTES],
+                          const uint8_t node_pk[CARA_CRDT_PK_BYTES], const char *method,
                           const char *target, int64_t time_ms,
                           const uint8_t nonce[CARA_REQSIG_NONCE_BYTES], const uint8_t *body,
                           size_t body_len, cara_env *env, cara_reqsig_headers *out)
 {
-    CARA_ASSERT(sk != NULL && nonce != NULL && out != NULL);
+    CARA_ASSERT(sk != NULL && node_pk != NULL && nonce != NULL && out != NULL);
     if (time_ms < 0)
         return CARA_EINVAL;
     memset(out, 0, sizeof *out);
     /* The public half of an Ed25519 secret key is its last 32 bytes. */
     sodium_bin2hex(out->key, sizeof out->key, sk + CARA_CRDT_SK_BYTES - CARA_CRDT_PK_BYTES,
                    CARA_CRDT_PK_BYTES);
+    sodium_bin2hex(out->node, sizeof out->node, node_pk, CARA_CRDT_PK_BYTES);
     snprintf(out->time, sizeof out->time, "%lld", (long long)time_ms);
     sodium_bin2hex(out->nonce, sizeof out->nonce, nonce, CARA_REQSIG_NONCE_BYTES);
     cara_buf msg;
     cara_buf_init(&msg, env, CARA_HTTP_HEADER_BYTES_MAX);
-    int rc = cara_crdt_reqsig_message(method, target, out->time, out->nonce, body, body_len,
-                                      &msg);
+    int rc = cara_crdt_reqsig_message(out->node, method, target, out->time, out->nonce, body,
+                                      body_len, &msg);
     if (rc == 0) {
         uint8_t sig[CARA_CRDT_SIG_BYTES];
         crypto_sign_detached(sig, NULL, msg.data, msg.len, sk);
@@ -97,20 +114,25 @@ static bool time_parse(const char *s, int64_t *out)
     return true;
 }
 
-int cara_crdt_reqsig_parse(const char *key_hex, const char *time_text, const char *nonce_hex,
-                           const char *sig_hex, cara_reqsig_parsed *out)
+int cara_crdt_reqsig_parse(const char *key_hex, const char *node_hex, const char *time_text,
+                           const char *nonce_hex, const char *sig_hex, cara_reqsig_parsed *out)
 {
     CARA_ASSERT(out != NULL);
     memset(out, 0, sizeof *out);
-    if (key_hex == NULL || time_text == NULL || nonce_hex == NULL || sig_hex == NULL)
+    if (key_hex == NULL || node_hex == NULL || time_text == NULL || nonce_hex == NULL ||
+        sig_hex == NULL)
         return CARA_EPARSE;
     if (!hex_exact(key_hex, out->pk, CARA_CRDT_PK_BYTES) ||
+        !hex_exact(node_hex, out->node_pk, CARA_CRDT_PK_BYTES) ||
         !time_parse(time_text, &out->time_ms) ||
         !hex_exact(nonce_hex, out->nonce, CARA_REQSIG_NONCE_BYTES) ||
-        !hex_exact(sig_hex, out->sig, CARA_CRDT_SIG_BYTES))
+        !hex_exact(sig_hex, out->sig, CARA_CRDT_SIG_BYTES)) {
+        memset(out, 0, sizeof *out);
         return CARA_EPARSE;
+    }
     /* Lengths were checked above, so each copy fits with its NUL. */
     memcpy(out->text.key, key_hex, sizeof out->text.key);
+    memcpy(out->text.node, node_hex, sizeof out->text.node);
     snprintf(out->text.time, sizeof out->text.time, "%s", time_text);
     memcpy(out->text.nonce, nonce_hex, sizeof out->text.nonce);
     memcpy(out->text.sig, sig_hex, sizeof out->text.sig);
@@ -123,8 +145,8 @@ int cara_crdt_reqsig_verify(const cara_reqsig_parsed *h, const char *method, con
     CARA_ASSERT(h != NULL);
     cara_buf msg;
     cara_buf_init(&msg, env, CARA_HTTP_HEADER_BYTES_MAX);
-    int rc = cara_crdt_reqsig_message(method, target, h->text.time, h->text.nonce, body,
-                                      body_len, &msg);
+    int rc = cara_crdt_reqsig_message(h->text.node, method, target, h->text.time,
+                                      h->text.nonce, body, body_len, &msg);
     if (rc == 0 && crypto_sign_verify_detached(h->sig, msg.data, msg.len, h->pk) != 0)
         rc = CARA_EBADSIG;
     cara_buf_free(&msg);

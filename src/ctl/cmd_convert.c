@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "ctl/manifest_files.h"
-#include "spec/spec_int.h"
+#include "spec/spec.h"
 
 static void help(void)
 {
@@ -48,7 +48,7 @@ static int print_projects(cara_env *env, json_t **docs, size_t n, bool json)
     }
     cara_buf y;
     cara_buf_init(&y, env, (size_t)CARA_MANIFEST_BYTES_MAX * 4);
-    int rc = spec_json_to_yaml_stream((const json_t *const *)docs, n, &y);
+    int rc = cara_json_to_yaml_stream((const json_t *const *)docs, n, &y);
     if (rc == 0)
         fwrite(y.data, 1, y.len, stdout);
     cara_buf_free(&y);
@@ -65,7 +65,7 @@ static int convert(cara_env *env, char **files, size_t files_count, bool json)
     json_t **docs = cara_env_calloc(env, ps.count, sizeof *docs);
     int rc = docs != NULL ? 0 : CARA_ENOMEM;
     for (size_t i = 0; rc == 0 && i < ps.count; i++)
-        rc = spec_project_json(ps.items[i], NULL, &docs[i]);
+        rc = cara_project_json(ps.items[i], NULL, &docs[i]);
     if (rc == 0 && ps.count > 0)
         rc = print_projects(env, docs, ps.count, json);
     for (size_t i = 0; docs != NULL && i < ps.count; i++)

@@ -1,6 +1,7 @@
-/* caravanctl sign-request METHOD TARGET [--body FILE] [--time MS]: prints
- * the four X-Cara-* headers that sign one API request, so that any HTTP
- * client (curl -H @FILE) can talk to the agent. */
+/* caravanctl sign-request METHOD TARGET [--body FILE] [--time MS]
+ * [--node-key HEX]: prints the five X-Cara-* headers that sign one API
+ * request for one node, so that any HTTP client (curl -H @FILE) can talk
+ * to that node's agent. */
 #include <getopt.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -12,23 +13,44 @@
 
 static void help(void)
 {
-    printf("Usage: caravanctl sign-request METHOD TARGET [--body FILE] [--time MS]\n\n"
-           "Prints the headers X-Cara-Key, X-Cara-Time, X-Cara-Nonce and\n"
-           "X-Cara-Signature that sign one request with the operator key\n"
+    printf("Usage: caravanctl sign-request METHOD TARGET [--body FILE] [--time MS]\n"
+           "                               [--node-key HEX]\n\n"
+           "Prints the headers X-Cara-Key, X-Cara-Node, X-Cara-Time, X-Cara-Nonce\n"
+           "and X-Cara-Signature that sign one request with the operator key\n"
            "(docs/api.md), one 'Name: value' line each, for use with\n"
-           "curl -H @FILE. TARGET is the path and query exactly as sent.\n\n"
+           "curl -H @FILE. TARGET is the path and query exactly as sent. The\n"
+           "request is good only at the node it is signed for: the peer (asked\n"
+           "for its key on GET /healthz), or the node whose key --node-key gives.\n\n"
            "Options:\n"
-           "      --body FILE   the request body to sign ('-' is stdin; default none)\n"
-           "      --time MS     sign as of this Unix time in milliseconds (default now)\n"
-           "  -h, --help        show this help\n\n"
-           "Exit codes: 0 printed, 1 failure (no key, unreadable body), 2 usage error.\n");
+           "      --body FILE       the request body to sign ('-' is stdin; default none)\n"
+           "      --time MS         sign as of this Unix time in milliseconds (default now)\n"
+           "      --node-key HEX    sign for the node with this public key (64 hex digits,\n"
+           "                        the publicKey of its /healthz) instead of asking the peer\n"
+           "  -h, --help            show this help\n\n"
+           "Exit codes: 0 printed, 1 failure (no key, unreadable body, peer\n"
+           "unreachable), 2 usage error.\n");
 }
 
+typedef struct sign_opts {
+    const char *body_file; /* NULL: no body */
+    int64_t time_ms;       /* -1: now */
+    bool have_node_pk;
+    uint8_t node_pk[CARA_CRDT_PK_BYTES];
+} sign_opts;
+
 static int sign_and_print(ctl_ctx *ctx, const char *method, const char *target,
-                          const char *body_file, int64_t time_ms)
+                          const sign_opts *o)
 {
     ctl_client c;
     int rc = ctl_client_open(&c, ctx, CTL_KEY_REQUIRED);
+    if (rc == 0 && o->have_node_pk) {
+        memcpy(c.node_pk, o->node_pk, sizeof c.node_pk);
+        c.have_node_pk = true;
+    }
+    if (rc == 0)
+        rc = ctl_client_node_key(&c);
+    const char *body_file = o->body_file;
+    int64_t time_ms = o->time_ms;
     char *body = NULL;
     size_t body_len = 0;
     if (rc == 0 && body_file != NULL) {
@@ -40,18 +62,28 @@ static int sign_and_print(ctl_ctx *ctx, const char *method, const char *target,
     uint8_t nonce[CARA_REQSIG_NONCE_BYTES];
     randombytes_buf(nonce, sizeof nonce);
     if (rc == 0) {
-        int r = cara_crdt_reqsig_sign(c.sk, method, target, time_ms >= 0 ? time_ms
-                                                                        : cara_env_now_wall_ms(&ctx->env),
-                                      nonce, (const uint8_t *)body, body_len, &ctx->env, &h);
+        int64_t at_ms = time_ms >= 0 ? time_ms : cara_env_now_wall_ms(&ctx->env);
+        int r = cara_crdt_reqsig_sign(c.sk, c.node_pk, method, target, at_ms, nonce,
+                                      (const uint8_t *)body, body_len, &ctx->env, &h);
         if (r != 0)
             rc = ctl_fail("cannot sign: %s", cara_strerror(r));
     }
     if (rc == 0)
-        printf("X-Cara-Key: %s\nX-Cara-Time: %s\nX-Cara-Nonce: %s\nX-Cara-Signature: %s\n", h.key,
-               h.time, h.nonce, h.sig);
+        printf("X-Cara-Key: %s\nX-Cara-Node: %s\nX-Cara-Time: %s\nX-Cara-Nonce: %s\n"
+               "X-Cara-Signature: %s\n", h.key, h.node, h.time, h.nonce, h.sig);
     cara_env_free(&ctx->env, body);
     ctl_client_close(&c);
     return rc;
+}
+
+/* Exactly 64 hex digits. */
+static bool node_key_parse(const char *hex, uint8_t pk[CARA_CRDT_PK_BYTES])
+{
+    size_t got = 0;
+    const char *end = NULL;
+    return strlen(hex) == 2 * CARA_CRDT_PK_BYTES &&
+           sodium_hex2bin(pk, CARA_CRDT_PK_BYTES, hex, strlen(hex), NULL, &got, &end) == 0 &&
+           got == CARA_CRDT_PK_BYTES && *end == '\0';
 }
 
 int ctl_cmd_sign_request(ctl_ctx *ctx, int argc, char **argv)
@@ -59,22 +91,28 @@ int ctl_cmd_sign_request(ctl_ctx *ctx, int argc, char **argv)
     static const struct option opts[] = {
         {"body", required_argument, NULL, 'b'},
         {"time", required_argument, NULL, 't'},
+        {"node-key", required_argument, NULL, 'n'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *body = NULL;
-    int64_t time_ms = -1;
+    sign_opts o = {.time_ms = -1};
     int opt;
     while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         if (opt == 'b') {
-            body = optarg;
+            o.body_file = optarg;
         } else if (opt == 't') {
             char *end = NULL;
             long long v = strtoll(optarg, &end, 10);
             if (*optarg == '\0' || *end != '\0' || v < 0)
                 return ctl_usage_error("sign-request", "--time needs Unix milliseconds, got '%s'",
                                        optarg);
-            time_ms = v;
+            o.time_ms = v;
+        } else if (opt == 'n') {
+            if (!node_key_parse(optarg, o.node_pk))
+                return ctl_usage_error("sign-request",
+                                       "--node-key needs a public key of 64 hex digits, got '%s'",
+                                       optarg);
+            o.have_node_pk = true;
         } else if (opt == 'h') {
             help();
             return CTL_EXIT_OK;
@@ -84,5 +122,5 @@ int ctl_cmd_sign_request(ctl_ctx *ctx, int argc, char **argv)
     }
     if (argc - optind != 2)
         return ctl_usage_error("sign-request", "expected: sign-request METHOD TARGET");
-    return sign_and_print(ctx, argv[optind], argv[optind + 1], body, time_ms);
+    return sign_and_print(ctx, argv[optind], argv[optind + 1], &o);
 }

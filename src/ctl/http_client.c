@@ -69,23 +69,31 @@ void ctl_client_close(ctl_client *c)
 
 /* ---- Requests ------------------------------------------------------------------- */
 
-/* Adds the four X-Cara-* headers for this request. Returns 0 or a CARA_E*. */
+static bool signs(const ctl_client *c, const char *target)
+{
+    return c->have_key && strncmp(target, "/v1/", 4) == 0;
+}
+
+/* Adds the five X-Cara-* headers for this request. Returns 0 or a CARA_E*. */
 static int sign_headers(ctl_client *c, const char *method, const char *target, const char *body,
                         size_t body_len, struct curl_slist **hs)
 {
-    if (!c->have_key || strncmp(target, "/v1/", 4) != 0)
+    if (!signs(c, target))
         return 0;
+    CARA_ASSERT(c->have_node_pk); /* ctl_client_node_key ran before prepare */
     uint8_t nonce[CARA_REQSIG_NONCE_BYTES];
     randombytes_buf(nonce, sizeof nonce);
     cara_reqsig_headers h;
-    int rc = cara_crdt_reqsig_sign(c->sk, method, target, cara_env_now_wall_ms(c->env), nonce,
-                                   (const uint8_t *)body, body_len, c->env, &h);
+    int rc = cara_crdt_reqsig_sign(c->sk, c->node_pk, method, target,
+                                   cara_env_now_wall_ms(c->env), nonce, (const uint8_t *)body,
+                                   body_len, c->env, &h);
     if (rc != 0)
         return rc;
     char line[64 + CARA_REQSIG_SIG_HEX_BYTES];
-    const char *names[4] = {"X-Cara-Key", "X-Cara-Time", "X-Cara-Nonce", "X-Cara-Signature"};
-    const char *values[4] = {h.key, h.time, h.nonce, h.sig};
-    for (int i = 0; i < 4; i++) {
+    const char *names[5] = {"X-Cara-Key", "X-Cara-Node", "X-Cara-Time", "X-Cara-Nonce",
+                            "X-Cara-Signature"};
+    const char *values[5] = {h.key, h.node, h.time, h.nonce, h.sig};
+    for (int i = 0; i < 5; i++) {
         snprintf(line, sizeof line, "%s: %s", names[i], values[i]);
         struct curl_slist *next = curl_slist_append(*hs, line);
         if (next == NULL)
@@ -169,12 +177,49 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
     return size * n;
 }
 
+/* The publicKey of a /healthz answer; false if there is none. */
+static bool node_key_from(const cara_buf *resp, uint8_t pk[CARA_CRDT_PK_BYTES])
+{
+    json_t *j = ctl_json_load_clean(resp->data != NULL ? (const char *)resp->data : "",
+                                    resp->len, NULL);
+    const char *hex = json_string_value(json_object_get(j, "publicKey"));
+    size_t got = 0;
+    const char *end = NULL;
+    bool ok = hex != NULL && strlen(hex) == 2 * CARA_CRDT_PK_BYTES &&
+              sodium_hex2bin(pk, CARA_CRDT_PK_BYTES, hex, strlen(hex), NULL, &got, &end) == 0 &&
+              got == CARA_CRDT_PK_BYTES && *end == '\0';
+    json_decref(j);
+    return ok;
+}
+
+int ctl_client_node_key(ctl_client *c)
+{
+    if (c->have_node_pk)
+        return 0;
+    cara_buf resp;
+    cara_buf_init(&resp, c->env, CTL_ERROR_BODY_BYTES_MAX);
+    long status = 0;
+    /* Not under /v1/, so this call is not signed and does not come back here. */
+    int rc = ctl_http_call(c, "GET", "/healthz", NULL, 0, &status, &resp);
+    if (rc == 0 && status != 200)
+        rc = ctl_fail("cannot learn the node key of %s: /healthz answered HTTP %ld",
+                      c->cfg.peer, status);
+    else if (rc == 0 && !node_key_from(&resp, c->node_pk))
+        rc = ctl_fail("cannot learn the node key of %s: /healthz has no valid publicKey",
+                      c->cfg.peer);
+    c->have_node_pk = rc == 0;
+    cara_buf_free(&resp);
+    return rc;
+}
+
 int ctl_http_call(ctl_client *c, const char *method, const char *target, const char *body,
                   size_t body_len, long *status, cara_buf *resp)
 {
     struct curl_slist *hs = NULL;
     char errbuf[CURL_ERROR_SIZE] = "";
     *status = 0;
+    if (signs(c, target) && ctl_client_node_key(c) != 0)
+        return CTL_EXIT_FAIL;
     int rc = prepare(c, method, target, body, body_len, &hs);
     if (rc != 0) {
         curl_slist_free_all(hs);
@@ -309,6 +354,8 @@ int ctl_http_stream(ctl_client *c, const char *target, int64_t timeout_ms, ctl_s
 {
     struct curl_slist *hs = NULL;
     char errbuf[CURL_ERROR_SIZE] = "";
+    if (signs(c, target) && ctl_client_node_key(c) != 0)
+        return CTL_STREAM_FAILED;
     int rc = prepare(c, "GET", target, NULL, 0, &hs);
     if (rc != 0) {
         curl_slist_free_all(hs);

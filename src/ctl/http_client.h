@@ -4,7 +4,9 @@
  * keeps every command a straight line.
  *
  * Every request to /v1/... is signed with the operator key (X-Cara-Key,
- * -Time, -Nonce, -Signature) when a key is loaded. Reads may go unsigned
+ * -Node, -Time, -Nonce, -Signature) when a key is loaded, for the peer's
+ * node key, which the client learns from the peer's /healthz before the
+ * first signed request (see ctl_client_node_key). Reads may go unsigned
  * when no key exists at the default path (the agent allows that on
  * loopback); mutations need the key.
  */
@@ -25,6 +27,8 @@ typedef struct ctl_client {
     bool have_key;
     uint8_t pk[CARA_CRDT_PK_BYTES];
     uint8_t sk[CARA_CRDT_SK_BYTES];
+    bool have_node_pk;
+    uint8_t node_pk[CARA_CRDT_PK_BYTES]; /* the peer's node key: what we sign for */
 } ctl_client;
 
 /* Which key a command needs. */
@@ -35,6 +39,14 @@ enum { CTL_KEY_OPTIONAL = 0, CTL_KEY_REQUIRED = 1 };
  * ctl_client_close (also after a failure). */
 int ctl_client_open(ctl_client *c, ctl_ctx *ctx, int key_need);
 void ctl_client_close(ctl_client *c);
+
+/* Learns the peer's node public key from its GET /healthz, once per
+ * client, unless it is known already. The answer is not authenticated,
+ * and need not be: a signature is good at the one node it names, whose own
+ * nonce cache stops a second use there; a peer that names another node's
+ * key gets a request that only that node accepts, once. Prints what is
+ * wrong; returns 0 or CTL_EXIT_FAIL. */
+int ctl_client_node_key(ctl_client *c);
 
 /* One request and its whole answer. `body` may be NULL (len 0); it is sent
  * as application/json. On 0, *status is the HTTP status and `resp` (a

@@ -470,6 +470,12 @@ json_t *cara_project_to_json(const cara_project *p, const cara_project_status *s
     return spec_project_json(p, status_or_null, &j) == 0 ? j : NULL;
 }
 
+int cara_project_json(const cara_project *p, const cara_project_status *status_or_null,
+                      json_t **out)
+{
+    return spec_project_json(p, status_or_null, out);
+}
+
 json_t *cara_project_status_to_json(const cara_project_status *s)
 {
     json_t *j;

@@ -324,6 +324,11 @@ int cara_settings_parse(cara_env *env, const char *text, size_t len, cara_diags 
  * The JSON shape is the manifest's: {"apiVersion","kind","metadata","spec"}
  * plus "status" when given. Returned json_t values are new references. */
 json_t *cara_project_to_json(const cara_project *p, const cara_project_status *status_or_null);
+/* The same, saying why it failed: returns 0 with *out a new reference,
+ * CARA_ENOMEM, or CARA_EINVAL for a model no decoder could have produced
+ * (a string that is not UTF-8, a time outside years 1..9999). */
+int cara_project_json(const cara_project *p, const cara_project_status *status_or_null,
+                      json_t **out);
 json_t *cara_project_status_to_json(const cara_project_status *s);
 json_t *cara_node_to_json(const cara_node *n);
 /* Binds a JSON value (e.g. an API request body) with the same rules as a
@@ -342,6 +347,9 @@ int cara_settings_from_json(cara_env *env, const json_t *j, cara_diags *d,
 /* Renders a JSON value as a YAML document (block style, keys in the order
  * of the JSON object) into `out`. Returns 0, CARA_ETOOBIG or CARA_ENOMEM. */
 int cara_json_to_yaml(const json_t *j, cara_buf *out);
+/* Renders `n` (>= 1) JSON values as one YAML stream of `n` documents, the
+ * second and later introduced by "---". Same returns as cara_json_to_yaml. */
+int cara_json_to_yaml_stream(const json_t *const *docs, size_t n, cara_buf *out);
 
 /* ---- Canonical msgpack ---------------------------------------------------------
  * Maps with the JSON field names as keys, sorted bytewise; absent optional

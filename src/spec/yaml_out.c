@@ -204,3 +204,9 @@ int cara_json_to_yaml(const json_t *j, cara_buf *out)
     CARA_ASSERT(j != NULL);
     return spec_json_to_yaml_stream(&j, 1, out);
 }
+
+int cara_json_to_yaml_stream(const json_t *const *docs, size_t n, cara_buf *out)
+{
+    CARA_ASSERT(docs != NULL && n >= 1);
+    return spec_json_to_yaml_stream(docs, n, out);
+}

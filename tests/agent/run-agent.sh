@@ -284,6 +284,19 @@ got=$(code -H @"$tmp/h-other-target" "$api/v1/projects")
 [ "$got" = 401 ] && pass wrong-target-401 || fail wrong-target-401 "got $got"
 has wrong-target-reason "$tmp/out" '"reason": *"BadSignature"'
 
+# Signed for this node's key: the one its /healthz names. Signed for another
+# node's: refused with 403 WrongNode, which names this node's key, and counted.
+curl -s "$api/healthz" >"$tmp/healthz"
+node_pk=$(sed -n 's/.*"publicKey": *"\([0-9a-f]\{64\}\)".*/\1/p' "$tmp/healthz")
+has signed-for-this-node "$tmp/h-once" "^X-Cara-Node: $node_pk\$"
+"$ctl" sign-request GET /v1/projects --node-key "$(printf '%064d' 7)" >"$tmp/h-wrong-node"
+got=$(code -H @"$tmp/h-wrong-node" "$api/v1/projects")
+[ "$got" = 403 ] && pass wrong-node-403 || fail wrong-node-403 "got $got"
+has wrong-node-reason "$tmp/out" '"reason": *"WrongNode"'
+has wrong-node-names-this-node "$tmp/out" "$node_pk"
+curl -s "$api/metrics" >"$tmp/metrics"
+has wrong-node-counted "$tmp/metrics" '^cara_api_auth_rejected_total\{reason="WrongNode"\} 1$'
+
 # ---- Delete: gone from the API and from the engine ----------------------------------
 
 run delete-wait 0 "$ctl" delete project "$web" --wait --timeout 60s

@@ -115,9 +115,16 @@ expect config-key-missing 1 env CARAVANCTL_CONFIG="$tmp/cfg-key.yaml" "$ctl" adm
 expect_err config-key-missing-named "no operator key at $tmp/none.key"
 expect apply-invalid-offline 1 env CARAVANCTL_CONFIG="$tmp/cfg.yaml" "$ctl" apply -f "$tmp/bad.yaml"
 expect_err apply-invalid-offline-why "spec.services\[0\].image: required field is missing"
-expect sign-request-prints 0 env HOME="$tmp/home" CARAVANCTL_CONFIG=/dev/null "$ctl" sign-request GET /v1/projects
+nodekey=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff
+expect sign-request-prints 0 env HOME="$tmp/home" CARAVANCTL_CONFIG=/dev/null "$ctl" sign-request GET /v1/projects --node-key "$nodekey"
 cp "$tmp/out" "$tmp/headers"
 expect sign-request-headers 0 grep -qE '^X-Cara-Signature: [0-9a-f]{128}$' "$tmp/headers"
+expect sign-request-names-the-node 0 grep -qx "X-Cara-Node: $nodekey" "$tmp/headers"
+expect sign-request-bad-node-key 2 env HOME="$tmp/home" CARAVANCTL_CONFIG=/dev/null "$ctl" sign-request GET /v1/projects --node-key 0011
+expect_err sign-request-bad-node-key-why "--node-key needs a public key of 64 hex digits"
+# Without --node-key it asks the peer for its key; an unreachable peer is a failure.
+expect sign-request-asks-the-peer 1 env HOME="$tmp/home" CARAVANCTL_CONFIG=/dev/null "$ctl" --peer 127.0.0.1:1 sign-request GET /v1/projects
+expect_err sign-request-asks-the-peer-why "^error: cannot reach 127\.0\.0\.1:1: Connection refused$"
 
 # cara-agent's own command line and --config file (no engine needed: the
 # agent serves its API while the engine is unreachable).

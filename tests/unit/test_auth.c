@@ -41,24 +41,47 @@ static cara_auth *verifier(const keys *trusted, size_t nonces_max)
     return a;
 }
 
-/* A signed PUT of BODY with nonce bytes all `nonce_fill`. */
+/* The node most tests' requests are sent to, and another one. */
+static keys node_a(void)
+{
+    return key_of(0xa0);
+}
+
+static keys node_b(void)
+{
+    return key_of(0xb0);
+}
+
+/* A signed request with BODY and nonce bytes all `nonce_fill`, signed for
+ * `node` and received there. */
 typedef struct signed_req {
     cara_reqsig_headers h;
     cara_auth_request req;
+    keys node;
 } signed_req;
+
+static void sign_for(signed_req *s, const keys *k, const keys *node, const char *method,
+                     const char *target, int64_t time_ms, uint8_t nonce_fill)
+{
+    uint8_t nonce[CARA_REQSIG_NONCE_BYTES];
+    memset(nonce, nonce_fill, sizeof nonce);
+    CHECK_OK(cara_crdt_reqsig_sign(k->sk, node->pk, method, target, time_ms, nonce,
+                                   (const uint8_t *)BODY, strlen(BODY), cara_test_env(),
+                                   &s->h));
+    s->node = *node;
+    s->req = (cara_auth_request){
+        .method = method, .target = target,
+        .body = (const uint8_t *)BODY, .body_len = strlen(BODY),
+        .key = s->h.key, .node = s->h.node, .time = s->h.time, .nonce = s->h.nonce,
+        .sig = s->h.sig, .receiver_pk = s->node.pk,
+    };
+}
 
 static void sign(signed_req *s, const keys *k, const char *method, const char *target,
                  int64_t time_ms, uint8_t nonce_fill)
 {
-    uint8_t nonce[CARA_REQSIG_NONCE_BYTES];
-    memset(nonce, nonce_fill, sizeof nonce);
-    CHECK_OK(cara_crdt_reqsig_sign(k->sk, method, target, time_ms, nonce, (const uint8_t *)BODY,
-                                   strlen(BODY), cara_test_env(), &s->h));
-    s->req = (cara_auth_request){
-        .method = method, .target = target,
-        .body = (const uint8_t *)BODY, .body_len = strlen(BODY),
-        .key = s->h.key, .time = s->h.time, .nonce = s->h.nonce, .sig = s->h.sig,
-    };
+    keys a = node_a();
+    sign_for(s, k, &a, method, target, time_ms, nonce_fill);
 }
 
 /* Checks at wall clock `now_wall` and monotonic clock `now_mono`. */
@@ -82,13 +105,15 @@ static int check(cara_auth *a, const cara_auth_request *req, int64_t now, int wa
 
 /* ---- The message ------------------------------------------------------------- */
 
+#define NODE_HEX "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+
 static char *message(const char *method, const char *target, const char *time,
                      const char *nonce, const char *body)
 {
     cara_buf b;
     cara_buf_init(&b, cara_test_env(), 1 << 16);
-    CHECK_OK(cara_crdt_reqsig_message(method, target, time, nonce, (const uint8_t *)body,
-                                      strlen(body), &b));
+    CHECK_OK(cara_crdt_reqsig_message(NODE_HEX, method, target, time, nonce,
+                                      (const uint8_t *)body, strlen(body), &b));
     size_t len;
     return (char *)cara_buf_take(&b, &len);
 }
@@ -99,13 +124,14 @@ TEST(reqsig_message_is_the_exact_text_of_the_documented_format)
                       "00112233445566778899aabbccddeeff", BODY);
     char want[512];
     snprintf(want, sizeof want,
-             "cara-request-v1\nPUT\n/v1/projects/web?durable=2\n1790000000123\n"
+             "cara-request-v2\n" NODE_HEX "\nPUT\n/v1/projects/web?durable=2\n1790000000123\n"
              "00112233445566778899aabbccddeeff\n%s", BODY_HASH);
     CHECK_STR(m, want);
     free(m);
     m = message("GET", "/v1/projects", "5", "ffffffffffffffffffffffffffffffff", "");
     snprintf(want, sizeof want,
-             "cara-request-v1\nGET\n/v1/projects\n5\nffffffffffffffffffffffffffffffff\n%s",
+             "cara-request-v2\n" NODE_HEX "\nGET\n/v1/projects\n5\n"
+             "ffffffffffffffffffffffffffffffff\n%s",
              EMPTY_HASH);
     CHECK_STR(m, want);
     free(m);
@@ -122,12 +148,12 @@ TEST(reqsig_message_matches_the_template_in_docs_api_md)
     CHECK(f != NULL);
     char line[1024], tmpl[1024] = "";
     while (fgets(line, sizeof line, f) != NULL)
-        if (strncmp(line, "cara-request-v1", 15) == 0)
+        if (strncmp(line, "cara-request-v2\\n", 17) == 0)
             snprintf(tmpl, sizeof tmpl, "%s", line);
     fclose(f);
     CHECK(tmpl[0] != '\0');
     tmpl[strcspn(tmpl, "\r\n")] = '\0';
-    const char *fields[][2] = {{"{METHOD}", "DELETE"}, {"{TARGET}", "/v1/projects/a%20b?force=1"},
+    const char *fields[][2] = {{"{NODE}", NODE_HEX}, {"{METHOD}", "DELETE"}, {"{TARGET}", "/v1/projects/a%20b?force=1"},
                                {"{TIME}", "1790000000000"},
                                {"{NONCE}", "0123456789abcdef0123456789abcdef"},
                                {"{BODY_HASH}", BODY_HASH}, {"\\n", "\n"}};
@@ -158,9 +184,18 @@ TEST(reqsig_message_refuses_newlines_and_empty_fields)
 {
     cara_buf b;
     cara_buf_init(&b, cara_test_env(), 1 << 16);
-    CHECK_RC(cara_crdt_reqsig_message("GET", "/a\nb", "1", "00", NULL, 0, &b), CARA_EINVAL);
-    CHECK_RC(cara_crdt_reqsig_message("G\nT", "/a", "1", "00", NULL, 0, &b), CARA_EINVAL);
-    CHECK_RC(cara_crdt_reqsig_message("GET", "", "1", "00", NULL, 0, &b), CARA_EINVAL);
+    CHECK_RC(cara_crdt_reqsig_message(NODE_HEX, "GET", "/a\nb", "1", "00", NULL, 0, &b),
+             CARA_EINVAL);
+    CHECK_RC(cara_crdt_reqsig_message(NODE_HEX, "G\nT", "/a", "1", "00", NULL, 0, &b),
+             CARA_EINVAL);
+    CHECK_RC(cara_crdt_reqsig_message(NODE_HEX, "GET", "", "1", "00", NULL, 0, &b), CARA_EINVAL);
+    /* The node is exactly 64 hex digits: no newline can hide in it. */
+    CHECK_RC(cara_crdt_reqsig_message("", "GET", "/a", "1", "00", NULL, 0, &b), CARA_EINVAL);
+    CHECK_RC(cara_crdt_reqsig_message(NODE_HEX "\n", "GET", "/a", "1", "00", NULL, 0, &b),
+             CARA_EINVAL);
+    char node[] = NODE_HEX;
+    node[10] = 'g';
+    CHECK_RC(cara_crdt_reqsig_message(node, "GET", "/a", "1", "00", NULL, 0, &b), CARA_EINVAL);
     CHECK_INT(b.len, ==, 0);
     cara_buf_free(&b);
 }
@@ -171,12 +206,14 @@ TEST(reqsig_sign_fills_headers_that_parse_and_verify)
     signed_req s;
     sign(&s, &k, "PUT", "/v1/projects/web", NOW_MS, 7);
     CHECK_INT(strlen(s.h.key), ==, 64);
+    CHECK_INT(strlen(s.h.node), ==, 64);
     CHECK_INT(strlen(s.h.nonce), ==, 32);
     CHECK_INT(strlen(s.h.sig), ==, 128);
     CHECK_STR(s.h.time, "1790000000000");
     cara_reqsig_parsed p;
-    CHECK_OK(cara_crdt_reqsig_parse(s.h.key, s.h.time, s.h.nonce, s.h.sig, &p));
+    CHECK_OK(cara_crdt_reqsig_parse(s.h.key, s.h.node, s.h.time, s.h.nonce, s.h.sig, &p));
     CHECK_MEM(p.pk, 32, k.pk, 32);
+    CHECK_MEM(p.node_pk, 32, s.node.pk, 32);
     CHECK_INT(p.time_ms, ==, NOW_MS);
     CHECK_OK(cara_crdt_reqsig_verify(&p, "PUT", "/v1/projects/web", (const uint8_t *)BODY,
                                      strlen(BODY), cara_test_env()));
@@ -193,20 +230,28 @@ TEST(reqsig_parse_accepts_only_the_documented_forms)
     const char *bad_times[] = {"", "-1", "+5", "0123", "12a", "99999999999999999999",
                                "9999999999999999999", " 1"};
     for (size_t i = 0; i < sizeof bad_times / sizeof bad_times[0]; i++)
-        CHECK_RC(cara_crdt_reqsig_parse(s.h.key, bad_times[i], s.h.nonce, s.h.sig, &p),
+        CHECK_RC(cara_crdt_reqsig_parse(s.h.key, s.h.node, bad_times[i], s.h.nonce, s.h.sig, &p),
                  CARA_EPARSE);
-    CHECK_OK(cara_crdt_reqsig_parse(s.h.key, "0", s.h.nonce, s.h.sig, &p));
+    CHECK_OK(cara_crdt_reqsig_parse(s.h.key, s.h.node, "0", s.h.nonce, s.h.sig, &p));
     char shortkey[64];
     snprintf(shortkey, sizeof shortkey, "%.63s", s.h.key);
-    CHECK_RC(cara_crdt_reqsig_parse(shortkey, s.h.time, s.h.nonce, s.h.sig, &p), CARA_EPARSE);
+    CHECK_RC(cara_crdt_reqsig_parse(shortkey, s.h.node, s.h.time, s.h.nonce, s.h.sig, &p),
+             CARA_EPARSE);
+    CHECK_RC(cara_crdt_reqsig_parse(s.h.key, shortkey, s.h.time, s.h.nonce, s.h.sig, &p),
+             CARA_EPARSE);
     char longnonce[40];
     snprintf(longnonce, sizeof longnonce, "%s00", s.h.nonce);
-    CHECK_RC(cara_crdt_reqsig_parse(s.h.key, s.h.time, longnonce, s.h.sig, &p), CARA_EPARSE);
+    CHECK_RC(cara_crdt_reqsig_parse(s.h.key, s.h.node, s.h.time, longnonce, s.h.sig, &p),
+             CARA_EPARSE);
     char badsig[CARA_REQSIG_SIG_HEX_BYTES];
     memcpy(badsig, s.h.sig, sizeof badsig);
     badsig[10] = 'g';
-    CHECK_RC(cara_crdt_reqsig_parse(s.h.key, s.h.time, s.h.nonce, badsig, &p), CARA_EPARSE);
-    CHECK_RC(cara_crdt_reqsig_parse(NULL, s.h.time, s.h.nonce, s.h.sig, &p), CARA_EPARSE);
+    CHECK_RC(cara_crdt_reqsig_parse(s.h.key, s.h.node, s.h.time, s.h.nonce, badsig, &p),
+             CARA_EPARSE);
+    CHECK_RC(cara_crdt_reqsig_parse(NULL, s.h.node, s.h.time, s.h.nonce, s.h.sig, &p),
+             CARA_EPARSE);
+    CHECK_RC(cara_crdt_reqsig_parse(s.h.key, NULL, s.h.time, s.h.nonce, s.h.sig, &p),
+             CARA_EPARSE);
 }
 
 /* ---- The verifier -------------------------------------------------------------- */
@@ -322,6 +367,79 @@ TEST(auth_refuses_a_tampered_body_method_target_or_time)
     cara_auth_stats st;
     cara_auth_stats_get(a, &st);
     CHECK_INT(st.refused[CARA_AUTH_BAD_SIGNATURE], ==, 6);
+    cara_auth_free(a);
+}
+
+/* Issue 7: each node keeps its own nonce cache, so a request that named no
+ * node could be taken from node A and replayed once at every other node
+ * within its window. Signed for A, it is refused at B, counted there, and
+ * leaves B's cache alone; at A it passes once. */
+TEST(auth_refuses_at_node_b_a_request_signed_for_node_a)
+{
+    keys op = key_of(1), a_key = node_a(), b_key = node_b();
+    cara_auth *at_a = verifier(&op, 0), *at_b = verifier(&op, 0);
+    signed_req s;
+    sign_for(&s, &op, &a_key, "PUT", "/v1/projects/web", NOW_MS, 1);
+    cara_auth_request replay = s.req;
+    replay.receiver_pk = b_key.pk; /* the very same bytes, arriving at B */
+    CHECK_RC(check(at_b, &replay, NOW_MS, CARA_AUTH_WRONG_NODE), CARA_EPERM);
+    CHECK_OK(check(at_a, &s.req, NOW_MS, CARA_AUTH_OK));
+    CHECK_RC(check(at_b, &replay, NOW_MS + 1, CARA_AUTH_WRONG_NODE), CARA_EPERM);
+    CHECK_RC(check(at_a, &s.req, NOW_MS + 1, CARA_AUTH_REPLAYED_NONCE), CARA_EREPLAY);
+    CHECK_STR(cara_auth_reason_name(CARA_AUTH_WRONG_NODE), "WrongNode");
+    CHECK_INT(cara_auth_reason_status(CARA_AUTH_WRONG_NODE), ==, 403);
+    cara_auth_stats st;
+    cara_auth_stats_get(at_b, &st);
+    CHECK_INT(st.refused[CARA_AUTH_WRONG_NODE], ==, 2);
+    CHECK_INT(st.accepted, ==, 0);
+    CHECK_INT(st.nonces_count, ==, 0);
+    /* The same nonce signed for B is B's first sight of it. */
+    signed_req for_b;
+    sign_for(&for_b, &op, &b_key, "PUT", "/v1/projects/web", NOW_MS, 1);
+    CHECK_OK(check(at_b, &for_b.req, NOW_MS + 2, CARA_AUTH_OK));
+    cara_auth_free(at_a);
+    cara_auth_free(at_b);
+}
+
+/* X-Cara-Node is inside the signature: rewriting it to name B breaks the
+ * signature, and a request that leaves it out is unsigned. */
+TEST(auth_refuses_a_rewritten_or_missing_node_header)
+{
+    keys op = key_of(1), a_key = node_a(), b_key = node_b();
+    cara_auth *at_b = verifier(&op, 0);
+    signed_req s;
+    sign_for(&s, &op, &a_key, "PUT", "/v1/projects/web", NOW_MS, 1);
+    char b_hex[CARA_REQSIG_KEY_HEX_BYTES];
+    sodium_bin2hex(b_hex, sizeof b_hex, b_key.pk, sizeof b_key.pk);
+    cara_auth_request r = s.req;
+    r.node = b_hex;
+    r.receiver_pk = b_key.pk;
+    CHECK_RC(check(at_b, &r, NOW_MS, CARA_AUTH_BAD_SIGNATURE), CARA_EBADSIG);
+    r.node = NULL;
+    CHECK_RC(check(at_b, &r, NOW_MS, CARA_AUTH_MISSING_SIGNATURE), CARA_EPARSE);
+    cara_auth_stats st;
+    cara_auth_stats_get(at_b, &st);
+    CHECK_INT(st.nonces_count, ==, 0);
+    cara_auth_free(at_b);
+}
+
+/* A signature over the old v1 message (no node) does not verify as v2. */
+TEST(auth_refuses_a_signature_over_the_v1_message)
+{
+    keys op = key_of(1);
+    cara_auth *a = verifier(&op, 0);
+    signed_req s;
+    sign(&s, &op, "GET", "/v1/projects", NOW_MS, 1);
+    uint8_t hash[32];
+    char hash_hex[65], v1[512];
+    crypto_generichash(hash, sizeof hash, (const uint8_t *)BODY, strlen(BODY), NULL, 0);
+    sodium_bin2hex(hash_hex, sizeof hash_hex, hash, sizeof hash);
+    snprintf(v1, sizeof v1, "cara-request-v1\nGET\n/v1/projects\n%s\n%s\n%s", s.h.time,
+             s.h.nonce, hash_hex);
+    uint8_t sig[CARA_CRDT_SIG_BYTES];
+    crypto_sign_detached(sig, NULL, (const uint8_t *)v1, strlen(v1), op.sk);
+    sodium_bin2hex(s.h.sig, sizeof s.h.sig, sig, sizeof sig);
+    CHECK_RC(check(a, &s.req, NOW_MS, CARA_AUTH_BAD_SIGNATURE), CARA_EBADSIG);
     cara_auth_free(a);
 }
 
@@ -496,7 +614,7 @@ TEST(auth_a_monotonic_reading_that_goes_back_expires_nothing)
  * others are deleted around it (backward-shift deletion). */
 TEST(auth_nonce_cache_stays_exact_under_churn)
 {
-    keys k = key_of(1);
+    keys k = key_of(1), node = node_a();
     cara_auth *a = verifier(&k, 64);
     cara_rng rng;
     cara_rng_seed(&rng, cara_test_seed());
@@ -505,18 +623,18 @@ TEST(auth_nonce_cache_stays_exact_under_churn)
     for (size_t i = 0; i < 2000; i++) {
         int64_t now = NOW_MS + (int64_t)i * 4000; /* 30 live at a time */
         cara_rng_bytes(&rng, nonces[i], sizeof nonces[i]);
-        cara_auth_request r = {.method = "GET", .target = "/"};
+        cara_auth_request r = {.method = "GET", .target = "/", .receiver_pk = node.pk};
         cara_reqsig_headers h;
-        CHECK_OK(cara_crdt_reqsig_sign(k.sk, "GET", "/", now, nonces[i], NULL, 0,
+        CHECK_OK(cara_crdt_reqsig_sign(k.sk, node.pk, "GET", "/", now, nonces[i], NULL, 0,
                                        cara_test_env(), &h));
-        r.key = h.key, r.time = h.time, r.nonce = h.nonce, r.sig = h.sig;
+        r.key = h.key, r.node = h.node, r.time = h.time, r.nonce = h.nonce, r.sig = h.sig;
         CHECK_OK(check(a, &r, now, CARA_AUTH_OK));
         seen[i] = now;
         /* Re-present a random earlier nonce with a fresh signature. */
         size_t j = (size_t)cara_rng_below(&rng, i + 1);
-        CHECK_OK(cara_crdt_reqsig_sign(k.sk, "GET", "/", now, nonces[j], NULL, 0,
+        CHECK_OK(cara_crdt_reqsig_sign(k.sk, node.pk, "GET", "/", now, nonces[j], NULL, 0,
                                        cara_test_env(), &h));
-        r.key = h.key, r.time = h.time, r.nonce = h.nonce, r.sig = h.sig;
+        r.key = h.key, r.node = h.node, r.time = h.time, r.nonce = h.nonce, r.sig = h.sig;
         bool live = now - seen[j] <= 2 * WINDOW_MS;
         int reason = -1;
         int rc = cara_auth_check(a, &r, now, now, &reason);

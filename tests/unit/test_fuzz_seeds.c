@@ -6,6 +6,7 @@
 #include <dirent.h>
 
 #include "../fuzz/fuzz_crdt_fixture.h"
+#include "agent/api_body.h"
 #include "harness.h"
 
 static bool writing(void)
@@ -143,4 +144,85 @@ TEST(fuzz_sync_seeds_are_messages_the_fixture_answers)
     CHECK_OK(fixture_state(cara_test_env(), FIXTURE_PROJECTS, &sync_target));
     CHECK(each_seed("fuzz/seeds/fuzz_sync", check_sync_seed) >= 4);
     cara_crdt_free(sync_target);
+}
+
+/* The seeds of the request-signature, API body and admission fuzzers
+ * (written once with caravanctl sign-request and by hand): each directory
+ * holds inputs that pass, so the fuzzers start from the accepting paths. */
+
+static int reqsig_verified;
+
+static void check_reqsig_seed(const char *name, const uint8_t *b, size_t len)
+{
+    (void)name;
+    const char *f[7];
+    size_t at = 0;
+    for (int i = 0; i < 7; i++) {
+        const uint8_t *nul = memchr(b + at, '\0', len - at);
+        CHECK(nul != NULL);
+        f[i] = (const char *)b + at;
+        at = (size_t)(nul - b) + 1;
+    }
+    cara_reqsig_parsed p;
+    CHECK_OK(cara_crdt_reqsig_parse(f[0], f[1], f[2], f[3], f[4], &p));
+    CHECK_OK(cara_crdt_reqsig_verify(&p, f[5], f[6], b + at, len - at, cara_test_env()));
+    reqsig_verified++;
+}
+
+TEST(fuzz_reqsig_seeds_are_signed_requests)
+{
+    reqsig_verified = 0;
+    CHECK(each_seed("fuzz/seeds/fuzz_reqsig", check_reqsig_seed) >= 3);
+    CHECK_INT(reqsig_verified, >=, 3);
+}
+
+static int bodies_ok, bodies_refused;
+
+static void check_body_seed(const char *name, const uint8_t *b, size_t len)
+{
+    (void)name;
+    uint8_t *rec = NULL;
+    size_t n = 0;
+    char why[CARA_API_BODY_WHY_BYTES];
+    int rc = cara_api_body_record(cara_test_env(), b, len, &rec, &n, why);
+    if (rc == 0) {
+        cara_crdt_record r;
+        if (n > 0) {
+            CHECK_OK(cara_crdt_record_decode(rec, n, &r));
+            CHECK_OK(cara_crdt_record_verify(&r));
+        }
+        bodies_ok++;
+    } else {
+        CHECK_RC(rc, CARA_EPARSE);
+        bodies_refused++;
+    }
+    cara_env_free(cara_test_env(), rec);
+}
+
+TEST(fuzz_api_body_seeds_hold_signed_records_and_refusals)
+{
+    bodies_ok = bodies_refused = 0;
+    each_seed("fuzz/seeds/fuzz_api_body", check_body_seed);
+    CHECK_INT(bodies_ok, >=, 2);
+    CHECK_INT(bodies_refused, >=, 1);
+}
+
+static int admissions[3]; /* revoked, admitted, refused */
+
+static void check_admission_seed(const char *name, const uint8_t *b, size_t len)
+{
+    (void)name;
+    uint8_t pk[CARA_CRDT_PK_BYTES];
+    bool admitted = false;
+    int rc = cara_crdt_admission_decode(b, len, pk, &admitted);
+    admissions[rc == 0 ? (admitted ? 1 : 0) : 2]++;
+}
+
+TEST(fuzz_admission_seeds_admit_revoke_and_refuse)
+{
+    memset(admissions, 0, sizeof admissions);
+    each_seed("fuzz/seeds/fuzz_admission", check_admission_seed);
+    CHECK_INT(admissions[0], >=, 1);
+    CHECK_INT(admissions[1], >=, 1);
+    CHECK_INT(admissions[2], >=, 1);
 }
