@@ -30,6 +30,9 @@ typedef struct cara_agent_config {
     cara_kv *labels;         /* node labels (for node selectors); borrowed */
     size_t labels_count;
     uint32_t resync_interval_ms; /* reconciler full pass; 0: default */
+    /* Project networks' subnets (agent/netpool.h); NULL and 0: defaults. */
+    const char *network_pool;
+    uint32_t network_prefix_len;
 } cara_agent_config;
 
 /* Runs the agent until SIGTERM or SIGINT. Returns 0 after a clean shutdown
