@@ -691,3 +691,133 @@ TEST(reconciler_reports_an_exhausted_network_pool_and_proceeds_once_a_subnet_is_
     stop(r);
     fake_engine_stop(fake);
 }
+
+/* ---- Many projects on one real engine ---------------------------------------------------- */
+
+/* More project networks than an engine started with default options has in
+ * its default pools (30: 172.18-31.0.0/16 and the /20s of 192.168.0.0/16),
+ * from two agents sharing the engine. Their image cannot be pulled (no
+ * registry is reachable from a test): each project gets its network, then
+ * fails at the pull, which keeps the test quick on a busy two-core machine
+ * while proving that the network step succeeded. */
+#define MANY_AGENTS 2
+#define MANY_PER_AGENT 20
+#define MANY_TOTAL (MANY_AGENTS * MANY_PER_AGENT)
+
+static cara_phase many_phase[MANY_TOTAL];
+static char many_failure[MANY_TOTAL][512];
+
+static int many_index(const char *project)
+{
+    int agent, i;
+    if (sscanf(project, "rcm-%d-%d", &agent, &i) != 2 || agent < 0 || agent >= MANY_AGENTS || i < 0 ||
+        i >= MANY_PER_AGENT)
+        return -1;
+    return agent * MANY_PER_AGENT + i;
+}
+
+static void on_status_many(void *ctx, const char *project, const cara_project_status *st)
+{
+    (void)ctx;
+    int k = many_index(project);
+    if (k < 0)
+        return;
+    many_phase[k] = st->phase;
+    for (size_t i = 0; st->phase == CARA_PHASE_FAILED && i < st->conditions_count; i++)
+        if (strcmp(st->conditions[i].type, "Phase") == 0)
+            snprintf(many_failure[k], sizeof many_failure[k], "%s", st->conditions[i].message);
+}
+
+static bool all_many(cara_phase want)
+{
+    for (int k = 0; k < MANY_TOTAL; k++)
+        if (many_phase[k] != want)
+            return false;
+    return true;
+}
+static bool many_failed(cara_reconciler *r) { (void)r; return all_many(CARA_PHASE_FAILED); }
+static bool many_gone(cara_reconciler *r) { (void)r; return all_many(CARA_PHASE_TERMINATED); }
+
+static void many_name(int k, char *out, size_t cap)
+{
+    snprintf(out, cap, "rcm-%d-%02d", k / MANY_PER_AGENT, k % MANY_PER_AGENT);
+}
+
+/* The subnet of the project network of project k on the real engine. */
+static cara_cidr many_subnet(int k)
+{
+    char name[64], path[128];
+    many_name(k, name, sizeof name);
+    snprintf(path, sizeof path, "/networks/cara-%s", name);
+    json_t *j = engine("GET", path, NULL);
+    const char *text = json_string_value(json_object_get(
+        json_array_get(json_object_get(json_object_get(j, "IPAM"), "Config"), 0), "Subnet"));
+    cara_cidr c = {0, 0};
+    if (text == NULL || cara_cidr_parse(text, &c) != 0)
+        cara_test_fail(__FILE__, __LINE__, "network of %s has no subnet", name);
+    json_decref(j);
+    return c;
+}
+
+TEST(reconciler_agents_sharing_a_default_engine_hold_more_projects_than_its_default_pools)
+{
+    cara_reconciler *r[MANY_AGENTS];
+    char nodes[MANY_AGENTS][64];
+    r[0] = start_with(true);
+    stop(r[0]); /* only to set up the node name */
+    CHECK_INT(uv_loop_init(&loop), ==, 0);
+    cara_docker_config dc = {0};
+    CHECK_OK(cara_docker_new(&docker, &loop, cara_test_env(), &dc));
+    for (int k = 0; k < MANY_TOTAL; k++) { /* leftovers of a crashed run */
+        char name[64], path[128];
+        many_name(k, name, sizeof name);
+        snprintf(path, sizeof path, "/containers/%s-web?force=1", name);
+        json_decref(engine("DELETE", path, NULL));
+        snprintf(path, sizeof path, "/networks/cara-%s", name);
+        json_decref(engine("DELETE", path, NULL));
+    }
+    for (int a = 0; a < MANY_AGENTS; a++) {
+        snprintf(nodes[a], sizeof nodes[a], "%.48s-%d", node, a);
+        cara_reconciler_config cfg = {.node_name = nodes[a], .docker = docker, .loop = &loop,
+                                      .env = cara_test_env(), .stop_timeout_s = 1,
+                                      .on_status = on_status_many};
+        CHECK_OK(cara_reconciler_new(&r[a], &cfg));
+        cara_reconciler_set_complete(r[a]);
+    }
+    for (int k = 0; k < MANY_TOTAL; k++) {
+        char name[64];
+        many_name(k, name, sizeof name);
+        cara_project *p = one_service(name);
+        free(p->services[0].image);
+        p->services[0].image = strdup("caravanserai/does-not-exist:never");
+        CHECK_OK(cara_reconciler_apply(r[k / MANY_PER_AGENT], p));
+    }
+    uint64_t t0 = uv_now(&loop);
+    while (!many_failed(NULL) && uv_now(&loop) - t0 < WAIT_MS_MAX)
+        spin();
+    for (int k = 0; k < MANY_TOTAL; k++) /* past its network, every one */
+        if (many_phase[k] != CARA_PHASE_FAILED || strstr(many_failure[k], "pull image") == NULL)
+            cara_test_fail(__FILE__, __LINE__, "project %d: phase %s: %s", k,
+                           cara_phase_name(many_phase[k]), many_failure[k]);
+    /* Every subnet is the agents' pool's, and no two overlap. */
+    cara_cidr pool, subnets[MANY_TOTAL];
+    CHECK_OK(cara_cidr_parse(CARA_NETPOOL_DEFAULT, &pool));
+    for (int k = 0; k < MANY_TOTAL; k++) {
+        subnets[k] = many_subnet(k);
+        CHECK(subnets[k].len == CARA_NETPOOL_PREFIX_LEN_DEFAULT && cara_cidr_overlap(subnets[k], pool));
+        for (int j = 0; j < k; j++)
+            CHECK(!cara_cidr_overlap(subnets[j], subnets[k]));
+    }
+    for (int k = 0; k < MANY_TOTAL; k++) {
+        char name[64];
+        many_name(k, name, sizeof name);
+        CHECK_OK(cara_reconciler_delete_force(r[k / MANY_PER_AGENT], name));
+    }
+    t0 = uv_now(&loop);
+    while (!many_gone(NULL) && uv_now(&loop) - t0 < WAIT_MS_MAX)
+        spin();
+    CHECK(many_gone(NULL));
+    for (int a = 1; a < MANY_AGENTS; a++)
+        cara_reconciler_free(r[a]);
+    stop(r[0]);
+}
