@@ -12,10 +12,9 @@ ping && exit 0
 mkdir -p build
 echo "ensure-dockerd: starting dockerd (log: build/dockerd.log)"
 # setsid: the engine must outlive this script and the make that ran it.
-# Every project is its own bridge network; the engine's default pools hold
-# about 30 of them, so the engine we start gets room for 256 (/24s).
-setsid dockerd --default-address-pool base=10.213.0.0/16,size=24 \
-    >build/dockerd.log 2>&1 </dev/null &
+# Default options, as a user's own engine has: project networks take their
+# subnets from the agent's pool, not the engine's (docs/agent.md).
+setsid dockerd >build/dockerd.log 2>&1 </dev/null &
 for _ in $(seq 1 60); do
     if ping; then
         # This engine is ours to restart: tests that check surviving an

@@ -256,6 +256,8 @@ static int start_parts(cara_agent *a)
     cara_reconciler_config rc_cfg = {.node_name = a->cfg.name, .docker = a->docker,
                                      .loop = a->loop, .env = a->env,
                                      .resync_interval_ms = a->cfg.resync_interval_ms,
+                                     .network_pool = a->cfg.network_pool,
+                                     .network_prefix_len = a->cfg.network_prefix_len,
                                      .on_status = agent_on_status, .ctx = a};
     if ((rc = cara_reconciler_new(&a->recon, &rc_cfg)) != 0)
         return rc;

@@ -34,6 +34,9 @@ typedef struct cara_agent_config {
     int64_t tombstone_horizon_ms; /* 0: the crdt's default (7 days) */
     int64_t floor_horizon_ms;     /* 0: the crdt's default (90 days) */
     size_t records_max;           /* 0: CARA_CRDT_RECORDS_MAX */
+    /* Project networks' subnets (agent/netpool.h); NULL and 0: defaults. */
+    const char *network_pool;
+    uint32_t network_prefix_len;
 } cara_agent_config;
 
 /* Runs the agent until SIGTERM or SIGINT. Returns 0 after a clean shutdown

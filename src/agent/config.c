@@ -1,4 +1,5 @@
 #include "agent/config.h"
+#include "agent/netpool.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -50,6 +51,18 @@ static int parse_level(const char *v, int *out)
         }
     fprintf(stderr, "cara-agent: unknown log level \"%s\" (error, warn, info, debug)\n", v);
     return 2;
+}
+
+static int parse_prefix(const char *v, unsigned *out)
+{
+    char *end;
+    unsigned long n = strtoul(v, &end, 10);
+    if (*v < '0' || *v > '9' || *end != '\0' || n < 1 || n > 32) {
+        fprintf(stderr, "cara-agent: network prefix \"%s\" is not a length 1..32\n", v);
+        return 2;
+    }
+    *out = (unsigned)n;
+    return 0;
 }
 
 static int parse_format(const char *v, int *json)
@@ -121,6 +134,10 @@ static int file_key(cara_agent_settings *s, yaml_document_t *doc, const char *ke
         set_str(&s->data_dir, sv);
     else if (strcmp(key, "dockerHost") == 0)
         set_str(&s->docker_host, sv);
+    else if (strcmp(key, "networkPool") == 0)
+        set_str(&s->network_pool, sv);
+    else if (strcmp(key, "networkPrefix") == 0)
+        return parse_prefix(sv, &s->network_prefix_len);
     else if (strcmp(key, "logFormat") == 0)
         return parse_format(sv, &s->log_json);
     else if (strcmp(key, "logLevel") == 0)
@@ -186,12 +203,15 @@ static void usage(FILE *f)
             "  --docker-host URL        engine socket (default %s)\n"
             "  --operator-pubkey FILE   a trusted operator key (file or 64 hex digits), repeatable\n"
             "  --label KEY=VALUE        a node label for node selectors, repeatable\n"
+            "  --network-pool CIDR      project networks' subnets come from here (default %s)\n"
+            "  --network-prefix LEN     prefix length of each project's subnet (default %d)\n"
             "  --config FILE            YAML file with the settings above (flags win)\n"
             "  --log-format FMT         logfmt (default) or json\n"
             "  --log-level LEVEL        error, warn, info (default) or debug\n"
             "  -h, --help               show this help\n"
             "  --version                print the version\n",
-            CARA_AGENT_API_DEFAULT, CARA_AGENT_DOCKER_DEFAULT);
+            CARA_AGENT_API_DEFAULT, CARA_AGENT_DOCKER_DEFAULT, CARA_NETPOOL_DEFAULT,
+            CARA_NETPOOL_PREFIX_LEN_DEFAULT);
 }
 
 int cara_agent_read_pubkey(const char *arg, uint8_t pk[CARA_CRDT_PK_BYTES])
@@ -229,7 +249,8 @@ static int parse_flags(cara_agent_settings *s, int argc, char **argv, const char
         {"operator-pubkey", required_argument, NULL, 'k'}, {"label", required_argument, NULL, 'l'},
         {"config", required_argument, NULL, 'c'},      {"log-format", required_argument, NULL, 'f'},
         {"log-level", required_argument, NULL, 'L'},   {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},           {NULL, 0, NULL, 0},
+        {"version", no_argument, NULL, 'V'},           {"network-pool", required_argument, NULL, 'N'},
+        {"network-prefix", required_argument, NULL, 'P'}, {NULL, 0, NULL, 0},
     };
     int opt, rc = 0;
     opterr = 0;
@@ -250,6 +271,8 @@ static int parse_flags(cara_agent_settings *s, int argc, char **argv, const char
             break;
         }
         case 'c': *config = optarg; break;
+        case 'N': set_str(&s->network_pool, optarg); break;
+        case 'P': rc = parse_prefix(optarg, &s->network_prefix_len); break;
         case 'f': rc = parse_format(optarg, &s->log_json); break;
         case 'L': rc = parse_level(optarg, &s->log_level); break;
         case 'h': usage(stdout); return 1;
@@ -289,6 +312,20 @@ static int finish(cara_agent_settings *s)
         s->api[s->api_count++] = strdup(CARA_AGENT_API_DEFAULT);
     if (s->docker_host == NULL)
         s->docker_host = strdup(CARA_AGENT_DOCKER_DEFAULT);
+    if (s->network_pool == NULL)
+        s->network_pool = strdup(CARA_NETPOOL_DEFAULT);
+    if (s->network_prefix_len == 0)
+        s->network_prefix_len = CARA_NETPOOL_PREFIX_LEN_DEFAULT;
+    cara_netpool pool;
+    if (cara_netpool_init(&pool, s->network_pool, s->network_prefix_len) != 0) {
+        fprintf(stderr,
+                "cara-agent: network pool %s split into /%u subnets is not usable: the pool must "
+                "be an IPv4 CIDR with its host bits zero, and the prefix between the pool's and "
+                "%d, with at most %d subnets\n",
+                s->network_pool, s->network_prefix_len, CARA_NETPOOL_PREFIX_LEN_MAX,
+                1 << CARA_NETPOOL_SUBNETS_BITS_MAX);
+        return 2;
+    }
     if (s->pubkey_args_count == 0) {
         fprintf(stderr, "cara-agent: at least one --operator-pubkey is needed (see caravanctl keygen)\n");
         return 2;
@@ -331,6 +368,8 @@ int cara_agent_settings_parse(cara_agent_settings *s, int argc, char **argv)
     if (flags.name) set_str(&s->name, flags.name);
     if (flags.data_dir) set_str(&s->data_dir, flags.data_dir);
     if (flags.docker_host) set_str(&s->docker_host, flags.docker_host);
+    if (flags.network_pool) set_str(&s->network_pool, flags.network_pool);
+    if (flags.network_prefix_len) s->network_prefix_len = flags.network_prefix_len;
     if (flags.log_level >= 0) s->log_level = flags.log_level;
     if (flags.log_json >= 0) s->log_json = flags.log_json;
     if (flags.api_count) {
@@ -353,6 +392,7 @@ void cara_agent_settings_free(cara_agent_settings *s)
     free(s->name);
     free(s->data_dir);
     free(s->docker_host);
+    free(s->network_pool);
     for (size_t i = 0; i < s->api_count; i++)
         free(s->api[i]);
     for (size_t i = 0; i < s->pubkey_args_count; i++)
@@ -376,5 +416,7 @@ void cara_agent_settings_apply(const cara_agent_settings *s, cara_agent_config *
         .operator_pks_count = s->pks_count,
         .labels = (cara_kv *)s->labels,
         .labels_count = s->labels_count,
+        .network_pool = s->network_pool,
+        .network_prefix_len = s->network_prefix_len,
     };
 }

@@ -10,6 +10,8 @@
  *   labels: {zone: a}               --label k=v (repeatable)
  *   logFormat: logfmt | json        --log-format
  *   logLevel: error|warn|info|debug --log-level
+ *   networkPool: 10.214.0.0/16      --network-pool
+ *   networkPrefix: 25               --network-prefix
  */
 #ifndef CARA_AGENT_CONFIG_H
 #define CARA_AGENT_CONFIG_H
@@ -30,6 +32,8 @@ typedef struct cara_agent_settings {
     size_t labels_count;
     int log_json;
     int log_level;
+    char *network_pool;          /* CIDR; filled with the default */
+    unsigned network_prefix_len; /* filled with the default */
     uint8_t pks[CARA_AGENT_LIST_MAX][CARA_CRDT_PK_BYTES];
     size_t pks_count;
 } cara_agent_settings;

@@ -23,14 +23,20 @@ static json_t *labels(const cara_project *p, const char *node)
                      CARA_LABEL_NODE, node);
 }
 
-json_t *cara_obj_network_body(const cara_project *p, const char *node)
+json_t *cara_obj_network_body(const cara_project *p, const char *node, const char *subnet,
+                              const char *gateway)
 {
     char name[CARA_OBJECT_NAME_BYTES_MAX + 1];
     cara_obj_network_name(p, name);
     /* CheckDuplicate: without it Engine 20.10 creates a second network of
      * the same name, after which every use by name fails as ambiguous. */
-    return json_pack("{s:s, s:s, s:b, s:b, s:o}", "Name", name, "Driver", "bridge",
-                     "CheckDuplicate", 1, "Attachable", 1, "Labels", labels(p, node));
+    json_t *body = json_pack("{s:s, s:s, s:b, s:b, s:o}", "Name", name, "Driver", "bridge",
+                             "CheckDuplicate", 1, "Attachable", 1, "Labels", labels(p, node));
+    if (body != NULL && subnet != NULL)
+        json_object_set_new(body, "IPAM",
+                            json_pack("{s:s, s:[{s:s, s:s}]}", "Driver", "default", "Config",
+                                      "Subnet", subnet, "Gateway", gateway));
+    return body;
 }
 
 json_t *cara_obj_volume_body(const cara_project *p, const cara_volume *v, const char *node)

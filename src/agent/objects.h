@@ -30,8 +30,11 @@ void cara_obj_network_name(const cara_project *p, char *out);
 void cara_obj_volume_name(const cara_project *p, const cara_volume *v, char *out);
 void cara_obj_container_name(const cara_project *p, const cara_service *s, char *out);
 
-/* Body of POST /networks/create for the project's network. */
-json_t *cara_obj_network_body(const cara_project *p, const char *node);
+/* Body of POST /networks/create for the project's network. With `subnet`
+ * ("10.214.3.0/25") and `gateway` (borrowed), the engine is told the
+ * addresses (IPAM); with NULL it picks from its own default pools. */
+json_t *cara_obj_network_body(const cara_project *p, const char *node, const char *subnet,
+                              const char *gateway);
 /* Body of POST /volumes/create for one of its volumes. */
 json_t *cara_obj_volume_body(const cara_project *p, const cara_volume *v, const char *node);
 /* Body of POST /containers/create?name=... for one service. `spec_hash` is

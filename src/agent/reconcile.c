@@ -591,9 +591,15 @@ static void connect_events(cara_reconciler *r)
 int cara_reconciler_new(cara_reconciler **out, const cara_reconciler_config *cfg)
 {
     CARA_ASSERT(cfg->node_name != NULL && cfg->docker != NULL && cfg->loop != NULL);
+    cara_netpool pool;
+    if (cara_netpool_init(&pool, cfg->network_pool ? cfg->network_pool : CARA_NETPOOL_DEFAULT,
+                          cfg->network_prefix_len ? cfg->network_prefix_len
+                                                  : CARA_NETPOOL_PREFIX_LEN_DEFAULT) != 0)
+        return CARA_EINVAL;
     cara_reconciler *r = cara_env_calloc(cfg->env, 1, sizeof *r);
     if (r == NULL)
         return CARA_ENOMEM;
+    r->pool = pool;
     r->cfg = *cfg;
     r->env = cfg->env;
     if (r->cfg.resync_interval_ms == 0)

@@ -34,10 +34,17 @@ typedef struct cara_reconciler_config {
     cara_env *env;              /* borrowed */
     uint32_t resync_interval_ms; /* full pass even without events; 0: 10 s */
     uint32_t stop_timeout_s;     /* SIGTERM-to-SIGKILL grace on removal; 0: 10 */
+    /* The pool project networks' subnets are taken from (agent/netpool.h),
+     * "A.B.C.D/N", and the prefix length of each; NULL and 0: the defaults
+     * CARA_NETPOOL_DEFAULT and CARA_NETPOOL_PREFIX_LEN_DEFAULT. */
+    const char *network_pool;       /* borrowed for the call to _new */
+    uint32_t network_prefix_len;
     cara_reconciler_status_fn on_status;
     void *ctx;
 } cara_reconciler_config;
 
+/* Returns 0, CARA_EINVAL (a network pool cara_netpool_init refuses) or
+ * CARA_ENOMEM. */
 int cara_reconciler_new(cara_reconciler **out, const cara_reconciler_config *cfg);
 /* Stops streams and timers; run the loop afterwards to let handles close.
  * Containers are left running (an agent restart must not stop workloads). */

@@ -3,6 +3,7 @@
 #ifndef CARA_AGENT_RECONCILE_INT_H
 #define CARA_AGENT_RECONCILE_INT_H
 
+#include "agent/netpool.h"
 #include "agent/objects.h"
 #include "agent/reconcile.h"
 
@@ -75,6 +76,10 @@ typedef struct svc_state {
     char failed[CARA_MESSAGE_BYTES_MAX / 2]; /* its last failure, "" if none */
     uint32_t restarts;           /* times its container died while wanted */
     bool expect_die;             /* the agent itself is stopping it */
+    /* A container whose start the engine refused in a way recreating it
+     * cures (see start_refusal_cured_by_recreate): removed and created
+     * afresh by the next plan. Its id, "" if none. */
+    char recreate_id[CARA_OBJECT_NAME_BYTES_MAX + 1];
 } svc_state;
 
 typedef struct proj {
@@ -101,6 +106,7 @@ typedef struct proj {
 struct cara_reconciler {
     cara_reconciler_config cfg;
     cara_env *env;
+    cara_netpool pool;   /* project networks' subnets come from here */
     proj *projects;
     size_t projects_count;
     snapshot snap;
@@ -122,7 +128,32 @@ struct cara_reconciler {
     cara_reconciler_stats stats;
 };
 
+/* One engine call (or, for a network, a short chain of them) of one
+ * project, from its start to recon_step_done. */
+typedef struct step {
+    cara_reconciler *r;
+    step_kind kind;
+    char project[CARA_NAME_BYTES_MAX + 1];
+    char object[CARA_OBJECT_NAME_BYTES_MAX + 1]; /* name of what it acts on */
+    char target[CARA_OBJECT_NAME_BYTES_MAX + 1]; /* a container's id: acting by id cannot hit a namesake */
+    char key[CARA_OBJECT_NAME_BYTES_MAX + 1];    /* in-flight key (see proj.inflight) */
+    char service[CARA_NAME_BYTES_MAX + 1];
+    char image[CARA_IMAGE_BYTES_MAX + 1];
+    char hash[SPEC_HASH_HEX_BYTES + 1];
+    char error_text[CARA_MESSAGE_BYTES_MAX]; /* the failure in words, when the reply alone does not say it */
+    char pull_status[128];
+    int pull_percent;
+    /* STEP_NET_CREATE: the subnets tried so far (reconcile_net.c), and
+     * whether the pool had none left. */
+    cara_cidr net_tried[CARA_NET_CREATE_ATTEMPTS_MAX];
+    uint32_t net_attempts;
+    bool pool_exhausted;
+} step;
+
 /* reconcile_steps.c */
+/* Completes step `arg` (a step *) with the engine's answer: applies it to
+ * the snapshot, reports a failure, frees the step and plans the next. */
+void recon_step_done(void *arg, const cara_docker_result *res);
 /* Starts the next step of `p` if there is one and none is in flight.
  * Marks p->settled when there is nothing to do. */
 void recon_advance(cara_reconciler *r, proj *p);
@@ -134,6 +165,13 @@ int recon_hash_services(cara_reconciler *r, proj *p);
 void recon_services_update(cara_reconciler *r, proj *p);
 /* A container of ours died (engine event). */
 void recon_container_died(cara_reconciler *r, proj *p, const char *service);
+
+/* reconcile_net.c */
+/* Starts creating the project network of step `s`: lists the engine's
+ * networks, picks a free subnet of the pool and creates it, retrying an
+ * overlap the engine refuses; ends with recon_step_done. Returns 0 or the
+ * error of the first request (then no callback comes). */
+int recon_net_create(cara_reconciler *r, step *s);
 
 /* reconcile.c */
 void recon_emit(cara_reconciler *r, proj *p);

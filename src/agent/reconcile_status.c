@@ -12,9 +12,9 @@ static bool restartable(const cara_service *svc, int exit_code)
            (svc->restart == CARA_RESTART_ON_FAILURE && exit_code != 0);
 }
 
-static cara_svc_state from_step(step_kind step, const svc_state *sv, char *msg, size_t cap)
+static cara_svc_state from_step(step_kind kind, const svc_state *sv, char *msg, size_t cap)
 {
-    switch (step) {
+    switch (kind) {
     case STEP_IMG_INSPECT: snprintf(msg, cap, "looking for the image"); return CARA_SVC_WAITING;
     case STEP_IMG_PULL: snprintf(msg, cap, "%s", sv->progress[0] ? sv->progress : "pulling the image");
         return CARA_SVC_PULLING;

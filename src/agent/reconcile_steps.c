@@ -11,20 +11,6 @@ static const char *const step_names[] = {
     "start container", "stop container", "remove container", "remove network", "remove volume",
 };
 
-typedef struct step {
-    cara_reconciler *r;
-    step_kind kind;
-    char project[CARA_NAME_BYTES_MAX + 1];
-    char object[CARA_OBJECT_NAME_BYTES_MAX + 1]; /* name of what it acts on */
-    char target[CARA_OBJECT_NAME_BYTES_MAX + 1]; /* a container's id: acting by id cannot hit a namesake */
-    char key[CARA_OBJECT_NAME_BYTES_MAX + 1];    /* in-flight key (see proj.inflight) */
-    char service[CARA_NAME_BYTES_MAX + 1];
-    char image[CARA_IMAGE_BYTES_MAX + 1];
-    char hash[SPEC_HASH_HEX_BYTES + 1];
-    char error_text[CARA_MESSAGE_BYTES_MAX]; /* the failure in words, when the reply alone does not say it */
-    char pull_status[128];
-    int pull_percent;
-} step;
 
 int recon_hash_services(cara_reconciler *r, proj *p)
 {
@@ -155,6 +141,35 @@ static int change_ctr(cara_reconciler *r, change_op op, const char *id, const ch
     return recon_change(r, &ch);
 }
 
+/* Whether removing the container and creating it again is the cure for a
+ * refused start. The engine's own state about the container went wrong
+ * (5xx): after an engine restart containerd may still hold the old task
+ * ("task ...: already exists") and refuses every start of that container
+ * for ever; or something the container refers to went away (404 other than
+ * the container itself, e.g. "network ... not found" once its network was
+ * recreated). docker compose recreates in these cases too. A 4xx about the
+ * spec (a command that does not exist is 400) is not cured by recreating
+ * and stays a plain failure. */
+static bool start_refusal_cured_by_recreate(long st, const char *error)
+{
+    if (st >= 500 && st <= 599)
+        return true;
+    return st == 404 && strstr(error, "No such container") == NULL;
+}
+
+/* The next plan removes this container (plan_stale) and creates it anew
+ * (plan_service), after the step's back-off; kept in the service's state,
+ * since a listing taken meanwhile shows the container as it was. */
+static void mark_for_recreation(cara_reconciler *r, proj *p, const step *s)
+{
+    svc_state *sv = svc_of(p, s->service, NULL);
+    if (sv != NULL)
+        snprintf(sv->recreate_id, sizeof sv->recreate_id, "%s", s->target);
+    cara_env_logf(r->env, CARA_LOG_WARN, "reconcile",
+                  "project=%s container=%s start refused; removing and recreating it", p->name,
+                  s->object);
+}
+
 /* Applies a finished step to the snapshot. Returns false if it failed. */
 static bool apply_result(cara_reconciler *r, proj *p, step *s, const cara_docker_result *res,
                          const char **reason)
@@ -163,7 +178,7 @@ static bool apply_result(cara_reconciler *r, proj *p, step *s, const cara_docker
     *reason = "EngineError";
     switch (s->kind) {
     case STEP_NET_CREATE:
-        *reason = "NetworkCreateFailed";
+        *reason = s->pool_exhausted ? "NetworkPoolExhausted" : "NetworkCreateFailed";
         return ok_status(st, 201, 201, 201) && change_obj(r, CH_NET_ADD, s->object, p->name) == 0;
     case STEP_VOL_CREATE: {
         *reason = "VolumeCreateFailed";
@@ -226,12 +241,17 @@ static bool apply_result(cara_reconciler *r, proj *p, step *s, const cara_docker
         snprintf(c->hash, sizeof c->hash, "%s", s->hash);
         snprintf(c->state, sizeof c->state, "created");
         json_decref(j);
+        svc_state *sv = svc_of(p, s->service, NULL);
+        if (sv != NULL)
+            sv->recreate_id[0] = '\0';
         return recon_change(r, &ch) == 0;
     }
     case STEP_CTR_START: {
         *reason = "ContainerStartFailed";
         if (ok_status(st, 204, 304, 204))
             change_ctr(r, CH_CTR_STATE, s->target, "running");
+        else if (start_refusal_cured_by_recreate(st, res->error))
+            mark_for_recreation(r, p, s);
         return ok_status(st, 204, 304, 204);
     }
     case STEP_CTR_STOP: {
@@ -259,7 +279,7 @@ static bool apply_result(cara_reconciler *r, proj *p, step *s, const cara_docker
     CARA_UNREACHABLE();
 }
 
-static void on_step_done(void *arg, const cara_docker_result *res)
+void recon_step_done(void *arg, const cara_docker_result *res)
 {
     step *s = arg;
     cara_reconciler *r = s->r;
@@ -378,8 +398,7 @@ static int issue(cara_reconciler *r, step *s, const cara_project *spec, const ca
     int rc = 0;
     switch (s->kind) {
     case STEP_NET_CREATE:
-        body = cara_obj_network_body(spec, r->cfg.node_name);
-        rc = cara_docker_request(d, "POST", "/networks/create", body, on_step_done, s);
+        rc = recon_net_create(r, s);
         break;
     case STEP_VOL_CREATE:
         for (size_t i = 0; i < spec->volumes_count; i++) {
@@ -388,11 +407,11 @@ static int issue(cara_reconciler *r, step *s, const cara_project *spec, const ca
             if (strcmp(name, s->object) == 0)
                 body = cara_obj_volume_body(spec, &spec->volumes[i], r->cfg.node_name);
         }
-        rc = cara_docker_request(d, "POST", "/volumes/create", body, on_step_done, s);
+        rc = cara_docker_request(d, "POST", "/volumes/create", body, recon_step_done, s);
         break;
     case STEP_IMG_INSPECT:
         snprintf(path, sizeof path, "/images/%s/json", s->image);
-        rc = cara_docker_request(d, "GET", path, NULL, on_step_done, s);
+        rc = cara_docker_request(d, "GET", path, NULL, recon_step_done, s);
         break;
     case STEP_IMG_PULL: {
         char repo[CARA_IMAGE_BYTES_MAX + 1], tag[CARA_IMAGE_BYTES_MAX + 1];
@@ -403,34 +422,34 @@ static int issue(cara_reconciler *r, step *s, const cara_project *spec, const ca
         rc = rc ? rc : cara_docker_urlencode(tag, &q);
         s->pull_percent = -100;
         rc = rc ? rc
-                : cara_docker_stream(d, "POST", (char *)q.data, true, on_pull_line, on_step_done, s,
+                : cara_docker_stream(d, "POST", (char *)q.data, true, on_pull_line, recon_step_done, s,
                                      NULL);
         break;
     }
     case STEP_CTR_CREATE:
         body = cara_obj_container_body(spec, svc, r->cfg.node_name, s->hash);
         snprintf(path, sizeof path, "/containers/create?name=%s", s->object);
-        rc = cara_docker_request(d, "POST", path, body, on_step_done, s);
+        rc = cara_docker_request(d, "POST", path, body, recon_step_done, s);
         break;
     case STEP_CTR_START:
         snprintf(path, sizeof path, "/containers/%s/start", s->target);
-        rc = cara_docker_request(d, "POST", path, NULL, on_step_done, s);
+        rc = cara_docker_request(d, "POST", path, NULL, recon_step_done, s);
         break;
     case STEP_CTR_STOP:
         snprintf(path, sizeof path, "/containers/%s/stop?t=%u", s->target, r->cfg.stop_timeout_s);
-        rc = cara_docker_request(d, "POST", path, NULL, on_step_done, s);
+        rc = cara_docker_request(d, "POST", path, NULL, recon_step_done, s);
         break;
     case STEP_CTR_REMOVE:
         snprintf(path, sizeof path, "/containers/%s?force=1&v=1", s->target);
-        rc = cara_docker_request(d, "DELETE", path, NULL, on_step_done, s);
+        rc = cara_docker_request(d, "DELETE", path, NULL, recon_step_done, s);
         break;
     case STEP_NET_REMOVE:
         snprintf(path, sizeof path, "/networks/%s", s->object);
-        rc = cara_docker_request(d, "DELETE", path, NULL, on_step_done, s);
+        rc = cara_docker_request(d, "DELETE", path, NULL, recon_step_done, s);
         break;
     case STEP_VOL_REMOVE:
         snprintf(path, sizeof path, "/volumes/%s", s->object);
-        rc = cara_docker_request(d, "DELETE", path, NULL, on_step_done, s);
+        rc = cara_docker_request(d, "DELETE", path, NULL, recon_step_done, s);
         break;
     }
     json_decref(body);
@@ -514,7 +533,7 @@ static step *plan_stale(cara_reconciler *r, proj *p)
         if (svc != NULL)
             cara_obj_container_name(p->spec, svc, want);
         bool stale = sv == NULL || strcmp(sv->hash, c->hash) != 0 || strcmp(want, c->name) != 0 ||
-                     strcmp(c->state, "dead") == 0;
+                     strcmp(c->state, "dead") == 0 || strcmp(sv->recreate_id, c->id) == 0;
         if (stale && !in_flight(p, c->name) && strcmp(c->state, "removing") != 0)
             return ctr_step(r, p, strcmp(c->state, "running") == 0 ? STEP_CTR_STOP : STEP_CTR_REMOVE, c);
     }

@@ -149,6 +149,18 @@
  * retries of a failed step: doubling from the minimum to the maximum. */
 #define CARA_RESTART_BACKOFF_MS_MIN 1000
 #define CARA_RESTART_BACKOFF_MS_MAX 60000
+/* A project network's subnet (src/agent/netpool.h): at most /25, so that a
+ * project at its service cap gets an address for each container plus the
+ * network, broadcast and gateway addresses. */
+#define CARA_NETPOOL_PREFIX_LEN_MAX 25
+/* Subnets in one pool: 2^12. Picking one compares each candidate with every
+ * network on the engine, so the pick stays in the milliseconds; an engine
+ * with thousands of bridges is past what iptables rules handle well anyway. */
+#define CARA_NETPOOL_SUBNETS_BITS_MAX 12
+/* Creations of one project network refused as overlapping (a race with
+ * another agent or tool on the same engine) before the step fails and
+ * waits for its back-off. */
+#define CARA_NET_CREATE_ATTEMPTS_MAX 8
 
 /* ---- Replicated state (src/crdt) ----------------------------------------- */
 
@@ -290,6 +302,8 @@ _Static_assert(CARA_NODE_WORST_BYTES <= CARA_NODE_BYTES_MAX,
 _Static_assert(CARA_NODE_PROJECTS_MAX * CARA_SERVICES_COUNT_MAX <= CARA_ENGINE_OBJECTS_MAX,
                "a full node's containers must fit in one listing");
 _Static_assert(CARA_RESTART_BACKOFF_MS_MIN < CARA_RESTART_BACKOFF_MS_MAX, "back-off must grow");
+_Static_assert((1u << (32 - CARA_NETPOOL_PREFIX_LEN_MAX)) >= CARA_SERVICES_COUNT_MAX + 3,
+               "a project network holds every service of a project at its cap");
 /* Per entry, 128 and 64 bytes cover the keys, msgpack headers, enum names,
  * times and integers around the capped strings. */
 _Static_assert(CARA_STATUS_BYTES_MAX >=

@@ -18,6 +18,9 @@ sock=${DOCKER_SOCK:-/var/run/docker.sock}
 image=caravanserai/busybox:test
 tmp=$(mktemp -d)
 pfx="t$$"
+# The node name is this run's too: two runs on one engine (several engineers
+# share one) must not take each other's objects for their orphans.
+node="n$$"
 web="$pfx-web"
 bad="$pfx-bad"
 inv="$pfx-inv"
@@ -113,7 +116,7 @@ started=""
 for _ in 1 2 3 4 5; do
     port=$((20000 + RANDOM % 40000))
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && continue # taken
-    "$agent_bin" --name node1 --data-dir "$tmp/data" --api "127.0.0.1:$port" \
+    "$agent_bin" --name "$node" --data-dir "$tmp/data" --api "127.0.0.1:$port" \
         --operator-pubkey "$op_pk" --docker-host "unix://$sock" 2>"$tmp/agent.log" &
     agent_pid=$!
     if poll 10 curl -sf "http://127.0.0.1:$port/healthz"; then started=1; break; fi
@@ -129,12 +132,12 @@ api="http://127.0.0.1:$port"
 
 # ---- Admission and nodes ----------------------------------------------------------
 
-run admit 0 "$ctl" admit && has admit-prints "$tmp/out" '^node/node1 admitted$'
+run admit 0 "$ctl" admit && has admit-prints "$tmp/out" "^node/$node admitted\$"
 admitted() { curl -sf "$api/healthz" | grep -q '"admitted":true'; }
 if poll 60 admitted; then pass admitted-in-healthz; else fail admitted-in-healthz; fi
-node_ready() { "$ctl" get nodes | grep -qE '^node1 +Ready'; }
+node_ready() { "$ctl" get nodes | grep -qE "^$node +Ready"; }
 if poll 60 node_ready; then pass get-nodes-ready; else fail get-nodes-ready; fi
-run nodes-alias 0 "$ctl" nodes node1 -o json && has nodes-alias-json "$tmp/out" '"name": "node1"'
+run nodes-alias 0 "$ctl" nodes "$node" -o json && has nodes-alias-json "$tmp/out" "\"name\": \"$node\""
 run get-unknown-node 1 "$ctl" get nodes nosuchnode && has get-unknown-node-message "$tmp/err" 'node "nosuchnode" not found'
 
 # ---- A two-service project: apply, read back, logs --------------------------------
@@ -167,7 +170,7 @@ run apply-wait-running 0 "$ctl" apply -f "$tmp/web.yaml" --wait --timeout 60s
 has apply-created "$tmp/out" "^project/$web created$"
 has apply-progress "$tmp/out" "^project/$web: "
 has apply-ends-running "$tmp/out" "^project/$web Running$"
-run get-projects 0 "$ctl" get projects && has get-projects-running "$tmp/out" "^$web +Running +node1 "
+run get-projects 0 "$ctl" get projects && has get-projects-running "$tmp/out" "^$web +Running +$node "
 has get-projects-header "$tmp/out" '^NAME +PHASE +NODE +SERVICES +AGE$'
 run get-phase-filter 0 "$ctl" get projects --phase Running && has get-phase-filter-row "$tmp/out" "^$web "
 run get-phase-filter-other 0 "$ctl" get projects --phase Failed && lacks get-phase-filter-excludes "$tmp/out" "^$web "
@@ -212,7 +215,7 @@ run logs-unknown-service 1 "$ctl" logs "$web/nosuch" && has logs-unknown-service
 run logs-bad-arg 2 "$ctl" logs "$web"
 
 run watch-snapshot 0 "$ctl" watch projects --timeout 2s
-has watch-line "$tmp/out" "^ADDED +project/$web Running node1$"
+has watch-line "$tmp/out" "^ADDED +project/$web Running $node\$"
 run watch-json 0 "$ctl" watch -o json --timeout 2s && has watch-json-line "$tmp/out" '^\{"type":"ADDED"'
 
 # ---- A project whose image does not exist -------------------------------------------
@@ -378,6 +381,34 @@ big_gone() {
             --format '{{.Label "io.caravanserai.project"}}' | grep "^$pfx-big-")" ]
 }
 if poll 120 big_gone; then pass big-deleted-and-removed; else fail big-deleted-and-removed; fi
+
+# ---- A machine without IPv6 ---------------------------------------------------------
+# A container started with Docker's defaults has no IPv6 at all, not even
+# ::1; an agent with its default API address must start there. A network
+# namespace with IPv6 switched off stands for such a machine (the engine's
+# unix socket is reachable from any namespace).
+noipv6_agent() {
+    unshare -n sh -c '
+        ip link set lo up || exit 3
+        sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.lo.disable_ipv6=1 2>/dev/null
+        "$1" --name node6 --data-dir "$2" --operator-pubkey "$3" --docker-host "unix://$4" 2>"$5" &
+        pid=$!
+        for _ in $(seq 1 75); do
+            if curl -sf http://127.0.0.1:7951/healthz >/dev/null; then
+                kill -TERM $pid; wait $pid; exit $?
+            fi
+            sleep 0.2
+        done
+        kill -KILL $pid; exit 1' sh "$agent_bin" "$tmp/data6" "$op_pk" "$sock" "$tmp/agent6.log"
+}
+if ! unshare -n true 2>/dev/null; then
+    echo "SKIP agent:starts-without-ipv6 (cannot make a network namespace here)"
+elif noipv6_agent; then
+    pass starts-without-ipv6
+else
+    fail starts-without-ipv6 "no healthz on 127.0.0.1:7951 without IPv6"
+    tail -10 "$tmp/agent6.log" | sed 's/^/    /'
+fi
 
 # ---- The agent stops cleanly ---------------------------------------------------------
 

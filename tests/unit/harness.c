@@ -45,6 +45,23 @@ _Noreturn void cara_test_fail(const char *file, int line, const char *fmt, ...)
     _exit(1);
 }
 
+/* The child's end of the pipe a skip reason travels on. */
+static int skip_fd = -1;
+#define SKIP_EXIT_CODE 77 /* automake's code for a skipped test */
+#define SKIP_REASON_BYTES_MAX 256
+
+_Noreturn void cara_test_skip(const char *fmt, ...)
+{
+    char why[SKIP_REASON_BYTES_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    if (skip_fd >= 0 && n > 0 && write(skip_fd, why, strlen(why)) < 0)
+        perror("skip reason");
+    _exit(SKIP_EXIT_CODE);
+}
+
 uint64_t cara_test_seed(void) { return seed; }
 
 static uint64_t t_mono(void *ctx) { (void)ctx; return fake_mono_ms; }
@@ -83,23 +100,40 @@ const char *cara_test_path(const char *rel)
     return path;
 }
 
-static int run_one(const struct test *t, unsigned timeout_s)
+/* Runs one test in a child. Returns 1 (passed), 0 (failed) or -1
+ * (skipped; its reason in why[SKIP_REASON_BYTES_MAX]). */
+static int run_one(const struct test *t, unsigned timeout_s, char *why)
 {
+    int fds[2];
+    if (pipe(fds) != 0) {
+        perror("pipe");
+        return 0;
+    }
     fflush(stdout);
     pid_t pid = fork();
     if (pid < 0) {
         perror("fork");
+        close(fds[0]);
+        close(fds[1]);
         return 0;
     }
     if (pid == 0) {
+        close(fds[0]);
+        skip_fd = fds[1];
         alarm(timeout_s);
         t->fn();
         /* exit, not _exit: LeakSanitizer checks at exit in `make asan`. */
         exit(0);
     }
+    close(fds[1]);
     int status;
     while (waitpid(pid, &status, 0) < 0)
         ;
+    ssize_t n = read(fds[0], why, SKIP_REASON_BYTES_MAX - 1);
+    close(fds[0]);
+    why[n > 0 ? n : 0] = '\0';
+    if (WIFEXITED(status) && WEXITSTATUS(status) == SKIP_EXIT_CODE && why[0] != '\0')
+        return -1;
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
         return 1;
     if (WIFSIGNALED(status))
@@ -114,7 +148,7 @@ int main(int argc, char **argv)
     seed = s ? strtoull(s, NULL, 10) : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
     const char *t = getenv("CARA_TEST_TIMEOUT_S");
     unsigned timeout_s = t ? (unsigned)atoi(t) : TEST_TIMEOUT_S_DEFAULT;
-    size_t passed = 0, failed = 0;
+    size_t passed = 0, failed = 0, skipped = 0;
     for (size_t i = 0; i < tests_count; i++) {
         int selected = argc < 2;
         for (int a = 1; a < argc; a++)
@@ -122,10 +156,16 @@ int main(int argc, char **argv)
                 selected = 1;
         if (!selected)
             continue;
-        int ok = run_one(&tests[i], timeout_s);
+        char why[SKIP_REASON_BYTES_MAX];
+        int ok = run_one(&tests[i], timeout_s, why);
+        if (ok < 0) {
+            printf("SKIP %s:%s (%s)\n", tests[i].file, tests[i].name, why);
+            skipped++;
+            continue;
+        }
         printf("%s %s:%s\n", ok ? "PASS" : "FAIL", tests[i].file, tests[i].name);
         ok ? passed++ : failed++;
     }
-    printf("unit: %zu passed, %zu failed\n", passed, failed);
+    printf("unit: %zu passed, %zu failed, %zu skipped\n", passed, failed, skipped);
     return failed == 0 ? 0 : 1;
 }

@@ -70,8 +70,12 @@ TEST(docker_network_create_is_refused_as_duplicate_and_errors_carry_the_engine_m
     cara_docker *d = client(NULL);
     call c;
     run(d, "DELETE", "/networks/" NET_NAME, NULL, &c); /* leftovers of a crashed run */
-    json_t *body = json_pack("{s:s, s:s, s:b, s:{s:s}}", "Name", NET_NAME, "Driver", "bridge",
-                             "CheckDuplicate", 1, "Labels", "io.caravanserai.test", "1");
+    /* Each network here names its subnet (TEST-NET-1, never routed): an
+     * engine with default options has only 30 networks' worth of default
+     * pools, which other suites on a shared engine may hold. */
+    json_t *body = json_pack("{s:s, s:s, s:b, s:{s:s}, s:{s:[{s:s}]}}", "Name", NET_NAME, "Driver",
+                             "bridge", "CheckDuplicate", 1, "Labels", "io.caravanserai.test", "1",
+                             "IPAM", "Config", "Subnet", "192.0.2.0/28");
     run(d, "POST", "/networks/create", body, &c);
     CHECK_INT(c.status, ==, 201);
     run(d, "POST", "/networks/create", body, &c);
@@ -121,7 +125,8 @@ TEST(docker_event_stream_delivers_lines_and_can_be_cancelled_from_its_callback)
     CHECK_OK(cara_docker_stream(d, "GET", "/events?filters=%7B%22type%22%3A%5B%22network%22%5D%7D",
                                 true, on_event, on_events_end, &e, &e.req));
     call c;
-    json_t *body = json_pack("{s:s, s:b}", "Name", NET_NAME "-ev", "CheckDuplicate", 1);
+    json_t *body = json_pack("{s:s, s:b, s:{s:[{s:s}]}}", "Name", NET_NAME "-ev", "CheckDuplicate",
+                             1, "IPAM", "Config", "Subnet", "192.0.2.16/28");
     run(d, "POST", "/networks/create", body, &c);
     json_decref(body);
     CHECK_INT(c.status, ==, 201);

@@ -95,7 +95,7 @@ TEST(container_body_carries_labels_alias_mounts_and_limits)
 TEST(network_body_asks_the_engine_to_refuse_duplicates)
 {
     cara_project *p = parse(manifest);
-    json_t *b = cara_obj_network_body(p, "node-a");
+    json_t *b = cara_obj_network_body(p, "node-a", NULL, NULL);
     CHECK_STR(str_at(b, "Name"), "cara-shop");
     CHECK(json_is_true(json_object_get(b, "CheckDuplicate")));
     CHECK_STR(str_at(b, "Labels/io.caravanserai.node"), "node-a");

@@ -4,7 +4,9 @@
  * the checks are about objects and phases, never about timing. */
 #include <unistd.h>
 
+#include "agent/netpool.h"
 #include "agent/reconcile.h"
+#include "fake_engine.h"
 #include "harness.h"
 
 #define WAIT_MS_MAX 90000
@@ -12,6 +14,11 @@
 static uv_loop_t loop;
 static cara_docker *docker;
 static char node[64];
+/* What start_with gives the reconciler: the engine (NULL: the real one)
+ * and its network pool (NULL, 0: the defaults). */
+static const char *engine_host;
+static const char *pool_cidr;
+static uint32_t pool_prefix_len;
 
 typedef struct seen {
     cara_phase phase;
@@ -83,14 +90,15 @@ static cara_reconciler *start_with(bool complete)
     cara_test_set_time(0, 1790000000000);
     CHECK_INT(uv_loop_init(&loop), ==, 0);
     if (docker == NULL) {
-        cara_docker_config dc = {0};
+        cara_docker_config dc = {.host = engine_host};
         CHECK_OK(cara_docker_new(&docker, &loop, cara_test_env(), &dc));
     }
     if (node[0] == '\0')
         snprintf(node, sizeof node, "test-%d", (int)getpid());
     cara_reconciler_config cfg = {.node_name = node, .docker = docker, .loop = &loop,
                                   .env = cara_test_env(), .stop_timeout_s = 1,
-                                  .on_status = on_status};
+                                  .on_status = on_status, .network_pool = pool_cidr,
+                                  .network_prefix_len = pool_prefix_len};
     cara_reconciler *r;
     CHECK_OK(cara_reconciler_new(&r, &cfg));
     if (complete)
@@ -110,15 +118,21 @@ static void spin(void)
 
 /* Runs the loop until `pred` holds; the reconciler's own resync timer
  * guarantees the loop wakes up at least every few seconds. */
-static void wait_for(cara_reconciler *r, bool (*pred)(cara_reconciler *), const char *what)
+static void wait_for_ms(cara_reconciler *r, bool (*pred)(cara_reconciler *), const char *what,
+                        uint64_t wait_ms_max)
 {
     uint64_t start_ms = uv_now(&loop);
     while (!pred(r)) {
-        if (uv_now(&loop) - start_ms > WAIT_MS_MAX)
+        if (uv_now(&loop) - start_ms > wait_ms_max)
             cara_test_fail(__FILE__, __LINE__, "gave up waiting for %s (phase %s: %s)", what,
                            cara_phase_name(last.phase), last.message);
         spin();
     }
+}
+
+static void wait_for(cara_reconciler *r, bool (*pred)(cara_reconciler *), const char *what)
+{
+    wait_for_ms(r, pred, what, WAIT_MS_MAX);
 }
 
 static void stop(cara_reconciler *r)
@@ -570,4 +584,240 @@ TEST(reconciler_projects_whose_object_names_collide_never_share_objects)
     wait_for(r, is_terminated, "rcn-x Terminated");
     free(first), free(still), free(after);
     stop(r);
+}
+
+/* ---- Against the fake engine (tests/unit/fake_engine.h) ---------------------------- */
+
+/* What the fake engine makes happen takes a few passes at most; the
+ * reconciler's back-off starts at a second. */
+#define FAKE_WAIT_MS_MAX 30000
+
+static cara_project *one_service(const char *name)
+{
+    char text[512];
+    snprintf(text, sizeof text,
+             "apiVersion: caravanserai/v1\nkind: Project\nmetadata: {name: %s}\nspec:\n"
+             "  services: [{name: web, image: caravanserai/busybox:test, command: [sleep, '3600']}]\n",
+             name);
+    return parse(text);
+}
+
+static fake_engine *fake;
+static bool start_refused(cara_reconciler *r) { (void)r; return fake_engine_starts_refused(fake) > 0; }
+
+TEST(reconciler_recreates_a_container_whose_start_the_engine_refuses_after_an_engine_restart)
+{
+    fake = fake_engine_start();
+    engine_host = fake_engine_host(fake);
+    cara_reconciler *r = start();
+    CHECK_OK(cara_reconciler_apply(r, one_service("fk-stale")));
+    wait_for_ms(r, is_running, "Running", FAKE_WAIT_MS_MAX);
+    char id1[80], id2[80];
+    CHECK_INT(fake_engine_container_id(fake, "fk-stale-web", id1, sizeof id1), ==, 0);
+    /* The engine comes back holding the old task: every start of the old
+     * container is refused with "task ...: already exists", for ever. */
+    fake_engine_restart_keeping_stale_tasks(fake);
+    cara_reconciler_kick(r);
+    wait_for_ms(r, start_refused, "the refused start", FAKE_WAIT_MS_MAX);
+    last.phase = CARA_PHASE_PENDING;
+    wait_for_ms(r, is_running, "Running in a recreated container", FAKE_WAIT_MS_MAX);
+    CHECK_INT(fake_engine_container_id(fake, "fk-stale-web", id2, sizeof id2), ==, 0);
+    CHECK(strcmp(id1, id2) != 0);
+    CHECK_INT(fake_engine_containers(fake), ==, 1);
+    CHECK_INT(fake_engine_starts_refused(fake), ==, 1); /* one recreation cured it */
+    stop(r);
+    fake_engine_stop(fake);
+}
+
+static bool in_pool(const char *subnet, const char *pool)
+{
+    cara_cidr s, p;
+    return cara_cidr_parse(subnet, &s) == 0 && cara_cidr_parse(pool, &p) == 0 &&
+           s.len > p.len && cara_cidr_overlap(s, p);
+}
+
+TEST(reconciler_takes_the_next_subnet_when_another_agent_took_its_pick_and_keeps_it)
+{
+    fake = fake_engine_start();
+    engine_host = fake_engine_host(fake);
+    cara_reconciler *r = start();
+    fake_engine_race_next_network(fake);
+    CHECK_OK(cara_reconciler_apply(r, one_service("fk-race")));
+    wait_for_ms(r, is_running, "Running", FAKE_WAIT_MS_MAX);
+    CHECK_INT(fake_engine_overlaps_refused(fake), ==, 1);
+    char mine[32], theirs[32], again[32];
+    CHECK_INT(fake_engine_network_subnet(fake, "cara-fk-race", mine, sizeof mine), ==, 0);
+    CHECK_INT(fake_engine_network_subnet(fake, "racer", theirs, sizeof theirs), ==, 0);
+    CHECK(strcmp(mine, theirs) != 0);
+    CHECK(in_pool(mine, CARA_NETPOOL_DEFAULT));
+    CHECK_STR(strrchr(mine, '/'), "/25");
+    stop(r);
+    /* The project's first pick is free again; a restarted agent keeps the
+     * network, and so the subnet, it has. */
+    engine_host = fake_engine_host(fake);
+    r = start();
+    CHECK_OK(cara_reconciler_apply(r, one_service("fk-race")));
+    last.phase = CARA_PHASE_PENDING;
+    wait_for_ms(r, is_running, "Running again", FAKE_WAIT_MS_MAX);
+    CHECK_INT(fake_engine_network_subnet(fake, "cara-fk-race", again, sizeof again), ==, 0);
+    CHECK_STR(again, mine);
+    stop(r);
+    fake_engine_stop(fake);
+}
+
+TEST(reconciler_reports_an_exhausted_network_pool_and_proceeds_once_a_subnet_is_free)
+{
+    fake = fake_engine_start();
+    engine_host = fake_engine_host(fake);
+    pool_cidr = "10.214.7.0/24"; /* two /25s, one of them someone else's */
+    pool_prefix_len = 25;
+    fake_engine_add_foreign_network(fake, "not-ours", "10.214.7.0/25");
+    cara_reconciler *r = start();
+    CHECK_OK(cara_reconciler_apply(r, one_service("fk-a")));
+    wait_for_ms(r, is_running, "fk-a Running", FAKE_WAIT_MS_MAX);
+    char subnet[32];
+    CHECK_INT(fake_engine_network_subnet(fake, "cara-fk-a", subnet, sizeof subnet), ==, 0);
+    CHECK_STR(subnet, "10.214.7.128/25");
+    CHECK_OK(cara_reconciler_apply(r, one_service("fk-b")));
+    wait_for_ms(r, is_failed, "fk-b Failed", FAKE_WAIT_MS_MAX);
+    CHECK(strstr(last.message, "no free /25 subnet left in the network pool 10.214.7.0/24") != NULL);
+    CHECK_INT(fake_engine_network_subnet(fake, "cara-fk-b", subnet, sizeof subnet), ==, -1);
+    last.terminated = 0;
+    CHECK_OK(cara_reconciler_delete(r, "fk-a"));
+    wait_for_ms(r, is_terminated, "fk-a Terminated", FAKE_WAIT_MS_MAX);
+    wait_for_ms(r, is_running, "fk-b Running", FAKE_WAIT_MS_MAX);
+    CHECK_INT(fake_engine_network_subnet(fake, "cara-fk-b", subnet, sizeof subnet), ==, 0);
+    CHECK_STR(subnet, "10.214.7.128/25");
+    stop(r);
+    fake_engine_stop(fake);
+}
+
+/* ---- Many projects on one real engine ---------------------------------------------------- */
+
+/* More project networks than an engine started with default options has in
+ * its default pools (30: 172.18-31.0.0/16 and the /20s of 192.168.0.0/16),
+ * from two agents sharing the engine. Their image cannot be pulled (no
+ * registry is reachable from a test): each project gets its network, then
+ * fails at the pull, which keeps the test quick on a busy two-core machine
+ * while proving that the network step succeeded. */
+#define MANY_AGENTS 2
+#define MANY_PER_AGENT 20
+#define MANY_TOTAL (MANY_AGENTS * MANY_PER_AGENT)
+
+static cara_phase many_phase[MANY_TOTAL];
+static char many_failure[MANY_TOTAL][512];
+
+static int many_index(const char *project)
+{
+    int agent, i;
+    if (sscanf(project, "rcm-%d-%d", &agent, &i) != 2 || agent < 0 || agent >= MANY_AGENTS || i < 0 ||
+        i >= MANY_PER_AGENT)
+        return -1;
+    return agent * MANY_PER_AGENT + i;
+}
+
+static void on_status_many(void *ctx, const char *project, const cara_project_status *st)
+{
+    (void)ctx;
+    int k = many_index(project);
+    if (k < 0)
+        return;
+    many_phase[k] = st->phase;
+    for (size_t i = 0; st->phase == CARA_PHASE_FAILED && i < st->conditions_count; i++)
+        if (strcmp(st->conditions[i].type, "Phase") == 0)
+            snprintf(many_failure[k], sizeof many_failure[k], "%s", st->conditions[i].message);
+}
+
+static bool all_many(cara_phase want)
+{
+    for (int k = 0; k < MANY_TOTAL; k++)
+        if (many_phase[k] != want)
+            return false;
+    return true;
+}
+static bool many_failed(cara_reconciler *r) { (void)r; return all_many(CARA_PHASE_FAILED); }
+static bool many_gone(cara_reconciler *r) { (void)r; return all_many(CARA_PHASE_TERMINATED); }
+
+static void many_name(int k, char *out, size_t cap)
+{
+    snprintf(out, cap, "rcm-%d-%02d", k / MANY_PER_AGENT, k % MANY_PER_AGENT);
+}
+
+/* The subnet of the project network of project k on the real engine. */
+static cara_cidr many_subnet(int k)
+{
+    char name[64], path[128];
+    many_name(k, name, sizeof name);
+    snprintf(path, sizeof path, "/networks/cara-%s", name);
+    json_t *j = engine("GET", path, NULL);
+    const char *text = json_string_value(json_object_get(
+        json_array_get(json_object_get(json_object_get(j, "IPAM"), "Config"), 0), "Subnet"));
+    cara_cidr c = {0, 0};
+    if (text == NULL || cara_cidr_parse(text, &c) != 0)
+        cara_test_fail(__FILE__, __LINE__, "network of %s has no subnet", name);
+    json_decref(j);
+    return c;
+}
+
+TEST(reconciler_agents_sharing_a_default_engine_hold_more_projects_than_its_default_pools)
+{
+    cara_reconciler *r[MANY_AGENTS];
+    char nodes[MANY_AGENTS][64];
+    r[0] = start_with(true);
+    stop(r[0]); /* only to set up the node name */
+    CHECK_INT(uv_loop_init(&loop), ==, 0);
+    cara_docker_config dc = {0};
+    CHECK_OK(cara_docker_new(&docker, &loop, cara_test_env(), &dc));
+    for (int k = 0; k < MANY_TOTAL; k++) { /* leftovers of a crashed run */
+        char name[64], path[128];
+        many_name(k, name, sizeof name);
+        snprintf(path, sizeof path, "/containers/%s-web?force=1", name);
+        json_decref(engine("DELETE", path, NULL));
+        snprintf(path, sizeof path, "/networks/cara-%s", name);
+        json_decref(engine("DELETE", path, NULL));
+    }
+    for (int a = 0; a < MANY_AGENTS; a++) {
+        snprintf(nodes[a], sizeof nodes[a], "%.48s-%d", node, a);
+        cara_reconciler_config cfg = {.node_name = nodes[a], .docker = docker, .loop = &loop,
+                                      .env = cara_test_env(), .stop_timeout_s = 1,
+                                      .on_status = on_status_many};
+        CHECK_OK(cara_reconciler_new(&r[a], &cfg));
+        cara_reconciler_set_complete(r[a]);
+    }
+    for (int k = 0; k < MANY_TOTAL; k++) {
+        char name[64];
+        many_name(k, name, sizeof name);
+        cara_project *p = one_service(name);
+        free(p->services[0].image);
+        p->services[0].image = strdup("caravanserai/does-not-exist:never");
+        CHECK_OK(cara_reconciler_apply(r[k / MANY_PER_AGENT], p));
+    }
+    uint64_t t0 = uv_now(&loop);
+    while (!many_failed(NULL) && uv_now(&loop) - t0 < WAIT_MS_MAX)
+        spin();
+    for (int k = 0; k < MANY_TOTAL; k++) /* past its network, every one */
+        if (many_phase[k] != CARA_PHASE_FAILED || strstr(many_failure[k], "pull image") == NULL)
+            cara_test_fail(__FILE__, __LINE__, "project %d: phase %s: %s", k,
+                           cara_phase_name(many_phase[k]), many_failure[k]);
+    /* Every subnet is the agents' pool's, and no two overlap. */
+    cara_cidr pool, subnets[MANY_TOTAL];
+    CHECK_OK(cara_cidr_parse(CARA_NETPOOL_DEFAULT, &pool));
+    for (int k = 0; k < MANY_TOTAL; k++) {
+        subnets[k] = many_subnet(k);
+        CHECK(subnets[k].len == CARA_NETPOOL_PREFIX_LEN_DEFAULT && cara_cidr_overlap(subnets[k], pool));
+        for (int j = 0; j < k; j++)
+            CHECK(!cara_cidr_overlap(subnets[j], subnets[k]));
+    }
+    for (int k = 0; k < MANY_TOTAL; k++) {
+        char name[64];
+        many_name(k, name, sizeof name);
+        CHECK_OK(cara_reconciler_delete_force(r[k / MANY_PER_AGENT], name));
+    }
+    t0 = uv_now(&loop);
+    while (!many_gone(NULL) && uv_now(&loop) - t0 < WAIT_MS_MAX)
+        spin();
+    CHECK(many_gone(NULL));
+    for (int a = 1; a < MANY_AGENTS; a++)
+        cara_reconciler_free(r[a]);
+    stop(r[0]);
 }
