@@ -182,7 +182,7 @@ static void on_tick(uv_timer_t *t)
     /* Each expiry is acted on once per spec generation; a newer spec with a
      * later expireAt is evaluated afresh. At most 16 a tick keeps a tick short. */
     for (agent_project *p = a->projects; p != NULL && n < 16; p = p->next) {
-        if (p->has_expire_at && now >= p->expire_at_ms &&
+        if (p->has_expire_at && now >= p->expire_at_wall_ms &&
             p->expiry_handled_generation != p->spec_generation) {
             p->expiry_handled_generation = p->spec_generation;
             snprintf(due[n++], sizeof due[0], "%s", p->name);
@@ -286,6 +286,7 @@ static void free_agent(cara_agent *a)
     cara_auth_free(a->auth);
     cara_store_close(a->store);
     agent_nodes_free(a, &a->nodes);
+    cara_env_free(a->env, a->seen);
     cara_crdt_free(a->crdt);
     while (a->projects != NULL) {
         agent_project *next = a->projects->next;

@@ -59,7 +59,7 @@ json_t *agent_project_json(cara_agent *a, const char *name)
                             json_integer((json_int_t)observed));
     if (deleted)
         json_object_set_new(meta, "deletionRequested", json_true());
-    if (spec != NULL && spec->has_expire_at && cara_env_now_wall_ms(a->env) >= spec->expire_at_ms)
+    if (spec != NULL && spec->has_expire_at && cara_env_now_wall_ms(a->env) >= spec->expire_at_wall_ms)
         json_object_set_new(meta, "expired", json_true());
     json_object_set_new(j, "events", events_json(a, name));
     cara_project_free(a->env, spec);
@@ -263,6 +263,18 @@ static size_t admitted_nodes(cara_agent *a)
     return n;
 }
 
+/* Would this admission admit one node more than the state takes? The
+ * state would keep it without effect (docs/crdt.md); the operator is told
+ * here instead. */
+static bool admission_over_cap(cara_agent *a, const cara_crdt_record *rec)
+{
+    uint8_t pk[CARA_CRDT_PK_BYTES];
+    bool admits = false;
+    return rec->kind == CARA_CRDT_ADMISSION &&
+           cara_crdt_admission_decode(rec->value, rec->value_bytes, pk, &admits) == 0 && admits &&
+           !cara_crdt_node_admitted(a->crdt, pk) && cara_crdt_admission_room(a->crdt) == 0;
+}
+
 static void put_record(cara_agent *a, const cara_http_request *req, cara_http_reply *reply,
                        int want_kind, const char *name)
 {
@@ -297,6 +309,13 @@ static void put_record(cara_agent *a, const cara_http_request *req, cara_http_re
                          : same                          ? "unchanged"
                          : had_live                      ? "configured"
                                                          : "created";
+    if (admission_over_cap(a, &rec)) {
+        cara_http_reply_error(reply, 409, "TooManyNodes",
+                              "the cluster already admits its maximum of %d nodes: revoke one "
+                              "first (caravanctl admit --revoke)", CARA_CRDT_NODES_MAX);
+        cara_env_free(a->env, bytes);
+        return;
+    }
     bool changed = false;
     const char *fq = cara_http_query(req, "force");
     bool force = fq != NULL && (strcmp(fq, "1") == 0 || strcmp(fq, "true") == 0);

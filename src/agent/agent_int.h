@@ -37,7 +37,7 @@ typedef struct agent_project {
     bool owned_deleting;       /* the reconciler was told to delete */
     bool force_delete;         /* delete --force: no stop grace; a dead owner is not waited for */
     bool has_expire_at;
-    int64_t expire_at_ms;
+    int64_t expire_at_wall_ms;
     int last_phase;            /* last phase reported by the reconciler; -1: none */
     uint64_t spec_generation;  /* of the PROJECT slot when last evaluated */
     bool was_deleted;          /* the slot held a tombstone when last evaluated */
@@ -60,6 +60,14 @@ typedef struct agent_nodes {
     cara_node **decoded;
     size_t count;
 } agent_nodes;
+
+/* A record the store just wrote, to act on once the write is committed. */
+typedef struct agent_seen {
+    int kind;
+    char key[CARA_CRDT_KEY_BYTES_MAX + 1];
+    uint64_t generation, hlc;
+    uint8_t author[CARA_CRDT_PK_BYTES];
+} agent_seen;
 
 typedef struct agent_stats {
     uint64_t records_applied, records_refused, store_errors, status_writes;
@@ -97,6 +105,10 @@ typedef struct cara_agent {
     size_t dirty_count, dirty_cap;
     bool dirty_all, publish_pending;
     bool persist_pending;   /* own records merged but not yet written */
+    agent_seen *seen;       /* what the write in progress changed (agent_persist) */
+    size_t seen_count, seen_cap;
+    bool seen_all;          /* removals, or too many to list: look at everything */
+    uint64_t node_record_hlc; /* the HLC of the node record this node last published */
     agent_nodes nodes;      /* decoded node records, rebuilt when nodes_dirty */
     bool nodes_valid, nodes_dirty;
     uint8_t nodes_hash[32]; /* what scheduling sees of them (agent_nodes_cached) */
@@ -121,10 +133,6 @@ int agent_validate_value(void *ctx, int kind, const uint8_t *key, size_t key_byt
 /* Merges untrusted record bytes; persists and acts on them when they change
  * the state. Returns 0 and sets *changed, or the crdt's refusal code. */
 int agent_ingest(cara_agent *a, const uint8_t *bytes, size_t len, bool *changed);
-/* Merges concatenated records (what a peer sent together) and writes what
- * changed in one transaction. Returns 0, CARA_EPARSE (bad framing; what
- * came before it is kept) or CARA_EIO (the agent stops). */
-int agent_ingest_batch(cara_agent *a, const uint8_t *bytes, size_t len, size_t *applied);
 /* Writes what the crdt changed since the last call (one transaction) and
  * acts on it; a failure stops the agent. 0 or CARA_EIO. */
 int agent_persist(cara_agent *a);

@@ -100,26 +100,59 @@ static void dispatch(cara_agent *a, const cara_crdt_record *rec)
     }
 }
 
-/* Called by the store for each change it writes: what changed is acted on
- * (evaluations run on the next loop turn). Removals name no key: they come
+/* Called by the store for each change it writes, before the commit: what
+ * changed is noted here and acted on (watchers told, evaluations asked
+ * for) only once the commit succeeded. Removals name no key: they come
  * from revocation and collection, and everything is looked at again. */
 static void on_change(void *ctx, const cara_crdt_change *c)
 {
     cara_agent *a = ctx;
     cara_crdt_record rec;
     if (c->type == CARA_CRDT_CHANGE_PUT && cara_crdt_record_decode(c->bytes, c->len, &rec) == 0) {
-        dispatch(a, &rec);
+        if (a->seen_count == a->seen_cap) {
+            size_t cap = a->seen_cap ? 2 * a->seen_cap : 16;
+            agent_seen *v = cara_env_realloc(a->env, a->seen, cap * sizeof *v);
+            if (v == NULL) {
+                a->seen_all = true; /* cannot list it: look at everything */
+                return;
+            }
+            a->seen = v;
+            a->seen_cap = cap;
+        }
+        agent_seen *s = &a->seen[a->seen_count++];
+        s->kind = rec.kind;
+        snprintf(s->key, sizeof s->key, "%.*s", (int)rec.key_bytes, (const char *)rec.key);
+        s->generation = rec.generation;
+        s->hlc = rec.hlc;
+        memcpy(s->author, rec.author, CARA_CRDT_PK_BYTES);
         return;
     }
-    if (c->type == CARA_CRDT_CHANGE_DEL || c->type == CARA_CRDT_CHANGE_RESET) {
+    if (c->type == CARA_CRDT_CHANGE_DEL || c->type == CARA_CRDT_CHANGE_RESET)
+        a->seen_all = true;
+}
+
+static void dispatch_seen(cara_agent *a)
+{
+    for (size_t i = 0; i < a->seen_count; i++) {
+        const agent_seen *s = &a->seen[i];
+        cara_crdt_record rec = {.kind = s->kind, .key = (const uint8_t *)s->key,
+                                .key_bytes = strlen(s->key), .generation = s->generation,
+                                .hlc = s->hlc, .author = s->author};
+        dispatch(a, &rec);
+    }
+    if (a->seen_all) {
         a->nodes_dirty = true;
         agent_schedule_eval_all(a);
     }
+    a->seen_count = 0;
+    a->seen_all = false;
 }
 
 int agent_persist(cara_agent *a)
 {
     a->persist_pending = false;
+    a->seen_count = 0;
+    a->seen_all = false;
     int rc = cara_store_persist(a->store, a->crdt, on_change, a);
     if (rc != 0) {
         /* The state in memory is ahead of the disk, and the crdt cannot
@@ -131,6 +164,7 @@ int agent_persist(cara_agent *a)
         agent_fail_stop(a, "persisting the state failed");
         return CARA_EIO;
     }
+    dispatch_seen(a);
     return 0;
 }
 
@@ -151,16 +185,6 @@ int agent_ingest(cara_agent *a, const uint8_t *bytes, size_t len, bool *changed)
         return rc;
     *changed = true;
     return 0;
-}
-
-int agent_ingest_batch(cara_agent *a, const uint8_t *bytes, size_t len, size_t *applied)
-{
-    int rc = cara_crdt_apply_batch(a->crdt, bytes, len, cara_env_now_wall_ms(a->env), applied);
-    a->stats.records_applied += *applied;
-    /* One transaction for the whole batch (and whatever it let through
-     * from the held records). */
-    int prc = agent_persist(a);
-    return prc != 0 ? prc : rc;
 }
 
 /* Signs a record of this node and merges it like any other. It is written
@@ -184,6 +208,8 @@ static int write_own(cara_agent *a, int kind, const char *key, uint64_t generati
     cara_buf_init(&out, a->env, CARA_CRDT_RECORD_BYTES_MAX);
     int rc = cara_crdt_record_sign(&rec, a->node_sk, &out);
     int result = 0;
+    if (kind == CARA_CRDT_NODE)
+        a->node_record_hlc = rec.hlc; /* ours, not one to refute */
     if (rc == 0)
         rc = cara_crdt_apply_local(a->crdt, out.data, out.len, cara_env_now_wall_ms(a->env),
                                    &result);
@@ -220,7 +246,7 @@ static void write_placement(cara_agent *a, const char *project, uint64_t generat
     char text[CARA_MESSAGE_BYTES_MAX];
     snprintf(text, sizeof text, "%s: %.900s", cara_phase_name(phase), message);
     cara_condition c = {.type = "Phase", .status = CARA_COND_TRUE, .reason = (char *)reason,
-                        .message = text, .last_transition_ms = cara_env_now_wall_ms(a->env)};
+                        .message = text, .last_transition_wall_ms = cara_env_now_wall_ms(a->env)};
     cara_project_status st = {.phase = phase, .node_ref = (char *)node, .conditions = &c,
                               .conditions_count = 1};
     if (write_project_record(a, CARA_CRDT_PLACEMENT, project, generation, &st) == 0)
@@ -232,30 +258,12 @@ static void write_placement(cara_agent *a, const char *project, uint64_t generat
  * docs/crdt.md, "One writer per record". Each node writes only its own
  * PLACEMENT (as a scheduler) and STATUS (as an owner) records. A reader
  * takes the placement written by the project's scheduler as it computes
- * it; without one (the scheduler just changed), the newest placement any
- * admitted node wrote, as a hint. The status shown is the owner's (the
+ * it; without one (the scheduler just changed), the newest placement by a
+ * node that ranks above it, as a hint that the new scheduler confirms or
+ * replaces with its own (placement_of). The status shown is the owner's (the
  * placed node's) own report when it is at least as new as the placement,
  * else the placement. Records for a generation above the spec's are
  * ignored: they describe nothing that exists. */
-
-typedef struct newest_ctx {
-    uint64_t generation_max;
-    cara_crdt_record best;
-    bool found;
-} newest_ctx;
-
-static int keep_newest(void *ctx, const cara_crdt_record *r)
-{
-    newest_ctx *c = ctx;
-    if (r->generation > c->generation_max)
-        return 0;
-    if (!c->found || r->generation > c->best.generation ||
-        (r->generation == c->best.generation && r->hlc > c->best.hlc)) {
-        c->best = *r;
-        c->found = true;
-    }
-    return 0;
-}
 
 static bool record_of_node(cara_agent *a, int kind, const char *project, const char *node,
                            uint64_t generation_max, cara_crdt_record *out)
@@ -267,19 +275,56 @@ static bool record_of_node(cara_agent *a, int kind, const char *project, const c
     return out->generation <= generation_max;
 }
 
-static bool placement_of(cara_agent *a, const char *project, uint64_t generation,
-                         cara_crdt_record *out)
+/* Is placement `r` by a node of weight `w` a better hint than `best` (by
+ * a node of weight `best_w`)? Newer generation, then newer HLC, then the
+ * higher weight: the same answer on every node. */
+static bool better_hint(const cara_crdt_record *r, uint64_t w, const cara_crdt_record *best,
+                        uint64_t best_w, bool have)
 {
+    if (!have || r->generation != best->generation)
+        return !have || r->generation > best->generation;
+    if (r->hlc != best->hlc)
+        return r->hlc > best->hlc;
+    return w > best_w;
+}
+
+/* The placement this node reads for `project`: the one its scheduler
+ * wrote; without one (the scheduler just changed), the newest written by
+ * a node that ranks above the scheduler, which is to say a node that was
+ * the scheduler while it was Ready (it outranks the present one). A node
+ * ranked below the scheduler can never have been it while the scheduler
+ * was Ready, so what it writes is never read: that is what keeps a
+ * hostile node's placement from steering projects. *by_scheduler says
+ * whether the answer is the scheduler's own. */
+static bool placement_of(cara_agent *a, const char *project, uint64_t generation,
+                         cara_crdt_record *out, bool *by_scheduler)
+{
+    *by_scheduler = false;
     const agent_nodes *ns = agent_nodes_cached(a);
-    int sched = ns != NULL ? cara_sched_scheduler_of(project, ns->items, ns->count) : -1;
+    if (ns == NULL)
+        return false;
+    int sched = cara_sched_scheduler_of(project, ns->items, ns->count);
     if (sched >= 0 &&
-        record_of_node(a, CARA_CRDT_PLACEMENT, project, ns->items[sched].name, generation, out))
+        record_of_node(a, CARA_CRDT_PLACEMENT, project, ns->items[sched].name, generation, out)) {
+        *by_scheduler = true;
         return true;
-    newest_ctx c = {.generation_max = generation};
-    cara_crdt_foreach_author(a->crdt, CARA_CRDT_PLACEMENT, (const uint8_t *)project,
-                             strlen(project), keep_newest, &c);
-    *out = c.best;
-    return c.found;
+    }
+    uint64_t floor_w = sched >= 0 ? cara_sched_weight(project, ns->items[sched].name) : 0;
+    uint64_t best_w = 0;
+    bool have = false;
+    for (size_t i = 0; i < ns->count; i++) {
+        cara_crdt_record r;
+        uint64_t w = cara_sched_weight(project, ns->items[i].name);
+        if ((sched >= 0 && w <= floor_w) ||
+            !record_of_node(a, CARA_CRDT_PLACEMENT, project, ns->items[i].name, generation, &r))
+            continue;
+        if (better_hint(&r, w, out, best_w, have)) {
+            *out = r;
+            best_w = w;
+            have = true;
+        }
+    }
+    return have;
 }
 
 int agent_project_status(cara_agent *a, const char *name, uint64_t generation,
@@ -287,7 +332,8 @@ int agent_project_status(cara_agent *a, const char *name, uint64_t generation,
 {
     *status = NULL;
     cara_crdt_record place, own, *shown = NULL;
-    bool placed = placement_of(a, name, generation, &place);
+    bool by_scheduler;
+    bool placed = placement_of(a, name, generation, &place, &by_scheduler);
     char owner[CARA_NAME_BYTES_MAX + 1] = "";
     cara_project_status *ps = NULL;
     if (placed && cara_project_status_decode(a->env, place.value, place.value_bytes, NULL, &ps) == 0) {
@@ -438,12 +484,15 @@ void agent_node_record_seen(cara_agent *a, const cara_crdt_record *rec)
 {
     /* Our own record from an earlier life, held by a peer or restored from
      * a backup, with a generation above ours: take a higher one and publish
-     * again, or ours would lose to it (as SWIM refutes). The counter is
-     * written on the evaluation turn, outside the store's transaction. At
-     * an equal generation the HLC decides, and ours is the newer. */
-    if (rec->key_bytes == strlen(a->cfg.name) && memcmp(rec->key, a->cfg.name, rec->key_bytes) == 0 &&
-        memcmp(rec->author, a->node_pk, CARA_CRDT_PK_BYTES) == 0 &&
-        rec->generation > a->incarnation && rec->generation < CARA_GENERATION_MAX) {
+     * again, or ours would lose to it (as SWIM refutes): one at or above
+     * our generation that is not the one we published. The counter is
+     * written on the evaluation turn, outside the store's transaction. */
+    bool ours = rec->key_bytes == strlen(a->cfg.name) &&
+                memcmp(rec->key, a->cfg.name, rec->key_bytes) == 0 &&
+                memcmp(rec->author, a->node_pk, CARA_CRDT_PK_BYTES) == 0;
+    bool published = rec->generation == a->incarnation && rec->hlc == a->node_record_hlc;
+    if (ours && !published && rec->generation >= a->incarnation &&
+        rec->generation < CARA_GENERATION_MAX) {
         if (rec->generation > a->refute_generation)
             a->refute_generation = rec->generation;
         a->publish_pending = true;
@@ -457,7 +506,7 @@ void agent_node_record_seen(cara_agent *a, const cara_crdt_record *rec)
 /* Takes an incarnation above a record of ours seen from an earlier life. */
 static void refute(cara_agent *a)
 {
-    if (a->refute_generation <= a->incarnation)
+    if (a->refute_generation < a->incarnation)
         return;
     if (cara_store_counter_next(a->store, "node_incarnation", a->refute_generation + 1,
                                 &a->incarnation) != 0)
@@ -491,7 +540,7 @@ void agent_publish_node(cara_agent *a)
         n++;
     }
     cara_condition ready = {.type = "Ready", .status = CARA_COND_TRUE, .reason = "AgentRunning",
-                            .message = "", .last_transition_ms = a->started_wall_ms};
+                            .message = "", .last_transition_wall_ms = a->started_wall_ms};
     cara_node node = {.name = (char *)a->cfg.name, .addrs = addrs, .addrs_count = n,
                       .labels = a->cfg.labels, .labels_count = a->cfg.labels_count,
                       .capacity = a->capacity, .state = CARA_NODE_READY,
@@ -516,6 +565,18 @@ static void schedule(cara_agent *a, const char *name, const cara_project *spec, 
     const char *owner = st != NULL ? st->node_ref : NULL;
     bool placed = owner != NULL && node_ready(ns, owner) &&
                   st->phase != CARA_PHASE_TERMINATED && st->phase != CARA_PHASE_PENDING;
+    cara_crdt_record rec;
+    bool mine = false;
+    placement_of(a, name, gen, &rec, &mine);
+    if (placed && !mine) {
+        /* A new scheduler: it makes the placement it found (a hint by the
+         * one before it, or the owner's own report) its own, so that its
+         * record, not the hint, is what every node reads from now on. */
+        char msg[128];
+        snprintf(msg, sizeof msg, "placement on node %s kept by the new scheduler", owner);
+        write_placement(a, name, gen, CARA_PHASE_SCHEDULED, owner, "Scheduled", msg);
+        return;
+    }
     if (placed)
         return;
     cara_sched_verdict v = cara_sched_place(spec, ns->items, ns->count);
@@ -590,8 +651,8 @@ void agent_project_changed(cara_agent *a, const char *name)
     ap->was_deleted = deleted;
     ap->spec_generation = gen;
     ap->has_expire_at = spec != NULL && spec->has_expire_at;
-    ap->expire_at_ms = ap->has_expire_at ? spec->expire_at_ms : 0;
-    bool expired = ap->has_expire_at && now >= ap->expire_at_ms;
+    ap->expire_at_wall_ms = ap->has_expire_at ? spec->expire_at_wall_ms : 0;
+    bool expired = ap->has_expire_at && now >= ap->expire_at_wall_ms;
     bool gone = deleted || expired;
     const agent_nodes *nsp = agent_nodes_cached(a);
     if (nsp == NULL)

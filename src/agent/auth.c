@@ -226,9 +226,9 @@ int cara_auth_check(cara_auth *a, const cara_auth_request *req, int64_t now_wall
      * requests sent (or replayed) to the wrong node, not of noise. */
     if (memcmp(h.node_pk, req->receiver_pk, CARA_CRDT_PK_BYTES) != 0)
         return refuse(a, reason, CARA_AUTH_WRONG_NODE, CARA_EPERM);
-    if (h.time_ms < now_wall_ms - a->window_ms)
+    if (h.time_wall_ms < now_wall_ms - a->window_ms)
         return refuse(a, reason, CARA_AUTH_STALE_REQUEST, CARA_ESTALE);
-    if (h.time_ms > now_wall_ms + a->window_ms)
+    if (h.time_wall_ms > now_wall_ms + a->window_ms)
         return refuse(a, reason, CARA_AUTH_STALE_REQUEST, CARA_EFUTURE);
     expire(a, now_mono_ms);
     uint64_t hash = nonce_hash(a, h.nonce);

@@ -208,9 +208,9 @@ static bool upsert(cara_reconciler *r, proj *p, const char *type, cara_cond_stat
         s->conditions = v;
         c = &v[s->conditions_count++];
         *c = (cara_condition){.type = nt, .status = st, .reason = NULL, .message = NULL};
-        c->last_transition_ms = cara_env_now_wall_ms(r->env);
+        c->last_transition_wall_ms = cara_env_now_wall_ms(r->env);
     } else if (transition || c->status != st || strcmp(c->reason, reason) != 0) {
-        c->last_transition_ms = cara_env_now_wall_ms(r->env);
+        c->last_transition_wall_ms = cara_env_now_wall_ms(r->env);
     }
     cara_env_free(r->env, c->reason);
     cara_env_free(r->env, c->message);

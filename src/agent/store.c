@@ -285,6 +285,9 @@ static const char *refusal_reason(int rc, int kind, bool *quarantine)
          * configuration change, perhaps a mistake; keep it for a person. */
         return "untrusted_key";
     case CARA_EWRONGAUTHOR: return "wrong_author";
+    /* More rows than this node's state may hold (its cap was lowered):
+     * acknowledged records are kept for a person, not deleted. */
+    case CARA_ELIMIT: return "full";
     case CARA_EBADSIG: return "bad_signature";
     case CARA_EFUTURE: return "future_timestamp";
     case CARA_ESCHEMA: return "invalid_value";

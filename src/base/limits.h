@@ -228,6 +228,12 @@
 #define CARA_CRDT_SYNC_FP_ITEM_BYTES_MAX 32
 #define CARA_CRDT_SYNC_ENTRY_BYTES 41
 #define CARA_CRDT_SYNC_FRAME_BYTES 64
+/* Entries one digest message may make the receiver walk. An honest
+ * message names disjoint prefixes, so it walks each record at most about
+ * three times (a fingerprint, its 16 children, a list); four full states'
+ * worth bounds what a hostile peer's overlapping items can cost (about
+ * 10 ms here) while never cutting an honest message short. */
+#define CARA_CRDT_SYNC_WORK_MAX (4 * CARA_CRDT_RECORDS_MAX)
 
 /* ---- HTTP API (src/agent/http.c, src/agent/auth.c) ------------------------ */
 

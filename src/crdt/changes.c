@@ -105,7 +105,8 @@ void crdt_hold(cara_crdt *s, const uint8_t *bytes, size_t len)
         s->stats.held_dropped++;
     }
     s->held[s->held_count++] = (crdt_held){.bytes = copy, .len = len};
-    s->stats.held++;
+    if (!s->retrying_held)
+        s->stats.held++; /* a record held again on a retry is not counted twice */
 }
 
 void crdt_retry_held(cara_crdt *s, int64_t now_wall_ms)

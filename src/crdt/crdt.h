@@ -157,6 +157,8 @@ typedef struct cara_crdt_stats {
     uint64_t held;      /* records held until their author's admission arrives */
     uint64_t held_dropped; /* held records evicted (full) or refused when retried */
     uint64_t sync_deferred; /* digest items left for a later exchange (budget) */
+    uint64_t sync_work_capped; /* digest messages cut short by the work bound */
+    size_t admissions_over_cap; /* admitting records not in effect: nodes_max reached */
     size_t records_count;
     size_t floors_count;
     size_t held_count;
@@ -240,6 +242,10 @@ void cara_crdt_stats_get(const cara_crdt *s, cara_crdt_stats *out);
 
 /* Is `pk` a currently admitted node key? */
 bool cara_crdt_node_admitted(const cara_crdt *s, const uint8_t pk[CARA_CRDT_PK_BYTES]);
+/* How many more distinct node keys may be admitted (nodes_max minus the
+ * admitted). Past the cap an admission is kept but not in effect; the
+ * agent's API refuses it up front (docs/crdt.md). */
+size_t cara_crdt_admission_room(const cara_crdt *s);
 /* The name whose admission admits `pk`: copies at most name_bytes_max - 1
  * bytes and a NUL into name; 0 or CARA_ENOENT. */
 int cara_crdt_node_name_of(const cara_crdt *s, const uint8_t pk[CARA_CRDT_PK_BYTES], char *name,
@@ -364,7 +370,7 @@ typedef struct cara_reqsig_headers {
 typedef struct cara_reqsig_parsed {
     uint8_t pk[CARA_CRDT_PK_BYTES];      /* the operator's key */
     uint8_t node_pk[CARA_CRDT_PK_BYTES]; /* the node it was signed for */
-    int64_t time_ms;
+    int64_t time_wall_ms;
     uint8_t nonce[CARA_REQSIG_NONCE_BYTES];
     uint8_t sig[CARA_CRDT_SIG_BYTES];
     cara_reqsig_headers text; /* the values exactly as received */
@@ -382,13 +388,13 @@ int cara_crdt_reqsig_message(const char *node_hex, const char *method, const cha
                              size_t body_len, cara_buf *out);
 
 /* Signs a request to the node whose public key is `node_pk` with `sk` and
- * fills the five header values. `time_ms` is the caller's wall clock
+ * fills the five header values. `time_wall_ms` is the caller's wall clock
  * (>= 0) and `nonce` fresh random bytes (from libsodium at the edge).
  * `env` (borrowed) supplies the allocator for the message. Returns 0 or an
  * error of cara_crdt_reqsig_message. */
 int cara_crdt_reqsig_sign(const uint8_t sk[CARA_CRDT_SK_BYTES],
                           const uint8_t node_pk[CARA_CRDT_PK_BYTES], const char *method,
-                          const char *target, int64_t time_ms,
+                          const char *target, int64_t time_wall_ms,
                           const uint8_t nonce[CARA_REQSIG_NONCE_BYTES], const uint8_t *body,
                           size_t body_len, cara_env *env, cara_reqsig_headers *out);
 

@@ -55,19 +55,19 @@ int cara_crdt_reqsig_message(const char *node_hex, const char *method, const cha
 
 int cara_crdt_reqsig_sign(const uint8_t sk[CARA_CRDT_SK_BYTES],
                           const uint8_t node_pk[CARA_CRDT_PK_BYTES], const char *method,
-                          const char *target, int64_t time_ms,
+                          const char *target, int64_t time_wall_ms,
                           const uint8_t nonce[CARA_REQSIG_NONCE_BYTES], const uint8_t *body,
                           size_t body_len, cara_env *env, cara_reqsig_headers *out)
 {
     CARA_ASSERT(sk != NULL && node_pk != NULL && nonce != NULL && out != NULL);
-    if (time_ms < 0)
+    if (time_wall_ms < 0)
         return CARA_EINVAL;
     memset(out, 0, sizeof *out);
     /* The public half of an Ed25519 secret key is its last 32 bytes. */
     sodium_bin2hex(out->key, sizeof out->key, sk + CARA_CRDT_SK_BYTES - CARA_CRDT_PK_BYTES,
                    CARA_CRDT_PK_BYTES);
     sodium_bin2hex(out->node, sizeof out->node, node_pk, CARA_CRDT_PK_BYTES);
-    snprintf(out->time, sizeof out->time, "%lld", (long long)time_ms);
+    snprintf(out->time, sizeof out->time, "%lld", (long long)time_wall_ms);
     sodium_bin2hex(out->nonce, sizeof out->nonce, nonce, CARA_REQSIG_NONCE_BYTES);
     cara_buf msg;
     cara_buf_init(&msg, env, CARA_HTTP_HEADER_BYTES_MAX);
@@ -124,7 +124,7 @@ int cara_crdt_reqsig_parse(const char *key_hex, const char *node_hex, const char
         return CARA_EPARSE;
     if (!hex_exact(key_hex, out->pk, CARA_CRDT_PK_BYTES) ||
         !hex_exact(node_hex, out->node_pk, CARA_CRDT_PK_BYTES) ||
-        !time_parse(time_text, &out->time_ms) ||
+        !time_parse(time_text, &out->time_wall_ms) ||
         !hex_exact(nonce_hex, out->nonce, CARA_REQSIG_NONCE_BYTES) ||
         !hex_exact(sig_hex, out->sig, CARA_CRDT_SIG_BYTES)) {
         memset(out, 0, sizeof *out);

@@ -253,7 +253,8 @@ static bool admission_of(const cara_crdt *s, const uint8_t *name, size_t name_by
     /* The value was checked when the admission was accepted. */
     int rc = cara_crdt_admission_decode(e->rec.value, e->rec.value_bytes, pk_out, &admitted);
     CARA_ASSERT(rc == 0);
-    return admitted;
+    /* An admission past the cap is held but not in effect. */
+    return admitted && cara_crdt_node_admitted(s, pk_out);
 }
 
 int cara_crdt_node_key_of(const cara_crdt *s, const char *name, uint8_t pk[CARA_CRDT_PK_BYTES])
@@ -294,6 +295,85 @@ static bool unadmitted_entry(const cara_crdt *s, const crdt_entry *e)
     return false;
 }
 
+/* One admitting record, for choosing the admitted set. */
+typedef struct admit_item {
+    uint64_t hlc;
+    const uint8_t *name;
+    size_t name_bytes;
+    uint8_t pk[CARA_CRDT_PK_BYTES];
+} admit_item;
+
+static int cmp_admit(const void *a, const void *b)
+{
+    const admit_item *x = a, *y = b;
+    if (x->hlc != y->hlc)
+        return x->hlc < y->hlc ? -1 : 1;
+    size_t n = x->name_bytes < y->name_bytes ? x->name_bytes : y->name_bytes;
+    int c = memcmp(x->name, y->name, n);
+    return c != 0 ? c : (x->name_bytes > y->name_bytes) - (x->name_bytes < y->name_bytes);
+}
+
+/* The admitted keys are a function of the admission records held, so that
+ * replicas holding the same records agree whatever the order they came
+ * in: every admitting record, oldest HLC first (then by name), adds its key
+ * until nodes_max distinct keys are admitted. An admission past the cap is
+ * kept as a record, takes effect when room is made (a revocation), and is
+ * counted (stats.admissions_over_cap); the API refuses it up front. */
+static int rebuild_admitted(cara_crdt *s)
+{
+    size_t n = 0, cap = 16;
+    admit_item *items = cara_env_calloc(s->env, cap, sizeof *items);
+    uint8_t(*pks)[CARA_CRDT_PK_BYTES] =
+        cara_env_calloc(s->env, CARA_CRDT_NODES_MAX, CARA_CRDT_PK_BYTES);
+    int rc = items == NULL || pks == NULL ? CARA_ENOMEM : 0;
+    for (size_t i = 0; rc == 0 && i < s->table_cap; i++) {
+        crdt_entry *e = s->table[i];
+        bool ok = false;
+        if (e == NULL || e->rec.kind != CARA_CRDT_ADMISSION)
+            continue;
+        if (n == cap) {
+            admit_item *v = cara_env_realloc(s->env, items, 2 * cap * sizeof *v);
+            if (v == NULL) {
+                rc = CARA_ENOMEM;
+                break;
+            }
+            items = v;
+            cap *= 2;
+        }
+        admit_item *it = &items[n];
+        int drc = cara_crdt_admission_decode(e->rec.value, e->rec.value_bytes, it->pk, &ok);
+        CARA_ASSERT(drc == 0); /* checked when the admission was accepted */
+        it->hlc = e->rec.hlc;
+        it->name = e->rec.key;
+        it->name_bytes = e->rec.key_bytes;
+        n += ok;
+    }
+    if (rc != 0) {
+        cara_env_free(s->env, items);
+        cara_env_free(s->env, pks);
+        return rc;
+    }
+    qsort(items, n, sizeof *items, cmp_admit);
+    size_t admitted = 0, over = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool dup = false;
+        for (size_t k = 0; k < admitted && !dup; k++)
+            dup = memcmp(pks[k], items[i].pk, CARA_CRDT_PK_BYTES) == 0;
+        if (dup)
+            continue;
+        if (admitted < s->nodes_max)
+            memcpy(pks[admitted++], items[i].pk, CARA_CRDT_PK_BYTES);
+        else
+            over++;
+    }
+    cara_env_free(s->env, items);
+    cara_env_free(s->env, s->admitted);
+    s->admitted = pks;
+    s->admitted_count = admitted;
+    s->stats.admissions_over_cap = over;
+    return 0;
+}
+
 /* Rebuilds the admitted key set and drops node-signed records whose author
  * is no longer admitted (or, for node records, no longer that node's key).
  * Dropping rather than keeping them makes the state independent of whether
@@ -301,27 +381,9 @@ static bool unadmitted_entry(const cara_crdt *s, const crdt_entry *e)
  * the store to delete them too. Then retries the held records. */
 static int admissions_changed(cara_crdt *s, int64_t now_wall_ms)
 {
-    size_t n = 0;
-    uint8_t(*pks)[CARA_CRDT_PK_BYTES] =
-        cara_env_calloc(s->env, CARA_CRDT_NODES_MAX, CARA_CRDT_PK_BYTES);
-    if (pks == NULL)
-        return CARA_ENOMEM;
-    for (size_t i = 0; i < s->table_cap; i++) {
-        crdt_entry *e = s->table[i];
-        uint8_t pk[CARA_CRDT_PK_BYTES];
-        bool ok = false;
-        if (e == NULL || e->rec.kind != CARA_CRDT_ADMISSION)
-            continue;
-        int rc = cara_crdt_admission_decode(e->rec.value, e->rec.value_bytes, pk, &ok);
-        CARA_ASSERT(rc == 0);
-        /* admit_record refuses an admission past nodes_max on arrival. */
-        CARA_ASSERT(!ok || n < CARA_CRDT_NODES_MAX);
-        if (ok)
-            memcpy(pks[n++], pk, CARA_CRDT_PK_BYTES);
-    }
-    cara_env_free(s->env, s->admitted);
-    s->admitted = pks;
-    s->admitted_count = n;
+    int rc = rebuild_admitted(s);
+    if (rc != 0)
+        return rc;
     for (size_t i = 0; i < s->table_cap;) {
         crdt_entry *e = s->table[i];
         if (e != NULL && unadmitted_entry(s, e)) {
@@ -335,22 +397,9 @@ static int admissions_changed(cara_crdt *s, int64_t now_wall_ms)
     return 0;
 }
 
-/* Would accepting admission `r` admit one key more than nodes_max? The
- * cap is enforced on arrival, so that no replica drops an admission it
- * already accepted (replicas would then disagree on who is admitted). */
-static bool admission_over_cap(const cara_crdt *s, const cara_crdt_record *r)
+size_t cara_crdt_admission_room(const cara_crdt *s)
 {
-    uint8_t pk[CARA_CRDT_PK_BYTES], old_pk[CARA_CRDT_PK_BYTES];
-    bool ok = false;
-    if (cara_crdt_admission_decode(r->value, r->value_bytes, pk, &ok) != 0 || !ok ||
-        cara_crdt_node_admitted(s, pk))
-        return false;
-    size_t after = s->admitted_count + 1;
-    /* Re-keying a name frees its old key's place, unless another name
-     * admits that key too. */
-    if (admission_of(s, r->key, r->key_bytes, old_pk))
-        after--;
-    return after > s->nodes_max;
+    return s->nodes_max - s->admitted_count;
 }
 
 /* ---- Trust: who may write what -------------------------------------------- */
@@ -462,7 +511,10 @@ static bool tombstone_due(const cara_crdt *s, const cara_crdt_record *r, int64_t
            cara_crdt_hlc_wall_ms(r->hlc) <= now_wall_ms - s->tombstone_horizon_ms;
 }
 
-size_t cara_crdt_gc(cara_crdt *s, int64_t now_wall_ms)
+/* One pass over the table turning due tombstones into floors. Removing
+ * a project's leftovers can shift a later tombstone into a slot already
+ * passed; the caller runs passes until one collects nothing. */
+static size_t collect_pass(cara_crdt *s, int64_t now_wall_ms)
 {
     size_t removed = 0;
     for (size_t i = 0; i < s->table_cap;) {
@@ -482,6 +534,14 @@ size_t cara_crdt_gc(cara_crdt *s, int64_t now_wall_ms)
         s->stats.collected++;
         removed++;
     }
+    return removed;
+}
+
+size_t cara_crdt_gc(cara_crdt *s, int64_t now_wall_ms)
+{
+    size_t removed = 0, n;
+    while ((n = collect_pass(s, now_wall_ms)) > 0)
+        removed += n;
     size_t orphans = collect_orphans(s, now_wall_ms);
     s->stats.leftovers_collected += orphans;
     removed += orphans;
@@ -516,10 +576,7 @@ static int admit_record(cara_crdt *s, const cara_crdt_record *r, const uint8_t k
     rc = cara_crdt_record_verify(r);
     if (rc != 0)
         return rc;
-    rc = check_value(s, r);
-    if (rc == 0 && r->kind == CARA_CRDT_ADMISSION && admission_over_cap(s, r))
-        rc = CARA_ELIMIT;
-    return rc;
+    return check_value(s, r);
 }
 
 static int entry_new(cara_crdt *s, const uint8_t *bytes, size_t len, const uint8_t keyhash[16],
@@ -605,6 +662,9 @@ static int place(cara_crdt *s, const cara_crdt_record *r, const uint8_t *bytes, 
 {
     if (!tombstone_due(s, r, now_wall_ms))
         return install(s, bytes, len, keyhash, now_wall_ms);
+    /* Never installed, but a store may hold it (reloaded at start after
+     * the horizon passed): its row goes, the floor stands for it. */
+    crdt_log(s, CARA_CRDT_CHANGE_DEL, keyhash);
     int rc = crdt_floor_make(s, bytes, len, now_wall_ms);
     if (rc == 0)
         s->stats.collected++;

@@ -45,6 +45,7 @@ typedef struct out_ctx {
     size_t items_count;
     cara_buf *delta;
     size_t delta_limit; /* delta->len never passes it */
+    size_t work;        /* entries scanned so far (CARA_CRDT_SYNC_WORK_MAX) */
     bool delta_full;    /* a record did not fit: stop taking on work */
     msgpack_packer pk;
 } out_ctx;
@@ -174,9 +175,17 @@ static void send_record(out_ctx *o, const crdt_entry *e)
     send_bytes(o, e->bytes, e->len);
 }
 
-static int on_fp(out_ctx *o, unsigned depth, uint64_t prefix, uint64_t count, uint64_t fp)
+/* span_of, counting the entries it walks against the message's work bound. */
+static span span_counted(out_ctx *o, unsigned depth, uint64_t prefix)
 {
     span sp = span_of(o->s, o->v, depth, prefix);
+    o->work += sp.hi - sp.lo + 1;
+    return sp;
+}
+
+static int on_fp(out_ctx *o, unsigned depth, uint64_t prefix, uint64_t count, uint64_t fp)
+{
+    span sp = span_counted(o, depth, prefix);
     size_t mine = sp.hi - sp.lo;
     if (mine == count && sp.fp == fp)
         return 0;
@@ -186,7 +195,7 @@ static int on_fp(out_ctx *o, unsigned depth, uint64_t prefix, uint64_t count, ui
         return emit_list(o, depth, prefix, sp);
     for (uint64_t c = 0; c < FANOUT; c++) {
         uint64_t child = prefix | (c << (64 - FANOUT_BITS * (depth + 1)));
-        int rc = emit_fp(o, depth + 1, child, span_of(o->s, o->v, depth + 1, child));
+        int rc = emit_fp(o, depth + 1, child, span_counted(o, depth + 1, child));
         if (rc != 0)
             return rc;
     }
@@ -219,7 +228,8 @@ static int listed_cmp(const crdt_entry *e, const uint8_t *ent)
 static int on_list(out_ctx *o, unsigned depth, uint64_t prefix, const uint8_t *ents, size_t n,
                    cara_buf *wants)
 {
-    span sp = span_of(o->s, o->v, depth, prefix);
+    span sp = span_counted(o, depth, prefix);
+    o->work += n;
     size_t i = sp.lo, j = 0;
     /* Both sides are sorted by key hash: one merge-join pass. */
     while (i < sp.hi || j < n) {
@@ -374,8 +384,13 @@ static int handle_budgeted(out_ctx *o, const msgpack_object *items, size_t budge
         }
         if (rc != 0)
             return rc;
-        if (o->delta_full) {
+        /* A message of items that overlap (which no honest peer sends:
+         * its items name disjoint prefixes) could make this walk the state
+         * many times over; past the bound the rest waits. */
+        bool worked_out = o->work > CARA_CRDT_SYNC_WORK_MAX;
+        if (o->delta_full || worked_out) {
             o->s->stats.sync_deferred += n - k - 1;
+            o->s->stats.sync_work_capped += worked_out;
             return 0;
         }
     }

@@ -33,7 +33,7 @@ static void help(void)
 
 typedef struct sign_opts {
     const char *body_file; /* NULL: no body */
-    int64_t time_ms;       /* -1: now */
+    int64_t time_wall_ms;       /* -1: now */
     bool have_node_pk;
     uint8_t node_pk[CARA_CRDT_PK_BYTES];
 } sign_opts;
@@ -50,7 +50,7 @@ static int sign_and_print(ctl_ctx *ctx, const char *method, const char *target,
     if (rc == 0)
         rc = ctl_client_node_key(&c);
     const char *body_file = o->body_file;
-    int64_t time_ms = o->time_ms;
+    int64_t time_wall_ms = o->time_wall_ms;
     char *body = NULL;
     size_t body_len = 0;
     if (rc == 0 && body_file != NULL) {
@@ -62,7 +62,7 @@ static int sign_and_print(ctl_ctx *ctx, const char *method, const char *target,
     uint8_t nonce[CARA_REQSIG_NONCE_BYTES];
     randombytes_buf(nonce, sizeof nonce);
     if (rc == 0) {
-        int64_t at_ms = time_ms >= 0 ? time_ms : cara_env_now_wall_ms(&ctx->env);
+        int64_t at_ms = time_wall_ms >= 0 ? time_wall_ms : cara_env_now_wall_ms(&ctx->env);
         int r = cara_crdt_reqsig_sign(c.sk, c.node_pk, method, target, at_ms, nonce,
                                       (const uint8_t *)body, body_len, &ctx->env, &h);
         if (r != 0)
@@ -95,7 +95,7 @@ int ctl_cmd_sign_request(ctl_ctx *ctx, int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    sign_opts o = {.time_ms = -1};
+    sign_opts o = {.time_wall_ms = -1};
     int opt;
     while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         if (opt == 'b') {
@@ -106,7 +106,7 @@ int ctl_cmd_sign_request(ctl_ctx *ctx, int argc, char **argv)
             if (*optarg == '\0' || *end != '\0' || v < 0)
                 return ctl_usage_error("sign-request", "--time needs Unix milliseconds, got '%s'",
                                        optarg);
-            o.time_ms = v;
+            o.time_wall_ms = v;
         } else if (opt == 'n') {
             if (!node_key_parse(optarg, o.node_pk))
                 return ctl_usage_error("sign-request",

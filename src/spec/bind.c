@@ -188,7 +188,7 @@ static const field spec_fields[] = {
          false),
     KVMAP("nodeSelector", cara_project, node_selector, node_selector_count,
           CARA_NODE_SELECTOR_COUNT_MAX),
-    {.name = "expireAt", .kind = F_TIME, .off = offsetof(cara_project, expire_at_ms),
+    {.name = "expireAt", .kind = F_TIME, .off = offsetof(cara_project, expire_at_wall_ms),
      .off_count = offsetof(cara_project, has_expire_at)},
 };
 static const shape spec_shape = SHAPE(spec_fields, sizeof(cara_project), NULL);
@@ -224,7 +224,7 @@ static const field condition_fields[] = {
     STR("reason", cara_condition, reason, true),
     STR("message", cara_condition, message, false),
     {.name = "lastTransitionTime", .kind = F_TIME, .required = true,
-     .off = offsetof(cara_condition, last_transition_ms), .off_count = NO_OFF},
+     .off = offsetof(cara_condition, last_transition_wall_ms), .off_count = NO_OFF},
 };
 static const shape condition_shape = SHAPE(condition_fields, sizeof(cara_condition), NULL);
 

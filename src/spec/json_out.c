@@ -318,7 +318,7 @@ static json_t *spec_json(jb *b, const cara_project *p)
     put_nonempty(b, spec, "ingress", ingress);
     put_nonempty(b, spec, "nodeSelector", kv_map(b, p->node_selector, p->node_selector_count));
     if (p->has_expire_at)
-        put_time(b, spec, "expireAt", p->expire_at_ms);
+        put_time(b, spec, "expireAt", p->expire_at_wall_ms);
     return spec;
 }
 
@@ -334,7 +334,7 @@ static json_t *conditions_json(jb *b, const cara_condition *c, size_t n)
             put_str(b, e, "status", cara_cond_status_name(c[i].status));
             put_str_opt(b, e, "reason", c[i].reason);
             put_str_opt(b, e, "message", c[i].message);
-            put_time(b, e, "lastTransitionTime", c[i].last_transition_ms);
+            put_time(b, e, "lastTransitionTime", c[i].last_transition_wall_ms);
         }
         append(b, arr, e);
     }

@@ -239,7 +239,7 @@ static bool conditions_eq(const cara_condition *a, size_t an, const cara_conditi
     for (size_t i = 0; i < an; i++)
         if (!str_eq(a[i].type, b[i].type) || a[i].status != b[i].status ||
             !str_eq(a[i].reason, b[i].reason) || !str_eq(a[i].message, b[i].message) ||
-            a[i].last_transition_ms != b[i].last_transition_ms)
+            a[i].last_transition_wall_ms != b[i].last_transition_wall_ms)
             return false;
     return true;
 }
@@ -298,7 +298,7 @@ bool cara_project_equal(const cara_project *a, const cara_project *b)
         !kv_map_eq(a->node_selector, a->node_selector_count, b->node_selector,
                    b->node_selector_count) ||
         a->has_expire_at != b->has_expire_at ||
-        (a->has_expire_at && a->expire_at_ms != b->expire_at_ms))
+        (a->has_expire_at && a->expire_at_wall_ms != b->expire_at_wall_ms))
         return false;
     for (size_t i = 0; i < a->services_count; i++)
         if (!service_eq(&a->services[i], &b->services[i]))

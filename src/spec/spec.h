@@ -154,7 +154,7 @@ typedef struct cara_project {
     cara_kv *node_selector; /* the node's labels must include all of these */
     size_t node_selector_count;
     bool has_expire_at;
-    int64_t expire_at_ms; /* Unix ms, when has_expire_at */
+    int64_t expire_at_wall_ms; /* Unix ms, when has_expire_at */
 } cara_project;
 
 typedef enum {
@@ -173,7 +173,7 @@ typedef struct cara_condition {
     cara_cond_status status;
     char *reason;  /* CamelCase */
     char *message; /* may be "" */
-    int64_t last_transition_ms; /* Unix ms */
+    int64_t last_transition_wall_ms; /* Unix ms */
 } cara_condition;
 
 /* Where one service of a placed project stands, as its agent last saw it

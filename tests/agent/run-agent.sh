@@ -433,14 +433,14 @@ if [ -z "$libfaketime" ]; then
     fail clock-behind-restart-publishes-its-node-record \
         "libfaketime is not installed (scripts/deps.sh installs faketime)"
 else
-    "$agent_bin" --name node1 --data-dir "$tmp/data" --api "127.0.0.1:$port" \
+    "$agent_bin" --name "$node" --data-dir "$tmp/data" --api "127.0.0.1:$port" \
         --operator-pubkey "$op_pk" --docker-host "unix://$sock" 2>"$tmp/agent.log" &
     agent_pid=$!
     ready_since_set() { [ -n "$(ready_since)" ]; }
     poll 20 ready_since_set
     first=$(ready_since)
     kill -TERM "$agent_pid"; wait "$agent_pid"; agent_pid=""
-    LD_PRELOAD=$libfaketime FAKETIME=-1d FAKETIME_DONT_FAKE_MONOTONIC=1 "$agent_bin" --name node1 \
+    LD_PRELOAD=$libfaketime FAKETIME=-1d FAKETIME_DONT_FAKE_MONOTONIC=1 "$agent_bin" --name "$node" \
         --data-dir "$tmp/data" --api "127.0.0.1:$port" --operator-pubkey "$op_pk" \
         --docker-host "unix://$sock" 2>"$tmp/agent.log" &
     agent_pid=$!

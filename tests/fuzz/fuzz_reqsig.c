@@ -78,8 +78,8 @@ static void check_parse(const input *in, cara_reqsig_parsed *p, bool *ok)
     FUZZ_CHECK(same_hex(in->f[F_NONCE], p->nonce, CARA_REQSIG_NONCE_BYTES));
     FUZZ_CHECK(same_hex(in->f[F_SIG], p->sig, CARA_CRDT_SIG_BYTES));
     char t[CARA_REQSIG_TIME_TEXT_BYTES];
-    snprintf(t, sizeof t, "%lld", (long long)p->time_ms);
-    FUZZ_CHECK(p->time_ms >= 0 && strcmp(t, in->f[F_TIME]) == 0);
+    snprintf(t, sizeof t, "%lld", (long long)p->time_wall_ms);
+    FUZZ_CHECK(p->time_wall_ms >= 0 && strcmp(t, in->f[F_TIME]) == 0);
     FUZZ_CHECK(strcmp(p->text.key, in->f[F_KEY]) == 0 && strcmp(p->text.node, in->f[F_NODE]) == 0 &&
                strcmp(p->text.time, in->f[F_TIME]) == 0 &&
                strcmp(p->text.nonce, in->f[F_NONCE]) == 0 && strcmp(p->text.sig, in->f[F_SIG]) == 0);
@@ -135,7 +135,7 @@ static void check_sign(cara_env *env, const input *in, const cara_reqsig_parsed 
     memcpy(node, parsed ? p->node_pk : me->pk, sizeof node);
     cara_reqsig_headers h;
     int rc = cara_crdt_reqsig_sign(me->sk, node, in->f[F_METHOD], in->f[F_TARGET],
-                                   parsed ? p->time_ms : 0, parsed ? p->nonce : zero_nonce,
+                                   parsed ? p->time_wall_ms : 0, parsed ? p->nonce : zero_nonce,
                                    in->body, in->body_len, env, &h);
     FUZZ_CHECK(rc == 0 || rc == CARA_EINVAL);
     /* The same fields as text: sign fails exactly when the message is refused. */

@@ -177,7 +177,7 @@ cara_project *gen_project(cara_env *env, cara_rng *rng, int size)
     p->node_selector = gen_labels(env, rng, p->node_selector_count);
     p->has_expire_at = below(rng, 2);
     if (p->has_expire_at) /* 2001..2100, sometimes with milliseconds */
-        p->expire_at_ms = 978307200000LL + (int64_t)below(rng, 3155760000ULL) * 1000 +
+        p->expire_at_wall_ms = 978307200000LL + (int64_t)below(rng, 3155760000ULL) * 1000 +
                           (below(rng, 2) ? (int64_t)below(rng, 1000) : 0);
     return p;
 }
@@ -193,7 +193,7 @@ static cara_condition *gen_conditions(cara_env *env, cara_rng *rng, size_t n,
         c[i].status = (cara_cond_status)below(rng, 3);
         c[i].reason = gen_strdup(env, reasons[below(rng, 5)]);
         c[i].message = below(rng, 3) == 0 ? gen_strdup(env, "") : gen_text(env, rng);
-        c[i].last_transition_ms = 1600000000000LL + (int64_t)below(rng, 1ULL << 40);
+        c[i].last_transition_wall_ms = 1600000000000LL + (int64_t)below(rng, 1ULL << 40);
     }
     return c;
 }
@@ -313,7 +313,7 @@ cara_project *gen_wordpress(cara_env *env)
     p->ingress[0] = (cara_ingress){gen_strdup(env, "web"), gen_strdup(env, "blog"),
                                    gen_strdup(env, "app"), 80, CARA_SCOPE_INTERNAL};
     p->has_expire_at = true;
-    p->expire_at_ms = 1796083200000LL; /* 2026-12-01T00:00:00Z */
+    p->expire_at_wall_ms = 1796083200000LL; /* 2026-12-01T00:00:00Z */
     return p;
 }
 

@@ -31,11 +31,11 @@ static void ingest(fixture *f, cara_buf *rec)
 
 static void node_record(fixture *f, int i, const char *addr, uint64_t memory_bytes, uint64_t gen)
 {
-    char name[8];
+    char name[16];
     snprintf(name, sizeof name, "n%d", i);
     char *addrs[] = {(char *)addr};
     cara_condition ready = {.type = "Ready", .status = CARA_COND_TRUE, .reason = "AgentRunning",
-                            .message = "", .last_transition_ms = 1};
+                            .message = "", .last_transition_wall_ms = 1};
     cara_node n = {.name = name, .addrs = addrs, .addrs_count = 1,
                    .capacity = {.cpu_millis = 2000, .memory_bytes = memory_bytes},
                    .state = CARA_NODE_READY, .conditions = &ready, .conditions_count = 1};
@@ -107,7 +107,7 @@ static void fixture_open(fixture *f)
     CHECK_OK(cara_store_open(&a->store, path, a->env));
     int64_t now = cara_env_now_wall_ms(a->env);
     for (int i = 0; i < 3; i++) {
-        char name[8];
+        char name[16];
         cara_buf rec;
         snprintf(name, sizeof name, "n%d", i);
         tadmission(&rec, name, 1, (uint64_t)now << 16, &f->op, &f->nodes[i], true);
@@ -125,6 +125,7 @@ static void fixture_close(fixture *f)
     uv_run(&f->loop, UV_RUN_DEFAULT);
     uv_loop_close(&f->loop);
     agent_nodes_free(&f->a, &f->a.nodes);
+    cara_env_free(f->a.env, f->a.seen);
     cara_store_close(f->a.store);
     cara_crdt_free(f->a.crdt);
     while (f->a.projects != NULL) {

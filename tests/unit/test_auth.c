@@ -61,11 +61,11 @@ typedef struct signed_req {
 } signed_req;
 
 static void sign_for(signed_req *s, const keys *k, const keys *node, const char *method,
-                     const char *target, int64_t time_ms, uint8_t nonce_fill)
+                     const char *target, int64_t time_wall_ms, uint8_t nonce_fill)
 {
     uint8_t nonce[CARA_REQSIG_NONCE_BYTES];
     memset(nonce, nonce_fill, sizeof nonce);
-    CHECK_OK(cara_crdt_reqsig_sign(k->sk, node->pk, method, target, time_ms, nonce,
+    CHECK_OK(cara_crdt_reqsig_sign(k->sk, node->pk, method, target, time_wall_ms, nonce,
                                    (const uint8_t *)BODY, strlen(BODY), cara_test_env(),
                                    &s->h));
     s->node = *node;
@@ -78,10 +78,10 @@ static void sign_for(signed_req *s, const keys *k, const keys *node, const char 
 }
 
 static void sign(signed_req *s, const keys *k, const char *method, const char *target,
-                 int64_t time_ms, uint8_t nonce_fill)
+                 int64_t time_wall_ms, uint8_t nonce_fill)
 {
     keys a = node_a();
-    sign_for(s, k, &a, method, target, time_ms, nonce_fill);
+    sign_for(s, k, &a, method, target, time_wall_ms, nonce_fill);
 }
 
 /* Checks at wall clock `now_wall` and monotonic clock `now_mono`. */
@@ -214,7 +214,7 @@ TEST(reqsig_sign_fills_headers_that_parse_and_verify)
     CHECK_OK(cara_crdt_reqsig_parse(s.h.key, s.h.node, s.h.time, s.h.nonce, s.h.sig, &p));
     CHECK_MEM(p.pk, 32, k.pk, 32);
     CHECK_MEM(p.node_pk, 32, s.node.pk, 32);
-    CHECK_INT(p.time_ms, ==, NOW_MS);
+    CHECK_INT(p.time_wall_ms, ==, NOW_MS);
     CHECK_OK(cara_crdt_reqsig_verify(&p, "PUT", "/v1/projects/web", (const uint8_t *)BODY,
                                      strlen(BODY), cara_test_env()));
     CHECK_RC(cara_crdt_reqsig_verify(&p, "PUT", "/v1/projects/web", NULL, 0, cara_test_env()),

@@ -883,7 +883,7 @@ TEST(crdt_records_before_their_admission_are_held_then_applied)
 /* With nodes_max = 4, a fifth admission is refused on arrival as full
  * (counted), not accepted and silently ignored; re-admitting a node that
  * is already in is not a new node. */
-TEST(crdt_admission_beyond_nodes_max_is_refused_as_full)
+TEST(crdt_admission_beyond_nodes_max_is_kept_without_effect_until_room_is_made)
 {
     cara_rng rng;
     cara_rng_seed(&rng, cara_test_seed());
@@ -897,15 +897,14 @@ TEST(crdt_admission_beyond_nodes_max_is_refused_as_full)
         tkey_make(&nodes[i], &rng);
         cara_buf adm;
         tadmission(&adm, name, 1, HLC(NOW_MS, i), &op, &nodes[i], true);
-        if (i < 4)
-            apply_new(s, &adm, NOW_MS);
-        else
-            CHECK_RC(cara_crdt_apply(s, adm.data, adm.len, NOW_MS, NULL), CARA_ELIMIT);
+        apply_new(s, &adm, NOW_MS);
         cara_buf_free(&adm);
     }
+    /* The fifth (newest) admission is held as a record but not in effect. */
     cara_crdt_stats st = stats_of(s);
-    CHECK_INT(st.rejected[CARA_CRDT_R_FULL], ==, 1);
-    CHECK_INT(st.records_count, ==, 4);
+    CHECK_INT(st.admissions_over_cap, ==, 1);
+    CHECK_INT(st.records_count, ==, 5);
+    CHECK_INT(cara_crdt_admission_room(s), ==, 0);
     CHECK(!cara_crdt_node_admitted(s, nodes[4].pk));
     uint8_t pk[CARA_CRDT_PK_BYTES];
     CHECK_RC(cara_crdt_node_key_of(s, "n4", pk), CARA_ENOENT);
@@ -914,12 +913,23 @@ TEST(crdt_admission_beyond_nodes_max_is_refused_as_full)
     char name[16];
     CHECK_OK(cara_crdt_node_name_of(s, nodes[2].pk, name, sizeof name));
     CHECK_STR(name, "n2");
-    cara_buf again;
-    tadmission(&again, "n0", 2, HLC(NOW_MS, 10), &op, &nodes[0], true);
-    apply_new(s, &again, NOW_MS);
+    /* The same key under a second name takes no room of its own. */
+    cara_buf alias;
+    tadmission(&alias, "n0-alias", 1, HLC(NOW_MS, 2), &op, &nodes[0], true);
+    apply_new(s, &alias, NOW_MS);
     CHECK(cara_crdt_node_admitted(s, nodes[0].pk));
-    CHECK_INT(stats_of(s).rejected[CARA_CRDT_R_FULL], ==, 1);
-    cara_buf_free(&again);
+    CHECK(!cara_crdt_node_admitted(s, nodes[4].pk));
+    CHECK_INT(stats_of(s).admissions_over_cap, ==, 1);
+    cara_buf_free(&alias);
+    /* A revocation makes room: the waiting admission takes effect. */
+    cara_buf revoke;
+    tadmission(&revoke, "n1", 2, HLC(NOW_MS, 11), &op, &nodes[1], false);
+    apply_new(s, &revoke, NOW_MS);
+    cara_buf_free(&revoke);
+    CHECK(!cara_crdt_node_admitted(s, nodes[1].pk));
+    CHECK(cara_crdt_node_admitted(s, nodes[4].pk));
+    CHECK_INT(stats_of(s).admissions_over_cap, ==, 0);
+    CHECK_INT(stats_of(s).rejected[CARA_CRDT_R_FULL], ==, 0);
     cara_crdt_free(s);
 }
 

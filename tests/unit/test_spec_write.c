@@ -384,7 +384,7 @@ TEST(msgpack_status_with_every_list_and_string_at_its_cap_fits_its_record)
         c->status = CARA_COND_UNKNOWN;
         c->reason = filled('R', 'r', CARA_REASON_BYTES_MAX);
         c->message = filled('m', 'm', CARA_MESSAGE_BYTES_MAX);
-        c->last_transition_ms = 253402300799999LL; /* 9999-12-31T23:59:59.999Z */
+        c->last_transition_wall_ms = 253402300799999LL; /* 9999-12-31T23:59:59.999Z */
     }
     s->services_count = CARA_SERVICES_COUNT_MAX;
     s->services = cara_env_calloc(env, s->services_count, sizeof *s->services);

@@ -276,7 +276,7 @@ TEST(the_base_manifest_binds_every_field)
     CHECK_INT(p->ingress[0].target_port, ==, 80);
     CHECK_STR(p->node_selector[0].value, "ssd");
     CHECK(p->has_expire_at);
-    CHECK_INT(p->expire_at_ms, ==, 1796083200000LL);
+    CHECK_INT(p->expire_at_wall_ms, ==, 1796083200000LL);
     cara_diags_free(&d);
     cara_project_free(cara_test_env(), p);
 }
