@@ -1,6 +1,6 @@
 /*
- * Review of issue 7 (branch core): the store mirrors the state exactly,
- * including what loading itself changes.
+ * The store mirrors the state exactly, including what loading itself
+ * changes (a tombstone that passed the horizon while the node was down).
  */
 #include <sqlite3.h>
 
@@ -45,13 +45,13 @@ static void boot(const char *path, const tkey *op, int64_t now)
     cara_store_close(st);
 }
 
-/* Finding: a tombstone that passes the horizon while the agent is down
+/* Regression (review of issue 7), as it was: a tombstone that passes the horizon while the agent is down
  * becomes a floor at load (place() -> crdt_floor_make), but it was never
  * installed, so no DEL is logged for its own row: state_records keeps the
  * tombstone next to the floor made from it, until the next boot drops
  * it as "collected" (the floor is restored first, whatever its age). Low:
  * the disk does not mirror the state for one run of the agent. */
-TEST(review_tombstone_collected_at_load_leaves_no_row)
+TEST(tombstone_collected_at_load_leaves_no_row)
 {
     cara_rng rng;
     cara_rng_seed(&rng, cara_test_seed());

@@ -1,7 +1,8 @@
 /*
- * Review of issue 7 (branch core): reproductions in the agent's state half
- * (agent_state.c), on a real store and crdt with a libuv loop and no
- * engine, in the manner of test_agent_eval.c.
+ * Adversarial cases of the agent's state half (agent_state.c), on a real
+ * store and crdt with a libuv loop and no engine, as test_agent_eval.c: a
+ * hostile node's placement cannot keep a project once the scheduler
+ * changes.
  */
 #include <sqlite3.h>
 #include <uv.h>
@@ -35,7 +36,7 @@ static void node_record(fixture *f, int i, cara_node_state state, uint64_t gen)
     snprintf(name, sizeof name, "n%d", i);
     char *addrs[] = {"100.64.0.1"};
     cara_condition ready = {.type = "Ready", .status = CARA_COND_TRUE, .reason = "AgentRunning",
-                            .message = "", .last_transition_ms = 1};
+                            .message = "", .last_transition_wall_ms = 1};
     cara_node n = {.name = name, .addrs = addrs, .addrs_count = 1,
                    .capacity = {.cpu_millis = 2000, .memory_bytes = 1ULL << 30},
                    .state = state, .conditions = &ready, .conditions_count = 1};
@@ -71,7 +72,7 @@ static void project_record(fixture *f, const char *name)
 static void placement(fixture *f, int author, const char *name, const char *on, uint64_t hlc)
 {
     cara_condition c = {.type = "Phase", .status = CARA_COND_TRUE, .reason = "Scheduled",
-                        .message = "Scheduled: placed", .last_transition_ms = now_ms()};
+                        .message = "Scheduled: placed", .last_transition_wall_ms = now_ms()};
     cara_project_status st = {.phase = CARA_PHASE_SCHEDULED, .node_ref = (char *)on,
                               .conditions = &c, .conditions_count = 1};
     cara_buf v, rec;
@@ -156,7 +157,7 @@ static void rank(const char *project, int order[NODES])
             }
 }
 
-/* Finding: docs/crdt.md says a placement hint (the newest placement any
+/* Regression (review of issue 7), as it was: docs/crdt.md says a placement hint (the newest placement any
  * admitted node wrote, used while the project's scheduler has none) is
  * "confirmed or replaced by the new scheduler on its next evaluation".
  * schedule() writes nothing when the derived owner is a Ready node, so a
@@ -167,7 +168,7 @@ static void rank(const char *project, int order[NODES])
  *
  * S: scheduler, X: owner S chose (stays Ready), H: hostile, S2: the next
  * scheduler once S is NotReady. This agent is S2. */
-TEST(review_new_scheduler_confirms_or_replaces_a_placement_hint)
+TEST(new_scheduler_confirms_or_replaces_a_placement_hint)
 {
     fixture f;
     fixture_open(&f);
