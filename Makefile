@@ -17,8 +17,12 @@ CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
 LDFLAGS_ALL = $(SAN) $(LDFLAGS)
 LIBS_ALL   = $(PKG_LIBS) -lm
 
-# The core library: modules that never touch the OS (plus src/os, the
-# OS side of the env, kept separate so core code cannot call it).
+# The core library: modules that never touch the OS. src/os (the OS side of
+# the env: clocks, randomness, logging, key files) is a library of its own,
+# so that whatever links only the core (the fuzzers, the simulator) cannot
+# reach a real clock or file even by accident: the linker enforces the
+# sans-IO rule, and scripts/check-core.sh checks the core's undefined
+# symbols against a list of OS calls.
 CORE_DIRS = src/base src/spec src/crdt src/gossip src/sched
 CORE_SRC  = $(foreach d,$(CORE_DIRS),$(wildcard $(d)/*.c))
 OS_SRC    = $(wildcard src/os/*.c)
@@ -49,11 +53,17 @@ $(BUILD)/obj/%.o: %.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
 
-$(BUILD)/libcara.a: $(call obj,$(CORE_SRC) $(OS_SRC))
+$(BUILD)/libcara-core.a: $(call obj,$(CORE_SRC))
 	@rm -f $@
 	$(Q)ar rcs $@ $^
 
-$(BUILD)/caravanctl: $(call obj,$(CTL_SRC)) $(BUILD)/libcara.a
+$(BUILD)/libcara-os.a: $(call obj,$(OS_SRC))
+	@rm -f $@
+	$(Q)ar rcs $@ $^
+
+LIBCARA = $(BUILD)/libcara-os.a $(BUILD)/libcara-core.a
+
+$(BUILD)/caravanctl: $(call obj,$(CTL_SRC)) $(LIBCARA)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
 
@@ -63,15 +73,15 @@ $(BUILD)/libcara-agent.a: $(call obj,$(AGENT_SRC))
 	@rm -f $@
 	$(Q)ar rcs $@ $^
 
-$(BUILD)/cara-agent: $(call obj,src/agent/main.c) $(BUILD)/libcara-agent.a $(BUILD)/libcara.a
+$(BUILD)/cara-agent: $(call obj,src/agent/main.c) $(BUILD)/libcara-agent.a $(LIBCARA)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
 
-$(BUILD)/test-unit: $(call obj,$(UNIT_SRC)) $(BUILD)/libcara-agent.a $(BUILD)/libcara.a
+$(BUILD)/test-unit: $(call obj,$(UNIT_SRC)) $(BUILD)/libcara-agent.a $(LIBCARA)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
 
-tests-build: all $(BUILD)/test-unit
+tests-build: all $(BUILD)/test-unit $(BUILD)/libcara-core.a
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
@@ -111,7 +121,7 @@ asan: deps
 
 # ---- Benchmarks -----------------------------------------------------------------
 
-$(BUILD)/bench-crdt: $(call obj,bench/bench_crdt.c) $(BUILD)/libcara-agent.a $(BUILD)/libcara.a
+$(BUILD)/bench-crdt: $(call obj,bench/bench_crdt.c) $(BUILD)/libcara-agent.a $(LIBCARA)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
 
 # Delta bytes as a fraction of the state, merge+verify and durable ingest throughput.
@@ -142,12 +152,12 @@ FUZZ_EXTRA_api_body = $(FUZZ_BUILD)/obj/src/agent/api_body.o
 
 fuzz-lib:
 	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang OPT=-O1 SAN="$(FUZZ_FLAGS)" \
-	    $(FUZZ_BUILD)/libcara.a $(FUZZ_AGENT_OBJ)
+	    $(FUZZ_BUILD)/libcara-core.a $(FUZZ_AGENT_OBJ)
 
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c fuzz-lib
 	clang -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -O1 -g -Isrc $(PKG_CFLAGS) \
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	    -o $@ $< $(FUZZ_EXTRA_$*) $(FUZZ_BUILD)/libcara.a $(LIBS_ALL)
+	    -o $@ $< $(FUZZ_EXTRA_$*) $(FUZZ_BUILD)/libcara-core.a $(LIBS_ALL)
 
 fuzz-build: $(FUZZ_BINS)
 

@@ -27,6 +27,7 @@ run_suite() {
 }
 
 run_suite unit "$BUILD/test-unit"
+run_suite core scripts/check-core.sh
 for s in tests/*/run-*.sh; do
     [ -x "$s" ] || continue
     run_suite "$(basename "$s" .sh)" "$s"
