@@ -54,6 +54,26 @@ static inline cara_crdt *treplica(const tkey *ops, size_t ops_count)
     return s;
 }
 
+/* A replica trusting `op` alone, with the limits of `base` (may be NULL). */
+static inline cara_crdt *treplica_cfg(const tkey *op, const cara_crdt_cfg *base)
+{
+    cara_crdt_cfg cfg = {0};
+    if (base != NULL)
+        cfg = *base;
+    cfg.operator_pks = (const uint8_t(*)[CARA_CRDT_PK_BYTES])op->pk;
+    cfg.operator_pks_count = 1;
+    cara_crdt *s = NULL;
+    CHECK_OK(cara_crdt_new(&s, &cfg, cara_test_env()));
+    return s;
+}
+
+static inline cara_crdt_stats tstats(const cara_crdt *s)
+{
+    cara_crdt_stats st;
+    cara_crdt_stats_get(s, &st);
+    return st;
+}
+
 typedef struct tsync_cost {
     size_t digest_bytes; /* sync messages, both ways */
     size_t delta_bytes;  /* records, both ways */

@@ -4,69 +4,22 @@
  * hostile node's placement cannot keep a project once the scheduler
  * changes.
  */
-#include <sqlite3.h>
-#include <uv.h>
-
-#include "agent/agent_int.h"
-#include "crdt_util.h"
-#include "spec_util.h"
+#include "agent_fixture.h"
 
 #define NODES 4
 
-typedef struct fixture {
-    cara_agent a;
-    uv_loop_t loop;
-    tkey op, nodes[NODES];
-    char dir[64];
-} fixture;
+typedef afix fixture;
 
-static void ingest(fixture *f, cara_buf *rec)
-{
-    bool changed = false;
-    CHECK_OK(agent_ingest(&f->a, rec->data, rec->len, &changed));
-    CHECK(changed);
-    cara_buf_free(rec);
-}
+static int64_t now_ms(void) { return afix_now_ms(); }
 
-static int64_t now_ms(void) { return cara_env_now_wall_ms(cara_test_env()); }
+static void ingest(fixture *f, cara_buf *rec) { afix_ingest(f, rec); }
 
 static void node_record(fixture *f, int i, cara_node_state state, uint64_t gen)
 {
-    char name[16];
-    snprintf(name, sizeof name, "n%d", i);
-    char *addrs[] = {"100.64.0.1"};
-    cara_condition ready = {.type = "Ready", .status = CARA_COND_TRUE, .reason = "AgentRunning",
-                            .message = "", .last_transition_wall_ms = 1};
-    cara_node n = {.name = name, .addrs = addrs, .addrs_count = 1,
-                   .capacity = {.cpu_millis = 2000, .memory_bytes = 1ULL << 30},
-                   .state = state, .conditions = &ready, .conditions_count = 1};
-    cara_buf v, rec;
-    cara_buf_init(&v, cara_test_env(), CARA_NODE_BYTES_MAX);
-    CHECK_OK(cara_node_encode(&n, &v));
-    trec(&rec, CARA_CRDT_NODE, name, gen, ((uint64_t)now_ms() << 16) + gen, &f->nodes[i], v.data,
-         v.len);
-    cara_buf_free(&v);
-    ingest(f, &rec);
+    afix_node(f, i, state, "100.64.0.1", 1ULL << 30, gen);
 }
 
-static void project_record(fixture *f, const char *name)
-{
-    char text[512];
-    snprintf(text, sizeof text,
-             "apiVersion: caravanserai/v1\nkind: Project\nmetadata: {name: %s}\n"
-             "spec:\n  services: [{name: web, image: busybox}]\n", name);
-    cara_diags d;
-    cara_project *p;
-    CHECK_OK(spec_parse(text, &d, &p));
-    cara_diags_free(&d);
-    cara_buf v, rec;
-    cara_buf_init(&v, cara_test_env(), CARA_SPEC_BYTES_MAX);
-    CHECK_OK(cara_project_encode(p, &v));
-    cara_project_free(cara_test_env(), p);
-    trec(&rec, CARA_CRDT_PROJECT, name, 1, (uint64_t)now_ms() << 16, &f->op, v.data, v.len);
-    cara_buf_free(&v);
-    ingest(f, &rec);
-}
+static void project_record(fixture *f, const char *name) { afix_project(f, name); }
 
 /* A PLACEMENT by node `author` for project `name`, Scheduled on `on`. */
 static void placement(fixture *f, int author, const char *name, const char *on, uint64_t hlc)
@@ -83,60 +36,11 @@ static void placement(fixture *f, int author, const char *name, const char *on, 
     ingest(f, &rec);
 }
 
-static void settle(fixture *f)
-{
-    for (int i = 0; i < 10; i++)
-        uv_run(&f->loop, UV_RUN_NOWAIT);
-}
+static void settle(fixture *f) { afix_settle(f); }
 
-static void fixture_open(fixture *f)
-{
-    memset(f, 0, sizeof *f);
-    cara_rng rng;
-    cara_rng_seed(&rng, cara_test_seed());
-    tkey_make(&f->op, &rng);
-    for (int i = 0; i < NODES; i++)
-        tkey_make(&f->nodes[i], &rng);
-    snprintf(f->dir, sizeof f->dir, "/tmp/cara-review-XXXXXX");
-    CHECK(mkdtemp(f->dir) != NULL);
-    char path[128];
-    snprintf(path, sizeof path, "%s/state.db", f->dir);
-    cara_agent *a = &f->a;
-    a->env = cara_test_env();
-    a->cfg.name = "observer";
-    CHECK(uv_loop_init(&f->loop) == 0);
-    a->loop = &f->loop;
-    agent_eval_init(a);
-    cara_crdt_cfg cc = {.operator_pks = (const uint8_t(*)[CARA_CRDT_PK_BYTES])f->op.pk,
-                        .operator_pks_count = 1, .validate_value = agent_validate_value,
-                        .validate_ctx = a->env};
-    CHECK_OK(cara_crdt_new(&a->crdt, &cc, a->env));
-    CHECK_OK(cara_store_open(&a->store, path, a->env));
-    for (int i = 0; i < NODES; i++) {
-        char name[16];
-        cara_buf rec;
-        snprintf(name, sizeof name, "n%d", i);
-        tadmission(&rec, name, 1, (uint64_t)now_ms() << 16, &f->op, &f->nodes[i], true);
-        ingest(f, &rec);
-        node_record(f, i, CARA_NODE_READY, 1);
-    }
-    settle(f);
-}
+static void fixture_open(fixture *f) { afix_open(f, NODES); }
 
-static void fixture_close(fixture *f)
-{
-    agent_eval_close(&f->a);
-    uv_run(&f->loop, UV_RUN_DEFAULT);
-    uv_loop_close(&f->loop);
-    agent_nodes_free(&f->a, &f->a.nodes);
-    cara_store_close(f->a.store);
-    cara_crdt_free(f->a.crdt);
-    while (f->a.projects != NULL) {
-        agent_project *next = f->a.projects->next;
-        cara_env_free(f->a.env, f->a.projects);
-        f->a.projects = next;
-    }
-}
+static void fixture_close(fixture *f) { afix_close(f); }
 
 /* Nodes by rendezvous weight for `project`, highest first. */
 static void rank(const char *project, int order[NODES])
@@ -157,8 +61,8 @@ static void rank(const char *project, int order[NODES])
             }
 }
 
-/* Regression (review of issue 7), as it was: docs/crdt.md says a placement hint (the newest placement any
- * admitted node wrote, used while the project's scheduler has none) is
+/* Regression (review of issue 7), as it was: docs/crdt.md said a placement
+ * hint (the newest placement any admitted node wrote, used while the project's scheduler has none) is
  * "confirmed or replaced by the new scheduler on its next evaluation".
  * schedule() writes nothing when the derived owner is a Ready node, so a
  * hint is never confirmed and stays what every node reads. A hostile

@@ -10,18 +10,6 @@
 #define NOW_MS 1700000000000LL
 #define HLC(ms, c) (((uint64_t)(ms) << CARA_CRDT_HLC_COUNTER_BITS) | (uint64_t)(c))
 
-static cara_crdt *replica_cfg(const tkey *op, const cara_crdt_cfg *base)
-{
-    cara_crdt_cfg cfg = {0};
-    if (base != NULL)
-        cfg = *base;
-    cfg.operator_pks = (const uint8_t(*)[CARA_CRDT_PK_BYTES])op->pk;
-    cfg.operator_pks_count = 1;
-    cara_crdt *s = NULL;
-    CHECK_OK(cara_crdt_new(&s, &cfg, cara_test_env()));
-    return s;
-}
-
 /* Regression (review of issue 7), as it was: admissions_changed() counts every admitting ADMISSION record,
  * not every distinct key, and asserts the count stays below
  * CARA_CRDT_NODES_MAX, while admission_over_cap() lets any admission of an
@@ -36,7 +24,7 @@ TEST(admitting_one_key_under_many_names_does_not_abort)
     tkey op, node;
     tkey_make(&op, &rng);
     tkey_make(&node, &rng);
-    cara_crdt *s = replica_cfg(&op, NULL);
+    cara_crdt *s = treplica_cfg(&op, NULL);
     for (int i = 0; i < CARA_CRDT_NODES_MAX + 1; i++) {
         char name[32];
         snprintf(name, sizeof name, "alias-%d", i);
@@ -61,7 +49,7 @@ TEST(nodes_max_counts_distinct_keys)
     tkey_make(&k1, &rng);
     tkey_make(&k2, &rng);
     cara_crdt_cfg cfg = {.nodes_max = 2};
-    cara_crdt *s = replica_cfg(&op, &cfg);
+    cara_crdt *s = treplica_cfg(&op, &cfg);
     cara_buf b;
     tadmission(&b, "a", 1, HLC(NOW_MS, 0), &op, &k1, true);
     CHECK_OK(cara_crdt_apply(s, b.data, b.len, NOW_MS, NULL));
@@ -89,7 +77,7 @@ TEST(admissions_at_the_cap_converge_whatever_the_order)
     for (int i = 0; i < 3; i++)
         tkey_make(&k[i], &rng);
     cara_crdt_cfg cfg = {.nodes_max = 2};
-    cara_crdt *a = replica_cfg(&op, &cfg), *b = replica_cfg(&op, &cfg);
+    cara_crdt *a = treplica_cfg(&op, &cfg), *b = treplica_cfg(&op, &cfg);
     cara_buf adm[3];
     const char *names[3] = {"x", "y", "z"};
     for (int i = 0; i < 3; i++)
@@ -126,7 +114,7 @@ TEST(sync_work_per_message_is_bounded)
     cara_rng_seed(&rng, cara_test_seed());
     tkey op;
     tkey_make(&op, &rng);
-    cara_crdt *s = replica_cfg(&op, NULL);
+    cara_crdt *s = treplica_cfg(&op, NULL);
     enum { N = CARA_CRDT_RECORDS_MAX };
     for (int i = 0; i < N; i++) {
         char name[32];
@@ -194,7 +182,7 @@ TEST(one_gc_run_collects_every_due_tombstone)
     size_t left_total = 0;
     for (int trial = 0; trial < 100; trial++) {
         cara_crdt_cfg cfg = {.tombstone_horizon_ms = 1000};
-        cara_crdt *s = replica_cfg(&op, &cfg);
+        cara_crdt *s = treplica_cfg(&op, &cfg);
         for (int k = 0; k < 6; k++) {
             char name[8];
             snprintf(name, sizeof name, "n%d", k);

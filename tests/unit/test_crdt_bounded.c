@@ -19,25 +19,6 @@
 #define HLC(ms, c) (((uint64_t)(ms) << CARA_CRDT_HLC_COUNTER_BITS) | (uint64_t)(c))
 #define HORIZON_MS 1000
 
-static cara_crdt *replica_of(const tkey *op, const cara_crdt_cfg *base)
-{
-    cara_crdt_cfg cfg = {0};
-    if (base != NULL)
-        cfg = *base;
-    cfg.operator_pks = (const uint8_t(*)[CARA_CRDT_PK_BYTES])op->pk;
-    cfg.operator_pks_count = 1;
-    cara_crdt *s = NULL;
-    CHECK_OK(cara_crdt_new(&s, &cfg, cara_test_env()));
-    return s;
-}
-
-static cara_crdt_stats stats_of(const cara_crdt *s)
-{
-    cara_crdt_stats st;
-    cara_crdt_stats_get(s, &st);
-    return st;
-}
-
 /* Signs a record and applies it; it must change the state. */
 static void put_new(cara_crdt *s, int kind, const char *key, uint64_t gen, uint64_t hlc,
                     const tkey *author, int64_t now_wall_ms)
@@ -86,7 +67,7 @@ TEST(crdt_apply_delete_churn_stays_within_record_and_floor_caps)
     cara_crdt_cfg cfg = {.records_max = CHURN_RECORDS_MAX, .floors_max = CHURN_FLOORS_MAX,
                          .tombstone_horizon_ms = HORIZON_MS,
                          .floor_horizon_ms = CHURN_FLOOR_HORIZON_MS};
-    cara_crdt *s = replica_of(&op, &cfg);
+    cara_crdt *s = treplica_cfg(&op, &cfg);
     admit(s, &op, "runner", &runner);
     admit(s, &op, "sched", &sched);
     int64_t now = NOW_MS;
@@ -98,7 +79,7 @@ TEST(crdt_apply_delete_churn_stays_within_record_and_floor_caps)
         put_new(s, CARA_CRDT_PLACEMENT, name, 1, HLC(now, 2), &sched, now);
         put_new(s, CARA_CRDT_TOMBSTONE, name, 2, HLC(now, 3), &op, now);
         cara_crdt_gc(s, now);
-        cara_crdt_stats st = stats_of(s);
+        cara_crdt_stats st = tstats(s);
         CHECK_INT(st.records_count, <=, CHURN_RECORDS_MAX);
         CHECK_INT(st.floors_count, <=, CHURN_FLOORS_MAX);
     }
@@ -106,7 +87,7 @@ TEST(crdt_apply_delete_churn_stays_within_record_and_floor_caps)
      * are the two admissions. */
     now += HORIZON_MS + 1;
     cara_crdt_gc(s, now);
-    cara_crdt_stats st = stats_of(s);
+    cara_crdt_stats st = tstats(s);
     CHECK_INT(st.rejected[CARA_CRDT_R_FULL], ==, 0);
     CHECK_INT(st.collected, ==, CHURN_NAMES);
     CHECK_INT(st.records_count, ==, 2);
@@ -124,7 +105,7 @@ TEST(crdt_apply_delete_churn_stays_within_record_and_floor_caps)
     /* Past the floor horizon the remaining floors expire. */
     now += CHURN_FLOOR_HORIZON_MS + 1;
     cara_crdt_gc(s, now);
-    st = stats_of(s);
+    st = tstats(s);
     CHECK_INT(st.floors_count, ==, 0);
     CHECK_INT(st.floors_expired, ==, CHURN_FLOORS_MAX);
     CHECK_INT(st.floors_evicted, ==, CHURN_NAMES - CHURN_FLOORS_MAX);
@@ -142,16 +123,16 @@ TEST(crdt_gc_collects_status_of_an_unknown_project_after_the_horizon)
     tkey_make(&op, &rng);
     tkey_make(&node, &rng);
     cara_crdt_cfg cfg = {.tombstone_horizon_ms = HORIZON_MS, .floor_horizon_ms = 10 * HORIZON_MS};
-    cara_crdt *s = replica_of(&op, &cfg);
+    cara_crdt *s = treplica_cfg(&op, &cfg);
     admit(s, &op, "n1", &node);
     put_new(s, CARA_CRDT_PROJECT, "real", 1, HLC(NOW_MS, 0), &op, NOW_MS);
     put_new(s, CARA_CRDT_STATUS, "real", 1, HLC(NOW_MS, 1), &node, NOW_MS);
     put_new(s, CARA_CRDT_STATUS, "ghost", 1, HLC(NOW_MS, 2), &node, NOW_MS);
     put_new(s, CARA_CRDT_PLACEMENT, "ghost", 1, HLC(NOW_MS, 3), &node, NOW_MS);
     CHECK_INT(cara_crdt_gc(s, NOW_MS + HORIZON_MS / 2), ==, 0);
-    CHECK_INT(stats_of(s).records_count, ==, 5);
+    CHECK_INT(tstats(s).records_count, ==, 5);
     CHECK_INT(cara_crdt_gc(s, NOW_MS + 2 * HORIZON_MS), ==, 2);
-    cara_crdt_stats st = stats_of(s);
+    cara_crdt_stats st = tstats(s);
     CHECK_INT(st.records_count, ==, 3);
     CHECK_INT(st.leftovers_collected, ==, 2);
     CHECK_INT(st.floors_count, ==, 0);
@@ -371,7 +352,7 @@ static void mirror_check(const mirror *m, const cara_crdt *s)
     match_ctx recs = {.t = &m->records}, floors = {.t = &m->floors};
     CHECK_OK(cara_crdt_foreach(s, match_row, &recs));
     CHECK_OK(cara_crdt_floor_foreach(s, match_row, &floors));
-    cara_crdt_stats st = stats_of(s);
+    cara_crdt_stats st = tstats(s);
     CHECK_INT(recs.seen, ==, st.records_count);
     CHECK_INT(m->records.used, ==, st.records_count);
     CHECK_INT(floors.seen, ==, st.floors_count);
@@ -383,7 +364,7 @@ static void mirror_check(const mirror *m, const cara_crdt *s)
 static cara_crdt *mirror_replay(const mirror *m, const tkey *op, const cara_crdt_cfg *cfg,
                                 int64_t now_wall_ms)
 {
-    cara_crdt *s = replica_of(op, cfg);
+    cara_crdt *s = treplica_cfg(op, cfg);
     for (size_t i = 0; i < m->floors.cap; i++) {
         const row *r = &m->floors.rows[i];
         if (r->state == 1)
@@ -478,7 +459,7 @@ static void feed_step(feed_world *w, cara_rng *rng)
 /* Runs one history and returns the final stats of its replica. */
 static cara_crdt_stats feed_history(feed_world *w, cara_rng *rng)
 {
-    w->s = replica_of(&w->op, &w->cfg);
+    w->s = treplica_cfg(&w->op, &w->cfg);
     w->now_ms = NOW_MS;
     memset(w->adm_gen, 0, sizeof w->adm_gen);
     mirror m;
@@ -498,8 +479,8 @@ static cara_crdt_stats feed_history(feed_world *w, cara_rng *rng)
     cara_crdt_state_hash(w->s, ha);
     cara_crdt_state_hash(copy, hb);
     CHECK_MEM(ha, 32, hb, 32);
-    cara_crdt_stats st = stats_of(w->s);
-    CHECK_INT(stats_of(copy).floors_count, ==, st.floors_count);
+    cara_crdt_stats st = tstats(w->s);
+    CHECK_INT(tstats(copy).floors_count, ==, st.floors_count);
     cara_crdt_free(copy);
     cara_crdt_free(w->s);
     mirror_free(&m);
@@ -543,7 +524,7 @@ TEST(crdt_change_feed_overflow_resets_and_the_mirror_still_matches)
     tkey op;
     tkey_make(&op, &rng);
     cara_crdt_cfg cfg = {.tombstone_horizon_ms = HORIZON_MS};
-    cara_crdt *s = replica_of(&op, &cfg);
+    cara_crdt *s = treplica_cfg(&op, &cfg);
     mirror m;
     mirror_init(&m);
     int64_t now = NOW_MS;

@@ -26,19 +26,6 @@
 
 /* ---- Helpers ------------------------------------------------------------- */
 
-/* A replica trusting `op` alone, with the limits of `base` (may be NULL). */
-static cara_crdt *replica_of(const tkey *op, const cara_crdt_cfg *base)
-{
-    cara_crdt_cfg cfg = {0};
-    if (base != NULL)
-        cfg = *base;
-    cfg.operator_pks = (const uint8_t(*)[CARA_CRDT_PK_BYTES])op->pk;
-    cfg.operator_pks_count = 1;
-    cara_crdt *s = NULL;
-    CHECK_OK(cara_crdt_new(&s, &cfg, cara_test_env()));
-    return s;
-}
-
 /* Signs one record and appends its envelope to `out`. */
 static void sign_into(cara_buf *out, int kind, const char *key, uint64_t gen, uint64_t hlc,
                       const tkey *author, const void *value, size_t value_bytes)
@@ -55,13 +42,6 @@ static bool same_hash(const cara_crdt *a, const cara_crdt *b)
     cara_crdt_state_hash(a, ha);
     cara_crdt_state_hash(b, hb);
     return memcmp(ha, hb, sizeof ha) == 0;
-}
-
-static cara_crdt_stats stats_of(const cara_crdt *s)
-{
-    cara_crdt_stats st;
-    cara_crdt_stats_get(s, &st);
-    return st;
 }
 
 /* Applies one envelope that must be accepted and change the state. */
@@ -194,12 +174,12 @@ static int converge(cara_crdt *a, cara_crdt *b, wire *w, int exchanges_max, bool
             return x;
         if (x >= exchanges_max)
             cara_test_fail(__FILE__, __LINE__, "not converged after %d exchanges", x);
-        uint64_t before = stats_of(a).applied + stats_of(b).applied;
+        uint64_t before = tstats(a).applied + tstats(b).applied;
         if (x % 2 == 0)
             exchange(a, b, w);
         else
             exchange(b, a, w);
-        uint64_t after = stats_of(a).applied + stats_of(b).applied;
+        uint64_t after = tstats(a).applied + tstats(b).applied;
         if (must_progress && after == before)
             cara_test_fail(__FILE__, __LINE__, "exchange %d applied nothing", x);
     }
@@ -246,8 +226,8 @@ static int build_side(void *arg)
 static void build_pair(const tkey *op, const cara_crdt_cfg *cfg, size_t count,
                        size_t value_bytes, cara_crdt **a, cara_crdt **b)
 {
-    *a = replica_of(op, cfg);
-    *b = replica_of(op, cfg);
+    *a = treplica_cfg(op, cfg);
+    *b = treplica_cfg(op, cfg);
     side_job ja = {.op = op, .s = *a, .count = count, .value_bytes = value_bytes, .is_a = true};
     side_job jb = ja;
     jb.s = *b;
@@ -256,8 +236,8 @@ static void build_pair(const tkey *op, const cara_crdt_cfg *cfg, size_t count,
     CHECK(thrd_create(&t, build_side, &jb) == thrd_success);
     build_side(&ja);
     CHECK(thrd_join(t, NULL) == thrd_success);
-    CHECK_INT(stats_of(*a).records_count, ==, count);
-    CHECK_INT(stats_of(*b).records_count, ==, count);
+    CHECK_INT(tstats(*a).records_count, ==, count);
+    CHECK_INT(tstats(*b).records_count, ==, count);
 }
 
 /* After convergence both sides hold the newer version of every record. */
@@ -295,7 +275,7 @@ TEST(crdt_sync_budgeted_exchanges_converge_30000_records_half_different)
     int exchanges = converge(a, b, &w, 64, true);
     CHECK(exchanges >= 2); /* the deltas alone need several */
     CHECK(w.reply_bytes_max <= CARA_CRDT_SYNC_MSG_BYTES_MAX);
-    CHECK(stats_of(a).sync_deferred + stats_of(b).sync_deferred > 0);
+    CHECK(tstats(a).sync_deferred + tstats(b).sync_deferred > 0);
     check_newest_everywhere(a, b, 30000);
     cara_crdt_free(a);
     cara_crdt_free(b);
@@ -315,9 +295,9 @@ TEST(crdt_sync_converges_two_full_replicas_half_different)
     wire w = wire_full(NOW_MS);
     converge(a, b, &w, 64, true);
     check_newest_everywhere(a, b, CARA_CRDT_RECORDS_MAX);
-    CHECK_INT(stats_of(a).records_count, ==, CARA_CRDT_RECORDS_MAX);
-    CHECK_INT(stats_of(b).records_count, ==, CARA_CRDT_RECORDS_MAX);
-    CHECK_INT(stats_of(a).rejected[CARA_CRDT_R_FULL] + stats_of(b).rejected[CARA_CRDT_R_FULL], ==,
+    CHECK_INT(tstats(a).records_count, ==, CARA_CRDT_RECORDS_MAX);
+    CHECK_INT(tstats(b).records_count, ==, CARA_CRDT_RECORDS_MAX);
+    CHECK_INT(tstats(a).rejected[CARA_CRDT_R_FULL] + tstats(b).rejected[CARA_CRDT_R_FULL], ==,
               0);
     cara_crdt_free(a);
     cara_crdt_free(b);
@@ -364,7 +344,7 @@ TEST(crdt_sync_small_reply_and_one_record_delta_still_progress)
     wire w = {.reply_room = 4096, .delta_room = record_bytes, .now_wall_ms = NOW_MS};
     converge(a, b, &w, 4000, true);
     CHECK(w.delta_bytes_max <= record_bytes && w.delta_bytes_max > 0);
-    CHECK(stats_of(a).sync_deferred + stats_of(b).sync_deferred > 0);
+    CHECK(tstats(a).sync_deferred + tstats(b).sync_deferred > 0);
     check_newest_everywhere(a, b, 600);
     cara_crdt_free(a);
     cara_crdt_free(b);
@@ -399,7 +379,7 @@ TEST(crdt_floor_reaches_a_replica_that_missed_the_delete)
     tkey op;
     tkey_make(&op, &rng);
     for (int starter = 0; starter < 2; starter++) {
-        cara_crdt *a = replica_of(&op, &short_horizon), *b = replica_of(&op, &short_horizon);
+        cara_crdt *a = treplica_cfg(&op, &short_horizon), *b = treplica_cfg(&op, &short_horizon);
         cara_buf spec, tomb, again;
         trec(&spec, CARA_CRDT_PROJECT, "web", 1, HLC(NOW_MS, 0), &op, "v1", 2);
         trec(&tomb, CARA_CRDT_TOMBSTONE, "web", 2, HLC(NOW_MS + 10, 0), &op, NULL, 0);
@@ -506,7 +486,7 @@ static uint64_t del_history(const tkey *op, cara_rng *rng, int h)
 {
     del_world d = {.n = 3 + (int)cara_rng_below(rng, DEL_REPLICAS_MAX - 2), .now_ms = NOW_MS};
     for (int i = 0; i < d.n; i++)
-        d.r[i] = replica_of(op, &short_horizon);
+        d.r[i] = treplica_cfg(op, &short_horizon);
     int steps = 40 + (int)cara_rng_below(rng, 60);
     for (int step = 0; step < steps; step++) {
         switch (cara_rng_below(rng, 6)) {
@@ -548,7 +528,7 @@ static uint64_t del_history(const tkey *op, cara_rng *rng, int h)
     del_check(&d, h);
     uint64_t floors = 0;
     for (int i = 0; i < d.n; i++) {
-        floors += stats_of(d.r[i]).collected;
+        floors += tstats(d.r[i]).collected;
         cara_crdt_free(d.r[i]);
     }
     return floors;
@@ -630,7 +610,7 @@ TEST(crdt_hostile_max_generation_status_cannot_hide_another_nodes_status)
         for (int i = 0; i < RECS; i++)
             idx[i] = i;
         shuffle(idx, RECS, &rng);
-        cara_crdt *s = replica_of(&op, NULL);
+        cara_crdt *s = treplica_cfg(&op, NULL);
         for (int i = 0; i < RECS; i++)
             apply_any(s, &recs[idx[i]], NOW_MS);
         check_held_by(s, CARA_CRDT_STATUS, "P", &good, &recs[GOOD_STATUS2]);
@@ -646,7 +626,7 @@ TEST(crdt_hostile_max_generation_status_cannot_hide_another_nodes_status)
             CHECK_INT(l.count, ==, 2);
             CHECK(listed(&l, good.pk) && listed(&l, evil.pk));
         }
-        CHECK_INT(stats_of(s).rejected[CARA_CRDT_R_FUTURE], ==, 0);
+        CHECK_INT(tstats(s).rejected[CARA_CRDT_R_FUTURE], ==, 0);
         if (first == NULL)
             first = s;
         else {
@@ -768,9 +748,9 @@ static void hp_history(hp_cast *c, cara_rng *rng, int h)
 {
     memset(c->want, 0, sizeof c->want);
     int n = 3 + (int)cara_rng_below(rng, HP_REPLICAS_MAX - 2);
-    cara_crdt *r[HP_REPLICAS_MAX], *ref = replica_of(&c->op, NULL);
+    cara_crdt *r[HP_REPLICAS_MAX], *ref = treplica_cfg(&c->op, NULL);
     for (int i = 0; i < n; i++) {
-        r[i] = replica_of(&c->op, NULL);
+        r[i] = treplica_cfg(&c->op, NULL);
         for (int a = 0; a < HP_NODES; a++)
             apply_new(r[i], &c->admissions[a], NOW_MS);
     }
@@ -843,7 +823,7 @@ TEST(crdt_records_before_their_admission_are_held_then_applied)
     tkey op, node;
     tkey_make(&op, &rng);
     tkey_make(&node, &rng);
-    cara_crdt *s = replica_of(&op, NULL);
+    cara_crdt *s = treplica_cfg(&op, NULL);
     cara_buf nrec, status, place, adm;
     trec(&nrec, CARA_CRDT_NODE, "n1", 1, HLC(NOW_MS, 0), &node, "node", 4);
     trec(&status, CARA_CRDT_STATUS, "web", 1, HLC(NOW_MS, 1), &node, "up", 2);
@@ -857,7 +837,7 @@ TEST(crdt_records_before_their_admission_are_held_then_applied)
         int rc = cara_crdt_apply(s, early[i]->data, early[i]->len, NOW_MS, NULL);
         CHECK(rc == CARA_ENOTADMITTED || rc == CARA_EUNTRUSTED);
     }
-    cara_crdt_stats st = stats_of(s);
+    cara_crdt_stats st = tstats(s);
     CHECK_INT(st.held, ==, 3);
     CHECK_INT(st.held_count, ==, 3);
     CHECK_INT(st.records_count, ==, 0);
@@ -865,7 +845,7 @@ TEST(crdt_records_before_their_admission_are_held_then_applied)
     cara_crdt_state_hash(s, after);
     CHECK_MEM(before, 32, after, 32);
     apply_new(s, &adm, NOW_MS);
-    st = stats_of(s);
+    st = tstats(s);
     CHECK_INT(st.held_count, ==, 0);
     CHECK_INT(st.records_count, ==, 4);
     CHECK_INT(st.applied, ==, 4);
@@ -890,7 +870,7 @@ TEST(crdt_admission_beyond_nodes_max_is_kept_without_effect_until_room_is_made)
     tkey op, nodes[5];
     tkey_make(&op, &rng);
     cara_crdt_cfg cfg = {.nodes_max = 4};
-    cara_crdt *s = replica_of(&op, &cfg);
+    cara_crdt *s = treplica_cfg(&op, &cfg);
     for (int i = 0; i < 5; i++) {
         char name[16];
         snprintf(name, sizeof name, "n%d", i);
@@ -901,7 +881,7 @@ TEST(crdt_admission_beyond_nodes_max_is_kept_without_effect_until_room_is_made)
         cara_buf_free(&adm);
     }
     /* The fifth (newest) admission is held as a record but not in effect. */
-    cara_crdt_stats st = stats_of(s);
+    cara_crdt_stats st = tstats(s);
     CHECK_INT(st.admissions_over_cap, ==, 1);
     CHECK_INT(st.records_count, ==, 5);
     CHECK_INT(cara_crdt_admission_room(s), ==, 0);
@@ -919,7 +899,7 @@ TEST(crdt_admission_beyond_nodes_max_is_kept_without_effect_until_room_is_made)
     apply_new(s, &alias, NOW_MS);
     CHECK(cara_crdt_node_admitted(s, nodes[0].pk));
     CHECK(!cara_crdt_node_admitted(s, nodes[4].pk));
-    CHECK_INT(stats_of(s).admissions_over_cap, ==, 1);
+    CHECK_INT(tstats(s).admissions_over_cap, ==, 1);
     cara_buf_free(&alias);
     /* A revocation makes room: the waiting admission takes effect. */
     cara_buf revoke;
@@ -928,8 +908,8 @@ TEST(crdt_admission_beyond_nodes_max_is_kept_without_effect_until_room_is_made)
     cara_buf_free(&revoke);
     CHECK(!cara_crdt_node_admitted(s, nodes[1].pk));
     CHECK(cara_crdt_node_admitted(s, nodes[4].pk));
-    CHECK_INT(stats_of(s).admissions_over_cap, ==, 0);
-    CHECK_INT(stats_of(s).rejected[CARA_CRDT_R_FULL], ==, 0);
+    CHECK_INT(tstats(s).admissions_over_cap, ==, 0);
+    CHECK_INT(tstats(s).rejected[CARA_CRDT_R_FULL], ==, 0);
     cara_crdt_free(s);
 }
 
@@ -1003,7 +983,7 @@ static void ad_history(const tkey *op, const tkey *nodes, cara_rng *rng, int h)
         }
     }
     int n = 2 + (int)cara_rng_below(rng, AD_REPLICAS_MAX - 1);
-    cara_crdt *r[AD_REPLICAS_MAX], *ref = replica_of(op, NULL);
+    cara_crdt *r[AD_REPLICAS_MAX], *ref = treplica_cfg(op, NULL);
     int order[AD_POOL_MAX + 2 * AD_NODES];
     /* Each record reaches each replica with a 3/4 chance, and at least one. */
     bool gets[AD_REPLICAS_MAX][AD_POOL_MAX + 2 * AD_NODES];
@@ -1020,7 +1000,7 @@ static void ad_history(const tkey *op, const tkey *nodes, cara_rng *rng, int h)
     for (int i = 0; i < count; i++)
         apply_any(ref, &items[order[i]].b, NOW_MS);
     for (int i = 0; i < n; i++) {
-        r[i] = replica_of(op, NULL);
+        r[i] = treplica_cfg(op, NULL);
         shuffle(order, count, rng);
         for (int j = 0; j < count; j++)
             if (gets[i][order[j]])
