@@ -295,6 +295,42 @@
      CARA_LABELS_COUNT_MAX * (CARA_LABEL_KEY_BYTES_MAX + CARA_LABEL_VALUE_BYTES_MAX + 16) + \
      CARA_NODE_ADDRS_COUNT_MAX * (CARA_ADDR_BYTES_MAX + 4) + 2 * CARA_HOSTNAME_BYTES_MAX + 1024)
 
+/* ---- Gossip transport (src/gossip/seal.c, docs/gossip-transport.md) ----- */
+
+/* One UDP datagram, sealed: a WireGuard interface's MTU of 1420 minus the
+ * 20-byte IPv4 header and the 8-byte UDP header inside the tunnel, so that
+ * gossip never fragments on the overlay (DESIGN.md §5). */
+#define CARA_GOSSIP_WG_MTU_BYTES 1420
+#define CARA_GOSSIP_DATAGRAM_BYTES_MAX (CARA_GOSSIP_WG_MTU_BYTES - 20 - 8)
+/* The clear header of a sealed datagram or frame: magic (2), version (1),
+ * type (1), the sender's Ed25519 public key (32) and a 64-bit counter (8);
+ * then a 16-byte Poly1305 tag. */
+#define CARA_GOSSIP_SEAL_HEADER_BYTES 44
+#define CARA_GOSSIP_SEAL_TAG_BYTES 16
+#define CARA_GOSSIP_SEAL_OVERHEAD_BYTES (CARA_GOSSIP_SEAL_HEADER_BYTES + CARA_GOSSIP_SEAL_TAG_BYTES)
+/* What the protocol above may put in one datagram. */
+#define CARA_GOSSIP_PLAINTEXT_BYTES_MAX \
+    (CARA_GOSSIP_DATAGRAM_BYTES_MAX - CARA_GOSSIP_SEAL_OVERHEAD_BYTES)
+/* Counters a receiver remembers per peer, as a sliding bitmap (the scheme
+ * of IPsec, RFC 4303 §3.4.3 and RFC 6479, and of WireGuard): a datagram
+ * overtaken by up to 1023 later ones from the same sender is still
+ * accepted, once; an older one is refused as too old. 128 bytes a peer. */
+#define CARA_GOSSIP_REPLAY_WINDOW 1024
+/* Peers with pairwise keys: every admitted node, no more (an admit past it
+ * is refused with CARA_ELIMIT; a revoke evicts the entry at once). */
+#define CARA_GOSSIP_PEERS_MAX CARA_CRDT_NODES_MAX
+/* Datagrams one sender sends to one peer within one epoch: the counter is
+ * epoch << 32 | n, so an epoch bumped at every start never reuses a nonce
+ * (docs/gossip-transport.md, "Counters across restarts"). */
+#define CARA_GOSSIP_EPOCH_SENDS_MAX (1ULL << 32)
+/* One frame on a stream (TCP): the plaintext of one sealed frame. Larger
+ * messages (anti-entropy deltas) are cut into frames by the layer above;
+ * 64 KiB keeps the receiver's buffer small and the tag check frequent. */
+#define CARA_GOSSIP_FRAME_PLAINTEXT_BYTES_MAX (64 * 1024)
+/* On the wire a frame is a 4-byte big-endian length, then the sealed frame. */
+#define CARA_GOSSIP_FRAME_BYTES_MAX \
+    (4 + CARA_GOSSIP_SEAL_OVERHEAD_BYTES + CARA_GOSSIP_FRAME_PLAINTEXT_BYTES_MAX)
+
 /* ---- Relations ---------------------------------------------------------- */
 
 _Static_assert(CARA_DOC_SCALAR_BYTES_MAX >= CARA_ENV_VALUE_BYTES_MAX,
@@ -374,5 +410,22 @@ _Static_assert(CARA_HTTP_DISCARD_BYTES_MAX > CARA_HTTP_BODY_BYTES_MAX,
                "a body just over the cap must still get its 413");
 _Static_assert(CARA_HTTP_STREAM_PROBE_MS < CARA_HTTP_IDLE_TIMEOUT_S * 1000,
                "a dead watcher is found sooner than an idle connection is closed");
+
+_Static_assert(CARA_GOSSIP_DATAGRAM_BYTES_MAX == 1392, "1420 - 20 - 8, DESIGN.md §5");
+_Static_assert(CARA_GOSSIP_SEAL_HEADER_BYTES == 2 + 1 + 1 + 32 + 8,
+               "magic, version, type, sender key, counter");
+_Static_assert(CARA_GOSSIP_PLAINTEXT_BYTES_MAX + CARA_GOSSIP_SEAL_OVERHEAD_BYTES ==
+                   CARA_GOSSIP_DATAGRAM_BYTES_MAX,
+               "a full plaintext seals to exactly one full datagram");
+_Static_assert(CARA_GOSSIP_PLAINTEXT_BYTES_MAX >= 1024,
+               "a datagram must carry a probe and some piggybacked updates");
+_Static_assert(CARA_GOSSIP_REPLAY_WINDOW % 64 == 0 &&
+                   (CARA_GOSSIP_REPLAY_WINDOW & (CARA_GOSSIP_REPLAY_WINDOW - 1)) == 0,
+               "the window is a ring of whole 64-bit words");
+_Static_assert(CARA_GOSSIP_PEERS_MAX >= CARA_CRDT_NODES_MAX,
+               "every admitted node must get a pairwise key");
+_Static_assert(CARA_GOSSIP_FRAME_PLAINTEXT_BYTES_MAX >= CARA_GOSSIP_PLAINTEXT_BYTES_MAX,
+               "a stream frame carries at least what a datagram does");
+_Static_assert(CARA_GOSSIP_FRAME_BYTES_MAX <= 0xffffffffu, "the length prefix is 32 bits");
 
 #endif

@@ -6,6 +6,7 @@
 #include <dirent.h>
 
 #include "../fuzz/fuzz_crdt_fixture.h"
+#include "../fuzz/fuzz_seal_fixture.h"
 #include "agent/api_body.h"
 #include "harness.h"
 
@@ -225,4 +226,81 @@ TEST(fuzz_admission_seeds_admit_revoke_and_refuse)
     CHECK_INT(admissions[0], >=, 1);
     CHECK_INT(admissions[1], >=, 1);
     CHECK_INT(admissions[2], >=, 1);
+}
+
+/* The seal fuzzer's seeds: near-misses that reach each refusal of the
+ * receiver in tests/fuzz/fuzz_seal_fixture.h; none can ever be accepted. */
+
+static void seal_seed(cara_seal *from, uint8_t to_tag, const char *name, size_t cut)
+{
+    fixture_key to;
+    fixture_key_make(&to, to_tag);
+    uint8_t w[CARA_GOSSIP_DATAGRAM_BYTES_MAX];
+    size_t n = 0;
+    CHECK_OK(cara_seal_seal(from, to.pk, (const uint8_t *)"ping", 4, w, sizeof w, &n));
+    write_file("fuzz/seeds/fuzz_seal", name, w, cut ? cut : n);
+}
+
+static void write_seal_seeds(void)
+{
+    cara_env *env = cara_test_env();
+    cara_seal *tx1 = fixture_seal(env, FIXTURE_SEAL_TX, 1);
+    cara_seal *tx9 = fixture_seal(env, FIXTURE_SEAL_TX, 9);
+    cara_seal *stranger = fixture_seal(env, FIXTURE_SEAL_STRANGER, 1);
+    cara_seal *rx = fixture_seal(env, FIXTURE_SEAL_RX, 1);
+    CHECK(tx1 != NULL && tx9 != NULL && stranger != NULL && rx != NULL);
+    CHECK_OK(fixture_seal_admit(tx1, FIXTURE_SEAL_RX));
+    CHECK_OK(fixture_seal_admit(tx9, FIXTURE_SEAL_OTHER));
+    CHECK_OK(fixture_seal_admit(stranger, FIXTURE_SEAL_RX));
+    CHECK_OK(fixture_seal_admit(rx, FIXTURE_SEAL_TX));
+    seal_seed(tx1, FIXTURE_SEAL_RX, "replay.bin", 0);
+    seal_seed(tx1, FIXTURE_SEAL_RX, "short.bin", 40);
+    seal_seed(tx9, FIXTURE_SEAL_OTHER, "badtag-not-for-us.bin", 0);
+    seal_seed(stranger, FIXTURE_SEAL_RX, "notadmitted-stranger.bin", 0);
+    uint8_t r[CARA_SEAL_HELLO_RANDOM_BYTES] = {0}, ht[CARA_SEAL_HELLO_BYTES];
+    uint8_t hr[CARA_SEAL_HELLO_BYTES], w[128];
+    cara_seal_hello(tx1, r, ht);
+    cara_seal_hello(rx, r, hr);
+    cara_seal_stream st;
+    CHECK_OK(cara_seal_stream_start(tx1, &st, true, ht, hr, sizeof hr, NULL));
+    size_t n = 0;
+    CHECK_OK(cara_seal_stream_seal(tx1, &st, (const uint8_t *)"frame", 5, w, sizeof w, &n));
+    write_file("fuzz/seeds/fuzz_seal", "frame.bin", w, n);
+    cara_seal_free(tx1);
+    cara_seal_free(tx9);
+    cara_seal_free(stranger);
+    cara_seal_free(rx);
+}
+
+static cara_seal *seal_rx;
+static int seal_seeds_seen;
+
+static void check_seal_seed(const char *name, const uint8_t *b, size_t len)
+{
+    int want = strncmp(name, "replay", 6) == 0        ? CARA_EREPLAY
+               : strncmp(name, "badtag", 6) == 0      ? CARA_EBADSIG
+               : strncmp(name, "notadmitted", 11) == 0 ? CARA_ENOTADMITTED
+                                                      : CARA_EPARSE;
+    uint8_t pt[CARA_GOSSIP_FRAME_BYTES_MAX], from[CARA_CRDT_PK_BYTES];
+    size_t n = 0;
+    int rc = cara_seal_open(seal_rx, b, len, from, pt, sizeof pt, &n);
+    if (rc != want)
+        cara_test_fail(__FILE__, __LINE__, "seed %s: %s, want %s", name, cara_errname(rc),
+                       cara_errname(want));
+    seal_seeds_seen++;
+}
+
+TEST(fuzz_seal_seeds_reach_each_refusal_and_none_is_accepted)
+{
+    if (writing())
+        write_seal_seeds();
+    cara_seal *tx = NULL;
+    CHECK_OK(fixture_seal_pair(cara_test_env(), &seal_rx, &tx));
+    seal_seeds_seen = 0;
+    CHECK_INT(each_seed("fuzz/seeds/fuzz_seal", check_seal_seed), >=, 5);
+    cara_seal_stats st;
+    cara_seal_stats_get(seal_rx, &st);
+    CHECK_INT(st.opened, ==, FIXTURE_SEAL_USED);
+    cara_seal_free(seal_rx);
+    cara_seal_free(tx);
 }
