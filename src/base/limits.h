@@ -331,6 +331,72 @@
 #define CARA_GOSSIP_FRAME_BYTES_MAX \
     (4 + CARA_GOSSIP_SEAL_OVERHEAD_BYTES + CARA_GOSSIP_FRAME_PLAINTEXT_BYTES_MAX)
 
+/* ---- Gossip membership (src/gossip/swim.c, docs/gossip.md) -------------- */
+
+/* A member's name: a node name with room for a short domain suffix. */
+#define CARA_SWIM_NAME_BYTES_MAX 64
+/* A member's public key, carried opaquely (the seal layer checks it). */
+#define CARA_SWIM_KEY_BYTES 32
+/* An opaque transport address: an IPv6 address and a port. */
+#define CARA_SWIM_ADDR_BYTES_MAX 18
+/* The membership table holds every admitted node and no more. */
+#define CARA_SWIM_MEMBERS_MAX CARA_CRDT_NODES_MAX
+/* Bytes kept in a datagram's plaintext for the node object's envelope
+ * around a membership message (magic, version, message kind). */
+#define CARA_SWIM_ENVELOPE_RESERVE_BYTES 16
+/* Worst-case msgpack of one piggybacked update, an array of 6: header 1,
+ * kind 1, incarnation (uint32) 5, name str8 2+64, key bin8 2+32, address
+ * bin8 2+18, accuser name str8 2+64. */
+#define CARA_SWIM_UPDATE_BYTES_MAX                                            \
+    (1 + 1 + 5 + (2 + CARA_SWIM_NAME_BYTES_MAX) + (2 + CARA_SWIM_KEY_BYTES) + \
+     (2 + CARA_SWIM_ADDR_BYTES_MAX) + (2 + CARA_SWIM_NAME_BYTES_MAX))
+/* Worst-case msgpack of a message without its updates: array header 1,
+ * type 1, sequence (uint32) 5, target name 2+64, key 2+32, address 2+18,
+ * array16 header of the update list 3. */
+#define CARA_SWIM_HEADER_BYTES_MAX                                            \
+    (1 + 1 + 5 + (2 + CARA_SWIM_NAME_BYTES_MAX) + (2 + CARA_SWIM_KEY_BYTES) + \
+     (2 + CARA_SWIM_ADDR_BYTES_MAX) + 3)
+/* The byte budget of the piggyback list: what a sealed datagram's
+ * plaintext (1332 bytes) leaves after the envelope and the header, 1186
+ * bytes. The list is filled by encoded size, so six worst-case updates fit,
+ * and sixteen with names of a dozen bytes. */
+#define CARA_SWIM_PIGGYBACK_BYTES_MAX                                         \
+    (CARA_GOSSIP_PLAINTEXT_BYTES_MAX - CARA_SWIM_ENVELOPE_RESERVE_BYTES -     \
+     CARA_SWIM_HEADER_BYTES_MAX)
+/* Updates per message, whatever their size: bounds the struct. */
+#define CARA_SWIM_PIGGYBACK_MAX 16
+/* Member states sampled into a message's spare room (docs/gossip.md). */
+#define CARA_SWIM_SAMPLES_PER_MSG 3
+/* One pending update per member and one about ourselves; a newer update
+ * about a member replaces the older. Past the cap the most-sent entry is
+ * evicted (counted). */
+#define CARA_SWIM_BROADCASTS_MAX (CARA_SWIM_MEMBERS_MAX + 1)
+/* Indirect probes (k) one probe may ask for; memberlist's default is 3. */
+#define CARA_SWIM_INDIRECT_MAX 8
+/* Pings this node relays for others at once; past it a ping-req is
+ * dropped (counted) and its requester sees a missed nack. */
+#define CARA_SWIM_RELAYS_MAX 64
+/* Independent accusers remembered per suspicion (Lifeguard needs
+ * suspicion_mult - 2 of them). */
+#define CARA_SWIM_CONFIRMS_MAX 8
+/* Multipliers: the probe period grows to at most 16x under bad health;
+ * retransmissions are at most 16 * ceil(log10(N + 1)). */
+#define CARA_SWIM_AWARENESS_MAX 16
+#define CARA_SWIM_RETRANSMIT_MULT_MAX 16
+#define CARA_SWIM_SUSPICION_MULT_MAX 16
+/* A node raises its incarnation only to refute a suspicion, a few times a
+ * day at worst: a number past 2^31 is a peer playing games (or about to
+ * wrap), and the update is dropped and counted. */
+#define CARA_SWIM_INCARNATION_MAX 0x7fffffffu
+/* A leaving node tells this many members directly; the rest hear it by
+ * gossip. */
+#define CARA_SWIM_LEAVE_NOTICES_MAX 128
+/* Messages waiting for the driver; one call sends at most a probe, its
+ * ping-reqs, a nack per relay, or the leave notices. */
+#define CARA_SWIM_OUTBOX_MAX 256
+/* Events waiting for the driver: two per member between polls. */
+#define CARA_SWIM_EVENTS_MAX (2 * CARA_SWIM_MEMBERS_MAX)
+
 /* ---- Relations ---------------------------------------------------------- */
 
 _Static_assert(CARA_DOC_SCALAR_BYTES_MAX >= CARA_ENV_VALUE_BYTES_MAX,
@@ -427,5 +493,23 @@ _Static_assert(CARA_GOSSIP_PEERS_MAX >= CARA_CRDT_NODES_MAX,
 _Static_assert(CARA_GOSSIP_FRAME_PLAINTEXT_BYTES_MAX >= CARA_GOSSIP_PLAINTEXT_BYTES_MAX,
                "a stream frame carries at least what a datagram does");
 _Static_assert(CARA_GOSSIP_FRAME_BYTES_MAX <= 0xffffffffu, "the length prefix is 32 bits");
+
+_Static_assert(CARA_SWIM_ENVELOPE_RESERVE_BYTES + CARA_SWIM_HEADER_BYTES_MAX +
+                       CARA_SWIM_PIGGYBACK_BYTES_MAX + CARA_GOSSIP_SEAL_OVERHEAD_BYTES <=
+                   CARA_GOSSIP_DATAGRAM_BYTES_MAX,
+               "a membership message fits one sealed datagram");
+_Static_assert(CARA_SWIM_PIGGYBACK_BYTES_MAX >= 6 * CARA_SWIM_UPDATE_BYTES_MAX,
+               "six worst-case updates fit the piggyback budget");
+_Static_assert(CARA_SWIM_MEMBERS_MAX <= CARA_GOSSIP_PEERS_MAX,
+               "every member has a pairwise key in the seal layer");
+_Static_assert(CARA_SWIM_KEY_BYTES == 32, "an Ed25519 public key, as the seal header carries");
+_Static_assert(CARA_SWIM_PIGGYBACK_MAX <= 255, "the update count is a uint8_t");
+_Static_assert(CARA_SWIM_SAMPLES_PER_MSG < CARA_SWIM_PIGGYBACK_MAX,
+               "samples only fill spare room");
+_Static_assert(CARA_SWIM_NAME_BYTES_MAX <= 255 && CARA_SWIM_ADDR_BYTES_MAX <= 255,
+               "lengths are uint8_t and str8/bin8 in msgpack");
+_Static_assert(CARA_SWIM_OUTBOX_MAX >= 1 + CARA_SWIM_INDIRECT_MAX + CARA_SWIM_RELAYS_MAX +
+                                           CARA_SWIM_LEAVE_NOTICES_MAX + 1,
+               "one call's sends fit the outbox");
 
 #endif

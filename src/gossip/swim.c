@@ -1,0 +1,1076 @@
+/*
+ * SWIM failure detection and membership with Lifeguard's refinements,
+ * sans-IO. The protocol, its defaults and where it departs from memberlist
+ * are in docs/gossip.md; the comments here say why each step is shaped the
+ * way it is.
+ *
+ * References: Das, Gupta, Motivala, "SWIM" (DSN 2002); Dadgar, Phillips,
+ * Currey, "Lifeguard: Local Health Awareness for More Accurate Failure
+ * Detection" (arXiv 1707.00788).
+ */
+#include "gossip/swim_int.h"
+
+#include <math.h>
+#include <string.h>
+
+/* One member we know, other than ourselves. Slots are reused after a reap. */
+typedef struct member {
+    bool used;
+    cara_swim_peer peer;
+    uint8_t state;
+    uint32_t incarnation;
+    uint64_t state_since_ms;
+    /* Suspicion: fixed when it starts (N may change while it runs). */
+    uint64_t suspect_start_ms, suspect_min_ms, suspect_max_ms;
+    uint32_t accusers_count; /* the first accuser included */
+    uint64_t accusers[CARA_SWIM_CONFIRMS_MAX + 1];
+} member;
+
+/* One pending update and how often it has been piggybacked. */
+typedef struct bcast {
+    cara_swim_update u;
+    uint32_t transmits_count;
+    uint64_t born;   /* enqueue order: newer first among equals */
+    uint64_t picked; /* message number that last took it */
+} bcast;
+
+/* A ping we send for another member's ping-req. */
+typedef struct relay {
+    bool used;
+    cara_swim_peer requester;
+    cara_swim_id target;
+    uint32_t requester_seq, own_seq;
+    uint64_t nack_at_ms;
+} relay;
+
+typedef struct out_item {
+    cara_swim_peer to;
+    cara_swim_msg msg;
+} out_item;
+
+typedef struct probe {
+    bool active, indirect_sent;
+    uint32_t seq;
+    size_t slot;
+    uint64_t ack_deadline_ms, end_ms;
+    uint32_t relays_count, nacks_count;
+    cara_swim_id relays[CARA_SWIM_INDIRECT_MAX];
+    bool nacked[CARA_SWIM_INDIRECT_MAX];
+} probe;
+
+struct cara_swim {
+    cara_env *env;
+    cara_swim_cfg cfg;
+    uint32_t incarnation;
+    bool leaving;
+    uint32_t lhm; /* Lifeguard's local health multiplier, 0 = healthy */
+
+    member *members; /* CARA_SWIM_MEMBERS_MAX slots */
+    size_t alive_count, suspect_count;
+    uint32_t *order; /* probe order: slots, shuffled each round */
+    size_t order_count, order_cursor;
+
+    bcast *bcasts;
+    size_t bcasts_count;
+    uint64_t bcast_born, msg_number;
+
+    relay relays[CARA_SWIM_RELAYS_MAX];
+    probe probe;
+    uint64_t probe_next_ms;
+    uint32_t seq_next;
+
+    out_item *outbox;
+    size_t out_head, out_count;
+    cara_swim_event *events;
+    size_t ev_head, ev_count;
+    cara_swim_stats stats;
+};
+
+#define NO_SLOT ((size_t)-1)
+
+/* ---- Small helpers ------------------------------------------------------ */
+
+static bool name_eq(const cara_swim_id *id, const char *name, size_t len)
+{
+    return id->name_len == len && memcmp(id->name, name, len) == 0;
+}
+
+static bool id_eq(const cara_swim_id *a, const cara_swim_id *b)
+{
+    return name_eq(a, b->name, b->name_len);
+}
+
+/* FNV-1a of a name: tells accusers apart, collisions only merge two. */
+static uint64_t name_hash(const char *name, size_t len)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (uint8_t)name[i]) * 1099511628211ULL;
+    return h;
+}
+
+static bool is_self(const cara_swim *s, const char *name, size_t len)
+{
+    return name_eq(&s->cfg.self, name, len);
+}
+
+static size_t find_member(const cara_swim *s, const char *name, size_t len)
+{
+    for (size_t i = 0; i < CARA_SWIM_MEMBERS_MAX; i++)
+        if (s->members[i].used && name_eq(&s->members[i].peer.id, name, len))
+            return i;
+    return NO_SLOT;
+}
+
+static uint64_t scaled(const cara_swim *s, uint64_t base_ms)
+{
+    return base_ms * (s->lhm + 1);
+}
+
+/* N for the scaling formulas: live members and ourselves. */
+static size_t members_n(const cara_swim *s)
+{
+    return s->alive_count + s->suspect_count + 1;
+}
+
+size_t cara_swim_update_bytes_max(const cara_swim_update *u)
+{
+    return 1 + 1 + 5 + (2 + (size_t)u->member.name_len) + (2 + CARA_SWIM_KEY_BYTES) +
+           (2 + (size_t)u->addr.len) + (2 + (size_t)u->accuser_len);
+}
+
+void cara_swim_cfg_lan(cara_swim_cfg *cfg)
+{
+    cfg->probe_interval_ms = 1000;
+    cfg->probe_timeout_ms = 500;
+    cfg->indirect_checks_count = 3;
+    cfg->suspicion_mult = 4;
+    cfg->suspicion_max_mult = 6;
+    cfg->retransmit_mult = 4;
+    cfg->awareness_max = 8;
+    cfg->reap_horizon_ms = 300000;
+}
+
+/* ---- Formulas ----------------------------------------------------------- */
+
+uint64_t cara_swim_suspicion_min_ms(uint32_t suspicion_mult, size_t members_count,
+                                    uint32_t probe_interval_ms)
+{
+    double scale = members_count > 10 ? log10((double)members_count) : 1.0;
+    return (uint64_t)((double)suspicion_mult * scale * (double)probe_interval_ms);
+}
+
+uint64_t cara_swim_suspicion_timeout_ms(uint64_t min_ms, uint64_t max_ms, uint32_t confirmations,
+                                        uint32_t expected)
+{
+    CARA_ASSERT(min_ms <= max_ms);
+    if (expected == 0)
+        return min_ms;
+    if (confirmations > expected)
+        confirmations = expected;
+    /* Each independent accuser is evidence; the log makes the first ones
+     * count most (Lifeguard, section IV-B). */
+    double frac = log((double)confirmations + 1.0) / log((double)expected + 1.0);
+    double t = (double)max_ms - (double)(max_ms - min_ms) * frac;
+    uint64_t t_ms = (uint64_t)floor(t);
+    return t_ms < min_ms ? min_ms : t_ms;
+}
+
+uint32_t cara_swim_retransmit_limit(const cara_swim *s)
+{
+    double n = (double)members_n(s) + 1.0;
+    return s->cfg.retransmit_mult * (uint32_t)ceil(log10(n));
+}
+
+/* ---- Output queues ------------------------------------------------------ */
+
+static void emit_event(cara_swim *s, uint8_t kind, const member *m)
+{
+    if (s->ev_count == CARA_SWIM_EVENTS_MAX) {
+        s->stats.events_dropped_count++; /* the newest is dropped */
+        return;
+    }
+    cara_swim_event *ev = &s->events[(s->ev_head + s->ev_count) % CARA_SWIM_EVENTS_MAX];
+    ev->kind = kind;
+    ev->incarnation = m->incarnation;
+    ev->member = m->peer;
+    s->ev_count++;
+}
+
+/* Queues an update. A newer update about a member replaces the older one
+ * (only the latest state is worth spreading). When the queue is full the
+ * entry sent most often is evicted: it has had the most chances to spread. */
+static void enqueue_update(cara_swim *s, const cara_swim_update *u)
+{
+    size_t at = s->bcasts_count;
+    for (size_t i = 0; i < s->bcasts_count; i++)
+        if (id_eq(&s->bcasts[i].u.member, &u->member))
+            at = i;
+    if (at == s->bcasts_count && s->bcasts_count == CARA_SWIM_BROADCASTS_MAX) {
+        at = 0;
+        for (size_t i = 1; i < s->bcasts_count; i++)
+            if (s->bcasts[i].transmits_count > s->bcasts[at].transmits_count)
+                at = i;
+        s->stats.broadcasts_evicted_count++;
+    }
+    if (at == s->bcasts_count)
+        s->bcasts_count++;
+    s->bcasts[at] = (bcast){.u = *u, .transmits_count = 0, .born = ++s->bcast_born};
+}
+
+static void make_update(cara_swim_update *u, uint8_t kind, uint32_t inc, const cara_swim_peer *p,
+                        const cara_swim_id *accuser)
+{
+    memset(u, 0, sizeof *u);
+    u->kind = kind;
+    u->incarnation = inc;
+    u->member = p->id;
+    if (kind == CARA_SWIM_ALIVE)
+        u->addr = p->addr;
+    if (accuser) {
+        u->accuser_len = accuser->name_len;
+        memcpy(u->accuser, accuser->name, accuser->name_len);
+    }
+}
+
+static void enqueue_self(cara_swim *s, uint8_t kind)
+{
+    cara_swim_peer me = {s->cfg.self, s->cfg.self_addr};
+    cara_swim_update u;
+    make_update(&u, kind, s->incarnation, &me, kind == CARA_SWIM_ALIVE ? NULL : &s->cfg.self);
+    enqueue_update(s, &u);
+}
+
+static bool msg_has(const cara_swim_msg *msg, const cara_swim_id *id)
+{
+    for (size_t i = 0; i < msg->updates_count; i++)
+        if (id_eq(&msg->updates[i].member, id))
+            return true;
+    return false;
+}
+
+static bool msg_add(cara_swim_msg *msg, const cara_swim_update *u, size_t *bytes)
+{
+    size_t need = cara_swim_update_bytes_max(u);
+    if (msg->updates_count == CARA_SWIM_PIGGYBACK_MAX || *bytes + need > CARA_SWIM_PIGGYBACK_BYTES_MAX)
+        return false;
+    msg->updates[msg->updates_count++] = *u;
+    *bytes += need;
+    return true;
+}
+
+/* The next broadcast to take: an update about the recipient first (the
+ * suspected member is told first, Lifeguard's "buddy system"), then the
+ * fewest-sent, newest first. */
+static size_t pick_bcast(const cara_swim *s, const cara_swim_id *to, bool told)
+{
+    size_t best = NO_SLOT;
+    for (size_t i = 0; i < s->bcasts_count; i++) {
+        const bcast *b = &s->bcasts[i];
+        if (b->picked == s->msg_number || (told && id_eq(&b->u.member, to)))
+            continue;
+        if (id_eq(&b->u.member, to))
+            return i;
+        if (best == NO_SLOT || b->transmits_count < s->bcasts[best].transmits_count ||
+            (b->transmits_count == s->bcasts[best].transmits_count &&
+             b->born > s->bcasts[best].born))
+            best = i;
+    }
+    return best;
+}
+
+/* Spare room carries a few member states drawn at random, and our own
+ * first: with no push/pull at this layer, that is how a newcomer learns the
+ * members whose joins were spread before it arrived (docs/gossip.md). */
+static void add_samples(cara_swim *s, const cara_swim_id *to, cara_swim_msg *msg, size_t *bytes)
+{
+    cara_swim_update u;
+    size_t added = 0;
+    if (!msg_has(msg, &s->cfg.self)) {
+        /* While leaving, every message says so. */
+        cara_swim_peer me = {s->cfg.self, s->cfg.self_addr};
+        uint8_t kind = s->leaving ? CARA_SWIM_LEFT : CARA_SWIM_ALIVE;
+        make_update(&u, kind, s->incarnation, &me, s->leaving ? &s->cfg.self : NULL);
+        if (!msg_add(msg, &u, bytes))
+            return;
+        added++;
+    }
+    for (size_t tries = 0; tries < 2 * CARA_SWIM_SAMPLES_PER_MSG && s->order_count > 0 &&
+                           added < CARA_SWIM_SAMPLES_PER_MSG;
+         tries++) {
+        const member *m = &s->members[s->order[cara_rng_below(&s->env->rng, s->order_count)]];
+        if (m->state != CARA_SWIM_ALIVE || id_eq(&m->peer.id, to) || msg_has(msg, &m->peer.id))
+            continue;
+        make_update(&u, CARA_SWIM_ALIVE, m->incarnation, &m->peer, NULL);
+        if (!msg_add(msg, &u, bytes))
+            return;
+        added++;
+    }
+}
+
+/* Fills the piggyback list of a message to `to`; an update leaves the
+ * queue once sent retransmit_limit times. */
+static void fill_piggyback(cara_swim *s, const cara_swim_id *to, cara_swim_msg *msg)
+{
+    size_t bytes = 0;
+    uint32_t limit = cara_swim_retransmit_limit(s);
+    s->msg_number++;
+    msg->updates_count = 0;
+    /* A member we suspect hears it on every message we send it, for as long
+     * as the suspicion lasts, not only while the update is being spread:
+     * it is the one member that can end the suspicion (Lifeguard's buddy
+     * system). Without this, a suspect whose few notices were all lost
+     * would be declared dead while alive. For the same reason a member we
+     * hold dead or departed, yet which talks to us (it restarted), is told
+     * its old state and incarnation so that it can rise above them. */
+    size_t slot = find_member(s, to->name, to->name_len);
+    bool told = false;
+    if (slot != NO_SLOT && s->members[slot].state != CARA_SWIM_ALIVE) {
+        const member *m = &s->members[slot];
+        cara_swim_update u;
+        make_update(&u, m->state, m->incarnation, &m->peer,
+                    m->state == CARA_SWIM_LEFT ? &m->peer.id : &s->cfg.self);
+        told = msg_add(msg, &u, &bytes);
+    }
+    for (;;) {
+        size_t i = pick_bcast(s, to, told);
+        if (i == NO_SLOT || !msg_add(msg, &s->bcasts[i].u, &bytes))
+            break;
+        s->bcasts[i].picked = s->msg_number;
+        s->bcasts[i].transmits_count++;
+        s->stats.updates_piggybacked_count++;
+    }
+    for (size_t i = 0; i < s->bcasts_count;) {
+        if (s->bcasts[i].transmits_count >= limit)
+            s->bcasts[i] = s->bcasts[--s->bcasts_count];
+        else
+            i++;
+    }
+    add_samples(s, to, msg, &bytes);
+}
+
+/* Queues a message. `target` is the member a ping or ping-req is about. */
+static void send_msg(cara_swim *s, const cara_swim_peer *to, uint8_t type, uint32_t seq,
+                     const cara_swim_peer *target)
+{
+    if (s->out_count == CARA_SWIM_OUTBOX_MAX) {
+        s->stats.outbox_dropped_count++;
+        return;
+    }
+    out_item *it = &s->outbox[(s->out_head + s->out_count) % CARA_SWIM_OUTBOX_MAX];
+    s->out_count++;
+    it->to = *to;
+    memset(&it->msg, 0, offsetof(cara_swim_msg, updates));
+    it->msg.type = type;
+    it->msg.seq = seq;
+    if (target) {
+        it->msg.target = target->id;
+        if (type == CARA_SWIM_PING_REQ)
+            it->msg.target_addr = target->addr;
+    }
+    fill_piggyback(s, &to->id, &it->msg);
+}
+
+/* A peer by id: its known address, or none (the driver answers to the
+ * datagram's source then). */
+static cara_swim_peer peer_of(const cara_swim *s, const cara_swim_id *id)
+{
+    cara_swim_peer p = {.id = *id};
+    size_t slot = find_member(s, id->name, id->name_len);
+    if (slot != NO_SLOT)
+        p = s->members[slot].peer;
+    return p;
+}
+
+int cara_swim_poll_send(cara_swim *s, cara_swim_peer *to, cara_swim_msg *msg)
+{
+    if (s->out_count == 0)
+        return CARA_EAGAIN;
+    out_item *it = &s->outbox[s->out_head];
+    *to = it->to;
+    memcpy(msg, &it->msg, offsetof(cara_swim_msg, updates) +
+                              it->msg.updates_count * sizeof(cara_swim_update));
+    s->out_head = (s->out_head + 1) % CARA_SWIM_OUTBOX_MAX;
+    s->out_count--;
+    return 0;
+}
+
+int cara_swim_poll_event(cara_swim *s, cara_swim_event *ev)
+{
+    if (s->ev_count == 0)
+        return CARA_EAGAIN;
+    *ev = s->events[s->ev_head];
+    s->ev_head = (s->ev_head + 1) % CARA_SWIM_EVENTS_MAX;
+    s->ev_count--;
+    return 0;
+}
+
+/* ---- Members table -------------------------------------------------------- */
+
+static void count_state(cara_swim *s, uint8_t state, int delta)
+{
+    if (state == CARA_SWIM_ALIVE)
+        s->alive_count += (size_t)delta;
+    else if (state == CARA_SWIM_SUSPECT)
+        s->suspect_count += (size_t)delta;
+}
+
+static void set_state(cara_swim *s, member *m, uint8_t state, uint32_t inc, uint64_t now_mono_ms)
+{
+    count_state(s, m->state, -1);
+    count_state(s, state, +1);
+    m->state = state;
+    m->incarnation = inc;
+    m->state_since_ms = now_mono_ms;
+}
+
+/* New members enter the probe order at a random place after the cursor,
+ * so they are probed within this round (SWIM, section 4.3). */
+static size_t add_member(cara_swim *s, const cara_swim_peer *p, uint32_t inc, uint64_t now_mono_ms)
+{
+    size_t slot = NO_SLOT;
+    for (size_t i = 0; i < CARA_SWIM_MEMBERS_MAX && slot == NO_SLOT; i++)
+        if (!s->members[i].used)
+            slot = i;
+    if (slot == NO_SLOT) {
+        s->stats.members_full_count++;
+        return NO_SLOT;
+    }
+    member *m = &s->members[slot];
+    memset(m, 0, sizeof *m);
+    m->used = true;
+    m->peer = *p;
+    set_state(s, m, CARA_SWIM_ALIVE, inc, now_mono_ms);
+    s->order[s->order_count++] = (uint32_t)slot;
+    size_t span = s->order_count - s->order_cursor;
+    size_t j = s->order_cursor + cara_rng_below(&s->env->rng, span);
+    uint32_t t = s->order[j];
+    s->order[j] = s->order[s->order_count - 1];
+    s->order[s->order_count - 1] = t;
+    return slot;
+}
+
+static void remove_member(cara_swim *s, size_t slot)
+{
+    for (size_t i = 0; i < s->order_count; i++) {
+        if (s->order[i] != slot)
+            continue;
+        memmove(&s->order[i], &s->order[i + 1], (s->order_count - i - 1) * sizeof s->order[0]);
+        s->order_count--;
+        if (i < s->order_cursor)
+            s->order_cursor--;
+        break;
+    }
+    if (s->probe.active && s->probe.slot == slot)
+        s->probe.active = false;
+    count_state(s, s->members[slot].state, -1);
+    s->members[slot].used = false;
+}
+
+static void shuffle_order(cara_swim *s)
+{
+    for (size_t i = s->order_count; i > 1; i--) {
+        size_t j = cara_rng_below(&s->env->rng, i);
+        uint32_t t = s->order[i - 1];
+        s->order[i - 1] = s->order[j];
+        s->order[j] = t;
+    }
+    s->order_cursor = 0;
+}
+
+/* The next member to probe: round-robin over a shuffled list, reshuffled
+ * after each full round, skipping the dead and the departed. */
+static size_t next_target(cara_swim *s)
+{
+    for (size_t n = 0; n <= s->order_count; n++) {
+        if (s->order_count == 0)
+            return NO_SLOT;
+        if (s->order_cursor >= s->order_count)
+            shuffle_order(s);
+        size_t slot = s->order[s->order_cursor++];
+        uint8_t st = s->members[slot].state;
+        if (st == CARA_SWIM_ALIVE || st == CARA_SWIM_SUSPECT)
+            return slot;
+    }
+    return NO_SLOT;
+}
+
+/* ---- Suspicion -------------------------------------------------------------- */
+
+static uint32_t confirmations_expected(const cara_swim *s)
+{
+    uint32_t k = s->cfg.suspicion_mult > 2 ? s->cfg.suspicion_mult - 2 : 0;
+    return k > CARA_SWIM_CONFIRMS_MAX ? CARA_SWIM_CONFIRMS_MAX : k;
+}
+
+static uint64_t suspect_deadline_ms(const cara_swim *s, const member *m)
+{
+    uint32_t confirmations = m->accusers_count > 0 ? m->accusers_count - 1 : 0;
+    return m->suspect_start_ms + cara_swim_suspicion_timeout_ms(m->suspect_min_ms, m->suspect_max_ms,
+                                                                confirmations,
+                                                                confirmations_expected(s));
+}
+
+static bool accuser_add(member *m, uint64_t h)
+{
+    for (uint32_t i = 0; i < m->accusers_count; i++)
+        if (m->accusers[i] == h)
+            return false;
+    if (m->accusers_count == CARA_SWIM_CONFIRMS_MAX + 1)
+        return false;
+    m->accusers[m->accusers_count++] = h;
+    return true;
+}
+
+/* `accuser` suspects `m` at `inc`. A new suspicion starts at the maximum
+ * timeout; each further independent accuser shortens it. When we raise it
+ * ourselves the suspect is told at once, so it can refute before the rest
+ * of the cluster has even heard (Lifeguard's buddy system). */
+static void suspect_member(cara_swim *s, member *m, uint32_t inc, const char *accuser,
+                           size_t accuser_len, uint64_t now_mono_ms)
+{
+    bool ours = is_self(s, accuser, accuser_len);
+    uint64_t h = name_hash(accuser, accuser_len);
+    cara_swim_id acc = {.name_len = (uint8_t)accuser_len};
+    memcpy(acc.name, accuser, accuser_len);
+    cara_swim_update u;
+    if (m->state == CARA_SWIM_ALIVE || (m->state == CARA_SWIM_SUSPECT && inc > m->incarnation)) {
+        set_state(s, m, CARA_SWIM_SUSPECT, inc, now_mono_ms);
+        m->suspect_start_ms = now_mono_ms;
+        m->suspect_min_ms = cara_swim_suspicion_min_ms(s->cfg.suspicion_mult, members_n(s),
+                                                        s->cfg.probe_interval_ms);
+        m->suspect_max_ms = m->suspect_min_ms * s->cfg.suspicion_max_mult;
+        m->accusers_count = 0;
+        accuser_add(m, h);
+        emit_event(s, CARA_SWIM_EV_SUSPECT, m);
+        if (ours) {
+            s->stats.suspicions_raised_count++;
+        }
+    } else if (m->state == CARA_SWIM_SUSPECT && inc == m->incarnation) {
+        if (!accuser_add(m, h))
+            return; /* heard before: nothing new to spread */
+    } else {
+        s->stats.stale_count++;
+        return;
+    }
+    make_update(&u, CARA_SWIM_SUSPECT, inc, &m->peer, &acc);
+    enqueue_update(s, &u);
+    if (ours)
+        send_msg(s, &m->peer, CARA_SWIM_PING, s->seq_next++, &m->peer);
+}
+
+static void declare_down(cara_swim *s, member *m, uint8_t state, const cara_swim_update *u,
+                         uint64_t now_mono_ms)
+{
+    set_state(s, m, state, u->incarnation, now_mono_ms);
+    emit_event(s, state == CARA_SWIM_LEFT ? CARA_SWIM_EV_LEFT : CARA_SWIM_EV_DEAD, m);
+    enqueue_update(s, u);
+}
+
+/* ---- Updates from peers ------------------------------------------------------- */
+
+/* An update about ourselves. Only we raise our incarnation, so a suspicion
+ * or death at our number or above is refuted by going one higher; a leave
+ * in progress is not refuted. */
+static void self_update(cara_swim *s, const cara_swim_update *u)
+{
+    if (memcmp(u->member.key, s->cfg.self.key, CARA_SWIM_KEY_BYTES) != 0) {
+        s->stats.conflicts_count++;
+        return;
+    }
+    if (s->leaving || u->incarnation < s->incarnation ||
+        (u->kind == CARA_SWIM_ALIVE && u->incarnation == s->incarnation)) {
+        s->stats.stale_count++;
+        return;
+    }
+    /* An ALIVE above our number is our own from before a restart. */
+    s->incarnation = u->incarnation + 1;
+    s->stats.refutations_count++;
+    if (u->kind != CARA_SWIM_ALIVE && s->lhm + 1 < s->cfg.awareness_max)
+        s->lhm++; /* being suspected hints that we are the slow one */
+    enqueue_self(s, CARA_SWIM_ALIVE);
+}
+
+static void alive_update(cara_swim *s, size_t slot, const cara_swim_update *u, uint64_t now_mono_ms)
+{
+    cara_swim_peer p = {u->member, u->addr};
+    if (slot == NO_SLOT) {
+        slot = add_member(s, &p, u->incarnation, now_mono_ms);
+        if (slot != NO_SLOT) {
+            emit_event(s, CARA_SWIM_EV_JOINED, &s->members[slot]);
+            enqueue_update(s, u);
+        }
+        return;
+    }
+    member *m = &s->members[slot];
+    if (u->incarnation <= m->incarnation) {
+        /* The same state again (samples carry it all the time) is no news;
+         * anything older, or an ALIVE against a suspicion at the same
+         * number, is stale. */
+        if (u->incarnation < m->incarnation || m->state != CARA_SWIM_ALIVE)
+            s->stats.stale_count++;
+        return;
+    }
+    uint8_t prev = m->state;
+    set_state(s, m, CARA_SWIM_ALIVE, u->incarnation, now_mono_ms);
+    if (u->addr.len > 0)
+        m->peer.addr = u->addr;
+    if (prev != CARA_SWIM_ALIVE)
+        emit_event(s, CARA_SWIM_EV_ALIVE_AGAIN, m);
+    if (prev == CARA_SWIM_SUSPECT)
+        s->stats.false_suspicions_refuted_count++;
+    enqueue_update(s, u);
+}
+
+static bool update_valid(const cara_swim_update *u)
+{
+    if (u->kind < CARA_SWIM_ALIVE || u->kind > CARA_SWIM_LEFT || u->member.name_len == 0 ||
+        u->member.name_len > CARA_SWIM_NAME_BYTES_MAX || u->addr.len > CARA_SWIM_ADDR_BYTES_MAX ||
+        u->accuser_len > CARA_SWIM_NAME_BYTES_MAX || u->incarnation > CARA_SWIM_INCARNATION_MAX)
+        return false;
+    if (u->kind == CARA_SWIM_ALIVE)
+        return true;
+    if (u->accuser_len == 0)
+        return false;
+    /* Only a member can say that it left. */
+    return u->kind != CARA_SWIM_LEFT ||
+           name_eq(&u->member, u->accuser, u->accuser_len);
+}
+
+static void apply_update(cara_swim *s, const cara_swim_update *u, uint64_t now_mono_ms)
+{
+    if (!update_valid(u)) {
+        s->stats.nonsense_count++;
+        return;
+    }
+    if (is_self(s, u->member.name, u->member.name_len)) {
+        self_update(s, u);
+        return;
+    }
+    size_t slot = find_member(s, u->member.name, u->member.name_len);
+    if (slot != NO_SLOT &&
+        memcmp(s->members[slot].peer.id.key, u->member.key, CARA_SWIM_KEY_BYTES) != 0) {
+        s->stats.conflicts_count++;
+        return;
+    }
+    if (u->kind == CARA_SWIM_ALIVE) {
+        alive_update(s, slot, u, now_mono_ms);
+        return;
+    }
+    /* We do not add members on hearsay of their failure. */
+    member *m = slot == NO_SLOT ? NULL : &s->members[slot];
+    if (m == NULL || u->incarnation < m->incarnation || m->state == CARA_SWIM_DEAD ||
+        m->state == CARA_SWIM_LEFT) {
+        s->stats.stale_count++;
+        return;
+    }
+    if (u->kind == CARA_SWIM_SUSPECT)
+        suspect_member(s, m, u->incarnation, u->accuser, u->accuser_len, now_mono_ms);
+    else
+        declare_down(s, m, u->kind, u, now_mono_ms);
+}
+
+/* ---- Probing ---------------------------------------------------------------- */
+
+static void lhm_add(cara_swim *s, int delta)
+{
+    int v = (int)s->lhm + delta;
+    int top = (int)s->cfg.awareness_max - 1;
+    s->lhm = (uint32_t)(v < 0 ? 0 : v > top ? top : v);
+}
+
+static void probe_start(cara_swim *s, uint64_t now_mono_ms)
+{
+    uint64_t period_ms = scaled(s, s->cfg.probe_interval_ms);
+    s->probe_next_ms = now_mono_ms + period_ms;
+    size_t slot = next_target(s);
+    if (slot == NO_SLOT)
+        return;
+    probe *p = &s->probe;
+    memset(p, 0, sizeof *p);
+    p->active = true;
+    p->slot = slot;
+    p->seq = s->seq_next++;
+    p->ack_deadline_ms = now_mono_ms + scaled(s, s->cfg.probe_timeout_ms);
+    p->end_ms = s->probe_next_ms;
+    s->stats.probes_sent_count++;
+    send_msg(s, &s->members[slot].peer, CARA_SWIM_PING, p->seq, &s->members[slot].peer);
+}
+
+/* No direct ack in time: ask k other live members, chosen at random, to
+ * ping the target for us. */
+static void probe_indirect(cara_swim *s)
+{
+    probe *p = &s->probe;
+    uint32_t cand[CARA_SWIM_MEMBERS_MAX];
+    size_t n = 0;
+    p->indirect_sent = true;
+    for (size_t i = 0; i < s->order_count; i++) {
+        uint32_t slot = s->order[i];
+        if (slot != p->slot && s->members[slot].state == CARA_SWIM_ALIVE)
+            cand[n++] = slot;
+    }
+    uint32_t k = s->cfg.indirect_checks_count;
+    for (size_t i = 0; i < n && p->relays_count < k; i++) {
+        size_t j = i + cara_rng_below(&s->env->rng, n - i);
+        uint32_t t = cand[i];
+        cand[i] = cand[j];
+        cand[j] = t;
+        const member *r = &s->members[cand[i]];
+        p->relays[p->relays_count++] = r->peer.id;
+        s->stats.indirect_probes_sent_count++;
+        send_msg(s, &r->peer, CARA_SWIM_PING_REQ, p->seq, &s->members[p->slot].peer);
+    }
+}
+
+/* The period ended with no ack. Every relay that did not even send a nack
+ * points at our own links or CPU, so each raises our health multiplier
+ * (Lifeguard, section IV-A); nacks that did arrive say the target, not us,
+ * is at fault. */
+static void probe_fail(cara_swim *s, uint64_t now_mono_ms)
+{
+    probe *p = &s->probe;
+    p->active = false;
+    s->stats.probes_failed_count++;
+    lhm_add(s, (int)(p->relays_count - p->nacks_count));
+    member *m = &s->members[p->slot];
+    if (m->state == CARA_SWIM_ALIVE || m->state == CARA_SWIM_SUSPECT)
+        suspect_member(s, m, m->incarnation, s->cfg.self.name, s->cfg.self.name_len, now_mono_ms);
+}
+
+static void probe_tick(cara_swim *s, uint64_t now_mono_ms)
+{
+    probe *p = &s->probe;
+    if (p->active && !p->indirect_sent && now_mono_ms >= p->ack_deadline_ms)
+        probe_indirect(s);
+    if (p->active && now_mono_ms >= p->end_ms)
+        probe_fail(s, now_mono_ms);
+    if (!p->active && now_mono_ms >= s->probe_next_ms)
+        probe_start(s, now_mono_ms);
+}
+
+/* ---- Messages from peers ------------------------------------------------------- */
+
+static int relay_index(const cara_swim_id *relays, uint32_t count, const cara_swim_id *from)
+{
+    for (uint32_t i = 0; i < count; i++)
+        if (id_eq(&relays[i], from))
+            return (int)i;
+    return -1;
+}
+
+/* An ack we cannot place: late (routine) or from nowhere (nonsense). */
+static void ack_unplaced(cara_swim *s, const cara_swim_id *from, uint32_t seq)
+{
+    if (find_member(s, from->name, from->name_len) == NO_SLOT || seq >= s->seq_next)
+        s->stats.nonsense_count++;
+    else
+        s->stats.stale_count++;
+}
+
+static void recv_ack(cara_swim *s, const cara_swim_id *from, uint32_t seq)
+{
+    for (size_t i = 0; i < CARA_SWIM_RELAYS_MAX; i++) {
+        relay *r = &s->relays[i];
+        if (r->used && r->own_seq == seq && id_eq(&r->target, from)) {
+            send_msg(s, &r->requester, CARA_SWIM_ACK, r->requester_seq, NULL);
+            r->used = false;
+            return;
+        }
+    }
+    probe *p = &s->probe;
+    if (p->active && seq == p->seq &&
+        (id_eq(&s->members[p->slot].peer.id, from) ||
+         relay_index(p->relays, p->relays_count, from) >= 0)) {
+        p->active = false;
+        s->stats.acks_received_count++;
+        lhm_add(s, -1);
+        return;
+    }
+    ack_unplaced(s, from, seq);
+}
+
+static void recv_nack(cara_swim *s, const cara_swim_id *from, uint32_t seq)
+{
+    probe *p = &s->probe;
+    int i = p->active && seq == p->seq ? relay_index(p->relays, p->relays_count, from) : -1;
+    if (i >= 0 && !p->nacked[i]) {
+        p->nacked[i] = true;
+        p->nacks_count++;
+        s->stats.nacks_received_count++;
+        return;
+    }
+    ack_unplaced(s, from, seq);
+}
+
+/* Pings the target for `from`. The nack goes back at four fifths of the
+ * probe timeout, so that it reaches the requester before its period ends
+ * (it asked at the timeout; period = 2 x timeout at the defaults). */
+static void recv_ping_req(cara_swim *s, const cara_swim_id *from, const cara_swim_msg *msg,
+                          uint64_t now_mono_ms)
+{
+    if (msg->target.name_len == 0 || msg->target.name_len > CARA_SWIM_NAME_BYTES_MAX ||
+        msg->target_addr.len > CARA_SWIM_ADDR_BYTES_MAX || id_eq(&msg->target, from) ||
+        is_self(s, msg->target.name, msg->target.name_len)) {
+        s->stats.nonsense_count++;
+        return;
+    }
+    relay *r = NULL;
+    for (size_t i = 0; i < CARA_SWIM_RELAYS_MAX && r == NULL; i++)
+        if (!s->relays[i].used)
+            r = &s->relays[i];
+    if (r == NULL) {
+        s->stats.relays_full_count++;
+        return;
+    }
+    cara_swim_peer target = peer_of(s, &msg->target);
+    if (target.addr.len == 0)
+        target.addr = msg->target_addr;
+    *r = (relay){.used = true, .requester = peer_of(s, from), .target = msg->target,
+                 .requester_seq = msg->seq, .own_seq = s->seq_next++,
+                 .nack_at_ms = now_mono_ms + s->cfg.probe_timeout_ms * 4 / 5};
+    s->stats.relayed_pings_count++;
+    send_msg(s, &target, CARA_SWIM_PING, r->own_seq, &target);
+}
+
+int cara_swim_recv(cara_swim *s, const cara_swim_id *from, const cara_swim_msg *msg,
+                   uint64_t now_mono_ms)
+{
+    if (from->name_len == 0 || from->name_len > CARA_SWIM_NAME_BYTES_MAX ||
+        msg->updates_count > CARA_SWIM_PIGGYBACK_MAX || is_self(s, from->name, from->name_len)) {
+        s->stats.nonsense_count++;
+        return 0;
+    }
+    /* Updates first: a newcomer's ping carries its own ALIVE and address. */
+    for (size_t i = 0; i < msg->updates_count; i++)
+        apply_update(s, &msg->updates[i], now_mono_ms);
+    switch (msg->type) {
+    case CARA_SWIM_PING:
+        if (!is_self(s, msg->target.name, msg->target.name_len)) {
+            s->stats.nonsense_count++; /* meant for a member we are not */
+            break;
+        }
+        cara_swim_peer to = peer_of(s, from);
+        send_msg(s, &to, CARA_SWIM_ACK, msg->seq, NULL);
+        break;
+    case CARA_SWIM_ACK:
+        recv_ack(s, from, msg->seq);
+        break;
+    case CARA_SWIM_PING_REQ:
+        recv_ping_req(s, from, msg, now_mono_ms);
+        break;
+    case CARA_SWIM_NACK:
+        recv_nack(s, from, msg->seq);
+        break;
+    default:
+        s->stats.nonsense_count++;
+    }
+    return 0;
+}
+
+/* ---- Timers ------------------------------------------------------------------- */
+
+static void relays_tick(cara_swim *s, uint64_t now_mono_ms)
+{
+    for (size_t i = 0; i < CARA_SWIM_RELAYS_MAX; i++) {
+        relay *r = &s->relays[i];
+        if (r->used && now_mono_ms >= r->nack_at_ms) {
+            r->used = false;
+            send_msg(s, &r->requester, CARA_SWIM_NACK, r->requester_seq, NULL);
+        }
+    }
+}
+
+/* Suspicions that ran out become deaths; deaths and departures older than
+ * the horizon are forgotten. Keeping them that long stops a late ALIVE at
+ * the old incarnation from bringing a dead member back. */
+static void members_tick(cara_swim *s, uint64_t now_mono_ms)
+{
+    for (size_t i = 0; i < CARA_SWIM_MEMBERS_MAX; i++) {
+        member *m = &s->members[i];
+        if (!m->used)
+            continue;
+        if (m->state == CARA_SWIM_SUSPECT && now_mono_ms >= suspect_deadline_ms(s, m)) {
+            cara_swim_update u;
+            make_update(&u, CARA_SWIM_DEAD, m->incarnation, &m->peer, &s->cfg.self);
+            s->stats.deaths_declared_count++;
+            declare_down(s, m, CARA_SWIM_DEAD, &u, now_mono_ms);
+        } else if ((m->state == CARA_SWIM_DEAD || m->state == CARA_SWIM_LEFT) &&
+                   now_mono_ms >= m->state_since_ms + s->cfg.reap_horizon_ms) {
+            emit_event(s, CARA_SWIM_EV_REAPED, m);
+            remove_member(s, i);
+        }
+    }
+}
+
+int cara_swim_tick(cara_swim *s, uint64_t now_mono_ms)
+{
+    relays_tick(s, now_mono_ms);
+    if (!s->leaving)
+        probe_tick(s, now_mono_ms);
+    members_tick(s, now_mono_ms);
+    return 0;
+}
+
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
+
+uint64_t cara_swim_next_deadline_ms(const cara_swim *s)
+{
+    uint64_t t = UINT64_MAX;
+    const probe *p = &s->probe;
+    if (!s->leaving) {
+        t = s->probe_next_ms;
+        if (p->active)
+            t = min_u64(p->indirect_sent ? p->end_ms : p->ack_deadline_ms, p->end_ms);
+    }
+    for (size_t i = 0; i < CARA_SWIM_RELAYS_MAX; i++)
+        if (s->relays[i].used)
+            t = min_u64(t, s->relays[i].nack_at_ms);
+    for (size_t i = 0; i < CARA_SWIM_MEMBERS_MAX; i++) {
+        const member *m = &s->members[i];
+        if (m->used && m->state == CARA_SWIM_SUSPECT)
+            t = min_u64(t, suspect_deadline_ms(s, m));
+        else if (m->used && (m->state == CARA_SWIM_DEAD || m->state == CARA_SWIM_LEFT))
+            t = min_u64(t, m->state_since_ms + s->cfg.reap_horizon_ms);
+    }
+    return t;
+}
+
+/* ---- Lifecycle ------------------------------------------------------------ */
+
+int cara_swim_join(cara_swim *s, const cara_swim_peer *peer, uint64_t now_mono_ms)
+{
+    if (peer->id.name_len == 0 || peer->id.name_len > CARA_SWIM_NAME_BYTES_MAX ||
+        peer->addr.len > CARA_SWIM_ADDR_BYTES_MAX || is_self(s, peer->id.name, peer->id.name_len))
+        return CARA_EINVAL;
+    if (find_member(s, peer->id.name, peer->id.name_len) != NO_SLOT)
+        return CARA_EEXIST;
+    size_t slot = add_member(s, peer, 0, now_mono_ms);
+    if (slot == NO_SLOT)
+        return CARA_ELIMIT;
+    emit_event(s, CARA_SWIM_EV_JOINED, &s->members[slot]);
+    /* Probe at once rather than a period later: joining is when we most
+     * need to be heard. */
+    if (!s->probe.active)
+        s->probe_next_ms = now_mono_ms;
+    return 0;
+}
+
+int cara_swim_leave(cara_swim *s, uint64_t now_mono_ms)
+{
+    (void)now_mono_ms;
+    if (s->leaving)
+        return 0;
+    s->leaving = true;
+    s->probe.active = false;
+    enqueue_self(s, CARA_SWIM_LEFT);
+    /* A leave happens once, so it is told to every member directly (up to
+     * a cap) instead of waiting for the retransmissions of gossip. */
+    uint32_t sent = 0;
+    shuffle_order(s);
+    for (size_t i = 0; i < s->order_count && sent < CARA_SWIM_LEAVE_NOTICES_MAX; i++) {
+        const member *m = &s->members[s->order[i]];
+        if (m->state != CARA_SWIM_ALIVE && m->state != CARA_SWIM_SUSPECT)
+            continue;
+        send_msg(s, &m->peer, CARA_SWIM_PING, s->seq_next++, &m->peer);
+        sent++;
+    }
+    return 0;
+}
+
+static bool cfg_valid(const cara_swim_cfg *c)
+{
+    return c->self.name_len > 0 && c->self.name_len <= CARA_SWIM_NAME_BYTES_MAX &&
+           c->self_addr.len <= CARA_SWIM_ADDR_BYTES_MAX && c->probe_interval_ms > 0 &&
+           c->probe_timeout_ms > 0 && c->probe_timeout_ms < c->probe_interval_ms &&
+           c->indirect_checks_count <= CARA_SWIM_INDIRECT_MAX && c->suspicion_mult >= 1 &&
+           c->suspicion_mult <= CARA_SWIM_SUSPICION_MULT_MAX && c->suspicion_max_mult >= 1 &&
+           c->suspicion_max_mult <= CARA_SWIM_SUSPICION_MULT_MAX && c->retransmit_mult >= 1 &&
+           c->retransmit_mult <= CARA_SWIM_RETRANSMIT_MULT_MAX && c->awareness_max >= 1 &&
+           c->awareness_max <= CARA_SWIM_AWARENESS_MAX && c->reap_horizon_ms > 0;
+}
+
+int cara_swim_new(cara_swim **out, const cara_swim_cfg *cfg, cara_env *env)
+{
+    cara_env_check(env);
+    *out = NULL;
+    if (!cfg_valid(cfg))
+        return CARA_EINVAL;
+    cara_swim *s = cara_env_calloc(env, 1, sizeof *s);
+    if (s == NULL)
+        return CARA_ENOMEM;
+    s->env = env;
+    s->cfg = *cfg;
+    s->seq_next = 1;
+    s->members = cara_env_calloc(env, CARA_SWIM_MEMBERS_MAX, sizeof *s->members);
+    s->order = cara_env_calloc(env, CARA_SWIM_MEMBERS_MAX, sizeof *s->order);
+    s->bcasts = cara_env_calloc(env, CARA_SWIM_BROADCASTS_MAX, sizeof *s->bcasts);
+    s->outbox = cara_env_calloc(env, CARA_SWIM_OUTBOX_MAX, sizeof *s->outbox);
+    s->events = cara_env_calloc(env, CARA_SWIM_EVENTS_MAX, sizeof *s->events);
+    if (!s->members || !s->order || !s->bcasts || !s->outbox || !s->events) {
+        cara_swim_free(s);
+        return CARA_ENOMEM;
+    }
+    enqueue_self(s, CARA_SWIM_ALIVE);
+    *out = s;
+    return 0;
+}
+
+void cara_swim_free(cara_swim *s)
+{
+    if (s == NULL)
+        return;
+    cara_env *env = s->env;
+    cara_env_free(env, s->events);
+    cara_env_free(env, s->outbox);
+    cara_env_free(env, s->bcasts);
+    cara_env_free(env, s->order);
+    cara_env_free(env, s->members);
+    cara_env_free(env, s);
+}
+
+/* ---- Queries -------------------------------------------------------------- */
+
+int cara_swim_member(const cara_swim *s, const char *name, size_t name_len, int *state,
+                     uint32_t *incarnation)
+{
+    if (is_self(s, name, name_len)) {
+        *state = s->leaving ? CARA_SWIM_LEFT : CARA_SWIM_ALIVE;
+        *incarnation = s->incarnation;
+        return 0;
+    }
+    size_t slot = find_member(s, name, name_len);
+    if (slot == NO_SLOT)
+        return CARA_ENOENT;
+    *state = s->members[slot].state;
+    *incarnation = s->members[slot].incarnation;
+    return 0;
+}
+
+size_t cara_swim_alive_count(const cara_swim *s)
+{
+    return s->alive_count + (s->leaving ? 0 : 1);
+}
+
+size_t cara_swim_suspect_count(const cara_swim *s)
+{
+    return s->suspect_count;
+}
+
+uint32_t cara_swim_local_health(const cara_swim *s)
+{
+    return s->lhm;
+}
+
+uint32_t cara_swim_incarnation(const cara_swim *s)
+{
+    return s->incarnation;
+}
+
+const cara_swim_stats *cara_swim_get_stats(const cara_swim *s)
+{
+    return &s->stats;
+}
