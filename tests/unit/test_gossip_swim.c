@@ -155,7 +155,10 @@ static void record_event(net *w, int obs, const cara_swim_event *ev)
     }
 }
 
-static void account_msg(net *w, int from, const cara_swim_msg *msg)
+/* Sends of DEAD(count_subject) to anyone but the subject: those to the
+ * subject itself come from the member table (it is told its own state when
+ * a late relay pings it), not from the broadcast queue. */
+static void account_msg(net *w, int from, int to, const cara_swim_msg *msg)
 {
     size_t bytes = 0;
     w->msgs_sent++;
@@ -163,7 +166,7 @@ static void account_msg(net *w, int from, const cara_swim_msg *msg)
         const cara_swim_update *u = &msg->updates[i];
         bytes += cara_swim_update_bytes_max(u);
         if (u->kind == CARA_SWIM_DEAD && w->count_subject >= 0 &&
-            index_of(&u->member) == w->count_subject)
+            index_of(&u->member) == w->count_subject && to != w->count_subject)
             w->dead_sent[from]++;
     }
     if (msg->updates_count > w->piggyback_max_seen)
@@ -187,8 +190,8 @@ static void net_pump(net *w, int i)
         CHECK(w->q_count < QUEUE_MAX);
         if (cara_swim_poll_send(w->nodes[i], &to, &f->msg) != 0)
             break;
-        account_msg(w, i, &f->msg);
         int dst = index_of(&to.id);
+        account_msg(w, i, dst, &f->msg);
         if (w->crashed[i] || cara_rng_below(&w->rng, 100) < w->loss_pct)
             continue;
         f->from = i;
@@ -666,8 +669,9 @@ TEST(swim_piggyback_list_respects_its_count_and_byte_caps)
             u->kind = CARA_SWIM_ALIVE;
             u->member.name_len = CARA_SWIM_NAME_BYTES_MAX;
             memset(u->member.name, 'm', CARA_SWIM_NAME_BYTES_MAX);
-            snprintf(u->member.name, 8, "%03d", batch * 16 + i);
-            u->member.name[3] = 'm';
+            int k = batch * 16 + i;
+            u->member.name[0] = (char)('0' + k / 10);
+            u->member.name[1] = (char)('0' + k % 10);
             u->addr.len = CARA_SWIM_ADDR_BYTES_MAX;
         }
         cara_swim_id from = m.updates[0].member;
@@ -745,6 +749,49 @@ TEST(swim_restarted_node_rises_above_its_old_death_and_is_alive_again)
     for (int o = 0; o < 8; o++) {
         CHECK_INT(cara_swim_alive_count(w->nodes[o]), ==, 8);
         CHECK(o == 4 || state_of(w, o, 4) == CARA_SWIM_ALIVE);
+    }
+    net_free(w);
+}
+
+/* Lifeguard's buddy system: when a probe fails, the first message out is a
+ * PING to the suspect whose list starts with the suspicion, and every later
+ * message to it carries the suspicion first while it lasts. */
+TEST(swim_suspected_member_is_told_first)
+{
+    net *w = net_new(3, NULL);
+    cara_swim_peer b = peer_of_index(1), c = peer_of_index(2), to;
+    CHECK_OK(cara_swim_join(w->nodes[0], &b, 0));
+    CHECK_OK(cara_swim_join(w->nodes[0], &c, 0));
+    cara_swim *a = w->nodes[0];
+    cara_swim_msg m;
+    /* Nothing is delivered: every probe of n00 fails. */
+    uint64_t t = 0;
+    int suspect = -1;
+    for (int step = 0; step < 10 && suspect < 0; step++) {
+        CHECK_OK(cara_swim_tick(a, t));
+        while (cara_swim_poll_send(a, &to, &m) == 0) {
+            if (m.updates_count > 0 && m.updates[0].kind == CARA_SWIM_SUSPECT) {
+                suspect = index_of(&m.updates[0].member);
+                CHECK_INT(index_of(&to.id), ==, suspect);
+                CHECK_INT(m.type, ==, CARA_SWIM_PING);
+                break;
+            }
+        }
+        t = cara_swim_next_deadline_ms(a);
+    }
+    CHECK(suspect == 1 || suspect == 2);
+    CHECK_INT(cara_swim_get_stats(a)->suspicions_raised_count, ==, 1);
+    /* Later messages to the suspect still lead with it. */
+    while (cara_swim_poll_send(a, &to, &m) == 0) {
+    }
+    cara_swim_msg ping = ping_to(0);
+    cara_swim_peer sp = peer_of_index(suspect);
+    for (int k = 0; k < 12; k++) {
+        CHECK_OK(cara_swim_recv(a, &sp.id, &ping, t));
+        CHECK_OK(cara_swim_poll_send(a, &to, &m));
+        CHECK_INT(m.type, ==, CARA_SWIM_ACK);
+        CHECK_INT(m.updates[0].kind, ==, CARA_SWIM_SUSPECT);
+        CHECK_INT(index_of(&m.updates[0].member), ==, suspect);
     }
     net_free(w);
 }
