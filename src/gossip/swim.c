@@ -495,6 +495,27 @@ static size_t next_target(cara_swim *s)
     return NO_SLOT;
 }
 
+/* Up to `k` live members drawn at random, other than `exclude` (a slot or
+ * NO_SLOT), into `out`; returns how many. */
+static size_t pick_alive(cara_swim *s, size_t exclude, size_t k, uint32_t *out)
+{
+    uint32_t cand[CARA_SWIM_MEMBERS_MAX];
+    size_t n = 0, got = 0;
+    for (size_t i = 0; i < s->order_count; i++) {
+        uint32_t slot = s->order[i];
+        if (slot != exclude && s->members[slot].state == CARA_SWIM_ALIVE)
+            cand[n++] = slot;
+    }
+    for (size_t i = 0; i < n && got < k; i++) {
+        size_t j = i + cara_rng_below(&s->env->rng, n - i);
+        uint32_t t = cand[i];
+        cand[i] = cand[j];
+        cand[j] = t;
+        out[got++] = cand[i];
+    }
+    return got;
+}
+
 /* ---- Suspicion -------------------------------------------------------------- */
 
 static uint32_t confirmations_expected(const cara_swim *s)
@@ -569,6 +590,26 @@ static void declare_down(cara_swim *s, member *m, uint8_t state, const cara_swim
 
 /* ---- Updates from peers ------------------------------------------------------- */
 
+/* A refutation races every suspicion timer in the cluster, and a node that
+ * is being suspected is often one that sends little (its probing slowed by
+ * its health multiplier), so piggybacking alone can lose the race. It is
+ * sent at once in PINGs to the accuser and to k - 1 other live members,
+ * each of which then spreads it. */
+static void refute_notices(cara_swim *s, const cara_swim_update *u)
+{
+    uint32_t to[CARA_SWIM_INDIRECT_MAX + 1];
+    size_t n = 0;
+    size_t acc = u->accuser_len ? find_member(s, u->accuser, u->accuser_len) : NO_SLOT;
+    if (acc != NO_SLOT && s->members[acc].state == CARA_SWIM_ALIVE)
+        to[n++] = (uint32_t)acc;
+    size_t k = s->cfg.indirect_checks_count > n ? s->cfg.indirect_checks_count - n : 0;
+    n += pick_alive(s, acc, k, to + n);
+    for (size_t i = 0; i < n; i++) {
+        const member *m = &s->members[to[i]];
+        send_msg(s, &m->peer, CARA_SWIM_PING, s->seq_next++, &m->peer);
+    }
+}
+
 /* An update about ourselves. Only we raise our incarnation, so a suspicion
  * or death at our number or above is refuted by going one higher; a leave
  * in progress is not refuted. */
@@ -589,6 +630,7 @@ static void self_update(cara_swim *s, const cara_swim_update *u)
     if (u->kind != CARA_SWIM_ALIVE && s->lhm + 1 < s->cfg.awareness_max)
         s->lhm++; /* being suspected hints that we are the slow one */
     enqueue_self(s, CARA_SWIM_ALIVE);
+    refute_notices(s, u);
 }
 
 static void alive_update(cara_swim *s, size_t slot, const cara_swim_update *u, uint64_t now_mono_ms)
@@ -702,21 +744,11 @@ static void probe_start(cara_swim *s, uint64_t now_mono_ms)
 static void probe_indirect(cara_swim *s)
 {
     probe *p = &s->probe;
-    uint32_t cand[CARA_SWIM_MEMBERS_MAX];
-    size_t n = 0;
+    uint32_t relays[CARA_SWIM_INDIRECT_MAX];
     p->indirect_sent = true;
-    for (size_t i = 0; i < s->order_count; i++) {
-        uint32_t slot = s->order[i];
-        if (slot != p->slot && s->members[slot].state == CARA_SWIM_ALIVE)
-            cand[n++] = slot;
-    }
-    uint32_t k = s->cfg.indirect_checks_count;
-    for (size_t i = 0; i < n && p->relays_count < k; i++) {
-        size_t j = i + cara_rng_below(&s->env->rng, n - i);
-        uint32_t t = cand[i];
-        cand[i] = cand[j];
-        cand[j] = t;
-        const member *r = &s->members[cand[i]];
+    size_t n = pick_alive(s, p->slot, s->cfg.indirect_checks_count, relays);
+    for (size_t i = 0; i < n; i++) {
+        const member *r = &s->members[relays[i]];
         p->relays[p->relays_count++] = r->peer.id;
         s->stats.indirect_probes_sent_count++;
         send_msg(s, &r->peer, CARA_SWIM_PING_REQ, p->seq, &s->members[p->slot].peer);
