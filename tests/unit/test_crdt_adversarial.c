@@ -184,7 +184,7 @@ TEST(one_gc_run_collects_every_due_tombstone)
         cara_crdt_cfg cfg = {.tombstone_horizon_ms = 1000};
         cara_crdt *s = treplica_cfg(&op, &cfg);
         for (int k = 0; k < 6; k++) {
-            char name[8];
+            char name[16];
             snprintf(name, sizeof name, "n%d", k);
             cara_buf b;
             tadmission(&b, name, 1, HLC(NOW_MS, 0), &op, &nodes[k], true);
