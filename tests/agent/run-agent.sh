@@ -346,7 +346,7 @@ EOF
     [ "$i" -lt "$big_n" ] && big_files+=(-f "$tmp/big-$i.yaml")
 done
 run big-apply 0 "$ctl" apply "${big_files[@]}"
-run big-apply-wait-follows-one-project 0 "$ctl" apply -f "$tmp/big-$big_n.yaml" --wait --timeout 60s
+run big-apply-wait-follows-one-project 0 "$ctl" apply -f "$tmp/big-$big_n.yaml" --wait --timeout 180s
 has big-apply-wait-running "$tmp/out" "^project/$pfx-big-$big_n Running$"
 # curl ends the stream after its time limit (exit 28); what arrived counts.
 curl -s -N --max-time 5 "$api/v1/watch" >"$tmp/watch-all" 2>/dev/null
