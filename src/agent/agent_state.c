@@ -268,63 +268,16 @@ static void write_placement(cara_agent *a, const char *project, uint64_t generat
 static bool record_of_node(cara_agent *a, int kind, const char *project, const char *node,
                            uint64_t generation_max, cara_crdt_record *out)
 {
-    uint8_t pk[CARA_CRDT_PK_BYTES];
-    if (node == NULL || cara_crdt_node_key_of(a->crdt, node, pk) != 0 ||
-        cara_crdt_get_by(a->crdt, kind, (const uint8_t *)project, strlen(project), pk, out) != 0)
-        return false;
-    return out->generation <= generation_max;
+    return cara_sched_record_of_node(a->crdt, kind, project, node, generation_max, out);
 }
 
-/* Is placement `r` by a node of weight `w` a better hint than `best` (by
- * a node of weight `best_w`)? Newer generation, then newer HLC, then the
- * higher weight: the same answer on every node. */
-static bool better_hint(const cara_crdt_record *r, uint64_t w, const cara_crdt_record *best,
-                        uint64_t best_w, bool have)
-{
-    if (!have || r->generation != best->generation)
-        return !have || r->generation > best->generation;
-    if (r->hlc != best->hlc)
-        return r->hlc > best->hlc;
-    return w > best_w;
-}
-
-/* The placement this node reads for `project`: the one its scheduler
- * wrote; without one (the scheduler just changed), the newest written by
- * a node that ranks above the scheduler, which is to say a node that was
- * the scheduler while it was Ready (it outranks the present one). A node
- * ranked below the scheduler can never have been it while the scheduler
- * was Ready, so what it writes is never read: that is what keeps a
- * hostile node's placement from steering projects. *by_scheduler says
- * whether the answer is the scheduler's own. */
 static bool placement_of(cara_agent *a, const char *project, uint64_t generation,
                          cara_crdt_record *out, bool *by_scheduler)
 {
     *by_scheduler = false;
     const agent_nodes *ns = agent_nodes_cached(a);
-    if (ns == NULL)
-        return false;
-    int sched = cara_sched_scheduler_of(project, ns->items, ns->count);
-    if (sched >= 0 &&
-        record_of_node(a, CARA_CRDT_PLACEMENT, project, ns->items[sched].name, generation, out)) {
-        *by_scheduler = true;
-        return true;
-    }
-    uint64_t floor_w = sched >= 0 ? cara_sched_weight(project, ns->items[sched].name) : 0;
-    uint64_t best_w = 0;
-    bool have = false;
-    for (size_t i = 0; i < ns->count; i++) {
-        cara_crdt_record r;
-        uint64_t w = cara_sched_weight(project, ns->items[i].name);
-        if ((sched >= 0 && w <= floor_w) ||
-            !record_of_node(a, CARA_CRDT_PLACEMENT, project, ns->items[i].name, generation, &r))
-            continue;
-        if (better_hint(&r, w, out, best_w, have)) {
-            *out = r;
-            best_w = w;
-            have = true;
-        }
-    }
-    return have;
+    return ns != NULL && cara_sched_placement_of(a->crdt, project, generation, ns->items,
+                                                 ns->count, out, by_scheduler);
 }
 
 int agent_project_status(cara_agent *a, const char *name, uint64_t generation,

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "crdt/crdt.h"
 #include "spec/spec.h"
 
 typedef struct cara_sched_node {
@@ -55,5 +56,21 @@ cara_sched_verdict cara_sched_place(const cara_project *p, const cara_sched_node
 /* Writes a one-line explanation of a verdict with index -1 ("0 of 3 nodes
  * fit: 1 not ready, 2 lack memory") into out. */
 void cara_sched_explain(const cara_sched_verdict *v, size_t count, char *out, size_t cap);
+
+/* The record of `kind` (STATUS or PLACEMENT) that node `node` wrote for
+ * `project`, if its admitted key wrote one for a generation at most
+ * `generation_max` (a higher one describes no spec that exists). *out
+ * borrows from `s`. */
+bool cara_sched_record_of_node(const cara_crdt *s, int kind, const char *project,
+                               const char *node, uint64_t generation_max, cara_crdt_record *out);
+
+/* The placement a reader takes for `project` at spec `generation`: the
+ * one written by the scheduler (computed over `nodes`); without one, the
+ * newest by a node ranked above the scheduler (a hint; docs/crdt.md).
+ * Returns true and fills *out (borrowed from `s`); *by_scheduler says
+ * whether it is the scheduler's own. */
+bool cara_sched_placement_of(const cara_crdt *s, const char *project, uint64_t generation,
+                             const cara_sched_node *nodes, size_t count, cara_crdt_record *out,
+                             bool *by_scheduler);
 
 #endif
