@@ -397,6 +397,38 @@
 /* Events waiting for the driver: two per member between polls. */
 #define CARA_SWIM_EVENTS_MAX (2 * CARA_SWIM_MEMBERS_MAX)
 
+/* ---- Gossip node object (src/gossip/gossip.c, docs/gossip.md) ----------- */
+
+/* Datagrams waiting for the driver: a probe period's swim output with its
+ * relays and leave notices, plus the pushes and acks of a burst of records.
+ * Past it a datagram is dropped and counted (UDP may drop it anyway). */
+#define CARA_GOSSIP_OUTBOX_MAX 512
+/* Records being piggybacked. A record that no longer fits is evicted, the
+ * most transmitted first; anti-entropy still carries it. */
+#define CARA_GOSSIP_BCASTS_MAX 256
+/* Published records whose holders are being counted at once (one per
+ * pending `apply` or `delete`), and the holders remembered for each: the
+ * API waits for min(2, live) and the extra ones only cost memory. */
+#define CARA_GOSSIP_TRACKS_MAX 64
+#define CARA_GOSSIP_HOLDERS_MAX 8
+/* Seeds given with --join. */
+#define CARA_GOSSIP_SEEDS_MAX 16
+/* The proof a joiner sends (a join-token record): a record, small. */
+#define CARA_GOSSIP_PROOF_BYTES_MAX (8 * 1024)
+/* Streams open at once: one outgoing anti-entropy, a few pushes and joins,
+ * and what peers open to us. An inbound stream past it is refused. */
+#define CARA_GOSSIP_STREAMS_MAX 64
+/* Bytes buffered per stream beyond one frame: reading stops being useful
+ * past one whole message. */
+#define CARA_GOSSIP_STREAM_RX_BYTES_MAX (CARA_GOSSIP_FRAME_BYTES_MAX + 4096)
+/* One anti-entropy exchange: at most this many messages each way and this
+ * many bytes of delta per message; what does not fit is taken up by the
+ * next exchange (the crdt's sync is resumable). */
+#define CARA_GOSSIP_SYNC_ROUNDS_MAX 64
+#define CARA_GOSSIP_DELTA_BYTES_MAX (4 * 1024 * 1024)
+/* Events waiting for the driver. */
+#define CARA_GOSSIP_EVENTS_MAX (2 * CARA_SWIM_MEMBERS_MAX + 256)
+
 /* ---- Relations ---------------------------------------------------------- */
 
 _Static_assert(CARA_DOC_SCALAR_BYTES_MAX >= CARA_ENV_VALUE_BYTES_MAX,

@@ -210,6 +210,10 @@ uint64_t cara_crdt_hlc_next(cara_crdt *s, int64_t now_wall_ms);
  * next call that changes it; or CARA_ENOENT. */
 int cara_crdt_get(const cara_crdt *s, int kind, const uint8_t *key, size_t key_bytes,
                   cara_crdt_record *out);
+/* The envelope of the record cara_crdt_get would return: bytes owned by
+ * `s`, valid until the next call that changes it. 0 or CARA_ENOENT. */
+int cara_crdt_get_envelope(const cara_crdt *s, int kind, const uint8_t *key, size_t key_bytes,
+                           const uint8_t **bytes, size_t *len);
 /* The record of `kind` for `key` written by `author` (any kind; for kinds
  * that are not kept per author the record must also be by `author`). */
 int cara_crdt_get_by(const cara_crdt *s, int kind, const uint8_t *key, size_t key_bytes,
@@ -252,6 +256,15 @@ int cara_crdt_node_name_of(const cara_crdt *s, const uint8_t pk[CARA_CRDT_PK_BYT
                            size_t name_bytes_max);
 /* The key admitted for node `name`: 0 or CARA_ENOENT. */
 int cara_crdt_node_key_of(const cara_crdt *s, const char *name, uint8_t pk[CARA_CRDT_PK_BYTES]);
+/* Changes whenever the admitted set is rebuilt: a driver that mirrors the
+ * admitted keys (the gossip seal) compares it to know when to look again. */
+uint64_t cara_crdt_admissions_version(const cara_crdt *s);
+size_t cara_crdt_admitted_count(const cara_crdt *s);
+/* The i-th admitted key (0 <= i < count, in admission order) and the name
+ * it was admitted under (borrowed until the next change of the state; not
+ * NUL-terminated). 0 or CARA_ENOENT. */
+int cara_crdt_admitted_at(const cara_crdt *s, size_t i, uint8_t pk[CARA_CRDT_PK_BYTES],
+                          const char **name, size_t *name_bytes);
 
 /* ---- Change feed ------------------------------------------------------------
  * Every change of the state (a record installed or removed, a floor made or

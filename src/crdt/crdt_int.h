@@ -20,6 +20,12 @@ static inline int crdt_slot_of(int kind)
     return kind == CARA_CRDT_TOMBSTONE ? CARA_CRDT_PROJECT : kind;
 }
 
+/* The name an admitted key was admitted under (its admission's key). */
+typedef struct crdt_admitted_name {
+    uint8_t len;
+    char name[CARA_CRDT_KEY_BYTES_MAX];
+} crdt_admitted_name;
+
 /* A held record: the envelope bytes (owned) and what was decoded from them
  * (pointers into `bytes`). */
 typedef struct crdt_entry {
@@ -73,7 +79,9 @@ struct cara_crdt {
 
     /* Admitted node keys, rebuilt when an admission changes. */
     uint8_t (*admitted)[CARA_CRDT_PK_BYTES];
+    crdt_admitted_name *admitted_names; /* parallel to `admitted` */
     size_t admitted_count;
+    uint64_t admissions_version; /* bumped by every rebuild */
 
     /* Floors: open addressing by project keyhash. */
     crdt_floor *floors;

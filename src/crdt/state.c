@@ -111,6 +111,7 @@ void cara_crdt_free(cara_crdt *s)
     cara_env_free(s->env, s->table);
     cara_env_free(s->env, s->sorted);
     cara_env_free(s->env, s->admitted);
+    cara_env_free(s->env, s->admitted_names);
     cara_env_free(s->env, s->operators);
     cara_env_free(s->env, s);
 }
@@ -325,7 +326,8 @@ static int rebuild_admitted(cara_crdt *s)
     admit_item *items = cara_env_calloc(s->env, cap, sizeof *items);
     uint8_t(*pks)[CARA_CRDT_PK_BYTES] =
         cara_env_calloc(s->env, CARA_CRDT_NODES_MAX, CARA_CRDT_PK_BYTES);
-    int rc = items == NULL || pks == NULL ? CARA_ENOMEM : 0;
+    crdt_admitted_name *names = cara_env_calloc(s->env, CARA_CRDT_NODES_MAX, sizeof *names);
+    int rc = items == NULL || pks == NULL || names == NULL ? CARA_ENOMEM : 0;
     for (size_t i = 0; rc == 0 && i < s->table_cap; i++) {
         crdt_entry *e = s->table[i];
         bool ok = false;
@@ -351,6 +353,7 @@ static int rebuild_admitted(cara_crdt *s)
     if (rc != 0) {
         cara_env_free(s->env, items);
         cara_env_free(s->env, pks);
+        cara_env_free(s->env, names);
         return rc;
     }
     qsort(items, n, sizeof *items, cmp_admit);
@@ -361,15 +364,22 @@ static int rebuild_admitted(cara_crdt *s)
             dup = memcmp(pks[k], items[i].pk, CARA_CRDT_PK_BYTES) == 0;
         if (dup)
             continue;
-        if (admitted < s->nodes_max)
-            memcpy(pks[admitted++], items[i].pk, CARA_CRDT_PK_BYTES);
-        else
+        if (admitted < s->nodes_max) {
+            memcpy(pks[admitted], items[i].pk, CARA_CRDT_PK_BYTES);
+            names[admitted].len = (uint8_t)items[i].name_bytes;
+            memcpy(names[admitted].name, items[i].name, items[i].name_bytes);
+            admitted++;
+        } else {
             over++;
+        }
     }
     cara_env_free(s->env, items);
     cara_env_free(s->env, s->admitted);
+    cara_env_free(s->env, s->admitted_names);
     s->admitted = pks;
+    s->admitted_names = names;
     s->admitted_count = admitted;
+    s->admissions_version++;
     s->stats.admissions_over_cap = over;
     return 0;
 }
@@ -400,6 +410,21 @@ static int admissions_changed(cara_crdt *s, int64_t now_wall_ms)
 size_t cara_crdt_admission_room(const cara_crdt *s)
 {
     return s->nodes_max - s->admitted_count;
+}
+
+uint64_t cara_crdt_admissions_version(const cara_crdt *s) { return s->admissions_version; }
+
+size_t cara_crdt_admitted_count(const cara_crdt *s) { return s->admitted_count; }
+
+int cara_crdt_admitted_at(const cara_crdt *s, size_t i, uint8_t pk[CARA_CRDT_PK_BYTES],
+                          const char **name, size_t *name_bytes)
+{
+    if (i >= s->admitted_count)
+        return CARA_ENOENT;
+    memcpy(pk, s->admitted[i], CARA_CRDT_PK_BYTES);
+    *name = s->admitted_names[i].name;
+    *name_bytes = s->admitted_names[i].len;
+    return 0;
 }
 
 /* ---- Trust: who may write what -------------------------------------------- */
@@ -803,6 +828,21 @@ int cara_crdt_get(const cara_crdt *s, int kind, const uint8_t *key, size_t key_b
     if (e == NULL)
         return CARA_ENOENT;
     *out = e->rec;
+    return 0;
+}
+
+int cara_crdt_get_envelope(const cara_crdt *s, int kind, const uint8_t *key, size_t key_bytes,
+                           const uint8_t **bytes, size_t *len)
+{
+    uint8_t kh[16];
+    if (!key_arg_ok(key, key_bytes) || cara_crdt_kind_per_author(kind))
+        return CARA_ENOENT;
+    crdt_keyhash(kind, key, key_bytes, NULL, kh);
+    const crdt_entry *e = crdt_find(s, kh);
+    if (e == NULL)
+        return CARA_ENOENT;
+    *bytes = e->bytes;
+    *len = e->len;
     return 0;
 }
 

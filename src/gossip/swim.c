@@ -1106,3 +1106,40 @@ const cara_swim_stats *cara_swim_get_stats(const cara_swim *s)
 {
     return &s->stats;
 }
+
+int cara_swim_members_foreach(const cara_swim *s,
+                              int (*fn)(void *ctx, const cara_swim_peer *p, int state,
+                                        uint32_t incarnation),
+                              void *ctx)
+{
+    for (size_t i = 0; i < CARA_SWIM_MEMBERS_MAX; i++) {
+        const member *m = &s->members[i];
+        if (!m->used)
+            continue;
+        int rc = fn(ctx, &m->peer, m->state, m->incarnation);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int cara_swim_member_peer(const cara_swim *s, const char *name, size_t name_len,
+                          cara_swim_peer *out)
+{
+    size_t slot = find_member(s, name, name_len);
+    if (slot == NO_SLOT)
+        return CARA_ENOENT;
+    *out = s->members[slot].peer;
+    return 0;
+}
+
+size_t cara_swim_sample_alive(cara_swim *s, size_t k, cara_swim_peer *out)
+{
+    uint32_t slots[CARA_SWIM_INDIRECT_MAX];
+    if (k > CARA_SWIM_INDIRECT_MAX)
+        k = CARA_SWIM_INDIRECT_MAX;
+    size_t got = pick_alive(s, NO_SLOT, k, slots);
+    for (size_t i = 0; i < got; i++)
+        out[i] = s->members[slots[i]].peer;
+    return got;
+}

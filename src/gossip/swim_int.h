@@ -193,6 +193,18 @@ uint32_t cara_swim_incarnation(const cara_swim *s);
 /* Current retransmissions per update: retransmit_mult * ceil(log10(N+1)). */
 uint32_t cara_swim_retransmit_limit(const cara_swim *s);
 const cara_swim_stats *cara_swim_get_stats(const cara_swim *s);
+/* Calls fn for every known member other than ourselves (any state); stops
+ * at fn's first non-zero return and returns it. */
+int cara_swim_members_foreach(const cara_swim *s,
+                              int (*fn)(void *ctx, const cara_swim_peer *p, int state,
+                                        uint32_t incarnation),
+                              void *ctx);
+/* 0 with the named member's id and address, or CARA_ENOENT. */
+int cara_swim_member_peer(const cara_swim *s, const char *name, size_t name_len,
+                          cara_swim_peer *out);
+/* Up to k (at most CARA_SWIM_INDIRECT_MAX) alive members other than
+ * ourselves, drawn at random from env->rng; returns how many. */
+size_t cara_swim_sample_alive(cara_swim *s, size_t k, cara_swim_peer *out);
 
 /* Lifeguard's suspicion timeout after `confirmations` independent accusers
  * beyond the first, when `expected` of them pull it to the minimum:
