@@ -202,6 +202,12 @@ static void shutdown_agent(cara_agent *a, int signum)
     if (signum != 0)
         cara_env_logf(a->env, CARA_LOG_INFO, "agent",
                       "signal %d: shutting down; containers keep running", signum);
+    /* Ctrl-C is a graceful leave (members stop counting this node); a
+     * SIGTERM is a restart or a stop the node returns from: members see
+     * it die and it refutes when it is back, as serf and Consul do. */
+    if (signum == SIGINT)
+        agent_gossip_leave(a);
+    agent_gossip_stop(a);
     agent_watch_close_all(a);
     cara_http_free(a->http);
     a->http = NULL;
@@ -279,10 +285,13 @@ static int start_parts(cara_agent *a)
 
 static void free_agent(cara_agent *a)
 {
+    agent_gossip_stop(a);
     cara_http_free(a->http);
     cara_reconciler_free(a->recon);
     cara_docker_free(a->docker);
     uv_run(a->loop, UV_RUN_DEFAULT); /* let every handle close */
+    agent_gossip_free(a);
+    cara_env_free(a->env, a->join_proof);
     cara_auth_free(a->auth);
     cara_store_close(a->store);
     agent_nodes_free(a, &a->nodes);
@@ -309,7 +318,8 @@ int cara_agent_run(const cara_agent_config *cfg, cara_env *env)
         cara_env_logf(env, CARA_LOG_ERROR, "agent", "data dir %s: %s", cfg->data_dir, cara_strerror(rc));
         goto out;
     }
-    if ((rc = node_key(&a)) != 0 || (rc = open_state(&a)) != 0 || (rc = start_parts(&a)) != 0)
+    if ((rc = node_key(&a)) != 0 || (rc = open_state(&a)) != 0 || (rc = start_parts(&a)) != 0 ||
+        (rc = agent_gossip_start(&a)) != 0)
         goto out;
     char pk_hex[2 * CARA_CRDT_PK_BYTES + 1];
     sodium_bin2hex(pk_hex, sizeof pk_hex, a.node_pk, sizeof a.node_pk);

@@ -37,6 +37,12 @@ typedef struct cara_agent_config {
     /* Project networks' subnets (agent/netpool.h); NULL and 0: defaults. */
     const char *network_pool;
     uint32_t network_prefix_len;
+    /* Gossip (docs/gossip.md): off without gossip_bind, a node on its own. */
+    const char *gossip_bind;      /* "ADDR[:PORT]", UDP and TCP; port 7950 by default */
+    const char *gossip_advertise; /* what peers dial; NULL: gossip_bind */
+    const char *const *gossip_join; /* seeds "ADDR[:PORT]" */
+    size_t gossip_join_count;
+    const char *join_token;       /* caravanctl join-token create; NULL: none */
 } cara_agent_config;
 
 /* Runs the agent until SIGTERM or SIGINT. Returns 0 after a clean shutdown

@@ -252,15 +252,28 @@ static void reply_refused(cara_agent *a, int rc, const cara_crdt_record *rec, ca
     }
 }
 
-/* Copies that hold the record durably: this node (synced before the
- * answer), and in a cluster the others once gossip reports them. Until
- * gossip exists, one. */
-static size_t admitted_nodes(cara_agent *a)
+/* How many nodes must hold a record durably before the answer (DESIGN.md
+ * §4): `?ack=N`, or min(2, members), where a crashed member still counts
+ * and one that left does not (agent_gossip_members). This node counts: it
+ * synced the record before answering. False (and the reply given) for a
+ * bad value. */
+static bool ack_wanted(cara_agent *a, const cara_http_request *req, cara_http_reply *reply,
+                       uint32_t *wanted)
 {
-    agent_nodes ns;
-    size_t n = agent_nodes_load(a, &ns) == 0 ? ns.count : 0;
-    agent_nodes_free(a, &ns);
-    return n;
+    const char *q = cara_http_query(req, "ack");
+    if (q == NULL) {
+        *wanted = agent_gossip_members(a) >= 2 ? 2 : 1;
+        return true;
+    }
+    char *end = NULL;
+    unsigned long n = strtoul(q, &end, 10);
+    if (*q == '\0' || *end != '\0' || n < 1 || n > CARA_CRDT_NODES_MAX) {
+        cara_http_reply_error(reply, 400, "BadRequest", "ack must be a number of nodes, 1..%d",
+                              CARA_CRDT_NODES_MAX);
+        return false;
+    }
+    *wanted = (uint32_t)n;
+    return true;
 }
 
 /* Would this admission admit one node more than the state takes? The
@@ -316,6 +329,11 @@ static void put_record(cara_agent *a, const cara_http_request *req, cara_http_re
         cara_env_free(a->env, bytes);
         return;
     }
+    uint32_t wanted = 0;
+    if (!ack_wanted(a, req, reply, &wanted)) {
+        cara_env_free(a->env, bytes);
+        return;
+    }
     bool changed = false;
     const char *fq = cara_http_query(req, "force");
     bool force = fq != NULL && (strcmp(fq, "1") == 0 || strcmp(fq, "true") == 0);
@@ -328,11 +346,20 @@ static void put_record(cara_agent *a, const cara_http_request *req, cara_http_re
     }
     if (rec.kind == CARA_CRDT_TOMBSTONE && force)
         agent_force_delete(a, name); /* evaluates now, with the force; also hastens one under way */
-    size_t nodes = admitted_nodes(a);
     json_t *body = json_pack("{s:s, s:I, s:i, s:i}", "result", result, "generation",
                              (json_int_t)(same ? held_gen : rec.generation), "durable", 1,
-                             "wanted", nodes >= 2 ? 2 : 1);
-    cara_http_reply_json(reply, strcmp(result, "created") == 0 ? 201 : 200, body);
+                             "wanted", (int)wanted);
+    int status = strcmp(result, "created") == 0 ? 201 : 200;
+    /* What other nodes must hold: the version this node holds now (for an
+     * unchanged apply, the earlier record, not the new signature). */
+    const uint8_t *held_bytes = bytes;
+    size_t held_len = len;
+    if (same)
+        (void)cara_crdt_get_envelope(a->crdt, want_kind, (const uint8_t *)name, strlen(name),
+                                     &held_bytes, &held_len);
+    if (!agent_gossip_defer_ack(a, held_bytes, held_len, wanted, AGENT_ACK_TIMEOUT_MS, status,
+                                body, reply))
+        cara_http_reply_json(reply, status, body);
     cara_env_free(a->env, bytes);
 }
 
@@ -340,11 +367,18 @@ static void put_record(cara_agent *a, const cara_http_request *req, cara_http_re
 
 static void healthz(cara_agent *a, cara_http_reply *reply)
 {
-    char pk[2 * CARA_CRDT_PK_BYTES + 1];
+    char pk[2 * CARA_CRDT_PK_BYTES + 1], hash_hex[65];
+    uint8_t hash[32];
     sodium_bin2hex(pk, sizeof pk, a->node_pk, sizeof a->node_pk);
+    /* Replicas holding the same records show the same hash (convergence
+     * checks compare it across nodes). */
+    cara_crdt_state_hash(a->crdt, hash);
+    sodium_bin2hex(hash_hex, sizeof hash_hex, hash, sizeof hash);
     cara_http_reply_json(reply, 200,
-                         json_pack("{s:s, s:s, s:s, s:b}", "status", "ok", "node", a->cfg.name,
-                                   "publicKey", pk, "admitted", agent_admitted(a)));
+                         json_pack("{s:s, s:s, s:s, s:b, s:s, s:I}", "status", "ok", "node",
+                                   a->cfg.name, "publicKey", pk, "admitted", agent_admitted(a),
+                                   "stateHash", hash_hex, "members",
+                                   (json_int_t)agent_gossip_members(a)));
 }
 
 static void metric(cara_buf *b, const char *name, const char *type, const char *help, uint64_t v)
@@ -365,6 +399,58 @@ static void auth_metrics(cara_agent *a, cara_buf *b)
     for (int i = CARA_AUTH_OK + 1; i < CARA_AUTH_REASON_COUNT_; i++)
         cara_buf_printf(b, "cara_api_auth_rejected_total{reason=\"%s\"} %llu\n",
                         cara_auth_reason_name(i), (unsigned long long)st.refused[i]);
+}
+
+/* Gossip: members by state, probes, suspicions, traffic, drops by reason
+ * (docs/gossip.md). Absent on a node running on its own. */
+static void gossip_metrics(cara_agent *a, cara_buf *b)
+{
+    cara_gossip_stats g;
+    bool on = false;
+    agent_gossip_stats(a, &g, &on);
+    if (!on)
+        return;
+    cara_buf_printf(b, "# HELP cara_gossip_members Members by state, this node included.\n"
+                       "# TYPE cara_gossip_members gauge\n");
+    for (int st = CARA_GOSSIP_ALIVE; st <= CARA_GOSSIP_LEFT; st++)
+        cara_buf_printf(b, "cara_gossip_members{state=\"%s\"} %zu\n", cara_gossip_state_name(st),
+                        g.members_by_state[st]);
+    metric(b, "cara_gossip_probes_total", "counter", "Probes sent.", g.probes);
+    metric(b, "cara_gossip_suspicions_total", "counter", "Suspicions raised by this node's probes.",
+           g.suspicions);
+    metric(b, "cara_gossip_refutations_total", "counter",
+           "Times this node refuted a suspicion of itself.", g.refutations);
+    metric(b, "cara_gossip_false_suspicions_total", "counter",
+           "Suspected members seen alive again.", g.false_suspicions);
+    metric(b, "cara_gossip_deaths_total", "counter", "Members this node declared dead.", g.deaths);
+    metric(b, "cara_gossip_datagrams_in_total", "counter", "Datagrams received.", g.datagrams_in);
+    metric(b, "cara_gossip_datagrams_out_total", "counter", "Datagrams sent.", g.datagrams_out);
+    metric(b, "cara_gossip_datagram_bytes_in_total", "counter", "Datagram bytes received.",
+           g.datagram_bytes_in);
+    metric(b, "cara_gossip_datagram_bytes_out_total", "counter", "Datagram bytes sent.",
+           g.datagram_bytes_out);
+    metric(b, "cara_gossip_datagram_bytes_max", "gauge", "The largest datagram sent.",
+           g.datagram_bytes_max);
+    metric(b, "cara_gossip_stream_bytes_in_total", "counter", "Stream bytes received.",
+           g.stream_bytes_in);
+    metric(b, "cara_gossip_stream_bytes_out_total", "counter", "Stream bytes sent.",
+           g.stream_bytes_out);
+    metric(b, "cara_gossip_records_received_total", "counter",
+           "Records that were new to this node, from pushes, piggybacks and joins.",
+           g.records_received_new);
+    metric(b, "cara_gossip_sync_records_applied_total", "counter",
+           "Records applied by anti-entropy.", g.sync_records_applied);
+    metric(b, "cara_gossip_syncs_total", "counter", "Anti-entropy exchanges completed.",
+           g.syncs_completed);
+    metric(b, "cara_gossip_joins_refused_total", "counter", "Joiners this node refused.",
+           g.joins_refused);
+    cara_buf_printf(b, "# HELP cara_gossip_dropped_total Received gossip input dropped, by "
+                       "reason.\n# TYPE cara_gossip_dropped_total counter\n");
+    for (int i = 0; i < CARA_GOSSIP_DROP_COUNT_; i++)
+        cara_buf_printf(b, "cara_gossip_dropped_total{reason=\"%s\"} %llu\n",
+                        cara_gossip_drop_name(i), (unsigned long long)g.dropped[i]);
+    metric(b, "cara_gossip_truncated_total", "counter",
+           "Datagrams longer than the receive buffer.", a->stats.gossip_truncated);
 }
 
 static void metrics(cara_agent *a, cara_http_reply *reply)
@@ -419,6 +505,7 @@ static void metrics(cara_agent *a, cara_http_reply *reply)
     metric(&b, "cara_api_auth_refused_total", "counter", "API requests refused by authentication.",
            a->stats.api_refused_auth);
     auth_metrics(a, &b);
+    gossip_metrics(a, &b);
     metric(&b, "cara_api_streams_open", "gauge", "Open watch and log streams.", hs.streams_open);
     metric(&b, "cara_projects_known", "gauge", "Projects this node keeps local data for.",
            a->projects_count);

@@ -10,6 +10,7 @@
 #include "agent/http.h"
 #include "agent/reconcile.h"
 #include "agent/store.h"
+#include "gossip/gossip.h"
 #include "sched/sched.h"
 
 /* Events kept per project for `describe` (newest win). */
@@ -18,6 +19,9 @@
 #define AGENT_WATCHERS_MAX 64
 /* How often the agent looks at expiry times and its own node record. */
 #define AGENT_TICK_MS 1000
+/* How long an apply or delete waits for other nodes to hold its record
+ * before answering with how many do (DESIGN.md §4). */
+#define AGENT_ACK_TIMEOUT_MS (10 * 1000)
 /* How often collection runs: tombstones live for days, so a minute late
  * costs nothing; each run is one pass over the records. */
 #define AGENT_GC_INTERVAL_MS (60 * 1000)
@@ -69,7 +73,10 @@ typedef struct agent_seen {
     uint8_t author[CARA_CRDT_PK_BYTES];
 } agent_seen;
 
+typedef struct agent_gossip agent_gossip;
+
 typedef struct agent_stats {
+    uint64_t gossip_truncated; /* datagrams longer than the receive buffer */
     uint64_t records_applied, records_refused, store_errors, status_writes;
     uint64_t evaluations; /* agent_project_changed calls */
     uint64_t api_requests, api_refused_auth;
@@ -90,6 +97,9 @@ typedef struct cara_agent {
     cara_reconciler *recon;
     cara_http *http;
     cara_auth *auth;
+    agent_gossip *gossip;    /* NULL without --bind: a node on its own */
+    uint8_t *join_proof;     /* the join-token record sent to seeds (owned) */
+    size_t join_proof_len;
     bool api_loopback_only;
     agent_project *projects;
     size_t projects_count;
@@ -190,6 +200,29 @@ void agent_watch_open(cara_agent *a, cara_http_reply *reply);
 /* Tells every watcher about a change of `kind` ("Project"/"Node"). */
 void agent_watch_notify(cara_agent *a, const char *kind, const char *name);
 void agent_watch_close_all(cara_agent *a);
+
+/* agent_gossip.c: sockets around the gossip node object */
+int agent_gossip_start(cara_agent *a);
+void agent_gossip_leave(cara_agent *a); /* graceful: members are told */
+void agent_gossip_stop(cara_agent *a);  /* closes the handles; run the loop after */
+void agent_gossip_free(cara_agent *a);
+/* Hands a record this node wrote or accepted to gossip (no-op without it). */
+void agent_gossip_publish(cara_agent *a, const uint8_t *record, size_t len);
+/* Members that count for durability (alive, suspect, dead; not left). */
+size_t agent_gossip_members(cara_agent *a);
+/* Defers an API answer until `wanted` nodes hold `record` (this one
+ * included) or `timeout_ms` passes (then 202 with how many do). Takes
+ * `body`. False when there is nothing to wait for: answer now. */
+bool agent_gossip_defer_ack(cara_agent *a, const uint8_t *record, size_t len, uint32_t wanted,
+                            uint32_t timeout_ms, int status, json_t *body, cara_http_reply *reply);
+/* Is the node alive or suspect in membership (this node always is)? */
+bool agent_node_live(cara_agent *a, const char *name);
+int agent_gossip_member(cara_agent *a, const char *name, cara_gossip_member *out);
+void agent_gossip_stats(cara_agent *a, cara_gossip_stats *out, bool *on);
+int agent_gossip_parse_addr(const char *text, cara_gossip_addr *out);
+void agent_gossip_addr_text(const cara_gossip_addr *a, char *out, size_t out_max);
+/* agent_state.c: a member changed state; readiness is re-read. */
+void agent_membership_changed(cara_agent *a, const char *name);
 
 /* agent_logs.c */
 void agent_logs_open(cara_agent *a, const cara_http_request *req, cara_http_reply *reply,

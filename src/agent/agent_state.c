@@ -213,6 +213,9 @@ static int write_own(cara_agent *a, int kind, const char *key, uint64_t generati
     if (rc == 0)
         rc = cara_crdt_apply_local(a->crdt, out.data, out.len, cara_env_now_wall_ms(a->env),
                                    &result);
+    /* Sent only after the flush has persisted it (agent_gossip.c). */
+    if (rc == 0 && result == CARA_CRDT_APPLIED)
+        agent_gossip_publish(a, out.data, out.len);
     cara_buf_free(&out);
     if (rc == 0 && result == CARA_CRDT_APPLIED)
         agent_persist_soon(a);
@@ -364,7 +367,7 @@ static int collect_node(void *ctx, const cara_crdt_record *r, const uint8_t *byt
     dec[ns->count] = n;
     items[ns->count] = (cara_sched_node){
         .name = n->name,
-        .ready = n->state == CARA_NODE_READY,
+        .ready = n->state == CARA_NODE_READY && agent_node_live(c->a, n->name),
         .schedulable = !n->unschedulable && n->state != CARA_NODE_DRAINING,
         .labels = n->labels,
         .labels_count = n->labels_count,
@@ -474,6 +477,22 @@ static bool node_ready(const agent_nodes *ns, const char *name)
     return false;
 }
 
+/* Does the node still have a record (admitted, not revoked)? */
+static bool node_known(const agent_nodes *ns, const char *name)
+{
+    for (size_t i = 0; i < ns->count; i++)
+        if (strcmp(ns->items[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+void agent_membership_changed(cara_agent *a, const char *name)
+{
+    a->nodes_dirty = true;
+    agent_schedule_eval(a, NULL);
+    agent_watch_notify(a, "Node", name);
+}
+
 void agent_publish_node(cara_agent *a)
 {
     if (!agent_admitted(a) || a->stopping)
@@ -515,8 +534,13 @@ void agent_publish_node(cara_agent *a)
 static void schedule(cara_agent *a, const char *name, const cara_project *spec, uint64_t gen,
                      const cara_project_status *st, const agent_nodes *ns)
 {
+    /* A placed project stays where it is while its node is admitted, even
+     * when membership says the node is dead: moving it needs the fencing
+     * and grace period of DESIGN.md §6 (not built yet), without which a
+     * partitioned owner and the new one would both run it. Until then a
+     * project waits for its node to come back (docs/gossip.md). */
     const char *owner = st != NULL ? st->node_ref : NULL;
-    bool placed = owner != NULL && node_ready(ns, owner) &&
+    bool placed = owner != NULL && node_known(ns, owner) &&
                   st->phase != CARA_PHASE_TERMINATED && st->phase != CARA_PHASE_PENDING;
     cara_crdt_record rec;
     bool mine = false;

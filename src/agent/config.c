@@ -1,4 +1,5 @@
 #include "agent/config.h"
+#include "agent/agent_int.h"
 #include "agent/netpool.h"
 
 #include <ctype.h>
@@ -6,6 +7,7 @@
 #include <getopt.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <yaml.h>
@@ -27,6 +29,47 @@ static int add_str(char **list, size_t *count, const char *v, const char *what)
         return 2;
     }
     list[(*count)++] = dup_str(v);
+    return 0;
+}
+
+/* "500ms", "90s", "5m", "2h", "7d" (a bare number is seconds), within
+ * 1 s .. 365 d. Returns 0 or 2 (printed). */
+static int parse_duration(const char *flag, const char *v, int64_t *ms)
+{
+    char *end = NULL;
+    double n = strtod(v, &end);
+    double mult = strcmp(end, "ms") == 0 ? 1
+                  : strcmp(end, "s") == 0 || *end == '\0' ? 1000
+                  : strcmp(end, "m") == 0 ? 60e3
+                  : strcmp(end, "h") == 0 ? 3600e3
+                  : strcmp(end, "d") == 0 ? 86400e3
+                                          : -1;
+    double total = n * mult;
+    if (end == v || mult < 0 || !(total >= 1000 && total <= 365 * 86400e3)) {
+        fprintf(stderr, "cara-agent: %s wants a duration between 1s and 365d (90s, 5m, 7d), "
+                        "got \"%s\"\n", flag, v);
+        return 2;
+    }
+    *ms = (int64_t)total;
+    return 0;
+}
+
+/* --join A,B or repeated --join: each seed on its own. */
+static int add_join(cara_agent_settings *s, const char *v)
+{
+    const char *p = v;
+    while (*p != '\0') {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (len > 0) {
+            char *one = strndup(p, len);
+            int rc = one ? add_str(s->join, &s->join_count, one, "--join seeds") : 2;
+            free(one);
+            if (rc != 0)
+                return rc;
+        }
+        p += len + (comma != NULL);
+    }
     return 0;
 }
 
@@ -96,9 +139,10 @@ static int file_list(cara_agent_settings *s, yaml_document_t *doc, yaml_node_t *
             fprintf(stderr, "%s: %s holds a non-string item\n", path, key);
             return 2;
         }
-        int rc = strcmp(key, "api") == 0 ? add_str(s->api, &s->api_count, item, "API addresses")
-                                        : add_str(s->pubkey_args, &s->pubkey_args_count, item,
-                                                  "operator keys");
+        int rc = strcmp(key, "api") == 0    ? add_str(s->api, &s->api_count, item, "API addresses")
+                 : strcmp(key, "join") == 0 ? add_join(s, item)
+                                            : add_str(s->pubkey_args, &s->pubkey_args_count, item,
+                                                      "operator keys");
         if (rc != 0)
             return rc;
     }
@@ -109,7 +153,8 @@ static int file_key(cara_agent_settings *s, yaml_document_t *doc, const char *ke
                     const char *path)
 {
     const char *sv = scalar(doc, v);
-    if (strcmp(key, "api") == 0 || strcmp(key, "operatorPubkeys") == 0)
+    if (strcmp(key, "api") == 0 || strcmp(key, "operatorPubkeys") == 0 ||
+        strcmp(key, "join") == 0)
         return file_list(s, doc, v, key, path);
     if (strcmp(key, "labels") == 0) {
         if (v->type != YAML_MAPPING_NODE) {
@@ -136,6 +181,16 @@ static int file_key(cara_agent_settings *s, yaml_document_t *doc, const char *ke
         set_str(&s->docker_host, sv);
     else if (strcmp(key, "networkPool") == 0)
         set_str(&s->network_pool, sv);
+    else if (strcmp(key, "bind") == 0)
+        set_str(&s->bind, sv);
+    else if (strcmp(key, "advertise") == 0)
+        set_str(&s->advertise, sv);
+    else if (strcmp(key, "token") == 0)
+        set_str(&s->token, sv);
+    else if (strcmp(key, "tombstoneHorizon") == 0)
+        return parse_duration(key, sv, &s->tombstone_horizon_ms);
+    else if (strcmp(key, "gcInterval") == 0)
+        return parse_duration(key, sv, &s->gc_interval_ms);
     else if (strcmp(key, "networkPrefix") == 0)
         return parse_prefix(sv, &s->network_prefix_len);
     else if (strcmp(key, "logFormat") == 0)
@@ -205,6 +260,16 @@ static void usage(FILE *f)
             "  --label KEY=VALUE        a node label for node selectors, repeatable\n"
             "  --network-pool CIDR      project networks' subnets come from here (default %s)\n"
             "  --network-prefix LEN     prefix length of each project's subnet (default %d)\n"
+            "  --bind ADDR[:PORT]       gossip address, UDP and TCP (port 7950 by default);\n"
+            "                           without it the node runs on its own\n"
+            "  --advertise ADDR[:PORT]  the address peers reach (default: --bind)\n"
+            "  --join ADDR[:PORT],...   seeds of an existing cluster (repeatable); without\n"
+            "                           it the node starts a new cluster\n"
+            "  --token TOKEN            a join token (caravanctl join-token create): the\n"
+            "                           node admits itself with it\n"
+            "  --tombstone-horizon D    how long a deletion is kept before collection\n"
+            "                           (default 7d; docs/crdt.md)\n"
+            "  --gc-interval D          how often collection runs (default 60s)\n"
             "  --config FILE            YAML file with the settings above (flags win)\n"
             "  --log-format FMT         logfmt (default) or json\n"
             "  --log-level LEVEL        error, warn, info (default) or debug\n"
@@ -250,7 +315,11 @@ static int parse_flags(cara_agent_settings *s, int argc, char **argv, const char
         {"config", required_argument, NULL, 'c'},      {"log-format", required_argument, NULL, 'f'},
         {"log-level", required_argument, NULL, 'L'},   {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},           {"network-pool", required_argument, NULL, 'N'},
-        {"network-prefix", required_argument, NULL, 'P'}, {NULL, 0, NULL, 0},
+        {"network-prefix", required_argument, NULL, 'P'}, {"bind", required_argument, NULL, 'B'},
+        {"advertise", required_argument, NULL, 'R'},   {"join", required_argument, NULL, 'J'},
+        {"token", required_argument, NULL, 't'},
+        {"tombstone-horizon", required_argument, NULL, 'H'},
+        {"gc-interval", required_argument, NULL, 'G'}, {NULL, 0, NULL, 0},
     };
     int opt, rc = 0;
     opterr = 0;
@@ -272,6 +341,12 @@ static int parse_flags(cara_agent_settings *s, int argc, char **argv, const char
         }
         case 'c': *config = optarg; break;
         case 'N': set_str(&s->network_pool, optarg); break;
+        case 'B': set_str(&s->bind, optarg); break;
+        case 'R': set_str(&s->advertise, optarg); break;
+        case 't': set_str(&s->token, optarg); break;
+        case 'J': rc = add_join(s, optarg); break;
+        case 'H': rc = parse_duration("--tombstone-horizon", optarg, &s->tombstone_horizon_ms); break;
+        case 'G': rc = parse_duration("--gc-interval", optarg, &s->gc_interval_ms); break;
         case 'P': rc = parse_prefix(optarg, &s->network_prefix_len); break;
         case 'f': rc = parse_format(optarg, &s->log_json); break;
         case 'L': rc = parse_level(optarg, &s->log_level); break;
@@ -292,6 +367,46 @@ static int parse_flags(cara_agent_settings *s, int argc, char **argv, const char
         return 2;
     }
     return rc;
+}
+
+static bool unspecified(const cara_gossip_addr *a)
+{
+    static const uint8_t zero[16] = {0};
+    return memcmp(a->bytes, zero, a->len - 2) == 0;
+}
+
+/* Gossip addresses parse; a seed or a token needs --bind; an address that
+ * binds every interface needs --advertise (peers cannot dial 0.0.0.0). */
+static int check_gossip(const cara_agent_settings *s)
+{
+    cara_gossip_addr a;
+    if ((s->join_count > 0 || s->token != NULL || s->advertise != NULL) && s->bind == NULL) {
+        fprintf(stderr, "cara-agent: --join, --token and --advertise need --bind ADDR[:PORT] "
+                        "(the gossip address)\n");
+        return 2;
+    }
+    if (s->bind != NULL && agent_gossip_parse_addr(s->bind, &a) != 0) {
+        fprintf(stderr, "cara-agent: --bind %s is not ADDR[:PORT] with an IP address\n", s->bind);
+        return 2;
+    }
+    if (s->bind != NULL && s->advertise == NULL && unspecified(&a)) {
+        fprintf(stderr, "cara-agent: --bind %s listens on every address; say which one peers "
+                        "dial with --advertise ADDR[:PORT]\n", s->bind);
+        return 2;
+    }
+    if (s->advertise != NULL &&
+        (agent_gossip_parse_addr(s->advertise, &a) != 0 || unspecified(&a))) {
+        fprintf(stderr, "cara-agent: --advertise %s is not ADDR[:PORT] with a specific IP "
+                        "address\n", s->advertise);
+        return 2;
+    }
+    for (size_t i = 0; i < s->join_count; i++)
+        if (agent_gossip_parse_addr(s->join[i], &a) != 0) {
+            fprintf(stderr, "cara-agent: --join %s is not ADDR[:PORT] with an IP address\n",
+                    s->join[i]);
+            return 2;
+        }
+    return 0;
 }
 
 static int finish(cara_agent_settings *s)
@@ -324,6 +439,13 @@ static int finish(cara_agent_settings *s)
                 "%d, with at most %d subnets\n",
                 s->network_pool, s->network_prefix_len, CARA_NETPOOL_PREFIX_LEN_MAX,
                 1 << CARA_NETPOOL_SUBNETS_BITS_MAX);
+        return 2;
+    }
+    if (check_gossip(s) != 0)
+        return 2;
+    /* Below the floor horizon (90 d), which must outlast it (docs/crdt.md). */
+    if (s->tombstone_horizon_ms > 30LL * 86400 * 1000) {
+        fprintf(stderr, "cara-agent: --tombstone-horizon is at most 30d\n");
         return 2;
     }
     if (s->pubkey_args_count == 0) {
@@ -369,6 +491,18 @@ int cara_agent_settings_parse(cara_agent_settings *s, int argc, char **argv)
     if (flags.data_dir) set_str(&s->data_dir, flags.data_dir);
     if (flags.docker_host) set_str(&s->docker_host, flags.docker_host);
     if (flags.network_pool) set_str(&s->network_pool, flags.network_pool);
+    if (flags.bind) set_str(&s->bind, flags.bind);
+    if (flags.advertise) set_str(&s->advertise, flags.advertise);
+    if (flags.token) set_str(&s->token, flags.token);
+    if (flags.tombstone_horizon_ms) s->tombstone_horizon_ms = flags.tombstone_horizon_ms;
+    if (flags.gc_interval_ms) s->gc_interval_ms = flags.gc_interval_ms;
+    if (flags.join_count) {
+        for (size_t i = 0; i < s->join_count; i++)
+            free(s->join[i]);
+        memcpy(s->join, flags.join, sizeof s->join);
+        s->join_count = flags.join_count;
+        flags.join_count = 0;
+    }
     if (flags.network_prefix_len) s->network_prefix_len = flags.network_prefix_len;
     if (flags.log_level >= 0) s->log_level = flags.log_level;
     if (flags.log_json >= 0) s->log_json = flags.log_json;
@@ -393,6 +527,11 @@ void cara_agent_settings_free(cara_agent_settings *s)
     free(s->data_dir);
     free(s->docker_host);
     free(s->network_pool);
+    free(s->bind);
+    free(s->advertise);
+    free(s->token);
+    for (size_t i = 0; i < s->join_count; i++)
+        free(s->join[i]);
     for (size_t i = 0; i < s->api_count; i++)
         free(s->api[i]);
     for (size_t i = 0; i < s->pubkey_args_count; i++)
@@ -418,5 +557,12 @@ void cara_agent_settings_apply(const cara_agent_settings *s, cara_agent_config *
         .labels_count = s->labels_count,
         .network_pool = s->network_pool,
         .network_prefix_len = s->network_prefix_len,
+        .gossip_bind = s->bind,
+        .gossip_advertise = s->advertise,
+        .gossip_join = (const char *const *)s->join,
+        .gossip_join_count = s->join_count,
+        .join_token = s->token,
+        .tombstone_horizon_ms = s->tombstone_horizon_ms,
+        .gc_interval_ms = (uint32_t)s->gc_interval_ms,
     };
 }

@@ -12,6 +12,12 @@
  *   logLevel: error|warn|info|debug --log-level
  *   networkPool: 10.214.0.0/16      --network-pool
  *   networkPrefix: 25               --network-prefix
+ *   bind: 100.64.0.1:7950           --bind (gossip, UDP and TCP)
+ *   advertise: 100.64.0.1:7950      --advertise
+ *   join: [100.64.0.2:7950]         --join (repeatable, or comma-separated)
+ *   token: cara-join-v1....         --token
+ *   tombstoneHorizon: 7d            --tombstone-horizon (docs/crdt.md)
+ *   gcInterval: 60s                 --gc-interval
  */
 #ifndef CARA_AGENT_CONFIG_H
 #define CARA_AGENT_CONFIG_H
@@ -34,6 +40,10 @@ typedef struct cara_agent_settings {
     int log_level;
     char *network_pool;          /* CIDR; filled with the default */
     unsigned network_prefix_len; /* filled with the default */
+    char *bind, *advertise, *token;
+    int64_t tombstone_horizon_ms, gc_interval_ms; /* 0: defaults */
+    char *join[CARA_AGENT_LIST_MAX];
+    size_t join_count;
     uint8_t pks[CARA_AGENT_LIST_MAX][CARA_CRDT_PK_BYTES];
     size_t pks_count;
 } cara_agent_settings;

@@ -399,6 +399,9 @@
 
 /* ---- Gossip node object (src/gossip/gossip.c, docs/gossip.md) ----------- */
 
+/* The gossip port, UDP and TCP (the API is 7951). */
+#define CARA_GOSSIP_PORT_DEFAULT 7950
+
 /* Datagrams waiting for the driver: a probe period's swim output with its
  * relays and leave notices, plus the pushes and acks of a burst of records.
  * Past it a datagram is dropped and counted (UDP may drop it anyway). */

@@ -165,3 +165,16 @@ int ctl_parse_duration(const char *text, int64_t *ms_out)
     }
     return -1;
 }
+
+int ctl_check_durable(const json_t *reply, const char *what)
+{
+    json_int_t durable = json_integer_value(json_object_get(reply, "durable"));
+    json_int_t wanted = json_integer_value(json_object_get(reply, "wanted"));
+    if (wanted <= 0 || durable >= wanted)
+        return 0;
+    fprintf(stderr,
+            "caravanctl: %s is held by %lld node%s of the %lld required; it keeps spreading to "
+            "the others as they come back\n",
+            what, (long long)durable, durable == 1 ? "" : "s", (long long)wanted);
+    return CTL_EXIT_FAIL;
+}

@@ -40,6 +40,11 @@ int ctl_record_body(ctl_client *c, int kind, const char *key, uint64_t generatio
 int ctl_api_send(ctl_client *c, const char *method, const char *target, const char *body,
                  long quiet_status, json_t **reply, long *status_out);
 
+/* After a PUT or DELETE: 0 when the agent reports the record on as many
+ * nodes as wanted; otherwise prints how many hold it and returns
+ * CTL_EXIT_FAIL (the record still spreads). */
+int ctl_check_durable(const json_t *reply, const char *what);
+
 /* Nested lookups that tolerate absence: ctl_jstr(j, "status", "phase", NULL). */
 const char *ctl_jstr(const json_t *j, ...);
 json_t *ctl_jget(const json_t *j, ...);

@@ -13,7 +13,7 @@
 
 static void help(void)
 {
-    printf("Usage: caravanctl apply -f FILE [-f FILE...] [--wait [--timeout DURATION]]\n\n"
+    printf("Usage: caravanctl apply -f FILE [-f FILE...] [--ack N] [--wait [--timeout DURATION]]\n\n"
            "Creates or updates the projects of each manifest (YAML or JSON, several\n"
            "documents allowed; '-' is stdin) and prints, for each,\n"
            "project/NAME created|configured|unchanged. If any file is invalid,\n"
@@ -23,9 +23,16 @@ static void help(void)
            "  -w, --wait            then follow each project until it is Running\n"
            "                        (exit 0) or Failed (exit 1), printing progress\n"
            "      --timeout D       how long --wait waits (default 5m; 90s, 2m, 1h)\n"
+           "      --ack N           return once N nodes hold each record durably\n"
+           "                        (default: 2, or 1 when the node is alone); if they\n"
+           "                        do not within 10 s, say how many do and exit 1\n"
            "  -h, --help            show this help\n\n"
            "Exit codes: 0 applied (and Running with --wait), 1 failure, 2 usage error.\n");
 }
+
+/* Nodes that must hold each record before apply returns (--ack; 0: the
+ * agent's default, min(2, live members)). */
+static unsigned ack_wanted;
 
 /* Sends one signed PUT; *status_out tells a 409 apart. */
 static int put_project(ctl_client *c, const char *name, uint64_t generation, const cara_buf *value,
@@ -36,8 +43,7 @@ static int put_project(ctl_client *c, const char *name, uint64_t generation, con
     if (rc != 0)
         return rc;
     char target[64 + CARA_CRDT_KEY_BYTES_MAX];
-    snprintf(target, sizeof target, "/v1/projects/%s", name);
-    rc = ctl_api_send(c, "PUT", target, body, generation == 1 ? 409 : 0, reply, status_out);
+XX, target, body, generation == 1 ? 409 : 0, reply, status_out);
     free(body);
     return rc;
 }
@@ -87,6 +93,9 @@ static int apply_one(ctl_client *c, const cara_project *p, uint64_t *applied)
         *applied = (uint64_t)json_integer_value(json_object_get(reply, "generation"));
         printf("project/%s %s\n", p->name, result != NULL ? result : "applied");
         fflush(stdout);
+        char what[32 + CARA_NAME_BYTES_MAX];
+        snprintf(what, sizeof what, "project/%s", p->name);
+        rc = ctl_check_durable(reply, what);
     }
     json_decref(reply);
     return rc;
@@ -130,6 +139,7 @@ int ctl_cmd_apply(ctl_ctx *ctx, int argc, char **argv)
         {"filename", required_argument, NULL, 'f'},
         {"wait", no_argument, NULL, 'w'},
         {"timeout", required_argument, NULL, 'T'},
+        {"ack", required_argument, NULL, 'A'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -150,6 +160,15 @@ int ctl_cmd_apply(ctl_ctx *ctx, int argc, char **argv)
             goto out;
         } else if (opt == 'T') {
             continue;
+        } else if (opt == 'A') {
+            char *end = NULL;
+            unsigned long n = strtoul(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || n < 1 || n > CARA_CRDT_NODES_MAX) {
+                rc = ctl_usage_error("apply", "invalid --ack '%s' (a number of nodes, 1..%d)",
+                                     optarg, CARA_CRDT_NODES_MAX);
+                goto out;
+            }
+            ack_wanted = (unsigned)n;
         } else if (opt == 'h') {
             help();
             goto out;

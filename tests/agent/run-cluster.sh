@@ -1,0 +1,252 @@
+#!/usr/bin/env bash
+# Five real cara-agents on loopback gossiping over UDP and TCP, sharing one
+# Docker engine: joining with tokens, a project applied at one node reaching
+# all, every state hash converging, a kill -9 detected by every other node
+# with nobody else suspected, the restarted node catching up (including a
+# delete whose tombstone was collected while it was down), refused joins
+# (no token, expired, forged, used up), hostile datagrams dropped and
+# counted, and an apply with every other node stopped ending in exit 1.
+#
+# Everything is named after this run's PID and removed on exit. Waits are
+# generous bounds on things that normally take seconds; no timing is a
+# pass/fail criterion.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+build=${BUILD:-build}
+ctl="$root/$build/caravanctl"
+agent_bin="$root/$build/cara-agent"
+sock=${DOCKER_SOCK:-/var/run/docker.sock}
+tmp=$(mktemp -d)
+pfx="c$$"
+# A loopback /24 of this run's own (127.0.0.0/8 is all loopback).
+net="127.$((100 + RANDOM % 100)).$((RANDOM % 250 + 1))"
+declare -A pid addr
+nodes=(1 2 3 4 5)
+projects=("$pfx-a" "$pfx-b" "$pfx-c" "$pfx-d")
+
+pass() { echo "PASS cluster:$1"; }
+fail() {
+    echo "FAIL cluster:$1${2:+ ($2)}"
+    for f in "$tmp/out" "$tmp/err"; do
+        [ -s "$f" ] && sed 's/^/    /' "$f" | head -15
+    done
+    return 0
+}
+
+name_of() { echo "$pfx-n$1"; }
+
+stop_node() { # I [SIGNAL]
+    local p=${pid[$1]:-}
+    [ -n "$p" ] || return 0
+    kill "-${2:-TERM}" "$p" 2>/dev/null
+    for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null
+    wait "$p" 2>/dev/null
+    pid[$1]=""
+}
+
+cleanup() {
+    for i in "${!pid[@]}"; do stop_node "$i"; done
+    if command -v docker >/dev/null; then
+        for p in "${projects[@]}"; do
+            local f="label=io.caravanserai.project=$p"
+            docker ps -aq --filter "$f" | xargs -r docker rm -f >/dev/null 2>&1
+            docker network ls -q --filter "$f" | xargs -r docker network rm >/dev/null 2>&1
+            docker volume ls -q --filter "$f" | xargs -r docker volume rm -f >/dev/null 2>&1
+        done
+    fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+if ! curl -sf --max-time 5 --unix-socket "$sock" http://docker/_ping >/dev/null 2>&1; then
+    echo "SKIP cluster:suite (no Docker engine answers on $sock; make test starts one)"
+    exit 0
+fi
+for b in "$ctl" "$agent_bin"; do
+    [ -x "$b" ] || { echo "FAIL cluster:binaries ($b is not built)"; exit 1; }
+done
+
+run() { # NAME WANT CMD...
+    local name=$1 want=$2; shift 2
+    "$@" >"$tmp/out" 2>"$tmp/err"
+    local got=$?
+    if [ "$got" -eq "$want" ]; then pass "$name"; return 0; fi
+    fail "$name" "exit $got, want $want"
+    return 1
+}
+has() { if grep -qE -- "$3" "$2"; then pass "$1"; else fail "$1" "$(basename "$2") lacks /$3/"; fi; }
+poll() { # SECONDS CMD...
+    local deadline=$((SECONDS + $1)); shift
+    until "$@" >/dev/null 2>&1; do
+        [ "$SECONDS" -ge "$deadline" ] && return 1
+        sleep 0.3
+    done
+}
+
+export HOME="$tmp/home"
+export CARAVANCTL_CONFIG="$tmp/config.yaml"
+mkdir -p "$HOME"
+"$ctl" keygen >"$tmp/keygen.out" 2>&1 || { echo "FAIL cluster:keygen"; exit 1; }
+op_pk=$(sed -n 's/^public_key=//p' "$tmp/keygen.out")
+
+# start I [ARGS...]: node I on $net.I, gossip port 7950, API 7951.
+start() {
+    local i=$1; shift
+    addr[$i]="$net.$i"
+    "$agent_bin" --name "$(name_of "$i")" --data-dir "$tmp/data$i" --api "${addr[$i]}:7951" \
+        --operator-pubkey "$op_pk" --docker-host "unix://$sock" --bind "${addr[$i]}:7950" \
+        --tombstone-horizon 3s --gc-interval 2s "$@" >>"$tmp/agent$i.log" 2>&1 &
+    pid[$i]=$!
+}
+api() { echo "http://${addr[$1]}:7951"; }
+peer() { "$ctl" --peer "${addr[$1]}:7951" "${@:2}"; }
+metric() { # I NAME{labels}: the value, or nothing
+    curl -sf "$(api "$1")/metrics" | awk -v m="$2" '$1 == m { print $2 }'
+}
+alive_is() { [ "$(metric "$1" 'cara_gossip_members{state="alive"}')" = "$2" ]; }
+dead_is() { [ "$(metric "$1" 'cara_gossip_members{state="dead"}')" = "$2" ]; }
+hash_of() { curl -sf "$(api "$1")/healthz" | sed -n 's/.*"stateHash": *"\([0-9a-f]*\)".*/\1/p'; }
+same_hash() { # I...: every listed node reports one state hash
+    local h first
+    first=$(hash_of "$1") || return 1
+    [ -n "$first" ] || return 1
+    for i in "$@"; do h=$(hash_of "$i"); [ "$h" = "$first" ] || return 1; done
+}
+
+# ---- A new cluster, then four nodes joining with a token ----------------------
+
+start 1
+if poll 30 curl -sf "$(api 1)/healthz"; then pass first-node-starts; else
+    fail first-node-starts; sed 's/^/    /' "$tmp/agent1.log" | tail -20; exit 1
+fi
+run admit-first 0 peer 1 admit
+run token-create 0 "$ctl" join-token create --uses 4 --ttl 10m
+token=$(tail -1 "$tmp/out")
+has token-format "$tmp/out" '^cara-join-v1\.'
+for i in 2 3 4 5; do start "$i" --join "${addr[1]}:7950" --token "$token"; done
+all_alive() { for i in "${nodes[@]}"; do alive_is "$i" 5 || return 1; done; }
+if poll 90 all_alive; then pass five-alive-everywhere; else
+    fail five-alive-everywhere "$(for i in "${nodes[@]}"; do echo -n "n$i=$(metric "$i" 'cara_gossip_members{state="alive"}') "; done)"
+fi
+has joined-log "$tmp/agent3.log" 'joined the cluster through'
+has welcomed-log "$tmp/agent1.log" "node $(name_of 2) joined through this node"
+
+# ---- A project applied at one node reaches all; state hashes converge ---------
+
+manifest() { # NAME
+    cat <<EOF
+apiVersion: caravanserai/v1
+kind: Project
+metadata:
+  name: $1
+spec:
+  services:
+    app:
+      image: caravanserai/busybox:test
+      command: ["sleep", "3600"]
+EOF
+}
+manifest "${projects[0]}" >"$tmp/a.yaml"
+run apply-at-n1 0 peer 1 apply -f "$tmp/a.yaml"
+has apply-says-created "$tmp/out" "project/${projects[0]} created"
+sees() { peer "$1" get projects | grep -q "^${projects[$2]} "; }
+if poll 60 sees 4 0; then pass project-visible-at-n4; else fail project-visible-at-n4; fi
+if poll 60 same_hash 1 2 3 4 5; then pass state-hashes-converge; else
+    fail state-hashes-converge "$(for i in "${nodes[@]}"; do echo -n "$(hash_of "$i" | cut -c1-8) "; done)"
+fi
+run get-nodes-anywhere 0 peer 4 get nodes
+for i in "${nodes[@]}"; do has "get-nodes-lists-n$i" "$tmp/out" "^$(name_of "$i") "; done
+
+# ---- kill -9: detected by all, nobody else suspected; restart catches up ------
+
+for i in 1 2 3 4; do : >"$tmp/mark$i"; wc -l <"$tmp/agent$i.log" >"$tmp/mark$i"; done
+stop_node 5 KILL
+others_see_dead() { for i in 1 2 3 4; do dead_is "$i" 1 || return 1; done; }
+if poll 90 others_see_dead; then pass kill9-detected-by-all; else fail kill9-detected-by-all; fi
+suspected_others=0
+for i in 1 2 3 4; do
+    n=$(tail -n +"$(( $(cat "$tmp/mark$i") + 1 ))" "$tmp/agent$i.log" |
+        grep -E 'member=[^ ]+ state=(suspect|dead)' | grep -vc "member=$(name_of 5) ")
+    suspected_others=$((suspected_others + n))
+done
+if [ "$suspected_others" -eq 0 ]; then pass nobody-else-suspected; else
+    fail nobody-else-suspected "$suspected_others suspicions of live nodes"
+fi
+
+# While n5 is down: a new project, and one created and deleted whose
+# tombstone is collected (3 s horizon) before n5 returns.
+manifest "${projects[1]}" >"$tmp/b.yaml"
+manifest "${projects[2]}" >"$tmp/c.yaml"
+run apply-while-down 0 peer 2 apply -f "$tmp/b.yaml"
+run apply-to-delete 0 peer 2 apply -f "$tmp/c.yaml"
+run delete-while-down 0 peer 3 delete project "${projects[2]}"
+collected() { [ "$(metric 1 cara_state_floors)" -ge 1 ] 2>/dev/null; }
+if poll 60 collected; then pass tombstone-collected-while-down; else fail tombstone-collected-while-down; fi
+
+start 5 --join "${addr[1]}:7950"
+if poll 90 alive_is 1 5; then pass restarted-node-alive-again; else fail restarted-node-alive-again; fi
+if poll 90 sees 5 1; then pass restarted-node-caught-up; else fail restarted-node-caught-up; fi
+gone_at_5() { ! peer 5 get projects | grep -q "^${projects[2]} "; }
+if poll 30 gone_at_5; then pass deleted-stays-deleted-at-restarted; else fail deleted-stays-deleted-at-restarted; fi
+if poll 90 same_hash 1 2 3 4 5; then pass state-hashes-converge-after-restart; else
+    fail state-hashes-converge-after-restart "$(for i in "${nodes[@]}"; do echo -n "$(hash_of "$i" | cut -c1-8) "; done)"
+fi
+has restarted-refutes "$tmp/agent5.log" 'member=.* state=alive|joined the cluster'
+
+# ---- Refused joins: no token, expired, forged, used up ------------------------
+
+refused() { # I PATTERN-AT-JOINER PATTERN-AT-SEED
+    poll 30 grep -qE "$2" "$tmp/agent$1.log" && poll 10 grep -qE "$3" "$tmp/agent1.log"
+}
+start 6 --join "${addr[1]}:7950"
+if refused 6 'refused this node: .*not admitted' "refused to let node $(name_of 6) .*not admitted"; then
+    pass no-token-refused; else fail no-token-refused; fi
+stop_node 6
+"$ctl" join-token create --ttl 1s >"$tmp/expired.tok" 2>/dev/null
+sleep 2
+start 7 --join "${addr[1]}:7950" --token "$(tail -1 "$tmp/expired.tok")"
+if refused 7 'refused this node: .*expired' "refused to let node $(name_of 7) .*expired"; then
+    pass expired-token-refused; else fail expired-token-refused; fi
+stop_node 7
+# Forged: a token signed by a key the cluster does not trust.
+HOME="$tmp/other" CARAVANCTL_CONFIG="$tmp/other.yaml" sh -c \
+    "mkdir -p '$tmp/other' && '$ctl' keygen >/dev/null && '$ctl' join-token create" \
+    >"$tmp/forged.tok" 2>/dev/null
+start 8 --join "${addr[1]}:7950" --token "$(tail -1 "$tmp/forged.tok")"
+if refused 8 'refused this node: .*(untrusted|operator)' "refused to let node $(name_of 8) "; then
+    pass forged-token-refused; else fail forged-token-refused; fi
+stop_node 8
+# Used up: the first token admitted four nodes already.
+start 9 --join "${addr[1]}:7950" --token "$token"
+if refused 9 'refused this node: .*(used|uses)' "refused to let node $(name_of 9) "; then
+    pass used-up-token-refused; else fail used-up-token-refused; fi
+stop_node 9
+for i in 6 7 8 9; do
+    if peer 1 get nodes | grep -q "^$(name_of "$i") "; then fail "refused-node-$i-not-listed"; else
+        pass "refused-node-$i-not-listed"; fi
+done
+
+# ---- Hostile datagrams: dropped, counted, nobody crashes ---------------------
+
+dropped_total() { curl -sf "$(api 2)/metrics" | awk '/^cara_gossip_dropped_total/ { s += $2 } END { print s + 0 }'; }
+before=$(dropped_total)
+send() { head -c "$1" /dev/urandom >"/dev/udp/${addr[2]}/7950"; }
+send 200; send 3; send 1392; send 3000
+printf '\xca\x5e\x01\x01' >"/dev/udp/${addr[2]}/7950"                  # a truncated seal header
+{ printf '\xca\x5e\x01\x01'; head -c 300 /dev/urandom; } >"/dev/udp/${addr[2]}/7950" # forged sender
+counted() { [ "$(dropped_total)" -ge $((before + 5)) ]; }
+if poll 10 counted; then pass garbage-datagrams-counted; else
+    fail garbage-datagrams-counted "before=$before after=$(dropped_total)"; fi
+if kill -0 "${pid[2]}" 2>/dev/null && curl -sf "$(api 2)/healthz" >/dev/null; then
+    pass survives-garbage; else fail survives-garbage; fi
+
+# ---- Every other node stopped: apply says it is held by 1 of 2 ----------------
+
+for i in 2 3 4 5; do stop_node "$i"; done
+manifest "${projects[3]}" >"$tmp/d.yaml"
+run apply-alone-exits-1 1 peer 1 apply -f "$tmp/d.yaml"
+has apply-alone-says-held-by-1-of-2 "$tmp/err" 'held by 1 node of the 2 required'
+exit 0
