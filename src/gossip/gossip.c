@@ -701,6 +701,22 @@ static void send_acks(cara_gossip *g, const gossip_peer *p, const cara_gossip_ad
     cara_env_free(g->env, m);
 }
 
+/* Drops updates about members whose key this node has not admitted (yet):
+ * probing them would fail at the seal and raise a false suspicion. Their
+ * admission travels with them (piggybacked records, anti-entropy), and
+ * SWIM's samples repeat the update once it has arrived. */
+static void filter_updates(cara_gossip *g, cara_swim_msg *sm)
+{
+    uint8_t kept = 0;
+    for (uint8_t i = 0; i < sm->updates_count; i++) {
+        const cara_swim_update *u = &sm->updates[i];
+        bool self = memcmp(u->member.key, g->cfg.pk, CARA_CRDT_PK_BYTES) == 0;
+        if (self || gossip_peer_by_pk(g, u->member.key) != NULL)
+            sm->updates[kept++] = *u;
+    }
+    sm->updates_count = kept;
+}
+
 static int seal_drop_reason(int rc)
 {
     switch (rc) {
@@ -714,14 +730,17 @@ static int seal_drop_reason(int rc)
 }
 
 static void handle_msg(cara_gossip *g, gossip_peer *p, const cara_gossip_addr *from,
-                       const cara_wire_msg *m, uint64_t now_mono_ms, int64_t now_wall_ms)
+                       cara_wire_msg *m, uint64_t now_mono_ms, int64_t now_wall_ms)
 {
     switch (m->kind) {
     case CARA_WIRE_SWIM: {
-        cara_swim_id id = id_of(p);
-        (void)cara_swim_recv(g->swim, &id, &m->swim, now_mono_ms);
+        /* Records first: an admission riding on this message lets the
+         * update about its node below be taken. */
         for (size_t i = 0; i < m->records_count; i++)
             (void)gossip_take_record(g, m->records[i].ptr, m->records[i].len, now_wall_ms);
+        cara_swim_id id = id_of(p);
+        filter_updates(g, &m->swim);
+        (void)cara_swim_recv(g->swim, &id, &m->swim, now_mono_ms);
         break;
     }
     case CARA_WIRE_PUSH:
