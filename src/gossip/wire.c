@@ -758,7 +758,8 @@ int cara_wire_decode(const uint8_t *bytes, size_t len, int where, cara_wire_msg 
         return CARA_EPARSE;
     if (version != CARA_WIRE_VERSION)
         return CARA_EUNSUPPORTED;
-    if (rd_uint(&r, &kind) != 0 || !kind_known((int)kind) || !kind_in((int)kind, where) ||
+    if (rd_uint(&r, &kind) != 0 || kind > UINT8_MAX || !kind_known((int)kind) ||
+        !kind_in((int)kind, where) ||
         fields != shape_of((int)kind))
         return CARA_EPARSE;
     out->kind = (uint8_t)kind;

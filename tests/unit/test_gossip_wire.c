@@ -482,6 +482,14 @@ TEST(another_version_is_unsupported_whatever_follows)
     const uint8_t done[] = {0x92, 0x01, 0x0c};
     CHECK_OK(cara_wire_decode(done, sizeof done, CARA_WIRE_IN_STREAM, &m_out));
     CHECK_INT(m_out.kind, ==, CARA_WIRE_DONE);
+    /* A kind is judged whole, not by its low bits: 2^32 + 12 and 256 + 12
+     * are not DONE. */
+    const uint8_t kind_wide[] = {0x92, 0x01, 0xcf, 0, 0, 0, 1, 0, 0, 0, 0x0c};
+    const uint8_t kind_16[] = {0x92, 0x01, 0xcd, 0x01, 0x0c};
+    CHECK_RC(cara_wire_decode(kind_wide, sizeof kind_wide, CARA_WIRE_IN_STREAM, &m_out),
+             CARA_EPARSE);
+    CHECK_RC(cara_wire_decode(kind_16, sizeof kind_16, CARA_WIRE_IN_STREAM, &m_out),
+             CARA_EPARSE);
     cara_buf_free(&b);
 }
 
