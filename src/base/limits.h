@@ -431,6 +431,36 @@
 #define CARA_GOSSIP_DELTA_BYTES_MAX (4 * 1024 * 1024)
 /* Events waiting for the driver. */
 #define CARA_GOSSIP_EVENTS_MAX (2 * CARA_SWIM_MEMBERS_MAX + 256)
+/* ---- Gossip wire (src/gossip/wire.c, docs/gossip.md "Wire") ------------- */
+
+/* Records in one message (a PUSH, a datagram's piggyback, a JOIN or
+ * WELCOME): an apply writes a handful and a join a few admissions; 1024
+ * borrowed slots of 16 bytes keep the decoded struct at 16 KiB. */
+#define CARA_WIRE_RECORDS_MAX 1024
+/* Record versions acknowledged in one ACK: one per record of an apply,
+ * with room to spare; a larger PUSH is acknowledged in several ACKs. */
+#define CARA_WIRE_ACKS_MAX 256
+/* The human text of a join refusal: one sentence. */
+#define CARA_WIRE_TEXT_BYTES_MAX 200
+/* One clear (unsealed) frame on a join stream, header included: it holds
+ * the joiner's identity and a few admission records (each well under
+ * 1 KiB), and is read before anything is authenticated, so it is small. */
+#define CARA_WIRE_CLEAR_BYTES_MAX (64 * 1024)
+/* An anti-entropy delta in one stream message. The node object hands
+ * cara_crdt_sync_recv a delta buffer of this size, so catching up on the
+ * crdt's 16 MiB delta cap takes four exchanges, and a peer never makes us
+ * reassemble more than this (plus the envelope) per stream. */
+#define CARA_WIRE_DELTA_BYTES_MAX (4 * 1024 * 1024)
+/* One stream message once its frames are joined: the largest blob (a
+ * delta) or the largest PUSH of one record, plus the envelope. */
+#define CARA_WIRE_STREAM_MSG_BYTES_MAX (CARA_WIRE_DELTA_BYTES_MAX + 64 * 1024)
+/* The SWIM datagram's envelope around the membership message: fixarray
+ * header 1, version 1, kind 1, and the records array's header (array16,
+ * 3 bytes, for any count up to CARA_WIRE_RECORDS_MAX). */
+#define CARA_WIRE_SWIM_ENVELOPE_BYTES_MAX (1 + 1 + 1 + 3)
+/* Worst-case msgpack of one ACK item: fixarray 1, id bin8 2+16, hlc
+ * uint64 9. */
+#define CARA_WIRE_ACK_ITEM_BYTES_MAX (1 + 2 + 16 + 9)
 
 /* ---- Relations ---------------------------------------------------------- */
 
@@ -546,5 +576,34 @@ _Static_assert(CARA_SWIM_NAME_BYTES_MAX <= 255 && CARA_SWIM_ADDR_BYTES_MAX <= 25
 _Static_assert(CARA_SWIM_OUTBOX_MAX >= 1 + CARA_SWIM_INDIRECT_MAX + CARA_SWIM_RELAYS_MAX +
                                            CARA_SWIM_LEAVE_NOTICES_MAX + 1,
                "one call's sends fit the outbox");
+
+_Static_assert(CARA_WIRE_SWIM_ENVELOPE_BYTES_MAX <= CARA_SWIM_ENVELOPE_RESERVE_BYTES,
+               "the wire's envelope fits the room membership keeps for it");
+_Static_assert(CARA_WIRE_SWIM_ENVELOPE_BYTES_MAX + CARA_SWIM_HEADER_BYTES_MAX +
+                       CARA_SWIM_PIGGYBACK_BYTES_MAX <=
+                   CARA_GOSSIP_PLAINTEXT_BYTES_MAX,
+               "a worst-case SWIM message with a full piggyback list and no records fits "
+               "one datagram's plaintext");
+_Static_assert(CARA_WIRE_RECORDS_MAX < 65536 && CARA_WIRE_ACKS_MAX < 65536,
+               "list headers are at most array16 (the envelope bound counts 3 bytes)");
+_Static_assert(CARA_WIRE_TEXT_BYTES_MAX <= 0xffff, "text_len is a uint16_t");
+_Static_assert(CARA_WIRE_DELTA_BYTES_MAX >= CARA_CRDT_RECORD_BYTES_MAX &&
+                   CARA_WIRE_DELTA_BYTES_MAX <= CARA_CRDT_DELTA_BYTES_MAX,
+               "a wire delta holds the largest record and is a budget within the crdt's");
+_Static_assert(CARA_WIRE_STREAM_MSG_BYTES_MAX >= CARA_WIRE_DELTA_BYTES_MAX + 16 &&
+                   CARA_WIRE_STREAM_MSG_BYTES_MAX >= CARA_CRDT_SYNC_MSG_BYTES_MAX + 16 &&
+                   CARA_WIRE_STREAM_MSG_BYTES_MAX >= CARA_CRDT_RECORD_BYTES_MAX + 16 &&
+                   CARA_WIRE_STREAM_MSG_BYTES_MAX >=
+                       CARA_WIRE_ACKS_MAX * CARA_WIRE_ACK_ITEM_BYTES_MAX + 16,
+               "a stream message holds a delta, a sync message, a PUSH of the largest "
+               "record, and a full ACK, each with its envelope");
+_Static_assert(CARA_WIRE_STREAM_MSG_BYTES_MAX <= 0xffffffffu, "lengths fit 32 bits");
+_Static_assert(CARA_WIRE_CLEAR_BYTES_MAX >=
+                   7 + 16 + (2 + CARA_SWIM_NAME_BYTES_MAX) + (2 + CARA_SWIM_KEY_BYTES) +
+                       (2 + CARA_SWIM_ADDR_BYTES_MAX) +
+                       16 * (CARA_CRDT_RECORD_OVERHEAD_BYTES + 128),
+               "a JOIN or WELCOME holds an identity and sixteen admission records");
+_Static_assert(CARA_WIRE_CLEAR_BYTES_MAX <= CARA_GOSSIP_FRAME_BYTES_MAX + 16,
+               "a clear frame is no larger than a sealed one");
 
 #endif

@@ -43,7 +43,11 @@ static int put_project(ctl_client *c, const char *name, uint64_t generation, con
     if (rc != 0)
         return rc;
     char target[64 + CARA_CRDT_KEY_BYTES_MAX];
-XX, target, body, generation == 1 ? 409 : 0, reply, status_out);
+    if (ack_wanted > 0)
+        snprintf(target, sizeof target, "/v1/projects/%s?ack=%u", name, ack_wanted);
+    else
+        snprintf(target, sizeof target, "/v1/projects/%s", name);
+    rc = ctl_api_send(c, "PUT", target, body, generation == 1 ? 409 : 0, reply, status_out);
     free(body);
     return rc;
 }

@@ -13,6 +13,7 @@
  */
 #include "gossip/gossip_int.h"
 
+#include <sodium.h>
 #include <string.h>
 
 const char *cara_gossip_state_name(int state)

@@ -17,6 +17,7 @@
  */
 #include "gossip/gossip_int.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define MORE_FRAMES 0x01

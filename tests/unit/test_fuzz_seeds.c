@@ -7,6 +7,7 @@
 
 #include "../fuzz/fuzz_crdt_fixture.h"
 #include "../fuzz/fuzz_seal_fixture.h"
+#include "../fuzz/fuzz_wire_fixture.h"
 #include "agent/api_body.h"
 #include "harness.h"
 
@@ -303,4 +304,70 @@ TEST(fuzz_seal_seeds_reach_each_refusal_and_none_is_accepted)
     CHECK_INT(st.opened, ==, FIXTURE_SEAL_USED);
     cara_seal_free(seal_rx);
     cara_seal_free(tx);
+}
+
+/* The wire fuzzer's seeds: one message of each kind from
+ * tests/fuzz/fuzz_wire_fixture.h, the join kinds inside clear frames, and
+ * a SWIM datagram filled to the byte. Each must be accepted in its place
+ * (the name's prefix), so the fuzzer starts from every accepting path. */
+
+static cara_wire_msg wire_msg;
+
+static void write_wire_seeds(void)
+{
+    cara_buf b;
+    cara_buf_init(&b, cara_test_env(), CARA_WIRE_STREAM_MSG_BYTES_MAX);
+    for (int i = 0; i < FIXTURE_WIRE_COUNT; i++) {
+        fixture_wire_sample(i, &wire_msg);
+        cara_buf_reset(&b);
+        if (fixture_wire_where(i) == CARA_WIRE_IN_CLEAR)
+            CHECK_OK(cara_wire_clear_frame(&wire_msg, &b));
+        else
+            CHECK_OK(cara_wire_encode(&wire_msg, SIZE_MAX, &b));
+        char name[64];
+        snprintf(name, sizeof name, "%s.bin", fixture_wire_names[i]);
+        write_file("fuzz/seeds/fuzz_gossip_wire", name, b.data, b.len);
+    }
+    /* A PING whose records fill the plaintext exactly. */
+    fixture_wire_sample(FIXTURE_WIRE_SWIM_PING, &wire_msg);
+    size_t room = CARA_GOSSIP_PLAINTEXT_BYTES_MAX - cara_wire_swim_bytes(&wire_msg.swim);
+    wire_msg.records_count = 16;
+    for (size_t i = 0; i < 16; i++) {
+        size_t len = room / 16 - 2 + (i == 15 ? room % 16 : 0);
+        wire_msg.records[i] = (cara_wire_bytes){fixture_wire_bytes() + i, len};
+    }
+    cara_buf_reset(&b);
+    CHECK_OK(cara_wire_encode(&wire_msg, CARA_GOSSIP_PLAINTEXT_BYTES_MAX, &b));
+    CHECK_INT(b.len, ==, CARA_GOSSIP_PLAINTEXT_BYTES_MAX);
+    write_file("fuzz/seeds/fuzz_gossip_wire", "dgram-swim-full.bin", b.data, b.len);
+    cara_buf_free(&b);
+}
+
+static int wire_seeds_seen;
+
+static void check_wire_seed(const char *name, const uint8_t *b, size_t len)
+{
+    int rc;
+    if (strncmp(name, "clear-", 6) == 0) {
+        size_t used = 0;
+        rc = cara_wire_clear_parse(b, len, &used, &wire_msg);
+        if (rc == 0 && used != len)
+            rc = CARA_EPARSE;
+    } else {
+        int where = strncmp(name, "dgram-", 6) == 0 ? CARA_WIRE_IN_DATAGRAM : CARA_WIRE_IN_STREAM;
+        rc = cara_wire_decode(b, len, where, &wire_msg);
+    }
+    if (rc != 0)
+        cara_test_fail(__FILE__, __LINE__, "seed %s: %s", name, cara_errname(rc));
+    wire_seeds_seen++;
+}
+
+TEST(fuzz_gossip_wire_seeds_are_accepted_in_their_place)
+{
+    if (writing())
+        write_wire_seeds();
+    wire_seeds_seen = 0;
+    CHECK_INT(each_seed("fuzz/seeds/fuzz_gossip_wire", check_wire_seed), >=,
+              FIXTURE_WIRE_COUNT + 1);
+    CHECK_INT(wire_seeds_seen, >=, FIXTURE_WIRE_COUNT + 1);
 }
