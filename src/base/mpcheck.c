@@ -62,13 +62,16 @@ static int header(const uint8_t *buf, size_t len, size_t pos, size_t *hdr, uint6
     return 0;
 }
 
-int cara_mpcheck(const uint8_t *buf, size_t len, int depth_max, size_t *object_bytes)
+int cara_mpcheck_bounded(const uint8_t *buf, size_t len, int depth_max, size_t elements_max,
+                         size_t *object_bytes)
 {
     CARA_ASSERT(depth_max > 0 && depth_max <= CARA_MP_DEPTH_MAX);
     uint64_t pending[CARA_MP_DEPTH_MAX + 1]; /* objects still owed per level */
     int depth = 0;
     pending[0] = 1;
     size_t pos = 0;
+    /* Elements claimed so far: never more than `len` (each takes a byte). */
+    size_t elements = 0;
     /* Each iteration consumes at least one byte, so the loop is bounded by
      * `len`. */
     while (depth >= 0) {
@@ -91,6 +94,11 @@ int cara_mpcheck(const uint8_t *buf, size_t len, int depth_max, size_t *object_b
             return CARA_EPARSE;
         pos += (size_t)skip;
         if (children > 0) {
+            /* Judged on the claim, before any child is read: a reader that
+             * allocates per element never sees a count past the bound. */
+            if (children > elements_max - elements)
+                return CARA_ETOOBIG;
+            elements += (size_t)children;
             if (depth + 1 >= depth_max)
                 return CARA_ETOOBIG;
             pending[++depth] = children;
@@ -98,4 +106,9 @@ int cara_mpcheck(const uint8_t *buf, size_t len, int depth_max, size_t *object_b
     }
     *object_bytes = pos;
     return 0;
+}
+
+int cara_mpcheck(const uint8_t *buf, size_t len, int depth_max, size_t *object_bytes)
+{
+    return cara_mpcheck_bounded(buf, len, depth_max, SIZE_MAX, object_bytes);
 }

@@ -2,17 +2,16 @@
  * The gossip wire codec (wire_int.h, docs/gossip.md "Wire").
  *
  * Writing goes through msgpack-c's packer, whose output is the shortest
- * form of every integer, string, binary and array header. Reading does not
- * go through msgpack-c: its only C reader builds an object tree in a zone
- * it mallocs, sized by the counts the input claims (24 bytes an element
- * before any element arrives, notes/integration.md §5), so a 4 MiB stream
- * message could make it allocate about 100 MiB before our caps are seen.
- * Our messages have a fixed shape, so a cursor reads exactly the forms the
- * packer writes, checks each count against its cap and the bytes left
- * before it reads on, and refuses anything else, overlong forms included:
- * a decoded message re-encodes to the very bytes received. The structural
- * pre-scan of src/base/mpcheck.c runs first, as for every untrusted
- * msgpack in the project.
+ * form of every integer, string, binary and array header. Reading goes
+ * through msgpack-c's unpacker, after the project's structural pre-scan
+ * (src/base/mpcheck.c) has refused truncated input, lying counts, deep
+ * nesting and more elements than the largest message our caps admit:
+ * msgpack-c allocates 24 bytes for every element an array claims, so the
+ * element bound, not the 4 MiB a stream message may span, is what bounds
+ * its allocation (WIRE_ZONE_BYTES_MAX). Binders then check every type,
+ * length, range and cap on the object tree, and the decoded message is
+ * re-encoded against the input, which refuses overlong forms: a decoded
+ * message encodes to the very bytes received.
  */
 #include <msgpack.h>
 #include <string.h>
@@ -376,272 +375,185 @@ size_t cara_wire_swim_bytes(const cara_swim_msg *m)
 }
 
 /* ---- Reading ------------------------------------------------------------------
- * A cursor over the input. Each reader takes one value of one type in its
- * shortest form, or fails with CARA_EPARSE and leaves the cursor anywhere
- * (the caller gives up). */
+ * The pre-scan bounds depth and elements, msgpack-c builds the object tree
+ * in a zone sized for that bound, and the binders below check types, exact
+ * lengths, ranges and caps on the tree. msgpack-c does not say which form
+ * a value came in, so the shortest-form rule is checked by re-encoding the
+ * decoded message against the input (reencodes_to). */
 
-typedef struct rd {
-    const uint8_t *p;
-    size_t len, pos;
-} rd;
+/* Elements (cara_mpcheck_bounded: msgpack_objects msgpack-c allocates) of
+ * the largest message each kind's caps admit. An update is one element of
+ * the updates array plus its six fields; an ack, one plus its two. */
+#define ELEMENTS_SWIM                                                                  \
+    (SHAPE_SWIM + SWIM_FIELDS + CARA_SWIM_PIGGYBACK_MAX * (1 + UPDATE_FIELDS) +        \
+     CARA_WIRE_RECORDS_MAX)
+#define ELEMENTS_PUSH (SHAPE_PUSH + CARA_WIRE_RECORDS_MAX)
+#define ELEMENTS_ACK (SHAPE_ACK + CARA_WIRE_ACKS_MAX * (1 + 2))
+#define ELEMENTS_HELLO (SHAPE_HELLO + CARA_WIRE_RECORDS_MAX)
+#define ELEMENTS_OTHER (SHAPE_BLOB > SHAPE_REFUSED ? SHAPE_BLOB : SHAPE_REFUSED)
+/* The bound the pre-scan enforces: the largest of the above (1146 with
+ * today's caps). A message with more elements breaks some cap. */
+#define WIRE_ELEMENTS_MAX ELEMENTS_SWIM
+_Static_assert(WIRE_ELEMENTS_MAX >= ELEMENTS_PUSH && WIRE_ELEMENTS_MAX >= ELEMENTS_ACK &&
+                   WIRE_ELEMENTS_MAX >= ELEMENTS_HELLO && WIRE_ELEMENTS_MAX >= ELEMENTS_OTHER &&
+                   WIRE_ELEMENTS_MAX >= SHAPE_DONE,
+               "the element bound admits the largest message of every kind");
+/* What msgpack-c may allocate for any input the pre-scan lets through: one
+ * zone chunk of this many bytes (27,504 on LP64), plus the chunk's own
+ * header, freed before cara_wire_decode returns (docs/gossip.md, "Wire"). */
+#define WIRE_ZONE_BYTES_MAX (WIRE_ELEMENTS_MAX * sizeof(msgpack_object))
+_Static_assert(WIRE_ZONE_BYTES_MAX <= 32 * 1024, "decoding a wire message allocates under 32 KiB");
+/* Every zone allocation is a multiple of the zone's alignment, so the
+ * allocations of one message pack the chunk without padding. */
+_Static_assert(sizeof(msgpack_object) % MSGPACK_ZONE_ALIGN == 0 &&
+                   sizeof(msgpack_object_kv) == 2 * sizeof(msgpack_object),
+               "elements times sizeof(msgpack_object) is all the zone holds");
 
-static size_t rd_left(const rd *r)
+static bool ob_type(const msgpack_object *o, msgpack_object_type t)
 {
-    return r->len - r->pos;
+    return o->type == t;
 }
 
-static int rd_be(rd *r, int n, uint64_t *v)
+/* An array of exactly n elements. */
+static bool ob_array(const msgpack_object *o, size_t n)
 {
-    if ((size_t)n > rd_left(r))
-        return CARA_EPARSE;
-    uint64_t x = 0;
-    for (int i = 0; i < n; i++)
-        x = (x << 8) | r->p[r->pos + (size_t)i];
-    r->pos += (size_t)n;
-    *v = x;
-    return 0;
+    return ob_type(o, MSGPACK_OBJECT_ARRAY) && o->via.array.size == n;
 }
 
-static int rd_byte(rd *r, uint8_t *b)
+/* A non-negative integer no larger than max. */
+static bool ob_uint(const msgpack_object *o, uint64_t max, uint64_t *v)
 {
-    if (rd_left(r) < 1)
-        return CARA_EPARSE;
-    *b = r->p[r->pos++];
-    return 0;
+    if (!ob_type(o, MSGPACK_OBJECT_POSITIVE_INTEGER) || o->via.u64 > max)
+        return false;
+    *v = o->via.u64;
+    return true;
 }
 
-/* A non-negative integer: fixint, uint8..uint64, each only where no
- * shorter form holds the value. */
-static int rd_uint(rd *r, uint64_t *v)
+static bool ob_str(const msgpack_object *o, const uint8_t **p, size_t *n)
 {
-    uint8_t b;
-    if (rd_byte(r, &b) != 0)
-        return CARA_EPARSE;
-    if (b <= 0x7f) {
-        *v = b;
-        return 0;
-    }
-    static const uint64_t need[4] = {1u << 7, 1u << 8, 1u << 16, 1ull << 32};
-    if (b < 0xcc || b > 0xcf)
-        return CARA_EPARSE;
-    int i = b - 0xcc;
-    if (rd_be(r, 1 << i, v) != 0 || *v < need[i])
-        return CARA_EPARSE;
-    return 0;
+    if (!ob_type(o, MSGPACK_OBJECT_STR))
+        return false;
+    *p = (const uint8_t *)o->via.str.ptr;
+    *n = o->via.str.size;
+    return true;
 }
 
-/* A negative integer as msgpack-c's pack_int32 writes it: negative fixint,
- * int8, int16 or int32, each only below the range of the shorter ones. */
-static int rd_negative(rd *r, int64_t *v)
+static bool ob_bin(const msgpack_object *o, const uint8_t **p, size_t *n)
 {
-    uint8_t b;
-    if (rd_byte(r, &b) != 0)
-        return CARA_EPARSE;
-    if (b >= 0xe0) {
-        *v = (int8_t)b;
-        return 0;
-    }
-    static const int64_t above[3] = {-32, -128, -32768};
-    if (b < 0xd0 || b > 0xd2)
-        return CARA_EPARSE;
-    int i = b - 0xd0;
-    uint64_t u;
-    if (rd_be(r, 1 << i, &u) != 0)
-        return CARA_EPARSE;
-    int64_t x = i == 0 ? (int8_t)u : i == 1 ? (int16_t)u : (int32_t)u;
-    if (x >= above[i])
-        return CARA_EPARSE;
-    *v = x;
-    return 0;
+    if (!ob_type(o, MSGPACK_OBJECT_BIN))
+        return false;
+    *p = (const uint8_t *)o->via.bin.ptr;
+    *n = o->via.bin.size;
+    return true;
 }
 
-/* The length that follows a str, bin or array header: 1, 2 or 4 bytes
- * (width index i = 0, 1, 2), which must be at least `min`, the first
- * value that a shorter header cannot hold. */
-static int rd_len(rd *r, int i, uint64_t min, size_t *n)
-{
-    uint64_t v;
-    if (rd_be(r, 1 << i, &v) != 0 || v < min)
-        return CARA_EPARSE;
-    *n = (size_t)v;
-    return 0;
-}
-
-/* The shortest form of a str or bin length of width index i. */
-static const uint64_t str_min[3] = {32, 1u << 8, 1u << 16};
-static const uint64_t bin_min[3] = {0, 1u << 8, 1u << 16};
-
-/* An array header. Every element takes at least one byte, so a count
- * larger than the bytes left is refused before anything is read. */
-static int rd_array(rd *r, size_t *n)
-{
-    uint8_t b;
-    if (rd_byte(r, &b) != 0)
-        return CARA_EPARSE;
-    if (b >= 0x90 && b <= 0x9f)
-        *n = b & 0x0f;
-    else if (b == 0xdc || b == 0xdd) {
-        /* array16 (i = 1) from 16 elements, array32 (i = 2) from 65536 */
-        if (rd_len(r, b == 0xdc ? 1 : 2, b == 0xdc ? 16 : 1u << 16, n) != 0)
-            return CARA_EPARSE;
-    } else {
-        return CARA_EPARSE;
-    }
-    return *n <= rd_left(r) ? 0 : CARA_EPARSE;
-}
-
-static int rd_body(rd *r, size_t n, const uint8_t **ptr)
-{
-    if (n > rd_left(r))
-        return CARA_EPARSE;
-    *ptr = r->p + r->pos;
-    r->pos += n;
-    return 0;
-}
-
-static int rd_str(rd *r, const uint8_t **ptr, size_t *n)
-{
-    uint8_t b;
-    if (rd_byte(r, &b) != 0)
-        return CARA_EPARSE;
-    if (b >= 0xa0 && b <= 0xbf)
-        *n = b & 0x1f;
-    else if (b < 0xd9 || b > 0xdb || rd_len(r, b - 0xd9, str_min[b - 0xd9], n) != 0)
-        return CARA_EPARSE;
-    return rd_body(r, *n, ptr);
-}
-
-static int rd_bin(rd *r, const uint8_t **ptr, size_t *n)
-{
-    uint8_t b;
-    if (rd_byte(r, &b) != 0 || b < 0xc4 || b > 0xc6 || rd_len(r, b - 0xc4, bin_min[b - 0xc4], n) != 0)
-        return CARA_EPARSE;
-    return rd_body(r, *n, ptr);
-}
-
-/* Takes a nil if one is next. */
-static bool rd_nil(rd *r)
-{
-    if (rd_left(r) >= 1 && r->p[r->pos] == 0xc0) {
-        r->pos++;
-        return true;
-    }
-    return false;
-}
-
-static int rd_bool(rd *r, bool *v)
-{
-    uint8_t b;
-    if (rd_byte(r, &b) != 0 || (b != 0xc2 && b != 0xc3))
-        return CARA_EPARSE;
-    *v = b == 0xc3;
-    return 0;
-}
-
-/* A uint no larger than `max`. */
-static int rd_uint_max(rd *r, uint64_t max, uint64_t *v)
-{
-    return rd_uint(r, v) == 0 && *v <= max ? 0 : CARA_EPARSE;
-}
-
-/* ---- Decoding fields ----------------------------------------------------------- */
+/* ---- Binding fields ----------------------------------------------------------- */
 
 /* A name: 1..64 bytes of str. */
-static int rd_name(rd *r, char *name, uint8_t *name_len)
+static int bind_name(const msgpack_object *o, char *name, uint8_t *name_len)
 {
     const uint8_t *p;
     size_t n;
-    if (rd_str(r, &p, &n) != 0 || !name_ok(n))
+    if (!ob_str(o, &p, &n) || !name_ok(n))
         return CARA_EPARSE;
     memcpy(name, p, n);
     *name_len = (uint8_t)n;
     return 0;
 }
 
-static int rd_key(rd *r, uint8_t key[CARA_SWIM_KEY_BYTES])
+static int bind_key(const msgpack_object *o, uint8_t key[CARA_SWIM_KEY_BYTES])
 {
     const uint8_t *p;
     size_t n;
-    if (rd_bin(r, &p, &n) != 0 || n != CARA_SWIM_KEY_BYTES)
+    if (!ob_bin(o, &p, &n) || n != CARA_SWIM_KEY_BYTES)
         return CARA_EPARSE;
     memcpy(key, p, n);
     return 0;
 }
 
-static int rd_addr(rd *r, cara_swim_addr *addr)
+static int bind_addr(const msgpack_object *o, cara_swim_addr *addr)
 {
     const uint8_t *p;
     size_t n;
-    if (rd_bin(r, &p, &n) != 0 || n > CARA_SWIM_ADDR_BYTES_MAX)
+    if (!ob_bin(o, &p, &n) || n > CARA_SWIM_ADDR_BYTES_MAX)
         return CARA_EPARSE;
     memcpy(addr->bytes, p, n);
     addr->len = (uint8_t)n;
     return 0;
 }
 
-static int rd_update(rd *r, cara_swim_update *u)
+/* name, key, address at f[0..2]. */
+static int bind_id(const msgpack_object *f, cara_swim_id *id, cara_swim_addr *addr)
 {
-    size_t n;
-    uint64_t kind, inc;
-    if (rd_array(r, &n) != 0 || n != UPDATE_FIELDS)
+    if (bind_name(&f[0], id->name, &id->name_len) != 0 || bind_key(&f[1], id->key) != 0 ||
+        bind_addr(&f[2], addr) != 0)
         return CARA_EPARSE;
-    if (rd_uint(r, &kind) != 0 || kind < CARA_SWIM_ALIVE || kind > CARA_SWIM_LEFT ||
-        rd_uint_max(r, CARA_SWIM_INCARNATION_MAX, &inc) != 0)
+    return 0;
+}
+
+static int bind_update(const msgpack_object *o, cara_swim_update *u)
+{
+    if (!ob_array(o, UPDATE_FIELDS))
+        return CARA_EPARSE;
+    const msgpack_object *f = o->via.array.ptr;
+    uint64_t kind, inc;
+    if (!ob_uint(&f[0], CARA_SWIM_LEFT, &kind) || kind < CARA_SWIM_ALIVE ||
+        !ob_uint(&f[1], CARA_SWIM_INCARNATION_MAX, &inc))
         return CARA_EPARSE;
     u->kind = (uint8_t)kind;
     u->incarnation = (uint32_t)inc;
-    if (rd_name(r, u->member.name, &u->member.name_len) != 0 || rd_key(r, u->member.key) != 0 ||
-        rd_addr(r, &u->addr) != 0)
+    if (bind_id(&f[2], &u->member, &u->addr) != 0)
         return CARA_EPARSE;
     const uint8_t *p;
-    if (rd_str(r, &p, &n) != 0 || n > CARA_SWIM_NAME_BYTES_MAX)
+    size_t n;
+    if (!ob_str(&f[5], &p, &n) || n > CARA_SWIM_NAME_BYTES_MAX)
         return CARA_EPARSE;
     memcpy(u->accuser, p, n);
     u->accuser_len = (uint8_t)n;
     return 0;
 }
 
-/* The target: three nils, or a name, a key and an address. */
-static int rd_target(rd *r, cara_swim_msg *m)
+/* [type, seq, target name, target key, target addr, updates]; the target
+ * is three nils or a name, a key and an address. */
+static int bind_swim(const msgpack_object *o, cara_swim_msg *m)
 {
-    if (rd_nil(r))
-        return rd_nil(r) && rd_nil(r) ? 0 : CARA_EPARSE;
-    if (rd_name(r, m->target.name, &m->target.name_len) != 0 || rd_key(r, m->target.key) != 0 ||
-        rd_addr(r, &m->target_addr) != 0)
+    if (!ob_array(o, SWIM_FIELDS))
         return CARA_EPARSE;
-    return 0;
-}
-
-static int rd_swim(rd *r, cara_swim_msg *m)
-{
-    size_t n;
+    const msgpack_object *f = o->via.array.ptr;
     uint64_t type, seq;
-    if (rd_array(r, &n) != 0 || n != SWIM_FIELDS)
+    if (!ob_uint(&f[0], CARA_SWIM_NACK, &type) || type < CARA_SWIM_PING ||
+        !ob_uint(&f[1], UINT32_MAX, &seq))
         return CARA_EPARSE;
-    if (rd_uint(r, &type) != 0 || type < CARA_SWIM_PING || type > CARA_SWIM_NACK ||
-        rd_uint_max(r, UINT32_MAX, &seq) != 0 || rd_target(r, m) != 0 || rd_array(r, &n) != 0)
+    if (ob_type(&f[2], MSGPACK_OBJECT_NIL)) {
+        if (!ob_type(&f[3], MSGPACK_OBJECT_NIL) || !ob_type(&f[4], MSGPACK_OBJECT_NIL))
+            return CARA_EPARSE;
+    } else if (bind_id(&f[2], &m->target, &m->target_addr) != 0) {
         return CARA_EPARSE;
+    }
+    if (!ob_type(&f[5], MSGPACK_OBJECT_ARRAY))
+        return CARA_EPARSE;
+    size_t n = f[5].via.array.size;
     if (n > CARA_SWIM_PIGGYBACK_MAX)
         return CARA_ETOOBIG;
     m->type = (uint8_t)type;
     m->seq = (uint32_t)seq;
     m->updates_count = (uint8_t)n;
     for (size_t i = 0; i < n; i++)
-        if (rd_update(r, &m->updates[i]) != 0)
+        if (bind_update(&f[5].via.array.ptr[i], &m->updates[i]) != 0)
             return CARA_EPARSE;
     return 0;
 }
 
-static int rd_records(rd *r, cara_wire_msg *m)
+static int bind_records(const msgpack_object *o, cara_wire_msg *m)
 {
-    size_t n;
-    if (rd_array(r, &n) != 0)
+    if (!ob_type(o, MSGPACK_OBJECT_ARRAY))
         return CARA_EPARSE;
+    size_t n = o->via.array.size;
     if (n > CARA_WIRE_RECORDS_MAX)
         return CARA_ETOOBIG;
     for (size_t i = 0; i < n; i++) {
         cara_wire_bytes *b = &m->records[i];
-        if (rd_bin(r, &b->ptr, &b->len) != 0 || b->len == 0)
+        if (!ob_bin(&o->via.array.ptr[i], &b->ptr, &b->len) || b->len == 0)
             return CARA_EPARSE;
         if (b->len > CARA_CRDT_RECORD_BYTES_MAX)
             return CARA_ETOOBIG;
@@ -650,18 +562,20 @@ static int rd_records(rd *r, cara_wire_msg *m)
     return 0;
 }
 
-static int rd_acks(rd *r, cara_wire_msg *m)
+static int bind_acks(const msgpack_object *o, cara_wire_msg *m)
 {
-    size_t n;
-    if (rd_array(r, &n) != 0)
+    if (!ob_type(o, MSGPACK_OBJECT_ARRAY))
         return CARA_EPARSE;
+    size_t n = o->via.array.size;
     if (n > CARA_WIRE_ACKS_MAX)
         return CARA_ETOOBIG;
     for (size_t i = 0; i < n; i++) {
-        size_t fields, id_len;
+        const msgpack_object *a = &o->via.array.ptr[i];
         const uint8_t *id;
-        if (rd_array(r, &fields) != 0 || fields != 2 || rd_bin(r, &id, &id_len) != 0 ||
-            id_len != CARA_CRDT_ID_BYTES || rd_uint(r, &m->acks[i].hlc) != 0)
+        size_t id_len;
+        if (!ob_array(a, 2) || !ob_bin(&a->via.array.ptr[0], &id, &id_len) ||
+            id_len != CARA_CRDT_ID_BYTES ||
+            !ob_uint(&a->via.array.ptr[1], UINT64_MAX, &m->acks[i].hlc))
             return CARA_EPARSE;
         memcpy(m->acks[i].id, id, CARA_CRDT_ID_BYTES);
     }
@@ -669,57 +583,101 @@ static int rd_acks(rd *r, cara_wire_msg *m)
     return 0;
 }
 
-static int rd_blob(rd *r, cara_wire_msg *m)
+static int bind_blob(const msgpack_object *o, cara_wire_msg *m)
 {
-    if (rd_bin(r, &m->blob.ptr, &m->blob.len) != 0)
+    if (!ob_bin(o, &m->blob.ptr, &m->blob.len))
         return CARA_EPARSE;
     return blob_ok(m) ? 0 : CARA_ETOOBIG;
 }
 
-static int rd_refused(rd *r, cara_wire_msg *m)
+static int bind_refused(const msgpack_object *f, cara_wire_msg *m)
 {
-    int64_t reason;
     const uint8_t *p;
     size_t n;
-    if (rd_negative(r, &reason) != 0 || reason <= CARA_ERROR_FIRST_ || rd_str(r, &p, &n) != 0)
+    if (!ob_type(&f[0], MSGPACK_OBJECT_NEGATIVE_INTEGER) || f[0].via.i64 <= CARA_ERROR_FIRST_ ||
+        !ob_str(&f[1], &p, &n))
         return CARA_EPARSE;
     if (n > CARA_WIRE_TEXT_BYTES_MAX)
         return CARA_ETOOBIG;
     if (!text_ok((const char *)p, n))
         return CARA_EPARSE;
-    m->reason = (int32_t)reason;
+    m->reason = (int32_t)f[0].via.i64;
     memcpy(m->text, p, n);
     m->text_len = (uint16_t)n;
     return 0;
 }
 
-static int rd_body_of(rd *r, cara_wire_msg *m)
+/* Binds f[2..], the fields after version and kind, whose number shape_of
+ * has checked. */
+static int bind_body(const msgpack_object *f, cara_wire_msg *m)
 {
     switch (m->kind) {
     case CARA_WIRE_SWIM: {
-        int rc = rd_swim(r, &m->swim);
-        return rc ? rc : rd_records(r, m);
+        int rc = bind_swim(&f[2], &m->swim);
+        return rc ? rc : bind_records(&f[3], m);
     }
     case CARA_WIRE_PUSH:
-        return rd_bool(r, &m->want_ack) ? CARA_EPARSE : rd_records(r, m);
+        if (!ob_type(&f[2], MSGPACK_OBJECT_BOOLEAN))
+            return CARA_EPARSE;
+        m->want_ack = f[2].via.boolean;
+        return bind_records(&f[3], m);
     case CARA_WIRE_ACK:
-        return rd_acks(r, m);
+        return bind_acks(&f[2], m);
     case CARA_WIRE_SYNC:
     case CARA_WIRE_DELTA:
-        return rd_blob(r, m);
+        return bind_blob(&f[2], m);
     case CARA_WIRE_DONE:
         return 0;
     case CARA_WIRE_JOIN:
     case CARA_WIRE_WELCOME:
-        if (rd_name(r, m->node.name, &m->node.name_len) != 0 || rd_key(r, m->node.key) != 0 ||
-            rd_addr(r, &m->addr) != 0)
+        if (bind_id(&f[2], &m->node, &m->addr) != 0)
             return CARA_EPARSE;
-        return rd_records(r, m);
+        return bind_records(&f[5], m);
     case CARA_WIRE_REFUSED:
-        return rd_refused(r, m);
+        return bind_refused(&f[2], m);
     default:
         CARA_UNREACHABLE();
     }
+}
+
+/* ---- One encoding -------------------------------------------------------------
+ * A packer sink that compares what msgpack-c writes with the input instead
+ * of storing it. */
+
+typedef struct same_sink {
+    const uint8_t *p;
+    size_t len, pos;
+} same_sink;
+
+static int same_write(void *data, const char *bytes, size_t len)
+{
+    same_sink *s = data;
+    if (len > s->len - s->pos || memcmp(s->p + s->pos, bytes, len) != 0)
+        return -1;
+    s->pos += len;
+    return 0;
+}
+
+/* True when the outer array's header and the version are written in
+ * their shortest forms at the start of bytes, so that a version is judged
+ * on its canonical form before anything after it. */
+static bool head_canonical(const uint8_t *bytes, size_t len, size_t fields, uint64_t version)
+{
+    same_sink s = {.p = bytes, .len = len};
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &s, same_write);
+    return msgpack_pack_array(&pk, fields) == 0 && msgpack_pack_uint64(&pk, version) == 0;
+}
+
+/* True when m, which msg_ok() accepts, encodes to exactly bytes[0..len):
+ * every integer, string, binary and array header of the input was in its
+ * shortest form, the one form cara_wire_encode writes. */
+static bool reencodes_to(const cara_wire_msg *m, const uint8_t *bytes, size_t len)
+{
+    same_sink s = {.p = bytes, .len = len};
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &s, same_write);
+    return pack_msg(&pk, m) == 0 && s.pos == len;
 }
 
 /* Clears the message's scalars and counts, not the big arrays. */
@@ -737,6 +695,32 @@ static void msg_clear(cara_wire_msg *m)
     m->text_len = 0;
 }
 
+/* Binds the tree msgpack-c built from bytes[0..len). */
+static int bind_msg(const msgpack_object *top, const uint8_t *bytes, size_t len, int where,
+                    cara_wire_msg *out)
+{
+    if (!ob_type(top, MSGPACK_OBJECT_ARRAY) || top->via.array.size < 2)
+        return CARA_EPARSE;
+    size_t fields = top->via.array.size;
+    const msgpack_object *f = top->via.array.ptr;
+    uint64_t version, kind;
+    if (!ob_uint(&f[0], UINT64_MAX, &version) || !head_canonical(bytes, len, fields, version))
+        return CARA_EPARSE;
+    if (version != CARA_WIRE_VERSION)
+        return CARA_EUNSUPPORTED;
+    if (!ob_uint(&f[1], UINT8_MAX, &kind) || !kind_known((int)kind) || !kind_in((int)kind, where) ||
+        fields != shape_of((int)kind))
+        return CARA_EPARSE;
+    out->kind = (uint8_t)kind;
+    int rc = bind_body(f, out);
+    if (rc != 0)
+        return rc;
+    /* What the binders accept, the writer can write: a broken promise here
+     * is a bug in this file, not bad input. */
+    CARA_ASSERT(msg_ok(out));
+    return reencodes_to(out, bytes, len) ? 0 : CARA_EPARSE;
+}
+
 int cara_wire_decode(const uint8_t *bytes, size_t len, int where, cara_wire_msg *out)
 {
     CARA_ASSERT(out != NULL);
@@ -748,32 +732,34 @@ int cara_wire_decode(const uint8_t *bytes, size_t len, int where, cara_wire_msg 
     if (len > max)
         return CARA_ETOOBIG;
     size_t total = 0;
-    int rc = cara_mpcheck(bytes, len, WIRE_DEPTH_MAX, &total);
-    if (rc != 0 || total != len)
-        return CARA_EPARSE; /* truncated, trailing bytes, lying counts or too deep */
-    rd r = {.p = bytes, .len = len};
-    size_t fields;
-    uint64_t version, kind;
-    if (rd_array(&r, &fields) != 0 || fields < 2 || rd_uint(&r, &version) != 0)
-        return CARA_EPARSE;
-    if (version != CARA_WIRE_VERSION)
-        return CARA_EUNSUPPORTED;
-    if (rd_uint(&r, &kind) != 0 || kind > UINT8_MAX || !kind_known((int)kind) ||
-        !kind_in((int)kind, where) ||
-        fields != shape_of((int)kind))
-        return CARA_EPARSE;
-    out->kind = (uint8_t)kind;
-    rc = rd_body_of(&r, out);
-    if (rc == 0 && r.pos != len)
-        rc = CARA_EPARSE;
-    if (rc != 0) {
-        msg_clear(out);
-        return rc;
+    int rc = cara_mpcheck_bounded(bytes, len, WIRE_DEPTH_MAX, WIRE_ELEMENTS_MAX, &total);
+    if (rc == CARA_ETOOBIG) {
+        /* Too deep, or too many elements: only the second is a list past
+         * its cap; the first (or any other flaw) is malformed input. */
+        return cara_mpcheck(bytes, len, WIRE_DEPTH_MAX, &total) == 0 && total == len
+                   ? CARA_ETOOBIG
+                   : CARA_EPARSE;
     }
-    /* What the reader accepts, the writer can write: a broken promise here
-     * is a bug in this file, not bad input. */
-    CARA_ASSERT(msg_ok(out));
-    return 0;
+    if (rc != 0 || total != len)
+        return CARA_EPARSE; /* truncated, trailing bytes or lying counts */
+    /* Every element takes at least one byte, so min(len, bound) elements
+     * are all msgpack-c can allocate: one chunk holds them, and the zone
+     * never grows. */
+    size_t elements = len < WIRE_ELEMENTS_MAX ? len : WIRE_ELEMENTS_MAX;
+    msgpack_zone zone;
+    if (!msgpack_zone_init(&zone, elements * sizeof(msgpack_object)))
+        return CARA_ENOMEM;
+    msgpack_object top;
+    size_t off = 0;
+    /* Strings and binaries in the tree point into `bytes`. */
+    if (msgpack_unpack((const char *)bytes, len, &off, &zone, &top) != MSGPACK_UNPACK_SUCCESS)
+        rc = CARA_EPARSE; /* cannot happen after the pre-scan, but is refused */
+    else
+        rc = bind_msg(&top, bytes, len, where, out);
+    msgpack_zone_destroy(&zone);
+    if (rc != 0)
+        msg_clear(out);
+    return rc;
 }
 
 /* ---- Clear frames ---------------------------------------------------------------- */

@@ -4,10 +4,11 @@
  * and, on a join stream before any key is shared, inside clear frames.
  *
  * Internal header of the gossip module. Pure functions over bytes: no
- * clock, socket, randomness or allocation. Every message is one msgpack
- * array [version, kind, ...]; there is exactly one encoding of a message
- * (msgpack-c's shortest forms), and the decoder refuses any other, so
- * decode(bytes) followed by encode gives `bytes` back.
+ * clock, socket or randomness; only decoding allocates, one block of at
+ * most 27.5 KiB for msgpack-c, freed before it returns. Every message is
+ * one msgpack array [version, kind, ...]; there is exactly one encoding of
+ * a message (msgpack-c's shortest forms), and the decoder refuses any
+ * other, so decode(bytes) followed by encode gives `bytes` back.
  *
  * Ownership: decoded messages borrow from the input bytes (records, blob);
  * keep the input alive while the message is used. Encoders append to a
@@ -88,9 +89,11 @@ int cara_wire_encode(const cara_wire_msg *m, size_t cap, cara_buf *out);
 /* Decodes exactly bytes[0..len) (trailing bytes are an error). `where` is
  * an enum cara_wire_where; a kind outside its place is CARA_EPARSE.
  * Returns 0; CARA_EPARSE for malformed, mistyped or non-canonical input;
- * CARA_ETOOBIG for input longer than its place allows or a list or payload
- * past its cap; CARA_EUNSUPPORTED for another version. Pointers in *out
- * borrow from bytes. Never allocates. */
+ * CARA_ETOOBIG for input longer than its place allows, a list or payload
+ * past its cap, or more msgpack elements than the largest message holds;
+ * CARA_EUNSUPPORTED for another version; CARA_ENOMEM. Pointers in *out
+ * borrow from bytes. Allocates at most 1146 msgpack_objects (27,504 bytes
+ * on LP64) in one block, freed before it returns (docs/gossip.md, "Wire"). */
 int cara_wire_decode(const uint8_t *bytes, size_t len, int where, cara_wire_msg *out);
 
 /* The exact encoded size of m, or 0 when cara_wire_encode would refuse it

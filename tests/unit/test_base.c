@@ -143,3 +143,50 @@ TEST(mpcheck_rejects_deep_nesting)
     CHECK_RC(cara_mpcheck(deep, sizeof deep, 8, &n), CARA_ETOOBIG);
     CHECK_OK(cara_mpcheck(deep + 32, 8, 8, &n));
 }
+
+TEST(mpcheck_bounded_counts_every_element_claimed_at_every_level)
+{
+    size_t n;
+    /* {"a": [1, "xy", nil], "b": 2}: 2 pairs (4 elements) + 3 = 7. */
+    const uint8_t map[] = {0x82, 0xa1, 'a', 0x93, 0x01, 0xa2, 'x', 'y', 0xc0, 0xa1, 'b', 0x02};
+    CHECK_OK(cara_mpcheck_bounded(map, sizeof map, 8, 7, &n));
+    CHECK_INT(n, ==, sizeof map);
+    CHECK_RC(cara_mpcheck_bounded(map, sizeof map, 8, 6, &n), CARA_ETOOBIG);
+    /* [[1, 2], [3, 4]]: 2 + 2 + 2 = 6, the outermost object counting
+     * nothing. */
+    const uint8_t nested[] = {0x92, 0x92, 0x01, 0x02, 0x92, 0x03, 0x04};
+    CHECK_OK(cara_mpcheck_bounded(nested, sizeof nested, 8, 6, &n));
+    CHECK_RC(cara_mpcheck_bounded(nested, sizeof nested, 8, 5, &n), CARA_ETOOBIG);
+    /* Scalars and empty arrays claim nothing. */
+    const uint8_t scalar[] = {0xcd, 0x01, 0x00};
+    const uint8_t empty[] = {0x90};
+    const uint8_t one[] = {0x91, 0xc0};
+    CHECK_OK(cara_mpcheck_bounded(scalar, sizeof scalar, 8, 0, &n));
+    CHECK_OK(cara_mpcheck_bounded(empty, sizeof empty, 8, 0, &n));
+    CHECK_RC(cara_mpcheck_bounded(one, sizeof one, 8, 0, &n), CARA_ETOOBIG);
+    /* The claim is judged at its header: an honest array16 of 1000 nils
+     * against a bound of 999 is refused before any nil is scanned, so a
+     * flood of tiny elements costs the scan no more than the bound. */
+    uint8_t flood[3 + 1000];
+    flood[0] = 0xdc;
+    flood[1] = 1000 >> 8;
+    flood[2] = 1000 & 0xff;
+    memset(flood + 3, 0xc0, 1000);
+    CHECK_OK(cara_mpcheck_bounded(flood, sizeof flood, 8, 1000, &n));
+    CHECK_INT(n, ==, sizeof flood);
+    CHECK_RC(cara_mpcheck_bounded(flood, sizeof flood, 8, 999, &n), CARA_ETOOBIG);
+    /* Truncated past the bound: the lie is found first (count > bytes left). */
+    CHECK_RC(cara_mpcheck_bounded(flood, 500, 8, 999, &n), CARA_EPARSE);
+    CHECK_RC(cara_mpcheck_bounded(flood, 500, 8, 10, &n), CARA_EPARSE);
+    /* cara_mpcheck is the same scan with no element bound. */
+    CHECK_OK(cara_mpcheck(flood, sizeof flood, 8, &n));
+    CHECK_OK(cara_mpcheck_bounded(flood, sizeof flood, 8, SIZE_MAX, &n));
+    /* Depth is still judged: 40 levels of one element each. */
+    uint8_t deep[40];
+    memset(deep, 0x91, sizeof deep);
+    deep[39] = 0x00;
+    CHECK_RC(cara_mpcheck_bounded(deep, sizeof deep, 8, SIZE_MAX, &n), CARA_ETOOBIG);
+    /* Its last 8 bytes: seven arrays of one, seven elements. */
+    CHECK_OK(cara_mpcheck_bounded(deep + 32, 8, 8, 7, &n));
+    CHECK_RC(cara_mpcheck_bounded(deep + 32, 8, 8, 6, &n), CARA_ETOOBIG);
+}

@@ -556,6 +556,50 @@ TEST(counts_and_lengths_larger_than_the_bytes_left_are_refused)
     cara_buf_free(&b);
 }
 
+/* msgpack-c allocates 24 bytes for each element an array claims; the
+ * pre-scan caps the elements of a message at what the largest message our
+ * caps admit holds, so a stream message full of one-byte elements is
+ * refused before msgpack-c sees it, as too big when it is otherwise well
+ * formed. */
+TEST(floods_of_tiny_elements_are_too_big_and_nesting_past_the_format_is_malformed)
+{
+    size_t len = CARA_WIRE_STREAM_MSG_BYTES_MAX;
+    uint8_t *b = malloc(len);
+    CHECK(b != NULL);
+    /* PUSH whose records array32 honestly holds ~4 MiB of nils. */
+    const uint8_t push_head[] = {0x94, 0x01, 0x02, 0xc2, 0xdd};
+    size_t nils = len - sizeof push_head - 4;
+    memcpy(b, push_head, sizeof push_head);
+    b[5] = (uint8_t)(nils >> 24);
+    b[6] = (uint8_t)(nils >> 16);
+    b[7] = (uint8_t)(nils >> 8);
+    b[8] = (uint8_t)nils;
+    memset(b + 9, 0xc0, nils);
+    CHECK_RC(cara_wire_decode(b, len, CARA_WIRE_IN_STREAM, &m_out), CARA_ETOOBIG);
+    CHECK_RC(cara_wire_decode(b, len - 1, CARA_WIRE_IN_STREAM, &m_out), CARA_EPARSE);
+    /* A DONE whose outer array holds 2000 nils: no shape has that many
+     * fields, but the count is what gives it away first. */
+    const uint8_t done_head[] = {0xdc, 2002 >> 8, 2002 & 0xff, 0x01, 0x0c};
+    memcpy(b, done_head, sizeof done_head);
+    memset(b + sizeof done_head, 0xc0, 2000);
+    CHECK_RC(cara_wire_decode(b, sizeof done_head + 2000, CARA_WIRE_IN_STREAM, &m_out),
+             CARA_ETOOBIG);
+    /* Nesting one level deeper than any message (outer > membership >
+     * updates > update) is malformed, flooded or not. */
+    const uint8_t deep[] = {0x93, 0x01, 0x0b, 0x91, 0x91, 0x91, 0x91, 0x01};
+    const uint8_t deepest_ok[] = {0x93, 0x01, 0x0b, 0x91, 0x91, 0x91, 0x01};
+    CHECK_RC(cara_wire_decode(deep, sizeof deep, CARA_WIRE_IN_STREAM, &m_out), CARA_EPARSE);
+    CHECK_RC(cara_wire_decode(deepest_ok, sizeof deepest_ok, CARA_WIRE_IN_STREAM, &m_out),
+             CARA_EPARSE); /* within depth: refused by the DELTA's type only */
+    const uint8_t deep_flood_head[] = {0x93, 0x01, 0x0b, 0x91, 0x91, 0x91, 0x91, 0xdc,
+                                       2000 >> 8, 2000 & 0xff};
+    memcpy(b, deep_flood_head, sizeof deep_flood_head);
+    memset(b + sizeof deep_flood_head, 0xc0, 2000);
+    CHECK_RC(cara_wire_decode(b, sizeof deep_flood_head + 2000, CARA_WIRE_IN_STREAM, &m_out),
+             CARA_EPARSE);
+    free(b);
+}
+
 TEST(messages_longer_than_their_place_allows_are_too_big)
 {
     uint8_t *b = calloc(1, CARA_WIRE_STREAM_MSG_BYTES_MAX + 1);
