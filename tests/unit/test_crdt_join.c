@@ -137,7 +137,13 @@ TEST(crdt_join_token_round_trips_and_only_its_own_text_parses)
     cases[k] = store[k], k++;
     snprintf(store[k], sizeof store[k], "%s.AAAA", tk.text); /* a third part */
     cases[k] = store[k], k++;
-    snprintf(store[k], sizeof store[k], "%.*sA", (int)(n - 1), tk.text); /* stray bits */
+    /* The seed's last character carries 2 bits past its 32 bytes, which
+     * the one canonical spelling leaves zero: set one. */
+    static const char b64url[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const char *last = strchr(b64url, tk.text[n - 1]);
+    CHECK(last != NULL && (last - b64url) % 4 == 0);
+    snprintf(store[k], sizeof store[k], "%.*s%c", (int)(n - 1), tk.text, last[1]);
     cases[k] = store[k], k++;
     snprintf(store[k], sizeof store[k], "%s", tk.text);
     store[k][20] = store[k][20] == 'A' ? 'B' : 'A'; /* the grant changed: not canonical or not it */
