@@ -45,7 +45,7 @@ ifneq ($(wildcard src/agent/main.c),)
 BINS += $(BUILD)/cara-agent
 endif
 
-.PHONY: demo demo-down bench-compose bench-crdt all deps test test-only asan fuzz fuzz-lib fuzz-build fuzz-build-if-possible clean tests-build
+.PHONY: demo demo-down bench-compose bench-crdt bench-vs-serf all deps test test-only asan fuzz fuzz-lib fuzz-build fuzz-build-if-possible clean tests-build
 all: $(BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -130,6 +130,13 @@ bench-compose: deps
 
 bench-crdt: $(BUILD)/bench-crdt
 	@$(BUILD)/bench-crdt
+
+# N=32 cara-agents against N=32 serf agents on loopback: propagation, failure
+# detection, memory, gossip bytes, largest datagram, false suspicions
+# (docs/bench.md). Knobs: N, R, KILLS, STEADY_S (default 600), SIDES.
+bench-vs-serf: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) scripts/bench-vs-serf.sh
 
 # ---- Fuzzing (clang's libFuzzer) ------------------------------------------------
 

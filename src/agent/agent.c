@@ -44,6 +44,8 @@ int agent_validate_value(void *ctx, int kind, const uint8_t *key, size_t key_byt
         rc = cara_settings_decode(env, value, len, NULL, &st);
         cara_settings_free(env, st);
     }
+    /* ADMISSION and JOIN values are the crdt's own formats, checked there
+     * (a join's grant and token signature included); a TOMBSTONE has none. */
     return rc;
 }
 

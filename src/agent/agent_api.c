@@ -356,7 +356,7 @@ static void put_record(cara_agent *a, const cara_http_request *req, cara_http_re
     size_t held_len = len;
     if (same)
         (void)cara_crdt_get_envelope(a->crdt, want_kind, (const uint8_t *)name, strlen(name),
-                                     &held_bytes, &held_len);
+                                     NULL, &held_bytes, &held_len);
     if (!agent_gossip_defer_ack(a, held_bytes, held_len, wanted, AGENT_ACK_TIMEOUT_MS, status,
                                 body, reply))
         cara_http_reply_json(reply, status, body);

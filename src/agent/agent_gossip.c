@@ -12,6 +12,7 @@
  */
 #include "agent/agent_int.h"
 
+#include <sodium.h>
 #include <string.h>
 
 #include "gossip/gossip.h"
@@ -591,10 +592,10 @@ static int add_known(void *ctx, const cara_crdt_record *r, const uint8_t *bytes,
     if (r->kind != CARA_CRDT_NODE || memcmp(r->author, a->node_pk, CARA_CRDT_PK_BYTES) == 0)
         return 0;
     cara_node *n = NULL;
-    if (cara_node_decode(a->env, r->value, r->value_bytes, &n) != 0)
+    if (cara_node_decode(a->env, r->value, r->value_bytes, NULL, &n) != 0)
         return 0;
     cara_gossip_addr addr;
-    if (n->gossip_address != NULL && agent_gossip_parse_addr(n->gossip_address, &addr) == 0)
+    if (n->gossip_addr != NULL && agent_gossip_parse_addr(n->gossip_addr, &addr) == 0)
         (void)cara_gossip_add_member(ag->g, n->name, r->author, &addr,
                                      cara_env_now_mono_ms(a->env));
     cara_node_free(a->env, n);

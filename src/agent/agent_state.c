@@ -85,6 +85,7 @@ static void dispatch(cara_agent *a, const cara_crdt_record *rec)
         agent_watch_notify(a, "Project", key);
         break;
     case CARA_CRDT_ADMISSION:
+    case CARA_CRDT_JOIN: /* a node admitted by a token, or a join out of effect */
         if (strcmp(key, a->cfg.name) == 0)
             a->publish_pending = true;
         a->nodes_dirty = true;

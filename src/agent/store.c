@@ -350,9 +350,12 @@ static int load_row(load_ctx *c, const uint8_t *id, int id_bytes, const uint8_t 
 static int load_records(load_ctx *c)
 {
     sqlite3_stmt *q = NULL;
-    /* Admissions and settings first: node records depend on admissions. */
-    _Static_assert(CARA_CRDT_ADMISSION == 5 && CARA_CRDT_SETTINGS == 6, "query below");
-    if (prepare(c->st, "SELECT id, bytes FROM state_records ORDER BY (kind IN (5, 6)) DESC, id",
+    /* Admissions, settings and joins first: node records depend on
+     * admissions and joins. */
+    _Static_assert(CARA_CRDT_ADMISSION == 5 && CARA_CRDT_SETTINGS == 6 && CARA_CRDT_JOIN == 8,
+                   "query below");
+    if (prepare(c->st,
+                "SELECT id, bytes FROM state_records ORDER BY (kind IN (5, 6, 8)) DESC, id",
                 &q) != 0)
         return db_fail(c->st, "select records");
     int rc = 0, step = SQLITE_DONE;

@@ -29,7 +29,9 @@
     X(UNSUPPORTED, "not supported")                                          \
     X(WRONGAUTHOR, "signed by a key that may not write this record")          \
     X(NOTADMITTED, "node is not admitted to the cluster")                     \
-    X(COLLECTED, "record is older than a collected tombstone")
+    X(COLLECTED, "record is older than a collected tombstone")                \
+    X(EXPIRED, "join token expired")                                         \
+    X(USEDUP, "join token already used by as many nodes as it allows")
 
 enum cara_error {
     CARA_OK = 0,

@@ -193,6 +193,18 @@
  * 2,900 deletions a day for the whole floor horizon. Past it the oldest
  * floor goes first (counted; docs/crdt.md says what that risks). */
 #define CARA_CRDT_FLOORS_MAX (256 * 1024)
+/* Join tokens (docs/joining.md). A token admits at most this many distinct
+ * node keys: a token is a bearer secret, so a larger count is a larger
+ * blast radius for one leak; enrolling more nodes than this at once is a
+ * job for several tokens. */
+#define CARA_CRDT_JOIN_USES_MAX 1000
+/* The grant an operator signs: array headers, a 15-byte magic, a 16-byte
+ * token id, two integers, two 32-byte keys and a 64-byte signature come
+ * to about 200 bytes. */
+#define CARA_CRDT_JOIN_GRANT_BYTES_MAX 256
+/* The token as text: "cara-join-v1." + base64url(grant) + "." +
+ * base64url(seed), without padding, plus a NUL. */
+#define CARA_CRDT_JOIN_TOKEN_TEXT_BYTES_MAX (13 + (CARA_CRDT_JOIN_GRANT_BYTES_MAX * 4 + 2) / 3 + 1 + 43 + 1)
 /* Records refused only because their author's admission has not arrived
  * yet, held and retried when an admission arrives (docs/crdt.md). */
 #define CARA_CRDT_HELD_MAX 256
@@ -507,6 +519,8 @@ _Static_assert(CARA_CRDT_VALUE_BYTES_MAX >= CARA_SPEC_BYTES_MAX &&
                    CARA_CRDT_VALUE_BYTES_MAX >= CARA_STATUS_BYTES_MAX &&
                    CARA_CRDT_VALUE_BYTES_MAX >= CARA_NODE_BYTES_MAX,
                "every record value must fit");
+_Static_assert(CARA_CRDT_VALUE_BYTES_MAX >= CARA_CRDT_JOIN_GRANT_BYTES_MAX + 32 + 64 + 16,
+               "a join record's value (grant, node key, token signature) fits a record");
 _Static_assert(CARA_CRDT_RECORD_OVERHEAD_BYTES >= CARA_CRDT_KEY_BYTES_MAX + 64 + 32 + 64,
                "the envelope overhead must cover key, signature, author and headers");
 _Static_assert(CARA_CRDT_DELTA_BYTES_MAX >= 2 * CARA_CRDT_RECORD_BYTES_MAX,

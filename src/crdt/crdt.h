@@ -49,6 +49,8 @@ enum cara_crdt_kind {
     CARA_CRDT_SETTINGS = 6,  /* value: cluster settings; operator-signed; key "cluster" */
     CARA_CRDT_PLACEMENT = 7, /* value: project status (phase, nodeRef, why); any admitted
                               * node, per author; readers take the scheduler's (docs/crdt.md) */
+    CARA_CRDT_JOIN = 8,      /* value: cara_crdt_join_record_sign(); signed by the joining
+                              * node itself, per author; key = node name (docs/joining.md) */
     CARA_CRDT_KIND_END_
 };
 
@@ -141,6 +143,7 @@ enum cara_crdt_reason {
     CARA_CRDT_R_FUTURE,        /* CARA_EFUTURE: HLC beyond now + skew */
     CARA_CRDT_R_INVALID_VALUE, /* the validator refused the value (CARA_ESCHEMA) */
     CARA_CRDT_R_FULL,          /* CARA_ELIMIT: records_max reached */
+    CARA_CRDT_R_EXPIRED,       /* CARA_EEXPIRED: a join record stamped after its token expired */
     CARA_CRDT_R_COUNT_
 };
 const char *cara_crdt_reason_name(int reason);
@@ -159,6 +162,7 @@ typedef struct cara_crdt_stats {
     uint64_t sync_deferred; /* digest items left for a later exchange (budget) */
     uint64_t sync_work_capped; /* digest messages cut short by the work bound */
     size_t admissions_over_cap; /* admitting records not in effect: nodes_max reached */
+    size_t joins_used_up; /* join records not in effect: their token admits enough nodes */
     size_t records_count;
     size_t floors_count;
     size_t held_count;
@@ -210,15 +214,18 @@ uint64_t cara_crdt_hlc_next(cara_crdt *s, int64_t now_wall_ms);
  * next call that changes it; or CARA_ENOENT. */
 int cara_crdt_get(const cara_crdt *s, int kind, const uint8_t *key, size_t key_bytes,
                   cara_crdt_record *out);
-/* The envelope of the record cara_crdt_get would return: bytes owned by
- * `s`, valid until the next call that changes it. 0 or CARA_ENOENT. */
+/* The envelope of the record cara_crdt_get (author NULL) or
+ * cara_crdt_get_by would return: bytes owned by `s`, valid until the next
+ * call that changes it. 0 or CARA_ENOENT. */
 int cara_crdt_get_envelope(const cara_crdt *s, int kind, const uint8_t *key, size_t key_bytes,
-                           const uint8_t **bytes, size_t *len);
+                           const uint8_t *author, const uint8_t **bytes, size_t *len);
 /* The record of `kind` for `key` written by `author` (any kind; for kinds
  * that are not kept per author the record must also be by `author`). */
 int cara_crdt_get_by(const cara_crdt *s, int kind, const uint8_t *key, size_t key_bytes,
                      const uint8_t author[CARA_CRDT_PK_BYTES], cara_crdt_record *out);
-/* Does `kind` keep one record per (key, author) rather than per key? */
+/* Does `kind` keep one record per (project key, author) rather than per
+ * key? (STATUS and PLACEMENT. JOIN records are kept per (name, author)
+ * too, but name no project: read them with cara_crdt_get_by.) */
 bool cara_crdt_kind_per_author(int kind);
 /* Calls fn for each record of `kind` (STATUS or PLACEMENT) for `key`, one
  * per author, in the order of the admitted keys; stops early on non-zero
@@ -244,7 +251,8 @@ size_t cara_crdt_state_bytes(const cara_crdt *s);
 
 void cara_crdt_stats_get(const cara_crdt *s, cara_crdt_stats *out);
 
-/* Is `pk` a currently admitted node key? */
+/* Is `pk` a currently admitted node key (by an operator's admission or a
+ * join token)? */
 bool cara_crdt_node_admitted(const cara_crdt *s, const uint8_t pk[CARA_CRDT_PK_BYTES]);
 /* How many more distinct node keys may be admitted (nodes_max minus the
  * admitted). Past the cap an admission is kept but not in effect; the
@@ -425,5 +433,103 @@ int cara_crdt_reqsig_parse(const char *key_hex, const char *node_hex, const char
  * cara_crdt_reqsig_message. */
 int cara_crdt_reqsig_verify(const cara_reqsig_parsed *h, const char *method, const char *target,
                             const uint8_t *body, size_t body_len, cara_env *env);
+
+/* ---- Join tokens --------------------------------------------------------------
+ * docs/joining.md. An operator issues a token; a new node admits itself
+ * with it, by a JOIN record it signs with its own key, instead of waiting
+ * for `caravanctl admit`.
+ *
+ * The *grant* is what the operator signs (canonical msgpack):
+ *     grant = fixarray(2) [ body, sig bin 64 ]
+ *     body  = fixarray(7) [ "cara-join-grant", 1, token_id bin 16,
+ *                           expires_wall_ms uint, uses uint (1..CARA_CRDT_JOIN_USES_MAX),
+ *                           token_pk bin 32, operator_pk bin 32 ]
+ * and `sig` is Ed25519 by operator_pk over the exact bytes of `body` (its
+ * magic keeps it apart from record bodies, which begin ["crdt", and from
+ * request signatures, which begin "cara-request-"). token_pk is a key pair
+ * made for this token alone; its 32-byte seed is the secret half of the
+ * token. The token's text is
+ *     cara-join-v1.<base64url(grant)>.<base64url(seed)>
+ * without padding.
+ *
+ * A JOIN record (kind CARA_CRDT_JOIN, key = the node's name, author = the
+ * node's own key, which signs it) carries the value
+ *     fixarray(4) [ "join", grant bin, node_pk bin 32, token_sig bin 64 ]
+ * with node_pk == author and token_sig Ed25519 by token_pk over
+ * "cara-join-node-v1" || node_pk || token_id. The seed never leaves the
+ * joining node: the records that gossip carry the grant (public) and a
+ * signature by the token key, not the token itself. */
+
+#define CARA_CRDT_JOIN_TOKEN_ID_BYTES 16
+#define CARA_CRDT_JOIN_TOKEN_PREFIX "cara-join-v1."
+
+/* A parsed token. Holds a secret key: wipe it with cara_crdt_join_token_wipe. */
+typedef struct cara_crdt_join_token {
+    uint8_t grant[CARA_CRDT_JOIN_GRANT_BYTES_MAX]; /* the grant's exact bytes */
+    size_t grant_bytes;
+    uint8_t token_id[CARA_CRDT_JOIN_TOKEN_ID_BYTES];
+    int64_t expires_wall_ms;
+    uint32_t uses;
+    uint8_t token_pk[CARA_CRDT_PK_BYTES];
+    uint8_t operator_pk[CARA_CRDT_PK_BYTES];
+    uint8_t token_sk[CARA_CRDT_SK_BYTES]; /* derived from the token's seed */
+} cara_crdt_join_token;
+
+/* Signs a grant with the operator's secret key and appends it to `out`.
+ * The token id and the token key pair come from the caller (fresh random
+ * bytes at the edge: the core has no randomness). Returns 0, CARA_EINVAL
+ * (uses outside 1..CARA_CRDT_JOIN_USES_MAX, expires_wall_ms < 0) or
+ * CARA_ETOOBIG. */
+int cara_crdt_join_grant_sign(const uint8_t token_id[CARA_CRDT_JOIN_TOKEN_ID_BYTES],
+                              int64_t expires_wall_ms, uint32_t uses,
+                              const uint8_t token_pk[CARA_CRDT_PK_BYTES],
+                              const uint8_t operator_sk[CARA_CRDT_SK_BYTES], cara_buf *out);
+
+/* Writes the token text (NUL-terminated) for a grant and the token key's
+ * seed into out[out_bytes]. Returns 0, CARA_EINVAL (a grant that
+ * cara_crdt_join_token_parse would refuse with this seed) or CARA_ETOOBIG
+ * (out_bytes below CARA_CRDT_JOIN_TOKEN_TEXT_BYTES_MAX may not do). */
+int cara_crdt_join_token_format(const uint8_t *grant, size_t grant_bytes,
+                                const uint8_t seed[CARA_CRDT_SEED_BYTES], char *out,
+                                size_t out_bytes);
+
+/* Decodes a token's text: prefix, base64url without padding (canonical:
+ * one text per token), a canonical grant, a seed whose public key is the
+ * grant's token_pk. Checks structure, not trust: whether the operator key
+ * is trusted and the grant's signature good is the cluster's to judge.
+ * Returns 0 or CARA_EPARSE, with *out all zero after a refusal. */
+int cara_crdt_join_token_parse(const char *token, cara_crdt_join_token *out);
+
+/* Zeroes a token (its secret key included). Accepts NULL. */
+void cara_crdt_join_token_wipe(cara_crdt_join_token *t);
+
+/* Signs the JOIN record by which the node (node_pk, node_sk) admits itself
+ * as `node_name` with token `t`, stamped `hlc` (the node's
+ * cara_crdt_hlc_next; it must not be later than the token's expiry), and
+ * appends the envelope to `out`. The generation is 0: a node signs its
+ * join once and keeps it. Returns 0, CARA_EINVAL (node_sk not node_pk's,
+ * a name the envelope refuses), CARA_EEXPIRED (hlc after the expiry) or
+ * CARA_ETOOBIG. */
+int cara_crdt_join_record_sign(const cara_crdt_join_token *t,
+                               const uint8_t node_pk[CARA_CRDT_PK_BYTES],
+                               const uint8_t node_sk[CARA_CRDT_SK_BYTES], const char *node_name,
+                               uint64_t hlc, cara_buf *out);
+
+/* Tells the node that receives a JOIN record (a seed) whether applying it
+ * would admit its author as the name it asks for, and if not why, without
+ * changing anything. Returns 0 (it would, or already does); CARA_EPARSE (not
+ * a well-formed JOIN record); CARA_EFUTURE (stamped beyond the skew bound);
+ * CARA_EUNTRUSTED (grant not by a configured operator); CARA_EBADSIG (the
+ * record's, the grant's or the token's signature is forged);
+ * CARA_EWRONGAUTHOR (signed by another key than the node it names);
+ * CARA_EEXPIRED (stamped after the expiry, or now_wall_ms past it and the
+ * node not admitted yet); CARA_EUSEDUP (the token admits as many nodes as
+ * it allows); CARA_ENOTADMITTED (an operator revoked this key: the
+ * operator's word beats a token); CARA_EEXIST (the name is another key's,
+ * or this key is admitted under another name); CARA_ELIMIT (nodes_max
+ * reached); CARA_ESTALE (a later join by the same node is held);
+ * CARA_ENOMEM. */
+int cara_crdt_join_check(const cara_crdt *s, const uint8_t *record, size_t len,
+                         int64_t now_wall_ms);
 
 #endif

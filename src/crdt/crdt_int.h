@@ -25,6 +25,14 @@ typedef struct crdt_admitted_name {
     uint8_t len;
     char name[CARA_CRDT_KEY_BYTES_MAX];
 } crdt_admitted_name;
+/* Is the slot of `kind` one per (key, author)? STATUS and PLACEMENT (one
+ * writer per record), and JOIN: every node that asks for a name keeps its
+ * own request, so a later joiner cannot overwrite an earlier one's; who
+ * gets the name is decided by the rebuild of the admitted set. */
+static inline bool crdt_slot_by_author(int kind)
+{
+    return cara_crdt_kind_per_author(kind) || kind == CARA_CRDT_JOIN;
+}
 
 /* A held record: the envelope bytes (owned) and what was decoded from them
  * (pointers into `bytes`). */
@@ -50,6 +58,30 @@ typedef struct crdt_change {
     uint8_t type;
     uint8_t id[16];
 } crdt_change;
+
+/* A node admitted by a join token: the name it joined as (copied: the
+ * record may be replaced before the next rebuild) and its key. */
+typedef struct crdt_joined {
+    uint8_t name[CARA_CRDT_KEY_BYTES_MAX];
+    size_t name_bytes;
+    uint8_t pk[CARA_CRDT_PK_BYTES];
+} crdt_joined;
+
+/* A decoded JOIN value; pointers borrow from the value bytes. */
+typedef struct crdt_join_value {
+    const uint8_t *grant; /* the grant's exact bytes */
+    size_t grant_bytes;
+    const uint8_t *grant_body; /* the bytes the operator signed */
+    size_t grant_body_bytes;
+    const uint8_t *grant_sig;
+    const uint8_t *token_id;
+    int64_t expires_wall_ms;
+    uint32_t uses;
+    const uint8_t *token_pk;
+    const uint8_t *operator_pk;
+    const uint8_t *node_pk;
+    const uint8_t *token_sig;
+} crdt_join_value;
 
 /* A record waiting for its author's admission. */
 typedef struct crdt_held {
@@ -77,11 +109,14 @@ struct cara_crdt {
     crdt_entry **sorted;
     bool sorted_dirty;
 
-    /* Admitted node keys, rebuilt when an admission changes. */
+    /* Admitted node keys, rebuilt when an admission or join changes. */
     uint8_t (*admitted)[CARA_CRDT_PK_BYTES];
     crdt_admitted_name *admitted_names; /* parallel to `admitted` */
     size_t admitted_count;
     uint64_t admissions_version; /* bumped by every rebuild */
+    /* Of those, the ones a join token admits, with their names. */
+    crdt_joined *joined;
+    size_t joined_count;
 
     /* Floors: open addressing by project keyhash. */
     crdt_floor *floors;
@@ -105,6 +140,15 @@ struct cara_crdt {
 };
 
 /* record.c */
+/* msgpack-c sinks: append to a cara_buf, or compare with bytes held (how
+ * decoders prove canonical form: re-encoding must give the input). */
+typedef struct crdt_cmp_sink {
+    const uint8_t *want;
+    size_t want_len, pos;
+    bool differs;
+} crdt_cmp_sink;
+int crdt_sink_buf(void *data, const char *p, size_t len);
+int crdt_sink_cmp(void *data, const char *p, size_t len);
 /* The slot identity of (kind, key[, author]): `author` is read only for
  * the kinds kept per author, and may be NULL for the others. */
 void crdt_keyhash(int kind, const uint8_t *key, size_t key_bytes, const uint8_t *author,
@@ -122,6 +166,34 @@ bool crdt_remove(cara_crdt *s, const uint8_t keyhash[16]);
 size_t crdt_drop_leftovers(cara_crdt *s, const uint8_t *key, size_t key_bytes,
                            uint64_t generation);
 bool crdt_is_operator(const cara_crdt *s, const uint8_t *pk);
+/* Is `pk` admitted as node `name` (by an operator or a token)? */
+bool crdt_admits_as(const cara_crdt *s, const uint8_t *name, size_t name_bytes,
+                    const uint8_t pk[CARA_CRDT_PK_BYTES]);
+
+/* admit.c */
+/* Recomputes the admitted keys (and the nodes joined by token) from the
+ * ADMISSION and JOIN records held; sets stats.admissions_over_cap and
+ * stats.joins_used_up. 0 or CARA_ENOMEM (nothing changed then). */
+int crdt_rebuild_admitted(cara_crdt *s);
+/* Why a JOIN record of `author` for `name` does (0) or does not admit it,
+ * given the records held, with `extra` (a decoded record that beats the
+ * one in its slot; may be NULL) taken as applied. Codes as
+ * cara_crdt_join_check. Changes nothing. */
+int crdt_join_fate(const cara_crdt *s, const cara_crdt_record *extra, const uint8_t *name,
+                   size_t name_bytes, const uint8_t author[CARA_CRDT_PK_BYTES]);
+
+/* join.c */
+/* Decodes a JOIN value (canonical form, field sizes, uses in range):
+ * 0 or CARA_EPARSE. */
+int crdt_join_value_decode(const uint8_t *bytes, size_t len, crdt_join_value *out);
+/* The cheap checks of a JOIN record, no signature verified: a well-formed
+ * value (CARA_ESCHEMA), a grant by a configured operator (CARA_EUNTRUSTED),
+ * the node it names is the author (CARA_EWRONGAUTHOR), stamped no later
+ * than the expiry (CARA_EEXPIRED). */
+int crdt_join_check_author(const cara_crdt *s, const cara_crdt_record *r);
+/* The signatures of a JOIN value: the operator's over the grant, the
+ * token key's over the node key: 0 or CARA_EBADSIG. */
+int crdt_join_verify_value(const cara_crdt_record *r);
 
 /* floors.c */
 const crdt_floor *crdt_floor_find(const cara_crdt *s, const uint8_t keyhash[16]);

@@ -14,20 +14,14 @@
  * is how decode proves canonical form without allocating: re-encoding the
  * decoded fields must reproduce the received bytes exactly. */
 
-static int sink_buf(void *data, const char *p, size_t len)
+int crdt_sink_buf(void *data, const char *p, size_t len)
 {
     return cara_buf_append((cara_buf *)data, p, len) == 0 ? 0 : -1;
 }
 
-typedef struct cmp_sink {
-    const uint8_t *want;
-    size_t want_len, pos;
-    bool differs;
-} cmp_sink;
-
-static int sink_cmp(void *data, const char *p, size_t len)
+int crdt_sink_cmp(void *data, const char *p, size_t len)
 {
-    cmp_sink *c = data;
+    crdt_cmp_sink *c = data;
     if (c->differs || len > c->want_len - c->pos || memcmp(c->want + c->pos, p, len) != 0) {
         c->differs = true;
         return -1;
@@ -97,7 +91,7 @@ int cara_crdt_record_sign(const cara_crdt_record *rec, const uint8_t sk[CARA_CRD
         return CARA_EINVAL;
     size_t start = out->len;
     msgpack_packer pk;
-    msgpack_packer_init(&pk, out, sink_buf);
+    msgpack_packer_init(&pk, out, crdt_sink_buf);
     if (msgpack_pack_array(&pk, 2) != 0)
         goto full;
     size_t body_at = out->len;
@@ -210,9 +204,9 @@ int cara_crdt_record_decode(const uint8_t *bytes, size_t len, cara_crdt_record *
     if (rc != 0)
         return rc;
     /* Canonical form: the fields must re-encode to the very bytes signed. */
-    cmp_sink c = {.want = r.body, .want_len = r.body_bytes};
+    crdt_cmp_sink c = {.want = r.body, .want_len = r.body_bytes};
     msgpack_packer pk;
-    msgpack_packer_init(&pk, &c, sink_cmp);
+    msgpack_packer_init(&pk, &c, crdt_sink_cmp);
     if (pack_body(&pk, &r) != 0 || c.differs || c.pos != r.body_bytes)
         return CARA_ENONCANON;
     *out = r;
@@ -243,7 +237,7 @@ int cara_crdt_admission_encode(const uint8_t node_pk[CARA_CRDT_PK_BYTES], bool a
 {
     size_t start = out->len;
     msgpack_packer pk;
-    msgpack_packer_init(&pk, out, sink_buf);
+    msgpack_packer_init(&pk, out, crdt_sink_buf);
     if (pack_admission(&pk, node_pk, admitted) != 0) {
         out->len = start;
         return CARA_ETOOBIG;
@@ -271,9 +265,9 @@ int cara_crdt_admission_decode(const uint8_t *bytes, size_t len,
         memcmp(f[0].via.str.ptr, "adm", 3) != 0 || f[1].type != MSGPACK_OBJECT_BIN ||
         f[1].via.bin.size != CARA_CRDT_PK_BYTES || f[2].type != MSGPACK_OBJECT_BOOLEAN)
         goto out;
-    cmp_sink c = {.want = bytes, .want_len = len};
+    crdt_cmp_sink c = {.want = bytes, .want_len = len};
     msgpack_packer pk;
-    msgpack_packer_init(&pk, &c, sink_cmp);
+    msgpack_packer_init(&pk, &c, crdt_sink_cmp);
     if (pack_admission(&pk, (const uint8_t *)f[1].via.bin.ptr, f[2].via.boolean) != 0 ||
         c.pos != len) {
         rc = CARA_ENONCANON;
@@ -310,7 +304,8 @@ bool cara_crdt_kind_per_author(int kind)
 }
 
 /* STATUS and PLACEMENT have one slot per (project, author): a node can only
- * ever compete with its own records (DESIGN.md §4, one writer per record). */
+ * ever compete with its own records (DESIGN.md §4, one writer per record).
+ * JOIN has one per (name, author), for the same reason. */
 void crdt_keyhash(int kind, const uint8_t *key, size_t key_bytes, const uint8_t *author,
                   uint8_t out[16])
 {
@@ -319,7 +314,7 @@ void crdt_keyhash(int kind, const uint8_t *key, size_t key_bytes, const uint8_t 
     crypto_generichash_init(&st, NULL, 0, 16);
     crypto_generichash_update(&st, &tag, 1);
     crypto_generichash_update(&st, key, key_bytes);
-    if (cara_crdt_kind_per_author(kind)) {
+    if (crdt_slot_by_author(kind)) {
         CARA_ASSERT(author != NULL);
         crypto_generichash_update(&st, author, CARA_CRDT_PK_BYTES);
     }

@@ -15,6 +15,7 @@ static const char *const reason_names[CARA_CRDT_R_COUNT_] = {
     [CARA_CRDT_R_NOT_ADMITTED] = "not_admitted", [CARA_CRDT_R_STALE] = "stale",
     [CARA_CRDT_R_COLLECTED] = "collected",       [CARA_CRDT_R_FUTURE] = "future_timestamp",
     [CARA_CRDT_R_INVALID_VALUE] = "invalid_value", [CARA_CRDT_R_FULL] = "full",
+    [CARA_CRDT_R_EXPIRED] = "expired_token",
 };
 
 const char *cara_crdt_reason_name(int reason)
@@ -38,6 +39,7 @@ static int reason_of(int rc)
     case CARA_EFUTURE: return CARA_CRDT_R_FUTURE;
     case CARA_ESCHEMA: return CARA_CRDT_R_INVALID_VALUE;
     case CARA_ELIMIT: return CARA_CRDT_R_FULL;
+    case CARA_EEXPIRED: return CARA_CRDT_R_EXPIRED;
     default: return CARA_CRDT_R_MALFORMED;
     }
 }
@@ -112,6 +114,7 @@ void cara_crdt_free(cara_crdt *s)
     cara_env_free(s->env, s->sorted);
     cara_env_free(s->env, s->admitted);
     cara_env_free(s->env, s->admitted_names);
+    cara_env_free(s->env, s->joined);
     cara_env_free(s->env, s->operators);
     cara_env_free(s->env, s);
 }
@@ -241,7 +244,20 @@ bool cara_crdt_node_admitted(const cara_crdt *s, const uint8_t pk[CARA_CRDT_PK_B
     return false;
 }
 
-/* The admission held for node `name`, if any and if it admits. */
+/* The node joined by a token as `name`, if any (in effect and admitted). */
+static const crdt_joined *joined_as(const cara_crdt *s, const uint8_t *name, size_t name_bytes)
+{
+    for (size_t i = 0; i < s->joined_count; i++)
+        if (s->joined[i].name_bytes == name_bytes &&
+            memcmp(s->joined[i].name, name, name_bytes) == 0)
+            return &s->joined[i];
+    return NULL;
+}
+
+/* The key admitted as node `name`: by the operator's admission held for
+ * that name, if it admits and is in effect, else by a join token. (An
+ * admitting operator record for a name keeps every join for that name out
+ * of effect, so the two never both answer; see admit.c.) */
 static bool admission_of(const cara_crdt *s, const uint8_t *name, size_t name_bytes,
                          uint8_t pk_out[CARA_CRDT_PK_BYTES])
 {
@@ -249,13 +265,27 @@ static bool admission_of(const cara_crdt *s, const uint8_t *name, size_t name_by
     crdt_keyhash(CARA_CRDT_ADMISSION, name, name_bytes, NULL, kh);
     const crdt_entry *e = crdt_find(s, kh);
     bool admitted = false;
-    if (e == NULL)
+    if (e != NULL) {
+        /* The value was checked when the admission was accepted. */
+        int rc = cara_crdt_admission_decode(e->rec.value, e->rec.value_bytes, pk_out, &admitted);
+        CARA_ASSERT(rc == 0);
+        /* An admission past the cap is held but not in effect. */
+        if (admitted && cara_crdt_node_admitted(s, pk_out))
+            return true;
+    }
+    const crdt_joined *j = joined_as(s, name, name_bytes);
+    if (j == NULL)
         return false;
-    /* The value was checked when the admission was accepted. */
-    int rc = cara_crdt_admission_decode(e->rec.value, e->rec.value_bytes, pk_out, &admitted);
-    CARA_ASSERT(rc == 0);
-    /* An admission past the cap is held but not in effect. */
-    return admitted && cara_crdt_node_admitted(s, pk_out);
+    memcpy(pk_out, j->pk, CARA_CRDT_PK_BYTES);
+    return true;
+}
+
+bool crdt_admits_as(const cara_crdt *s, const uint8_t *name, size_t name_bytes,
+                    const uint8_t pk[CARA_CRDT_PK_BYTES])
+{
+    uint8_t held[CARA_CRDT_PK_BYTES];
+    return admission_of(s, name, name_bytes, held) &&
+           memcmp(held, pk, CARA_CRDT_PK_BYTES) == 0;
 }
 
 int cara_crdt_node_key_of(const cara_crdt *s, const char *name, uint8_t pk[CARA_CRDT_PK_BYTES])
@@ -281,6 +311,13 @@ int cara_crdt_node_name_of(const cara_crdt *s, const uint8_t pk[CARA_CRDT_PK_BYT
         snprintf(name, name_bytes_max, "%.*s", (int)e->rec.key_bytes, (const char *)e->rec.key);
         return 0;
     }
+    for (size_t i = 0; i < s->joined_count; i++) {
+        const crdt_joined *j = &s->joined[i];
+        if (memcmp(j->pk, pk, CARA_CRDT_PK_BYTES) != 0)
+            continue;
+        snprintf(name, name_bytes_max, "%.*s", (int)j->name_bytes, (const char *)j->name);
+        return 0;
+    }
     return CARA_ENOENT;
 }
 
@@ -296,102 +333,14 @@ static bool unadmitted_entry(const cara_crdt *s, const crdt_entry *e)
     return false;
 }
 
-/* One admitting record, for choosing the admitted set. */
-typedef struct admit_item {
-    uint64_t hlc;
-    const uint8_t *name;
-    size_t name_bytes;
-    uint8_t pk[CARA_CRDT_PK_BYTES];
-} admit_item;
-
-static int cmp_admit(const void *a, const void *b)
-{
-    const admit_item *x = a, *y = b;
-    if (x->hlc != y->hlc)
-        return x->hlc < y->hlc ? -1 : 1;
-    size_t n = x->name_bytes < y->name_bytes ? x->name_bytes : y->name_bytes;
-    int c = memcmp(x->name, y->name, n);
-    return c != 0 ? c : (x->name_bytes > y->name_bytes) - (x->name_bytes < y->name_bytes);
-}
-
-/* The admitted keys are a function of the admission records held, so that
- * replicas holding the same records agree whatever the order they came
- * in: every admitting record, oldest HLC first (then by name), adds its key
- * until nodes_max distinct keys are admitted. An admission past the cap is
- * kept as a record, takes effect when room is made (a revocation), and is
- * counted (stats.admissions_over_cap); the API refuses it up front. */
-static int rebuild_admitted(cara_crdt *s)
-{
-    size_t n = 0, cap = 16;
-    admit_item *items = cara_env_calloc(s->env, cap, sizeof *items);
-    uint8_t(*pks)[CARA_CRDT_PK_BYTES] =
-        cara_env_calloc(s->env, CARA_CRDT_NODES_MAX, CARA_CRDT_PK_BYTES);
-    crdt_admitted_name *names = cara_env_calloc(s->env, CARA_CRDT_NODES_MAX, sizeof *names);
-    int rc = items == NULL || pks == NULL || names == NULL ? CARA_ENOMEM : 0;
-    for (size_t i = 0; rc == 0 && i < s->table_cap; i++) {
-        crdt_entry *e = s->table[i];
-        bool ok = false;
-        if (e == NULL || e->rec.kind != CARA_CRDT_ADMISSION)
-            continue;
-        if (n == cap) {
-            admit_item *v = cara_env_realloc(s->env, items, 2 * cap * sizeof *v);
-            if (v == NULL) {
-                rc = CARA_ENOMEM;
-                break;
-            }
-            items = v;
-            cap *= 2;
-        }
-        admit_item *it = &items[n];
-        int drc = cara_crdt_admission_decode(e->rec.value, e->rec.value_bytes, it->pk, &ok);
-        CARA_ASSERT(drc == 0); /* checked when the admission was accepted */
-        it->hlc = e->rec.hlc;
-        it->name = e->rec.key;
-        it->name_bytes = e->rec.key_bytes;
-        n += ok;
-    }
-    if (rc != 0) {
-        cara_env_free(s->env, items);
-        cara_env_free(s->env, pks);
-        cara_env_free(s->env, names);
-        return rc;
-    }
-    qsort(items, n, sizeof *items, cmp_admit);
-    size_t admitted = 0, over = 0;
-    for (size_t i = 0; i < n; i++) {
-        bool dup = false;
-        for (size_t k = 0; k < admitted && !dup; k++)
-            dup = memcmp(pks[k], items[i].pk, CARA_CRDT_PK_BYTES) == 0;
-        if (dup)
-            continue;
-        if (admitted < s->nodes_max) {
-            memcpy(pks[admitted], items[i].pk, CARA_CRDT_PK_BYTES);
-            names[admitted].len = (uint8_t)items[i].name_bytes;
-            memcpy(names[admitted].name, items[i].name, items[i].name_bytes);
-            admitted++;
-        } else {
-            over++;
-        }
-    }
-    cara_env_free(s->env, items);
-    cara_env_free(s->env, s->admitted);
-    cara_env_free(s->env, s->admitted_names);
-    s->admitted = pks;
-    s->admitted_names = names;
-    s->admitted_count = admitted;
-    s->admissions_version++;
-    s->stats.admissions_over_cap = over;
-    return 0;
-}
-
-/* Rebuilds the admitted key set and drops node-signed records whose author
- * is no longer admitted (or, for node records, no longer that node's key).
+/* Rebuilds the admitted key set (admit.c) and drops node-signed records
+ * whose author is no longer admitted (or, for node records, no longer that node's key).
  * Dropping rather than keeping them makes the state independent of whether
  * a record arrived before or after the revocation; the change feed tells
  * the store to delete them too. Then retries the held records. */
 static int admissions_changed(cara_crdt *s, int64_t now_wall_ms)
 {
-    int rc = rebuild_admitted(s);
+    int rc = crdt_rebuild_admitted(s);
     if (rc != 0)
         return rc;
     for (size_t i = 0; i < s->table_cap;) {
@@ -453,6 +402,10 @@ static int check_author(const cara_crdt *s, const cara_crdt_record *r)
         return cara_crdt_node_admitted(s, r->author) || crdt_is_operator(s, r->author)
                    ? CARA_EWRONGAUTHOR
                    : CARA_EUNTRUSTED;
+    case CARA_CRDT_JOIN:
+        /* Any key may ask to join with a token; the grant in the value
+         * says whether an operator stands behind it (join.c). */
+        return crdt_join_check_author(s, r);
     default:
         return CARA_EPARSE;
     }
@@ -466,6 +419,8 @@ static int check_value(const cara_crdt *s, const cara_crdt_record *r)
         return cara_crdt_admission_decode(r->value, r->value_bytes, pk, &ok) == 0 ? 0
                                                                                     : CARA_ESCHEMA;
     }
+    if (r->kind == CARA_CRDT_JOIN)
+        return crdt_join_verify_value(r); /* the operator's and the token's signatures */
     if (s->validate_value == NULL || r->kind == CARA_CRDT_TOMBSTONE)
         return 0;
     int rc = s->validate_value(s->validate_ctx, r->kind, r->key, r->key_bytes, r->value,
@@ -656,7 +611,7 @@ static int install(cara_crdt *s, const uint8_t *bytes, size_t len, const uint8_t
     }
     s->sorted_dirty = true;
     crdt_log(s, CARA_CRDT_CHANGE_PUT, keyhash);
-    if (e->rec.kind == CARA_CRDT_ADMISSION)
+    if (e->rec.kind == CARA_CRDT_ADMISSION || e->rec.kind == CARA_CRDT_JOIN)
         return admissions_changed(s, now_wall_ms);
     return 0;
 }
@@ -762,14 +717,16 @@ int cara_crdt_floor_restore(cara_crdt *s, const uint8_t *bytes, size_t len, int6
     return rc;
 }
 
-/* Operator-signed kinds go first: admissions decide which node records
- * are acceptable, whatever order the sender packed them in. */
+/* Operator-signed kinds and joins go first: admissions and joins decide
+ * which node records are acceptable, whatever order the sender packed
+ * them in. */
 static bool first_pass_kind(const uint8_t *bytes, size_t len)
 {
     cara_crdt_record r;
     if (cara_crdt_record_decode(bytes, len, &r) != 0)
         return true;
-    return r.kind == CARA_CRDT_ADMISSION || r.kind == CARA_CRDT_SETTINGS;
+    return r.kind == CARA_CRDT_ADMISSION || r.kind == CARA_CRDT_SETTINGS ||
+           r.kind == CARA_CRDT_JOIN;
 }
 
 int cara_crdt_apply_batch(cara_crdt *s, const uint8_t *bytes, size_t len, int64_t now_wall_ms,
@@ -821,7 +778,7 @@ int cara_crdt_get(const cara_crdt *s, int kind, const uint8_t *key, size_t key_b
                   cara_crdt_record *out)
 {
     uint8_t kh[16];
-    if (!key_arg_ok(key, key_bytes) || cara_crdt_kind_per_author(kind))
+    if (!key_arg_ok(key, key_bytes) || crdt_slot_by_author(kind))
         return CARA_ENOENT;
     crdt_keyhash(kind, key, key_bytes, NULL, kh);
     const crdt_entry *e = crdt_find(s, kh);
@@ -832,14 +789,14 @@ int cara_crdt_get(const cara_crdt *s, int kind, const uint8_t *key, size_t key_b
 }
 
 int cara_crdt_get_envelope(const cara_crdt *s, int kind, const uint8_t *key, size_t key_bytes,
-                           const uint8_t **bytes, size_t *len)
+                           const uint8_t *author, const uint8_t **bytes, size_t *len)
 {
     uint8_t kh[16];
-    if (!key_arg_ok(key, key_bytes) || cara_crdt_kind_per_author(kind))
+    if (!key_arg_ok(key, key_bytes) || (author == NULL && crdt_slot_by_author(kind)))
         return CARA_ENOENT;
-    crdt_keyhash(kind, key, key_bytes, NULL, kh);
+    crdt_keyhash(kind, key, key_bytes, author, kh);
     const crdt_entry *e = crdt_find(s, kh);
-    if (e == NULL)
+    if (e == NULL || (author != NULL && memcmp(e->rec.author, author, CARA_CRDT_PK_BYTES) != 0))
         return CARA_ENOENT;
     *bytes = e->bytes;
     *len = e->len;

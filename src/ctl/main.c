@@ -28,6 +28,7 @@ static const struct command commands[] = {
     {"watch", ctl_cmd_watch, "print changes to projects and nodes as they happen"},
     {"nodes", ctl_cmd_nodes, "list nodes (the same as 'get nodes')"},
     {"admit", ctl_cmd_admit, "admit a node into the cluster"},
+    {"join-token", ctl_cmd_join_token, "issue a token with which new nodes admit themselves"},
     {"sign-request", ctl_cmd_sign_request, "print the headers that sign one API request"},
 };
 

@@ -202,17 +202,21 @@ static void join_send(cara_gossip *g, gossip_stream *st)
     cara_env_free(g->env, m);
 }
 
-/* Adds the admission of `name` (an operator's, or a join record) to m. */
-static void add_admission(cara_gossip *g, cara_wire_msg *m, const char *name, size_t len)
+/* Adds what admits `name` with key `pk` to m: an operator's admission, or
+ * the node's own join record. */
+static void add_admission(cara_gossip *g, cara_wire_msg *m, const char *name, size_t len,
+                          const uint8_t pk[CARA_CRDT_PK_BYTES])
 {
-    static const int kinds[] = {CARA_CRDT_ADMISSION, CARA_CRDT_JOIN};
-    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
-        const uint8_t *b;
-        size_t n;
-        if (m->records_count < CARA_WIRE_RECORDS_MAX &&
-            cara_crdt_get_envelope(g->crdt, kinds[k], (const uint8_t *)name, len, &b, &n) == 0)
-            m->records[m->records_count++] = (cara_wire_bytes){.ptr = b, .len = n};
-    }
+    const uint8_t *b;
+    size_t n;
+    if (m->records_count < CARA_WIRE_RECORDS_MAX &&
+        cara_crdt_get_envelope(g->crdt, CARA_CRDT_ADMISSION, (const uint8_t *)name, len, NULL,
+                               &b, &n) == 0)
+        m->records[m->records_count++] = (cara_wire_bytes){.ptr = b, .len = n};
+    if (m->records_count < CARA_WIRE_RECORDS_MAX &&
+        cara_crdt_get_envelope(g->crdt, CARA_CRDT_JOIN, (const uint8_t *)name, len, pk, &b,
+                               &n) == 0)
+        m->records[m->records_count++] = (cara_wire_bytes){.ptr = b, .len = n};
 }
 
 /* Why the joiner is not admitted, as a code and a sentence for both logs. */
@@ -267,8 +271,8 @@ static void join_answer(cara_gossip *g, gossip_stream *st, const cara_wire_msg *
         m->node = g->self;
         m->addr.len = g->cfg.addr.len;
         memcpy(m->addr.bytes, g->cfg.addr.bytes, g->cfg.addr.len);
-        add_admission(g, m, g->self.name, g->self.name_len);
-        add_admission(g, m, in->node.name, in->node.name_len);
+        add_admission(g, m, g->self.name, g->self.name_len, g->cfg.pk);
+        add_admission(g, m, in->node.name, in->node.name_len, in->node.key);
         gossip_swim_join_peer(g, in->node.name, in->node.name_len, in->node.key, &ev.addr,
                               now_mono_ms);
         ev.kind = CARA_GOSSIP_EV_WELCOMED;

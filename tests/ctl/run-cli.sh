@@ -80,7 +80,7 @@ expect keygen-force-replaces 0 env HOME="$tmp/home" "$ctl" keygen --force
 expect keygen-force-new-key 1 cmp -s "$key" "$tmp/key.before"
 
 # The API commands: help, usage errors (2) and failures that need no peer (1).
-for cmd in apply get describe delete logs watch nodes admit sign-request; do
+for cmd in apply get describe delete logs watch nodes admit sign-request join-token; do
     expect "$cmd-help" 0 "$ctl" "$cmd" --help
     expect "$cmd-unknown-flag" 2 "$ctl" "$cmd" --bogus
     expect_err "$cmd-unknown-flag-named" "unknown option '--bogus'"
@@ -125,6 +125,41 @@ expect_err sign-request-bad-node-key-why "--node-key needs a public key of 64 he
 # Without --node-key it asks the peer for its key; an unreachable peer is a failure.
 expect sign-request-asks-the-peer 1 env HOME="$tmp/home" CARAVANCTL_CONFIG=/dev/null "$ctl" --peer 127.0.0.1:1 sign-request GET /v1/projects
 expect_err sign-request-asks-the-peer-why "^error: cannot reach 127\.0\.0\.1:1: Connection refused$"
+
+# join-token create: one token line on stdout, its expiry and uses on
+# stderr; offline (no peer); bad --ttl and --uses values are usage errors.
+jt() { env HOME="$tmp/home" CARAVANCTL_CONFIG=/dev/null "$ctl" join-token "$@"; }
+token_re='^cara-join-v1\.[A-Za-z0-9_-]{200,}\.[A-Za-z0-9_-]{43}$'
+expect join-token-create 0 jt create
+expect_err join-token-default-says-expiry "^join token expires [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z \(in 86400 s\); admits up to 1 node$"
+cp "$tmp/out" "$tmp/token1"
+expect join-token-one-line 0 test "$(wc -l <"$tmp/token1")" -eq 1
+expect join-token-format 0 grep -qE "$token_re" "$tmp/token1"
+expect join-token-ttl-uses 0 jt create --ttl 90m --uses 3
+cp "$tmp/out" "$tmp/token2"
+expect_err join-token-ttl-uses-said "\(in 5400 s\); admits up to 3 nodes$"
+expect join-token-format-2 0 grep -qE "$token_re" "$tmp/token2"
+expect join-token-fresh-each-time 1 cmp -s "$tmp/token1" "$tmp/token2"
+for ttl in 45s 30m 12h 365d; do
+    expect "join-token-ttl-$ttl" 0 jt create --ttl "$ttl"
+done
+expect join-token-uses-max 0 jt create --uses 1000
+for ttl in 0h 366d 1.5h 24 h -1h 10000000000s ""; do
+    expect "join-token-bad-ttl-'$ttl'" 2 jt create --ttl "$ttl"
+    expect_err "join-token-bad-ttl-'$ttl'-says" "--ttl needs a duration such as 30m, 24h or 7d"
+done
+for uses in 0 1001 -1 two 1e3 "" 01x; do
+    expect "join-token-bad-uses-'$uses'" 2 jt create --uses "$uses"
+    expect_err "join-token-bad-uses-'$uses'-says" "--uses needs a whole number from 1 to 1000, got '$uses'"
+done
+expect join-token-no-subcommand 2 jt
+expect_err join-token-no-subcommand-says "expected a subcommand: create"
+expect join-token-unknown-subcommand 2 jt revoke
+expect_err join-token-unknown-subcommand-says "unknown subcommand 'revoke'"
+expect join-token-extra-argument 2 jt create now
+expect join-token-ttl-needs-value 2 jt create --ttl
+expect join-token-no-key 1 env CARAVANCTL_CONFIG="$tmp/cfg-key.yaml" "$ctl" join-token create
+expect_err join-token-no-key-says "no operator key at $tmp/none.key"
 
 # cara-agent's own command line and --config file (no engine needed: the
 # agent serves its API while the engine is unreachable).

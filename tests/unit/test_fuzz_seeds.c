@@ -370,4 +370,79 @@ TEST(fuzz_gossip_wire_seeds_are_accepted_in_their_place)
     CHECK_INT(each_seed("fuzz/seeds/fuzz_gossip_wire", check_wire_seed), >=,
               FIXTURE_WIRE_COUNT + 1);
     CHECK_INT(wire_seeds_seen, >=, FIXTURE_WIRE_COUNT + 1);
+/* The join-token fuzzer's seeds: tokens that parse (one use, the most
+ * uses, an expiry far off) and near-misses; and a JOIN record for the
+ * record fuzzer. Made from fixed keys, so rewriting them changes nothing. */
+
+static void join_token_seed(const char *name, uint8_t tag, int64_t expires_wall_ms,
+                            uint32_t uses, size_t cut, char *out, size_t out_bytes)
+{
+    uint8_t seed[CARA_CRDT_SEED_BYTES], op_pk[CARA_CRDT_PK_BYTES], op_sk[CARA_CRDT_SK_BYTES];
+    uint8_t pk[CARA_CRDT_PK_BYTES], sk[CARA_CRDT_SK_BYTES], id[CARA_CRDT_JOIN_TOKEN_ID_BYTES];
+    memset(seed, 0x11, sizeof seed);
+    CHECK_OK(cara_crdt_key_from_seed(seed, op_pk, op_sk));
+    memset(seed, tag, sizeof seed);
+    memset(id, tag, sizeof id);
+    CHECK_OK(cara_crdt_key_from_seed(seed, pk, sk));
+    cara_buf g;
+    cara_buf_init(&g, cara_test_env(), CARA_CRDT_JOIN_GRANT_BYTES_MAX);
+    CHECK_OK(cara_crdt_join_grant_sign(id, expires_wall_ms, uses, pk, op_sk, &g));
+    CHECK_OK(cara_crdt_join_token_format(g.data, g.len, seed, out, out_bytes));
+    cara_buf_free(&g);
+    if (name != NULL)
+        write_file("fuzz/seeds/fuzz_join_token", name, (const uint8_t *)out,
+                   cut ? cut : strlen(out));
+}
+
+static void write_join_token_seeds(void)
+{
+    char t[CARA_CRDT_JOIN_TOKEN_TEXT_BYTES_MAX];
+    join_token_seed("ok-one-use.txt", 0x21, 1700000000000LL + 86400000, 1, 0, t, sizeof t);
+    join_token_seed("ok-most-uses.txt", 0x22, 1700000000000LL, CARA_CRDT_JOIN_USES_MAX, 0, t,
+                    sizeof t);
+    join_token_seed("ok-far-expiry.txt", 0x23, INT64_MAX, 2, 0, t, sizeof t);
+    join_token_seed("bad-truncated.txt", 0x24, 1700000000000LL, 1, 100, t, sizeof t);
+    join_token_seed(NULL, 0x25, 1700000000000LL, 1, 0, t, sizeof t);
+    char *dot = strrchr(t, '.');
+    CHECK(dot != NULL);
+    *dot = '\0'; /* no seed */
+    write_file("fuzz/seeds/fuzz_join_token", "bad-no-seed.txt", (const uint8_t *)t, strlen(t));
+    /* A JOIN record for the record fuzzer. */
+    cara_crdt_join_token tok;
+    join_token_seed(NULL, 0x26, 1700000000000LL + 86400000, 1, 0, t, sizeof t);
+    CHECK_OK(cara_crdt_join_token_parse(t, &tok));
+    uint8_t seed[CARA_CRDT_SEED_BYTES], pk[CARA_CRDT_PK_BYTES], sk[CARA_CRDT_SK_BYTES];
+    memset(seed, 0x27, sizeof seed);
+    CHECK_OK(cara_crdt_key_from_seed(seed, pk, sk));
+    cara_buf rec;
+    cara_buf_init(&rec, cara_test_env(), CARA_CRDT_RECORD_BYTES_MAX);
+    CHECK_OK(cara_crdt_join_record_sign(&tok, pk, sk, "n9", (uint64_t)1700000000000LL << 16, &rec));
+    write_file("fuzz/seeds/fuzz_record", "record-join-kind8.bin", rec.data, rec.len);
+    cara_buf_free(&rec);
+}
+
+static int join_tokens[2]; /* parsed, refused */
+
+static void check_join_token_seed(const char *name, const uint8_t *b, size_t len)
+{
+    char text[2 * CARA_CRDT_JOIN_TOKEN_TEXT_BYTES_MAX];
+    CHECK(len < sizeof text);
+    memcpy(text, b, len);
+    text[len] = '\0';
+    cara_crdt_join_token t;
+    int rc = cara_crdt_join_token_parse(text, &t);
+    if ((rc == 0) != (strncmp(name, "ok-", 3) == 0))
+        cara_test_fail(__FILE__, __LINE__, "seed %s: %s", name, cara_errname(rc));
+    join_tokens[rc == 0 ? 0 : 1]++;
+    cara_crdt_join_token_wipe(&t);
+}
+
+TEST(fuzz_join_token_seeds_parse_and_refuse)
+{
+    if (writing())
+        write_join_token_seeds();
+    memset(join_tokens, 0, sizeof join_tokens);
+    each_seed("fuzz/seeds/fuzz_join_token", check_join_token_seed);
+    CHECK_INT(join_tokens[0], >=, 3);
+    CHECK_INT(join_tokens[1], >=, 2);
 }
