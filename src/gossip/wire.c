@@ -447,7 +447,15 @@ static bool ob_bin(const msgpack_object *o, const uint8_t **p, size_t *n)
     return true;
 }
 
-/* ---- Binding fields ----------------------------------------------------------- */
+/* ---- Binding fields -----------------------------------------------------------
+ * msgpack-c may give an empty string or binary a NULL pointer, which
+ * memcpy must not see even for no bytes. */
+
+static void copy_out(void *dst, const uint8_t *src, size_t n)
+{
+    if (n > 0)
+        memcpy(dst, src, n);
+}
 
 /* A name: 1..64 bytes of str. */
 static int bind_name(const msgpack_object *o, char *name, uint8_t *name_len)
@@ -456,7 +464,7 @@ static int bind_name(const msgpack_object *o, char *name, uint8_t *name_len)
     size_t n;
     if (!ob_str(o, &p, &n) || !name_ok(n))
         return CARA_EPARSE;
-    memcpy(name, p, n);
+    copy_out(name, p, n);
     *name_len = (uint8_t)n;
     return 0;
 }
@@ -467,7 +475,7 @@ static int bind_key(const msgpack_object *o, uint8_t key[CARA_SWIM_KEY_BYTES])
     size_t n;
     if (!ob_bin(o, &p, &n) || n != CARA_SWIM_KEY_BYTES)
         return CARA_EPARSE;
-    memcpy(key, p, n);
+    copy_out(key, p, n);
     return 0;
 }
 
@@ -477,7 +485,7 @@ static int bind_addr(const msgpack_object *o, cara_swim_addr *addr)
     size_t n;
     if (!ob_bin(o, &p, &n) || n > CARA_SWIM_ADDR_BYTES_MAX)
         return CARA_EPARSE;
-    memcpy(addr->bytes, p, n);
+    copy_out(addr->bytes, p, n);
     addr->len = (uint8_t)n;
     return 0;
 }
@@ -508,7 +516,7 @@ static int bind_update(const msgpack_object *o, cara_swim_update *u)
     size_t n;
     if (!ob_str(&f[5], &p, &n) || n > CARA_SWIM_NAME_BYTES_MAX)
         return CARA_EPARSE;
-    memcpy(u->accuser, p, n);
+    copy_out(u->accuser, p, n);
     u->accuser_len = (uint8_t)n;
     return 0;
 }
@@ -577,7 +585,7 @@ static int bind_acks(const msgpack_object *o, cara_wire_msg *m)
             id_len != CARA_CRDT_ID_BYTES ||
             !ob_uint(&a->via.array.ptr[1], UINT64_MAX, &m->acks[i].hlc))
             return CARA_EPARSE;
-        memcpy(m->acks[i].id, id, CARA_CRDT_ID_BYTES);
+        copy_out(m->acks[i].id, id, CARA_CRDT_ID_BYTES);
     }
     m->acks_count = n;
     return 0;
@@ -602,7 +610,7 @@ static int bind_refused(const msgpack_object *f, cara_wire_msg *m)
     if (!text_ok((const char *)p, n))
         return CARA_EPARSE;
     m->reason = (int32_t)f[0].via.i64;
-    memcpy(m->text, p, n);
+    copy_out(m->text, p, n);
     m->text_len = (uint16_t)n;
     return 0;
 }
@@ -652,6 +660,8 @@ typedef struct same_sink {
 static int same_write(void *data, const char *bytes, size_t len)
 {
     same_sink *s = data;
+    if (len == 0)
+        return 0; /* an empty body, whose pointer may be NULL */
     if (len > s->len - s->pos || memcmp(s->p + s->pos, bytes, len) != 0)
         return -1;
     s->pos += len;

@@ -698,6 +698,10 @@ TEST(wrong_types_bad_fields_and_non_canonical_forms_are_refused)
     CHECK_RC(cara_wire_decode(r_nl, sizeof r_nl, CARA_WIRE_IN_CLEAR, &m_out), CARA_EPARSE);
     CHECK_OK(cara_wire_decode(r_ok, sizeof r_ok, CARA_WIRE_IN_CLEAR, &m_out));
     CHECK_INT(m_out.reason, ==, -1);
+    /* Empty text at the very end (msgpack-c may hand it over as NULL). */
+    const uint8_t r_empty[] = {0x94, 0x01, 0x16, 0xff, 0xa0};
+    CHECK_OK(cara_wire_decode(r_empty, sizeof r_empty, CARA_WIRE_IN_CLEAR, &m_out));
+    CHECK_INT(m_out.text_len, ==, 0);
     /* An empty record; an ACK id of 15 bytes; want_ack as 1. */
     const uint8_t empty_rec[] = {0x94, 0x01, 0x02, 0xc3, 0x91, 0xc4, 0x00};
     const uint8_t short_id[] = {0x93, 0x01, 0x03, 0x91, 0x92, 0xc4, 0x0f, 0, 0, 0, 0, 0, 0, 0, 0,
