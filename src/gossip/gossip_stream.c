@@ -597,22 +597,11 @@ int cara_gossip_stream_accept(cara_gossip *g, uint32_t *id, uint64_t now_mono_ms
     return 0;
 }
 
-int cara_gossip_stream_recv(cara_gossip *g, uint32_t id, const uint8_t *bytes, size_t len,
-                            uint64_t now_mono_ms, int64_t now_wall_ms)
+/* Consumes what the receive buffer holds, as far as the stream's phase
+ * allows. */
+static void stream_input(cara_gossip *g, gossip_stream *st, uint64_t now_mono_ms,
+                         int64_t now_wall_ms)
 {
-    g->last_now_mono_ms = now_mono_ms;
-    gossip_stream *st = stream_by_id(g, id);
-    if (st == NULL || st->phase == PH_CLOSING || st->phase == PH_DIAL ||
-        st->phase == PH_CONNECTING)
-        return 0;
-    g->stats.stream_bytes_in += len;
-    sync_spend(g, st, len);
-    st->idle_deadline_mono_ms = now_mono_ms + g->cfg.stream_timeout_ms;
-    if (cara_buf_append(&st->rx, bytes, len) != 0) {
-        gossip_drop(g, CARA_GOSSIP_DROP_OVERSIZED);
-        stream_end(g, st, false);
-        return 0;
-    }
     if (st->phase == PH_HELLO && !st->initiator && st->purpose == GP_UNKNOWN &&
         st->rx.len >= 2 && cara_wire_is_clear(st->rx.data, st->rx.len)) {
         st->purpose = GP_JOIN;
@@ -624,6 +613,40 @@ int cara_gossip_stream_recv(cara_gossip *g, uint32_t id, const uint8_t *bytes, s
         hello_recv(g, st);
     if (st->phase == PH_OPEN)
         frames_recv(g, st, now_wall_ms);
+}
+
+int cara_gossip_stream_recv(cara_gossip *g, uint32_t id, const uint8_t *bytes, size_t len,
+                            uint64_t now_mono_ms, int64_t now_wall_ms)
+{
+    g->last_now_mono_ms = now_mono_ms;
+    gossip_stream *st = stream_by_id(g, id);
+    if (st == NULL || st->phase == PH_CLOSING || st->phase == PH_DIAL ||
+        st->phase == PH_CONNECTING)
+        return 0;
+    g->stats.stream_bytes_in += len;
+    sync_spend(g, st, len);
+    st->idle_deadline_mono_ms = now_mono_ms + g->cfg.stream_timeout_ms;
+    /* The receive buffer holds one frame and a little more, but a driver
+     * reads what the socket has (libuv hands out up to 64 KiB at once), so
+     * the bytes go in as pieces that fit, each consumed before the next.
+     * Only a buffer that is full and still holds no whole frame is an
+     * error, and the frame cap makes that impossible for a sound peer. */
+    size_t off = 0;
+    while (off < len && st->phase != PH_CLOSING) {
+        size_t room = CARA_GOSSIP_STREAM_RX_BYTES_MAX - st->rx.len;
+        size_t take = len - off < room ? len - off : room;
+        if (take == 0) {
+            gossip_drop(g, CARA_GOSSIP_DROP_OVERSIZED);
+            stream_end(g, st, false);
+            break;
+        }
+        if (cara_buf_append(&st->rx, bytes + off, take) != 0) {
+            stream_end(g, st, false);
+            break;
+        }
+        off += take;
+        stream_input(g, st, now_mono_ms, now_wall_ms);
+    }
     gossip_pump(g);
     return 0;
 }
