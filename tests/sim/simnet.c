@@ -229,6 +229,8 @@ void sim_set_taps(sim *s, sim_datagram_fn on_datagram, sim_event_fn on_event, vo
     s->tap_ctx = ctx;
 }
 
+void *sim_tap_ctx(const sim *s) { return s->tap_ctx; }
+
 static void make_key(sim *s, uint8_t pk[CARA_CRDT_PK_BYTES], uint8_t sk[CARA_CRDT_SK_BYTES])
 {
     uint8_t seed[CARA_CRDT_SEED_BYTES];

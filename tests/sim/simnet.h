@@ -90,6 +90,7 @@ typedef void (*sim_event_fn)(void *ctx, sim *s, int node, const cara_gossip_even
 int sim_new(sim **out, const sim_cfg *cfg);
 void sim_free(sim *s); /* accepts NULL */
 void sim_set_taps(sim *s, sim_datagram_fn on_datagram, sim_event_fn on_event, void *ctx);
+void *sim_tap_ctx(const sim *s);
 
 /* ---- Identities and admission ---------------------------------------------- */
 

@@ -260,3 +260,343 @@ TEST(gossip_node_record_published_at_one_of_thirty_two_reaches_all_and_hashes_co
 {
     spread_one(32, 7 * PERIOD_MS);
 }
+
+/* ---- (2) Crash, detection, restart ------------------------------------------------- */
+
+/* The longest a crash can go unnoticed by everyone under the config, with
+ * no loss (docs/gossip.md, "Probing" and "Suspicion"): the round-robin
+ * probe order reaches the crashed member within 2(N-1)+1 periods at any
+ * one prober, the suspicion then lasts at most suspicion_max_mult times
+ * its minimum (suspicion_mult x max(1, log10 N) periods), and the death
+ * takes a few periods to spread (lambda log N sends on a couple of
+ * messages a period: 5 periods is generous at N <= 32). */
+static uint64_t detection_bound_ms(const cara_gossip_cfg *c, size_t n)
+{
+    double lg = log10((double)n);
+    double susp_min = c->suspicion_mult * (lg > 1 ? lg : 1) * c->probe_interval_ms;
+    double susp_max = c->suspicion_max_mult * susp_min;
+    return (uint64_t)((2.0 * (double)(n - 1) + 1) * c->probe_interval_ms + susp_max +
+                      5.0 * c->probe_interval_ms);
+}
+
+typedef struct rejoin_ctx {
+    size_t victim;
+    uint32_t incarnation_before;
+} rejoin_ctx;
+
+static bool victim_back_everywhere(sim *s, void *ctx)
+{
+    rejoin_ctx *r = ctx;
+    for (size_t i = 0; i < sim_nodes_count(s); i++) {
+        cara_gossip_member m;
+        if (i == r->victim)
+            continue;
+        if (cara_gossip_member_get(sim_gossip(s, i), sim_name(s, r->victim), &m) != 0 ||
+            m.state != CARA_GOSSIP_ALIVE)
+            return false;
+    }
+    return all_see_all_alive(s, NULL) && sim_converged(s);
+}
+
+TEST(gossip_node_crashed_node_is_dead_everywhere_within_the_suspicion_bound_and_rejoins_after_restart)
+{
+    const size_t n = 8;
+    watch *w = calloc(1, sizeof *w);
+    CHECK(w != NULL);
+    sim *s = booted(n, 2, w, NULL);
+    cara_gossip_cfg c = {0};
+    cara_gossip_cfg_lan(&c);
+    uint64_t bound_ms = detection_bound_ms(&c, n);
+    sim_run_for(s, 5 * PERIOD_MS);
+    cara_rng rng;
+    cara_rng_seed(&rng, cara_test_seed() + 2);
+    size_t victim = 1 + (size_t)cara_rng_below(&rng, n - 1);
+    cara_gossip_member before;
+    CHECK_OK(cara_gossip_member_get(sim_gossip(s, 0), sim_name(s, victim), &before));
+    uint64_t crash_ms = sim_now(s);
+    sim_crash(s, victim);
+    sim_run_for(s, bound_ms);
+    uint64_t first_suspect = NEVER, last_dead = 0;
+    for (size_t o = 0; o < n; o++) {
+        if (o == victim)
+            continue;
+        CHECK(w->dead_ms[o][victim] != NEVER);
+        CHECK_INT(w->dead_ms[o][victim] - crash_ms, <=, bound_ms);
+        if (w->dead_ms[o][victim] > last_dead)
+            last_dead = w->dead_ms[o][victim];
+        if (w->suspect_ms[o][victim] < first_suspect)
+            first_suspect = w->suspect_ms[o][victim];
+        for (size_t j = 0; j < n; j++)
+            if (j != victim) {
+                CHECK(w->suspect_ms[o][j] == NEVER); /* nobody else suspected */
+                CHECK(w->dead_ms[o][j] == NEVER);
+            }
+    }
+    say("  N=%zu: n%02zu crashed; first suspicion after %llu ms, dead everywhere after %llu ms "
+        "(bound %llu ms)\n", n, victim, (unsigned long long)(first_suspect - crash_ms),
+        (unsigned long long)(last_dead - crash_ms), (unsigned long long)bound_ms);
+
+    /* While it is down the cluster moves on. */
+    char value[300];
+    memset(value, 'x', sizeof value);
+    CHECK_OK(sim_publish(s, 0, CARA_CRDT_PROJECT, "while-down", 1, value, sizeof value, false,
+                         NULL));
+    sim_run_for(s, 5 * PERIOD_MS);
+    CHECK(!holds_project(s, victim, "while-down"));
+
+    /* Restart: a new object and epoch over the same crdt, knowing one member
+     * from its store. It was dead at its old incarnation: it must rise
+     * above it (refute) and catch up on what it missed. */
+    uint64_t restart_ms = sim_now(s);
+    CHECK_OK(sim_start(s, victim));
+    CHECK_OK(sim_add_member(s, victim, (victim + 1) % n));
+    rejoin_ctx r = {.victim = victim, .incarnation_before = before.incarnation};
+    bool back = sim_run_until_cond(s, restart_ms + 60 * PERIOD_MS, 10, victim_back_everywhere, &r);
+    CHECK(back);
+    CHECK(holds_project(s, victim, "while-down"));
+    cara_gossip_member after;
+    CHECK_OK(cara_gossip_member_get(sim_gossip(s, 0), sim_name(s, victim), &after));
+    CHECK_INT(after.incarnation, >, before.incarnation);
+    cara_gossip_stats vs;
+    cara_gossip_stats_get(sim_gossip(s, victim), &vs);
+    CHECK_INT(vs.refutations, >=, 1);
+    say("  restarted n%02zu alive everywhere and caught up after %llu ms (incarnation %u -> %u, "
+        "%llu records by anti-entropy)\n", victim,
+        (unsigned long long)(sim_now(s) - restart_ms), before.incarnation, after.incarnation,
+        (unsigned long long)vs.sync_records_applied);
+    check_datagrams_fit(s);
+    sim_free(s);
+    free(w);
+}
+
+/* ---- (3) Anti-entropy -------------------------------------------------------------- */
+
+static bool converged_without(sim *s, void *ctx)
+{
+    size_t out = *(size_t *)ctx;
+    uint8_t first[32], h[32];
+    bool have = false;
+    for (size_t i = 0; i < sim_nodes_count(s); i++) {
+        if (i == out)
+            continue;
+        cara_crdt_state_hash(sim_crdt(s, i), have ? h : first);
+        if (have && memcmp(first, h, sizeof h) != 0)
+            return false;
+        have = true;
+    }
+    return true;
+}
+
+/* A node cut off while records are published (one of them a ~100 KiB
+ * project spec, which no datagram can carry) catches up after the heal by
+ * anti-entropy: by then every push to it failed and every piggyback was
+ * spent, so nothing else can bring them. Bound after the heal: one
+ * anti-entropy interval with its +25 % jitter, for the node itself or any
+ * peer to start an exchange, plus a few seconds for the transfer. */
+TEST(gossip_node_partitioned_node_catches_up_by_anti_entropy_including_a_record_larger_than_a_datagram)
+{
+    const size_t n = 5;
+    size_t out = n - 1;
+    watch *w = calloc(1, sizeof *w);
+    CHECK(w != NULL);
+    sim *s = booted(n, 3, w, NULL);
+    sim_run_for(s, 2 * PERIOD_MS);
+    sim_isolate(s, out, true);
+    size_t big_bytes = 100 * 1024;
+    uint8_t *big = malloc(big_bytes);
+    CHECK(big != NULL);
+    cara_rng rng;
+    cara_rng_seed(&rng, cara_test_seed() + 3);
+    cara_rng_bytes(&rng, big, big_bytes);
+    char small[120];
+    memset(small, 's', sizeof small);
+    CHECK_OK(sim_publish(s, 0, CARA_CRDT_PROJECT, "alpha", 1, small, sizeof small, false, NULL));
+    CHECK_OK(sim_publish(s, 1, CARA_CRDT_PROJECT, "beta", 1, small, sizeof small, false, NULL));
+    CHECK_OK(sim_publish(s, 0, CARA_CRDT_PROJECT, "big", 1, big, big_bytes, false, NULL));
+    uint64_t t0 = sim_now(s);
+    bool ok = sim_run_until_cond(s, t0 + 15 * PERIOD_MS, 10, converged_without, &out);
+    for (size_t i = 0; !ok && i < n; i++) {
+        cara_gossip_stats st;
+        cara_gossip_stats_get(sim_gossip(s, i), &st);
+        say("  %s: alpha %d beta %d big %d; streams opened %llu accepted %llu, bytes in %llu out %llu, syncs %llu/%llu, stream drops %llu\n",
+            sim_name(s, i), holds_project(s, i, "alpha"), holds_project(s, i, "beta"), holds_project(s, i, "big"),
+            (unsigned long long)st.streams_opened, (unsigned long long)st.streams_accepted,
+            (unsigned long long)st.stream_bytes_in, (unsigned long long)st.stream_bytes_out,
+            (unsigned long long)st.syncs_started, (unsigned long long)st.syncs_completed,
+            (unsigned long long)st.dropped[CARA_GOSSIP_DROP_STREAM] * 1000 + st.dropped[CARA_GOSSIP_DROP_OVERSIZED]);
+    }
+    CHECK(ok);
+    uint64_t others_ms = sim_now(s) - t0;
+    /* Stay cut off a little longer than the spread took, shorter than a
+     * death (the first suspicion plus the 4 s minimum). */
+    sim_run_until(s, t0 + 3 * PERIOD_MS > sim_now(s) ? t0 + 3 * PERIOD_MS : sim_now(s));
+    CHECK(!holds_project(s, out, "alpha") && !holds_project(s, out, "big"));
+    cara_gossip_stats before;
+    cara_gossip_stats_get(sim_gossip(s, out), &before);
+    sim_heal_all(s);
+    uint64_t heal_ms = sim_now(s);
+    cara_gossip_cfg c = {0};
+    cara_gossip_cfg_lan(&c);
+    uint64_t bound_ms = c.anti_entropy_interval_ms * 5 / 4 + 5 * PERIOD_MS;
+    CHECK(sim_run_until_cond(s, heal_ms + bound_ms, 10, converged, NULL));
+    uint64_t caught_ms = sim_now(s) - heal_ms;
+    CHECK(holds_project(s, out, "alpha") && holds_project(s, out, "beta") &&
+          holds_project(s, out, "big"));
+    cara_gossip_stats after;
+    cara_gossip_stats_get(sim_gossip(s, out), &after);
+    CHECK_INT(after.sync_records_applied - before.sync_records_applied, >=, 1);
+    CHECK_INT(after.stream_bytes_in - before.stream_bytes_in, >=, big_bytes);
+    say("  others held all three after %llu ms; the cut-off node caught up %llu ms after the "
+        "heal (bound %llu ms): %llu records by anti-entropy, %llu stream bytes in\n",
+        (unsigned long long)others_ms, (unsigned long long)caught_ms,
+        (unsigned long long)bound_ms,
+        (unsigned long long)(after.sync_records_applied - before.sync_records_applied),
+        (unsigned long long)(after.stream_bytes_in - before.stream_bytes_in));
+    check_datagrams_fit(s);
+    free(big);
+    sim_free(s);
+    free(w);
+}
+
+/* ---- (4) Acknowledgements ---------------------------------------------------------- */
+
+static bool acked_twice(sim *s, void *ctx)
+{
+    (void)s;
+    return ((watch *)ctx)->acked_holders_max >= 2;
+}
+
+static bool acked_by_all(sim *s, void *ctx)
+{
+    return ((watch *)ctx)->acked_holders_max >= sim_nodes_count(s);
+}
+
+TEST(gossip_node_publish_with_ack_reports_two_holders_among_five_and_none_when_cut_off)
+{
+    const size_t n = 5;
+    watch *w = calloc(1, sizeof *w);
+    CHECK(w != NULL);
+    sim *s = booted(n, 5, w, NULL);
+    char value[256];
+    memset(value, 'a', sizeof value);
+    uint64_t t0 = sim_now(s);
+    CHECK_OK(sim_publish(s, 0, CARA_CRDT_PROJECT, "acked", 1, value, sizeof value, true, NULL));
+    /* The pushes go out at once and each holder answers: a round trip. */
+    CHECK(sim_run_until_cond(s, t0 + PERIOD_MS, 1, acked_twice, w));
+    uint64_t two_ms = sim_now(s) - t0;
+    /* The rest by the re-push to members that have not answered. */
+    CHECK(sim_run_until_cond(s, t0 + 5 * PERIOD_MS, 1, acked_by_all, w));
+    uint64_t all_ms = sim_now(s) - t0;
+    say("  holders >= 2 after %llu ms, all %zu after %llu ms\n", (unsigned long long)two_ms, n,
+        (unsigned long long)all_ms);
+    CHECK_INT(w->acked_holders_max, ==, n); /* never more holders than nodes */
+
+    /* Cut off from everyone: the record is held here only, and no
+     * acknowledgement may claim otherwise, however long we wait. */
+    sim_isolate(s, 0, true);
+    w->acked_events = 0;
+    w->acked_holders_max = 0;
+    CHECK_OK(sim_publish(s, 0, CARA_CRDT_PROJECT, "lonely", 1, value, sizeof value, true, NULL));
+    sim_run_for(s, 10 * PERIOD_MS);
+    CHECK_INT(w->acked_events, ==, 0);
+    for (size_t i = 1; i < n; i++)
+        CHECK(!holds_project(s, i, "lonely"));
+    check_datagrams_fit(s);
+    sim_free(s);
+    free(w);
+}
+
+/* ---- (5) Joining ------------------------------------------------------------------- */
+
+static bool node_converged_with(sim *s, void *ctx)
+{
+    (void)ctx;
+    return all_see_all_alive(s, NULL) && sim_converged(s);
+}
+
+static bool node_joined_cb(sim *s, void *ctx)
+{
+    return cara_gossip_joined(sim_gossip(s, *(size_t *)ctx));
+}
+
+static bool join_refused_cb(sim *s, void *ctx)
+{
+    return ((watch *)sim_tap_ctx(s))->join_refused[*(size_t *)ctx] > 0;
+}
+
+/* Nodes 0..n-2 form the cluster; node n-1 knows only node 0's address. */
+static sim *cluster_with_joiner(size_t n, uint64_t seed_mix, watch *w, bool admit_at_seed)
+{
+    sim *s = cluster(n, seed_mix, w);
+    for (size_t at = 0; at + 1 < n; at++)
+        for (size_t j = 0; j + 1 < n; j++)
+            CHECK_OK(sim_admit_at(s, at, j));
+    if (admit_at_seed)
+        CHECK_OK(sim_admit_at(s, 0, n - 1));
+    for (size_t i = 0; i + 1 < n; i++)
+        CHECK_OK(sim_start(s, i));
+    for (size_t i = 1; i + 1 < n; i++)
+        CHECK_OK(sim_add_member(s, i, 0));
+    uint64_t t0 = sim_now(s);
+    CHECK(sim_run_until_cond(s, t0 + 30 * PERIOD_MS, 10, all_see_all_alive, NULL));
+    CHECK_OK(sim_start(s, n - 1));
+    return s;
+}
+
+TEST(gossip_node_joiner_knowing_only_a_seed_address_is_welcomed_when_the_seed_holds_its_admission)
+{
+    const size_t n = 5, j = n - 1;
+    watch *w = calloc(1, sizeof *w);
+    CHECK(w != NULL);
+    sim *s = cluster_with_joiner(n, 6, w, true);
+    uint64_t t0 = sim_now(s);
+    CHECK_OK(sim_join(s, j, 0, NULL, 0));
+    CHECK(!cara_gossip_joined(sim_gossip(s, j)));
+    CHECK(sim_run_until_cond(s, t0 + 5 * PERIOD_MS, 1, node_joined_cb, &(size_t){j}));
+    uint64_t joined_ms = sim_now(s) - t0;
+    CHECK_INT(w->joined[j], ==, 1);
+    CHECK_INT(w->welcomed[0], ==, 1);
+    CHECK_INT(w->join_refused[j], ==, 0);
+    /* The others learn its admission from the seed by anti-entropy, then
+     * its datagrams pass their seals. */
+    cara_gossip_cfg c = {0};
+    cara_gossip_cfg_lan(&c);
+    CHECK(sim_run_until_cond(s, t0 + 3 * c.anti_entropy_interval_ms, 10, node_converged_with,
+                             NULL));
+    say("  joined after %llu ms; all %zu alive everywhere and converged after %llu ms\n",
+        (unsigned long long)joined_ms, n, (unsigned long long)(sim_now(s) - t0));
+    check_datagrams_fit(s);
+    sim_free(s);
+    free(w);
+}
+
+TEST(gossip_node_joiner_without_admission_is_refused_with_a_reason_at_both_ends)
+{
+    const size_t n = 4, j = n - 1;
+    watch *w = calloc(1, sizeof *w);
+    CHECK(w != NULL);
+    sim *s = cluster_with_joiner(n, 7, w, false);
+    uint8_t before[32], after[32];
+    cara_crdt_state_hash(sim_crdt(s, 0), before);
+    uint64_t t0 = sim_now(s);
+    CHECK_OK(sim_join(s, j, 0, NULL, 0));
+    CHECK(sim_run_until_cond(s, t0 + 5 * PERIOD_MS, 1, join_refused_cb, &(size_t){j}));
+    CHECK_INT(w->join_refused_reason[j], ==, CARA_ENOTADMITTED);
+    CHECK_INT(w->refused_join[0], ==, 1);
+    CHECK_INT(w->refused_join_reason[0], ==, CARA_ENOTADMITTED);
+    CHECK(!cara_gossip_joined(sim_gossip(s, j)));
+    /* It keeps asking with backoff and keeps being refused; nobody lets it in. */
+    sim_run_for(s, 20 * PERIOD_MS);
+    CHECK(!cara_gossip_joined(sim_gossip(s, j)));
+    CHECK_INT(w->joined[j], ==, 0);
+    CHECK_INT(w->welcomed[0], ==, 0);
+    for (size_t i = 0; i + 1 < n; i++)
+        CHECK_INT(sim_member_state(s, i, j), ==, 0);
+    cara_crdt_state_hash(sim_crdt(s, 0), after);
+    CHECK_MEM(before, 32, after, 32);
+    say("  refused %llu times in 20 s (backoff), reason %s\n",
+        (unsigned long long)w->join_refused[j], cara_errname(w->join_refused_reason[j]));
+    CHECK_INT(w->join_refused[j], <=, 6);
+    sim_free(s);
+    free(w);
+}
