@@ -10,6 +10,7 @@
 #include <stdarg.h>
 
 #include "../sim/simnet.h"
+#include "gossip/seal_int.h"
 #include "harness.h"
 
 #define PERIOD_MS 1000
@@ -110,6 +111,7 @@ static bool on_datagram(void *ctx, sim *s, int from, int to, const uint8_t *b, s
         memcpy(w->cap, b, len);
         w->cap_len = len;
         w->cap_done = true;
+        return false; /* held back: the test delivers it */
     }
     return true;
 }
@@ -599,4 +601,231 @@ TEST(gossip_node_joiner_without_admission_is_refused_with_a_reason_at_both_ends)
     CHECK_INT(w->join_refused[j], <=, 6);
     sim_free(s);
     free(w);
+}
+
+/* ---- (6) Hostile input ------------------------------------------------------------- */
+
+static bool captured(sim *s, void *ctx)
+{
+    (void)s;
+    return ((watch *)ctx)->cap_done;
+}
+
+typedef struct drop_snap {
+    cara_gossip_stats g;
+    uint8_t hash[32];
+} drop_snap;
+
+static void snap(sim *s, size_t i, drop_snap *d)
+{
+    cara_gossip_stats_get(sim_gossip(s, i), &d->g);
+    cara_crdt_state_hash(sim_crdt(s, i), d->hash);
+}
+
+/* Delivers `count` copies of a datagram (fresh bytes from `make`) to node
+ * `to` and checks that each was dropped for `why` and changed nothing. */
+static void expect_drops(sim *s, size_t to, int why, size_t count, const uint8_t *bytes,
+                         size_t len)
+{
+    drop_snap a, b;
+    snap(s, to, &a);
+    cara_gossip_addr from = sim_addr(0);
+    for (size_t k = 0; k < count; k++)
+        CHECK_OK(sim_inject(s, to, &from, bytes, len, 0));
+    sim_run_for(s, 1);
+    snap(s, to, &b);
+    if (b.g.dropped[why] - a.g.dropped[why] != count)
+        for (int d = 0; d < CARA_GOSSIP_DROP_COUNT_; d++)
+            fprintf(stderr, "  %zu bytes, want %s: %s +%llu\n", len, cara_gossip_drop_name(why),
+                    cara_gossip_drop_name(d),
+                    (unsigned long long)(b.g.dropped[d] - a.g.dropped[d]));
+    CHECK_INT(b.g.dropped[why] - a.g.dropped[why], ==, count);
+    for (int d = 0; d < CARA_GOSSIP_DROP_COUNT_; d++)
+        if (d != why)
+            CHECK_INT(b.g.dropped[d], ==, a.g.dropped[d]);
+    CHECK_MEM(a.hash, 32, b.hash, 32);
+    CHECK_INT(b.g.records_received_new, ==, a.g.records_received_new);
+}
+
+TEST(gossip_node_hostile_datagrams_are_dropped_and_counted_by_reason_and_change_nothing)
+{
+    const size_t n = 3, victim = 1;
+    watch *w = calloc(1, sizeof *w);
+    CHECK(w != NULL);
+    sim *s = booted(n, 8, w, NULL);
+    cara_rng rng;
+    cara_rng_seed(&rng, cara_test_seed() + 8);
+    uint8_t *buf = malloc(8192);
+    CHECK(buf != NULL);
+
+    /* A real datagram from node 0 to the victim, taken off the wire before
+     * it arrives. */
+    w->cap_from = 0;
+    w->cap_to = (int)victim;
+    w->cap_armed = true;
+    CHECK(sim_run_until_cond(s, sim_now(s) + 10 * PERIOD_MS, 1, captured, w));
+    size_t len = w->cap_len;
+    CHECK_INT(len, >, CARA_GOSSIP_SEAL_OVERHEAD_BYTES);
+
+    /* Garbage of every length: no magic, so malformed. */
+    for (int k = 0; k < 200; k++) {
+        size_t l = 1 + (size_t)cara_rng_below(&rng, CARA_GOSSIP_DATAGRAM_BYTES_MAX);
+        cara_rng_bytes(&rng, buf, l);
+        buf[0] = 0x00; /* never the seal's 0xCA */
+        expect_drops(s, victim, CARA_GOSSIP_DROP_MALFORMED, 1, buf, l);
+    }
+    /* Truncated: shorter than a seal header is malformed; cut anywhere
+     * past it, the tag fails. */
+    expect_drops(s, victim, CARA_GOSSIP_DROP_MALFORMED, 1, w->cap, 20);
+    expect_drops(s, victim, CARA_GOSSIP_DROP_MALFORMED, 1, w->cap,
+                 CARA_GOSSIP_SEAL_OVERHEAD_BYTES - 1);
+    expect_drops(s, victim, CARA_GOSSIP_DROP_BADTAG, 1, w->cap, len - 1);
+    expect_drops(s, victim, CARA_GOSSIP_DROP_MALFORMED, 1, w->cap, 0);
+    /* Oversized: one byte past the cap, and far past it. */
+    memset(buf, 0, 8192);
+    memcpy(buf, w->cap, len);
+    expect_drops(s, victim, CARA_GOSSIP_DROP_OVERSIZED, 1, buf,
+                 CARA_GOSSIP_DATAGRAM_BYTES_MAX + 1);
+    expect_drops(s, victim, CARA_GOSSIP_DROP_OVERSIZED, 1, buf, 8192);
+    /* Corrupted: one bit flipped in the ciphertext, or in the counter
+     * (the header is the associated data). */
+    memcpy(buf, w->cap, len);
+    buf[len / 2 + 30] ^= 0x01;
+    expect_drops(s, victim, CARA_GOSSIP_DROP_BADTAG, 1, buf, len);
+    memcpy(buf, w->cap, len);
+    buf[CARA_GOSSIP_SEAL_HEADER_BYTES - 7] ^= 0x01; /* counter + 2^48 */
+    expect_drops(s, victim, CARA_GOSSIP_DROP_BADTAG, 1, buf, len);
+    /* None of that moved the replay window: the real datagram still
+     * passes, once; then it is a replay. */
+    drop_snap a, b;
+    snap(s, victim, &a);
+    cara_gossip_addr from0 = sim_addr(0);
+    CHECK_OK(sim_inject(s, victim, &from0, w->cap, len, 0));
+    sim_run_for(s, 1);
+    snap(s, victim, &b);
+    CHECK_INT(b.g.datagrams_in, ==, a.g.datagrams_in + 1);
+    CHECK_MEM(a.g.dropped, sizeof a.g.dropped, b.g.dropped, sizeof b.g.dropped);
+    expect_drops(s, victim, CARA_GOSSIP_DROP_REPLAY, 3, w->cap, len);
+    /* Forged: sealed for the victim by a key no admission names. */
+    uint8_t seed[CARA_CRDT_SEED_BYTES], pk[CARA_CRDT_PK_BYTES], sk[CARA_CRDT_SK_BYTES];
+    cara_rng_bytes(&rng, seed, sizeof seed);
+    CHECK_OK(cara_crdt_key_from_seed(seed, pk, sk));
+    cara_seal *evil = NULL;
+    CHECK_OK(cara_seal_new(cara_test_env(), pk, sk, 1, &evil));
+    CHECK_OK(cara_seal_admit(evil, sim_pk(s, victim)));
+    uint8_t plain[64] = {0x94, 0x01, 0x01};
+    size_t flen = 0;
+    CHECK_OK(cara_seal_seal(evil, sim_pk(s, victim), plain, sizeof plain, buf, 8192, &flen));
+    expect_drops(s, victim, CARA_GOSSIP_DROP_NOTADMITTED, 1, buf, flen);
+    cara_seal_free(evil);
+    /* Sealed by an admitted key (node 2's, a later epoch) but not a
+     * message: authentic garbage is still malformed. */
+    cara_seal *peer = NULL;
+    CHECK_OK(cara_seal_new(cara_test_env(), sim_pk(s, 2), sim_sk(s, 2), 1000, &peer));
+    CHECK_OK(cara_seal_admit(peer, sim_pk(s, victim)));
+    for (int k = 0; k < 20; k++) {
+        size_t l = 1 + (size_t)cara_rng_below(&rng, CARA_GOSSIP_PLAINTEXT_BYTES_MAX);
+        uint8_t junk[CARA_GOSSIP_PLAINTEXT_BYTES_MAX];
+        cara_rng_bytes(&rng, junk, l);
+        CHECK_OK(cara_seal_seal(peer, sim_pk(s, victim), junk, l, buf, 8192, &flen));
+        expect_drops(s, victim, CARA_GOSSIP_DROP_MALFORMED, 1, buf, flen);
+    }
+    cara_seal_free(peer);
+
+    /* And the cluster never noticed. */
+    sim_run_for(s, 10 * PERIOD_MS);
+    CHECK(all_see_all_alive(s, NULL));
+    CHECK_INT(w->suspect_events, ==, 0);
+    check_datagrams_fit(s);
+    free(buf);
+    sim_free(s);
+    free(w);
+}
+
+/* ---- (7) Determinism and the datagram cap ----------------------------------------- */
+
+typedef struct run_result {
+    uint8_t hash[SIM_NODES_MAX][32];
+    uint64_t trace;
+    size_t datagram_bytes_max;
+    uint64_t datagrams, dropped_by_net;
+} run_result;
+
+/* A busy run on a bad network: loss, duplication, reordering, a crash and
+ * a restart, a partition and its heal, and a burst of records of every
+ * size (to fill datagrams' piggyback room). */
+static void busy_run(uint64_t seed, run_result *out)
+{
+    const size_t n = 8;
+    watch *w = calloc(1, sizeof *w);
+    CHECK(w != NULL);
+    sim_cfg cfg = {.nodes_count = n, .seed = seed,
+                   .link = {.latency_min_ms = 1, .latency_max_ms = 20, .loss_ppm = 50000,
+                            .dup_ppm = 20000, .reorder_ppm = 50000, .reorder_extra_ms = 50,
+                            .stream_bytes_per_ms = 12500},
+                   .env = cara_test_env()};
+    cara_gossip_cfg_lan(&cfg.gossip);
+    sim *s = NULL;
+    CHECK_OK(sim_new(&s, &cfg));
+    watch_reset(w, n);
+    sim_set_taps(s, on_datagram, on_event, w);
+    CHECK_OK(sim_boot(s));
+    sim_run_for(s, 15 * PERIOD_MS);
+    cara_rng rng;
+    cara_rng_seed(&rng, seed);
+    static uint8_t value[3000];
+    for (int k = 0; k < 60; k++) {
+        char key[32];
+        snprintf(key, sizeof key, "p%02d", k);
+        size_t vlen = 1 + (size_t)cara_rng_below(&rng, k % 10 == 9 ? sizeof value : 900);
+        cara_rng_bytes(&rng, value, vlen);
+        size_t at = (size_t)cara_rng_below(&rng, n);
+        if (sim_up(s, at))
+            CHECK_OK(sim_publish(s, at, CARA_CRDT_PROJECT, key, 1, value, vlen, k % 3 == 0, NULL));
+        sim_run_for(s, 150);
+        if (k == 20)
+            sim_crash(s, 5);
+        if (k == 30)
+            sim_partition_pair(s, 1, 2, true);
+        if (k == 45) {
+            CHECK_OK(sim_start(s, 5));
+            CHECK_OK(sim_add_member(s, 5, 0));
+        }
+    }
+    sim_heal_all(s);
+    sim_run_for(s, 60 * PERIOD_MS);
+    for (size_t i = 0; i < n; i++)
+        cara_crdt_state_hash(sim_crdt(s, i), out->hash[i]);
+    out->trace = sim_trace_hash(s);
+    sim_stats st;
+    sim_stats_get(s, &st);
+    out->datagram_bytes_max = st.datagram_bytes_max;
+    out->datagrams = st.datagrams_sent;
+    out->dropped_by_net = st.datagrams_lost + st.datagrams_cut;
+    check_datagrams_fit(s);
+    CHECK(sim_converged(s));
+    sim_free(s);
+    free(w);
+}
+
+TEST(gossip_node_same_seed_gives_same_state_and_trace_and_no_datagram_exceeds_the_cap)
+{
+    run_result *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b), *c = calloc(1, sizeof *c);
+    CHECK(a != NULL && b != NULL && c != NULL);
+    uint64_t seed = cara_test_seed();
+    busy_run(seed, a);
+    busy_run(seed, b);
+    CHECK_INT(a->trace, ==, b->trace);
+    CHECK_MEM(a->hash, sizeof a->hash, b->hash, sizeof b->hash);
+    /* The hash sees the run: another seed gives another trace. */
+    busy_run(seed + 1, c);
+    CHECK(a->trace != c->trace);
+    say("  trace %016llx twice; %llu datagrams (%llu lost or cut), the largest %zu bytes "
+        "(cap %d)\n", (unsigned long long)a->trace, (unsigned long long)a->datagrams,
+        (unsigned long long)a->dropped_by_net, a->datagram_bytes_max,
+        CARA_GOSSIP_DATAGRAM_BYTES_MAX);
+    CHECK_INT(a->datagram_bytes_max, <=, CARA_GOSSIP_DATAGRAM_BYTES_MAX);
+    free(a);
+    free(b);
+    free(c);
 }
