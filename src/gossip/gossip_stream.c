@@ -102,6 +102,11 @@ static void stream_end(cara_gossip *g, gossip_stream *st, bool error)
     if (error)
         gossip_drop(g, CARA_GOSSIP_DROP_STREAM);
     st->phase = PH_CLOSING;
+    /* The exchange is over once its stream is closing: the next one may be
+     * planned in this very tick. Waiting for poll_close would leave a
+     * deadline in the past after tick() (the driver spins once more). */
+    if (st->purpose == GP_SYNC && st->initiator)
+        g->sync_running = false;
 }
 
 /* ---- Sending ------------------------------------------------------------------ */
