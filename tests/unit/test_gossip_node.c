@@ -829,3 +829,36 @@ TEST(gossip_node_same_seed_gives_same_state_and_trace_and_no_datagram_exceeds_th
     free(b);
     free(c);
 }
+/* Longer than a death: both sides declare the other dead. SWIM stops
+ * probing dead members, so after the heal someone must still reach across
+ * or the cluster stays split for good (it did, before the reconnect ping).
+ * Bound: one reconnect interval for the first ping across, then a few
+ * periods of refutations. */
+TEST(gossip_node_cluster_split_longer_than_a_death_merges_again_after_the_heal)
+{
+    const size_t n = 6;
+    watch *w = calloc(1, sizeof *w);
+    CHECK(w != NULL);
+    sim *s = booted(n, 4, w, NULL);
+    int side[SIM_NODES_MAX] = {0, 0, 0, 1, 1, 1};
+    sim_split(s, side);
+    char small[64];
+    memset(small, 'p', sizeof small);
+    CHECK_OK(sim_publish(s, 0, CARA_CRDT_PROJECT, "left", 1, small, sizeof small, false, NULL));
+    CHECK_OK(sim_publish(s, 4, CARA_CRDT_PROJECT, "right", 1, small, sizeof small, false, NULL));
+    sim_run_for(s, 60 * PERIOD_MS);
+    CHECK(w->dead_ms[0][4] != NEVER && w->dead_ms[4][0] != NEVER);
+    sim_heal_all(s);
+    uint64_t heal_ms = sim_now(s);
+    cara_gossip_cfg c = {0};
+    cara_gossip_cfg_lan(&c);
+    uint64_t bound_ms = c.reconnect_interval_ms + 20 * PERIOD_MS;
+    bool merged = sim_run_until_cond(s, heal_ms + bound_ms, 10, victim_back_everywhere,
+                                     &(rejoin_ctx){.victim = 0});
+    say("  split of 60 s healed: %s after %llu ms (bound %llu ms)\n",
+        merged ? "merged" : "NOT merged", (unsigned long long)(sim_now(s) - heal_ms),
+        (unsigned long long)bound_ms);
+    CHECK(merged);
+    sim_free(s);
+    free(w);
+}
