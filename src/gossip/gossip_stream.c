@@ -225,12 +225,15 @@ static void add_admission(cara_gossip *g, cara_wire_msg *m, const char *name, si
 }
 
 /* Why the joiner is not admitted, as a code and a sentence for both logs. */
-static int join_refusal(cara_gossip *g, const cara_wire_msg *in, int64_t now_wall_ms,
-                        char *text, size_t text_max)
+/* The proof is judged before anything of it is applied: a join record
+ * stamped before its token's expiry is a valid record whenever it
+ * arrives (replicas must agree), so once merged it would admit its author
+ * and the expiry check, which looks at `now`, would pass. */
+static int join_proof_refusal(cara_gossip *g, const cara_wire_msg *in, int64_t now_wall_ms,
+                              char *text, size_t text_max)
 {
     char name[CARA_SWIM_NAME_BYTES_MAX + 1] = {0};
     memcpy(name, in->node.name, in->node.name_len);
-    uint8_t pk[CARA_CRDT_PK_BYTES];
     for (size_t i = 0; i < in->records_count; i++) {
         int rc = cara_crdt_join_check(g->crdt, in->records[i].ptr, in->records[i].len,
                                       now_wall_ms);
@@ -240,6 +243,14 @@ static int join_refusal(cara_gossip *g, const cara_wire_msg *in, int64_t now_wal
             return rc;
         }
     }
+    return 0;
+}
+
+static int join_refusal(cara_gossip *g, const cara_wire_msg *in, char *text, size_t text_max)
+{
+    char name[CARA_SWIM_NAME_BYTES_MAX + 1] = {0};
+    memcpy(name, in->node.name, in->node.name_len);
+    uint8_t pk[CARA_CRDT_PK_BYTES];
     if (cara_crdt_node_key_of(g->crdt, name, pk) != 0) {
         snprintf(text, text_max,
                  "node %s is not admitted: start it with --token (caravanctl join-token "
@@ -256,16 +267,19 @@ static int join_refusal(cara_gossip *g, const cara_wire_msg *in, int64_t now_wal
 static void join_answer(cara_gossip *g, gossip_stream *st, const cara_wire_msg *in,
                         uint64_t now_mono_ms, int64_t now_wall_ms)
 {
-    for (size_t i = 0; i < in->records_count; i++)
-        (void)gossip_take_record(g, in->records[i].ptr, in->records[i].len, now_wall_ms);
-    gossip_refresh_admissions(g);
     cara_wire_msg *m = cara_env_calloc(g->env, 1, sizeof *m);
     if (m == NULL) {
         stream_end(g, st, false);
         return;
     }
     char text[CARA_WIRE_TEXT_BYTES_MAX];
-    int rc = join_refusal(g, in, now_wall_ms, text, sizeof text);
+    int rc = join_proof_refusal(g, in, now_wall_ms, text, sizeof text);
+    if (rc == 0) {
+        for (size_t i = 0; i < in->records_count; i++)
+            (void)gossip_take_record(g, in->records[i].ptr, in->records[i].len, now_wall_ms);
+        gossip_refresh_admissions(g);
+        rc = join_refusal(g, in, text, sizeof text);
+    }
     cara_gossip_event ev = {.reason = rc};
     memcpy(ev.name, in->node.name, in->node.name_len);
     memcpy(ev.pk, in->node.key, CARA_CRDT_PK_BYTES);
