@@ -862,3 +862,98 @@ TEST(gossip_node_cluster_split_longer_than_a_death_merges_again_after_the_heal)
     sim_free(s);
     free(w);
 }
+
+/* ---- (5b) Joining with a token ----------------------------------------------------- */
+
+/* A join record for node j made from a grant that `signer` signs, valid
+ * until expires_wall_ms, stamped now. */
+static void token_proof(sim *s, size_t j, const uint8_t *signer_sk, int64_t expires_wall_ms,
+                        cara_buf *out)
+{
+    cara_rng rng;
+    cara_rng_seed(&rng, cara_test_seed() + 77);
+    uint8_t id[CARA_CRDT_JOIN_TOKEN_ID_BYTES], seed[CARA_CRDT_SEED_BYTES];
+    uint8_t tpk[CARA_CRDT_PK_BYTES], tsk[CARA_CRDT_SK_BYTES];
+    cara_rng_bytes(&rng, id, sizeof id);
+    cara_rng_bytes(&rng, seed, sizeof seed);
+    CHECK_OK(cara_crdt_key_from_seed(seed, tpk, tsk));
+    cara_buf grant;
+    cara_buf_init(&grant, cara_test_env(), CARA_CRDT_JOIN_GRANT_BYTES_MAX);
+    CHECK_OK(cara_crdt_join_grant_sign(id, expires_wall_ms, 5, tpk, signer_sk, &grant));
+    char text[CARA_CRDT_JOIN_TOKEN_TEXT_BYTES_MAX];
+    CHECK_OK(cara_crdt_join_token_format(grant.data, grant.len, seed, text, sizeof text));
+    cara_crdt_join_token t;
+    CHECK_OK(cara_crdt_join_token_parse(text, &t));
+    uint64_t hlc = cara_crdt_hlc_next(sim_crdt(s, j), sim_wall(s, j));
+    CHECK_OK(cara_crdt_join_record_sign(&t, sim_pk(s, j), sim_sk(s, j), sim_name(s, j), hlc, out));
+    cara_crdt_join_token_wipe(&t);
+    cara_buf_free(&grant);
+}
+
+TEST(gossip_node_joiner_with_a_valid_join_token_is_welcomed_and_admitted_everywhere)
+{
+    const size_t n = 5, j = n - 1;
+    watch *w = calloc(1, sizeof *w);
+    CHECK(w != NULL);
+    sim *s = cluster_with_joiner(n, 9, w, false);
+    cara_buf proof;
+    cara_buf_init(&proof, cara_test_env(), CARA_CRDT_RECORD_BYTES_MAX);
+    token_proof(s, j, sim_operator_sk(s), sim_wall(s, 0) + 3600 * 1000, &proof);
+    uint64_t t0 = sim_now(s);
+    CHECK_OK(sim_join(s, j, 0, proof.data, proof.len));
+    CHECK(sim_run_until_cond(s, t0 + 5 * PERIOD_MS, 1, node_joined_cb, &(size_t){j}));
+    uint64_t joined_ms = sim_now(s) - t0;
+    CHECK_INT(w->welcomed[0], ==, 1);
+    CHECK_INT(w->join_refused[j], ==, 0);
+    CHECK(sim_run_until_cond(s, t0 + 30 * PERIOD_MS, 10, node_converged_with, NULL));
+    for (size_t i = 0; i < n; i++)
+        CHECK(cara_crdt_node_admitted(sim_crdt(s, i), sim_pk(s, j)));
+    say("  token join: welcomed after %llu ms; admitted, alive and converged everywhere after "
+        "%llu ms\n", (unsigned long long)joined_ms, (unsigned long long)(sim_now(s) - t0));
+    cara_buf_free(&proof);
+    sim_free(s);
+    free(w);
+}
+
+static void refused_token(uint64_t seed_mix, bool forged, int want)
+{
+    const size_t n = 4, j = n - 1;
+    watch *w = calloc(1, sizeof *w);
+    CHECK(w != NULL);
+    sim *s = cluster_with_joiner(n, seed_mix, w, false);
+    cara_buf proof;
+    cara_buf_init(&proof, cara_test_env(), CARA_CRDT_RECORD_BYTES_MAX);
+    if (forged) {
+        /* A grant signed by a key that is no operator's: node 1's. */
+        token_proof(s, j, sim_sk(s, 1), sim_wall(s, 0) + 3600 * 1000, &proof);
+    } else {
+        /* Signed in time, presented after the expiry. */
+        token_proof(s, j, sim_operator_sk(s), sim_wall(s, 0) + 1000, &proof);
+        sim_run_for(s, 2 * PERIOD_MS);
+    }
+    uint64_t t0 = sim_now(s);
+    CHECK_OK(sim_join(s, j, 0, proof.data, proof.len));
+    CHECK(sim_run_until_cond(s, t0 + 5 * PERIOD_MS, 1, join_refused_cb, &(size_t){j}));
+    CHECK_RC(w->join_refused_reason[j], want);
+    CHECK_INT(w->refused_join[0], ==, 1);
+    CHECK_RC(w->refused_join_reason[0], want);
+    sim_run_for(s, 10 * PERIOD_MS);
+    CHECK(!cara_gossip_joined(sim_gossip(s, j)));
+    for (size_t i = 0; i + 1 < n; i++) {
+        CHECK(!cara_crdt_node_admitted(sim_crdt(s, i), sim_pk(s, j)));
+        CHECK_INT(sim_member_state(s, i, j), ==, 0);
+    }
+    cara_buf_free(&proof);
+    sim_free(s);
+    free(w);
+}
+
+TEST(gossip_node_joiner_with_an_expired_join_token_is_refused_as_expired_at_both_ends)
+{
+    refused_token(10, false, CARA_EEXPIRED);
+}
+
+TEST(gossip_node_joiner_with_a_join_token_not_signed_by_an_operator_is_refused_as_untrusted)
+{
+    refused_token(11, true, CARA_EUNTRUSTED);
+}
