@@ -370,6 +370,8 @@ TEST(fuzz_gossip_wire_seeds_are_accepted_in_their_place)
     CHECK_INT(each_seed("fuzz/seeds/fuzz_gossip_wire", check_wire_seed), >=,
               FIXTURE_WIRE_COUNT + 1);
     CHECK_INT(wire_seeds_seen, >=, FIXTURE_WIRE_COUNT + 1);
+}
+
 /* The join-token fuzzer's seeds: tokens that parse (one use, the most
  * uses, an expiry far off) and near-misses; and a JOIN record for the
  * record fuzzer. Made from fixed keys, so rewriting them changes nothing. */
