@@ -29,6 +29,10 @@ OS_SRC    = $(wildcard src/os/*.c)
 CTL_SRC   = $(wildcard src/ctl/*.c)
 AGENT_SRC = $(filter-out src/agent/main.c,$(wildcard src/agent/*.c))
 UNIT_SRC  = $(wildcard tests/unit/*.c)
+# The deterministic cluster harness (the seed of cara-sim): core-only code,
+# linked into the unit tests that drive gossip node objects through it.
+SIM_SRC   = $(wildcard tests/sim/*.c)
+UNIT_SRC += $(SIM_SRC)
 FUZZ_SRC  = $(wildcard tests/fuzz/fuzz_*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -81,7 +85,15 @@ $(BUILD)/test-unit: $(call obj,$(UNIT_SRC)) $(BUILD)/libcara-agent.a $(LIBCARA)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
 
-tests-build: all $(BUILD)/test-unit $(BUILD)/libcara-core.a
+# The cluster tests again, linked against the core library alone: the
+# harness and the node objects it drives must not need src/os or the agent
+# (DESIGN.md §1.4; cara-sim will link the same way).
+SIM_TEST_SRC = tests/unit/harness.c tests/unit/test_gossip_node.c $(SIM_SRC)
+$(BUILD)/test-sim: $(call obj,$(SIM_TEST_SRC)) $(BUILD)/libcara-core.a
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
+
+tests-build: all $(BUILD)/test-unit $(BUILD)/test-sim $(BUILD)/libcara-core.a
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 

@@ -59,6 +59,10 @@ void cara_gossip_cfg_lan(cara_gossip_cfg *cfg)
      * pushes and pulls its whole state every 30 s; ours costs only the
      * difference, so 10 s, scaled up with N like memberlist's. */
     DEF(anti_entropy_interval_ms, 10 * 1000);
+    /* Serf's reconnect interval: a partition that outlasted a death heals
+     * within about this long after the network does (members are kept
+     * for reap_horizon_ms, so up to then). */
+    DEF(reconnect_interval_ms, 30 * 1000);
     DEF(stream_timeout_ms, 10 * 1000);
     DEF(join_retry_ms, 1000);
     DEF(ack_retry_ms, 1000);
@@ -802,6 +806,11 @@ int cara_gossip_tick(cara_gossip *g, uint64_t now_mono_ms, int64_t now_wall_ms)
     g->last_now_mono_ms = now_mono_ms;
     gossip_refresh_admissions(g);
     (void)cara_swim_tick(g->swim, now_mono_ms);
+    if (now_mono_ms >= g->reconnect_next_mono_ms) {
+        if (g->reconnect_next_mono_ms != 0)
+            (void)cara_swim_reconnect(g->swim, now_mono_ms);
+        g->reconnect_next_mono_ms = now_mono_ms + g->cfg.reconnect_interval_ms;
+    }
     tracks_tick(g, now_mono_ms);
     gossip_streams_tick(g, now_mono_ms, now_wall_ms);
     gossip_pump(g);
@@ -811,6 +820,8 @@ int cara_gossip_tick(cara_gossip *g, uint64_t now_mono_ms, int64_t now_wall_ms)
 uint64_t cara_gossip_next_deadline_ms(const cara_gossip *g)
 {
     uint64_t d = cara_swim_next_deadline_ms(g->swim);
+    if (g->reconnect_next_mono_ms < d)
+        d = g->reconnect_next_mono_ms;
     for (size_t i = 0; i < CARA_GOSSIP_TRACKS_MAX; i++)
         if (g->tracks[i].used && g->tracks[i].retry_mono_ms < d)
             d = g->tracks[i].retry_mono_ms;

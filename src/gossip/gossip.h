@@ -62,6 +62,7 @@ typedef struct cara_gossip_cfg {
     uint64_t reap_horizon_ms;
     uint32_t push_fanout;              /* members a new record is pushed to at once */
     uint32_t anti_entropy_interval_ms; /* one push-pull with a random member */
+    uint32_t reconnect_interval_ms;    /* one ping to a random member held dead */
     uint32_t stream_timeout_ms;        /* an idle stream is closed */
     uint32_t join_retry_ms;            /* first retry of an unanswered join; doubles */
     uint32_t ack_retry_ms;             /* re-push of a record still short of holders */

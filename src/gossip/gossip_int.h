@@ -126,6 +126,7 @@ struct cara_gossip {
     uint32_t stream_id_next;
     bool sync_running;
     uint64_t sync_next_mono_ms;
+    uint64_t reconnect_next_mono_ms;
     /* Anti-entropy bandwidth bound: a token bucket in bytes. */
     double sync_tokens;
     uint64_t sync_tokens_mono_ms;

@@ -102,6 +102,11 @@ static void stream_end(cara_gossip *g, gossip_stream *st, bool error)
     if (error)
         gossip_drop(g, CARA_GOSSIP_DROP_STREAM);
     st->phase = PH_CLOSING;
+    /* The exchange is over once its stream is closing: the next one may be
+     * planned in this very tick. Waiting for poll_close would leave a
+     * deadline in the past after tick() (the driver spins once more). */
+    if (st->purpose == GP_SYNC && st->initiator)
+        g->sync_running = false;
 }
 
 /* ---- Sending ------------------------------------------------------------------ */
@@ -220,12 +225,15 @@ static void add_admission(cara_gossip *g, cara_wire_msg *m, const char *name, si
 }
 
 /* Why the joiner is not admitted, as a code and a sentence for both logs. */
-static int join_refusal(cara_gossip *g, const cara_wire_msg *in, int64_t now_wall_ms,
-                        char *text, size_t text_max)
+/* The proof is judged before anything of it is applied: a join record
+ * stamped before its token's expiry is a valid record whenever it
+ * arrives (replicas must agree), so once merged it would admit its author
+ * and the expiry check, which looks at `now`, would pass. */
+static int join_proof_refusal(cara_gossip *g, const cara_wire_msg *in, int64_t now_wall_ms,
+                              char *text, size_t text_max)
 {
     char name[CARA_SWIM_NAME_BYTES_MAX + 1] = {0};
     memcpy(name, in->node.name, in->node.name_len);
-    uint8_t pk[CARA_CRDT_PK_BYTES];
     for (size_t i = 0; i < in->records_count; i++) {
         int rc = cara_crdt_join_check(g->crdt, in->records[i].ptr, in->records[i].len,
                                       now_wall_ms);
@@ -235,6 +243,14 @@ static int join_refusal(cara_gossip *g, const cara_wire_msg *in, int64_t now_wal
             return rc;
         }
     }
+    return 0;
+}
+
+static int join_refusal(cara_gossip *g, const cara_wire_msg *in, char *text, size_t text_max)
+{
+    char name[CARA_SWIM_NAME_BYTES_MAX + 1] = {0};
+    memcpy(name, in->node.name, in->node.name_len);
+    uint8_t pk[CARA_CRDT_PK_BYTES];
     if (cara_crdt_node_key_of(g->crdt, name, pk) != 0) {
         snprintf(text, text_max,
                  "node %s is not admitted: start it with --token (caravanctl join-token "
@@ -251,16 +267,19 @@ static int join_refusal(cara_gossip *g, const cara_wire_msg *in, int64_t now_wal
 static void join_answer(cara_gossip *g, gossip_stream *st, const cara_wire_msg *in,
                         uint64_t now_mono_ms, int64_t now_wall_ms)
 {
-    for (size_t i = 0; i < in->records_count; i++)
-        (void)gossip_take_record(g, in->records[i].ptr, in->records[i].len, now_wall_ms);
-    gossip_refresh_admissions(g);
     cara_wire_msg *m = cara_env_calloc(g->env, 1, sizeof *m);
     if (m == NULL) {
         stream_end(g, st, false);
         return;
     }
     char text[CARA_WIRE_TEXT_BYTES_MAX];
-    int rc = join_refusal(g, in, now_wall_ms, text, sizeof text);
+    int rc = join_proof_refusal(g, in, now_wall_ms, text, sizeof text);
+    if (rc == 0) {
+        for (size_t i = 0; i < in->records_count; i++)
+            (void)gossip_take_record(g, in->records[i].ptr, in->records[i].len, now_wall_ms);
+        gossip_refresh_admissions(g);
+        rc = join_refusal(g, in, text, sizeof text);
+    }
     cara_gossip_event ev = {.reason = rc};
     memcpy(ev.name, in->node.name, in->node.name_len);
     memcpy(ev.pk, in->node.key, CARA_CRDT_PK_BYTES);
@@ -597,22 +616,11 @@ int cara_gossip_stream_accept(cara_gossip *g, uint32_t *id, uint64_t now_mono_ms
     return 0;
 }
 
-int cara_gossip_stream_recv(cara_gossip *g, uint32_t id, const uint8_t *bytes, size_t len,
-                            uint64_t now_mono_ms, int64_t now_wall_ms)
+/* Consumes what the receive buffer holds, as far as the stream's phase
+ * allows. */
+static void stream_input(cara_gossip *g, gossip_stream *st, uint64_t now_mono_ms,
+                         int64_t now_wall_ms)
 {
-    g->last_now_mono_ms = now_mono_ms;
-    gossip_stream *st = stream_by_id(g, id);
-    if (st == NULL || st->phase == PH_CLOSING || st->phase == PH_DIAL ||
-        st->phase == PH_CONNECTING)
-        return 0;
-    g->stats.stream_bytes_in += len;
-    sync_spend(g, st, len);
-    st->idle_deadline_mono_ms = now_mono_ms + g->cfg.stream_timeout_ms;
-    if (cara_buf_append(&st->rx, bytes, len) != 0) {
-        gossip_drop(g, CARA_GOSSIP_DROP_OVERSIZED);
-        stream_end(g, st, false);
-        return 0;
-    }
     if (st->phase == PH_HELLO && !st->initiator && st->purpose == GP_UNKNOWN &&
         st->rx.len >= 2 && cara_wire_is_clear(st->rx.data, st->rx.len)) {
         st->purpose = GP_JOIN;
@@ -624,6 +632,40 @@ int cara_gossip_stream_recv(cara_gossip *g, uint32_t id, const uint8_t *bytes, s
         hello_recv(g, st);
     if (st->phase == PH_OPEN)
         frames_recv(g, st, now_wall_ms);
+}
+
+int cara_gossip_stream_recv(cara_gossip *g, uint32_t id, const uint8_t *bytes, size_t len,
+                            uint64_t now_mono_ms, int64_t now_wall_ms)
+{
+    g->last_now_mono_ms = now_mono_ms;
+    gossip_stream *st = stream_by_id(g, id);
+    if (st == NULL || st->phase == PH_CLOSING || st->phase == PH_DIAL ||
+        st->phase == PH_CONNECTING)
+        return 0;
+    g->stats.stream_bytes_in += len;
+    sync_spend(g, st, len);
+    st->idle_deadline_mono_ms = now_mono_ms + g->cfg.stream_timeout_ms;
+    /* The receive buffer holds one frame and a little more, but a driver
+     * reads what the socket has (libuv hands out up to 64 KiB at once), so
+     * the bytes go in as pieces that fit, each consumed before the next.
+     * Only a buffer that is full and still holds no whole frame is an
+     * error, and the frame cap makes that impossible for a sound peer. */
+    size_t off = 0;
+    while (off < len && st->phase != PH_CLOSING) {
+        size_t room = CARA_GOSSIP_STREAM_RX_BYTES_MAX - st->rx.len;
+        size_t take = len - off < room ? len - off : room;
+        if (take == 0) {
+            gossip_drop(g, CARA_GOSSIP_DROP_OVERSIZED);
+            stream_end(g, st, false);
+            break;
+        }
+        if (cara_buf_append(&st->rx, bytes + off, take) != 0) {
+            stream_end(g, st, false);
+            break;
+        }
+        off += take;
+        stream_input(g, st, now_mono_ms, now_wall_ms);
+    }
     gossip_pump(g);
     return 0;
 }

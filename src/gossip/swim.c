@@ -991,6 +991,31 @@ int cara_swim_join(cara_swim *s, const cara_swim_peer *peer, uint64_t now_mono_m
     return 0;
 }
 
+int cara_swim_reconnect(cara_swim *s, uint64_t now_mono_ms)
+{
+    (void)now_mono_ms;
+    if (s->leaving)
+        return 0;
+    size_t dead = 0;
+    for (size_t i = 0; i < CARA_SWIM_MEMBERS_MAX; i++)
+        dead += s->members[i].used && s->members[i].state == CARA_SWIM_DEAD;
+    if (dead == 0)
+        return 0;
+    uint64_t pick = cara_rng_below(&s->env->rng, dead);
+    for (size_t i = 0; i < CARA_SWIM_MEMBERS_MAX; i++) {
+        const member *m = &s->members[i];
+        if (!m->used || m->state != CARA_SWIM_DEAD || pick-- > 0)
+            continue;
+        /* The ping leads with the member's death (fill_piggyback), so a
+         * live member refutes it; its answer leads with our own death if
+         * it holds one, so we refute in turn. The ACK itself matches no
+         * probe and is counted stale. */
+        send_msg(s, &m->peer, CARA_SWIM_PING, s->seq_next++, &m->peer);
+        return 1;
+    }
+    return 0;
+}
+
 int cara_swim_leave(cara_swim *s, uint64_t now_mono_ms)
 {
     (void)now_mono_ms;

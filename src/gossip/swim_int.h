@@ -180,6 +180,13 @@ int cara_swim_poll_event(cara_swim *s, cara_swim_event *ev);
  * answering pings (with LEFT piggybacked) until the driver stops. */
 int cara_swim_leave(cara_swim *s, uint64_t now_mono_ms);
 
+/* Pings one member held DEAD (not LEFT), drawn at random, in case it is
+ * alive on the far side of a partition that has healed: SWIM stops probing
+ * the dead, so without this two sides that declared each other dead never
+ * speak again (Serf's reconnect does the same for failed members). Returns
+ * 1 when a ping was queued, 0 when no member is dead. */
+int cara_swim_reconnect(cara_swim *s, uint64_t now_mono_ms);
+
 /* ---- Queries ------------------------------------------------------------- */
 
 /* Returns 0 with the state and incarnation of the named member (ourselves
