@@ -37,6 +37,15 @@ typedef struct cara_agent_config {
     /* Project networks' subnets (agent/netpool.h); NULL and 0: defaults. */
     const char *network_pool;
     uint32_t network_prefix_len;
+    /* Where peers reach this node's gossip socket, "host:port", published
+     * in the node record as gossipAddress; NULL: none (the field is left
+     * out). Borrowed. Checked at start (cara_host_port_valid). */
+    const char *gossip_advertise;
+    /* Pressure thresholds (docs/agent.md, "Node health"); 0: kubelet's
+     * hard eviction defaults, 100Mi of memory and 10 % of the data dir's
+     * filesystem (CARA_NODE_*_MIN_DEFAULT). */
+    uint64_t memory_available_min_bytes;
+    uint32_t disk_available_min_percent; /* 1..99 */
 } cara_agent_config;
 
 /* Runs the agent until SIGTERM or SIGINT. Returns 0 after a clean shutdown

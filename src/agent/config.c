@@ -65,6 +65,31 @@ static int parse_prefix(const char *v, unsigned *out)
     return 0;
 }
 
+static int parse_memory_min(const char *v, uint64_t *out)
+{
+    uint64_t bytes = 0;
+    if (cara_memory_quantity_parse(v, &bytes) != 0 || bytes == 0) {
+        fprintf(stderr, "cara-agent: memory threshold \"%s\" is not a positive quantity "
+                        "(100Mi, 1Gi, 500M)\n", v);
+        return 2;
+    }
+    *out = bytes;
+    return 0;
+}
+
+/* "10%" or "10": a share of the data dir's filesystem, 1..99. */
+static int parse_disk_min(const char *v, unsigned *out)
+{
+    char *end;
+    unsigned long n = strtoul(v, &end, 10);
+    if (*v < '0' || *v > '9' || (strcmp(end, "%") != 0 && *end != '\0') || n < 1 || n > 99) {
+        fprintf(stderr, "cara-agent: disk threshold \"%s\" is not a percentage 1%%..99%%\n", v);
+        return 2;
+    }
+    *out = (unsigned)n;
+    return 0;
+}
+
 static int parse_format(const char *v, int *json)
 {
     if (strcmp(v, "logfmt") != 0 && strcmp(v, "json") != 0) {
@@ -138,6 +163,10 @@ static int file_key(cara_agent_settings *s, yaml_document_t *doc, const char *ke
         set_str(&s->network_pool, sv);
     else if (strcmp(key, "networkPrefix") == 0)
         return parse_prefix(sv, &s->network_prefix_len);
+    else if (strcmp(key, "memoryAvailableMin") == 0)
+        return parse_memory_min(sv, &s->memory_available_min_bytes);
+    else if (strcmp(key, "diskAvailableMin") == 0)
+        return parse_disk_min(sv, &s->disk_available_min_percent);
     else if (strcmp(key, "logFormat") == 0)
         return parse_format(sv, &s->log_json);
     else if (strcmp(key, "logLevel") == 0)
@@ -205,6 +234,10 @@ static void usage(FILE *f)
             "  --label KEY=VALUE        a node label for node selectors, repeatable\n"
             "  --network-pool CIDR      project networks' subnets come from here (default %s)\n"
             "  --network-prefix LEN     prefix length of each project's subnet (default %d)\n"
+            "  --memory-available-min Q MemoryPressure when available memory is below Q\n"
+            "                           (default 100Mi, kubelet's memory.available)\n"
+            "  --disk-available-min P%%  DiskPressure when the data dir's filesystem has less\n"
+            "                           than P%% available (default 10%%, kubelet's nodefs)\n"
             "  --config FILE            YAML file with the settings above (flags win)\n"
             "  --log-format FMT         logfmt (default) or json\n"
             "  --log-level LEVEL        error, warn, info (default) or debug\n"
@@ -250,7 +283,9 @@ static int parse_flags(cara_agent_settings *s, int argc, char **argv, const char
         {"config", required_argument, NULL, 'c'},      {"log-format", required_argument, NULL, 'f'},
         {"log-level", required_argument, NULL, 'L'},   {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},           {"network-pool", required_argument, NULL, 'N'},
-        {"network-prefix", required_argument, NULL, 'P'}, {NULL, 0, NULL, 0},
+        {"network-prefix", required_argument, NULL, 'P'},
+        {"memory-available-min", required_argument, NULL, 'M'},
+        {"disk-available-min", required_argument, NULL, 'K'},  {NULL, 0, NULL, 0},
     };
     int opt, rc = 0;
     opterr = 0;
@@ -273,10 +308,12 @@ static int parse_flags(cara_agent_settings *s, int argc, char **argv, const char
         case 'c': *config = optarg; break;
         case 'N': set_str(&s->network_pool, optarg); break;
         case 'P': rc = parse_prefix(optarg, &s->network_prefix_len); break;
+        case 'M': rc = parse_memory_min(optarg, &s->memory_available_min_bytes); break;
+        case 'K': rc = parse_disk_min(optarg, &s->disk_available_min_percent); break;
         case 'f': rc = parse_format(optarg, &s->log_json); break;
         case 'L': rc = parse_level(optarg, &s->log_level); break;
         case 'h': usage(stdout); return 1;
-        case 'V': printf("cara-agent 0.1.0\n"); return 1;
+        case 'V': printf("cara-agent %s\n", CARA_VERSION); return 1;
         case ':':
             fprintf(stderr, "cara-agent: option '%s' needs a value\n", argv[optind - 1]);
             usage(stderr);
@@ -370,6 +407,10 @@ int cara_agent_settings_parse(cara_agent_settings *s, int argc, char **argv)
     if (flags.docker_host) set_str(&s->docker_host, flags.docker_host);
     if (flags.network_pool) set_str(&s->network_pool, flags.network_pool);
     if (flags.network_prefix_len) s->network_prefix_len = flags.network_prefix_len;
+    if (flags.memory_available_min_bytes)
+        s->memory_available_min_bytes = flags.memory_available_min_bytes;
+    if (flags.disk_available_min_percent)
+        s->disk_available_min_percent = flags.disk_available_min_percent;
     if (flags.log_level >= 0) s->log_level = flags.log_level;
     if (flags.log_json >= 0) s->log_json = flags.log_json;
     if (flags.api_count) {
@@ -418,5 +459,7 @@ void cara_agent_settings_apply(const cara_agent_settings *s, cara_agent_config *
         .labels_count = s->labels_count,
         .network_pool = s->network_pool,
         .network_prefix_len = s->network_prefix_len,
+        .memory_available_min_bytes = s->memory_available_min_bytes,
+        .disk_available_min_percent = s->disk_available_min_percent,
     };
 }

@@ -12,6 +12,8 @@
  *   logLevel: error|warn|info|debug --log-level
  *   networkPool: 10.214.0.0/16      --network-pool
  *   networkPrefix: 25               --network-prefix
+ *   memoryAvailableMin: 100Mi       --memory-available-min (MemoryPressure below it)
+ *   diskAvailableMin: 10%           --disk-available-min (DiskPressure below it)
  */
 #ifndef CARA_AGENT_CONFIG_H
 #define CARA_AGENT_CONFIG_H
@@ -34,6 +36,8 @@ typedef struct cara_agent_settings {
     int log_level;
     char *network_pool;          /* CIDR; filled with the default */
     unsigned network_prefix_len; /* filled with the default */
+    uint64_t memory_available_min_bytes; /* 0: the default */
+    unsigned disk_available_min_percent; /* 0: the default */
     uint8_t pks[CARA_AGENT_LIST_MAX][CARA_CRDT_PK_BYTES];
     size_t pks_count;
 } cara_agent_settings;
