@@ -164,8 +164,11 @@ static void get_nodes(cara_agent *a, cara_http_reply *reply)
     agent_nodes ns;
     json_t *items = json_array();
     if (agent_nodes_load(a, &ns) == 0)
-        for (size_t i = 0; i < ns.count; i++)
-            json_array_append_new(items, agent_node_json(ns.decoded[i], ns.items[i].ready));
+        for (size_t i = 0; i < ns.count; i++) {
+            json_t *j = agent_node_json(ns.decoded[i], ns.items[i].ready);
+            agent_gossip_annotate(a, j, ns.decoded[i]->name);
+            json_array_append_new(items, j);
+        }
     agent_nodes_free(a, &ns);
     cara_http_reply_json(reply, 200, json_pack("{s:o}", "items", items));
 }

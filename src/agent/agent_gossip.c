@@ -567,6 +567,24 @@ bool agent_node_live(cara_agent *a, const char *name)
            (m.state == CARA_GOSSIP_ALIVE || m.state == CARA_GOSSIP_SUSPECT);
 }
 
+void agent_gossip_annotate(cara_agent *a, json_t *node, const char *name)
+{
+    cara_gossip_member m;
+    if (node == NULL || agent_gossip_member(a, name, &m) != 0)
+        return;
+    uint64_t now = cara_env_now_mono_ms(a->env);
+    json_t *j = json_pack("{s:s, s:I}", "state", cara_gossip_state_name(m.state), "incarnation",
+                          (json_int_t)m.incarnation);
+    if (j == NULL)
+        return;
+    if (m.self)
+        json_object_set_new(j, "self", json_true());
+    else if (m.last_contact_mono_ms != 0 && now >= m.last_contact_mono_ms)
+        json_object_set_new(j, "lastContactAgoMs",
+                            json_integer((json_int_t)(now - m.last_contact_mono_ms)));
+    json_object_set_new(node, "membership", j);
+}
+
 int agent_gossip_member(cara_agent *a, const char *name, cara_gossip_member *out)
 {
     return a->gossip != NULL ? cara_gossip_member_get(a->gossip->g, name, out) : CARA_ENOENT;

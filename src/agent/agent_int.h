@@ -263,6 +263,9 @@ bool agent_gossip_defer_ack(cara_agent *a, const uint8_t *record, size_t len, ui
 /* Is the node alive or suspect in membership (this node always is)? */
 bool agent_node_live(cara_agent *a, const char *name);
 int agent_gossip_member(cara_agent *a, const char *name, cara_gossip_member *out);
+/* Adds "membership" {state, incarnation, lastContactAgoMs | self} to a
+ * node's JSON when gossip knows the node. */
+void agent_gossip_annotate(cara_agent *a, json_t *node, const char *name);
 void agent_gossip_stats(cara_agent *a, cara_gossip_stats *out, bool *on);
 int agent_gossip_parse_addr(const char *text, cara_gossip_addr *out);
 void agent_gossip_addr_text(const cara_gossip_addr *a, char *out, size_t out_max);

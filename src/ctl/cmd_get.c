@@ -15,7 +15,9 @@ static void help(void)
     printf("Usage: caravanctl get projects [NAME] [-o table|json|yaml] [--phase PHASE]\n"
            "       caravanctl get nodes [NAME] [-o table|json|yaml]\n\n"
            "Lists projects (NAME, PHASE, NODE, SERVICES, AGE) or nodes (NAME, STATUS,\n"
-           "ADDRESS, VERSION, CPU, MEMORY, PRESSURE, AGE) as the peer sees them. A\n"
+           "MEMBER, ADDRESS, VERSION, CPU, MEMORY, PRESSURE, AGE, CONTACT) as the peer\n"
+           "sees them: MEMBER is the gossip state and incarnation, CONTACT how long ago\n"
+           "the peer last heard from the node. A\n"
            "node's STATUS (Ready or NotReady) is the answering peer's view, never the\n"
            "node's own claim. With NAME, only that one; a name that does not exist is\n"
            "an error. 'project', 'proj' and 'node' are accepted for the kinds.\n\n"
@@ -27,7 +29,7 @@ static void help(void)
            "Exit codes: 0 printed, 1 failure (unknown name, unreachable peer), 2 usage error.\n");
 }
 
-#define NODE_COLS 8
+#define NODE_COLS 10
 
 static void project_row(ctl_table *t, const json_t *p, int64_t now)
 {
@@ -130,9 +132,22 @@ static void node_row(ctl_table *t, const json_t *n, int64_t now)
     node_status(n, status, sizeof status);
     node_pressure(n, pressure, sizeof pressure);
     memory_text(ctl_jstr(n, "capacity", "memory", NULL), mem, sizeof mem);
-    const char *row[NODE_COLS] = {ctl_jstr(n, "name", NULL), status, addrs,
+    /* Membership, when the peer gossips: state/incarnation, last contact. */
+    char member[48] = "-", contact[24] = "-";
+    json_t *ms = json_object_get(n, "membership");
+    if (ms != NULL) {
+        snprintf(member, sizeof member, "%s/%lld", ctl_jstr(ms, "state", NULL) ? ctl_jstr(ms, "state", NULL) : "?",
+                 (long long)json_integer_value(json_object_get(ms, "incarnation")));
+        json_t *ago = json_object_get(ms, "lastContactAgoMs");
+        if (json_is_true(json_object_get(ms, "self")))
+            snprintf(contact, sizeof contact, "self");
+        else if (ago != NULL)
+            snprintf(contact, sizeof contact, "%.1fs", (double)json_integer_value(ago) / 1000.0);
+    }
+    const char *row[NODE_COLS] = {ctl_jstr(n, "name", NULL), status, member, addrs,
                                   ctl_jstr(n, "agentVersion", NULL),
-                                  ctl_jstr(n, "capacity", "cpu", NULL), mem, pressure, age};
+                                  ctl_jstr(n, "capacity", "cpu", NULL), mem, pressure, age,
+                                  contact};
     ctl_table_row(t, row);
 }
 
@@ -143,8 +158,8 @@ static int print_table(cara_env *env, json_t *items, bool nodes)
         return 0;
     }
     static const char *const ph[5] = {"NAME", "PHASE", "NODE", "SERVICES", "AGE"};
-    static const char *const nh[NODE_COLS] = {"NAME", "STATUS", "ADDRESS", "VERSION",
-                                              "CPU", "MEMORY", "PRESSURE", "AGE"};
+    static const char *const nh[NODE_COLS] = {"NAME", "STATUS", "MEMBER", "ADDRESS", "VERSION",
+                                              "CPU", "MEMORY", "PRESSURE", "AGE", "CONTACT"};
     ctl_table t;
     ctl_table_init(&t, nodes ? NODE_COLS : 5, NULL);
     ctl_table_row(&t, nodes ? nh : ph);
