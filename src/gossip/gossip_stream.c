@@ -109,6 +109,15 @@ static void stream_end(cara_gossip *g, gossip_stream *st, bool error)
         g->sync_running = false;
 }
 
+/* Closes a stream the seal refused (a hello from a key not admitted, a
+ * frame past its cap, a forged or replayed frame), counted under the same
+ * reason as a datagram refused for it. */
+static void stream_refuse(cara_gossip *g, gossip_stream *st, int seal_rc)
+{
+    gossip_drop(g, gossip_seal_drop_reason(seal_rc));
+    stream_end(g, st, false);
+}
+
 /* ---- Sending ------------------------------------------------------------------ */
 
 static void sync_spend(cara_gossip *g, gossip_stream *st, size_t bytes)
@@ -356,7 +365,9 @@ static void clear_recv(cara_gossip *g, gossip_stream *st, uint64_t now_mono_ms,
         cara_env_free(g->env, m);
         return;
     }
-    if (rc != 0) {
+    if (rc == CARA_ETOOBIG) {
+        stream_refuse(g, st, rc); /* a length prefix past the clear frame's cap */
+    } else if (rc != 0) {
         stream_end(g, st, rc != CARA_ENOMEM);
     } else if (!st->initiator && m->kind == CARA_WIRE_JOIN) {
         join_answer(g, st, m, now_mono_ms, now_wall_ms);
@@ -407,15 +418,17 @@ static void hello_recv(cara_gossip *g, gossip_stream *st)
         uint8_t rnd[CARA_SEAL_HELLO_RANDOM_BYTES];
         cara_rng_bytes(&g->env->rng, rnd, sizeof rnd);
         cara_seal_hello(g->seal, rnd, st->hello);
-        if (cara_buf_append(&st->tx, st->hello, sizeof st->hello) != 0) {
-            stream_end(g, st, false);
-            return;
-        }
     }
     int rc = cara_seal_stream_start(g->seal, &st->seal, st->initiator, st->hello, st->rx.data,
                                     CARA_SEAL_HELLO_BYTES, st->peer_known ? st->peer_pk : NULL);
     if (rc != 0) {
-        stream_end(g, st, true);
+        stream_refuse(g, st, rc);
+        return;
+    }
+    /* The accepter answers only a hello it accepted: a stranger or garbage
+     * gets nothing back but the close. */
+    if (!st->initiator && cara_buf_append(&st->tx, st->hello, sizeof st->hello) != 0) {
+        stream_end(g, st, false);
         return;
     }
     memcpy(st->peer_pk, st->seal.peer_pk, CARA_CRDT_PK_BYTES);
@@ -548,9 +561,19 @@ static void frames_recv(cara_gossip *g, gossip_stream *st, int64_t now_wall_ms)
                                        CARA_GOSSIP_FRAME_PLAINTEXT_BYTES_MAX, &plen);
         if (rc == CARA_EAGAIN)
             break;
-        if (rc != 0 || plen == 0 || (plain[0] & ~MORE_FRAMES) != 0 ||
-            cara_buf_append(&st->msg, plain + 1, plen - 1) != 0) {
+        if (rc != 0) {
+            stream_refuse(g, st, rc);
+            break;
+        }
+        if (plen == 0 || (plain[0] & ~MORE_FRAMES) != 0) {
             stream_end(g, st, true);
+            break;
+        }
+        rc = cara_buf_append(&st->msg, plain + 1, plen - 1);
+        if (rc != 0) { /* a message reassembled past its cap */
+            if (rc != CARA_ENOMEM)
+                gossip_drop(g, CARA_GOSSIP_DROP_OVERSIZED);
+            stream_end(g, st, false);
             break;
         }
         memmove(st->rx.data, st->rx.data + used, st->rx.len - used);
