@@ -243,6 +243,14 @@ static int join_proof_refusal(cara_gossip *g, const cara_wire_msg *in, int64_t n
 {
     char name[CARA_SWIM_NAME_BYTES_MAX + 1] = {0};
     memcpy(name, in->node.name, in->node.name_len);
+    /* A joiner sends one proof (join_send). More would make a stranger's
+     * single frame cost the seed up to CARA_WIRE_RECORDS_MAX signature
+     * checks before it answers. */
+    if (in->records_count > 1) {
+        snprintf(text, text_max, "join from node %s refused: %zu proof records, at most 1",
+                 name, in->records_count);
+        return CARA_ELIMIT;
+    }
     for (size_t i = 0; i < in->records_count; i++) {
         int rc = cara_crdt_join_check(g->crdt, in->records[i].ptr, in->records[i].len,
                                       now_wall_ms);
