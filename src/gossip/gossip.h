@@ -198,7 +198,9 @@ int cara_gossip_poll_send(cara_gossip *g, cara_gossip_addr *to, uint8_t *out, si
  * connection fails. */
 int cara_gossip_poll_dial(cara_gossip *g, uint32_t *id, cara_gossip_addr *to);
 void cara_gossip_stream_connected(cara_gossip *g, uint32_t id, uint64_t now_mono_ms);
-/* An inbound connection: 0 and its id, or CARA_ELIMIT (the driver closes it). */
+/* An inbound connection: 0 and its id, or CARA_ELIMIT when
+ * CARA_GOSSIP_STREAMS_INBOUND_MAX inbound streams (or every slot) are
+ * taken (counted as DROP_FULL; the driver closes it). */
 int cara_gossip_stream_accept(cara_gossip *g, uint32_t *id, uint64_t now_mono_ms);
 /* Bytes read from stream `id`. Returns 0; a protocol error marks the stream
  * for closing (poll_close) and is counted. */

@@ -637,6 +637,13 @@ void cara_gossip_stream_connected(cara_gossip *g, uint32_t id, uint64_t now_mono
 
 int cara_gossip_stream_accept(cara_gossip *g, uint32_t *id, uint64_t now_mono_ms)
 {
+    size_t inbound = 0;
+    for (size_t i = 0; i < CARA_GOSSIP_STREAMS_MAX; i++)
+        inbound += g->streams[i].used && !g->streams[i].initiator;
+    if (inbound >= CARA_GOSSIP_STREAMS_INBOUND_MAX) {
+        gossip_drop(g, CARA_GOSSIP_DROP_FULL);
+        return CARA_ELIMIT;
+    }
     gossip_stream *st = stream_new(g, now_mono_ms);
     if (st == NULL)
         return CARA_ELIMIT;
