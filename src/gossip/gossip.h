@@ -137,6 +137,7 @@ const char *cara_gossip_drop_name(int drop);
 typedef struct cara_gossip_stats {
     uint64_t datagrams_in, datagrams_out, datagram_bytes_in, datagram_bytes_out;
     uint64_t stream_bytes_in, stream_bytes_out, streams_opened, streams_accepted;
+    uint64_t streams_timed_out; /* closed after stream_timeout_ms without input */
     size_t datagram_bytes_max;   /* the largest datagram sent */
     uint64_t records_pushed, records_piggybacked, records_received_new;
     uint64_t acks_sent, acks_received;

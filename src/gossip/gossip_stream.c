@@ -814,8 +814,10 @@ void gossip_streams_tick(cara_gossip *g, uint64_t now_mono_ms, int64_t now_wall_
     gossip_sync_tokens(g, now_mono_ms);
     for (size_t i = 0; i < CARA_GOSSIP_STREAMS_MAX; i++) {
         gossip_stream *st = &g->streams[i];
-        if (st->used && st->phase != PH_CLOSING && now_mono_ms >= st->idle_deadline_mono_ms)
+        if (st->used && st->phase != PH_CLOSING && now_mono_ms >= st->idle_deadline_mono_ms) {
+            g->stats.streams_timed_out++;
             stream_end(g, st, false);
+        }
     }
     seeds_tick(g, now_mono_ms);
     sync_tick(g, now_mono_ms);
