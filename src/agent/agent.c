@@ -147,6 +147,7 @@ static void on_info(void *arg, const cara_docker_result *res)
     json_t *j = res->rc == 0 && res->http_status == 200
                     ? json_loadb(res->body, res->body_len, 0, NULL)
                     : NULL;
+    agent_node_engine_seen(a, res->rc == 0 && res->http_status == 200);
     if (j == NULL) {
         cara_env_logf(a->env, CARA_LOG_WARN, "agent", "engine /info failed: %s; retrying in 5 s",
                       res->error[0] ? res->error : "no answer");
@@ -159,6 +160,7 @@ static void on_info(void *arg, const cara_docker_result *res)
     if (a->info_done)
         return;
     a->info_done = true;
+    agent_node_refresh(a); /* the first record says what is known, not Unknown */
     agent_publish_node(a);
     agent_reevaluate_all(a);
     /* From now on the desired set is what the state says: the reconciler may
@@ -194,6 +196,7 @@ static void on_tick(uv_timer_t *t)
         agent_event_add(a, due[i], "Normal", "Expired", "expireAt has passed");
         agent_project_changed(a, due[i]);
     }
+    agent_node_tick(a);
 }
 
 static void shutdown_agent(cara_agent *a, int signum)
@@ -315,7 +318,21 @@ int cara_agent_run(const cara_agent_config *cfg, cara_env *env)
     a.loop = &loop;
     agent_eval_init(&a);
     a.started_wall_ms = cara_env_now_wall_ms(env);
-    int rc = cara_os_mkdir_p(cfg->data_dir, 0700);
+    agent_node_init(&a);
+    int rc = 0;
+    if (cfg->gossip_advertise != NULL && !cara_host_port_valid(cfg->gossip_advertise)) {
+        cara_env_logf(env, CARA_LOG_ERROR, "agent",
+                      "gossip address \"%s\" is not HOST:PORT", cfg->gossip_advertise);
+        rc = CARA_EINVAL;
+        goto out;
+    }
+    if (cfg->disk_available_min_percent > 99) {
+        cara_env_logf(env, CARA_LOG_ERROR, "agent", "disk threshold %u%% is not 1..99",
+                      (unsigned)cfg->disk_available_min_percent);
+        rc = CARA_EINVAL;
+        goto out;
+    }
+    rc = cara_os_mkdir_p(cfg->data_dir, 0700);
     if (rc != 0) {
         cara_env_logf(env, CARA_LOG_ERROR, "agent", "data dir %s: %s", cfg->data_dir, cara_strerror(rc));
         goto out;

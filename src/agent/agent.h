@@ -39,10 +39,18 @@ typedef struct cara_agent_config {
     uint32_t network_prefix_len;
     /* Gossip (docs/gossip.md): off without gossip_bind, a node on its own. */
     const char *gossip_bind;      /* "ADDR[:PORT]", UDP and TCP; port 7950 by default */
-    const char *gossip_advertise; /* what peers dial; NULL: gossip_bind */
+    /* What peers dial, "host:port", published in the node record as
+     * gossipAddress; NULL: none (the field is left out). The settings fill
+     * it from --advertise or --bind. */
+    const char *gossip_advertise;
     const char *const *gossip_join; /* seeds "ADDR[:PORT]" */
     size_t gossip_join_count;
     const char *join_token;       /* caravanctl join-token create; NULL: none */
+    /* Pressure thresholds (docs/agent.md, "Node health"); 0: kubelet's
+     * hard eviction defaults, 100Mi of memory and 10 % of the data dir's
+     * filesystem (CARA_NODE_*_MIN_DEFAULT). */
+    uint64_t memory_available_min_bytes;
+    uint32_t disk_available_min_percent; /* 1..99 */
 } cara_agent_config;
 
 /* Runs the agent until SIGTERM or SIGINT. Returns 0 after a clean shutdown

@@ -164,8 +164,11 @@ static void get_nodes(cara_agent *a, cara_http_reply *reply)
     agent_nodes ns;
     json_t *items = json_array();
     if (agent_nodes_load(a, &ns) == 0)
-        for (size_t i = 0; i < ns.count; i++)
-            json_array_append_new(items, cara_node_to_json(ns.decoded[i]));
+        for (size_t i = 0; i < ns.count; i++) {
+            json_t *j = agent_node_json(ns.decoded[i], ns.items[i].ready);
+            agent_gossip_annotate(a, j, ns.decoded[i]->name);
+            json_array_append_new(items, j);
+        }
     agent_nodes_free(a, &ns);
     cara_http_reply_json(reply, 200, json_pack("{s:o}", "items", items));
 }
@@ -476,6 +479,9 @@ static void metrics(cara_agent *a, cara_http_reply *reply)
     metric(&b, "cara_store_errors_total", "counter", "Failed durable writes.", a->stats.store_errors);
     metric(&b, "cara_status_writes_total", "counter", "Status records written by this node.",
            a->stats.status_writes);
+    metric(&b, "cara_node_publishes_total", "counter",
+           "Node records this node wrote.",
+           a->stats.node_publishes);
     metric(&b, "cara_state_bytes", "gauge", "Bytes of replicated state held.",
            cara_crdt_state_bytes(a->crdt));
     metric(&b, "cara_state_records", "gauge", "Records in the replicated state.",

@@ -510,7 +510,7 @@ void agent_gossip_publish(cara_agent *a, const uint8_t *record, size_t len)
 {
     if (a->gossip == NULL)
         return;
-    (void)cara_gossip_publish(a->gossip->g, record, len, false, cara_env_now_mono_ms(a->env));
+    (void)cara_gossip_publish(a->gossip->g, record, len, 0, cara_env_now_mono_ms(a->env));
     flush(a->gossip);
 }
 
@@ -551,7 +551,7 @@ bool agent_gossip_defer_ack(cara_agent *a, const uint8_t *record, size_t len, ui
     k->until_mono_ms = cara_env_now_mono_ms(a->env) + timeout_ms;
     k->next = a->gossip->acks;
     a->gossip->acks = k;
-    (void)cara_gossip_publish(a->gossip->g, record, len, true, cara_env_now_mono_ms(a->env));
+    (void)cara_gossip_publish(a->gossip->g, record, len, wanted, cara_env_now_mono_ms(a->env));
     flush(a->gossip);
     return true;
 }
@@ -565,6 +565,24 @@ bool agent_node_live(cara_agent *a, const char *name)
     cara_gossip_member m;
     return cara_gossip_member_get(a->gossip->g, name, &m) == 0 &&
            (m.state == CARA_GOSSIP_ALIVE || m.state == CARA_GOSSIP_SUSPECT);
+}
+
+void agent_gossip_annotate(cara_agent *a, json_t *node, const char *name)
+{
+    cara_gossip_member m;
+    if (node == NULL || agent_gossip_member(a, name, &m) != 0)
+        return;
+    uint64_t now = cara_env_now_mono_ms(a->env);
+    json_t *j = json_pack("{s:s, s:I}", "state", cara_gossip_state_name(m.state), "incarnation",
+                          (json_int_t)m.incarnation);
+    if (j == NULL)
+        return;
+    if (m.self)
+        json_object_set_new(j, "self", json_true());
+    else if (m.last_contact_mono_ms != 0 && now >= m.last_contact_mono_ms)
+        json_object_set_new(j, "lastContactAgoMs",
+                            json_integer((json_int_t)(now - m.last_contact_mono_ms)));
+    json_object_set_new(node, "membership", j);
 }
 
 int agent_gossip_member(cara_agent *a, const char *name, cara_gossip_member *out)
@@ -646,15 +664,20 @@ static int make_proof(cara_agent *a)
         return CARA_EINVAL;
     }
     int64_t now = cara_env_now_wall_ms(a->env);
-    if (now > t.expires_wall_ms)
-        cara_env_logf(a->env, CARA_LOG_WARN, "gossip",
+    uint64_t hlc = cara_crdt_hlc_next(a->crdt, now);
+    if (cara_crdt_hlc_wall_ms(hlc) > t.expires_wall_ms) {
+        cara_env_logf(a->env, CARA_LOG_ERROR, "gossip",
                       "the join token expired %lld s ago; seeds will refuse it (ask the operator "
                       "for a new one: caravanctl join-token create)",
-                      (long long)((now - t.expires_wall_ms) / 1000));
+                      (long long)((cara_crdt_hlc_wall_ms(hlc) - t.expires_wall_ms) / 1000));
+        /* Sent all the same, so that the seed says so in its log too: the
+         * grant inside keeps its real expiry, and every replica refuses
+         * the record for it. Only the local signer's check is passed. */
+        t.expires_wall_ms = cara_crdt_hlc_wall_ms(hlc);
+    }
     cara_buf out;
     cara_buf_init(&out, a->env, CARA_GOSSIP_PROOF_BYTES_MAX);
-    rc = cara_crdt_join_record_sign(&t, a->node_pk, a->node_sk, a->cfg.name,
-                                    cara_crdt_hlc_next(a->crdt, now), &out);
+    rc = cara_crdt_join_record_sign(&t, a->node_pk, a->node_sk, a->cfg.name, hlc, &out);
     sodium_memzero(&t, sizeof t);
     if (rc != 0) {
         cara_env_logf(a->env, CARA_LOG_ERROR, "gossip", "signing the join record failed: %s",

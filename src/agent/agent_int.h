@@ -57,8 +57,8 @@ typedef struct agent_watcher {
     struct agent_watcher *next;
 } agent_watcher;
 
-/* Ready admitted nodes as the scheduler sees them; owned arrays freed with
- * agent_nodes_free. */
+/* Every node record, as the scheduler sees it (readiness from
+ * agent_node_ready); owned arrays freed with agent_nodes_free. */
 typedef struct agent_nodes {
     cara_sched_node *items;
     cara_node **decoded;
@@ -74,10 +74,26 @@ typedef struct agent_seen {
 } agent_seen;
 
 typedef struct agent_gossip agent_gossip;
+/* The conditions of this node's record (agent_node.c), in record order. */
+enum { AGENT_COND_MEMORY = 0, AGENT_COND_DISK, AGENT_COND_ENGINE, AGENT_CONDS };
+
+/* What this node says of itself in its node record, and when it said it. */
+typedef struct agent_node_self {
+    cara_cond_status status[AGENT_CONDS];
+    int64_t since_wall_ms[AGENT_CONDS]; /* lastTransitionTime of each */
+    bool published;                     /* the two below are set */
+    uint8_t value_hash[32];             /* BLAKE2b of the value last published */
+    uint64_t published_mono_ms;         /* when it was published */
+    /* The engine's liveness: GET /_ping every CARA_NODE_ENGINE_PING_MS. */
+    cara_cond_status engine;            /* Unknown until the first answer */
+    bool ping_inflight;
+    uint64_t ping_sent_mono_ms;
+} agent_node_self;
 
 typedef struct agent_stats {
     uint64_t gossip_truncated; /* datagrams longer than the receive buffer */
     uint64_t records_applied, records_refused, store_errors, status_writes;
+    uint64_t node_publishes; /* node records written by this node */
     uint64_t evaluations; /* agent_project_changed calls */
     uint64_t api_requests, api_refused_auth;
 } agent_stats;
@@ -106,6 +122,7 @@ typedef struct cara_agent {
     agent_watcher *watchers;
     size_t watchers_count;
     cara_resources capacity; /* from the engine's /info */
+    agent_node_self self;    /* this node's own record (agent_node.c) */
     size_t quarantined;      /* rows the last load set aside */
     bool info_done;          /* the engine's /info answered once */
     uv_timer_t info_timer;   /* retries /info while the engine is away */
@@ -171,8 +188,36 @@ void agent_eval_close(cara_agent *a);
 void agent_reevaluate_all(cara_agent *a);
 /* `delete --force` of a project this node knows (docs/api.md). */
 void agent_force_delete(cara_agent *a, const char *name);
-/* Writes this node's node record (when admitted). */
+/* Writes this node's node record (when admitted), whatever the rate
+ * bound: for a first record, an admission or a refutation. */
 void agent_publish_node(cara_agent *a);
+/* Readiness as every reader takes it (scheduling, the API, `get nodes`);
+ * a node's own record never says it (DESIGN.md §4, docs/agent.md). */
+bool agent_node_ready(cara_agent *a, const char *name);
+
+/* agent_node.c: what this node says about itself */
+/* Initialises a->self: every condition Unknown since the agent started. */
+void agent_node_init(cara_agent *a);
+/* Each tick: reads the host (memory, the data dir's disk), pings the
+ * engine, and republishes through agent_node_observe. */
+void agent_node_tick(cara_agent *a);
+/* Takes a host sample and the engine's liveness into the conditions, and
+ * republishes the record if its content changed and the last publish is
+ * at least CARA_NODE_REPUBLISH_MS_MIN old (monotonic clock). */
+void agent_node_observe(cara_agent *a, const cara_host_sample *s);
+/* Reads the host and takes the engine's liveness into the conditions,
+ * without publishing (before the first record goes out). */
+void agent_node_refresh(cara_agent *a);
+/* The engine answered (or failed to answer) a request that tells. */
+void agent_node_engine_seen(cara_agent *a, bool answered);
+/* Encodes this node's record value as of now into `out`. 0 or the
+ * encoder's error. */
+int agent_node_value(cara_agent *a, cara_buf *out);
+/* Notes that `value` was just published (for the republish check). */
+void agent_node_published(cara_agent *a, const cara_buf *value);
+/* A node record as the API shows it: the record's fields, and the
+ * reader's `ready`, `schedulable` and `state` (docs/api.md). New ref. */
+json_t *agent_node_json(const cara_node *n, bool ready);
 /* Reconciler status callback. */
 void agent_on_status(void *ctx, const char *project, const cara_project_status *st);
 bool agent_admitted(const cara_agent *a);
@@ -218,6 +263,9 @@ bool agent_gossip_defer_ack(cara_agent *a, const uint8_t *record, size_t len, ui
 /* Is the node alive or suspect in membership (this node always is)? */
 bool agent_node_live(cara_agent *a, const char *name);
 int agent_gossip_member(cara_agent *a, const char *name, cara_gossip_member *out);
+/* Adds "membership" {state, incarnation, lastContactAgoMs | self} to a
+ * node's JSON when gossip knows the node. */
+void agent_gossip_annotate(cara_agent *a, json_t *node, const char *name);
 void agent_gossip_stats(cara_agent *a, cara_gossip_stats *out, bool *on);
 int agent_gossip_parse_addr(const char *text, cara_gossip_addr *out);
 void agent_gossip_addr_text(const cara_gossip_addr *a, char *out, size_t out_max);

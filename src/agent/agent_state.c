@@ -368,8 +368,10 @@ static int collect_node(void *ctx, const cara_crdt_record *r, const uint8_t *byt
     dec[ns->count] = n;
     items[ns->count] = (cara_sched_node){
         .name = n->name,
-        .ready = n->state == CARA_NODE_READY && agent_node_live(c->a, n->name),
-        .schedulable = !n->unschedulable && n->state != CARA_NODE_DRAINING,
+        /* Readiness is the readers' (agent_node_ready), never the
+         * record's own `state` or Ready condition (DESIGN.md §4). */
+        .ready = agent_node_ready(c->a, n->name),
+        .schedulable = cara_sched_node_schedulable(n),
         .labels = n->labels,
         .labels_count = n->labels_count,
         .capacity = n->capacity,
@@ -498,31 +500,13 @@ void agent_publish_node(cara_agent *a)
 {
     if (!agent_admitted(a) || a->stopping)
         return;
-    char *addrs[CARA_NODE_ADDRS_COUNT_MAX];
-    char hosts[CARA_NODE_ADDRS_COUNT_MAX][CARA_ADDR_BYTES_MAX + 1];
-    size_t n = 0;
-    for (size_t i = 0; i < a->cfg.api_count && n < CARA_NODE_ADDRS_COUNT_MAX; i++) {
-        const char *s = a->cfg.api[i];
-        const char *colon = strrchr(s, ':');
-        size_t len = colon ? (size_t)(colon - s) : strlen(s);
-        if (len > 1 && s[0] == '[')
-            snprintf(hosts[n], sizeof hosts[n], "%.*s", (int)(len - 2), s + 1);
-        else
-            snprintf(hosts[n], sizeof hosts[n], "%.*s", (int)len, s);
-        addrs[n] = hosts[n];
-        n++;
-    }
-    cara_condition ready = {.type = "Ready", .status = CARA_COND_TRUE, .reason = "AgentRunning",
-                            .message = "", .last_transition_wall_ms = a->started_wall_ms};
-    cara_node node = {.name = (char *)a->cfg.name, .addrs = addrs, .addrs_count = n,
-                      .labels = a->cfg.labels, .labels_count = a->cfg.labels_count,
-                      .capacity = a->capacity, .state = CARA_NODE_READY,
-                      .conditions = &ready, .conditions_count = 1};
     cara_buf v;
     cara_buf_init(&v, a->env, CARA_NODE_BYTES_MAX);
-    int rc = cara_node_encode(&node, &v);
+    int rc = agent_node_value(a, &v);
     if (rc == 0)
         rc = write_own(a, CARA_CRDT_NODE, a->cfg.name, a->incarnation, &v);
+    if (rc == 0)
+        agent_node_published(a, &v);
     cara_buf_free(&v);
     if (rc != 0)
         cara_env_logf(a->env, CARA_LOG_WARN, "agent", "publishing the node record failed: %s",

@@ -108,6 +108,31 @@ static int parse_prefix(const char *v, unsigned *out)
     return 0;
 }
 
+static int parse_memory_min(const char *v, uint64_t *out)
+{
+    uint64_t bytes = 0;
+    if (cara_memory_quantity_parse(v, &bytes) != 0 || bytes == 0) {
+        fprintf(stderr, "cara-agent: memory threshold \"%s\" is not a positive quantity "
+                        "(100Mi, 1Gi, 500M)\n", v);
+        return 2;
+    }
+    *out = bytes;
+    return 0;
+}
+
+/* "10%" or "10": a share of the data dir's filesystem, 1..99. */
+static int parse_disk_min(const char *v, unsigned *out)
+{
+    char *end;
+    unsigned long n = strtoul(v, &end, 10);
+    if (*v < '0' || *v > '9' || (strcmp(end, "%") != 0 && *end != '\0') || n < 1 || n > 99) {
+        fprintf(stderr, "cara-agent: disk threshold \"%s\" is not a percentage 1%%..99%%\n", v);
+        return 2;
+    }
+    *out = (unsigned)n;
+    return 0;
+}
+
 static int parse_format(const char *v, int *json)
 {
     if (strcmp(v, "logfmt") != 0 && strcmp(v, "json") != 0) {
@@ -193,6 +218,10 @@ static int file_key(cara_agent_settings *s, yaml_document_t *doc, const char *ke
         return parse_duration(key, sv, &s->gc_interval_ms);
     else if (strcmp(key, "networkPrefix") == 0)
         return parse_prefix(sv, &s->network_prefix_len);
+    else if (strcmp(key, "memoryAvailableMin") == 0)
+        return parse_memory_min(sv, &s->memory_available_min_bytes);
+    else if (strcmp(key, "diskAvailableMin") == 0)
+        return parse_disk_min(sv, &s->disk_available_min_percent);
     else if (strcmp(key, "logFormat") == 0)
         return parse_format(sv, &s->log_json);
     else if (strcmp(key, "logLevel") == 0)
@@ -270,6 +299,10 @@ static void usage(FILE *f)
             "  --tombstone-horizon D    how long a deletion is kept before collection\n"
             "                           (default 7d; docs/crdt.md)\n"
             "  --gc-interval D          how often collection runs (default 60s)\n"
+            "  --memory-available-min Q MemoryPressure when available memory is below Q\n"
+            "                           (default 100Mi, kubelet's memory.available)\n"
+            "  --disk-available-min P%%  DiskPressure when the data dir's filesystem has less\n"
+            "                           than P%% available (default 10%%, kubelet's nodefs)\n"
             "  --config FILE            YAML file with the settings above (flags win)\n"
             "  --log-format FMT         logfmt (default) or json\n"
             "  --log-level LEVEL        error, warn, info (default) or debug\n"
@@ -319,7 +352,9 @@ static int parse_flags(cara_agent_settings *s, int argc, char **argv, const char
         {"advertise", required_argument, NULL, 'R'},   {"join", required_argument, NULL, 'J'},
         {"token", required_argument, NULL, 't'},
         {"tombstone-horizon", required_argument, NULL, 'H'},
-        {"gc-interval", required_argument, NULL, 'G'}, {NULL, 0, NULL, 0},
+        {"gc-interval", required_argument, NULL, 'G'}, 
+                {"memory-available-min", required_argument, NULL, 'M'},
+        {"disk-available-min", required_argument, NULL, 'K'},  {NULL, 0, NULL, 0},
     };
     int opt, rc = 0;
     opterr = 0;
@@ -348,10 +383,12 @@ static int parse_flags(cara_agent_settings *s, int argc, char **argv, const char
         case 'H': rc = parse_duration("--tombstone-horizon", optarg, &s->tombstone_horizon_ms); break;
         case 'G': rc = parse_duration("--gc-interval", optarg, &s->gc_interval_ms); break;
         case 'P': rc = parse_prefix(optarg, &s->network_prefix_len); break;
+        case 'M': rc = parse_memory_min(optarg, &s->memory_available_min_bytes); break;
+        case 'K': rc = parse_disk_min(optarg, &s->disk_available_min_percent); break;
         case 'f': rc = parse_format(optarg, &s->log_json); break;
         case 'L': rc = parse_level(optarg, &s->log_level); break;
         case 'h': usage(stdout); return 1;
-        case 'V': printf("cara-agent 0.1.0\n"); return 1;
+        case 'V': printf("cara-agent %s\n", CARA_VERSION); return 1;
         case ':':
             fprintf(stderr, "cara-agent: option '%s' needs a value\n", argv[optind - 1]);
             usage(stderr);
@@ -377,7 +414,7 @@ static bool unspecified(const cara_gossip_addr *a)
 
 /* Gossip addresses parse; a seed or a token needs --bind; an address that
  * binds every interface needs --advertise (peers cannot dial 0.0.0.0). */
-static int check_gossip(const cara_agent_settings *s)
+static int check_gossip(cara_agent_settings *s)
 {
     cara_gossip_addr a;
     if ((s->join_count > 0 || s->token != NULL || s->advertise != NULL) && s->bind == NULL) {
@@ -399,6 +436,14 @@ static int check_gossip(const cara_agent_settings *s)
         fprintf(stderr, "cara-agent: --advertise %s is not ADDR[:PORT] with a specific IP "
                         "address\n", s->advertise);
         return 2;
+    }
+    /* What peers dial, in one canonical form ("127.0.0.1:7950"): the node
+     * record publishes it. */
+    if (s->bind != NULL) {
+        char text[80];
+        (void)agent_gossip_parse_addr(s->advertise ? s->advertise : s->bind, &a);
+        agent_gossip_addr_text(&a, text, sizeof text);
+        set_str(&s->advertise, text);
     }
     for (size_t i = 0; i < s->join_count; i++)
         if (agent_gossip_parse_addr(s->join[i], &a) != 0) {
@@ -504,6 +549,10 @@ int cara_agent_settings_parse(cara_agent_settings *s, int argc, char **argv)
         flags.join_count = 0;
     }
     if (flags.network_prefix_len) s->network_prefix_len = flags.network_prefix_len;
+    if (flags.memory_available_min_bytes)
+        s->memory_available_min_bytes = flags.memory_available_min_bytes;
+    if (flags.disk_available_min_percent)
+        s->disk_available_min_percent = flags.disk_available_min_percent;
     if (flags.log_level >= 0) s->log_level = flags.log_level;
     if (flags.log_json >= 0) s->log_json = flags.log_json;
     if (flags.api_count) {
@@ -564,5 +613,7 @@ void cara_agent_settings_apply(const cara_agent_settings *s, cara_agent_config *
         .join_token = s->token,
         .tombstone_horizon_ms = s->tombstone_horizon_ms,
         .gc_interval_ms = (uint32_t)s->gc_interval_ms,
+        .memory_available_min_bytes = s->memory_available_min_bytes,
+        .disk_available_min_percent = s->disk_available_min_percent,
     };
 }

@@ -18,6 +18,8 @@
  *   token: cara-join-v1....         --token
  *   tombstoneHorizon: 7d            --tombstone-horizon (docs/crdt.md)
  *   gcInterval: 60s                 --gc-interval
+ *   memoryAvailableMin: 100Mi       --memory-available-min (MemoryPressure below it)
+ *   diskAvailableMin: 10%           --disk-available-min (DiskPressure below it)
  */
 #ifndef CARA_AGENT_CONFIG_H
 #define CARA_AGENT_CONFIG_H
@@ -44,6 +46,8 @@ typedef struct cara_agent_settings {
     int64_t tombstone_horizon_ms, gc_interval_ms; /* 0: defaults */
     char *join[CARA_AGENT_LIST_MAX];
     size_t join_count;
+    uint64_t memory_available_min_bytes; /* 0: the default */
+    unsigned disk_available_min_percent; /* 0: the default */
     uint8_t pks[CARA_AGENT_LIST_MAX][CARA_CRDT_PK_BYTES];
     size_t pks_count;
 } cara_agent_settings;

@@ -13,5 +13,6 @@
 #include "base/limits.h"
 #include "base/mpcheck.h"
 #include "base/time.h"
+#include "base/version.h"
 
 #endif

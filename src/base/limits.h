@@ -74,6 +74,33 @@
  * messages, 64 labels with 317-byte keys, 8 addresses) is about 67 KiB; the
  * _Static_assert below keeps the cap above that worst case. */
 #define CARA_NODE_BYTES_MAX (96 * 1024)
+/* A node's gossip address, "host:port": a DNS name at its cap (or a
+ * bracketed IPv6 address, 47 bytes), a colon and five port digits. */
+#define CARA_NODE_GOSSIP_ADDR_BYTES_MAX (CARA_HOSTNAME_BYTES_MAX + 6)
+/* The agent's version string ("0.1.0", "0.1.0-12-gabcdef1+dirty"): a
+ * semantic version with git-describe and build suffixes fits in 64. */
+#define CARA_NODE_VERSION_BYTES_MAX 64
+/* A node republishes its record when what it says changed (a pressure
+ * condition flipped, the engine stopped answering, capacity moved), but at
+ * most once per this interval: each record is signed, stored by every
+ * replica and gossiped to all of them, so a value that flaps every second
+ * on one node must not cost the whole cluster a write a second. Ten
+ * seconds is also how often kubelet's eviction manager looks at memory and
+ * disk (its housekeeping interval), so a flip is seen about as soon as a
+ * kubelet would act on it. A refutation (docs/crdt.md) is not held back. */
+#define CARA_NODE_REPUBLISH_MS_MIN (10 * 1000)
+/* Pressure thresholds, kubelet's hard eviction defaults: memory.available
+ * < 100Mi and nodefs.available < 10 % (the agent's data dir's filesystem).
+ * Both can be changed per node (cara-agent --memory-available-min,
+ * --disk-available-min). */
+#define CARA_NODE_MEMORY_AVAILABLE_MIN_DEFAULT (100ULL << 20)
+#define CARA_NODE_DISK_AVAILABLE_PERCENT_MIN_DEFAULT 10
+/* How often the agent asks its engine whether it answers (GET /_ping), and
+ * how long an unanswered ping may be outstanding before the engine counts
+ * as unreachable: three missed periods, so one slow answer under load
+ * (a busy engine can take a second or two) does not flip the condition. */
+#define CARA_NODE_ENGINE_PING_MS 5000
+#define CARA_NODE_ENGINE_PING_TIMEOUT_MS 15000
 
 /* ---- Cluster settings (docs/manifest.md, "Cluster settings") ------------ */
 
@@ -305,7 +332,8 @@
     (CARA_CONDITIONS_COUNT_MAX *                                                          \
          (CARA_NAME_BYTES_MAX + CARA_REASON_BYTES_MAX + CARA_MESSAGE_BYTES_MAX + 96) +    \
      CARA_LABELS_COUNT_MAX * (CARA_LABEL_KEY_BYTES_MAX + CARA_LABEL_VALUE_BYTES_MAX + 16) + \
-     CARA_NODE_ADDRS_COUNT_MAX * (CARA_ADDR_BYTES_MAX + 4) + 2 * CARA_HOSTNAME_BYTES_MAX + 1024)
+     CARA_NODE_ADDRS_COUNT_MAX * (CARA_ADDR_BYTES_MAX + 4) + 2 * CARA_HOSTNAME_BYTES_MAX +  \
+     CARA_NODE_GOSSIP_ADDR_BYTES_MAX + CARA_NODE_VERSION_BYTES_MAX + 1024)
 
 /* ---- Gossip transport (src/gossip/seal.c, docs/gossip-transport.md) ----- */
 
@@ -490,6 +518,13 @@ _Static_assert(CARA_SPEC_BYTES_MAX <= CARA_MANIFEST_BYTES_MAX,
                "one spec must fit in a manifest");
 _Static_assert(CARA_NODE_WORST_BYTES <= CARA_NODE_BYTES_MAX,
                "a node with every list at its cap must be encodable");
+_Static_assert(CARA_NODE_GOSSIP_ADDR_BYTES_MAX >= 2 + CARA_ADDR_BYTES_MAX + 6,
+               "a bracketed IPv6 address and a port must fit the gossip address");
+_Static_assert(CARA_NODE_ENGINE_PING_MS < CARA_NODE_ENGINE_PING_TIMEOUT_MS,
+               "a ping must be given longer than one period to answer");
+_Static_assert(CARA_NODE_DISK_AVAILABLE_PERCENT_MIN_DEFAULT > 0 &&
+                   CARA_NODE_DISK_AVAILABLE_PERCENT_MIN_DEFAULT < 100,
+               "the disk threshold is a percentage");
 _Static_assert(CARA_NODE_PROJECTS_MAX * CARA_SERVICES_COUNT_MAX <= CARA_ENGINE_OBJECTS_MAX,
                "a full node's containers must fit in one listing");
 _Static_assert(CARA_RESTART_BACKOFF_MS_MIN < CARA_RESTART_BACKOFF_MS_MAX, "back-off must grow");

@@ -133,14 +133,30 @@ static void events_block(const json_t *p, int64_t now)
     ctl_table_free(&t);
 }
 
-static void describe(const json_t *p, int64_t now)
+/* " (Ready)" or " (NotReady)" for the project's node as the answering
+ * peer sees it (the node list's "ready"); "" when the list says nothing
+ * (an older peer, a node it does not know). */
+static const char *node_readiness(const json_t *nodes, const char *node)
+{
+    json_t *items = json_object_get(nodes, "items");
+    for (size_t i = 0; node != NULL && i < json_array_size(items); i++) {
+        const json_t *n = json_array_get(items, i);
+        const char *name = ctl_jstr(n, "name", NULL);
+        json_t *ready = json_object_get(n, "ready");
+        if (name != NULL && strcmp(name, node) == 0 && json_is_boolean(ready))
+            return json_is_true(ready) ? " (Ready)" : " (NotReady)";
+    }
+    return "";
+}
+
+static void describe(const json_t *p, const json_t *nodes, int64_t now)
 {
     const char *phase = ctl_jstr(p, "status", "phase", NULL);
     const char *node = ctl_jstr(p, "status", "nodeRef", NULL);
     printf("Name:        %s\n", ctl_jstr(p, "metadata", "name", NULL));
     printf("Generation:  %llu\n", (unsigned long long)ctl_project_generation(p));
     printf("Phase:       %s\n", phase ? phase : "-");
-    printf("Node:        %s\n", node ? node : "<none>");
+    printf("Node:        %s%s\n", node ? node : "<none>", node_readiness(nodes, node));
     if (json_is_true(ctl_jget(p, "metadata", "deletionRequested", NULL)))
         printf("Deletion:    requested\n");
     const char *expire = ctl_jstr(p, "spec", "expireAt", NULL);
@@ -191,8 +207,15 @@ int ctl_cmd_describe(ctl_ctx *ctx, int argc, char **argv)
     json_t *p = NULL;
     if (rc == 0)
         rc = ctl_api_get(&c, target, false, &p);
+    /* The node's readiness is worth a second request, not a failure: a
+     * peer that cannot list its nodes still describes the project. */
+    json_t *nodes = NULL;
+    if (rc == 0 && ctl_jstr(p, "status", "nodeRef", NULL) != NULL &&
+        ctl_api_get(&c, "/v1/nodes", true, &nodes) != 0)
+        nodes = NULL;
     if (rc == 0)
-        describe(p, cara_env_now_wall_ms(&ctx->env));
+        describe(p, nodes, cara_env_now_wall_ms(&ctx->env));
+    json_decref(nodes);
     json_decref(p);
     ctl_client_close(&c);
     return rc;

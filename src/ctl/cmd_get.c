@@ -14,10 +14,13 @@ static void help(void)
 {
     printf("Usage: caravanctl get projects [NAME] [-o table|json|yaml] [--phase PHASE]\n"
            "       caravanctl get nodes [NAME] [-o table|json|yaml]\n\n"
-           "Lists projects (NAME, PHASE, NODE, SERVICES, AGE) or nodes (NAME, STATE,\n"
-           "ADDRESSES, CPU, MEMORY, AGE) as the peer sees them. With NAME, only that\n"
-           "one; a name that does not exist is an error. 'project', 'proj' and 'node'\n"
-           "are accepted for the kinds.\n\n"
+           "Lists projects (NAME, PHASE, NODE, SERVICES, AGE) or nodes (NAME, STATUS,\n"
+           "MEMBER, ADDRESS, VERSION, CPU, MEMORY, PRESSURE, AGE, CONTACT) as the peer\n"
+           "sees them: MEMBER is the gossip state and incarnation, CONTACT how long ago\n"
+           "the peer last heard from the node. A\n"
+           "node's STATUS (Ready or NotReady) is the answering peer's view, never the\n"
+           "node's own claim. With NAME, only that one; a name that does not exist is\n"
+           "an error. 'project', 'proj' and 'node' are accepted for the kinds.\n\n"
            "Options:\n"
            "  -o, --output FORMAT   table (default), json (the API's JSON) or yaml\n"
            "      --phase PHASE     only projects in this phase (Pending, Scheduled,\n"
@@ -25,6 +28,8 @@ static void help(void)
            "  -h, --help            show this help\n\n"
            "Exit codes: 0 printed, 1 failure (unknown name, unreachable peer), 2 usage error.\n");
 }
+
+#define NODE_COLS 10
 
 static void project_row(ctl_table *t, const json_t *p, int64_t now)
 {
@@ -58,6 +63,51 @@ static void memory_text(const char *q, char *out, size_t cap)
     snprintf(out, cap, v == (double)(long long)v ? "%.0f%s" : "%.1f%s", v, units[u]);
 }
 
+static const char *node_cond(const json_t *n, const char *type)
+{
+    json_t *conds = json_object_get(n, "conditions");
+    for (size_t i = 0; i < json_array_size(conds); i++) {
+        const char *tt = ctl_jstr(json_array_get(conds, i), "type", NULL);
+        if (tt != NULL && strcmp(tt, type) == 0)
+            return ctl_jstr(json_array_get(conds, i), "status", NULL);
+    }
+    return NULL;
+}
+
+/* STATUS as kubectl writes it: readiness as the answering agent sees it
+ * ("ready"; an older agent only has "state"), then what keeps new
+ * projects away: ",SchedulingDisabled" (cordoned or draining) and the
+ * engine's state when it does not answer. */
+static void node_status(const json_t *n, char *out, size_t cap)
+{
+    json_t *ready = json_object_get(n, "ready");
+    const char *state = ctl_jstr(n, "state", NULL);
+    const char *base = json_is_boolean(ready) ? (json_is_true(ready) ? "Ready" : "NotReady")
+                                              : state ? state : "-";
+    bool off = json_is_true(json_object_get(n, "unschedulable")) ||
+               (state != NULL && strcmp(state, "Draining") == 0);
+    const char *engine = node_cond(n, "DockerReachable");
+    const char *engine_text = engine == NULL || strcmp(engine, "True") == 0 ? ""
+                              : strcmp(engine, "False") == 0 ? ",DockerUnreachable"
+                                                             : ",DockerUnknown";
+    snprintf(out, cap, "%s%s%s", base, off ? ",SchedulingDisabled" : "", engine_text);
+}
+
+/* "MemoryPressure,DiskPressure", the ones that are True, or "-". */
+static void node_pressure(const json_t *n, char *out, size_t cap)
+{
+    static const char *const types[] = {"MemoryPressure", "DiskPressure"};
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < 2; i++) {
+        const char *st = node_cond(n, types[i]);
+        if (st == NULL || strcmp(st, "True") != 0 || used >= cap)
+            continue;
+        int k = snprintf(out + used, cap - used, "%s%s", used ? "," : "", types[i]);
+        used += k > 0 ? (size_t)k : 0;
+    }
+}
+
 static void node_row(ctl_table *t, const json_t *n, int64_t now)
 {
     char addrs[256] = "", age[16];
@@ -68,6 +118,8 @@ static void node_row(ctl_table *t, const json_t *n, int64_t now)
                          json_string_value(json_array_get(a, i)) ? json_string_value(json_array_get(a, i)) : "");
         used += k > 0 ? (size_t)k : 0;
     }
+    /* The API has no creation time: the oldest transition stands in for
+     * it (a node stamps its conditions with its start). */
     const char *oldest = NULL;
     json_t *conds = json_object_get(n, "conditions");
     for (size_t i = 0; i < json_array_size(conds); i++) {
@@ -76,14 +128,26 @@ static void node_row(ctl_table *t, const json_t *n, int64_t now)
             oldest = tt;
     }
     ctl_age(oldest, now, age, sizeof age);
-    const char *state = ctl_jstr(n, "state", NULL);
-    char state_text[64];
-    snprintf(state_text, sizeof state_text, "%s%s", state ? state : "-",
-             json_is_true(json_object_get(n, "unschedulable")) ? ",SchedulingDisabled" : "");
-    char mem[32];
+    char status[96], pressure[64], mem[32];
+    node_status(n, status, sizeof status);
+    node_pressure(n, pressure, sizeof pressure);
     memory_text(ctl_jstr(n, "capacity", "memory", NULL), mem, sizeof mem);
-    const char *row[6] = {ctl_jstr(n, "name", NULL), state_text, addrs,
-                          ctl_jstr(n, "capacity", "cpu", NULL), mem, age};
+    /* Membership, when the peer gossips: state/incarnation, last contact. */
+    char member[48] = "-", contact[24] = "-";
+    json_t *ms = json_object_get(n, "membership");
+    if (ms != NULL) {
+        snprintf(member, sizeof member, "%s/%lld", ctl_jstr(ms, "state", NULL) ? ctl_jstr(ms, "state", NULL) : "?",
+                 (long long)json_integer_value(json_object_get(ms, "incarnation")));
+        json_t *ago = json_object_get(ms, "lastContactAgoMs");
+        if (json_is_true(json_object_get(ms, "self")))
+            snprintf(contact, sizeof contact, "self");
+        else if (ago != NULL)
+            snprintf(contact, sizeof contact, "%.1fs", (double)json_integer_value(ago) / 1000.0);
+    }
+    const char *row[NODE_COLS] = {ctl_jstr(n, "name", NULL), status, member, addrs,
+                                  ctl_jstr(n, "agentVersion", NULL),
+                                  ctl_jstr(n, "capacity", "cpu", NULL), mem, pressure, age,
+                                  contact};
     ctl_table_row(t, row);
 }
 
@@ -94,9 +158,10 @@ static int print_table(cara_env *env, json_t *items, bool nodes)
         return 0;
     }
     static const char *const ph[5] = {"NAME", "PHASE", "NODE", "SERVICES", "AGE"};
-    static const char *const nh[6] = {"NAME", "STATE", "ADDRESSES", "CPU", "MEMORY", "AGE"};
+    static const char *const nh[NODE_COLS] = {"NAME", "STATUS", "MEMBER", "ADDRESS", "VERSION",
+                                              "CPU", "MEMORY", "PRESSURE", "AGE", "CONTACT"};
     ctl_table t;
-    ctl_table_init(&t, nodes ? 6 : 5, NULL);
+    ctl_table_init(&t, nodes ? NODE_COLS : 5, NULL);
     ctl_table_row(&t, nodes ? nh : ph);
     int64_t now = cara_env_now_wall_ms(env);
     for (size_t i = 0; i < json_array_size(items); i++) {

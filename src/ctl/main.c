@@ -8,8 +8,6 @@
 #include "ctl/ctl.h"
 #include "os/os.h"
 
-#define CARA_VERSION "0.1.0"
-
 struct command {
     const char *name;
     ctl_cmd_fn fn;

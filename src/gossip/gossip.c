@@ -331,15 +331,16 @@ bool gossip_holds(cara_gossip *g, const uint8_t *bytes, size_t len, cara_wire_ac
         return false;
     cara_crdt_record_id(&r, ack->id);
     ack->hlc = r.hlc;
-    int rc = cara_crdt_kind_per_author(r.kind) || r.kind == CARA_CRDT_NODE
+    int rc = cara_crdt_kind_per_author(r.kind) || r.kind == CARA_CRDT_NODE || r.kind == CARA_CRDT_JOIN
                  ? cara_crdt_get_by(g->crdt, r.kind, r.key, r.key_bytes, r.author, &held)
                  : cara_crdt_get(g->crdt, r.kind, r.key, r.key_bytes, &held);
     if (rc == 0)
         return held.hlc >= r.hlc;
-    /* A deleted project below a floor is held as its floor. */
-    return r.kind == CARA_CRDT_PROJECT || r.kind == CARA_CRDT_TOMBSTONE
-               ? cara_crdt_floor_get(g->crdt, r.key, r.key_bytes, NULL)
-               : false;
+    /* A deleted project at or below a floor is held as its floor. */
+    uint64_t floor_generation = 0;
+    return (r.kind == CARA_CRDT_PROJECT || r.kind == CARA_CRDT_TOMBSTONE) &&
+           cara_crdt_floor_get(g->crdt, r.key, r.key_bytes, &floor_generation) &&
+           floor_generation >= r.generation;
 }
 
 static void bcast_add(cara_gossip *g, const uint8_t *bytes, size_t len)
@@ -589,7 +590,8 @@ static bool track_has(const gossip_track *t, const uint8_t pk[CARA_CRDT_PK_BYTES
     return false;
 }
 
-static void track_start(cara_gossip *g, const uint8_t *record, size_t len, uint64_t now_mono_ms)
+static void track_start(cara_gossip *g, const uint8_t *record, size_t len,
+                        uint32_t holders_wanted, uint64_t now_mono_ms)
 {
     cara_wire_ack a;
     if (!record_ack_of(record, len, &a))
@@ -607,7 +609,7 @@ static void track_start(cara_gossip *g, const uint8_t *record, size_t len, uint6
         gossip_drop(g, CARA_GOSSIP_DROP_FULL);
     }
     cara_env_free(g->env, t->bytes);
-    *t = (gossip_track){.used = true, .hlc = a.hlc,
+    *t = (gossip_track){.used = true, .hlc = a.hlc, .wanted = holders_wanted,
                         .until_mono_ms = now_mono_ms + g->cfg.ack_timeout_ms,
                         .retry_mono_ms = now_mono_ms + g->cfg.ack_retry_ms};
     memcpy(t->id, a.id, CARA_CRDT_ID_BYTES);
@@ -620,15 +622,16 @@ static void track_start(cara_gossip *g, const uint8_t *record, size_t len, uint6
     t->len = len;
 }
 
-int cara_gossip_publish(cara_gossip *g, const uint8_t *record, size_t len, bool want_ack,
-                        uint64_t now_mono_ms)
+int cara_gossip_publish(cara_gossip *g, const uint8_t *record, size_t len,
+                        uint32_t holders_wanted, uint64_t now_mono_ms)
 {
     cara_wire_ack a;
     if (record == NULL || len == 0 || !record_ack_of(record, len, &a))
         return CARA_EINVAL;
+    bool want_ack = holders_wanted > 1;
     bcast_add(g, record, len);
     if (want_ack)
-        track_start(g, record, len, now_mono_ms);
+        track_start(g, record, len, holders_wanted, now_mono_ms);
     cara_swim_peer to[CARA_SWIM_INDIRECT_MAX];
     size_t n = cara_swim_sample_alive(g->swim, g->cfg.push_fanout, to);
     for (size_t i = 0; i < n; i++)
@@ -652,11 +655,25 @@ void gossip_ack_from(cara_gossip *g, const uint8_t pk[CARA_CRDT_PK_BYTES],
         memcpy(ev.id, t->id, CARA_CRDT_ID_BYTES);
         memcpy(ev.pk, pk, CARA_CRDT_PK_BYTES);
         gossip_event(g, &ev);
-        if (t->holders_count >= CARA_GOSSIP_HOLDERS_MAX) {
+        /* Enough holders: stop re-pushing (a later version may exist by
+         * the next retry, and the old one must not be pushed after it). */
+        if (t->holders_count + 1 >= t->wanted || t->holders_count >= CARA_GOSSIP_HOLDERS_MAX) {
             cara_env_free(g->env, t->bytes);
             *t = (gossip_track){0};
         }
     }
+}
+
+/* Does this node hold a newer version of the tracked record's slot? */
+static bool superseded(cara_gossip *g, const gossip_track *t)
+{
+    cara_crdt_record r, held;
+    if (cara_crdt_record_decode(t->bytes, t->len, &r) != 0)
+        return true;
+    int rc = cara_crdt_kind_per_author(r.kind) || r.kind == CARA_CRDT_NODE || r.kind == CARA_CRDT_JOIN
+                 ? cara_crdt_get_by(g->crdt, r.kind, r.key, r.key_bytes, r.author, &held)
+                 : cara_crdt_get(g->crdt, r.kind, r.key, r.key_bytes, &held);
+    return rc != 0 || held.hlc != r.hlc;
 }
 
 /* Re-pushes tracked records to members that have not acknowledged them
@@ -674,6 +691,14 @@ static void tracks_tick(cara_gossip *g, uint64_t now_mono_ms)
         }
         if (now_mono_ms < t->retry_mono_ms)
             continue;
+        cara_wire_ack held;
+        if (!gossip_holds(g, t->bytes, t->len, &held) || superseded(g, t)) {
+            /* Replaced (a delete after an apply) or gone: pushing the old
+             * version now could only plant it where the new one is not. */
+            cara_env_free(g->env, t->bytes);
+            *t = (gossip_track){0};
+            continue;
+        }
         t->retry_mono_ms = now_mono_ms + g->cfg.ack_retry_ms;
         cara_swim_peer to[CARA_SWIM_INDIRECT_MAX];
         size_t n = cara_swim_sample_alive(g->swim, CARA_SWIM_INDIRECT_MAX, to);

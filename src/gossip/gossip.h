@@ -171,12 +171,14 @@ int cara_gossip_add_member(cara_gossip *g, const char *name, const uint8_t pk[CA
 
 /* Disseminates a record this node accepted or wrote (already merged into
  * the crdt): pushed at once to push_fanout members, then piggybacked.
- * With want_ack, holders are tracked for ack_timeout_ms and reported by
- * EV_ACKED events; the record is re-pushed every ack_retry_ms to members
- * that have not acknowledged it. Returns 0, CARA_EINVAL (not a record) or
- * CARA_ELIMIT (queue full: the record still spreads by anti-entropy). */
-int cara_gossip_publish(cara_gossip *g, const uint8_t *record, size_t len, bool want_ack,
-                        uint64_t now_mono_ms);
+ * With holders_wanted > 1, holders are tracked and reported by EV_ACKED
+ * events, and the record is re-pushed every ack_retry_ms to members that
+ * have not acknowledged it, until holders_wanted nodes (this one
+ * included) hold it, ack_timeout_ms passes, or this node holds a newer
+ * version of it. Returns 0 or CARA_EINVAL (not a record); a full queue
+ * evicts by its rule, and the record still spreads by anti-entropy. */
+int cara_gossip_publish(cara_gossip *g, const uint8_t *record, size_t len,
+                        uint32_t holders_wanted, uint64_t now_mono_ms);
 
 /* One received datagram from `from` (untrusted). Returns 0: every bad
  * datagram is dropped and counted, never an error. */

@@ -45,6 +45,7 @@ typedef struct gossip_track {
     uint8_t *bytes; /* owned: re-pushed to members that have not acknowledged */
     size_t len;
     uint64_t until_mono_ms, retry_mono_ms;
+    uint32_t wanted;        /* holders wanted, this node included */
     uint32_t holders_count; /* other nodes; this one is implied */
     uint8_t holders[CARA_GOSSIP_HOLDERS_MAX][CARA_CRDT_PK_BYTES];
 } gossip_track;

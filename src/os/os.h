@@ -57,4 +57,19 @@ int cara_os_keyfile_read(const char *path, uint8_t seed[CARA_OS_KEY_SEED_BYTES])
  * as they are). Returns 0, CARA_EPERM or CARA_EIO. */
 int cara_os_mkdir_p(const char *dir, unsigned mode);
 
+/* ---- Host usage (src/os/host.c) ---------------------------------------------
+ * What a node reports as MemoryPressure and DiskPressure; the thresholds
+ * are the core's (cara_sched_pressure). */
+
+/* Finds MemAvailable in the text of /proc/meminfo ("MemAvailable:  123 kB")
+ * and writes it in bytes. Returns 0, or CARA_EPARSE when the line is
+ * missing (kernels before 3.14) or malformed. */
+int cara_os_meminfo_parse(const char *text, size_t len, uint64_t *available_bytes);
+/* Reads /proc/meminfo: 0, CARA_EIO or CARA_EPARSE. */
+int cara_os_mem_available(uint64_t *available_bytes);
+/* statvfs(2) of `path`: the bytes unprivileged writers can still use
+ * (f_bavail, as df and kubelet count them) and the filesystem's size.
+ * Returns 0, CARA_ENOENT, CARA_EPERM or CARA_EIO. */
+int cara_os_disk_usage(const char *path, uint64_t *available_bytes, uint64_t *total_bytes);
+
 #endif

@@ -20,12 +20,50 @@
 typedef struct cara_sched_node {
     const char *name;          /* borrowed */
     bool ready;                /* Ready and admitted */
-    bool schedulable;          /* not cordoned, not draining */
+    bool schedulable;          /* cara_sched_node_schedulable of its record */
     const cara_kv *labels;     /* borrowed */
     size_t labels_count;
     cara_resources capacity;   /* 0 fields: unknown, treated as unlimited */
     cara_resources allocated;  /* sum of the requests of projects placed there */
 } cara_sched_node;
+
+/* ---- Node health ---------------------------------------------------------------
+ * What a node's own record says about taking new work. Its placements stay
+ * where they are: pressure and an unreachable engine only keep new
+ * projects away (as kubelet's pressure taints do), and readiness, which
+ * decides rescheduling, is not the node's to say (DESIGN.md §4). */
+
+/* What the agent read of its host; a part it could not read is unknown. */
+typedef struct cara_host_sample {
+    bool memory_known;
+    uint64_t memory_available_bytes; /* /proc/meminfo MemAvailable */
+    bool disk_known;
+    uint64_t disk_available_bytes;   /* statvfs of the data dir: f_bavail × f_frsize */
+    uint64_t disk_total_bytes;       /* f_blocks × f_frsize */
+} cara_host_sample;
+
+/* Pressure when available memory is below `memory_available_bytes_min`,
+ * or available disk below `disk_available_percent_min` % of the
+ * filesystem (kubelet's memory.available and nodefs.available signals). */
+typedef struct cara_pressure_thresholds {
+    uint64_t memory_available_bytes_min;
+    uint32_t disk_available_percent_min; /* 0..100 */
+} cara_pressure_thresholds;
+
+typedef struct cara_pressure {
+    cara_cond_status memory; /* True: under pressure; Unknown: not read */
+    cara_cond_status disk;
+} cara_pressure;
+
+/* The pressure conditions' statuses for a sample. Pure. */
+cara_pressure cara_sched_pressure(const cara_host_sample *s, const cara_pressure_thresholds *t);
+
+/* Whether node record `n` lets new projects be placed there: not
+ * cordoned (unschedulable), not Draining, neither MemoryPressure nor
+ * DiskPressure True, and DockerReachable not False or Unknown. A condition
+ * the record lacks (a record of an earlier version) keeps nothing away.
+ * Readiness is separate (cara_sched_node.ready). */
+bool cara_sched_node_schedulable(const cara_node *n);
 
 /* The rendezvous weight of (project, node): BLAKE2b-64 over
  * "project\0node". Exposed for tests and tools. */

@@ -273,6 +273,8 @@ static const field node_fields[] = {
     STR("name", cara_node, name, true),
     STRV("addresses", cara_node, addrs, addrs_count, CARA_NODE_ADDRS_COUNT_MAX),
     STR("magicDNS", cara_node, magic_dns, false),
+    STR("gossipAddress", cara_node, gossip_addr, false),
+    STR("agentVersion", cara_node, agent_version, false),
     KVMAP("labels", cara_node, labels, labels_count, CARA_LABELS_COUNT_MAX),
     OBJ("capacity", offsetof(cara_node, capacity), resources_shape, false),
     ENUM("state", cara_node, state, node_state_names),

@@ -178,6 +178,8 @@ void cara_node_free(cara_env *env, cara_node *n)
     cara_env_free(env, n->name);
     free_strv(env, n->addrs, n->addrs_count);
     cara_env_free(env, n->magic_dns);
+    cara_env_free(env, n->gossip_addr);
+    cara_env_free(env, n->agent_version);
     free_kvs(env, n->labels, n->labels_count);
     free_conditions(env, n->conditions, n->conditions_count);
     cara_env_free(env, n);
@@ -327,12 +329,22 @@ bool cara_project_status_equal(const cara_project_status *a, const cara_project_
 bool cara_node_equal(const cara_node *a, const cara_node *b)
 {
     return str_eq(a->name, b->name) && strv_eq(a->addrs, a->addrs_count, b->addrs, b->addrs_count) &&
-           str_eq(a->magic_dns, b->magic_dns) &&
+           str_eq(a->magic_dns, b->magic_dns) && str_eq(a->gossip_addr, b->gossip_addr) &&
+           str_eq(a->agent_version, b->agent_version) &&
            kv_map_eq(a->labels, a->labels_count, b->labels, b->labels_count) &&
            a->capacity.cpu_millis == b->capacity.cpu_millis &&
            a->capacity.memory_bytes == b->capacity.memory_bytes && a->state == b->state &&
            conditions_eq(a->conditions, a->conditions_count, b->conditions, b->conditions_count) &&
            a->unschedulable == b->unschedulable;
+}
+
+const cara_condition *cara_node_condition(const cara_node *n, const char *type)
+{
+    CARA_ASSERT(n != NULL && type != NULL);
+    for (size_t i = 0; i < n->conditions_count; i++)
+        if (n->conditions[i].type != NULL && strcmp(n->conditions[i].type, type) == 0)
+            return &n->conditions[i];
+    return NULL;
 }
 
 /* ---- Cluster settings ------------------------------------------------------------ */

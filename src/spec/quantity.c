@@ -81,3 +81,9 @@ int quantity_memory_bytes(const char *s, size_t len, uint64_t *out)
     return parse(s, len, memory_suffixes, sizeof memory_suffixes / sizeof *memory_suffixes,
                  CARA_MEMORY_BYTES_MAX, out);
 }
+
+int cara_memory_quantity_parse(const char *s, uint64_t *bytes_out)
+{
+    CARA_ASSERT(s != NULL && bytes_out != NULL);
+    return quantity_memory_bytes(s, strlen(s), bytes_out);
+}

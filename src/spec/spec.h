@@ -208,6 +208,11 @@ typedef struct cara_project_status {
 
 typedef enum { CARA_NODE_READY = 0, CARA_NODE_NOT_READY, CARA_NODE_DRAINING } cara_node_state;
 
+/* A node record: what only the node itself knows, written and signed by
+ * that node (docs/manifest.md, "Node"). Whether it is Ready is not among
+ * it: readers take that from membership (DESIGN.md §4), so `state` is
+ * written as Ready by every node and read only for Draining, and a
+ * "Ready" condition (records of earlier versions carry one) is ignored. */
 typedef struct cara_node {
     char *name;
     char **addrs; /* overlay IPs, text form */
@@ -217,10 +222,21 @@ typedef struct cara_node {
     size_t labels_count;
     cara_resources capacity;
     cara_node_state state;
-    cara_condition *conditions; /* Ready, MemoryPressure, DiskPressure */
+    /* MemoryPressure, DiskPressure, DockerReachable (CARA_NODE_COND_*);
+     * each type at most once. */
+    cara_condition *conditions;
     size_t conditions_count;
     bool unschedulable;
+    char *gossip_addr;   /* optional (NULL): "host:port" of the node's gossip socket */
+    char *agent_version; /* optional (NULL): the agent's build version (CARA_VERSION) */
 } cara_node;
+
+#define CARA_NODE_COND_MEMORY_PRESSURE "MemoryPressure"
+#define CARA_NODE_COND_DISK_PRESSURE "DiskPressure"
+#define CARA_NODE_COND_DOCKER_REACHABLE "DockerReachable"
+
+/* The condition of `type` in `n`, or NULL. */
+const cara_condition *cara_node_condition(const cara_node *n, const char *type);
 
 /* Cluster settings (the value of the crdt's SETTINGS record, key "cluster";
  * docs/manifest.md, "Cluster settings"). Timers are whole seconds; a
@@ -292,6 +308,15 @@ int cara_settings_validate(const cara_settings *s, cara_diags *d);
 bool cara_dns_label_valid(const char *s, size_t len);
 /* True when `s` is a dotted name of such labels, at most 253 bytes. */
 bool cara_dns_name_valid(const char *s, size_t len);
+/* True when `s` is "host:port": host an IPv4 address, a bracketed IPv6
+ * address or a DNS name, port a decimal 1..65535 without leading zeros,
+ * at most CARA_NODE_GOSSIP_ADDR_BYTES_MAX bytes in all. */
+bool cara_host_port_valid(const char *s);
+/* True when `s` is 1..CARA_NODE_VERSION_BYTES_MAX of [0-9A-Za-z.+_-]. */
+bool cara_version_text_valid(const char *s);
+/* Parses a Kubernetes memory quantity ("100Mi", "1G", "1048576") into
+ * bytes: 0, CARA_EPARSE or CARA_ETOOBIG (over CARA_MEMORY_BYTES_MAX). */
+int cara_memory_quantity_parse(const char *s, uint64_t *bytes_out);
 
 /* The ingress host rule: a host without a dot becomes
  * "{host}.{environment}.{baseDomain}"; one with a dot is used as given.

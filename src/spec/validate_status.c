@@ -114,6 +114,91 @@ static void check_addrs(vctx *v, const cara_node *n)
     }
 }
 
+/* Port text: 1..65535, digits only, no leading zero (one spelling each). */
+static bool port_valid(const char *s, size_t len)
+{
+    if (len == 0 || len > 5 || s[0] == '0')
+        return false;
+    unsigned long v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (unsigned long)(s[i] - '0');
+    }
+    return v <= 65535;
+}
+
+bool cara_host_port_valid(const char *s)
+{
+    CARA_ASSERT(s != NULL);
+    size_t len = strlen(s);
+    const char *colon = strrchr(s, ':');
+    if (len > CARA_NODE_GOSSIP_ADDR_BYTES_MAX || colon == NULL || colon == s ||
+        !port_valid(colon + 1, len - (size_t)(colon + 1 - s)))
+        return false;
+    size_t host_len = (size_t)(colon - s);
+    char host[CARA_NODE_GOSSIP_ADDR_BYTES_MAX + 1];
+    unsigned char buf[16];
+    if (s[0] == '[') {
+        if (host_len < 3 || s[host_len - 1] != ']')
+            return false;
+        snprintf(host, sizeof host, "%.*s", (int)(host_len - 2), s + 1);
+        return inet_pton(AF_INET6, host, buf) == 1;
+    }
+    snprintf(host, sizeof host, "%.*s", (int)host_len, s);
+    if (inet_pton(AF_INET, host, buf) == 1)
+        return true;
+    /* A dotted quad that inet_pton refused ("300.1.1.1") is no name either. */
+    bool digits_dots = strspn(host, "0123456789.") == host_len;
+    return !digits_dots && cara_dns_name_valid(host, host_len);
+}
+
+bool cara_version_text_valid(const char *s)
+{
+    CARA_ASSERT(s != NULL);
+    size_t len = strlen(s);
+    if (len == 0 || len > CARA_NODE_VERSION_BYTES_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              c == '.' || c == '+' || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* A node states each condition once: two MemoryPressure entries would
+ * leave every reader to pick one. */
+static void check_condition_types_unique(vctx *v, const cara_condition *c, size_t count)
+{
+    char p[BIND_PATH_BYTES], q[QUOTE_BYTES];
+    for (size_t i = 0; i < count && i < CARA_CONDITIONS_COUNT_MAX; i++)
+        for (size_t j = 0; j < i && c[i].type != NULL; j++)
+            if (c[j].type != NULL && strcmp(c[i].type, c[j].type) == 0) {
+                pathf(p, "conditions[%zu].type", i);
+                quote(q, sizeof q, c[i].type, strlen(c[i].type));
+                verr(v, p, "condition type %s is already used by conditions[%zu]", q, j);
+                break;
+            }
+}
+
+static void check_node_text(vctx *v, const cara_node *n)
+{
+    char q[QUOTE_BYTES];
+    if (n->gossip_addr != NULL && !cara_host_port_valid(n->gossip_addr)) {
+        quote(q, sizeof q, n->gossip_addr, strlen(n->gossip_addr));
+        verr(v, "gossipAddress", "%s is not HOST:PORT (an IPv4 address, a bracketed IPv6 "
+             "address or a DNS name; a port 1-65535; at most %d characters)",
+             q, CARA_NODE_GOSSIP_ADDR_BYTES_MAX);
+    }
+    if (n->agent_version != NULL && !cara_version_text_valid(n->agent_version)) {
+        quote(q, sizeof q, n->agent_version, strlen(n->agent_version));
+        verr(v, "agentVersion", "%s is not a version (1 to %d of letters, digits, '.', '+', "
+             "'_' and '-')", q, CARA_NODE_VERSION_BYTES_MAX);
+    }
+}
+
 int cara_node_validate(const cara_node *n, cara_diags *d)
 {
     CARA_ASSERT(n != NULL && d != NULL);
@@ -137,5 +222,7 @@ int cara_node_validate(const cara_node *n, cara_diags *d)
     if ((unsigned)n->state > CARA_NODE_DRAINING)
         verr(&v, "state", "must be one of Ready, NotReady, Draining");
     check_conditions(&v, "conditions", n->conditions, n->conditions_count);
+    check_condition_types_unique(&v, n->conditions, n->conditions_count);
+    check_node_text(&v, n);
     return v.bad ? CARA_ESCHEMA : 0;
 }

@@ -421,8 +421,9 @@ agent_pid=""
 # ---- A restart with the clock set back -----------------------------------------------
 # The node record's generation is a counter kept on disk, not the start time:
 # a node that boots with its clock a day behind still publishes a record that
-# wins over its own earlier one (its Ready condition shows the new start).
-ready_since() { # the one node has one condition, Ready
+# wins over its own earlier one (its conditions show the new start: each is
+# stamped with the agent's start until it flips).
+ready_since() { # the first condition of the one node
     curl -sf "$api/v1/nodes" | grep -o '"lastTransitionTime": *"[^"]*"' | head -1 |
         sed 's/.*: *"\(.*\)"/\1/'
 }

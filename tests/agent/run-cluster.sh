@@ -56,7 +56,7 @@ cleanup() {
             docker volume ls -q --filter "$f" | xargs -r docker volume rm -f >/dev/null 2>&1
         done
     fi
-    rm -rf "$tmp"
+    if [ -n "${KEEP_TMP:-}" ]; then echo "kept $tmp" >&2; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
@@ -140,13 +140,12 @@ manifest() { # NAME
     cat <<EOF
 apiVersion: caravanserai/v1
 kind: Project
-metadata:
-  name: $1
+metadata: {name: $1}
 spec:
   services:
-    app:
+    - name: app
       image: caravanserai/busybox:test
-      command: ["sleep", "3600"]
+      command: [sleep, "3600"]
 EOF
 }
 manifest "${projects[0]}" >"$tmp/a.yaml"

@@ -465,7 +465,8 @@ int sim_publish(sim *s, size_t i, int kind, const char *key, uint64_t generation
     if (rc == 0)
         rc = cara_crdt_apply_local(nd->crdt, b.data, b.len, sim_wall(s, i), NULL);
     if (rc == 0)
-        rc = cara_gossip_publish(nd->g, b.data, b.len, want_ack, s->now_ms);
+        rc = cara_gossip_publish(nd->g, b.data, b.len, want_ack ? CARA_GOSSIP_HOLDERS_MAX + 1 : 0,
+                                 s->now_ms);
     if (rc == 0 && out != NULL)
         rc = cara_buf_append(out, b.data, b.len);
     cara_buf_free(&b);

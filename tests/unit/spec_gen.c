@@ -276,6 +276,21 @@ cara_node *gen_node(cara_env *env, cara_rng *rng, int size)
     n->conditions_count = below(rng, 4);
     n->conditions = gen_conditions(env, rng, n->conditions_count, types, 3);
     n->unschedulable = below(rng, 2);
+    /* Drawn last, so that the fields above come out as they did before
+     * these two existed. */
+    switch (below(rng, 4)) {
+    case 0: break;
+    case 1: n->gossip_addr = gen_strdup(env, "100.64.0.7:7946"); break;
+    case 2: n->gossip_addr = gen_strdup(env, "[fd7a:115c:a1e0::7]:7946"); break;
+    default: {
+        char a[CARA_NODE_GOSSIP_ADDR_BYTES_MAX + 1];
+        snprintf(a, sizeof a, "%s.tail1234.ts.net:%u", n->name, 1 + (unsigned)below(rng, 65535));
+        n->gossip_addr = gen_strdup(env, a);
+        break;
+    }
+    }
+    if (below(rng, 2))
+        n->agent_version = gen_strdup(env, below(rng, 2) ? "0.1.0" : "0.2.0-12-gabcdef1+dirty");
     return n;
 }
 

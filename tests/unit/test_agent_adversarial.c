@@ -14,11 +14,6 @@ static int64_t now_ms(void) { return afix_now_ms(); }
 
 static void ingest(fixture *f, cara_buf *rec) { afix_ingest(f, rec); }
 
-static void node_record(fixture *f, int i, cara_node_state state, uint64_t gen)
-{
-    afix_node(f, i, state, "100.64.0.1", 1ULL << 30, gen);
-}
-
 static void project_record(fixture *f, const char *name) { afix_project(f, name); }
 
 /* A PLACEMENT by node `author` for project `name`, Scheduled on `on`. */
@@ -71,7 +66,7 @@ static void rank(const char *project, int order[NODES])
  * joins or leaves) away from a healthy owner, for good.
  *
  * S: scheduler, X: owner S chose (stays Ready), H: hostile, S2: the next
- * scheduler once S is NotReady. This agent is S2. */
+ * scheduler once S is gone. This agent is S2. */
 TEST(new_scheduler_confirms_or_replaces_a_placement_hint)
 {
     fixture f;
@@ -100,8 +95,17 @@ TEST(new_scheduler_confirms_or_replaces_a_placement_hint)
     CHECK_OK(agent_project_status(&f.a, p, 1, &st, NULL));
     CHECK_STR(st->node_ref, xname); /* the scheduler's placement wins: right */
     cara_project_status_free(f.a.env, st);
-    /* S goes NotReady: S2 becomes the scheduler; X is still Ready. */
-    node_record(&f, S, CARA_NODE_NOT_READY, 2);
+    /* S leaves: S2 becomes the scheduler; X is still Ready. A node's own
+     * record no longer says whether it is Ready (agent_node_ready does,
+     * from admission and a record until gossip membership takes over), so
+     * S leaves by revocation, which also takes its placement away: S2 then
+     * places afresh, and H's placement, ranked below S2, must not be read.
+     * S2 drains first, so that the fresh placement is the next node by
+     * weight, X, and not S2 itself (this fixture has no reconciler). */
+    afix_node(&f, S2, CARA_NODE_DRAINING, "100.64.0.1", 1ULL << 30, 2);
+    cara_buf rev;
+    tadmission(&rev, sname, 2, (uint64_t)now_ms() << 16, &f.op, &f.nodes[S], false);
+    ingest(&f, &rev);
     settle(&f);
     cara_crdt_record r;
     int rc = cara_crdt_get_by(f.a.crdt, CARA_CRDT_PLACEMENT, (const uint8_t *)p, strlen(p),
@@ -111,7 +115,9 @@ TEST(new_scheduler_confirms_or_replaces_a_placement_hint)
             sname, xname, hname, s2name, st->node_ref ? st->node_ref : "(none)",
             rc == 0 ? "written" : "none");
     bool hijacked = st->node_ref != NULL && strcmp(st->node_ref, hname) == 0;
+    bool kept = st->node_ref != NULL && strcmp(st->node_ref, xname) == 0;
     cara_project_status_free(f.a.env, st);
+    CHECK(kept);
     CHECK(rc == 0);    /* fails: S2 never writes its own placement */
     CHECK(!hijacked);  /* fails: H's hint moved the project off healthy X */
     fixture_close(&f);
