@@ -461,6 +461,12 @@
 /* Streams open at once: one outgoing anti-entropy, a few pushes and joins,
  * and what peers open to us. An inbound stream past it is refused. */
 #define CARA_GOSSIP_STREAMS_MAX 64
+/* Of those, what peers open to us: an inbound stream is held until its
+ * hello and then its idle timeout, so a flood of connections that never
+ * speak would otherwise take every slot and stop this node's own
+ * anti-entropy, pushes and joins for as long as it lasts. The rest stays
+ * for streams this node dials. */
+#define CARA_GOSSIP_STREAMS_INBOUND_MAX 48
 /* Bytes buffered per stream beyond one frame: reading stops being useful
  * past one whole message. */
 #define CARA_GOSSIP_STREAM_RX_BYTES_MAX (CARA_GOSSIP_FRAME_BYTES_MAX + 4096)
@@ -606,6 +612,10 @@ _Static_assert(CARA_GOSSIP_PEERS_MAX >= CARA_CRDT_NODES_MAX,
                "every admitted node must get a pairwise key");
 _Static_assert(CARA_GOSSIP_FRAME_PLAINTEXT_BYTES_MAX >= CARA_GOSSIP_PLAINTEXT_BYTES_MAX,
                "a stream frame carries at least what a datagram does");
+_Static_assert(CARA_GOSSIP_STREAMS_INBOUND_MAX < CARA_GOSSIP_STREAMS_MAX &&
+                   CARA_GOSSIP_STREAMS_MAX - CARA_GOSSIP_STREAMS_INBOUND_MAX >=
+                       1 + CARA_GOSSIP_SEEDS_MAX / 2,
+               "inbound streams leave room for an anti-entropy exchange, joins and pushes");
 _Static_assert(CARA_GOSSIP_FRAME_BYTES_MAX <= 0xffffffffu, "the length prefix is 32 bits");
 
 _Static_assert(CARA_SWIM_ENVELOPE_RESERVE_BYTES + CARA_SWIM_HEADER_BYTES_MAX +

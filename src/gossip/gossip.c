@@ -747,7 +747,7 @@ static void filter_updates(cara_gossip *g, cara_swim_msg *sm)
     sm->updates_count = kept;
 }
 
-static int seal_drop_reason(int rc)
+int gossip_seal_drop_reason(int rc)
 {
     switch (rc) {
     case CARA_ETOOBIG: return CARA_GOSSIP_DROP_OVERSIZED;
@@ -806,7 +806,7 @@ int cara_gossip_recv(cara_gossip *g, const cara_gossip_addr *from, const uint8_t
                             &plain_len);
     if (rc != 0) {
         if (rc != CARA_ENOMEM)
-            gossip_drop(g, seal_drop_reason(rc));
+            gossip_drop(g, gossip_seal_drop_reason(rc));
     } else if (cara_wire_decode(plain, plain_len, CARA_WIRE_IN_DATAGRAM, m) != 0) {
         gossip_drop(g, CARA_GOSSIP_DROP_MALFORMED);
     } else {

@@ -137,6 +137,7 @@ const char *cara_gossip_drop_name(int drop);
 typedef struct cara_gossip_stats {
     uint64_t datagrams_in, datagrams_out, datagram_bytes_in, datagram_bytes_out;
     uint64_t stream_bytes_in, stream_bytes_out, streams_opened, streams_accepted;
+    uint64_t streams_timed_out; /* closed after stream_timeout_ms without input */
     size_t datagram_bytes_max;   /* the largest datagram sent */
     uint64_t records_pushed, records_piggybacked, records_received_new;
     uint64_t acks_sent, acks_received;
@@ -200,7 +201,9 @@ int cara_gossip_poll_send(cara_gossip *g, cara_gossip_addr *to, uint8_t *out, si
  * connection fails. */
 int cara_gossip_poll_dial(cara_gossip *g, uint32_t *id, cara_gossip_addr *to);
 void cara_gossip_stream_connected(cara_gossip *g, uint32_t id, uint64_t now_mono_ms);
-/* An inbound connection: 0 and its id, or CARA_ELIMIT (the driver closes it). */
+/* An inbound connection: 0 and its id, or CARA_ELIMIT when
+ * CARA_GOSSIP_STREAMS_INBOUND_MAX inbound streams (or every slot) are
+ * taken (counted as DROP_FULL; the driver closes it). */
 int cara_gossip_stream_accept(cara_gossip *g, uint32_t *id, uint64_t now_mono_ms);
 /* Bytes read from stream `id`. Returns 0; a protocol error marks the stream
  * for closing (poll_close) and is counted. */

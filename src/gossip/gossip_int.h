@@ -144,6 +144,8 @@ gossip_peer *gossip_peer_by_pk(cara_gossip *g, const uint8_t pk[CARA_CRDT_PK_BYT
 void gossip_refresh_admissions(cara_gossip *g);
 void gossip_event(cara_gossip *g, const cara_gossip_event *ev);
 void gossip_drop(cara_gossip *g, int why);
+/* The drop reason of a seal refusal (CARA_ETOOBIG, CARA_EBADSIG, ...). */
+int gossip_seal_drop_reason(int rc);
 /* Merges one record from a peer; true when it changed the state. New
  * records are queued for piggybacking. */
 bool gossip_take_record(cara_gossip *g, const uint8_t *bytes, size_t len, int64_t now_wall_ms);

@@ -109,6 +109,15 @@ static void stream_end(cara_gossip *g, gossip_stream *st, bool error)
         g->sync_running = false;
 }
 
+/* Closes a stream the seal refused (a hello from a key not admitted, a
+ * frame past its cap, a forged or replayed frame), counted under the same
+ * reason as a datagram refused for it. */
+static void stream_refuse(cara_gossip *g, gossip_stream *st, int seal_rc)
+{
+    gossip_drop(g, gossip_seal_drop_reason(seal_rc));
+    stream_end(g, st, false);
+}
+
 /* ---- Sending ------------------------------------------------------------------ */
 
 static void sync_spend(cara_gossip *g, gossip_stream *st, size_t bytes)
@@ -234,6 +243,14 @@ static int join_proof_refusal(cara_gossip *g, const cara_wire_msg *in, int64_t n
 {
     char name[CARA_SWIM_NAME_BYTES_MAX + 1] = {0};
     memcpy(name, in->node.name, in->node.name_len);
+    /* A joiner sends one proof (join_send). More would make a stranger's
+     * single frame cost the seed up to CARA_WIRE_RECORDS_MAX signature
+     * checks before it answers. */
+    if (in->records_count > 1) {
+        snprintf(text, text_max, "join from node %s refused: %zu proof records, at most 1",
+                 name, in->records_count);
+        return CARA_ELIMIT;
+    }
     for (size_t i = 0; i < in->records_count; i++) {
         int rc = cara_crdt_join_check(g->crdt, in->records[i].ptr, in->records[i].len,
                                       now_wall_ms);
@@ -356,7 +373,9 @@ static void clear_recv(cara_gossip *g, gossip_stream *st, uint64_t now_mono_ms,
         cara_env_free(g->env, m);
         return;
     }
-    if (rc != 0) {
+    if (rc == CARA_ETOOBIG) {
+        stream_refuse(g, st, rc); /* a length prefix past the clear frame's cap */
+    } else if (rc != 0) {
         stream_end(g, st, rc != CARA_ENOMEM);
     } else if (!st->initiator && m->kind == CARA_WIRE_JOIN) {
         join_answer(g, st, m, now_mono_ms, now_wall_ms);
@@ -407,15 +426,17 @@ static void hello_recv(cara_gossip *g, gossip_stream *st)
         uint8_t rnd[CARA_SEAL_HELLO_RANDOM_BYTES];
         cara_rng_bytes(&g->env->rng, rnd, sizeof rnd);
         cara_seal_hello(g->seal, rnd, st->hello);
-        if (cara_buf_append(&st->tx, st->hello, sizeof st->hello) != 0) {
-            stream_end(g, st, false);
-            return;
-        }
     }
     int rc = cara_seal_stream_start(g->seal, &st->seal, st->initiator, st->hello, st->rx.data,
                                     CARA_SEAL_HELLO_BYTES, st->peer_known ? st->peer_pk : NULL);
     if (rc != 0) {
-        stream_end(g, st, true);
+        stream_refuse(g, st, rc);
+        return;
+    }
+    /* The accepter answers only a hello it accepted: a stranger or garbage
+     * gets nothing back but the close. */
+    if (!st->initiator && cara_buf_append(&st->tx, st->hello, sizeof st->hello) != 0) {
+        stream_end(g, st, false);
         return;
     }
     memcpy(st->peer_pk, st->seal.peer_pk, CARA_CRDT_PK_BYTES);
@@ -548,9 +569,19 @@ static void frames_recv(cara_gossip *g, gossip_stream *st, int64_t now_wall_ms)
                                        CARA_GOSSIP_FRAME_PLAINTEXT_BYTES_MAX, &plen);
         if (rc == CARA_EAGAIN)
             break;
-        if (rc != 0 || plen == 0 || (plain[0] & ~MORE_FRAMES) != 0 ||
-            cara_buf_append(&st->msg, plain + 1, plen - 1) != 0) {
+        if (rc != 0) {
+            stream_refuse(g, st, rc);
+            break;
+        }
+        if (plen == 0 || (plain[0] & ~MORE_FRAMES) != 0) {
             stream_end(g, st, true);
+            break;
+        }
+        rc = cara_buf_append(&st->msg, plain + 1, plen - 1);
+        if (rc != 0) { /* a message reassembled past its cap */
+            if (rc != CARA_ENOMEM)
+                gossip_drop(g, CARA_GOSSIP_DROP_OVERSIZED);
+            stream_end(g, st, false);
             break;
         }
         memmove(st->rx.data, st->rx.data + used, st->rx.len - used);
@@ -606,6 +637,13 @@ void cara_gossip_stream_connected(cara_gossip *g, uint32_t id, uint64_t now_mono
 
 int cara_gossip_stream_accept(cara_gossip *g, uint32_t *id, uint64_t now_mono_ms)
 {
+    size_t inbound = 0;
+    for (size_t i = 0; i < CARA_GOSSIP_STREAMS_MAX; i++)
+        inbound += g->streams[i].used && !g->streams[i].initiator;
+    if (inbound >= CARA_GOSSIP_STREAMS_INBOUND_MAX) {
+        gossip_drop(g, CARA_GOSSIP_DROP_FULL);
+        return CARA_ELIMIT;
+    }
     gossip_stream *st = stream_new(g, now_mono_ms);
     if (st == NULL)
         return CARA_ELIMIT;
@@ -776,8 +814,10 @@ void gossip_streams_tick(cara_gossip *g, uint64_t now_mono_ms, int64_t now_wall_
     gossip_sync_tokens(g, now_mono_ms);
     for (size_t i = 0; i < CARA_GOSSIP_STREAMS_MAX; i++) {
         gossip_stream *st = &g->streams[i];
-        if (st->used && st->phase != PH_CLOSING && now_mono_ms >= st->idle_deadline_mono_ms)
+        if (st->used && st->phase != PH_CLOSING && now_mono_ms >= st->idle_deadline_mono_ms) {
+            g->stats.streams_timed_out++;
             stream_end(g, st, false);
+        }
     }
     seeds_tick(g, now_mono_ms);
     sync_tick(g, now_mono_ms);

@@ -16,6 +16,7 @@
 #define EV_CONNECTED 3 /* the dialler learns its connection is up */
 #define EV_BYTES 4     /* stream bytes arrive at `to` */
 #define EV_CLOSED 5    /* `to` learns its end of a stream closed */
+#define EV_OUTSIDE 6   /* bytes from an outside party arrive at `to` (conn: its handle) */
 
 #define CONNS_MAX 4096
 #define SEGMENT_BYTES_MAX (64 * 1024)
@@ -44,6 +45,16 @@ typedef struct sim_conn {
     uint64_t last_at[2]; /* last arrival scheduled towards end k */
 } sim_conn;
 
+/* An outside party's connection to a node (sim_outside_*). */
+typedef struct sim_outside {
+    bool used, node_open;
+    uint16_t node;
+    uint32_t life, sid;
+    uint8_t *kept; /* SIM_OUTSIDE_KEEP_BYTES, owned */
+    size_t kept_len;
+    uint64_t total;
+} sim_outside;
+
 typedef struct sim_node {
     sim *s;
     size_t index;
@@ -71,6 +82,7 @@ struct sim {
     uint64_t seq, now_ms;
     sim_conn *conns;
     uint32_t conn_id_next;
+    sim_outside outside[SIM_OUTSIDE_MAX];
     uint8_t *dgram;  /* CARA_GOSSIP_DATAGRAM_BYTES_MAX */
     cara_buf segment;
     sim_datagram_fn on_datagram;
@@ -308,6 +320,8 @@ void sim_free(sim *s)
         cara_env_free(s->env, s->heap[i].bytes);
     cara_env_free(s->env, s->heap);
     cara_env_free(s->env, s->conns);
+    for (size_t k = 0; k < SIM_OUTSIDE_MAX; k++)
+        cara_env_free(s->env, s->outside[k].kept);
     cara_env_free(s->env, s->dgram);
     cara_buf_free(&s->segment);
     cara_env_free(s->env, s);
@@ -360,6 +374,9 @@ void sim_crash(sim *s, size_t i)
         if (c->used && !c->open[0] && !c->open[1])
             *c = (sim_conn){0};
     }
+    for (size_t k = 0; k < SIM_OUTSIDE_MAX; k++)
+        if (s->outside[k].used && s->outside[k].node == i)
+            s->outside[k].node_open = false;
 }
 
 int sim_add_member(sim *s, size_t i, size_t j)
@@ -535,6 +552,110 @@ int sim_inject(sim *s, size_t to, const cara_gossip_addr *from, const uint8_t *b
     return schedule(s, EV_DGRAM, to, s->now_ms + delay_ms, 0, from, bytes, len);
 }
 
+static sim_outside *outside_of(sim *s, int handle)
+{
+    if (handle < 0 || handle >= SIM_OUTSIDE_MAX || !s->outside[handle].used)
+        return NULL;
+    return &s->outside[handle];
+}
+
+/* The outside connection whose node end is stream `sid` of node i. */
+static sim_outside *outside_by_sid(sim *s, size_t i, uint32_t sid)
+{
+    for (size_t k = 0; k < SIM_OUTSIDE_MAX; k++) {
+        sim_outside *o = &s->outside[k];
+        if (o->used && o->node_open && o->node == i && o->life == s->nodes[i]->life &&
+            o->sid == sid)
+            return o;
+    }
+    return NULL;
+}
+
+int sim_outside_connect(sim *s, size_t to, int *handle)
+{
+    sim_node *nd = s->nodes[to];
+    if (nd->g == NULL)
+        return CARA_EINVAL;
+    int k = 0;
+    while (k < SIM_OUTSIDE_MAX && s->outside[k].used)
+        k++;
+    if (k == SIM_OUTSIDE_MAX)
+        return CARA_ELIMIT;
+    sim_outside *o = &s->outside[k];
+    if (o->kept == NULL)
+        o->kept = cara_env_alloc(s->env, SIM_OUTSIDE_KEEP_BYTES);
+    if (o->kept == NULL)
+        return CARA_ENOMEM;
+    uint32_t sid = 0;
+    int rc = cara_gossip_stream_accept(nd->g, &sid, s->now_ms);
+    if (rc != 0)
+        return rc;
+    uint8_t *kept = o->kept;
+    *o = (sim_outside){.used = true, .node_open = true, .node = (uint16_t)to, .life = nd->life,
+                       .sid = sid, .kept = kept};
+    *handle = k;
+    drain(s, to);
+    return 0;
+}
+
+int sim_outside_send(sim *s, int handle, const uint8_t *bytes, size_t len, uint64_t delay_ms)
+{
+    sim_outside *o = outside_of(s, handle);
+    if (o == NULL)
+        return CARA_EINVAL;
+    return schedule(s, EV_OUTSIDE, o->node, s->now_ms + delay_ms, (uint32_t)handle, NULL, bytes,
+                    len);
+}
+
+const uint8_t *sim_outside_received(const sim *s, int handle, size_t *kept, uint64_t *total)
+{
+    const sim_outside *o = &s->outside[handle];
+    *kept = o->kept_len;
+    *total = o->total;
+    return o->kept;
+}
+
+bool sim_outside_open(const sim *s, int handle)
+{
+    return handle >= 0 && handle < SIM_OUTSIDE_MAX && s->outside[handle].used &&
+           s->outside[handle].node_open;
+}
+
+void sim_outside_close(sim *s, int handle)
+{
+    sim_outside *o = outside_of(s, handle);
+    if (o == NULL || !o->node_open)
+        return;
+    o->node_open = false;
+    if (s->nodes[o->node]->g != NULL && s->nodes[o->node]->life == o->life) {
+        cara_gossip_stream_closed(s->nodes[o->node]->g, o->sid);
+        drain(s, o->node);
+    }
+}
+
+/* The node wrote to an outside party, or closed its end: true if `sid` was one. */
+static bool outside_write(sim *s, size_t from, uint32_t sid, const uint8_t *b, size_t len)
+{
+    sim_outside *o = outside_by_sid(s, from, sid);
+    if (o == NULL)
+        return false;
+    size_t room = SIM_OUTSIDE_KEEP_BYTES - o->kept_len;
+    size_t keep = len < room ? len : room;
+    memcpy(o->kept + o->kept_len, b, keep);
+    o->kept_len += keep;
+    o->total += len;
+    return true;
+}
+
+static bool outside_close(sim *s, size_t from, uint32_t sid)
+{
+    sim_outside *o = outside_by_sid(s, from, sid);
+    if (o == NULL)
+        return false;
+    o->node_open = false;
+    return true;
+}
+
 /* ---- Output of one node ------------------------------------------------------------- */
 
 static void route_datagram(sim *s, size_t from, const cara_gossip_addr *to_addr,
@@ -652,6 +773,8 @@ static void dial(sim *s, size_t from, uint32_t sid, const cara_gossip_addr *to_a
 /* Sends a stream's bytes to the other end in segments of random size. */
 static void stream_write(sim *s, size_t from, uint32_t sid, const uint8_t *b, size_t len)
 {
+    if (outside_write(s, from, sid, b, len))
+        return;
     int end;
     sim_conn *c = conn_by_sid(s, from, sid, &end);
     s->stats.stream_bytes += len;
@@ -687,6 +810,8 @@ static void stream_write(sim *s, size_t from, uint32_t sid, const uint8_t *b, si
 
 static void stream_close(sim *s, size_t from, uint32_t sid)
 {
+    if (outside_close(s, from, sid))
+        return;
     int end;
     sim_conn *c = conn_by_sid(s, from, sid, &end);
     if (c == NULL)
@@ -774,7 +899,7 @@ static void deliver(sim *s, sim_ev *ev)
     }
     s->stats.deliveries++;
     int64_t wall = node_wall(nd);
-    sim_conn *c = ev->type == EV_DGRAM ? NULL : conn_by_id(s, ev->conn);
+    sim_conn *c = ev->type == EV_DGRAM || ev->type == EV_OUTSIDE ? NULL : conn_by_id(s, ev->conn);
     int end = c != NULL && c->node[1] == ev->to && c->life[1] == ev->life ? 1 : 0;
     switch (ev->type) {
     case EV_DGRAM:
@@ -808,6 +933,12 @@ static void deliver(sim *s, sim_ev *ev)
             (void)cara_gossip_stream_recv(nd->g, c->sid[end], ev->bytes, ev->len, s->now_ms,
                                           wall);
         break;
+    case EV_OUTSIDE: {
+        sim_outside *o = outside_of(s, (int)ev->conn);
+        if (o != NULL && o->node_open && o->life == nd->life)
+            (void)cara_gossip_stream_recv(nd->g, o->sid, ev->bytes, ev->len, s->now_ms, wall);
+        break;
+    }
     case EV_CLOSED:
         if (c != NULL && c->open[end] && c->node[end] == ev->to) {
             c->open[end] = false;

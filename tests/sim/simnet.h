@@ -154,6 +154,29 @@ void sim_heal_all(sim *s);
 int sim_inject(sim *s, size_t to, const cara_gossip_addr *from, const uint8_t *bytes,
                size_t len, uint64_t delay_ms);
 
+/* ---- Hostile streams ---------------------------------------------------------------
+ * A party outside the cluster (no node, no key of the sim's) connected to
+ * a node: the node accepts the connection at once; the bytes the party
+ * sends are delivered in one piece after a delay, whatever the links say;
+ * what the node writes back is kept for the test to read (up to
+ * SIM_OUTSIDE_KEEP_BYTES, counted beyond: a party that never reads). */
+#define SIM_OUTSIDE_MAX 128
+#define SIM_OUTSIDE_KEEP_BYTES (256 * 1024)
+
+/* Connects to node `to`: 0 and a handle (0..SIM_OUTSIDE_MAX-1), the
+ * node's CARA_ELIMIT when it refuses the stream, CARA_EINVAL when it is
+ * down, CARA_ELIMIT when the harness's own table is full. */
+int sim_outside_connect(sim *s, size_t to, int *handle);
+/* The party writes `bytes` (copied), arriving after delay_ms. */
+int sim_outside_send(sim *s, int handle, const uint8_t *bytes, size_t len, uint64_t delay_ms);
+/* What the node wrote to the party so far: the first bytes kept, and the
+ * total written. */
+const uint8_t *sim_outside_received(const sim *s, int handle, size_t *kept, uint64_t *total);
+/* True while the node still holds its end (it has not closed it). */
+bool sim_outside_open(const sim *s, int handle);
+/* The party closes its end: the node hears of it at once. */
+void sim_outside_close(sim *s, int handle);
+
 /* ---- Running ------------------------------------------------------------------------ */
 
 uint64_t sim_now(const sim *s);

@@ -6,6 +6,7 @@
 #include <dirent.h>
 
 #include "../fuzz/fuzz_crdt_fixture.h"
+#include "../fuzz/fuzz_gossip_node_fixture.h"
 #include "../fuzz/fuzz_seal_fixture.h"
 #include "../fuzz/fuzz_wire_fixture.h"
 #include "agent/api_body.h"
@@ -447,4 +448,169 @@ TEST(fuzz_join_token_seeds_parse_and_refuse)
     each_seed("fuzz/seeds/fuzz_join_token", check_join_token_seed);
     CHECK_INT(join_tokens[0], >=, 3);
     CHECK_INT(join_tokens[1], >=, 2);
+}
+
+/* The gossip node fuzzer's seeds: operations of
+ * tests/fuzz/fuzz_gossip_node_fixture.h that reach each handler behind the
+ * seal (a SWIM ping, a PUSH wanting an ack, an ACK, an anti-entropy
+ * exchange, a large PUSH on a stream), a clear JOIN, raw garbage and
+ * ticks. Each must run without breaking a property, and the sealed ones
+ * must be taken as valid messages (no malformed or stream drop). */
+
+static cara_buf node_seed_recs;
+
+static void node_op(cara_buf *out, int kind, int peer, const uint8_t *b, size_t len)
+{
+    uint8_t hdr[3] = {(uint8_t)(kind | (peer << 3)), (uint8_t)(len >> 8), (uint8_t)len};
+    CHECK_OK(cara_buf_append(out, hdr, 3));
+    CHECK_OK(cara_buf_append(out, b, len));
+}
+
+/* One sealed-stream frame inside an op's bytes: [flag][len16][plaintext]. */
+static void node_frame(cara_buf *out, const cara_buf *plain)
+{
+    uint8_t hdr[3] = {0, (uint8_t)(plain->len >> 8), (uint8_t)plain->len};
+    CHECK_OK(cara_buf_append(out, hdr, 3));
+    CHECK_OK(cara_buf_append(out, plain->data, plain->len));
+}
+
+static void node_tick(cara_buf *out, uint16_t steps)
+{
+    uint8_t op[3] = {NODE_FIX_OP_TICK, (uint8_t)(steps >> 8), (uint8_t)steps};
+    CHECK_OK(cara_buf_append(out, op, 3));
+}
+
+static void node_encode(cara_buf *out, int where)
+{
+    cara_buf_reset(out);
+    if (where == CARA_WIRE_IN_CLEAR)
+        CHECK_OK(cara_wire_clear_frame(&wire_msg, out));
+    else
+        CHECK_OK(cara_wire_encode(&wire_msg, SIZE_MAX, out));
+}
+
+static void write_node_seeds(void)
+{
+    cara_env *env = cara_test_env();
+    cara_buf seed, enc, inner, rec;
+    cara_buf_init(&seed, env, CARA_WIRE_STREAM_MSG_BYTES_MAX);
+    cara_buf_init(&enc, env, CARA_WIRE_STREAM_MSG_BYTES_MAX);
+    cara_buf_init(&inner, env, CARA_WIRE_STREAM_MSG_BYTES_MAX);
+    cara_buf_init(&rec, env, CARA_CRDT_RECORD_BYTES_MAX);
+    fixture_key op;
+    fixture_key_make(&op, 1);
+    uint64_t hlc = ((uint64_t)FIXTURE_NOW_MS << CARA_CRDT_HLC_COUNTER_BITS) + 500;
+    CHECK_OK(fixture_sign(&rec, CARA_CRDT_PROJECT, "new", 1, hlc, &op, "\x81\xa1k\x02", 4));
+
+    /* A SWIM ping from n1 with records riding on it, then ticks. */
+    fixture_wire_sample(FIXTURE_WIRE_SWIM_PING, &wire_msg);
+    node_encode(&enc, CARA_WIRE_IN_DATAGRAM);
+    node_op(&seed, NODE_FIX_OP_SEALED_DGRAM, 0, enc.data, enc.len);
+    node_tick(&seed, 100);
+    node_tick(&seed, 1000);
+    write_file("fuzz/seeds/fuzz_gossip_node", "dgram-swim-ping.bin", seed.data, seed.len);
+
+    /* A PUSH wanting an ack from n2, an ACK from n1. */
+    cara_buf_reset(&seed);
+    fixture_wire_sample(FIXTURE_WIRE_PUSH, &wire_msg);
+    wire_msg.want_ack = true;
+    wire_msg.records_count = 1;
+    wire_msg.records[0] = (cara_wire_bytes){rec.data, rec.len};
+    node_encode(&enc, CARA_WIRE_IN_DATAGRAM);
+    node_op(&seed, NODE_FIX_OP_SEALED_DGRAM, 1, enc.data, enc.len);
+    fixture_wire_sample(FIXTURE_WIRE_ACK, &wire_msg);
+    node_encode(&enc, CARA_WIRE_IN_DATAGRAM);
+    node_op(&seed, NODE_FIX_OP_SEALED_DGRAM, 0, enc.data, enc.len);
+    write_file("fuzz/seeds/fuzz_gossip_node", "dgram-push-ack.bin", seed.data, seed.len);
+
+    /* An anti-entropy exchange opened by a replica that lags (no projects),
+     * then its DONE on the same stream. */
+    cara_crdt *lag = NULL;
+    CHECK_OK(fixture_state(env, 0, &lag));
+    cara_buf sync;
+    cara_buf_init(&sync, env, CARA_CRDT_SYNC_MSG_BYTES_MAX);
+    CHECK_OK(cara_crdt_sync_start(lag, &sync));
+    memset(&wire_msg, 0, sizeof wire_msg);
+    wire_msg.kind = CARA_WIRE_SYNC;
+    wire_msg.blob = (cara_wire_bytes){sync.data, sync.len};
+    node_encode(&enc, CARA_WIRE_IN_STREAM);
+    cara_buf_reset(&seed);
+    cara_buf_reset(&inner);
+    node_frame(&inner, &enc);
+    node_op(&seed, NODE_FIX_OP_SEALED_STREAM, 1, inner.data, inner.len);
+    memset(&wire_msg, 0, sizeof wire_msg);
+    wire_msg.kind = CARA_WIRE_DONE;
+    node_encode(&enc, CARA_WIRE_IN_STREAM);
+    cara_buf_reset(&inner);
+    node_frame(&inner, &enc);
+    node_op(&seed, NODE_FIX_OP_MORE, 1, inner.data, inner.len);
+    node_tick(&seed, 700);
+    write_file("fuzz/seeds/fuzz_gossip_node", "stream-sync.bin", seed.data, seed.len);
+    cara_buf_free(&sync);
+    cara_crdt_free(lag);
+
+    /* A PUSH on a stream, cut into two frames (the first says more follow). */
+    memset(&wire_msg, 0, sizeof wire_msg);
+    wire_msg.kind = CARA_WIRE_PUSH;
+    wire_msg.want_ack = true;
+    wire_msg.records_count = 1;
+    wire_msg.records[0] = (cara_wire_bytes){rec.data, rec.len};
+    node_encode(&enc, CARA_WIRE_IN_STREAM);
+    cara_buf_reset(&seed);
+    cara_buf_reset(&inner);
+    size_t half = enc.len / 2;
+    uint8_t h1[3] = {1, (uint8_t)(half >> 8), (uint8_t)half};
+    CHECK_OK(cara_buf_append(&inner, h1, 3));
+    CHECK_OK(cara_buf_append(&inner, enc.data, half));
+    uint8_t h2[3] = {0, (uint8_t)((enc.len - half) >> 8), (uint8_t)(enc.len - half)};
+    CHECK_OK(cara_buf_append(&inner, h2, 3));
+    CHECK_OK(cara_buf_append(&inner, enc.data + half, enc.len - half));
+    node_op(&seed, NODE_FIX_OP_SEALED_STREAM, 0, inner.data, inner.len);
+    write_file("fuzz/seeds/fuzz_gossip_node", "stream-push.bin", seed.data, seed.len);
+
+    /* A clear JOIN fed a few bytes at a time, and garbage on a stream. */
+    fixture_wire_sample(FIXTURE_WIRE_JOIN, &wire_msg);
+    node_encode(&enc, CARA_WIRE_IN_CLEAR);
+    cara_buf_reset(&seed);
+    node_op(&seed, NODE_FIX_OP_STREAM | (6 << 4), 0, enc.data, enc.len);
+    node_op(&seed, NODE_FIX_OP_STREAM, 0, (const uint8_t *)"\xca\x5e\x01\x03garbage", 11);
+    node_tick(&seed, 1000);
+    write_file("fuzz/seeds/fuzz_gossip_node", "clear-join.bin", seed.data, seed.len);
+
+    cara_buf_free(&seed);
+    cara_buf_free(&enc);
+    cara_buf_free(&inner);
+    cara_buf_free(&rec);
+}
+
+static int node_seeds_seen;
+
+static void check_node_seed(const char *name, const uint8_t *b, size_t len)
+{
+    cara_gossip_stats st;
+    int broken = node_fix_run(cara_test_env(), &node_seed_recs, b, len, &st);
+    if (broken != 0)
+        cara_test_fail(__FILE__, __LINE__, "seed %s breaks property %d", name, broken);
+    bool sealed = strncmp(name, "dgram-", 6) == 0 || strncmp(name, "stream-", 7) == 0;
+    if (sealed && (st.dropped[CARA_GOSSIP_DROP_MALFORMED] != 0 ||
+                   st.dropped[CARA_GOSSIP_DROP_STREAM] != 0))
+        cara_test_fail(__FILE__, __LINE__, "seed %s: a sealed message was refused (%llu malformed, %llu stream)", name, (unsigned long long)st.dropped[CARA_GOSSIP_DROP_MALFORMED], (unsigned long long)st.dropped[CARA_GOSSIP_DROP_STREAM]);
+    if (strcmp(name, "dgram-push-ack.bin") == 0 || strcmp(name, "stream-push.bin") == 0)
+        CHECK_INT(st.records_received_new, ==, 1);
+    if (strcmp(name, "stream-sync.bin") == 0)
+        CHECK_INT(st.stream_bytes_out, >, CARA_SEAL_HELLO_BYTES);
+    if (strcmp(name, "clear-join.bin") == 0)
+        CHECK_INT(st.joins_refused + st.joins_welcomed, ==, 1);
+    node_seeds_seen++;
+}
+
+TEST(fuzz_gossip_node_seeds_reach_the_handlers_behind_the_seal)
+{
+    cara_buf_init(&node_seed_recs, cara_test_env(), CARA_CRDT_DELTA_BYTES_MAX);
+    CHECK_OK(node_fix_records(cara_test_env(), &node_seed_recs));
+    if (writing())
+        write_node_seeds();
+    node_seeds_seen = 0;
+    CHECK_INT(each_seed("fuzz/seeds/fuzz_gossip_node", check_node_seed), >=, 5);
+    cara_buf_free(&node_seed_recs);
 }

@@ -11,6 +11,7 @@
 
 #include "../sim/simnet.h"
 #include "gossip/seal_int.h"
+#include "gossip/wire_int.h"
 #include "harness.h"
 
 #define PERIOD_MS 1000
@@ -958,4 +959,506 @@ TEST(gossip_node_joiner_with_an_expired_join_token_is_refused_as_expired_at_both
 TEST(gossip_node_joiner_with_a_join_token_not_signed_by_an_operator_is_refused_as_untrusted)
 {
     refused_token(11, true, CARA_EUNTRUSTED);
+}
+
+/* ---- (6b) Hostile input on streams -------------------------------------------------
+ * A party outside the cluster connects to the victim and writes bytes of
+ * its choosing (sim_outside_*). Some of it is authentic: node 2's key in a
+ * seal of its own (a later epoch), so the bytes reach the frame decoder
+ * and the handlers behind the seal. */
+
+#define STREAM_VICTIM 1
+#define STREAM_PEER 2
+
+typedef struct hostile_peer {
+    cara_seal *seal;
+    cara_seal_stream st;
+    uint8_t hello[CARA_SEAL_HELLO_BYTES];
+    int h;
+} hostile_peer;
+
+/* Connects as node 2 and sends its hello; the victim's answer is read by
+ * hostile_open. */
+static void hostile_connect(sim *s, hostile_peer *p, uint8_t random_tag)
+{
+    memset(p, 0, sizeof *p);
+    CHECK_OK(cara_seal_new(cara_test_env(), sim_pk(s, STREAM_PEER), sim_sk(s, STREAM_PEER),
+                           1000 + random_tag, &p->seal));
+    CHECK_OK(cara_seal_admit(p->seal, sim_pk(s, STREAM_VICTIM)));
+    uint8_t rnd[CARA_SEAL_HELLO_RANDOM_BYTES];
+    memset(rnd, random_tag, sizeof rnd);
+    cara_seal_hello(p->seal, rnd, p->hello);
+    CHECK_OK(sim_outside_connect(s, STREAM_VICTIM, &p->h));
+    CHECK_OK(sim_outside_send(s, p->h, p->hello, sizeof p->hello, 1));
+    sim_run_for(s, 2);
+}
+
+/* Takes the victim's hello: the stream is open both ways. */
+static void hostile_open(sim *s, hostile_peer *p)
+{
+    size_t kept;
+    uint64_t total;
+    const uint8_t *b = sim_outside_received(s, p->h, &kept, &total);
+    CHECK_INT(kept, >=, CARA_SEAL_HELLO_BYTES);
+    CHECK_OK(cara_seal_stream_start(p->seal, &p->st, true, p->hello, b, CARA_SEAL_HELLO_BYTES,
+                                    sim_pk(s, STREAM_VICTIM)));
+}
+
+/* Seals one frame whose plaintext is `flag` then `len` bytes. */
+static size_t hostile_frame(hostile_peer *p, uint8_t flag, const uint8_t *bytes, size_t len,
+                            uint8_t *out)
+{
+    static uint8_t plain[CARA_GOSSIP_FRAME_PLAINTEXT_BYTES_MAX];
+    plain[0] = flag;
+    memcpy(plain + 1, bytes, len);
+    size_t n = 0;
+    CHECK_OK(cara_seal_stream_seal(p->seal, &p->st, plain, len + 1, out,
+                                   CARA_GOSSIP_FRAME_BYTES_MAX, &n));
+    return n;
+}
+
+static void hostile_free(hostile_peer *p) { cara_seal_free(p->seal); }
+
+/* After `what` ran against the victim: exactly `why` moved by one (or
+ * nothing when why < 0), the state is untouched, and the stream is closed
+ * (or still open). */
+static void expect_stream_drop(sim *s, const drop_snap *a, int why, int h, bool closed)
+{
+    drop_snap b;
+    snap(s, STREAM_VICTIM, &b);
+    for (int d = 0; d < CARA_GOSSIP_DROP_COUNT_; d++) {
+        uint64_t want = a->g.dropped[d] + (d == why);
+        if (b.g.dropped[d] != want)
+            fprintf(stderr, "  want %s: %s moved by %llu\n", why >= 0 ? cara_gossip_drop_name(why)
+                    : "no drop", cara_gossip_drop_name(d),
+                    (unsigned long long)(b.g.dropped[d] - a->g.dropped[d]));
+        CHECK_INT(b.g.dropped[d], ==, want);
+    }
+    CHECK_MEM(a->hash, 32, b.hash, 32);
+    CHECK_INT(b.g.records_received_new, ==, a->g.records_received_new);
+    CHECK_INT(b.g.sync_records_applied, ==, a->g.sync_records_applied);
+    CHECK(sim_outside_open(s, h) == !closed);
+}
+
+/* Bytes from outside, on a fresh connection, then the drop they must cause. */
+static void raw_stream(sim *s, const uint8_t *b, size_t len, int why)
+{
+    drop_snap a;
+    snap(s, STREAM_VICTIM, &a);
+    int h;
+    CHECK_OK(sim_outside_connect(s, STREAM_VICTIM, &h));
+    CHECK_OK(sim_outside_send(s, h, b, len, 1));
+    sim_run_for(s, 5);
+    expect_stream_drop(s, &a, why, h, true);
+    size_t kept;
+    uint64_t total;
+    (void)sim_outside_received(s, h, &kept, &total);
+    CHECK_INT(total, ==, 0); /* nothing is said to a stranger or to garbage */
+}
+
+/* Node 2's hello, then `b`; the drop they must cause. */
+static void sealed_stream(sim *s, const uint8_t *b, size_t len, int why, bool closed)
+{
+    drop_snap a;
+    snap(s, STREAM_VICTIM, &a);
+    hostile_peer p;
+    hostile_connect(s, &p, 7);
+    hostile_open(s, &p);
+    CHECK_OK(sim_outside_send(s, p.h, b, len, 1));
+    sim_run_for(s, 5);
+    expect_stream_drop(s, &a, why, p.h, closed);
+    if (!closed)
+        sim_outside_close(s, p.h);
+    hostile_free(&p);
+}
+
+/* A clear join frame around `msgpack` (its length prefix says `claim`). */
+static size_t clear_frame(const uint8_t *msgpack, size_t len, uint32_t claim, uint8_t *out)
+{
+    uint8_t hdr[CARA_WIRE_CLEAR_HEADER_BYTES] = {
+        CARA_WIRE_CLEAR_MAGIC0, CARA_WIRE_CLEAR_MAGIC1, CARA_WIRE_VERSION,
+        (uint8_t)(claim >> 24), (uint8_t)(claim >> 16), (uint8_t)(claim >> 8), (uint8_t)claim};
+    memcpy(out, hdr, sizeof hdr);
+    memcpy(out + sizeof hdr, msgpack, len);
+    return sizeof hdr + len;
+}
+
+/* A JOIN from a stranger named "evil" with `count` records of `rec`. */
+static size_t join_frame(const uint8_t *rec, size_t rec_len, size_t count, cara_buf *out)
+{
+    cara_wire_msg *m = calloc(1, sizeof *m);
+    CHECK(m != NULL);
+    m->kind = CARA_WIRE_JOIN;
+    m->node.name_len = 4;
+    memcpy(m->node.name, "evil", 4);
+    memset(m->node.key, 0xee, sizeof m->node.key);
+    m->addr.len = 6;
+    memset(m->addr.bytes, 9, 6);
+    m->records_count = count < CARA_WIRE_RECORDS_MAX ? count : CARA_WIRE_RECORDS_MAX;
+    for (size_t i = 0; i < m->records_count; i++)
+        m->records[i] = (cara_wire_bytes){rec, rec_len};
+    CHECK_OK(cara_wire_clear_frame(m, out));
+    free(m);
+    return out->len;
+}
+
+TEST(gossip_node_hostile_streams_are_closed_and_counted_by_reason_and_change_nothing)
+{
+    const size_t n = 3;
+    watch *w = calloc(1, sizeof *w);
+    uint8_t *buf = malloc(2 * CARA_GOSSIP_FRAME_BYTES_MAX);
+    CHECK(w != NULL && buf != NULL);
+    sim *s = booted(n, 12, w, NULL);
+    cara_rng rng;
+    cara_rng_seed(&rng, cara_test_seed() + 12);
+
+    /* Garbage instead of a hello: a hello's length of it is refused. */
+    for (int k = 0; k < 20; k++) {
+        size_t l = CARA_SEAL_HELLO_BYTES + (size_t)cara_rng_below(&rng, 4096);
+        cara_rng_bytes(&rng, buf, l);
+        buf[0] = 0x00; /* neither the seal's 0xCA nor a clear frame's 'C' */
+        raw_stream(s, buf, l, CARA_GOSSIP_DROP_MALFORMED);
+    }
+    /* A well-formed hello from a key no admission names: not answered. */
+    uint8_t seed[CARA_CRDT_SEED_BYTES], pk[CARA_CRDT_PK_BYTES], sk[CARA_CRDT_SK_BYTES];
+    cara_rng_bytes(&rng, seed, sizeof seed);
+    CHECK_OK(cara_crdt_key_from_seed(seed, pk, sk));
+    cara_seal *evil = NULL;
+    CHECK_OK(cara_seal_new(cara_test_env(), pk, sk, 1, &evil));
+    uint8_t rnd[CARA_SEAL_HELLO_RANDOM_BYTES] = {1}, hello[CARA_SEAL_HELLO_BYTES];
+    cara_seal_hello(evil, rnd, hello);
+    raw_stream(s, hello, sizeof hello, CARA_GOSSIP_DROP_NOTADMITTED);
+    cara_seal_free(evil);
+
+    /* A valid hello, then garbage where frames belong: a length below a
+     * sealed frame's overhead, a plausible length over junk, a length
+     * prefix claiming 4 GiB (refused before any wait), a real frame with
+     * one bit flipped, and a frame sealed out of order. */
+    memset(buf, 0, 8);
+    sealed_stream(s, (const uint8_t *)"\x00\x00\x00\x05hello", 9, CARA_GOSSIP_DROP_MALFORMED, true);
+    buf[0] = 0, buf[1] = 0, buf[2] = 1, buf[3] = 0;
+    cara_rng_bytes(&rng, buf + 4, 256);
+    sealed_stream(s, buf, 4 + 256, CARA_GOSSIP_DROP_MALFORMED, true);
+    sealed_stream(s, (const uint8_t *)"\xff\xff\xff\xff", 4, CARA_GOSSIP_DROP_OVERSIZED, true);
+    sealed_stream(s, (const uint8_t *)"\x00\x01\x00\x41", 4, CARA_GOSSIP_DROP_OVERSIZED, true);
+    {
+        drop_snap a;
+        snap(s, STREAM_VICTIM, &a);
+        hostile_peer p;
+        hostile_connect(s, &p, 8);
+        hostile_open(s, &p);
+        size_t fl = hostile_frame(&p, 0, (const uint8_t *)"\x91\x01", 2, buf);
+        buf[fl - 3] ^= 0x40;
+        CHECK_OK(sim_outside_send(s, p.h, buf, fl, 1));
+        sim_run_for(s, 5);
+        expect_stream_drop(s, &a, CARA_GOSSIP_DROP_BADTAG, p.h, true);
+        hostile_free(&p);
+
+        snap(s, STREAM_VICTIM, &a);
+        hostile_connect(s, &p, 9);
+        hostile_open(s, &p);
+        (void)hostile_frame(&p, 0, (const uint8_t *)"\x91\x01", 2, buf); /* counter 0: lost */
+        fl = hostile_frame(&p, 0, (const uint8_t *)"\x91\x01", 2, buf);  /* counter 1 */
+        CHECK_OK(sim_outside_send(s, p.h, buf, fl, 1));
+        sim_run_for(s, 5);
+        expect_stream_drop(s, &a, CARA_GOSSIP_DROP_REPLAY, p.h, true);
+        hostile_free(&p);
+    }
+    /* Authentic frames whose content is wrong: junk plaintext, an unknown
+     * flag, an empty plaintext, a datagram-only message, a DELTA on a
+     * stream that is not an exchange. Each is a protocol error. */
+    static const struct {
+        uint8_t flag;
+        const char *plain;
+        size_t len;
+    } wrong[] = {
+        {0, "\xc1\xc1\xc1", 3},
+        {0x80, "\x93\x01\x0b\xc4\x00", 5},
+        {0, "", 0},
+        {0, "\x93\x01\x01\x80", 4},
+        {0, "\x93\x01\x0b\xc4\x01\x00", 6},
+    };
+    for (size_t k = 0; k < sizeof wrong / sizeof wrong[0]; k++) {
+        drop_snap a;
+        snap(s, STREAM_VICTIM, &a);
+        hostile_peer p;
+        hostile_connect(s, &p, (uint8_t)(10 + k));
+        hostile_open(s, &p);
+        size_t fl;
+        if (wrong[k].len == 0) {
+            size_t nn = 0;
+            CHECK_OK(cara_seal_stream_seal(p.seal, &p.st, (const uint8_t *)"", 0, buf,
+                                           CARA_GOSSIP_FRAME_BYTES_MAX, &nn));
+            fl = nn;
+        } else {
+            fl = hostile_frame(&p, wrong[k].flag, (const uint8_t *)wrong[k].plain, wrong[k].len,
+                               buf);
+        }
+        CHECK_OK(sim_outside_send(s, p.h, buf, fl, 1));
+        sim_run_for(s, 5);
+        expect_stream_drop(s, &a, CARA_GOSSIP_DROP_STREAM, p.h, true);
+        hostile_free(&p);
+    }
+
+    /* Clear join frames: garbage msgpack, a length prefix claiming 4 GiB,
+     * a proof record that is not a record, and 1024 records. */
+    uint8_t junk[64];
+    cara_rng_bytes(&rng, junk, sizeof junk);
+    junk[0] = 0xc1; /* never valid msgpack */
+    size_t l = clear_frame(junk, sizeof junk, sizeof junk, buf);
+    raw_stream(s, buf, l, CARA_GOSSIP_DROP_STREAM);
+    l = clear_frame(junk, sizeof junk, 0xffffffffu, buf);
+    raw_stream(s, buf, l, CARA_GOSSIP_DROP_OVERSIZED);
+    {
+        cara_buf jf;
+        cara_buf_init(&jf, cara_test_env(), CARA_WIRE_CLEAR_BYTES_MAX);
+        /* Not a record: refused with an answer, counted as a refused join. */
+        drop_snap a;
+        snap(s, STREAM_VICTIM, &a);
+        uint64_t refused = w->refused_join[STREAM_VICTIM];
+        join_frame((const uint8_t *)"not a record", 12, 1, &jf);
+        int h;
+        CHECK_OK(sim_outside_connect(s, STREAM_VICTIM, &h));
+        CHECK_OK(sim_outside_send(s, h, jf.data, jf.len, 1));
+        sim_run_for(s, 5);
+        expect_stream_drop(s, &a, -1, h, true);
+        CHECK_INT(w->refused_join[STREAM_VICTIM], ==, refused + 1);
+        size_t kept;
+        uint64_t total;
+        const uint8_t *ans = sim_outside_received(s, h, &kept, &total);
+        cara_wire_msg *m = calloc(1, sizeof *m);
+        CHECK(m != NULL);
+        size_t used = 0;
+        CHECK_OK(cara_wire_clear_parse(ans, kept, &used, m));
+        CHECK_INT(m->kind, ==, CARA_WIRE_REFUSED);
+        CHECK_INT(used, ==, kept);
+        free(m);
+        /* 1024 records, the list's cap: a joiner sends one proof, so the
+         * seed refuses it before checking any, with an answer. */
+        snap(s, STREAM_VICTIM, &a);
+        cara_buf_reset(&jf);
+        join_frame((const uint8_t *)"r", 1, CARA_WIRE_RECORDS_MAX, &jf);
+        CHECK_OK(sim_outside_connect(s, STREAM_VICTIM, &h));
+        CHECK_OK(sim_outside_send(s, h, jf.data, jf.len, 1));
+        sim_run_for(s, 5);
+        expect_stream_drop(s, &a, -1, h, true);
+        CHECK_INT(w->refused_join[STREAM_VICTIM], ==, refused + 2);
+        CHECK_RC(w->refused_join_reason[STREAM_VICTIM], CARA_ELIMIT);
+        /* 1025: past the list's cap, refused unread. A JOIN with none ends
+         * in an empty array (0x90): it becomes an array16 of 1025
+         * one-byte records. */
+        cara_buf_reset(&jf);
+        join_frame(NULL, 0, 0, &jf);
+        CHECK_INT(jf.data[jf.len - 1], ==, 0x90);
+        jf.len--;
+        CHECK_OK(cara_buf_append(&jf, "\xdc\x04\x01", 3));
+        for (int i = 0; i < 1025; i++)
+            CHECK_OK(cara_buf_append(&jf, "\xc4\x01r", 3));
+        size_t body = jf.len - CARA_WIRE_CLEAR_HEADER_BYTES;
+        jf.data[3] = (uint8_t)(body >> 24), jf.data[4] = (uint8_t)(body >> 16);
+        jf.data[5] = (uint8_t)(body >> 8), jf.data[6] = (uint8_t)body;
+        raw_stream(s, jf.data, jf.len, CARA_GOSSIP_DROP_OVERSIZED);
+        cara_buf_free(&jf);
+    }
+
+    /* And the cluster never noticed. */
+    sim_run_for(s, 10 * PERIOD_MS);
+    CHECK(all_see_all_alive(s, NULL));
+    CHECK_INT(w->suspect_events, ==, 0);
+    check_datagrams_fit(s);
+    free(buf);
+    sim_free(s);
+    free(w);
+}
+
+/* A peer that connects and stalls, after a hello or in the middle of one,
+ * is closed by the idle timeout and counted; nothing else moves. */
+TEST(gossip_node_stalled_stream_is_closed_by_the_idle_timeout_and_counted)
+{
+    watch *w = calloc(1, sizeof *w);
+    CHECK(w != NULL);
+    sim *s = booted(3, 13, w, NULL);
+    cara_gossip_cfg c = {0};
+    cara_gossip_cfg_lan(&c);
+    drop_snap a;
+    snap(s, STREAM_VICTIM, &a);
+    hostile_peer p;
+    hostile_connect(s, &p, 1);
+    hostile_open(s, &p);
+    int half;
+    CHECK_OK(sim_outside_connect(s, STREAM_VICTIM, &half));
+    CHECK_OK(sim_outside_send(s, half, p.hello, CARA_SEAL_HELLO_BYTES / 2, 1));
+    sim_run_for(s, c.stream_timeout_ms - 100);
+    CHECK(sim_outside_open(s, p.h) && sim_outside_open(s, half));
+    sim_run_for(s, 200);
+    CHECK(!sim_outside_open(s, p.h) && !sim_outside_open(s, half));
+    drop_snap b;
+    snap(s, STREAM_VICTIM, &b);
+    CHECK_INT(b.g.streams_timed_out - a.g.streams_timed_out, ==, 2);
+    CHECK_MEM(a.g.dropped, sizeof a.g.dropped, b.g.dropped, sizeof b.g.dropped);
+    CHECK(all_see_all_alive(s, NULL));
+    CHECK_INT(w->suspect_events, ==, 0);
+    hostile_free(&p);
+    sim_free(s);
+    free(w);
+}
+
+/* A flood of connections that never speak: inbound streams stop at
+ * CARA_GOSSIP_STREAMS_INBOUND_MAX (each refusal counted as full), the
+ * earliest still works, and the victim's own anti-entropy keeps running
+ * through slots the flood cannot take, however long it is kept up. */
+TEST(gossip_node_stream_flood_is_refused_past_the_inbound_cap_and_earlier_streams_and_syncs_go_on)
+{
+    watch *w = calloc(1, sizeof *w);
+    CHECK(w != NULL);
+    sim *s = booted(3, 14, w, NULL);
+    hostile_peer p;
+    hostile_connect(s, &p, 2);
+    hostile_open(s, &p);
+    int flood[SIM_OUTSIDE_MAX];
+    size_t accepted = 1, refused = 0;
+    drop_snap a;
+    snap(s, STREAM_VICTIM, &a);
+    for (int k = 0; k < 60; k++) {
+        int rc = sim_outside_connect(s, STREAM_VICTIM, &flood[accepted]);
+        if (rc == 0)
+            accepted++;
+        else {
+            CHECK_RC(rc, CARA_ELIMIT);
+            refused++;
+        }
+    }
+    drop_snap b;
+    snap(s, STREAM_VICTIM, &b);
+    /* Streams the victim dialled itself may hold slots too, never inbound ones. */
+    CHECK_INT(accepted, <=, CARA_GOSSIP_STREAMS_INBOUND_MAX);
+    CHECK_INT(accepted, >=, CARA_GOSSIP_STREAMS_INBOUND_MAX - 2);
+    CHECK_INT(b.g.dropped[CARA_GOSSIP_DROP_FULL] - a.g.dropped[CARA_GOSSIP_DROP_FULL], ==, refused);
+    /* The earliest stream still works: a SYNC on it is answered. */
+    cara_crdt *empty = NULL;
+    cara_crdt_cfg cc = {.operator_pks = (const uint8_t(*)[CARA_CRDT_PK_BYTES])sim_operator_pk(s),
+                        .operator_pks_count = 1};
+    CHECK_OK(cara_crdt_new(&empty, &cc, cara_test_env()));
+    cara_buf sync, enc;
+    cara_buf_init(&sync, cara_test_env(), CARA_CRDT_SYNC_MSG_BYTES_MAX);
+    cara_buf_init(&enc, cara_test_env(), CARA_WIRE_STREAM_MSG_BYTES_MAX);
+    CHECK_OK(cara_crdt_sync_start(empty, &sync));
+    cara_wire_msg *m = calloc(1, sizeof *m);
+    uint8_t *frame = malloc(CARA_GOSSIP_FRAME_BYTES_MAX);
+    CHECK(m != NULL && frame != NULL);
+    m->kind = CARA_WIRE_SYNC;
+    m->blob = (cara_wire_bytes){sync.data, sync.len};
+    CHECK_OK(cara_wire_encode(m, CARA_WIRE_STREAM_MSG_BYTES_MAX, &enc));
+    size_t fl = hostile_frame(&p, 0, enc.data, enc.len, frame);
+    size_t kept;
+    uint64_t total_before, total;
+    (void)sim_outside_received(s, p.h, &kept, &total_before);
+    CHECK_OK(sim_outside_send(s, p.h, frame, fl, 1));
+    sim_run_for(s, 10);
+    (void)sim_outside_received(s, p.h, &kept, &total);
+    CHECK_INT(total, >, total_before);
+    /* Kept up for 30 s, one byte every 5 s (never a whole hello): the
+     * victim's own exchanges go on. */
+    uint64_t synced_before = b.g.syncs_completed;
+    for (int t = 0; t < 6; t++) {
+        for (size_t k = 1; k < accepted; k++)
+            CHECK_OK(sim_outside_send(s, flood[k], (const uint8_t *)"\xca", 1, 0));
+        sim_run_for(s, 5 * PERIOD_MS);
+        CHECK(sim_outside_open(s, flood[1]));
+    }
+    snap(s, STREAM_VICTIM, &b);
+    CHECK_INT(b.g.syncs_completed, >, synced_before);
+    for (size_t k = 1; k < accepted; k++)
+        sim_outside_close(s, flood[k]);
+    CHECK(all_see_all_alive(s, NULL));
+    CHECK_INT(w->suspect_events, ==, 0);
+    hostile_free(&p);
+    free(m);
+    free(frame);
+    cara_buf_free(&sync);
+    cara_buf_free(&enc);
+    cara_crdt_free(empty);
+    sim_free(s);
+    free(w);
+}
+
+/* An admitted peer that sends SYNCs and never reads what comes back: the
+ * victim answers at most CARA_GOSSIP_SYNC_ROUNDS_MAX of them with work
+ * (DELTA, SYNC), every later one with a DONE alone, so what it writes to
+ * a peer that does not read grows with the rounds cap, not with the
+ * peer's input; nothing of the peer's is applied (it holds nothing). */
+TEST(gossip_node_peer_sending_syncs_and_never_reading_gets_bounded_answers)
+{
+    watch *w = calloc(1, sizeof *w);
+    CHECK(w != NULL);
+    sim *s = booted(3, 15, w, NULL);
+    drop_snap a;
+    snap(s, STREAM_VICTIM, &a);
+    hostile_peer p;
+    hostile_connect(s, &p, 4);
+    hostile_open(s, &p);
+    cara_crdt *empty = NULL;
+    cara_crdt_cfg cc = {.operator_pks = (const uint8_t(*)[CARA_CRDT_PK_BYTES])sim_operator_pk(s),
+                        .operator_pks_count = 1};
+    CHECK_OK(cara_crdt_new(&empty, &cc, cara_test_env()));
+    cara_buf sync, enc;
+    cara_buf_init(&sync, cara_test_env(), CARA_CRDT_SYNC_MSG_BYTES_MAX);
+    cara_buf_init(&enc, cara_test_env(), CARA_WIRE_STREAM_MSG_BYTES_MAX);
+    CHECK_OK(cara_crdt_sync_start(empty, &sync));
+    cara_wire_msg *m = calloc(1, sizeof *m);
+    uint8_t *frame = malloc(CARA_GOSSIP_FRAME_BYTES_MAX);
+    uint8_t *plain = malloc(CARA_GOSSIP_FRAME_PLAINTEXT_BYTES_MAX);
+    CHECK(m != NULL && frame != NULL && plain != NULL);
+    m->kind = CARA_WIRE_SYNC;
+    m->blob = (cara_wire_bytes){sync.data, sync.len};
+    CHECK_OK(cara_wire_encode(m, CARA_WIRE_STREAM_MSG_BYTES_MAX, &enc));
+    const int sent = 4 * CARA_GOSSIP_SYNC_ROUNDS_MAX;
+    for (int k = 0; k < sent; k++) {
+        size_t fl = hostile_frame(&p, 0, enc.data, enc.len, frame);
+        CHECK_OK(sim_outside_send(s, p.h, frame, fl, 1));
+    }
+    sim_run_for(s, 20);
+    /* Read it all afterwards, as the peer never did. */
+    size_t kept;
+    uint64_t total;
+    const uint8_t *b = sim_outside_received(s, p.h, &kept, &total);
+    CHECK_INT(total, ==, kept); /* all kept: the bound below is far under the keep */
+    size_t off = CARA_SEAL_HELLO_BYTES, work = 0, done = 0, work_bytes = 0;
+    while (off < kept) {
+        size_t used = 0, plen = 0;
+        CHECK_OK(cara_seal_stream_open(p.seal, &p.st, b + off, kept - off, &used, plain,
+                                       CARA_GOSSIP_FRAME_PLAINTEXT_BYTES_MAX, &plen));
+        CHECK_INT(plain[0], ==, 0); /* every answer fits one frame here */
+        CHECK_OK(cara_wire_decode(plain + 1, plen - 1, CARA_WIRE_IN_STREAM, m));
+        if (m->kind == CARA_WIRE_DONE) {
+            done++;
+        } else {
+            CHECK(m->kind == CARA_WIRE_SYNC || m->kind == CARA_WIRE_DELTA);
+            work++;
+            work_bytes += used;
+        }
+        off += used;
+    }
+    say("  %d SYNCs never read: %zu answers with work (%zu bytes), %zu DONE; %llu bytes in all\n",
+        sent, work, work_bytes, done, (unsigned long long)total);
+    CHECK_INT(work, <=, 2 * CARA_GOSSIP_SYNC_ROUNDS_MAX);
+    CHECK_INT(done, >=, (size_t)sent - CARA_GOSSIP_SYNC_ROUNDS_MAX);
+    CHECK_INT(work + done, <=, (size_t)sent * 2);
+    drop_snap c;
+    snap(s, STREAM_VICTIM, &c);
+    CHECK_MEM(a.hash, 32, c.hash, 32);
+    CHECK_INT(c.g.sync_records_applied, ==, a.g.sync_records_applied);
+    sim_outside_close(s, p.h);
+    sim_run_for(s, 5 * PERIOD_MS);
+    CHECK(all_see_all_alive(s, NULL));
+    CHECK_INT(w->suspect_events, ==, 0);
+    hostile_free(&p);
+    free(m);
+    free(frame);
+    free(plain);
+    cara_buf_free(&sync);
+    cara_buf_free(&enc);
+    cara_crdt_free(empty);
+    sim_free(s);
+    free(w);
 }
