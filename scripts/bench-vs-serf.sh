@@ -282,11 +282,12 @@ cara_setup() {
     fi
     "$ctl" admit >"$work/admit.out" 2>&1 || { fail_reason="caravanctl admit failed: $(head -1 "$work/admit.out")"; return 1; }
     local tok
-    if ! "$ctl" join-token create --uses "$N" >"$work/token.out" 2>&1; then
-        fail_reason="caravanctl join-token create failed: $(head -1 "$work/token.out")"; return 1
+    # The token is the one line on stdout; stderr says when it expires.
+    if ! "$ctl" join-token create --uses "$N" >"$work/token.out" 2>"$work/token.err"; then
+        fail_reason="caravanctl join-token create failed: $(head -1 "$work/token.err")"; return 1
     fi
-    tok=$(sed -n 's/^token[=:] *//p' "$work/token.out" | head -1)
-    [ -n "$tok" ] || tok=$(awk 'NF {t = $NF} END {print t}' "$work/token.out")
+    tok=$(grep -m1 '^cara-join-v1\.' "$work/token.out" || true)
+    [ -n "$tok" ] || { fail_reason="caravanctl join-token create printed no token"; return 1; }
     local i
     for i in $(seq 2 "$N"); do cara_node "$i" "$tok"; done
     local deadline=$((SECONDS + FORM_S)) ok

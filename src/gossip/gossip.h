@@ -61,6 +61,8 @@ typedef struct cara_gossip_cfg {
     uint32_t awareness_max;
     uint64_t reap_horizon_ms;
     uint32_t push_fanout;              /* members a new record is pushed to at once */
+    uint32_t gossip_interval_ms;       /* a gossip round while news is pending */
+    uint32_t gossip_nodes;             /* members each gossip round goes to */
     uint32_t anti_entropy_interval_ms; /* one push-pull with a random member */
     uint32_t reconnect_interval_ms;    /* one ping to a random member held dead */
     uint32_t stream_timeout_ms;        /* an idle stream is closed */

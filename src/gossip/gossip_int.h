@@ -135,6 +135,7 @@ struct cara_gossip {
     cara_gossip_event *events;
     size_t ev_head, ev_count;
     bool leaving;
+    uint64_t gossip_next_mono_ms;
     uint64_t last_now_mono_ms;
     cara_gossip_stats stats;
 };

@@ -310,7 +310,8 @@ static void add_samples(cara_swim *s, const cara_swim_id *to, cara_swim_msg *msg
 
 /* Fills the piggyback list of a message to `to`; an update leaves the
  * queue once sent retransmit_limit times. */
-static void fill_piggyback(cara_swim *s, const cara_swim_id *to, cara_swim_msg *msg)
+static void fill_piggyback(cara_swim *s, const cara_swim_id *to, cara_swim_msg *msg,
+                           bool samples)
 {
     size_t bytes = 0;
     uint32_t limit = cara_swim_retransmit_limit(s);
@@ -346,7 +347,8 @@ static void fill_piggyback(cara_swim *s, const cara_swim_id *to, cara_swim_msg *
         else
             i++;
     }
-    add_samples(s, to, msg, &bytes);
+    if (samples)
+        add_samples(s, to, msg, &bytes);
 }
 
 /* Queues a message. `target` is the member a ping or ping-req is about. */
@@ -368,7 +370,8 @@ static void send_msg(cara_swim *s, const cara_swim_peer *to, uint8_t type, uint3
         if (type == CARA_SWIM_PING_REQ)
             it->msg.target_addr = target->addr;
     }
-    fill_piggyback(s, &to->id, &it->msg);
+    /* Gossip rounds carry news only; probe traffic also carries samples. */
+    fill_piggyback(s, &to->id, &it->msg, type != CARA_SWIM_GOSSIP);
 }
 
 /* A peer by id: its known address, or none (the driver answers to the
@@ -894,6 +897,8 @@ int cara_swim_recv(cara_swim *s, const cara_swim_id *from, const cara_swim_msg *
     case CARA_SWIM_NACK:
         recv_nack(s, from, msg->seq);
         break;
+    case CARA_SWIM_GOSSIP:
+        break; /* the updates were all it had */
     default:
         s->stats.nonsense_count++;
     }
@@ -1166,5 +1171,23 @@ size_t cara_swim_sample_alive(cara_swim *s, size_t k, cara_swim_peer *out)
     size_t got = pick_alive(s, NO_SLOT, k, slots);
     for (size_t i = 0; i < got; i++)
         out[i] = s->members[slots[i]].peer;
+    return got;
+}
+
+size_t cara_swim_pending(const cara_swim *s)
+{
+    return s->bcasts_count;
+}
+
+size_t cara_swim_gossip(cara_swim *s, size_t k, bool always)
+{
+    if (s->leaving || (!always && s->bcasts_count == 0))
+        return 0;
+    uint32_t slots[CARA_SWIM_INDIRECT_MAX];
+    if (k > CARA_SWIM_INDIRECT_MAX)
+        k = CARA_SWIM_INDIRECT_MAX;
+    size_t got = pick_alive(s, NO_SLOT, k, slots);
+    for (size_t i = 0; i < got; i++)
+        send_msg(s, &s->members[slots[i]].peer, CARA_SWIM_GOSSIP, 0, NULL);
     return got;
 }

@@ -50,6 +50,7 @@ enum cara_swim_msg_type {
     CARA_SWIM_ACK = 2,      /* seq of the ping (or of the ping-req relayed) */
     CARA_SWIM_PING_REQ = 3, /* seq, target + target_addr to probe for us */
     CARA_SWIM_NACK = 4,     /* seq of a ping-req whose target did not answer */
+    CARA_SWIM_GOSSIP = 5,   /* updates only, no answer (memberlist's gossip messages) */
 };
 
 /* Member states, also the kinds of piggybacked updates. */
@@ -174,6 +175,15 @@ int cara_swim_poll_send(cara_swim *s, cara_swim_peer *to, cara_swim_msg *msg);
 
 /* Returns 0 and the next event, or CARA_EAGAIN when none. */
 int cara_swim_poll_event(cara_swim *s, cara_swim_event *ev);
+
+/* Sends a GOSSIP message to up to k (at most CARA_SWIM_INDIRECT_MAX) alive
+ * members drawn at random, carrying the pending updates; with none pending
+ * and `always` false, sends nothing. Returns how many were queued. This is
+ * memberlist's gossip round (GossipInterval, GossipNodes): news spreads
+ * every gossip interval instead of once per probe. */
+size_t cara_swim_gossip(cara_swim *s, size_t k, bool always);
+/* Updates waiting to be piggybacked. */
+size_t cara_swim_pending(const cara_swim *s);
 
 /* Leaves gracefully: broadcasts LEFT at our incarnation, sends it directly
  * to up to CARA_SWIM_LEAVE_NOTICES_MAX members, stops probing, and keeps

@@ -105,7 +105,7 @@ static bool update_ok(const cara_swim_update *u)
  * no address; it is written as three nils. */
 static bool swim_ok(const cara_swim_msg *m)
 {
-    if (m->type < CARA_SWIM_PING || m->type > CARA_SWIM_NACK ||
+    if (m->type < CARA_SWIM_PING || m->type > CARA_SWIM_GOSSIP ||
         m->updates_count > CARA_SWIM_PIGGYBACK_MAX)
         return false;
     if (m->target.name_len == 0) {
@@ -529,7 +529,7 @@ static int bind_swim(const msgpack_object *o, cara_swim_msg *m)
         return CARA_EPARSE;
     const msgpack_object *f = o->via.array.ptr;
     uint64_t type, seq;
-    if (!ob_uint(&f[0], CARA_SWIM_NACK, &type) || type < CARA_SWIM_PING ||
+    if (!ob_uint(&f[0], CARA_SWIM_GOSSIP, &type) || type < CARA_SWIM_PING ||
         !ob_uint(&f[1], UINT32_MAX, &seq))
         return CARA_EPARSE;
     if (ob_type(&f[2], MSGPACK_OBJECT_NIL)) {

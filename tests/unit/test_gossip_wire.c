@@ -335,7 +335,7 @@ TEST(encode_refuses_messages_that_break_their_format_and_leaves_out_unchanged)
     REFUSED(m_in.kind = 0);
     REFUSED(m_in.kind = 13);
     REFUSED(m_in.swim.type = 0);
-    REFUSED(m_in.swim.type = CARA_SWIM_NACK + 1);
+    REFUSED(m_in.swim.type = CARA_SWIM_GOSSIP + 1);
     REFUSED(m_in.swim.target.name_len = CARA_SWIM_NAME_BYTES_MAX + 1);
     REFUSED(m_in.swim.target.name_len = 0); /* a key but no name */
     REFUSED(m_in.swim.target_addr.len = CARA_SWIM_ADDR_BYTES_MAX + 1);
@@ -639,7 +639,7 @@ TEST(wrong_types_bad_fields_and_non_canonical_forms_are_refused)
         uint8_t to;
     } pokes[] = {
         {at_type, 0x00},     /* type 0 */
-        {at_type, 0x05},     /* type 5 */
+        {at_type, 0x06},     /* type 6 (GOSSIP, 5, is the last) */
         {at_type, 0xc2},     /* type false */
         {at_name, 0xc4},     /* name as bin */
         {at_name, 0xa0},     /* empty name: the rest no longer parses */
