@@ -199,19 +199,32 @@ static void on_tick(uv_timer_t *t)
     agent_node_tick(a);
 }
 
+static void on_leave_timer(uv_timer_t *t);
+
 static void shutdown_agent(cara_agent *a, int signum)
 {
     if (a->stopping)
         return;
+    /* Ctrl-C is a graceful leave (members stop counting this node): the
+     * notice goes out, and the node keeps answering for one probe period
+     * so that it spreads, then stops. A SIGTERM is a restart or a stop the
+     * node returns from: members see it die and it refutes when it is
+     * back, as serf and Consul do. */
+    if (signum == SIGINT && a->gossip != NULL && !a->leaving) {
+        a->leaving = true;
+        cara_env_logf(a->env, CARA_LOG_INFO, "agent",
+                      "signal %d: leaving the cluster, then shutting down; containers keep "
+                      "running", signum);
+        agent_gossip_leave(a);
+        uv_timer_start(&a->leave_timer, on_leave_timer, AGENT_LEAVE_WAIT_MS, 0);
+        return;
+    }
     a->stopping = true;
-    if (signum != 0)
+    if (signum != 0 && !a->leaving)
         cara_env_logf(a->env, CARA_LOG_INFO, "agent",
                       "signal %d: shutting down; containers keep running", signum);
-    /* Ctrl-C is a graceful leave (members stop counting this node); a
-     * SIGTERM is a restart or a stop the node returns from: members see
-     * it die and it refutes when it is back, as serf and Consul do. */
-    if (signum == SIGINT)
-        agent_gossip_leave(a);
+    uv_timer_stop(&a->leave_timer);
+    uv_close((uv_handle_t *)&a->leave_timer, NULL);
     agent_gossip_stop(a);
     agent_watch_close_all(a);
     cara_http_free(a->http);
@@ -235,6 +248,8 @@ static void shutdown_agent(cara_agent *a, int signum)
 }
 
 static void on_signal(uv_signal_t *s, int signum) { shutdown_agent(s->data, signum); }
+
+static void on_leave_timer(uv_timer_t *t) { shutdown_agent(t->data, 0); }
 
 static void on_fail_timer(uv_timer_t *t) { shutdown_agent(t->data, 0); }
 
@@ -355,6 +370,8 @@ int cara_agent_run(const cara_agent_config *cfg, cara_env *env)
     a.info_timer.data = &a;
     uv_timer_init(&loop, &a.fail_timer);
     a.fail_timer.data = &a;
+    uv_timer_init(&loop, &a.leave_timer);
+    a.leave_timer.data = &a;
     uv_timer_start(&a.tick, on_tick, AGENT_TICK_MS, AGENT_TICK_MS);
     uv_timer_init(&loop, &a.gc_timer);
     a.gc_timer.data = &a;

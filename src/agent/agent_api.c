@@ -270,9 +270,9 @@ static bool ack_wanted(cara_agent *a, const cara_http_request *req, cara_http_re
     }
     char *end = NULL;
     unsigned long n = strtoul(q, &end, 10);
-    if (*q == '\0' || *end != '\0' || n < 1 || n > CARA_CRDT_NODES_MAX) {
+    if (*q == '\0' || *end != '\0' || n < 1 || n > CARA_GOSSIP_ACK_NODES_MAX) {
         cara_http_reply_error(reply, 400, "BadRequest", "ack must be a number of nodes, 1..%d",
-                              CARA_CRDT_NODES_MAX);
+                              CARA_GOSSIP_ACK_NODES_MAX);
         return false;
     }
     *wanted = (uint32_t)n;
@@ -454,6 +454,10 @@ static void gossip_metrics(cara_agent *a, cara_buf *b)
                         cara_gossip_drop_name(i), (unsigned long long)g.dropped[i]);
     metric(b, "cara_gossip_truncated_total", "counter",
            "Datagrams longer than the receive buffer.", a->stats.gossip_truncated);
+    metric(b, "cara_gossip_slow_readers_total", "counter",
+           "Gossip connections closed because the peer did not read.", a->stats.gossip_slow_readers);
+    metric(b, "cara_gossip_send_dropped_total", "counter",
+           "Datagrams dropped because the send queue was full.", a->stats.gossip_send_dropped);
 }
 
 static void metrics(cara_agent *a, cara_http_reply *reply)

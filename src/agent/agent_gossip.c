@@ -195,7 +195,12 @@ static void send_datagrams(agent_gossip *ag)
         uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
         if (uv_udp_try_send(&ag->udp, &b, 1, (struct sockaddr *)&ss) >= 0)
             continue;
-        /* The socket buffer is full: queue a copy. */
+        /* The socket buffer is full: queue a copy, within a bound (UDP
+         * may drop it anyway; the protocol copes). */
+        if (uv_udp_get_send_queue_size(&ag->udp) > AGENT_GOSSIP_WRITE_QUEUE_BYTES_MAX) {
+            ag->a->stats.gossip_send_dropped++;
+            continue;
+        }
         uv_udp_send_t *req = malloc(sizeof *req + len);
         if (req == NULL)
             continue;
@@ -284,6 +289,14 @@ static void write_streams(agent_gossip *ag)
     uint32_t id;
     while (cara_gossip_stream_poll_send(ag->g, &id, &out) == 0) {
         gconn *c = conn_by_id(ag, id);
+        /* A peer that does not read gets no more than this queued: past it
+         * the stream is closed (and counted), not buffered. */
+        if (c != NULL && uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) + out.len >
+                             AGENT_GOSSIP_WRITE_QUEUE_BYTES_MAX) {
+            ag->a->stats.gossip_slow_readers++;
+            conn_close(c, true);
+            c = NULL;
+        }
         uv_write_t *req = c != NULL ? malloc(sizeof *req + out.len) : NULL;
         if (req != NULL) {
             memcpy(req + 1, out.data, out.len);
@@ -387,6 +400,9 @@ static void on_udp(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct
                                cara_env_now_mono_ms(a->env), cara_env_now_wall_ms(a->env));
     else if (nread > 0 && (flags & UV_UDP_PARTIAL))
         ag->a->stats.gossip_truncated++;
+    else if (nread < 0)
+        cara_env_logf(a->env, CARA_LOG_DEBUG, "gossip", "receiving a datagram failed: %s",
+                      uv_strerror((int)nread));
     free(buf->base);
     if (nread != 0 || from != NULL)
         flush(ag);
@@ -532,14 +548,19 @@ bool agent_gossip_defer_ack(cara_agent *a, const uint8_t *record, size_t len, ui
                             uint32_t timeout_ms, int status, json_t *body, cara_http_reply *reply)
 {
     cara_crdt_record r;
-    if (a->gossip == NULL || wanted <= 1 || cara_crdt_record_decode(record, len, &r) != 0)
+    if (a->gossip == NULL || cara_crdt_record_decode(record, len, &r) != 0)
         return false;
-    gack *k = calloc(1, sizeof *k);
-    if (k == NULL)
-        return false;
-    k->reply = cara_http_reply_defer(reply);
-    if (k->reply == NULL) {
+    uint64_t now = cara_env_now_mono_ms(a->env);
+    gack *k = wanted > 1 ? calloc(1, sizeof *k) : NULL;
+    if (k != NULL && (k->reply = cara_http_reply_defer(reply)) == NULL) {
         free(k);
+        k = NULL;
+    }
+    /* Spread it whatever is waited for (an unchanged apply re-spreads the
+     * version held, which also counts its holders again). */
+    (void)cara_gossip_publish(a->gossip->g, record, len, k != NULL ? wanted : 0, now);
+    if (k == NULL) {
+        flush(a->gossip);
         return false;
     }
     cara_crdt_record_id(&r, k->id);
@@ -548,10 +569,9 @@ bool agent_gossip_defer_ack(cara_agent *a, const uint8_t *record, size_t len, ui
     k->holders = 1;
     k->status = status;
     k->body = body;
-    k->until_mono_ms = cara_env_now_mono_ms(a->env) + timeout_ms;
+    k->until_mono_ms = now + timeout_ms;
     k->next = a->gossip->acks;
     a->gossip->acks = k;
-    (void)cara_gossip_publish(a->gossip->g, record, len, wanted, cara_env_now_mono_ms(a->env));
     flush(a->gossip);
     return true;
 }
@@ -595,6 +615,12 @@ void agent_gossip_stats(cara_agent *a, cara_gossip_stats *out, bool *on)
     *on = a->gossip != NULL;
     if (*on)
         cara_gossip_stats_get(a->gossip->g, out);
+}
+
+static void os_random(void *ctx, uint8_t *out, size_t len)
+{
+    (void)ctx;
+    randombytes_buf(out, len);
 }
 
 /* ---- Start and stop ------------------------------------------------------------- */
@@ -720,7 +746,8 @@ int agent_gossip_start(cara_agent *a)
         free(ag);
         return rc != 0 ? rc : CARA_ELIMIT;
     }
-    cara_gossip_cfg gc = {.name = cfg->name, .addr = adv, .epoch = (uint32_t)epoch};
+    cara_gossip_cfg gc = {.name = cfg->name, .addr = adv, .epoch = (uint32_t)epoch,
+                          .random_bytes = os_random};
     memcpy(gc.pk, a->node_pk, sizeof gc.pk);
     memcpy(gc.sk, a->node_sk, sizeof gc.sk);
     rc = cara_gossip_new(&ag->g, &gc, a->env, a->crdt);

@@ -22,6 +22,12 @@
 /* How long an apply or delete waits for other nodes to hold its record
  * before answering with how many do (DESIGN.md §4). */
 #define AGENT_ACK_TIMEOUT_MS (10 * 1000)
+/* After a graceful leave, how long the node keeps answering so that the
+ * notice spreads: two LAN probe periods. */
+#define AGENT_LEAVE_WAIT_MS 2000
+/* Bytes queued to one gossip connection (or the UDP socket) before it is
+ * treated as a peer that does not read: two of the largest messages. */
+#define AGENT_GOSSIP_WRITE_QUEUE_BYTES_MAX (2 * CARA_WIRE_STREAM_MSG_BYTES_MAX)
 /* How often collection runs: tombstones live for days, so a minute late
  * costs nothing; each run is one pass over the records. */
 #define AGENT_GC_INTERVAL_MS (60 * 1000)
@@ -92,6 +98,8 @@ typedef struct agent_node_self {
 
 typedef struct agent_stats {
     uint64_t gossip_truncated; /* datagrams longer than the receive buffer */
+    uint64_t gossip_slow_readers; /* streams closed: the peer did not read */
+    uint64_t gossip_send_dropped; /* datagrams dropped: the send queue was full */
     uint64_t records_applied, records_refused, store_errors, status_writes;
     uint64_t node_publishes; /* node records written by this node */
     uint64_t evaluations; /* agent_project_changed calls */
@@ -142,6 +150,8 @@ typedef struct cara_agent {
     uv_timer_t gc_timer;
     uv_timer_t eval_timer;
     uv_timer_t fail_timer;   /* fail-stop: shuts down from the loop */
+    uv_timer_t leave_timer;  /* SIGINT: stops once the leave notice has spread */
+    bool leaving;
     int exit_code;
     uv_signal_t sigterm, sigint;
     uv_timer_t tick;

@@ -454,6 +454,14 @@
  * API waits for min(2, live) and the extra ones only cost memory. */
 #define CARA_GOSSIP_TRACKS_MAX 64
 #define CARA_GOSSIP_HOLDERS_MAX 8
+/* The most nodes an apply can wait for (--ack N): this node and the
+ * holders a track remembers. */
+#define CARA_GOSSIP_ACK_NODES_MAX (CARA_GOSSIP_HOLDERS_MAX + 1)
+/* The longest wait between two tries of an unanswered or refused seed. */
+#define CARA_GOSSIP_JOIN_BACKOFF_MS_MAX (60 * 1000)
+/* An inbound stream must finish its hello (or its clear JOIN) within this,
+ * whatever trickle of bytes it sends: a slot is not held by a stranger. */
+#define CARA_GOSSIP_HANDSHAKE_MS_MAX (3 * 1000)
 /* Seeds given with --join. */
 #define CARA_GOSSIP_SEEDS_MAX 16
 /* The proof a joiner sends (a join-token record): a record, small. */

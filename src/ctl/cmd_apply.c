@@ -167,9 +167,9 @@ int ctl_cmd_apply(ctl_ctx *ctx, int argc, char **argv)
         } else if (opt == 'A') {
             char *end = NULL;
             unsigned long n = strtoul(optarg, &end, 10);
-            if (*optarg == '\0' || *end != '\0' || n < 1 || n > CARA_CRDT_NODES_MAX) {
+            if (*optarg == '\0' || *end != '\0' || n < 1 || n > CARA_GOSSIP_ACK_NODES_MAX) {
                 rc = ctl_usage_error("apply", "invalid --ack '%s' (a number of nodes, 1..%d)",
-                                     optarg, CARA_CRDT_NODES_MAX);
+                                     optarg, CARA_GOSSIP_ACK_NODES_MAX);
                 goto out;
             }
             ack_wanted = (unsigned)n;

@@ -125,7 +125,7 @@ struct cara_gossip {
 
     gossip_stream *streams; /* CARA_GOSSIP_STREAMS_MAX slots */
     uint32_t stream_id_next;
-    bool sync_running;
+    uint32_t sync_stream_id; /* the exchange this node runs; 0: none */
     uint64_t sync_next_mono_ms;
     uint64_t reconnect_next_mono_ms;
     /* Anti-entropy bandwidth bound: a token bucket in bytes. */

@@ -31,8 +31,8 @@ void gossip_streams_init(cara_gossip *g)
 
 static void stream_release(cara_gossip *g, gossip_stream *st)
 {
-    if (st->purpose == GP_SYNC && st->initiator)
-        g->sync_running = false;
+    if (st->id == g->sync_stream_id)
+        g->sync_stream_id = 0;
     if (st->purpose == GP_JOIN && st->initiator && st->seed_index < g->seeds_count)
         g->seeds[st->seed_index].dialling = false;
     cara_seal_stream_close(&st->seal);
@@ -105,8 +105,8 @@ static void stream_end(cara_gossip *g, gossip_stream *st, bool error)
     /* The exchange is over once its stream is closing: the next one may be
      * planned in this very tick. Waiting for poll_close would leave a
      * deadline in the past after tick() (the driver spins once more). */
-    if (st->purpose == GP_SYNC && st->initiator)
-        g->sync_running = false;
+    if (st->id == g->sync_stream_id)
+        g->sync_stream_id = 0;
 }
 
 /* Closes a stream the seal refused (a hello from a key not admitted, a
@@ -116,6 +116,14 @@ static void stream_refuse(cara_gossip *g, gossip_stream *st, int seal_rc)
 {
     gossip_drop(g, gossip_seal_drop_reason(seal_rc));
     stream_end(g, st, false);
+}
+
+static void hello_random(cara_gossip *g, uint8_t rnd[CARA_SEAL_HELLO_RANDOM_BYTES])
+{
+    if (g->cfg.random_bytes != NULL)
+        g->cfg.random_bytes(g->cfg.random_ctx, rnd, CARA_SEAL_HELLO_RANDOM_BYTES);
+    else
+        cara_rng_bytes(&g->env->rng, rnd, CARA_SEAL_HELLO_RANDOM_BYTES);
 }
 
 /* ---- Sending ------------------------------------------------------------------ */
@@ -282,7 +290,7 @@ static int join_refusal(cara_gossip *g, const cara_wire_msg *in, char *text, siz
 }
 
 static void join_answer(cara_gossip *g, gossip_stream *st, const cara_wire_msg *in,
-                        uint64_t now_mono_ms, int64_t now_wall_ms)
+                        int64_t now_wall_ms)
 {
     cara_wire_msg *m = cara_env_calloc(g->env, 1, sizeof *m);
     if (m == NULL) {
@@ -309,8 +317,9 @@ static void join_answer(cara_gossip *g, gossip_stream *st, const cara_wire_msg *
         memcpy(m->addr.bytes, g->cfg.addr.bytes, g->cfg.addr.len);
         add_admission(g, m, g->self.name, g->self.name_len, g->cfg.pk);
         add_admission(g, m, in->node.name, in->node.name_len, in->node.key);
-        gossip_swim_join_peer(g, in->node.name, in->node.name_len, in->node.key, &ev.addr,
-                              now_mono_ms);
+        /* Not taken into membership here: the JOIN is in the clear, so its
+         * address is anyone's word. The joiner's first sealed ping carries
+         * its own ALIVE and address, which is how it becomes a member. */
         ev.kind = CARA_GOSSIP_EV_WELCOMED;
         g->stats.joins_welcomed++;
     } else {
@@ -339,16 +348,39 @@ static void join_result(cara_gossip *g, gossip_stream *st, const cara_wire_msg *
         gossip_refresh_admissions(g);
         cara_gossip_addr a = {.len = in->addr.len};
         memcpy(a.bytes, in->addr.bytes, in->addr.len);
+        memcpy(ev.name, in->node.name, in->node.name_len);
+        memcpy(ev.pk, in->node.key, CARA_CRDT_PK_BYTES);
+        /* A welcome counts only when what it carried admits both ends
+         * under keys this node trusts: a seed of another cluster (or a
+         * forged welcome, or a wrong --operator-pubkey here) admits
+         * nothing, and joining goes on. */
+        gossip_peer *seed_peer = gossip_peer_by_pk(g, in->node.key);
+        if (seed_peer == NULL || seed_peer->name_len != in->node.name_len ||
+            memcmp(seed_peer->name, in->node.name, in->node.name_len) != 0 ||
+            !cara_crdt_node_admitted(g->crdt, g->cfg.pk)) {
+            ev.kind = CARA_GOSSIP_EV_JOIN_REFUSED;
+            ev.reason = CARA_EUNTRUSTED;
+            snprintf(ev.text, sizeof ev.text,
+                     "the welcome of %.*s admits %s under no operator key this node trusts "
+                     "(check --operator-pubkey)",
+                     (int)in->node.name_len, in->node.name,
+                     seed_peer == NULL ? "that seed" : "this node");
+            ev.addr = a;
+            gossip_event(g, &ev);
+            stream_end(g, st, false);
+            return;
+        }
         gossip_swim_join_peer(g, in->node.name, in->node.name_len, in->node.key, &a,
                               now_mono_ms);
         g->joined = true;
         ev.kind = CARA_GOSSIP_EV_JOINED;
-        memcpy(ev.name, in->node.name, in->node.name_len);
-        memcpy(ev.pk, in->node.key, CARA_CRDT_PK_BYTES);
         ev.addr = a;
         /* Catch up at once rather than at the next anti-entropy round. */
-        if (!g->sync_running && gossip_stream_open(g, GP_SYNC, &a, in->node.key, now_mono_ms))
-            g->sync_running = true;
+        if (g->sync_stream_id == 0) {
+            gossip_stream *sy = gossip_stream_open(g, GP_SYNC, &a, in->node.key, now_mono_ms);
+            if (sy != NULL)
+                g->sync_stream_id = sy->id;
+        }
     } else if (in->kind == CARA_WIRE_REFUSED) {
         ev.kind = CARA_GOSSIP_EV_JOIN_REFUSED;
         ev.reason = in->reason;
@@ -378,7 +410,7 @@ static void clear_recv(cara_gossip *g, gossip_stream *st, uint64_t now_mono_ms,
     } else if (rc != 0) {
         stream_end(g, st, rc != CARA_ENOMEM);
     } else if (!st->initiator && m->kind == CARA_WIRE_JOIN) {
-        join_answer(g, st, m, now_mono_ms, now_wall_ms);
+        join_answer(g, st, m, now_wall_ms);
     } else if (st->initiator) {
         join_result(g, st, m, now_mono_ms, now_wall_ms);
     } else {
@@ -424,7 +456,7 @@ static void hello_recv(cara_gossip *g, gossip_stream *st)
         return;
     if (!st->initiator) {
         uint8_t rnd[CARA_SEAL_HELLO_RANDOM_BYTES];
-        cara_rng_bytes(&g->env->rng, rnd, sizeof rnd);
+        hello_random(g, rnd);
         cara_seal_hello(g->seal, rnd, st->hello);
     }
     int rc = cara_seal_stream_start(g->seal, &st->seal, st->initiator, st->hello, st->rx.data,
@@ -444,6 +476,7 @@ static void hello_recv(cara_gossip *g, gossip_stream *st)
     memmove(st->rx.data, st->rx.data + CARA_SEAL_HELLO_BYTES, st->rx.len - CARA_SEAL_HELLO_BYTES);
     st->rx.len -= CARA_SEAL_HELLO_BYTES;
     st->phase = PH_OPEN;
+    st->idle_deadline_mono_ms = g->last_now_mono_ms + g->cfg.stream_timeout_ms;
     gossip_peer *p = gossip_peer_by_pk(g, st->peer_pk);
     if (p != NULL)
         p->last_contact_mono_ms = g->last_now_mono_ms;
@@ -627,7 +660,7 @@ void cara_gossip_stream_connected(cara_gossip *g, uint32_t id, uint64_t now_mono
         return;
     }
     uint8_t rnd[CARA_SEAL_HELLO_RANDOM_BYTES];
-    cara_rng_bytes(&g->env->rng, rnd, sizeof rnd);
+    hello_random(g, rnd);
     cara_seal_hello(g->seal, rnd, st->hello);
     if (cara_buf_append(&st->tx, st->hello, sizeof st->hello) != 0)
         stream_end(g, st, false);
@@ -649,6 +682,11 @@ int cara_gossip_stream_accept(cara_gossip *g, uint32_t *id, uint64_t now_mono_ms
         return CARA_ELIMIT;
     st->phase = PH_HELLO;
     st->purpose = GP_UNKNOWN;
+    /* Until its hello (or its JOIN) is complete, bytes do not extend a
+     * stranger's time (stream_recv); it has this long. */
+    uint64_t hs = now_mono_ms + CARA_GOSSIP_HANDSHAKE_MS_MAX;
+    if (hs < st->idle_deadline_mono_ms)
+        st->idle_deadline_mono_ms = hs;
     g->stats.streams_accepted++;
     *id = st->id;
     return 0;
@@ -682,7 +720,10 @@ int cara_gossip_stream_recv(cara_gossip *g, uint32_t id, const uint8_t *bytes, s
         return 0;
     g->stats.stream_bytes_in += len;
     sync_spend(g, st, len);
-    st->idle_deadline_mono_ms = now_mono_ms + g->cfg.stream_timeout_ms;
+    /* Only an authenticated stream's bytes keep it alive; a handshake has
+     * the fixed time it was given at accept. */
+    if (st->phase == PH_OPEN)
+        st->idle_deadline_mono_ms = now_mono_ms + g->cfg.stream_timeout_ms;
     /* The receive buffer holds one frame and a little more, but a driver
      * reads what the socket has (libuv hands out up to 64 KiB at once), so
      * the bytes go in as pieces that fit, each consumed before the next.
@@ -771,7 +812,7 @@ static uint64_t sync_interval_ms(const cara_gossip *g)
 
 static void sync_tick(cara_gossip *g, uint64_t now_mono_ms)
 {
-    if (g->sync_running || now_mono_ms < g->sync_next_mono_ms)
+    if (g->sync_stream_id != 0 || now_mono_ms < g->sync_next_mono_ms)
         return;
     uint64_t iv = sync_interval_ms(g);
     /* Jitter of +-25 % keeps nodes that started together from syncing in step. */
@@ -785,8 +826,9 @@ static void sync_tick(cara_gossip *g, uint64_t now_mono_ms)
         return;
     cara_gossip_addr a = {.len = p.addr.len};
     memcpy(a.bytes, p.addr.bytes, p.addr.len);
-    if (gossip_stream_open(g, GP_SYNC, &a, p.id.key, now_mono_ms) != NULL)
-        g->sync_running = true;
+    gossip_stream *sy = gossip_stream_open(g, GP_SYNC, &a, p.id.key, now_mono_ms);
+    if (sy != NULL)
+        g->sync_stream_id = sy->id;
 }
 
 static void seeds_tick(cara_gossip *g, uint64_t now_mono_ms)
@@ -797,14 +839,17 @@ static void seeds_tick(cara_gossip *g, uint64_t now_mono_ms)
         gossip_seed *s = &g->seeds[i];
         if (s->dialling || now_mono_ms < s->retry_mono_ms)
             continue;
+        /* The next try is planned before this one, so that a full stream
+         * table also waits for the backoff instead of retrying at once. */
+        s->retry_mono_ms = now_mono_ms + s->backoff_ms;
+        s->backoff_ms = s->backoff_ms >= CARA_GOSSIP_JOIN_BACKOFF_MS_MAX / 2
+                            ? CARA_GOSSIP_JOIN_BACKOFF_MS_MAX
+                            : 2 * s->backoff_ms;
         gossip_stream *st = gossip_stream_open(g, GP_JOIN, &s->addr, NULL, now_mono_ms);
         if (st == NULL)
             return;
         st->seed_index = i;
         s->dialling = true;
-        s->retry_mono_ms = now_mono_ms + s->backoff_ms;
-        if (s->backoff_ms < 60 * 1000)
-            s->backoff_ms *= 2;
     }
 }
 
@@ -825,7 +870,7 @@ void gossip_streams_tick(cara_gossip *g, uint64_t now_mono_ms, int64_t now_wall_
 
 uint64_t gossip_streams_deadline(const cara_gossip *g)
 {
-    uint64_t d = g->sync_running ? UINT64_MAX : g->sync_next_mono_ms;
+    uint64_t d = g->sync_stream_id != 0 ? UINT64_MAX : g->sync_next_mono_ms;
     for (size_t i = 0; i < CARA_GOSSIP_STREAMS_MAX; i++) {
         const gossip_stream *st = &g->streams[i];
         if (st->used && st->phase != PH_CLOSING && st->idle_deadline_mono_ms < d)
