@@ -255,6 +255,13 @@ static bool all_loopback(const cara_agent_config *cfg)
     return true;
 }
 
+/* Which node keys the API accepts (on the logs route only; auth.h). */
+static bool node_key_admitted(void *ctx, const uint8_t pk[CARA_CRDT_PK_BYTES])
+{
+    cara_agent *a = ctx;
+    return cara_crdt_node_admitted(a->crdt, pk);
+}
+
 static int start_parts(cara_agent *a)
 {
     cara_docker_config dc = {.host = a->cfg.docker_host};
@@ -273,7 +280,8 @@ static int start_parts(cara_agent *a)
     if ((rc = cara_reconciler_new(&a->recon, &rc_cfg)) != 0)
         return rc;
     cara_auth_cfg ac = {.operator_pks = (const uint8_t(*)[CARA_CRDT_PK_BYTES])a->cfg.operator_pks,
-                        .operator_pks_count = a->cfg.operator_pks_count};
+                        .operator_pks_count = a->cfg.operator_pks_count,
+                        .node_admitted = node_key_admitted, .node_admitted_ctx = a};
     if ((rc = cara_auth_new(&a->auth, &ac, a->env)) != 0)
         return rc;
     a->api_loopback_only = all_loopback(&a->cfg);

@@ -272,8 +272,9 @@ void agent_gossip_addr_text(const cara_gossip_addr *a, char *out, size_t out_max
 /* agent_state.c: a member changed state; readiness is re-read. */
 void agent_membership_changed(cara_agent *a, const char *name);
 
-/* agent_logs.c */
+/* agent_logs.c: `from_node` when an admitted node signed the request (it
+ * is a proxied one, never proxied again). */
 void agent_logs_open(cara_agent *a, const cara_http_request *req, cara_http_reply *reply,
-                     const char *project);
+                     const char *project, bool from_node);
 
 #endif

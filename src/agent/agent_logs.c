@@ -103,8 +103,9 @@ static bool flag(const cara_http_request *req, const char *key)
 }
 
 void agent_logs_open(cara_agent *a, const cara_http_request *req, cara_http_reply *reply,
-                     const char *project)
+                     const char *project, bool from_node)
 {
+    (void)from_node;
     const char *service = cara_http_query(req, "service");
     const char *tail = cara_http_query(req, "tail");
     cara_project *spec = NULL;
