@@ -216,6 +216,9 @@ static void shutdown_agent(cara_agent *a, int signum)
     agent_watch_close_all(a);
     cara_http_free(a->http);
     a->http = NULL;
+    /* After the server: proxied streams end with their clients. */
+    cara_httpc_free(a->peers);
+    a->peers = NULL;
     cara_reconciler_free(a->recon);
     a->recon = NULL;
     /* After the reconciler: its steps in flight are cancelled with it. */
@@ -285,6 +288,9 @@ static int start_parts(cara_agent *a)
     if ((rc = cara_auth_new(&a->auth, &ac, a->env)) != 0)
         return rc;
     a->api_loopback_only = all_loopback(&a->cfg);
+    cara_httpc_config pc = {0};
+    if ((rc = cara_httpc_new(&a->peers, a->loop, a->env, &pc)) != 0)
+        return rc;
     cara_http_cfg hc = {.loop = a->loop, .env = a->env, .listen = a->cfg.api,
                         .listen_count = a->cfg.api_count, .handler = agent_http_handler,
                         .handler_ctx = a};
@@ -300,6 +306,7 @@ static void free_agent(cara_agent *a)
 {
     agent_gossip_stop(a);
     cara_http_free(a->http);
+    cara_httpc_free(a->peers);
     cara_reconciler_free(a->recon);
     cara_docker_free(a->docker);
     uv_run(a->loop, UV_RUN_DEFAULT); /* let every handle close */

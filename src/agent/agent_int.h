@@ -8,6 +8,7 @@
 #include "agent/auth.h"
 #include "agent/docker.h"
 #include "agent/http.h"
+#include "agent/httpc.h"
 #include "agent/reconcile.h"
 #include "agent/store.h"
 #include "gossip/gossip.h"
@@ -110,6 +111,7 @@ typedef struct cara_agent {
     cara_crdt *crdt;
     cara_store *store;
     cara_docker *docker;
+    cara_httpc *peers;       /* other agents' APIs, over TCP (the logs proxy) */
     cara_reconciler *recon;
     cara_http *http;
     cara_auth *auth;
