@@ -229,6 +229,9 @@ static void shutdown_agent(cara_agent *a, int signum)
     agent_watch_close_all(a);
     cara_http_free(a->http);
     a->http = NULL;
+    /* After the server: proxied streams end with their clients. */
+    cara_httpc_free(a->peers);
+    a->peers = NULL;
     cara_reconciler_free(a->recon);
     a->recon = NULL;
     /* After the reconciler: its steps in flight are cancelled with it. */
@@ -270,6 +273,13 @@ static bool all_loopback(const cara_agent_config *cfg)
     return true;
 }
 
+/* Which node keys the API accepts (on the logs route only; auth.h). */
+static bool node_key_admitted(void *ctx, const uint8_t pk[CARA_CRDT_PK_BYTES])
+{
+    cara_agent *a = ctx;
+    return cara_crdt_node_admitted(a->crdt, pk);
+}
+
 static int start_parts(cara_agent *a)
 {
     cara_docker_config dc = {.host = a->cfg.docker_host};
@@ -288,10 +298,14 @@ static int start_parts(cara_agent *a)
     if ((rc = cara_reconciler_new(&a->recon, &rc_cfg)) != 0)
         return rc;
     cara_auth_cfg ac = {.operator_pks = (const uint8_t(*)[CARA_CRDT_PK_BYTES])a->cfg.operator_pks,
-                        .operator_pks_count = a->cfg.operator_pks_count};
+                        .operator_pks_count = a->cfg.operator_pks_count,
+                        .node_admitted = node_key_admitted, .node_admitted_ctx = a};
     if ((rc = cara_auth_new(&a->auth, &ac, a->env)) != 0)
         return rc;
     a->api_loopback_only = all_loopback(&a->cfg);
+    cara_httpc_config pc = {0};
+    if ((rc = cara_httpc_new(&a->peers, a->loop, a->env, &pc)) != 0)
+        return rc;
     cara_http_cfg hc = {.loop = a->loop, .env = a->env, .listen = a->cfg.api,
                         .listen_count = a->cfg.api_count, .handler = agent_http_handler,
                         .handler_ctx = a};
@@ -307,6 +321,7 @@ static void free_agent(cara_agent *a)
 {
     agent_gossip_stop(a);
     cara_http_free(a->http);
+    cara_httpc_free(a->peers);
     cara_reconciler_free(a->recon);
     cara_docker_free(a->docker);
     uv_run(a->loop, UV_RUN_DEFAULT); /* let every handle close */

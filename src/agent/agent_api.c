@@ -550,8 +550,12 @@ static bool route(const char *path, char *collection, size_t ccap, char *name, s
     return *p == '\0';
 }
 
-static bool authorised(cara_agent *a, const cara_http_request *req, cara_http_reply *reply)
+/* `node_route`: the route admitted nodes may use too (auth.h); *by_node
+ * says whether one did. */
+static bool authorised(cara_agent *a, const cara_http_request *req, cara_http_reply *reply,
+                       bool node_route, bool *by_node)
 {
+    *by_node = false;
     bool is_read = strcmp(req->method, "GET") == 0;
     bool signed_req = cara_http_header(req, "X-Cara-Signature") != NULL;
     /* docs/api.md: unsigned reads are allowed from loopback when the API
@@ -559,8 +563,8 @@ static bool authorised(cara_agent *a, const cara_http_request *req, cara_http_re
     if (is_read && !signed_req && a->api_loopback_only && req->peer_loopback)
         return true;
     int reason = 0;
-    if (cara_auth_check_http(a->auth, req, a->node_pk, cara_env_now_wall_ms(a->env),
-                             cara_env_now_mono_ms(a->env), &reason) == 0)
+    if (cara_auth_check_http(a->auth, req, a->node_pk, node_route, cara_env_now_wall_ms(a->env),
+                             cara_env_now_mono_ms(a->env), &reason, by_node) == 0)
         return true;
     a->stats.api_refused_auth++;
     const char *name = cara_auth_reason_name(reason);
@@ -596,9 +600,11 @@ void agent_http_handler(void *ctx, const cara_http_request *req, cara_http_reply
         cara_http_reply_error(reply, 404, "NotFound", "no such endpoint: %s", req->path);
         return;
     }
-    if (!authorised(a, req, reply))
-        return;
     bool get = strcmp(m, "GET") == 0;
+    bool logs = strcmp(coll, "projects") == 0 && name[0] && strcmp(sub, "logs") == 0 && get;
+    bool by_node;
+    if (!authorised(a, req, reply, logs, &by_node))
+        return;
     if (strcmp(coll, "projects") == 0 && name[0] == '\0' && get)
         get_projects(a, req, reply);
     else if (strcmp(coll, "projects") == 0 && name[0] && sub[0] == '\0' && get)
@@ -607,8 +613,8 @@ void agent_http_handler(void *ctx, const cara_http_request *req, cara_http_reply
         put_record(a, req, reply, CARA_CRDT_PROJECT, name);
     else if (strcmp(coll, "projects") == 0 && name[0] && sub[0] == '\0' && strcmp(m, "DELETE") == 0)
         put_record(a, req, reply, CARA_CRDT_PROJECT, name);
-    else if (strcmp(coll, "projects") == 0 && name[0] && strcmp(sub, "logs") == 0 && get)
-        agent_logs_open(a, req, reply, name);
+    else if (logs)
+        agent_logs_open(a, req, reply, name, by_node);
     else if (strcmp(coll, "admissions") == 0 && name[0] && sub[0] == '\0' && strcmp(m, "PUT") == 0)
         put_record(a, req, reply, CARA_CRDT_ADMISSION, name);
     else if (strcmp(coll, "nodes") == 0 && name[0] == '\0' && get)

@@ -8,6 +8,7 @@
 #include "agent/auth.h"
 #include "agent/docker.h"
 #include "agent/http.h"
+#include "agent/httpc.h"
 #include "agent/reconcile.h"
 #include "agent/store.h"
 #include "gossip/gossip.h"
@@ -118,6 +119,7 @@ typedef struct cara_agent {
     cara_crdt *crdt;
     cara_store *store;
     cara_docker *docker;
+    cara_httpc *peers;       /* other agents' APIs, over TCP (the logs proxy) */
     cara_reconciler *recon;
     cara_http *http;
     cara_auth *auth;
@@ -282,8 +284,9 @@ void agent_gossip_addr_text(const cara_gossip_addr *a, char *out, size_t out_max
 /* agent_state.c: a member changed state; readiness is re-read. */
 void agent_membership_changed(cara_agent *a, const char *name);
 
-/* agent_logs.c */
+/* agent_logs.c: `from_node` when an admitted node signed the request (it
+ * is a proxied one, never proxied again). */
 void agent_logs_open(cara_agent *a, const cara_http_request *req, cara_http_reply *reply,
-                     const char *project);
+                     const char *project, bool from_node);
 
 #endif

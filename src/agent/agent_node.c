@@ -11,7 +11,9 @@
  * tick to the next (no live numbers, transition times only on a flip), so
  * a quiet node writes nothing.
  */
+#include <arpa/inet.h>
 #include <inttypes.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -126,8 +128,46 @@ static size_t api_hosts(const cara_agent *a, char hosts[][CARA_ADDR_BYTES_MAX + 
     return n;
 }
 
+/* apiAddress: the first --api address peers can dial, in canonical text
+ * ("100.64.0.1:7951", "[fd7a::1]:7951"), with the port the listener got
+ * when it asked for port 0. A wildcard address (0.0.0.0, ::) names no one
+ * host, so it is passed over; false when no address is left. */
+static bool api_advertise(const cara_agent *a, char *out, size_t out_max)
+{
+    for (size_t i = 0; i < a->cfg.api_count; i++) {
+        const char *s = a->cfg.api[i];
+        const char *colon = strrchr(s, ':');
+        if (colon == NULL)
+            continue;
+        bool v6 = s[0] == '[';
+        size_t len = (size_t)(colon - s);
+        char host[CARA_ADDR_BYTES_MAX + 1];
+        if (len < (v6 ? 3u : 1u) || (v6 && s[len - 1] != ']') ||
+            len - (v6 ? 2 : 0) > CARA_ADDR_BYTES_MAX)
+            continue;
+        snprintf(host, sizeof host, "%.*s", (int)(len - (v6 ? 2 : 0)), s + (v6 ? 1 : 0));
+        unsigned char bin[16];
+        char text[INET6_ADDRSTRLEN];
+        static const unsigned char zero[16];
+        if (inet_pton(v6 ? AF_INET6 : AF_INET, host, bin) != 1 ||
+            memcmp(bin, zero, v6 ? 16 : 4) == 0 ||
+            inet_ntop(v6 ? AF_INET6 : AF_INET, bin, text, sizeof text) == NULL)
+            continue;
+        unsigned long port = strtoul(colon + 1, NULL, 10);
+        if (port == 0 && a->http != NULL)
+            port = cara_http_port(a->http, i);
+        if (port == 0 || port > 65535)
+            continue;
+        int n = snprintf(out, out_max, v6 ? "[%s]:%lu" : "%s:%lu", text, port);
+        return n > 0 && (size_t)n < out_max;
+    }
+    return false;
+}
+
 int agent_node_value(cara_agent *a, cara_buf *out)
 {
+    char api_addr[CARA_NODE_GOSSIP_ADDR_BYTES_MAX + 1];
+    bool has_api = api_advertise(a, api_addr, sizeof api_addr);
     char *addrs[CARA_NODE_ADDRS_COUNT_MAX];
     char hosts[CARA_NODE_ADDRS_COUNT_MAX][CARA_ADDR_BYTES_MAX + 1];
     size_t n = api_hosts(a, hosts, addrs);
@@ -149,7 +189,8 @@ int agent_node_value(cara_agent *a, cara_buf *out)
                       .capacity = a->capacity, .state = CARA_NODE_READY,
                       .conditions = conds, .conditions_count = AGENT_CONDS,
                       .gossip_addr = (char *)a->cfg.gossip_advertise,
-                      .agent_version = CARA_VERSION};
+                      .agent_version = CARA_VERSION,
+                      .api_addr = has_api ? api_addr : NULL};
     return cara_node_encode(&node, out);
 }
 

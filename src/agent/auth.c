@@ -23,6 +23,8 @@ struct cara_auth {
     uint8_t (*operators)[CARA_CRDT_PK_BYTES];
     size_t operators_count;
     int64_t window_ms;
+    bool (*node_admitted)(void *ctx, const uint8_t pk[CARA_CRDT_PK_BYTES]);
+    void *node_admitted_ctx;
     /* Ring of remembered nonces, oldest at `head`. */
     nonce_entry *ring;
     size_t ring_cap, head, count;
@@ -44,6 +46,7 @@ static const char *const reason_names[CARA_AUTH_REASON_COUNT_] = {
     [CARA_AUTH_STALE_REQUEST] = "StaleRequest",
     [CARA_AUTH_REPLAYED_NONCE] = "ReplayedNonce",
     [CARA_AUTH_REPLAY_CACHE_FULL] = "ReplayCacheFull",
+    [CARA_AUTH_NODE_NOT_ALLOWED] = "NodeNotAllowed",
 };
 
 const char *cara_auth_reason_name(int reason)
@@ -58,7 +61,7 @@ int cara_auth_reason_status(int reason)
         return 200;
     /* The operator is known and the signature good, but the request was
      * meant for another node: authenticated, not authorised here. */
-    if (reason == CARA_AUTH_WRONG_NODE)
+    if (reason == CARA_AUTH_WRONG_NODE || reason == CARA_AUTH_NODE_NOT_ALLOWED)
         return 403;
     /* A full cache is the agent's own limit, not the client's fault: 503
      * tells it to retry later. */
@@ -81,6 +84,8 @@ int cara_auth_new(cara_auth **out, const cara_auth_cfg *cfg, cara_env *env)
         slots <<= 1;
     a->env = env;
     a->window_ms = cfg->window_ms ? cfg->window_ms : CARA_AUTH_WINDOW_MS;
+    a->node_admitted = cfg->node_admitted;
+    a->node_admitted_ctx = cfg->node_admitted_ctx;
     a->ring_cap = cap;
     a->slots_mask = slots - 1;
     a->operators_count = cfg->operator_pks_count;
@@ -212,8 +217,13 @@ int cara_auth_check(cara_auth *a, const cara_auth_request *req, int64_t now_wall
     cara_reqsig_parsed h;
     if (cara_crdt_reqsig_parse(req->key, req->node, req->time, req->nonce, req->sig, &h) != 0)
         return refuse(a, reason, CARA_AUTH_MISSING_SIGNATURE, CARA_EPARSE);
-    if (!key_trusted(a, h.pk))
-        return refuse(a, reason, CARA_AUTH_UNKNOWN_KEY, CARA_EUNTRUSTED);
+    /* An operator key first: a key that is both is an operator's. */
+    bool by_node = false;
+    if (!key_trusted(a, h.pk)) {
+        by_node = a->node_admitted != NULL && a->node_admitted(a->node_admitted_ctx, h.pk);
+        if (!by_node)
+            return refuse(a, reason, CARA_AUTH_UNKNOWN_KEY, CARA_EUNTRUSTED);
+    }
     int rc = cara_crdt_reqsig_verify(&h, req->method, req->target, req->body, req->body_len,
                                      a->env);
     if (rc == CARA_ENOMEM) {
@@ -222,6 +232,10 @@ int cara_auth_check(cara_auth *a, const cara_auth_request *req, int64_t now_wall
     }
     if (rc != 0)
         return refuse(a, reason, CARA_AUTH_BAD_SIGNATURE, CARA_EBADSIG);
+    /* After the signature, like WrongNode: counted only when a node
+     * really signed it (auth.h, "Node keys"). */
+    if (by_node && !req->node_route)
+        return refuse(a, reason, CARA_AUTH_NODE_NOT_ALLOWED, CARA_EPERM);
     /* Checked after the signature, so the count is of genuine operator
      * requests sent (or replayed) to the wrong node, not of noise. */
     if (memcmp(h.node_pk, req->receiver_pk, CARA_CRDT_PK_BYTES) != 0)
@@ -239,13 +253,16 @@ int cara_auth_check(cara_auth *a, const cara_auth_request *req, int64_t now_wall
         return refuse(a, reason, CARA_AUTH_REPLAY_CACHE_FULL, CARA_ELIMIT);
     remember(a, h.nonce, hash, slot, now_mono_ms);
     a->stats.accepted++;
+    if (req->by_node_out != NULL)
+        *req->by_node_out = by_node;
     *reason = CARA_AUTH_OK;
     return 0;
 }
 
 int cara_auth_check_http(cara_auth *a, const cara_http_request *req,
-                         const uint8_t receiver_pk[CARA_CRDT_PK_BYTES], int64_t now_wall_ms,
-                         int64_t now_mono_ms, int *reason)
+                         const uint8_t receiver_pk[CARA_CRDT_PK_BYTES], bool node_route,
+                         int64_t now_wall_ms, int64_t now_mono_ms, int *reason,
+                         bool *by_node_out)
 {
     cara_auth_request ar = {
         .method = req->method,
@@ -258,6 +275,8 @@ int cara_auth_check_http(cara_auth *a, const cara_http_request *req,
         .nonce = cara_http_header(req, "X-Cara-Nonce"),
         .sig = cara_http_header(req, "X-Cara-Signature"),
         .receiver_pk = receiver_pk,
+        .node_route = node_route,
+        .by_node_out = by_node_out,
     };
     return cara_auth_check(a, &ar, now_wall_ms, now_mono_ms, reason);
 }

@@ -4,6 +4,16 @@
  * bounded cache of the nonces already used. The signature format itself is
  * in src/crdt (cara_crdt_reqsig_*), shared with caravanctl.
  *
+ * Node keys. An admitted node's key (cara_crdt_node_admitted) may sign
+ * one kind of request only: the GET of a project's logs that a node
+ * proxies to the node running the project (docs/api.md, "Node-to-node
+ * requests"). The caller says whether the request is of that kind
+ * (`node_route`); a node key on any other route is refused (403
+ * NodeNotAllowed, counted) after its signature verifies, so that a
+ * compromised node cannot apply, delete or admit anything, and the count
+ * is of genuine node requests. Node requests go through the same node
+ * binding, freshness window and nonce cache as operator requests.
+ *
  * Each node checks that a request was signed for it: X-Cara-Node names
  * the receiver's public key inside the signed message, so a request
  * captured at one node is refused at every other (403 WrongNode), and each
@@ -59,14 +69,15 @@ enum cara_auth_reason {
     CARA_AUTH_STALE_REQUEST,     /* TIME more than the window from our clock */
     CARA_AUTH_REPLAYED_NONCE,    /* nonce seen within 2 × the window */
     CARA_AUTH_REPLAY_CACHE_FULL, /* cannot remember one more nonce (503) */
+    CARA_AUTH_NODE_NOT_ALLOWED,  /* a node's key on a route only operators may use (403) */
     CARA_AUTH_REASON_COUNT_
 };
 
 /* The CamelCase reason of docs/api.md ("MissingSignature", ...); "" for OK. */
 const char *cara_auth_reason_name(int reason);
 /* The HTTP status to answer with: 401; 403 for a request signed for
- * another node (the operator is known, the request is not for us); 503 for
- * a full cache; 200 for OK. */
+ * another node (the operator is known, the request is not for us) and for
+ * a node key on an operator's route; 503 for a full cache; 200 for OK. */
 int cara_auth_reason_status(int reason);
 
 typedef struct cara_auth_cfg {
@@ -75,6 +86,11 @@ typedef struct cara_auth_cfg {
     size_t operator_pks_count; /* 1..CARA_CRDT_OPERATORS_MAX */
     int64_t window_ms;         /* 0: CARA_AUTH_WINDOW_MS */
     size_t nonces_max;         /* 0: CARA_AUTH_NONCES_MAX; tests set it small */
+    /* Is `pk` an admitted node's key? The agent asks its replicated state
+     * (cara_crdt_node_admitted); a pure query, it must not call back into
+     * the verifier. NULL: no node key is ever accepted. `ctx` is borrowed. */
+    bool (*node_admitted)(void *ctx, const uint8_t pk[CARA_CRDT_PK_BYTES]);
+    void *node_admitted_ctx;
 } cara_auth_cfg;
 
 typedef struct cara_auth cara_auth;
@@ -97,14 +113,20 @@ typedef struct cara_auth_request {
      * passes its own; it is per request only so that the verifier needs
      * no identity of its own. */
     const uint8_t *receiver_pk;
+    /* The route accepts a node's signature (GET /v1/projects/NAME/logs). */
+    bool node_route;
+    /* Optional: set to whether an admitted node's key (not an operator's)
+     * signed the request, once it is accepted. */
+    bool *by_node_out;
 } cara_auth_request;
 
 /* Checks a request at `now_wall_ms` (freshness) and `now_mono_ms` (nonce
  * retention; must not go back between calls, a reading that does counts as
  * the previous one). On success remembers its nonce and returns 0.
  * Otherwise returns a negative code and sets *reason (never NULL) for the
- * error body: CARA_EPARSE (MissingSignature), CARA_EUNTRUSTED (UnknownKey),
- * CARA_EBADSIG (BadSignature), CARA_EPERM (WrongNode), CARA_ESTALE or CARA_EFUTURE
+ * error body: CARA_EPARSE (MissingSignature), CARA_EUNTRUSTED (UnknownKey:
+ * neither an operator key nor an admitted node's), CARA_EBADSIG
+ * (BadSignature), CARA_EPERM (NodeNotAllowed, then WrongNode), CARA_ESTALE or CARA_EFUTURE
  * (StaleRequest), CARA_EREPLAY (ReplayedNonce), CARA_ELIMIT
  * (ReplayCacheFull), CARA_ENOMEM. The signature is checked before the
  * clock and the cache, so an unsigned request never touches the cache. */
@@ -113,10 +135,12 @@ int cara_auth_check(cara_auth *a, const cara_auth_request *req, int64_t now_wall
 
 /* The same, reading the headers, method, raw target and body of an HTTP
  * request as the server hands it to the handler; `receiver_pk` (borrowed)
- * is this node's public key. */
+ * is this node's public key, `node_route` and `by_node_out` (may be NULL)
+ * as in cara_auth_request. */
 int cara_auth_check_http(cara_auth *a, const cara_http_request *req,
-                         const uint8_t receiver_pk[CARA_CRDT_PK_BYTES], int64_t now_wall_ms,
-                         int64_t now_mono_ms, int *reason);
+                         const uint8_t receiver_pk[CARA_CRDT_PK_BYTES], bool node_route,
+                         int64_t now_wall_ms, int64_t now_mono_ms, int *reason,
+                         bool *by_node_out);
 
 typedef struct cara_auth_stats {
     uint64_t accepted;

@@ -1,375 +1,14 @@
+/* The Docker engine client of docker.h: the HTTP client (httpc.c) bound to
+ * the engine's unix socket and API version. */
 #include "agent/docker.h"
 
-#include <curl/curl.h>
-#include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/un.h>
-
-/* A reply body past this is not something the engine sends for the calls we
- * make (a list of every container of a busy engine is well under it). */
-#define DOCKER_BODY_BYTES_MAX (32u * 1024 * 1024)
-/* One NDJSON line of /events or pull progress. */
-#define DOCKER_LINE_BYTES_MAX (1024u * 1024)
-#define DOCKER_TIMEOUT_MS_DEFAULT 120000u
-
-struct cara_docker_req {
-    cara_docker *d;
-    CURL *easy;
-    struct curl_slist *headers;
-    char *body_out;          /* request body, owned */
-    cara_buf body_in;        /* reply body, or the partial line of a stream */
-    bool stream, lines, cancelled;
-    cara_docker_data_fn data_fn;
-    cara_docker_done_fn done;
-    void *arg;
-    char errbuf[CURL_ERROR_SIZE];
-    struct cara_docker_req *prev, *next;
-};
 
 struct cara_docker {
     cara_env *env;
-    uv_loop_t *loop;
-    CURLM *multi;
-    uv_timer_t timer;  /* curl's timeout */
-    uv_timer_t reaper; /* finishes requests cancelled from inside curl */
-    int in_curl;       /* > 0 while curl runs our callbacks */
-    char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-    uint32_t timeout_ms;
-    cara_docker_req *reqs; /* in flight, doubly linked */
-    size_t inflight;
-    bool closing;
-    int handles_open; /* libuv handles not yet closed (timer + polls) */
+    cara_httpc *http;
 };
-
-/* One watched socket: libuv polls the fd curl asked about. */
-typedef struct sock_ctx {
-    uv_poll_t poll;
-    curl_socket_t fd;
-    cara_docker *d;
-} sock_ctx;
-
-static void maybe_free(cara_docker *d)
-{
-    if (d->closing && d->handles_open == 0) {
-        curl_multi_cleanup(d->multi);
-        curl_global_cleanup();
-        cara_env_free(d->env, d);
-    }
-}
-
-static void on_handle_closed(uv_handle_t *h)
-{
-    cara_docker *d;
-    if (h->type == UV_POLL) {
-        sock_ctx *s = h->data;
-        d = s->d;
-        cara_env_free(d->env, s);
-    } else {
-        d = h->data;
-    }
-    d->handles_open--;
-    maybe_free(d);
-}
-
-/* Finishes a request: unlinks it, runs its callback once, frees it. */
-static void finish(cara_docker_req *r, CURLcode code)
-{
-    cara_docker *d = r->d;
-    long status = 0;
-    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
-    cara_docker_result res = {0};
-    if (r->cancelled) {
-        res.rc = CARA_EAGAIN;
-        res.error = "cancelled";
-    } else if (code == CURLE_OPERATION_TIMEDOUT) {
-        res.rc = CARA_ETIMEOUT;
-        res.error = r->errbuf;
-    } else if (code == CURLE_WRITE_ERROR) {
-        res.rc = CARA_ETOOBIG;
-        res.error = "reply larger than the client accepts";
-    } else if (code != CURLE_OK) {
-        res.rc = CARA_EIO;
-        res.error = r->errbuf[0] ? r->errbuf : curl_easy_strerror(code);
-    } else {
-        res.http_status = status;
-    }
-    /* The engine's errors are {"message": "..."}; hand the text up. */
-    json_t *j = NULL;
-    if (res.rc == 0) {
-        res.body = r->body_in.data ? (const char *)r->body_in.data : "";
-        res.body_len = r->body_in.len;
-        res.error = "";
-        if (status >= 400 && (j = json_loadb(res.body, res.body_len, 0, NULL)) != NULL) {
-            const char *m = json_string_value(json_object_get(j, "message"));
-            if (m != NULL)
-                res.error = m;
-        }
-    }
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        d->reqs = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
-    d->inflight--;
-    curl_multi_remove_handle(d->multi, r->easy);
-    r->done(r->arg, &res);
-    json_decref(j);
-    curl_easy_cleanup(r->easy);
-    curl_slist_free_all(r->headers);
-    cara_env_free(d->env, r->body_out);
-    cara_buf_free(&r->body_in);
-    cara_env_free(d->env, r);
-}
-
-static void drain_done(cara_docker *d)
-{
-    CURLMsg *msg;
-    int left;
-    while ((msg = curl_multi_info_read(d->multi, &left)) != NULL) {
-        if (msg->msg != CURLMSG_DONE)
-            continue;
-        cara_docker_req *r = NULL;
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
-        CARA_ASSERT(r != NULL);
-        finish(r, msg->data.result);
-    }
-}
-
-static void on_poll(uv_poll_t *p, int status, int events)
-{
-    sock_ctx *s = p->data;
-    int flags = 0;
-    if (status < 0)
-        flags = CURL_CSELECT_ERR;
-    if (events & UV_READABLE)
-        flags |= CURL_CSELECT_IN;
-    if (events & UV_WRITABLE)
-        flags |= CURL_CSELECT_OUT;
-    int running;
-    s->d->in_curl++;
-    curl_multi_socket_action(s->d->multi, s->fd, flags, &running);
-    s->d->in_curl--;
-    drain_done(s->d);
-}
-
-static void on_timer(uv_timer_t *t)
-{
-    cara_docker *d = t->data;
-    int running;
-    d->in_curl++;
-    curl_multi_socket_action(d->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    d->in_curl--;
-    drain_done(d);
-}
-
-static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
-{
-    (void)multi;
-    cara_docker *d = userp;
-    if (timeout_ms < 0)
-        uv_timer_stop(&d->timer);
-    else
-        uv_timer_start(&d->timer, on_timer, timeout_ms == 0 ? 1 : (uint64_t)timeout_ms, 0);
-    return 0;
-}
-
-static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
-{
-    (void)easy;
-    cara_docker *d = userp;
-    sock_ctx *s = socketp;
-    if (what == CURL_POLL_REMOVE) {
-        if (s != NULL) {
-            uv_poll_stop(&s->poll);
-            uv_close((uv_handle_t *)&s->poll, on_handle_closed);
-            curl_multi_assign(d->multi, fd, NULL);
-        }
-        return 0;
-    }
-    if (s == NULL) {
-        s = cara_env_alloc(d->env, sizeof *s);
-        if (s == NULL)
-            return -1;
-        s->fd = fd;
-        s->d = d;
-        if (uv_poll_init_socket(d->loop, &s->poll, fd) != 0) {
-            cara_env_free(d->env, s);
-            return -1;
-        }
-        s->poll.data = s;
-        d->handles_open++;
-        curl_multi_assign(d->multi, fd, s);
-    }
-    int events = 0;
-    if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
-        events |= UV_READABLE;
-    if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
-        events |= UV_WRITABLE;
-    uv_poll_start(&s->poll, events, on_poll);
-    return 0;
-}
-
-/* Hands complete lines to the stream's callback, keeping the partial tail. */
-static size_t feed_lines(cara_docker_req *r, const char *data, size_t len)
-{
-    if (cara_buf_append(&r->body_in, data, len) != 0)
-        return 0; /* one line over the cap: end the stream */
-    size_t start = 0;
-    for (size_t i = 0; i < r->body_in.len; i++) {
-        if (r->body_in.data[i] != '\n')
-            continue;
-        size_t n = i - start;
-        if (n > 0 && r->body_in.data[i - 1] == '\r')
-            n--;
-        if (n > 0 && !r->cancelled)
-            r->data_fn(r->arg, (const char *)r->body_in.data + start, n);
-        start = i + 1;
-    }
-    memmove(r->body_in.data, r->body_in.data + start, r->body_in.len - start);
-    r->body_in.len -= start;
-    r->body_in.data[r->body_in.len] = '\0';
-    return len;
-}
-
-static size_t on_write(char *data, size_t size, size_t nmemb, void *userp)
-{
-    cara_docker_req *r = userp;
-    size_t len = size * nmemb;
-    if (r->cancelled)
-        return 0;
-    if (!r->stream)
-        return cara_buf_append(&r->body_in, data, len) == 0 ? len : 0;
-    size_t taken = len;
-    if (r->lines)
-        taken = feed_lines(r, data, len);
-    else
-        r->data_fn(r->arg, data, len);
-    /* A callback may have cancelled this stream: stop curl reading it. */
-    return r->cancelled ? 0 : taken;
-}
-
-static cara_docker_req *start(cara_docker *d, const char *method, const char *path,
-                              const json_t *body, bool stream)
-{
-    if (d->closing || path[0] != '/')
-        return NULL;
-    cara_docker_req *r = cara_env_calloc(d->env, 1, sizeof *r);
-    if (r == NULL)
-        return NULL;
-    r->d = d;
-    r->stream = stream;
-    cara_buf_init(&r->body_in, d->env, stream ? DOCKER_LINE_BYTES_MAX : DOCKER_BODY_BYTES_MAX);
-    cara_buf url;
-    cara_buf_init(&url, d->env, 8192);
-    r->easy = curl_easy_init();
-    if (r->easy == NULL || cara_buf_printf(&url, "http://docker/%s%s", CARA_DOCKER_API_VERSION, path))
-        goto fail;
-    if (body != NULL) {
-        r->body_out = json_dumps(body, JSON_COMPACT);
-        r->headers = curl_slist_append(NULL, "Content-Type: application/json");
-        if (r->body_out == NULL || r->headers == NULL)
-            goto fail;
-        curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, r->body_out);
-        curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
-    } else if (strcmp(method, "POST") == 0) {
-        curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE, 0L);
-        curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, "");
-    }
-    curl_easy_setopt(r->easy, CURLOPT_URL, (char *)url.data);
-    curl_easy_setopt(r->easy, CURLOPT_UNIX_SOCKET_PATH, d->socket_path);
-    curl_easy_setopt(r->easy, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, on_write);
-    curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(r->easy, CURLOPT_PRIVATE, r);
-    curl_easy_setopt(r->easy, CURLOPT_ERRORBUFFER, r->errbuf);
-    curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
-    if (!stream)
-        curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, (long)d->timeout_ms);
-    cara_buf_free(&url);
-    return r;
-fail:
-    cara_buf_free(&url);
-    if (r->easy)
-        curl_easy_cleanup(r->easy);
-    curl_slist_free_all(r->headers);
-    cara_env_free(d->env, r->body_out);
-    cara_env_free(d->env, r);
-    return NULL;
-}
-
-static int launch(cara_docker *d, cara_docker_req *r)
-{
-    if (curl_multi_add_handle(d->multi, r->easy) != CURLM_OK) {
-        curl_easy_cleanup(r->easy);
-        curl_slist_free_all(r->headers);
-        cara_env_free(d->env, r->body_out);
-        cara_buf_free(&r->body_in);
-        cara_env_free(d->env, r);
-        return CARA_ENOMEM;
-    }
-    r->next = d->reqs;
-    if (d->reqs)
-        d->reqs->prev = r;
-    d->reqs = r;
-    d->inflight++;
-    return 0;
-}
-
-int cara_docker_request(cara_docker *d, const char *method, const char *path,
-                        const json_t *body, cara_docker_done_fn done, void *arg)
-{
-    CARA_ASSERT(done != NULL);
-    cara_docker_req *r = start(d, method, path, body, false);
-    if (r == NULL)
-        return d->closing ? CARA_EINVAL : CARA_ENOMEM;
-    r->done = done;
-    r->arg = arg;
-    return launch(d, r);
-}
-
-int cara_docker_stream(cara_docker *d, const char *method, const char *path, bool lines,
-                       cara_docker_data_fn data_fn, cara_docker_done_fn done, void *arg,
-                       cara_docker_req **req_out)
-{
-    CARA_ASSERT(done != NULL && data_fn != NULL);
-    cara_docker_req *r = start(d, method, path, NULL, true);
-    if (r == NULL)
-        return d->closing ? CARA_EINVAL : CARA_ENOMEM;
-    r->lines = lines;
-    r->data_fn = data_fn;
-    r->done = done;
-    r->arg = arg;
-    int rc = launch(d, r);
-    if (rc == 0 && req_out != NULL)
-        *req_out = r;
-    return rc;
-}
-
-static void on_reaper(uv_timer_t *t)
-{
-    cara_docker *d = t->data;
-    cara_docker_req *r = d->reqs;
-    while (r != NULL) {
-        cara_docker_req *next = r->next;
-        if (r->cancelled)
-            finish(r, CURLE_OK);
-        r = next;
-    }
-}
-
-/* curl forbids removing a handle from inside its own callbacks, so a cancel
- * made there is finished by the reaper on the next loop turn. */
-void cara_docker_cancel(cara_docker *d, cara_docker_req *r)
-{
-    r->cancelled = true;
-    if (d->in_curl > 0)
-        uv_timer_start(&d->reaper, on_reaper, 0, 0);
-    else
-        finish(r, CURLE_OK);
-}
-
-size_t cara_docker_inflight(const cara_docker *d) { return d->inflight; }
 
 int cara_docker_new(cara_docker **out, uv_loop_t *loop, cara_env *env,
                     const cara_docker_config *cfg)
@@ -378,38 +17,17 @@ int cara_docker_new(cara_docker **out, uv_loop_t *loop, cara_env *env,
     const char *host = cfg->host ? cfg->host : "unix:///var/run/docker.sock";
     if (strncmp(host, prefix, sizeof prefix - 1) != 0)
         return CARA_EINVAL;
-    const char *path = host + sizeof prefix - 1;
     cara_docker *d = cara_env_calloc(env, 1, sizeof *d);
     if (d == NULL)
         return CARA_ENOMEM;
-    if (strlen(path) == 0 || strlen(path) >= sizeof d->socket_path) {
-        cara_env_free(env, d);
-        return CARA_EINVAL;
-    }
-    strcpy(d->socket_path, path);
     d->env = env;
-    d->loop = loop;
-    d->timeout_ms = cfg->request_timeout_ms ? cfg->request_timeout_ms : DOCKER_TIMEOUT_MS_DEFAULT;
-    /* Reference-counted and thread-safe since curl 7.84. */
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    cara_httpc_config hc = {.unix_socket = host + sizeof prefix - 1,
+                            .request_timeout_ms = cfg->request_timeout_ms};
+    int rc = cara_httpc_new(&d->http, loop, env, &hc);
+    if (rc != 0) {
         cara_env_free(env, d);
-        return CARA_ENOMEM;
+        return rc;
     }
-    d->multi = curl_multi_init();
-    if (d->multi == NULL) {
-        curl_global_cleanup();
-        cara_env_free(env, d);
-        return CARA_ENOMEM;
-    }
-    uv_timer_init(loop, &d->timer);
-    uv_timer_init(loop, &d->reaper);
-    d->timer.data = d;
-    d->reaper.data = d;
-    d->handles_open = 2;
-    curl_multi_setopt(d->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
-    curl_multi_setopt(d->multi, CURLMOPT_SOCKETDATA, d);
-    curl_multi_setopt(d->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
-    curl_multi_setopt(d->multi, CURLMOPT_TIMERDATA, d);
     *out = d;
     return 0;
 }
@@ -418,30 +36,58 @@ void cara_docker_free(cara_docker *d)
 {
     if (d == NULL)
         return;
-    CARA_ASSERT(d->in_curl == 0); /* never from inside a curl callback */
-    while (d->reqs != NULL)
-        cara_docker_cancel(d, d->reqs);
-    d->closing = true;
-    uv_timer_stop(&d->timer);
-    uv_close((uv_handle_t *)&d->timer, on_handle_closed);
-    uv_close((uv_handle_t *)&d->reaper, on_handle_closed);
+    cara_httpc_free(d->http); /* finishes closing on the loop by itself */
+    cara_env_free(d->env, d);
 }
 
-int cara_docker_urlencode(const char *s, cara_buf *out)
+/* Starts METHOD on the engine's PATH; `o` carries the rest. */
+static int docker_start(cara_docker *d, const char *method, const char *path, const json_t *body,
+                        cara_httpc_opts *o, cara_docker_req **req_out)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        int rc;
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '_' || c == '.' || c == '~') {
-            rc = cara_buf_append(out, s, 1);
-        } else {
-            char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
-            rc = cara_buf_append(out, esc, 3);
+    if (path[0] != '/')
+        return CARA_EINVAL;
+    cara_buf url;
+    cara_buf_init(&url, d->env, 8192);
+    char *json = NULL;
+    static const char *const json_header[] = {"Content-Type: application/json"};
+    int rc = cara_buf_printf(&url, "http://docker/%s%s", CARA_DOCKER_API_VERSION, path);
+    if (rc == 0 && body != NULL && (json = json_dumps(body, JSON_COMPACT)) == NULL)
+        rc = CARA_ENOMEM;
+    if (rc == 0) {
+        o->method = method;
+        o->url = (const char *)url.data;
+        o->body = json;
+        if (json != NULL) {
+            o->headers = json_header;
+            o->headers_count = 1;
         }
-        if (rc != 0)
-            return rc;
+        rc = cara_httpc_start(d->http, o, req_out);
     }
-    return 0;
+    free(json); /* jansson's allocator; curl copied it */
+    cara_buf_free(&url);
+    return rc == CARA_ETOOBIG ? CARA_EINVAL : rc;
 }
+
+int cara_docker_request(cara_docker *d, const char *method, const char *path,
+                        const json_t *body, cara_docker_done_fn done, void *arg)
+{
+    CARA_ASSERT(done != NULL);
+    cara_httpc_opts o = {.done = done, .arg = arg};
+    return docker_start(d, method, path, body, &o, NULL);
+}
+
+int cara_docker_stream(cara_docker *d, const char *method, const char *path, bool lines,
+                       cara_docker_data_fn data_fn, cara_docker_done_fn done, void *arg,
+                       cara_docker_req **req_out)
+{
+    CARA_ASSERT(done != NULL && data_fn != NULL);
+    cara_httpc_opts o = {.stream = true, .lines = lines, .data_fn = data_fn, .done = done,
+                         .arg = arg};
+    return docker_start(d, method, path, NULL, &o, req_out);
+}
+
+void cara_docker_cancel(cara_docker *d, cara_docker_req *req) { cara_httpc_cancel(d->http, req); }
+
+size_t cara_docker_inflight(const cara_docker *d) { return cara_httpc_inflight(d->http); }
+
+int cara_docker_urlencode(const char *s, cara_buf *out) { return cara_httpc_urlencode(s, out); }

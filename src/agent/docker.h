@@ -1,7 +1,8 @@
 /*
- * An asynchronous Docker Engine API client: libcurl's multi interface over
- * the engine's unix socket, driven by a libuv loop (the pattern of curl's
- * docs/examples/multi-uv.c). Nothing here blocks the loop.
+ * An asynchronous Docker Engine API client: the agent's HTTP client
+ * (httpc.h, libcurl multi on the libuv loop) over the engine's unix
+ * socket, with the engine's API version in every path. Nothing here
+ * blocks the loop.
  *
  * Requests complete through a callback with the HTTP status and the body
  * (bounded). Streams (/events, pull progress, logs) hand each chunk or line
@@ -17,27 +18,19 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include "agent/httpc.h"
 #include "base/base.h"
 
 /* The API version spoken: Docker Engine 20.10 (Debian 12) speaks 1.41. */
 #define CARA_DOCKER_API_VERSION "v1.41"
 
 typedef struct cara_docker cara_docker;
-typedef struct cara_docker_req cara_docker_req;
-
-typedef struct cara_docker_result {
-    int rc;                /* 0, or CARA_EIO (engine unreachable), CARA_ETIMEOUT,
-                              CARA_ETOOBIG (body over the cap), CARA_EAGAIN (cancelled) */
-    long http_status;      /* 0 when rc != 0 */
-    const char *body;      /* borrowed for the callback; NUL-terminated */
-    size_t body_len;
-    const char *error;     /* borrowed: the engine's "message", or curl's text, or "" */
-} cara_docker_result;
-
-typedef void (*cara_docker_done_fn)(void *arg, const cara_docker_result *res);
-/* For streams: one chunk of the body (for line streams, one line without its
- * newline). Borrowed for the call. */
-typedef void (*cara_docker_data_fn)(void *arg, const char *data, size_t len);
+/* The engine's requests and answers are the HTTP client's (httpc.h):
+ * result.error is the engine's "message" for an error status. */
+typedef cara_httpc_req cara_docker_req;
+typedef cara_httpc_result cara_docker_result;
+typedef cara_httpc_done_fn cara_docker_done_fn;
+typedef cara_httpc_data_fn cara_docker_data_fn;
 
 typedef struct cara_docker_config {
     const char *host;           /* "unix:///var/run/docker.sock" */

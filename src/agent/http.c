@@ -485,6 +485,18 @@ static enum MHD_Result on_resumed(http_req *r)
     return MHD_YES;
 }
 
+/* Called again for a deferred request completed as a stream
+ * (cara_http_deferred_stream): the stream's response waits in `pending`. */
+static enum MHD_Result on_resumed_stream(http_req *r)
+{
+    if (r->pending == NULL)
+        return MHD_NO;
+    enum MHD_Result res = MHD_queue_response(r->conn, r->pending_status, r->pending);
+    MHD_destroy_response(r->pending);
+    r->pending = NULL;
+    return res;
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version,
                                  const char *upload_data, size_t *upload_data_size,
@@ -506,6 +518,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         return on_complete(r, url, method);
     case REQ_DEFERRED:
         return on_resumed(r);
+    case REQ_STREAMING:
+        return on_resumed_stream(r);
     default:
         return MHD_NO;
     }
@@ -663,6 +677,30 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
     return (ssize_t)n;
 }
 
+static struct MHD_Response *stream_response(http_req *r, const char *content_type)
+{
+    struct MHD_Response *resp = MHD_create_response_from_callback(
+        MHD_SIZE_UNKNOWN, STREAM_BLOCK_BYTES, stream_read, r, NULL);
+    if (resp != NULL &&
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) != MHD_YES) {
+        MHD_destroy_response(resp);
+        resp = NULL;
+    }
+    return resp;
+}
+
+static cara_http_stream *stream_started(http_req *r, cara_http_stream_close_fn on_close,
+                                        void *ctx)
+{
+    r->answered = true;
+    r->agent_holds = true;
+    r->state = REQ_STREAMING;
+    r->on_close = on_close;
+    r->on_close_ctx = ctx;
+    r->srv->stats.streams_open++;
+    return &r->stream;
+}
+
 cara_http_stream *cara_http_reply_stream(cara_http_reply *reply, int status,
                                          const char *content_type,
                                          cara_http_stream_close_fn on_close, void *ctx)
@@ -671,23 +709,41 @@ cara_http_stream *cara_http_reply_stream(cara_http_reply *reply, int status,
     CARA_ASSERT(on_close != NULL);
     if (r->answered || !r->in_handler)
         return NULL;
-    struct MHD_Response *resp = MHD_create_response_from_callback(
-        MHD_SIZE_UNKNOWN, STREAM_BLOCK_BYTES, stream_read, r, NULL);
+    struct MHD_Response *resp = stream_response(r, content_type);
     if (resp == NULL)
         return NULL;
-    if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) != MHD_YES ||
-        MHD_queue_response(r->conn, (unsigned)status, resp) != MHD_YES) {
+    if (MHD_queue_response(r->conn, (unsigned)status, resp) != MHD_YES) {
         MHD_destroy_response(resp);
         return NULL;
     }
     MHD_destroy_response(resp); /* the connection holds its own reference */
-    r->answered = true;
-    r->agent_holds = true;
-    r->state = REQ_STREAMING;
-    r->on_close = on_close;
-    r->on_close_ctx = ctx;
-    r->srv->stats.streams_open++;
-    return &r->stream;
+    return stream_started(r, on_close, ctx);
+}
+
+/* The stream's response waits in `pending` until MHD asks again for the
+ * resumed connection (on_resumed_stream); writes queue meanwhile. */
+cara_http_stream *cara_http_deferred_stream(cara_http_deferred *d, int status,
+                                            const char *content_type,
+                                            cara_http_stream_close_fn on_close, void *ctx)
+{
+    http_req *r = d->r;
+    CARA_ASSERT(on_close != NULL && r->state == REQ_DEFERRED && r->agent_holds);
+    if (r->srv == NULL) { /* detached: the client is gone */
+        deferred_finish(r, 0, NULL);
+        return NULL;
+    }
+    struct MHD_Response *resp = stream_response(r, content_type);
+    if (resp == NULL) {
+        deferred_finish(r, 500, NULL); /* answers 500 */
+        return NULL;
+    }
+    r->srv->stats.deferred_open--;
+    CARA_ASSERT(r->pending == NULL);
+    r->pending = resp;
+    r->pending_status = (unsigned)status;
+    cara_http_stream *st = stream_started(r, on_close, ctx);
+    resume(r);
+    return st;
 }
 
 int cara_http_stream_write(cara_http_stream *st, const void *data, size_t len)

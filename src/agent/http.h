@@ -138,7 +138,8 @@ int cara_http_reply_error(cara_http_reply *reply, int status, const char *reason
  * CARA_ENOMEM or if the reply was already given. */
 cara_http_deferred *cara_http_reply_defer(cara_http_reply *reply);
 /* Completes with JSON (`body` taken, as in cara_http_reply_json) or with an
- * error body; the handle is freed. Returns 0 or CARA_ENOMEM (the client
+ * error body; the handle is freed (the same for cara_http_deferred_stream
+ * below). Returns 0 or CARA_ENOMEM (the client
  * then gets 500). */
 int cara_http_deferred_json(cara_http_deferred *d, int status, json_t *body);
 int cara_http_deferred_error(cara_http_deferred *d, int status, const char *reason,
@@ -185,5 +186,14 @@ int cara_http_stream_set_queue_max(cara_http_stream *st, size_t bytes);
 /* Sends what is queued, then ends the reply. The handle is invalid after
  * this call; on_close will not run. */
 void cara_http_stream_end(cara_http_stream *st);
+
+/* Completes a deferred reply as a stream, for an answer whose status is
+ * known only later (a proxy waiting for the upstream's status). Returns
+ * the stream handle as cara_http_reply_stream does; NULL when the client
+ * is already gone or on CARA_ENOMEM (the client then gets 500). Either
+ * way the deferred handle is freed. */
+cara_http_stream *cara_http_deferred_stream(cara_http_deferred *d, int status,
+                                            const char *content_type,
+                                            cara_http_stream_close_fn on_close, void *ctx);
 
 #endif

@@ -75,7 +75,8 @@
  * _Static_assert below keeps the cap above that worst case. */
 #define CARA_NODE_BYTES_MAX (96 * 1024)
 /* A node's gossip address, "host:port": a DNS name at its cap (or a
- * bracketed IPv6 address, 47 bytes), a colon and five port digits. */
+ * bracketed IPv6 address, 47 bytes), a colon and five port digits. The
+ * node's API address (apiAddress) has the same syntax and cap. */
 #define CARA_NODE_GOSSIP_ADDR_BYTES_MAX (CARA_HOSTNAME_BYTES_MAX + 6)
 /* The agent's version string ("0.1.0", "0.1.0-12-gabcdef1+dirty"): a
  * semantic version with git-describe and build suffixes fits in 64. */
@@ -333,7 +334,7 @@
          (CARA_NAME_BYTES_MAX + CARA_REASON_BYTES_MAX + CARA_MESSAGE_BYTES_MAX + 96) +    \
      CARA_LABELS_COUNT_MAX * (CARA_LABEL_KEY_BYTES_MAX + CARA_LABEL_VALUE_BYTES_MAX + 16) + \
      CARA_NODE_ADDRS_COUNT_MAX * (CARA_ADDR_BYTES_MAX + 4) + 2 * CARA_HOSTNAME_BYTES_MAX +  \
-     CARA_NODE_GOSSIP_ADDR_BYTES_MAX + CARA_NODE_VERSION_BYTES_MAX + 1024)
+     2 * CARA_NODE_GOSSIP_ADDR_BYTES_MAX + CARA_NODE_VERSION_BYTES_MAX + 1024)
 
 /* ---- Gossip transport (src/gossip/seal.c, docs/gossip-transport.md) ----- */
 

@@ -275,6 +275,7 @@ static const field node_fields[] = {
     STR("magicDNS", cara_node, magic_dns, false),
     STR("gossipAddress", cara_node, gossip_addr, false),
     STR("agentVersion", cara_node, agent_version, false),
+    STR("apiAddress", cara_node, api_addr, false),
     KVMAP("labels", cara_node, labels, labels_count, CARA_LABELS_COUNT_MAX),
     OBJ("capacity", offsetof(cara_node, capacity), resources_shape, false),
     ENUM("state", cara_node, state, node_state_names),

@@ -426,6 +426,7 @@ int spec_node_json(const cara_node *n, json_t **out)
         put_str_opt(&b, e, "magicDNS", n->magic_dns);
         put_str_opt(&b, e, "gossipAddress", n->gossip_addr);
         put_str_opt(&b, e, "agentVersion", n->agent_version);
+        put_str_opt(&b, e, "apiAddress", n->api_addr);
         put_nonempty(&b, e, "labels", kv_map(&b, n->labels, n->labels_count));
         put_resources(&b, e, "capacity", &n->capacity);
         put_str(&b, e, "state", cara_node_state_name(n->state));

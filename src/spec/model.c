@@ -180,6 +180,7 @@ void cara_node_free(cara_env *env, cara_node *n)
     cara_env_free(env, n->magic_dns);
     cara_env_free(env, n->gossip_addr);
     cara_env_free(env, n->agent_version);
+    cara_env_free(env, n->api_addr);
     free_kvs(env, n->labels, n->labels_count);
     free_conditions(env, n->conditions, n->conditions_count);
     cara_env_free(env, n);
@@ -330,7 +331,7 @@ bool cara_node_equal(const cara_node *a, const cara_node *b)
 {
     return str_eq(a->name, b->name) && strv_eq(a->addrs, a->addrs_count, b->addrs, b->addrs_count) &&
            str_eq(a->magic_dns, b->magic_dns) && str_eq(a->gossip_addr, b->gossip_addr) &&
-           str_eq(a->agent_version, b->agent_version) &&
+           str_eq(a->agent_version, b->agent_version) && str_eq(a->api_addr, b->api_addr) &&
            kv_map_eq(a->labels, a->labels_count, b->labels, b->labels_count) &&
            a->capacity.cpu_millis == b->capacity.cpu_millis &&
            a->capacity.memory_bytes == b->capacity.memory_bytes && a->state == b->state &&

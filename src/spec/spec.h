@@ -229,6 +229,9 @@ typedef struct cara_node {
     bool unschedulable;
     char *gossip_addr;   /* optional (NULL): "host:port" of the node's gossip socket */
     char *agent_version; /* optional (NULL): the agent's build version (CARA_VERSION) */
+    /* optional (NULL): "host:port" of the node's HTTP API (its first --api
+     * address), where peers send the requests they proxy (logs). */
+    char *api_addr;
 } cara_node;
 
 #define CARA_NODE_COND_MEMORY_PRESSURE "MemoryPressure"

@@ -192,6 +192,12 @@ static void check_node_text(vctx *v, const cara_node *n)
              "address or a DNS name; a port 1-65535; at most %d characters)",
              q, CARA_NODE_GOSSIP_ADDR_BYTES_MAX);
     }
+    if (n->api_addr != NULL && !cara_host_port_valid(n->api_addr)) {
+        quote(q, sizeof q, n->api_addr, strlen(n->api_addr));
+        verr(v, "apiAddress", "%s is not HOST:PORT (an IPv4 address, a bracketed IPv6 "
+             "address or a DNS name; a port 1-65535; at most %d characters)",
+             q, CARA_NODE_GOSSIP_ADDR_BYTES_MAX);
+    }
     if (n->agent_version != NULL && !cara_version_text_valid(n->agent_version)) {
         quote(q, sizeof q, n->agent_version, strlen(n->agent_version));
         verr(v, "agentVersion", "%s is not a version (1 to %d of letters, digits, '.', '+', "

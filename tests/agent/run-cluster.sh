@@ -3,7 +3,8 @@
 # Docker engine: joining with tokens, a project applied at one node reaching
 # all, every state hash converging, a kill -9 detected by every other node
 # with nobody else suspected, the restarted node catching up (including a
-# delete whose tombstone was collected while it was down), refused joins
+# delete whose tombstone was collected while it was down), `logs` asked at
+# a node that does not run the project (proxied to the owner), refused joins
 # (no token, expired, forged, used up), hostile datagrams dropped and
 # counted, and an apply with every other node stopped ending in exit 1.
 #
@@ -136,7 +137,7 @@ has welcomed-log "$tmp/agent1.log" "node $(name_of 2) joined through this node"
 
 # ---- A project applied at one node reaches all; state hashes converge ---------
 
-manifest() { # NAME
+manifest() { # NAME: its app prints a known line every second (for logs)
     cat <<EOF
 apiVersion: caravanserai/v1
 kind: Project
@@ -145,7 +146,7 @@ spec:
   services:
     - name: app
       image: caravanserai/busybox:test
-      command: [sleep, "3600"]
+      command: [sh, -c, 'while true; do echo hello-from-cara; sleep 1; done']
 EOF
 }
 manifest "${projects[0]}" >"$tmp/a.yaml"
@@ -158,6 +159,66 @@ if poll 60 same_hash 1 2 3 4 5; then pass state-hashes-converge; else
 fi
 run get-nodes-anywhere 0 peer 4 get nodes
 for i in "${nodes[@]}"; do has "get-nodes-lists-n$i" "$tmp/out" "^$(name_of "$i") "; done
+
+# ---- logs at any node: proxied to the owner ----------------------------------
+
+running_owner() { # the NODE column of project 0 once it is Running
+    peer 1 get projects | awk -v p="${projects[0]}" '$1 == p && $2 == "Running" { print $3 }'
+}
+owner_is_known() { [ -n "$(running_owner)" ]; }
+if poll 120 owner_is_known; then pass project-running; else fail project-running; fi
+owner=$(running_owner)
+owner_i="" other=""
+for i in "${nodes[@]}"; do
+    if [ "$(name_of "$i")" = "$owner" ]; then owner_i=$i; elif [ -z "$other" ]; then other=$i; fi
+done
+[ -n "$owner_i" ] || { owner_i=1; other=2; }
+api_address_known() {
+    peer "$other" get nodes -o json | grep -q "\"apiAddress\": *\"${addr[$owner_i]}:7951\""
+}
+if poll 30 api_address_known; then pass node-record-has-api-address; else
+    fail node-record-has-api-address; fi
+logs_printed() {
+    peer "$other" logs "${projects[0]}/app" --tail 5 >"$tmp/out" 2>"$tmp/err" &&
+        grep -q '^hello-from-cara$' "$tmp/out"
+}
+if poll 60 logs_printed; then pass logs-proxied-from-another-node; else
+    fail logs-proxied-from-another-node "asked n$other, owner $owner"; fi
+lines=$(grep -c . "$tmp/out")
+if [ "$lines" -ge 1 ] && [ "$lines" -le 5 ]; then pass logs-proxied-tail-passed-through; else
+    fail logs-proxied-tail-passed-through "$lines lines for --tail 5"; fi
+# -f streams through the proxy until the client is killed (timeout: 124).
+timeout 5 "$ctl" --peer "${addr[$other]}:7951" logs "${projects[0]}/app" -f --tail 1 \
+    >"$tmp/out" 2>"$tmp/err"
+got=$?
+n=$(grep -c '^hello-from-cara$' "$tmp/out")
+if [ "$got" -eq 124 ] && [ "$n" -ge 2 ]; then pass logs-follow-proxied-streams-until-killed; else
+    fail logs-follow-proxied-streams-until-killed "exit $got, $n lines"; fi
+# The client gone, the proxy cancels its upstream: no stream stays open
+# at the asked node or at the owner.
+streams_closed() {
+    [ "$(metric "$other" cara_api_streams_open)" = 0 ] &&
+        [ "$(metric "$owner_i" cara_api_streams_open)" = 0 ]
+}
+if poll 20 streams_closed; then pass logs-follow-proxy-closes-both-sides; else
+    fail logs-follow-proxy-closes-both-sides \
+        "open: n$other=$(metric "$other" cara_api_streams_open) owner=$(metric "$owner_i" cara_api_streams_open)"
+fi
+# The owner's 4xx comes back through the proxy with its status and words.
+curl -s -o "$tmp/out" -w '%{http_code}\n' \
+    "$(api "$other")/v1/projects/${projects[0]}/logs?service=app&tail=x" >"$tmp/code"
+has logs-local-400-before-proxy "$tmp/code" '^400$'
+run logs-proxied-unknown-service 1 peer "$other" logs "${projects[0]}/nosuch"
+has logs-proxied-unknown-service-says-so "$tmp/err" 'no service'
+# Asked at the owner itself: served there, as before.
+run logs-at-owner 0 peer "$owner_i" logs "${projects[0]}/app" --tail 2
+has logs-at-owner-prints "$tmp/out" '^hello-from-cara$'
+# A request marked as proxied is never proxied again: the asked node says
+# where the project runs instead (409).
+curl -s -o "$tmp/out" -w '%{http_code}\n' \
+    "$(api "$other")/v1/projects/${projects[0]}/logs?service=app&tail=1&proxied=1" >"$tmp/code"
+has logs-proxied-flag-not-forwarded "$tmp/code" '^409$'
+has logs-proxied-flag-names-owner "$tmp/out" "runs on node $owner"
 
 # ---- kill -9: detected by all, nobody else suspected; restart catches up ------
 

@@ -291,6 +291,9 @@ cara_node *gen_node(cara_env *env, cara_rng *rng, int size)
     }
     if (below(rng, 2))
         n->agent_version = gen_strdup(env, below(rng, 2) ? "0.1.0" : "0.2.0-12-gabcdef1+dirty");
+    /* After those, for the same reason. */
+    if (below(rng, 2))
+        n->api_addr = gen_strdup(env, below(rng, 2) ? "100.64.0.7:7951" : "[fd7a:115c:a1e0::7]:7951");
     return n;
 }
 

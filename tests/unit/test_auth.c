@@ -659,3 +659,153 @@ TEST(auth_new_refuses_bad_configs)
     cfg.nonces_max = CARA_AUTH_NONCES_MAX + 1;
     CHECK_RC(cara_auth_new(&a, &cfg, cara_test_env()), CARA_EINVAL);
 }
+
+/* ---- Node keys: the logs route only (docs/api.md, "Node-to-node requests") ---- */
+
+/* The admitted node keys, as the agent's replicated state would say. */
+typedef struct admitted_set {
+    keys k[2];
+    size_t count;
+    unsigned asked;
+} admitted_set;
+
+static bool admitted_fn(void *ctx, const uint8_t pk[CARA_CRDT_PK_BYTES])
+{
+    admitted_set *s = ctx;
+    s->asked++;
+    for (size_t i = 0; i < s->count; i++)
+        if (memcmp(s->k[i].pk, pk, CARA_CRDT_PK_BYTES) == 0)
+            return true;
+    return false;
+}
+
+static cara_auth *verifier_with_nodes(const keys *op, admitted_set *nodes)
+{
+    cara_auth *a;
+    cara_auth_cfg cfg = {.operator_pks = &op->pk, .operator_pks_count = 1,
+                         .node_admitted = admitted_fn, .node_admitted_ctx = nodes};
+    CHECK_OK(cara_auth_new(&a, &cfg, cara_test_env()));
+    return a;
+}
+
+#define LOGS_TARGET "/v1/projects/web/logs?service=app&tail=5&proxied=1"
+
+TEST(auth_accepts_an_admitted_node_key_on_the_logs_route_only)
+{
+    keys op = key_of(1);
+    admitted_set nodes = {.k = {key_of(0x31)}, .count = 1};
+    cara_auth *a = verifier_with_nodes(&op, &nodes);
+    signed_req s;
+    bool by_node = false;
+    sign(&s, &nodes.k[0], "GET", LOGS_TARGET, NOW_MS, 1);
+    s.req.node_route = true;
+    s.req.by_node_out = &by_node;
+    CHECK_OK(check(a, &s.req, NOW_MS, CARA_AUTH_OK));
+    CHECK(by_node);
+    /* The same key anywhere else: refused after its signature verified,
+     * and counted under its own reason (403). */
+    static const char *const routes[][2] = {
+        {"PUT", "/v1/projects/web"}, {"DELETE", "/v1/projects/web"},
+        {"PUT", "/v1/admissions/n9"}, {"GET", "/v1/projects"}, {"GET", "/v1/watch"},
+    };
+    for (size_t i = 0; i < sizeof routes / sizeof *routes; i++) {
+        sign(&s, &nodes.k[0], routes[i][0], routes[i][1], NOW_MS, (uint8_t)(2 + i));
+        CHECK_RC(check(a, &s.req, NOW_MS, CARA_AUTH_NODE_NOT_ALLOWED), CARA_EPERM);
+    }
+    CHECK_STR(cara_auth_reason_name(CARA_AUTH_NODE_NOT_ALLOWED), "NodeNotAllowed");
+    CHECK_INT(cara_auth_reason_status(CARA_AUTH_NODE_NOT_ALLOWED), ==, 403);
+    /* A node key with a bad signature is a bad signature, not a route
+     * refusal: that count is of genuine node requests only. */
+    sign(&s, &nodes.k[0], "PUT", "/v1/projects/web", NOW_MS, 20);
+    s.req.target = "/v1/projects/other";
+    CHECK_RC(check(a, &s.req, NOW_MS, CARA_AUTH_BAD_SIGNATURE), CARA_EBADSIG);
+    cara_auth_stats st;
+    cara_auth_stats_get(a, &st);
+    CHECK_INT(st.accepted, ==, 1);
+    CHECK_INT(st.refused[CARA_AUTH_NODE_NOT_ALLOWED], ==, 5);
+    CHECK_INT(st.refused[CARA_AUTH_BAD_SIGNATURE], ==, 1);
+    /* Refused requests leave no nonce behind. */
+    CHECK_INT(st.nonces_count, ==, 1);
+    cara_auth_free(a);
+}
+
+TEST(auth_operator_keys_still_work_on_every_route_with_node_keys_enabled)
+{
+    keys op = key_of(1);
+    admitted_set nodes = {.k = {key_of(0x31)}, .count = 1};
+    cara_auth *a = verifier_with_nodes(&op, &nodes);
+    signed_req s;
+    bool by_node = true;
+    sign(&s, &op, "PUT", "/v1/projects/web", NOW_MS, 1);
+    s.req.by_node_out = &by_node;
+    CHECK_OK(check(a, &s.req, NOW_MS, CARA_AUTH_OK));
+    CHECK(!by_node);
+    sign(&s, &op, "GET", LOGS_TARGET, NOW_MS, 2);
+    s.req.node_route = true;
+    by_node = true;
+    s.req.by_node_out = &by_node;
+    CHECK_OK(check(a, &s.req, NOW_MS, CARA_AUTH_OK));
+    CHECK(!by_node);
+    /* An operator's key is looked up first: the node set is not asked. */
+    CHECK_INT(nodes.asked, ==, 0);
+    /* A key that is both is an operator's, on any route. */
+    nodes.k[1] = op;
+    nodes.count = 2;
+    sign(&s, &op, "DELETE", "/v1/projects/web", NOW_MS, 3);
+    CHECK_OK(check(a, &s.req, NOW_MS, CARA_AUTH_OK));
+    cara_auth_free(a);
+}
+
+TEST(auth_refuses_a_node_key_that_is_not_admitted_or_not_trusted_at_all)
+{
+    keys op = key_of(1);
+    admitted_set nodes = {.k = {key_of(0x31)}, .count = 1};
+    cara_auth *a = verifier_with_nodes(&op, &nodes);
+    keys stranger = key_of(0x32);
+    signed_req s;
+    sign(&s, &stranger, "GET", LOGS_TARGET, NOW_MS, 1);
+    s.req.node_route = true;
+    CHECK_RC(check(a, &s.req, NOW_MS, CARA_AUTH_UNKNOWN_KEY), CARA_EUNTRUSTED);
+    /* Revoked: the node set no longer holds it. */
+    sign(&s, &nodes.k[0], "GET", LOGS_TARGET, NOW_MS, 2);
+    s.req.node_route = true;
+    nodes.count = 0;
+    CHECK_RC(check(a, &s.req, NOW_MS, CARA_AUTH_UNKNOWN_KEY), CARA_EUNTRUSTED);
+    cara_auth_free(a);
+    /* A verifier with no node set takes no node key, even on logs. */
+    a = verifier(&op, 0);
+    nodes.count = 1;
+    sign(&s, &nodes.k[0], "GET", LOGS_TARGET, NOW_MS, 3);
+    s.req.node_route = true;
+    CHECK_RC(check(a, &s.req, NOW_MS, CARA_AUTH_UNKNOWN_KEY), CARA_EUNTRUSTED);
+    cara_auth_free(a);
+}
+
+TEST(auth_node_requests_are_bound_to_the_receiver_fresh_and_never_replayed)
+{
+    keys op = key_of(1);
+    admitted_set nodes = {.k = {key_of(0x31)}, .count = 1};
+    cara_auth *a = verifier_with_nodes(&op, &nodes);
+    signed_req s;
+    keys b = node_b();
+    /* Signed for node B, received at A (the default receiver). */
+    sign_for(&s, &nodes.k[0], &b, "GET", LOGS_TARGET, NOW_MS, 1);
+    s.req.node_route = true;
+    keys na = node_a();
+    s.req.receiver_pk = na.pk;
+    CHECK_RC(check(a, &s.req, NOW_MS, CARA_AUTH_WRONG_NODE), CARA_EPERM);
+    /* Stale. */
+    sign(&s, &nodes.k[0], "GET", LOGS_TARGET, NOW_MS - WINDOW_MS - 1, 2);
+    s.req.node_route = true;
+    CHECK_RC(check(a, &s.req, NOW_MS, CARA_AUTH_STALE_REQUEST), CARA_ESTALE);
+    /* Replayed: once only, like an operator's request; and the node's
+     * nonces share the one cache with the operators'. */
+    sign(&s, &nodes.k[0], "GET", LOGS_TARGET, NOW_MS, 3);
+    s.req.node_route = true;
+    CHECK_OK(check(a, &s.req, NOW_MS, CARA_AUTH_OK));
+    CHECK_RC(check(a, &s.req, NOW_MS + 1000, CARA_AUTH_REPLAYED_NONCE), CARA_EREPLAY);
+    signed_req o;
+    sign(&o, &op, "GET", "/v1/nodes", NOW_MS, 3);
+    CHECK_RC(check(a, &o.req, NOW_MS, CARA_AUTH_REPLAYED_NONCE), CARA_EREPLAY);
+    cara_auth_free(a);
+}

@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "agent/http.h"
+#include "agent/httpc.h"
 #include "harness.h"
 
 /* ---- The server side ---------------------------------------------------------- */
@@ -42,6 +43,21 @@ static void complete_deferred(uv_timer_t *t)
     CHECK_OK(cara_http_deferred_json(pending_deferred, 201, json_pack("{s:b}", "durable", 1)));
     pending_deferred = NULL;
 }
+
+static void feed_stream(uv_timer_t *t);
+
+/* /deferstream: the status is decided later, then the stream runs as /stream. */
+static void complete_deferred_as_stream(uv_timer_t *t)
+{
+    open_stream = cara_http_deferred_stream(pending_deferred, 200, "text/plain",
+                                            on_stream_closed, NULL);
+    pending_deferred = NULL;
+    CHECK(open_stream != NULL);
+    CHECK_OK(cara_http_stream_write(open_stream, "first\n", 6));
+    uv_timer_start(t, feed_stream, 20, 20);
+}
+
+static char deferstream_header[64];
 
 static void feed_stream(uv_timer_t *t)
 {
@@ -127,6 +143,12 @@ static void handler(void *ctx, const cara_http_request *req, cara_http_reply *re
         pending_deferred = cara_http_reply_defer(reply);
         CHECK(pending_deferred != NULL);
         uv_timer_start(&agent_timer, complete_deferred, 50, 0);
+    } else if (strcmp(req->path, "/deferstream") == 0) {
+        const char *h = cara_http_header(req, "x-test");
+        snprintf(deferstream_header, sizeof deferstream_header, "%s", h ? h : "");
+        pending_deferred = cara_http_reply_defer(reply);
+        CHECK(pending_deferred != NULL);
+        uv_timer_start(&agent_timer, complete_deferred_as_stream, 30, 0);
     } else if (strcmp(req->path, "/stream") == 0 || strcmp(req->path, "/hang") == 0 ||
                strcmp(req->path, "/flood") == 0) {
         open_stream = cara_http_reply_stream(reply, 200, "application/x-ndjson",
@@ -835,4 +857,119 @@ TEST(http_stream_queue_max_raised_for_a_burst_then_back_to_the_steady_cap)
     close(fd);
     stop_server();
     CHECK_INT(stream_closed_calls, ==, 0);
+}
+
+/* ---- The agent's own client (httpc) against this server, over TCP ------------- */
+
+typedef struct hc_call {
+    long head_status;
+    int head_calls, done_calls, rc;
+    bool data_before_head;
+    long status;
+    char data[256];
+    size_t data_len;
+    char error[128];
+    bool cancel_on_data;
+    cara_httpc *c;
+    cara_httpc_req *req;
+} hc_call;
+
+static void hc_head(void *arg, long status)
+{
+    hc_call *h = arg;
+    h->head_calls++;
+    h->head_status = status;
+}
+
+static void hc_data(void *arg, const char *d, size_t n)
+{
+    hc_call *h = arg;
+    h->data_before_head |= h->head_calls == 0;
+    size_t room = sizeof h->data - 1 - h->data_len;
+    memcpy(h->data + h->data_len, d, n < room ? n : room);
+    h->data_len += n < room ? n : room;
+    if (h->cancel_on_data)
+        cara_httpc_cancel(h->c, h->req); /* from inside a callback: finished later */
+}
+
+static void hc_done(void *arg, const cara_httpc_result *res)
+{
+    hc_call *h = arg;
+    h->done_calls++;
+    h->rc = res->rc;
+    h->status = res->http_status;
+    snprintf(h->error, sizeof h->error, "%s", res->error);
+}
+
+/* Runs the loop until *flag is set (10 s at most); the guard is closed
+ * before returning, so no handle outlives the call. */
+static void wait_for(const int *flag)
+{
+    static uv_timer_t guard;
+    uv_timer_init(&loop, &guard);
+    uv_timer_start(&guard, on_guard, 10000, 0);
+    while (*flag == 0)
+        uv_run(&loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&guard, NULL);
+    uv_run(&loop, UV_RUN_NOWAIT);
+}
+
+static void hc_run(cara_httpc *c, const char *path, hc_call *h)
+{
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u%s", port, path);
+    const char *headers[] = {"X-Test: from-httpc"};
+    cara_httpc_opts o = {.method = "GET", .url = url, .headers = headers, .headers_count = 1,
+                         .stream = true, .whole_errors = true, .connect_timeout_ms = 2000,
+                         .data_fn = hc_data, .head_fn = hc_head, .done = hc_done, .arg = h};
+    h->c = c;
+    CHECK_OK(cara_httpc_start(c, &o, &h->req));
+    wait_for(&h->done_calls);
+    CHECK_INT(h->done_calls, ==, 1);
+}
+
+TEST(httpc_streams_a_deferred_stream_with_its_status_first_and_extra_headers)
+{
+    start_server();
+    cara_httpc *c;
+    cara_httpc_config cfg = {0};
+    CHECK_OK(cara_httpc_new(&c, &loop, cara_test_env(), &cfg));
+    stream_lines_sent = 0;
+    hc_call h = {0};
+    hc_run(c, "/deferstream", &h);
+    CHECK_STR(deferstream_header, "from-httpc");
+    CHECK_INT(h.head_calls, ==, 1);
+    CHECK_INT(h.head_status, ==, 200);
+    CHECK(!h.data_before_head);
+    CHECK_INT(h.rc, ==, 0);
+    CHECK_INT(h.status, ==, 200);
+    CHECK_STR(h.data, "first\nline 0\nline 1\nline 2\nline 3\nline 4\n");
+    /* An error status with whole_errors: its body goes to done, its
+     * message picked from the agent's {"error", "reason"}. */
+    hc_call e = {0};
+    hc_run(c, "/error", &e);
+    CHECK_INT(e.head_status, ==, 404);
+    CHECK_INT(e.status, ==, 404);
+    CHECK_INT(e.data_len, ==, 0);
+    CHECK_STR(e.error, "no project web");
+    /* Cancelled from its own data callback: done runs once, with EAGAIN,
+     * and the server sees its client go. */
+    stream_closed_calls = 0;
+    hc_call k = {.cancel_on_data = true};
+    hc_run(c, "/hang", &k);
+    CHECK_RC(k.rc, CARA_EAGAIN);
+    CHECK_INT(cara_httpc_inflight(c), ==, 0);
+    wait_for(&stream_closed_calls);
+    /* Nobody listening: an I/O error, not a hang. */
+    cara_httpc_free(c);
+    stop_server();
+    CHECK_INT(uv_loop_init(&loop), ==, 0);
+    CHECK_OK(cara_httpc_new(&c, &loop, cara_test_env(), &cfg));
+    hc_call u = {0};
+    hc_run(c, "/nobody", &u);
+    CHECK_RC(u.rc, CARA_EIO);
+    CHECK_INT(u.head_calls, ==, 0);
+    cara_httpc_free(c);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK_INT(uv_loop_close(&loop), ==, 0);
 }

@@ -508,3 +508,62 @@ TEST(node_readiness_is_the_readers_and_pressure_reaches_the_scheduler)
     CHECK(item(ns, "n1") == NULL);
     afix_close(&f);
 }
+
+/* apiAddress: where peers reach a node's API (the logs proxy). Optional,
+ * validated like gossipAddress, carried by every codec, and absent from
+ * records that do not set it, which keep their exact bytes. */
+TEST(node_record_api_address_round_trips_is_validated_and_optional)
+{
+    cara_env *env = cara_test_env();
+    cara_node *n = NULL;
+    CHECK_OK(node_from_yaml(FULL_NODE, &n));
+    CHECK(n->api_addr == NULL);
+    cara_buf before;
+    cara_buf_init(&before, env, CARA_NODE_BYTES_MAX);
+    CHECK_OK(cara_node_encode(n, &before));
+    json_t *j = cara_node_to_json(n);
+    CHECK(json_object_get(j, "apiAddress") == NULL);
+    json_decref(j);
+    /* Set: msgpack, JSON and YAML carry it, and it is part of equality. */
+    n->api_addr = cara_env_strndup(env, "[fd7a:115c:a1e0::1]:7951", 24);
+    cara_buf b;
+    cara_buf_init(&b, env, CARA_NODE_BYTES_MAX);
+    CHECK_OK(cara_node_encode(n, &b));
+    CHECK(b.len > before.len);
+    cara_node *m = NULL;
+    CHECK_OK(cara_node_decode(env, b.data, b.len, NULL, &m));
+    CHECK_STR(m->api_addr, "[fd7a:115c:a1e0::1]:7951");
+    CHECK(cara_node_equal(n, m));
+    j = cara_node_to_json(m);
+    CHECK_STR(json_string_value(json_object_get(j, "apiAddress")), "[fd7a:115c:a1e0::1]:7951");
+    cara_buf y;
+    cara_buf_init(&y, env, 1 << 20);
+    CHECK_OK(cara_json_to_yaml(j, &y));
+    CHECK_OK(cara_buf_append(&y, "", 1));
+    cara_node *q = NULL;
+    CHECK_OK(node_from_yaml((const char *)y.data, &q));
+    CHECK(cara_node_equal(n, q));
+    cara_env_free(env, q->api_addr);
+    q->api_addr = NULL;
+    CHECK(!cara_node_equal(n, q));
+    /* Unset again: the bytes are those of a record without the field. */
+    cara_buf again;
+    cara_buf_init(&again, env, CARA_NODE_BYTES_MAX);
+    CHECK_OK(cara_node_encode(q, &again));
+    CHECK_MEM(again.data, again.len, before.data, before.len);
+    /* Validated as HOST:PORT. */
+    CHECK_OK(node_json_rc("apiAddress", json_string("127.0.0.1:7951")));
+    CHECK_OK(node_json_rc("apiAddress", json_string("n1.tail1234.ts.net:7951")));
+    static const char *const bad[] = {"127.0.0.1", "127.0.0.1:0", "[::1:7951", "", "h:07951"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        CHECK_RC(node_json_rc("apiAddress", json_string(bad[i])), CARA_ESCHEMA);
+    CHECK_RC(node_json_rc("apiAddress", json_integer(7951)), CARA_ESCHEMA);
+    cara_buf_free(&again);
+    cara_buf_free(&y);
+    json_decref(j);
+    cara_node_free(env, q);
+    cara_node_free(env, m);
+    cara_buf_free(&b);
+    cara_buf_free(&before);
+    cara_node_free(env, n);
+}
