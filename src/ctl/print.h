@@ -24,7 +24,7 @@ void ctl_age(const char *rfc3339, int64_t now_wall_ms, char *out, size_t cap);
 
 /* A table printed with columns padded to their widest cell. Cells are
  * copied. At most CTL_TABLE_COLS columns. */
-#define CTL_TABLE_COLS 8
+#define CTL_TABLE_COLS 12
 typedef struct ctl_table {
     size_t cols;
     char **cells; /* rows * cols, owned */

@@ -305,7 +305,9 @@ send() { head -c "$1" /dev/urandom >"/dev/udp/${addr[2]}/7950"; }
 send 200; send 3; send 1392                                              # garbage: malformed
 send 3000                                                                 # oversized
 printf '\xca\x5e\x01\x01' >"/dev/udp/${addr[2]}/7950"                  # a truncated seal header
-{ printf '\xca\x5e\x01\x01'; head -c 300 /dev/urandom; } >"/dev/udp/${addr[2]}/7950" # forged sender
+# Sealed by a key that is no node's (the operator's, a valid Ed25519 point).
+{ printf '\xca\x5e\x01\x01'; printf "$(echo "$op_pk" | sed 's/../\\x&/g')"; head -c 300 /dev/urandom; } \
+    >"/dev/udp/${addr[2]}/7950"                                           # forged sender
 counted() {
     [ "$(dropped malformed)" -ge $((mal0 + 3)) ] && [ "$(dropped oversized)" -ge $((over0 + 1)) ] &&
         [ "$(dropped not_admitted)" -ge $((na0 + 1)) ]
