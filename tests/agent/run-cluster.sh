@@ -301,13 +301,16 @@ fi
 
 dropped() { metric 2 "cara_gossip_dropped_total{reason=\"$1\"}"; }
 mal0=$(dropped malformed) over0=$(dropped oversized) na0=$(dropped not_admitted)
-send() { head -c "$1" /dev/urandom >"/dev/udp/${addr[2]}/7950"; }
+# Each datagram is built in a file first: every write to /dev/udp is one
+# datagram, so it must be one write (cat of a small file).
+send_file() { cat "$1" >"/dev/udp/${addr[2]}/7950"; }
+send() { head -c "$1" /dev/urandom >"$tmp/dg"; send_file "$tmp/dg"; }
 send 200; send 3; send 1392                                              # garbage: malformed
 send 3000                                                                 # oversized
-printf '\xca\x5e\x01\x01' >"/dev/udp/${addr[2]}/7950"                  # a truncated seal header
+printf '\xca\x5e\x01\x01' >"$tmp/dg"; send_file "$tmp/dg"              # a truncated seal header
 # Sealed by a key that is no node's (the operator's, a valid Ed25519 point).
-{ printf '\xca\x5e\x01\x01'; printf "$(echo "$op_pk" | sed 's/../\\x&/g')"; head -c 300 /dev/urandom; } \
-    >"/dev/udp/${addr[2]}/7950"                                           # forged sender
+{ printf '\xca\x5e\x01\x01'; printf "$(echo "$op_pk" | sed 's/../\\x&/g')"; head -c 300 /dev/urandom; } >"$tmp/dg"
+send_file "$tmp/dg"                                                       # forged sender
 counted() {
     [ "$(dropped malformed)" -ge $((mal0 + 3)) ] && [ "$(dropped oversized)" -ge $((over0 + 1)) ] &&
         [ "$(dropped not_admitted)" -ge $((na0 + 1)) ]

@@ -58,7 +58,7 @@ typedef struct sim_outside {
 typedef struct sim_node {
     sim *s;
     size_t index;
-    char name[8];
+    char name[24]; /* "n" and an index: room for any size_t, as -Wformat-truncation asks */
     uint8_t pk[CARA_CRDT_PK_BYTES], sk[CARA_CRDT_SK_BYTES];
     cara_env env;
     cara_crdt *crdt;
