@@ -440,6 +440,9 @@
 
 /* ---- Gossip node object (src/gossip/gossip.c, docs/gossip.md) ----------- */
 
+/* A record just learnt is forwarded at once, in at most one extra gossip
+ * round this often: a burst of records shares rounds. */
+#define CARA_GOSSIP_FORWARD_MS_MIN 10
 /* The gossip port, UDP and TCP (the API is 7951). */
 #define CARA_GOSSIP_PORT_DEFAULT 7950
 

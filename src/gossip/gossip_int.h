@@ -136,6 +136,8 @@ struct cara_gossip {
     size_t ev_head, ev_count;
     bool leaving;
     uint64_t gossip_next_mono_ms;
+    uint64_t gossip_last_mono_ms; /* the last round, scheduled or forwarded */
+    bool forward_soon;            /* a record was learnt: forward it */
     uint64_t last_now_mono_ms;
     cara_gossip_stats stats;
 };
@@ -158,6 +160,7 @@ void gossip_swim_join_peer(cara_gossip *g, const char *name, size_t name_len,
                            const uint8_t pk[CARA_CRDT_PK_BYTES], const cara_gossip_addr *addr,
                            uint64_t now_mono_ms);
 void gossip_pump(cara_gossip *g);
+void gossip_forward(cara_gossip *g, uint64_t now_mono_ms);
 
 /* gossip_stream.c */
 void gossip_streams_init(cara_gossip *g);

@@ -745,6 +745,7 @@ int cara_gossip_stream_recv(cara_gossip *g, uint32_t id, const uint8_t *bytes, s
         off += take;
         stream_input(g, st, now_mono_ms, now_wall_ms);
     }
+    gossip_forward(g, now_mono_ms);
     gossip_pump(g);
     return 0;
 }

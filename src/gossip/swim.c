@@ -370,8 +370,10 @@ static void send_msg(cara_swim *s, const cara_swim_peer *to, uint8_t type, uint3
         if (type == CARA_SWIM_PING_REQ)
             it->msg.target_addr = target->addr;
     }
-    /* Gossip rounds carry news only; probe traffic also carries samples. */
-    fill_piggyback(s, &to->id, &it->msg, type != CARA_SWIM_GOSSIP);
+    /* Samples ride on pings only: every member is pinged about once per
+     * round, and a ping is what a newcomer receives first. Answers and
+     * gossip rounds carry news only (half the bytes of probe traffic). */
+    fill_piggyback(s, &to->id, &it->msg, type == CARA_SWIM_PING);
 }
 
 /* A peer by id: its known address, or none (the driver answers to the
