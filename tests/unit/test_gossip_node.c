@@ -704,7 +704,9 @@ TEST(gossip_node_hostile_datagrams_are_dropped_and_counted_by_reason_and_change_
     CHECK_OK(sim_inject(s, victim, &from0, w->cap, len, 0));
     sim_run_for(s, 1);
     snap(s, victim, &b);
-    CHECK_INT(b.g.datagrams_in, ==, a.g.datagrams_in + 1);
+    /* The cluster's own traffic may land in the same millisecond: at least
+     * the injected one came in, and nothing was dropped. */
+    CHECK_INT(b.g.datagrams_in, >=, a.g.datagrams_in + 1);
     CHECK_MEM(a.g.dropped, sizeof a.g.dropped, b.g.dropped, sizeof b.g.dropped);
     expect_drops(s, victim, CARA_GOSSIP_DROP_REPLAY, 3, w->cap, len);
     /* Forged: sealed for the victim by a key no admission names. */
