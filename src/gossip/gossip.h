@@ -70,10 +70,11 @@ typedef struct cara_gossip_cfg {
     uint32_t ack_retry_ms;             /* re-push of a record still short of holders */
     uint32_t ack_timeout_ms;           /* a record's holders are tracked this long */
     uint64_t sync_bytes_per_s_max;     /* anti-entropy bandwidth bound (both ways) */
-    /* The random bytes of each stream hello (docs/gossip-transport.md): the
-     * agent gives libsodium's randombytes_buf, the simulator a seeded
-     * source. NULL takes env->rng, which is fresh but predictable: fit
-     * for tests only. */
+    /* The random bytes of each stream hello (docs/gossip-transport.md),
+     * handed in by the driver: the core never draws them itself. The
+     * agent's hook lives in src/agent (an unpredictable source), the
+     * simulator's in tests/sim (a seeded one). NULL takes env->rng, which
+     * is fresh but predictable: fit for tests only. */
     void (*random_bytes)(void *ctx, uint8_t *out, size_t len);
     void *random_ctx;
 } cara_gossip_cfg;

@@ -8,7 +8,7 @@
  * Sans-IO: no clock, socket or randomness. The caller brings this node's
  * Ed25519 key pair, the set of admitted node keys (from the crdt's
  * admissions), a send epoch that is larger at every start, and, for
- * streams, 16 fresh random bytes from libsodium at the edge.
+ * streams, 16 fresh random bytes handed in by the driver.
  *
  * Keys: each pair of nodes shares two direction keys made by crypto_kx from
  * the X25519 forms of their Ed25519 keys, so a third admitted node can
