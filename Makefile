@@ -23,7 +23,7 @@ LIBS_ALL   = $(PKG_LIBS) -lm
 # reach a real clock or file even by accident: the linker enforces the
 # sans-IO rule, and scripts/check-core.sh checks the core's undefined
 # symbols against a list of OS calls.
-CORE_DIRS = src/base src/spec src/crdt src/gossip src/sched
+CORE_DIRS = src/base src/spec src/crdt src/gossip src/sched src/core
 CORE_SRC  = $(foreach d,$(CORE_DIRS),$(wildcard $(d)/*.c))
 OS_SRC    = $(wildcard src/os/*.c)
 CTL_SRC   = $(wildcard src/ctl/*.c)
@@ -88,7 +88,7 @@ $(BUILD)/test-unit: $(call obj,$(UNIT_SRC)) $(BUILD)/libcara-agent.a $(LIBCARA)
 # The cluster tests again, linked against the core library alone: the
 # harness and the node objects it drives must not need src/os or the agent
 # (DESIGN.md §1.4; cara-sim will link the same way).
-SIM_TEST_SRC = tests/unit/harness.c tests/unit/test_gossip_node.c $(SIM_SRC)
+SIM_TEST_SRC = tests/unit/harness.c tests/unit/test_gossip_node.c tests/unit/test_core.c $(SIM_SRC)
 $(BUILD)/test-sim: $(call obj,$(SIM_TEST_SRC)) $(BUILD)/libcara-core.a
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)

@@ -8,47 +8,6 @@
 #include "agent/agent_int.h"
 #include "os/os.h"
 
-static bool key_is(const uint8_t *key, size_t key_bytes, const char *name)
-{
-    return name != NULL && strlen(name) == key_bytes && memcmp(key, name, key_bytes) == 0;
-}
-
-/* The crdt accepts a value only if the spec module can decode it as the
- * record's kind says, and only if it describes the object its key names:
- * the signature covers the key, so a node admitted as "n1" cannot publish a
- * record about "n2", and a project record keyed "a" cannot carry project
- * "b". Nothing malformed or mislabelled is ever stored or gossiped. */
-int agent_validate_value(void *ctx, int kind, const uint8_t *key, size_t key_bytes,
-                         const uint8_t *value, size_t len)
-{
-    cara_env *env = ctx;
-    int rc = 0;
-    if (kind == CARA_CRDT_PROJECT) {
-        cara_project *p = NULL;
-        rc = cara_project_decode(env, value, len, NULL, &p);
-        if (rc == 0 && !key_is(key, key_bytes, p->name))
-            rc = CARA_ESCHEMA;
-        cara_project_free(env, p);
-    } else if (kind == CARA_CRDT_STATUS || kind == CARA_CRDT_PLACEMENT) {
-        cara_project_status *s = NULL;
-        rc = cara_project_status_decode(env, value, len, NULL, &s);
-        cara_project_status_free(env, s);
-    } else if (kind == CARA_CRDT_NODE) {
-        cara_node *n = NULL;
-        rc = cara_node_decode(env, value, len, NULL, &n);
-        if (rc == 0 && !key_is(key, key_bytes, n->name))
-            rc = CARA_ESCHEMA;
-        cara_node_free(env, n);
-    } else if (kind == CARA_CRDT_SETTINGS) {
-        cara_settings *st = NULL;
-        rc = cara_settings_decode(env, value, len, NULL, &st);
-        cara_settings_free(env, st);
-    }
-    /* ADMISSION and JOIN values are the crdt's own formats, checked there
-     * (a join's grant and token signature included); a TOMBSTONE has none. */
-    return rc;
-}
-
 /* Reads the node key, creating it on first start. */
 static int node_key(cara_agent *a)
 {
@@ -77,10 +36,14 @@ static int open_state(cara_agent *a)
                         .tombstone_horizon_ms = a->cfg.tombstone_horizon_ms,
                         .floor_horizon_ms = a->cfg.floor_horizon_ms,
                         .records_max = a->cfg.records_max,
-                        .validate_value = agent_validate_value,
+                        .validate_value = cara_core_validate_value,
                         .validate_ctx = a->env};
     int rc = cara_crdt_new(&a->crdt, &cc, a->env);
     if (rc != 0)
+        return rc;
+    cara_core_cfg core = {.name = a->cfg.name, .node_pk = a->node_pk, .node_sk = a->node_sk,
+                          .crdt = a->crdt};
+    if ((rc = cara_core_new(&a->core, &core, a->env)) != 0)
         return rc;
     char path[4096];
     snprintf(path, sizeof path, "%s/state.db", a->cfg.data_dir);
@@ -180,22 +143,7 @@ static void on_info(void *arg, const cara_docker_result *res)
 static void on_tick(uv_timer_t *t)
 {
     cara_agent *a = t->data;
-    int64_t now = cara_env_now_wall_ms(a->env);
-    char due[16][CARA_NAME_BYTES_MAX + 1];
-    size_t n = 0;
-    /* Each expiry is acted on once per spec generation; a newer spec with a
-     * later expireAt is evaluated afresh. At most 16 a tick keeps a tick short. */
-    for (agent_project *p = a->projects; p != NULL && n < 16; p = p->next) {
-        if (p->has_expire_at && now >= p->expire_at_wall_ms &&
-            p->expiry_handled_generation != p->spec_generation) {
-            p->expiry_handled_generation = p->spec_generation;
-            snprintf(due[n++], sizeof due[0], "%s", p->name);
-        }
-    }
-    for (size_t i = 0; i < n; i++) {
-        agent_event_add(a, due[i], "Normal", "Expired", "expireAt has passed");
-        agent_project_changed(a, due[i]);
-    }
+    agent_eval_soon(a); /* an expireAt that passed */
     agent_node_tick(a);
 }
 
@@ -329,14 +277,9 @@ static void free_agent(cara_agent *a)
     cara_env_free(a->env, a->join_proof);
     cara_auth_free(a->auth);
     cara_store_close(a->store);
-    agent_nodes_free(a, &a->nodes);
     cara_env_free(a->env, a->seen);
+    cara_core_free(a->core);
     cara_crdt_free(a->crdt);
-    while (a->projects != NULL) {
-        agent_project *next = a->projects->next;
-        cara_env_free(a->env, a->projects);
-        a->projects = next;
-    }
     memset(a->node_sk, 0, sizeof a->node_sk);
 }
 

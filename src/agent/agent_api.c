@@ -13,13 +13,10 @@
 static json_t *events_json(cara_agent *a, const char *name)
 {
     json_t *arr = json_array();
-    agent_project *p = agent_project_find(a, name, false);
-    if (p == NULL)
-        return arr;
-    size_t start = (p->events_next + AGENT_EVENTS_PER_PROJECT - p->events_count) %
-                   AGENT_EVENTS_PER_PROJECT;
-    for (size_t i = 0; i < p->events_count; i++) {
-        const agent_event *e = &p->events[(start + i) % AGENT_EVENTS_PER_PROJECT];
+    cara_core_event events[CARA_CORE_EVENTS_PER_PROJECT];
+    size_t n = cara_core_events_get(a->core, name, events, CARA_CORE_EVENTS_PER_PROJECT);
+    for (size_t i = 0; i < n; i++) {
+        const cara_core_event *e = &events[i];
         char t[CARA_TIME_TEXT_BYTES] = "";
         cara_time_format_rfc3339(e->time_wall_ms, t);
         json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s}", "time", t, "type", e->type,
@@ -34,11 +31,11 @@ json_t *agent_project_json(cara_agent *a, const char *name)
     cara_project_status *st = NULL;
     uint64_t gen = 0;
     bool deleted = false;
-    if (agent_load_project(a, name, &spec, &st, &gen, &deleted) != 0)
+    if (cara_core_load_project(a->core, name, &spec, &st, &gen, &deleted) != 0)
         return NULL;
     uint64_t observed = 0;
     cara_project_status *again = NULL;
-    if (agent_project_status(a, name, gen, &again, &observed) != 0)
+    if (cara_core_project_status(a->core, name, gen, &again, &observed) != 0)
         observed = 0;
     cara_project_status_free(a->env, again);
     cara_project_status pending = {.phase = CARA_PHASE_PENDING};
@@ -161,15 +158,13 @@ static void get_project(cara_agent *a, const char *name, cara_http_reply *reply)
 
 static void get_nodes(cara_agent *a, cara_http_reply *reply)
 {
-    agent_nodes ns;
+    const cara_core_nodes *ns = cara_core_nodes_get(a->core);
     json_t *items = json_array();
-    if (agent_nodes_load(a, &ns) == 0)
-        for (size_t i = 0; i < ns.count; i++) {
-            json_t *j = agent_node_json(ns.decoded[i], ns.items[i].ready);
-            agent_gossip_annotate(a, j, ns.decoded[i]->name);
-            json_array_append_new(items, j);
-        }
-    agent_nodes_free(a, &ns);
+    for (size_t i = 0; ns != NULL && i < ns->count; i++) {
+        json_t *j = agent_node_json(ns->decoded[i], ns->items[i].ready);
+        agent_gossip_annotate(a, j, ns->decoded[i]->name);
+        json_array_append_new(items, j);
+    }
     cara_http_reply_json(reply, 200, json_pack("{s:o}", "items", items));
 }
 
@@ -469,6 +464,8 @@ static void metrics(cara_agent *a, cara_http_reply *reply)
     cara_reconciler_stats rs = {0};
     if (a->recon)
         cara_reconciler_get_stats(a->recon, &rs);
+    cara_core_stats core;
+    cara_core_stats_get(a->core, &core);
     cara_http_stats hs;
     cara_http_stats_get(a->http, &hs);
     metric(&b, "cara_records_applied_total", "counter", "Records that changed the state.",
@@ -482,7 +479,7 @@ static void metrics(cara_agent *a, cara_http_reply *reply)
                         cara_crdt_reason_name(i), (unsigned long long)cs.rejected[i]);
     metric(&b, "cara_store_errors_total", "counter", "Failed durable writes.", a->stats.store_errors);
     metric(&b, "cara_status_writes_total", "counter", "Status records written by this node.",
-           a->stats.status_writes);
+           core.status_writes);
     metric(&b, "cara_node_publishes_total", "counter",
            "Node records this node wrote.",
            a->stats.node_publishes);
@@ -501,7 +498,7 @@ static void metrics(cara_agent *a, cara_http_reply *reply)
     metric(&b, "cara_records_held", "gauge", "Records waiting for their author's admission.",
            cs.held_count);
     metric(&b, "cara_project_evaluations_total", "counter",
-           "Project evaluations (scheduling, ownership, expiry).", a->stats.evaluations);
+           "Project evaluations (scheduling, ownership, expiry).", core.evaluations);
     metric(&b, "cara_reconcile_passes_total", "counter", "Full reconciliation passes.", rs.passes);
     metric(&b, "cara_reconcile_steps_total", "counter", "Engine calls made by the reconciler.",
            rs.steps);
@@ -518,7 +515,7 @@ static void metrics(cara_agent *a, cara_http_reply *reply)
     gossip_metrics(a, &b);
     metric(&b, "cara_api_streams_open", "gauge", "Open watch and log streams.", hs.streams_open);
     metric(&b, "cara_projects_known", "gauge", "Projects this node keeps local data for.",
-           a->projects_count);
+           core.projects_known);
     cara_http_reply_text(reply, 200, "text/plain; version=0.0.4", b.data ? b.data : (uint8_t *)"",
                          b.len);
     cara_buf_free(&b);

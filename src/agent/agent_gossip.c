@@ -576,17 +576,6 @@ bool agent_gossip_defer_ack(cara_agent *a, const uint8_t *record, size_t len, ui
     return true;
 }
 
-bool agent_node_live(cara_agent *a, const char *name)
-{
-    if (strcmp(name, a->cfg.name) == 0)
-        return true;
-    if (a->gossip == NULL)
-        return false;
-    cara_gossip_member m;
-    return cara_gossip_member_get(a->gossip->g, name, &m) == 0 &&
-           (m.state == CARA_GOSSIP_ALIVE || m.state == CARA_GOSSIP_SUSPECT);
-}
-
 void agent_gossip_annotate(cara_agent *a, json_t *node, const char *name)
 {
     cara_gossip_member m;
@@ -757,6 +746,7 @@ int agent_gossip_start(cara_agent *a)
         return rc;
     }
     a->gossip = ag;
+    cara_core_set_gossip(a->core, ag->g); /* readiness is membership's from now on */
     if ((rc = open_sockets(ag, &bind)) != 0)
         return rc;
     (void)cara_crdt_foreach(a->crdt, add_known, ag);
@@ -815,6 +805,8 @@ void agent_gossip_free(cara_agent *a)
     agent_gossip *ag = a->gossip;
     if (ag == NULL)
         return;
+    if (a->core != NULL)
+        cara_core_set_gossip(a->core, NULL);
     cara_gossip_free(ag->g);
     ag->g = NULL;
     free(ag);

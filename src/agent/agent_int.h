@@ -11,11 +11,10 @@
 #include "agent/httpc.h"
 #include "agent/reconcile.h"
 #include "agent/store.h"
+#include "core/core.h"
 #include "gossip/gossip.h"
 #include "sched/sched.h"
 
-/* Events kept per project for `describe` (newest win). */
-#define AGENT_EVENTS_PER_PROJECT 16
 /* Watch streams open at once; a client past this gets 503. */
 #define AGENT_WATCHERS_MAX 64
 /* How often the agent looks at expiry times and its own node record. */
@@ -33,44 +32,11 @@
  * costs nothing; each run is one pass over the records. */
 #define AGENT_GC_INTERVAL_MS (60 * 1000)
 
-typedef struct agent_event {
-    int64_t time_wall_ms; /* when it happened, on this node's wall clock */
-    char type[16];    /* Normal, Warning */
-    char reason[CARA_REASON_BYTES_MAX];
-    char message[CARA_MESSAGE_BYTES_MAX];
-} agent_event;
-
-/* What this node knows about one project beyond the replicated records:
- * what it handed to its reconciler, its expiry, its recent events. */
-typedef struct agent_project {
-    char name[CARA_NAME_BYTES_MAX + 1];
-    uint64_t owned_generation; /* spec generation given to the reconciler; 0: none */
-    bool owned_deleting;       /* the reconciler was told to delete */
-    bool force_delete;         /* delete --force: no stop grace; a dead owner is not waited for */
-    bool has_expire_at;
-    int64_t expire_at_wall_ms;
-    int last_phase;            /* last phase reported by the reconciler; -1: none */
-    uint64_t spec_generation;  /* of the PROJECT slot when last evaluated */
-    bool was_deleted;          /* the slot held a tombstone when last evaluated */
-    uint64_t expiry_handled_generation; /* expiry acted on for this generation */
-    agent_event events[AGENT_EVENTS_PER_PROJECT];
-    size_t events_count, events_next;
-    struct agent_project *next;
-} agent_project;
-
 typedef struct agent_watcher {
     cara_http_stream *stream;
     struct cara_agent *agent;
     struct agent_watcher *next;
 } agent_watcher;
-
-/* Every node record, as the scheduler sees it (readiness from
- * agent_node_ready); owned arrays freed with agent_nodes_free. */
-typedef struct agent_nodes {
-    cara_sched_node *items;
-    cara_node **decoded;
-    size_t count;
-} agent_nodes;
 
 /* A record the store just wrote, to act on once the write is committed. */
 typedef struct agent_seen {
@@ -101,9 +67,8 @@ typedef struct agent_stats {
     uint64_t gossip_truncated; /* datagrams longer than the receive buffer */
     uint64_t gossip_slow_readers; /* streams closed: the peer did not read */
     uint64_t gossip_send_dropped; /* datagrams dropped: the send queue was full */
-    uint64_t records_applied, records_refused, store_errors, status_writes;
+    uint64_t records_applied, records_refused, store_errors;
     uint64_t node_publishes; /* node records written by this node */
-    uint64_t evaluations; /* agent_project_changed calls */
     uint64_t api_requests, api_refused_auth;
 } agent_stats;
 
@@ -127,8 +92,7 @@ typedef struct cara_agent {
     uint8_t *join_proof;     /* the join-token record sent to seeds (owned) */
     size_t join_proof_len;
     bool api_loopback_only;
-    agent_project *projects;
-    size_t projects_count;
+    cara_core *core;         /* the node object: what this node decides (src/core) */
     agent_watcher *watchers;
     size_t watchers_count;
     cara_resources capacity; /* from the engine's /info */
@@ -138,17 +102,12 @@ typedef struct cara_agent {
     uv_timer_t info_timer;   /* retries /info while the engine is away */
     /* Evaluations wait for the next loop turn: a record written from inside
      * a reconciler callback (a status) must not call the reconciler back. */
-    char (*dirty)[CARA_NAME_BYTES_MAX + 1];
-    size_t dirty_count, dirty_cap;
-    bool dirty_all, publish_pending;
+    bool publish_pending;
     bool persist_pending;   /* own records merged but not yet written */
     agent_seen *seen;       /* what the write in progress changed (agent_persist) */
     size_t seen_count, seen_cap;
     bool seen_all;          /* removals, or too many to list: look at everything */
     uint64_t node_record_hlc; /* the HLC of the node record this node last published */
-    agent_nodes nodes;      /* decoded node records, rebuilt when nodes_dirty */
-    bool nodes_valid, nodes_dirty;
-    uint8_t nodes_hash[32]; /* what scheduling sees of them (agent_nodes_cached) */
     uv_timer_t gc_timer;
     uv_timer_t eval_timer;
     uv_timer_t fail_timer;   /* fail-stop: shuts down from the loop */
@@ -164,48 +123,34 @@ typedef struct cara_agent {
 /* agent.c: stops the agent with exit code 1 on the next loop turn (its
  * memory may hold what its disk does not: a restart reloads the truth). */
 void agent_fail_stop(cara_agent *a, const char *why);
-/* agent.c: the crdt's value check (ctx is the cara_env) */
-int agent_validate_value(void *ctx, int kind, const uint8_t *key, size_t key_bytes,
-                         const uint8_t *value, size_t len);
-
-/* agent_state.c: records in, decisions out */
+/* agent_state.c: records in and stored, the node object's actions out */
 /* Merges untrusted record bytes; persists and acts on them when they change
  * the state. Returns 0 and sets *changed, or the crdt's refusal code. */
 int agent_ingest(cara_agent *a, const uint8_t *bytes, size_t len, bool *changed);
 /* Writes what the crdt changed since the last call (one transaction) and
- * acts on it; a failure stops the agent. 0 or CARA_EIO. */
+ * tells the node object; a failure stops the agent. 0 or CARA_EIO. */
 int agent_persist(cara_agent *a);
 /* Asks for agent_persist on this loop turn's evaluation. */
 void agent_persist_soon(cara_agent *a);
-/* The node records, decoded once per change (NULL if out of memory). */
-const agent_nodes *agent_nodes_cached(cara_agent *a);
-/* A node record changed: refresh the cache; refute an old record of ours. */
+/* A node record changed: refute an old record of ours. */
 void agent_node_record_seen(cara_agent *a, const cara_crdt_record *rec);
-/* The status a project shows (docs/crdt.md, "One writer per record"):
- * owned *status, and the generation of the record it came from. 0 or
- * CARA_ENOENT. */
-int agent_project_status(cara_agent *a, const char *name, uint64_t generation,
-                         cara_project_status **status, uint64_t *observed_generation);
-/* Re-evaluates one project: scheduling if this node is its scheduler,
- * reconciling if this node owns it, expiry. Never call it from inside a
- * reconciler callback: use agent_schedule_eval. */
-void agent_project_changed(cara_agent *a, const char *name);
-/* Asks for agent_project_changed(name) (or every project) on the next loop
- * turn; several asks for one name make one evaluation. */
-void agent_schedule_eval(cara_agent *a, const char *name);
-void agent_schedule_eval_all(cara_agent *a);
+/* Carries out every action the node object queued (records stored and
+ * sent, the reconciler told). Call after each input to the object. */
+void agent_core_drain(cara_agent *a);
+/* Arms the evaluation turn when the node object has work (what it was
+ * told, or an expiry due). */
+void agent_eval_soon(cara_agent *a);
 void agent_eval_init(cara_agent *a);
 void agent_eval_close(cara_agent *a);
-/* Re-evaluates every project (after start, node changes). */
+/* Re-evaluates every project on the next turn (after start). */
 void agent_reevaluate_all(cara_agent *a);
 /* `delete --force` of a project this node knows (docs/api.md). */
 void agent_force_delete(cara_agent *a, const char *name);
 /* Writes this node's node record (when admitted), whatever the rate
  * bound: for a first record, an admission or a refutation. */
 void agent_publish_node(cara_agent *a);
-/* Readiness as every reader takes it (scheduling, the API, `get nodes`);
- * a node's own record never says it (DESIGN.md §4, docs/agent.md). */
-bool agent_node_ready(cara_agent *a, const char *name);
+/* Membership moved for `name`: readiness, watchers. */
+void agent_membership_changed(cara_agent *a, const char *name);
 
 /* agent_node.c: what this node says about itself */
 /* Initialises a->self: every condition Unknown since the agent started. */
@@ -233,17 +178,6 @@ json_t *agent_node_json(const cara_node *n, bool ready);
 /* Reconciler status callback. */
 void agent_on_status(void *ctx, const char *project, const cara_project_status *st);
 bool agent_admitted(const cara_agent *a);
-int agent_nodes_load(cara_agent *a, agent_nodes *out);
-void agent_nodes_free(cara_agent *a, agent_nodes *ns);
-agent_project *agent_project_find(cara_agent *a, const char *name, bool create);
-/* Forgets this node's local data about a project (no-op if none). */
-void agent_project_drop(cara_agent *a, const char *name);
-void agent_event_add(cara_agent *a, const char *project, const char *type, const char *reason,
-                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-/* Decodes the held spec (NULL if none, or a tombstone) and status (NULL if
- * none); *generation and *deleted describe the PROJECT slot. Caller frees. */
-int agent_load_project(cara_agent *a, const char *name, cara_project **spec,
-                       cara_project_status **status, uint64_t *generation, bool *deleted);
 
 /* agent_api.c */
 void agent_http_handler(void *ctx, const cara_http_request *req, cara_http_reply *reply);
@@ -272,8 +206,6 @@ size_t agent_gossip_members(cara_agent *a);
  * `body`. False when there is nothing to wait for: answer now. */
 bool agent_gossip_defer_ack(cara_agent *a, const uint8_t *record, size_t len, uint32_t wanted,
                             uint32_t timeout_ms, int status, json_t *body, cara_http_reply *reply);
-/* Is the node alive or suspect in membership (this node always is)? */
-bool agent_node_live(cara_agent *a, const char *name);
 int agent_gossip_member(cara_agent *a, const char *name, cara_gossip_member *out);
 /* Adds "membership" {state, incarnation, lastContactAgoMs | self} to a
  * node's JSON when gossip knows the node. */
@@ -281,8 +213,6 @@ void agent_gossip_annotate(cara_agent *a, json_t *node, const char *name);
 void agent_gossip_stats(cara_agent *a, cara_gossip_stats *out, bool *on);
 int agent_gossip_parse_addr(const char *text, cara_gossip_addr *out);
 void agent_gossip_addr_text(const cara_gossip_addr *a, char *out, size_t out_max);
-/* agent_state.c: a member changed state; readiness is re-read. */
-void agent_membership_changed(cara_agent *a, const char *name);
 
 /* agent_logs.c: `from_node` when an admitted node signed the request (it
  * is a proxied one, never proxied again). */

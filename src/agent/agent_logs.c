@@ -264,7 +264,7 @@ static int proxy_sign(cara_agent *a, const uint8_t owner_pk[CARA_CRDT_PK_BYTES],
 /* The owner's API address from its node record; false when it has none. */
 static bool owner_address(cara_agent *a, const char *owner, char *out, size_t out_max)
 {
-    const agent_nodes *ns = agent_nodes_cached(a);
+    const cara_core_nodes *ns = cara_core_nodes_get(a->core);
     for (size_t i = 0; ns != NULL && i < ns->count; i++)
         if (strcmp(ns->decoded[i]->name, owner) == 0 && ns->decoded[i]->api_addr != NULL) {
             snprintf(out, out_max, "%s", ns->decoded[i]->api_addr);
@@ -342,7 +342,7 @@ void agent_logs_open(cara_agent *a, const cara_http_request *req, cara_http_repl
     cara_project_status *st = NULL;
     uint64_t gen;
     bool deleted;
-    bool known = agent_load_project(a, project, &spec, &st, &gen, &deleted) == 0 && spec != NULL;
+    bool known = cara_core_load_project(a->core, project, &spec, &st, &gen, &deleted) == 0 && spec != NULL;
     bool has_service = false;
     for (size_t i = 0; known && service != NULL && i < spec->services_count; i++)
         has_service |= strcmp(spec->services[i].name, service) == 0;

@@ -183,7 +183,7 @@ int agent_node_value(cara_agent *a, cara_buf *out)
                                     .last_transition_wall_ms = a->self.since_wall_ms[i]};
     }
     /* No Ready condition and `state` left at Ready (meaning "not
-     * draining"): readiness is the readers' (agent_node_ready). */
+     * draining"): readiness is the readers' (cara_core_node_ready). */
     cara_node node = {.name = (char *)a->cfg.name, .addrs = addrs, .addrs_count = n,
                       .labels = a->cfg.labels, .labels_count = a->cfg.labels_count,
                       .capacity = a->capacity, .state = CARA_NODE_READY,
@@ -313,24 +313,6 @@ void agent_node_tick(cara_agent *a)
 }
 
 /* ---- Readers ----------------------------------------------------------------------- */
-
-bool agent_node_ready(cara_agent *a, const char *name)
-{
-    /* Membership's word (docs/gossip.md, "What the agent does with
-     * membership"): Ready while SWIM holds the node alive or suspect, and
-     * only while it is admitted and has published a record. A node
-     * without gossip (no --bind) knows no membership: it takes every
-     * admitted node with a record as Ready, which is what a node on its
-     * own, or a test fixture of several, needs. Membership changes set
-     * a->nodes_dirty (agent_membership_changed). */
-    if (strcmp(name, a->cfg.name) == 0)
-        return true;
-    cara_crdt_record rec;
-    if (cara_crdt_get(a->crdt, CARA_CRDT_NODE, (const uint8_t *)name, strlen(name), &rec) != 0 ||
-        !cara_crdt_node_admitted(a->crdt, rec.author))
-        return false;
-    return a->gossip == NULL || agent_node_live(a, name);
-}
 
 json_t *agent_node_json(const cara_node *n, bool ready)
 {

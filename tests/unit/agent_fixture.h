@@ -1,6 +1,7 @@
 /*
- * The agent's state half (agent_state.c) on a real crdt and SQLite store,
- * with a libuv loop for its evaluation turn and no engine: an observer
+ * The agent's state half (agent_state.c, around the node object of
+ * src/core) on a real crdt and SQLite store, with a libuv loop for its
+ * evaluation turn and no engine: an observer
  * node ("observer", never admitted, so it schedules and owns nothing) that
  * ingests records signed by an operator and admitted nodes n0..n<N-1>.
  * Shared by the agent evaluation tests.
@@ -40,10 +41,13 @@ static inline void afix_ingest(afix *f, cara_buf *rec)
  * projects were evaluated. */
 static inline uint64_t afix_settle(afix *f)
 {
-    uint64_t before = f->a.stats.evaluations;
+    cara_core_stats st;
+    cara_core_stats_get(f->a.core, &st);
+    uint64_t before = st.evaluations;
     for (int i = 0; i < 10; i++)
         uv_run(&f->loop, UV_RUN_NOWAIT);
-    return f->a.stats.evaluations - before;
+    cara_core_stats_get(f->a.core, &st);
+    return st.evaluations - before;
 }
 
 /* Node i's record: Ready or not, with an address and memory of choice. */
@@ -109,9 +113,12 @@ static inline void afix_open(afix *f, int nodes)
     a->loop = &f->loop;
     agent_eval_init(a);
     cara_crdt_cfg cc = {.operator_pks = (const uint8_t(*)[CARA_CRDT_PK_BYTES])f->op.pk,
-                        .operator_pks_count = 1, .validate_value = agent_validate_value,
+                        .operator_pks_count = 1, .validate_value = cara_core_validate_value,
                         .validate_ctx = a->env};
     CHECK_OK(cara_crdt_new(&a->crdt, &cc, a->env));
+    cara_core_cfg core = {.name = a->cfg.name, .node_pk = a->node_pk, .node_sk = a->node_sk,
+                          .crdt = a->crdt};
+    CHECK_OK(cara_core_new(&a->core, &core, a->env));
     CHECK_OK(cara_store_open(&a->store, path, a->env));
     for (int i = 0; i < nodes; i++) {
         char name[16];
@@ -124,20 +131,30 @@ static inline void afix_open(afix *f, int nodes)
     afix_settle(f);
 }
 
+/* The agent restarts as `name` with `key` (its records stay): the node
+ * object is made anew for the new identity, as at a start. */
+static inline void afix_become(afix *f, const char *name, const tkey *key)
+{
+    cara_agent *a = &f->a;
+    a->cfg.name = name;
+    memcpy(a->node_pk, key->pk, CARA_CRDT_PK_BYTES);
+    memcpy(a->node_sk, key->sk, CARA_CRDT_SK_BYTES);
+    cara_core_free(a->core);
+    cara_core_cfg core = {.name = a->cfg.name, .node_pk = a->node_pk, .node_sk = a->node_sk,
+                          .crdt = a->crdt};
+    CHECK_OK(cara_core_new(&a->core, &core, a->env));
+    cara_core_all_changed(a->core);
+}
+
 static inline void afix_close(afix *f)
 {
     agent_eval_close(&f->a);
     uv_run(&f->loop, UV_RUN_DEFAULT);
     uv_loop_close(&f->loop);
-    agent_nodes_free(&f->a, &f->a.nodes);
     cara_env_free(f->a.env, f->a.seen);
     cara_store_close(f->a.store);
+    cara_core_free(f->a.core);
     cara_crdt_free(f->a.crdt);
-    while (f->a.projects != NULL) {
-        agent_project *next = f->a.projects->next;
-        cara_env_free(f->a.env, f->a.projects);
-        f->a.projects = next;
-    }
     char cmd[96];
     snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
     CHECK(system(cmd) == 0);

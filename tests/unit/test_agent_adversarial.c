@@ -1,5 +1,5 @@
 /*
- * Adversarial cases of the agent's state half (agent_state.c), on a real
+ * Adversarial cases of the agent's state half (agent_state.c around the node object, src/core), on a real
  * store and crdt with a libuv loop and no engine, as test_agent_eval.c: a
  * hostile node's placement cannot keep a project once the scheduler
  * changes.
@@ -83,20 +83,18 @@ TEST(new_scheduler_confirms_or_replaces_a_placement_hint)
     project_record(&f, p);
     settle(&f);
     /* From here on this agent is S2 (neither scheduler nor owner yet). */
-    f.a.cfg.name = s2name;
-    memcpy(f.a.node_pk, f.nodes[S2].pk, CARA_CRDT_PK_BYTES);
-    memcpy(f.a.node_sk, f.nodes[S2].sk, CARA_CRDT_SK_BYTES);
+    afix_become(&f, s2name, &f.nodes[S2]);
     uint64_t hlc = (uint64_t)now_ms() << 16;
     placement(&f, S, p, xname, hlc);
     /* H's placement names itself, 30 s ahead (inside the 60 s skew). */
     placement(&f, H, p, hname, hlc + ((uint64_t)30000 << 16));
     settle(&f);
     cara_project_status *st = NULL;
-    CHECK_OK(agent_project_status(&f.a, p, 1, &st, NULL));
+    CHECK_OK(cara_core_project_status(f.a.core, p, 1, &st, NULL));
     CHECK_STR(st->node_ref, xname); /* the scheduler's placement wins: right */
     cara_project_status_free(f.a.env, st);
     /* S leaves: S2 becomes the scheduler; X is still Ready. A node's own
-     * record no longer says whether it is Ready (agent_node_ready does,
+     * record no longer says whether it is Ready (cara_core_node_ready does,
      * from admission and a record until gossip membership takes over), so
      * S leaves by revocation, which also takes its placement away: S2 then
      * places afresh, and H's placement, ranked below S2, must not be read.
@@ -110,7 +108,7 @@ TEST(new_scheduler_confirms_or_replaces_a_placement_hint)
     cara_crdt_record r;
     int rc = cara_crdt_get_by(f.a.crdt, CARA_CRDT_PLACEMENT, (const uint8_t *)p, strlen(p),
                               f.nodes[S2].pk, &r);
-    CHECK_OK(agent_project_status(&f.a, p, 1, &st, NULL));
+    CHECK_OK(cara_core_project_status(f.a.core, p, 1, &st, NULL));
     fprintf(stderr, "  S=%s X=%s H=%s S2=%s: after S left, shown owner %s, S2 placement: %s\n",
             sname, xname, hname, s2name, st->node_ref ? st->node_ref : "(none)",
             rc == 0 ? "written" : "none");

@@ -2,7 +2,7 @@
  * The agent's evaluations cost what changed: node records are decoded once
  * per change, not once per project evaluated, and a node record that
  * changes nothing scheduling reads (an address, a republish) re-evaluates
- * no project. Drives the agent's state half (agent_state.c) on a real
+ * no project. Drives the agent's state half (agent_state.c around the node object, src/core) on a real
  * store and crdt, with a libuv loop for its evaluation turn and no engine.
  */
 #include "agent_fixture.h"

@@ -3,7 +3,7 @@
  * readers (src/os/host.c), the node record's new fields in every codec and
  * the records of earlier versions, the scheduler keeping new projects off
  * a node under pressure or without its engine, readiness taken by readers
- * (agent_node_ready), and the republish rate bound (agent_node.c) on the
+ * (cara_core_node_ready), and the republish rate bound (agent_node.c) on the
  * fake clock.
  */
 #include <inttypes.h>
@@ -344,9 +344,7 @@ TEST(node_sched_place_skips_pressured_nodes_and_says_why)
 static void open_as_n0(afix *f)
 {
     afix_open(f, 3);
-    f->a.cfg.name = "n0";
-    memcpy(f->a.node_pk, f->nodes[0].pk, CARA_CRDT_PK_BYTES);
-    memcpy(f->a.node_sk, f->nodes[0].sk, CARA_CRDT_SK_BYTES);
+    afix_become(f, "n0", &f->nodes[0]);
     f->a.incarnation = 2; /* above the fixture's record of n0 */
     f->a.started_wall_ms = afix_now_ms();
     agent_node_init(&f->a);
@@ -463,7 +461,7 @@ TEST(node_gossip_advertise_is_copied_into_the_record)
     afix_close(&f);
 }
 
-static const cara_sched_node *item(const agent_nodes *ns, const char *name)
+static const cara_sched_node *item(const cara_core_nodes *ns, const char *name)
 {
     for (size_t i = 0; i < ns->count; i++)
         if (strcmp(ns->items[i].name, name) == 0)
@@ -478,12 +476,12 @@ TEST(node_readiness_is_the_readers_and_pressure_reaches_the_scheduler)
     /* n1 says NotReady of itself: readers do not take its word. */
     afix_node(&f, 1, CARA_NODE_NOT_READY, "100.64.0.2", 1ULL << 30, 2);
     afix_settle(&f);
-    const agent_nodes *ns = agent_nodes_cached(&f.a);
+    const cara_core_nodes *ns = cara_core_nodes_get(f.a.core);
     CHECK(ns != NULL && item(ns, "n1") != NULL);
     CHECK(item(ns, "n1")->ready && item(ns, "n1")->schedulable);
-    CHECK(agent_node_ready(&f.a, "n1"));
-    CHECK(agent_node_ready(&f.a, "observer")); /* this node itself */
-    CHECK(!agent_node_ready(&f.a, "n9"));      /* no admission, no record */
+    CHECK(cara_core_node_ready(f.a.core, "n1"));
+    CHECK(cara_core_node_ready(f.a.core, "observer")); /* this node itself */
+    CHECK(!cara_core_node_ready(f.a.core, "n9"));      /* no admission, no record */
     /* n2 under memory pressure: still Ready, no longer schedulable. */
     cara_condition mp = {.type = CARA_NODE_COND_MEMORY_PRESSURE, .status = CARA_COND_TRUE,
                          .reason = "InsufficientMemory", .message = "",
@@ -497,14 +495,14 @@ TEST(node_readiness_is_the_readers_and_pressure_reaches_the_scheduler)
     cara_buf_free(&v);
     afix_ingest(&f, &rec);
     afix_settle(&f);
-    ns = agent_nodes_cached(&f.a);
+    ns = cara_core_nodes_get(f.a.core);
     CHECK(item(ns, "n2")->ready && !item(ns, "n2")->schedulable);
     /* n1 revoked: gone from the list, and not Ready to anyone asking. */
     tadmission(&rec, "n1", 2, (uint64_t)afix_now_ms() << 16, &f.op, &f.nodes[1], false);
     afix_ingest(&f, &rec);
     afix_settle(&f);
-    CHECK(!agent_node_ready(&f.a, "n1"));
-    ns = agent_nodes_cached(&f.a);
+    CHECK(!cara_core_node_ready(f.a.core, "n1"));
+    ns = cara_core_nodes_get(f.a.core);
     CHECK(item(ns, "n1") == NULL);
     afix_close(&f);
 }

@@ -1,6 +1,6 @@
-/* The agent's check of record values: decodable as their kind, and about
- * the object their (signed) key names. */
-#include "agent/agent_int.h"
+/* The node object's check of record values: decodable as their kind, and
+ * about the object their (signed) key names. */
+#include "core/core.h"
 #include "harness.h"
 
 static const char *const project_yaml =
@@ -9,8 +9,8 @@ static const char *const project_yaml =
 
 static int check(int kind, const char *key, const cara_buf *value)
 {
-    return agent_validate_value(cara_test_env(), kind, (const uint8_t *)key, strlen(key),
-                                value->data, value->len);
+    return cara_core_validate_value(cara_test_env(), kind, (const uint8_t *)key, strlen(key),
+                                    value->data, value->len);
 }
 
 TEST(project_value_must_name_the_project_its_key_names)
@@ -50,6 +50,6 @@ TEST(node_value_must_describe_the_node_its_key_names)
     CHECK_RC(check(CARA_CRDT_NODE, "n1", &v), CARA_ESCHEMA);
     /* Garbage is refused whatever the key. */
     uint8_t junk[] = {0x81, 0xa1, 'x', 0x01};
-    CHECK(agent_validate_value(env, CARA_CRDT_NODE, (const uint8_t *)"n1", 2, junk, sizeof junk) != 0);
+    CHECK(cara_core_validate_value(env, CARA_CRDT_NODE, (const uint8_t *)"n1", 2, junk, sizeof junk) != 0);
     cara_buf_free(&v);
 }

@@ -1,0 +1,530 @@
+/* The node object: its tables, inputs and outputs (core_decide.c decides). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "core/core_int.h"
+
+int cara_core_new(cara_core **out, const cara_core_cfg *cfg, cara_env *env)
+{
+    *out = NULL;
+    if (cfg->name == NULL || strlen(cfg->name) > CARA_NAME_BYTES_MAX || cfg->node_pk == NULL ||
+        cfg->node_sk == NULL || cfg->crdt == NULL)
+        return CARA_EINVAL;
+    cara_core *c = cara_env_calloc(env, 1, sizeof *c);
+    if (c == NULL)
+        return CARA_ENOMEM;
+    c->env = env;
+    snprintf(c->name, sizeof c->name, "%s", cfg->name);
+    memcpy(c->node_pk, cfg->node_pk, CARA_CRDT_PK_BYTES);
+    memcpy(c->node_sk, cfg->node_sk, CARA_CRDT_SK_BYTES);
+    c->crdt = cfg->crdt;
+    c->nodes_dirty = true;
+    *out = c;
+    return 0;
+}
+
+static void nodes_free(cara_core *c, cara_core_nodes *ns)
+{
+    for (size_t i = 0; i < ns->count; i++)
+        cara_node_free(c->env, ns->decoded[i]);
+    cara_env_free(c->env, ns->decoded);
+    cara_env_free(c->env, ns->items);
+    *ns = (cara_core_nodes){0};
+}
+
+void cara_core_action_free(cara_core *c, cara_core_action *act)
+{
+    cara_project_free(c->env, act->spec);
+    cara_env_free(c->env, act->record);
+    act->spec = NULL;
+    act->record = NULL;
+}
+
+void cara_core_free(cara_core *c)
+{
+    if (c == NULL)
+        return;
+    while (c->projects != NULL) {
+        core_project *next = c->projects->next;
+        cara_env_free(c->env, c->projects);
+        c->projects = next;
+    }
+    for (size_t i = 0; i < c->actions_count; i++)
+        cara_core_action_free(c, &c->actions[(c->actions_head + i) % c->actions_cap]);
+    cara_env_free(c->env, c->actions);
+    cara_env_free(c->env, c->dirty);
+    nodes_free(c, &c->nodes);
+    sodium_memzero(c->node_sk, sizeof c->node_sk);
+    cara_env_free(c->env, c);
+}
+
+void cara_core_set_gossip(cara_core *c, const cara_gossip *g)
+{
+    c->gossip = g;
+    cara_core_members_changed(c);
+}
+
+/* ---- Values ------------------------------------------------------------------------ */
+
+static bool key_is(const uint8_t *key, size_t key_bytes, const char *name)
+{
+    return name != NULL && strlen(name) == key_bytes && memcmp(key, name, key_bytes) == 0;
+}
+
+/* The crdt accepts a value only if the spec module can decode it as the
+ * record's kind says, and only if it describes the object its key names:
+ * the signature covers the key, so a node admitted as "n1" cannot publish a
+ * record about "n2", and a project record keyed "a" cannot carry project
+ * "b". Nothing malformed or mislabelled is ever stored or gossiped. */
+int cara_core_validate_value(void *ctx, int kind, const uint8_t *key, size_t key_bytes,
+                         const uint8_t *value, size_t len)
+{
+    cara_env *env = ctx;
+    int rc = 0;
+    if (kind == CARA_CRDT_PROJECT) {
+        cara_project *p = NULL;
+        rc = cara_project_decode(env, value, len, NULL, &p);
+        if (rc == 0 && !key_is(key, key_bytes, p->name))
+            rc = CARA_ESCHEMA;
+        cara_project_free(env, p);
+    } else if (kind == CARA_CRDT_STATUS || kind == CARA_CRDT_PLACEMENT) {
+        cara_project_status *s = NULL;
+        rc = cara_project_status_decode(env, value, len, NULL, &s);
+        cara_project_status_free(env, s);
+    } else if (kind == CARA_CRDT_NODE) {
+        cara_node *n = NULL;
+        rc = cara_node_decode(env, value, len, NULL, &n);
+        if (rc == 0 && !key_is(key, key_bytes, n->name))
+            rc = CARA_ESCHEMA;
+        cara_node_free(env, n);
+    } else if (kind == CARA_CRDT_SETTINGS) {
+        cara_settings *st = NULL;
+        rc = cara_settings_decode(env, value, len, NULL, &st);
+        cara_settings_free(env, st);
+    }
+    /* ADMISSION and JOIN values are the crdt's own formats, checked there
+     * (a join's grant and token signature included); a TOMBSTONE has none. */
+    return rc;
+}
+
+/* ---- Projects and events ------------------------------------------------------------ */
+
+core_project *core_project_find(cara_core *c, const char *name, bool create)
+{
+    for (core_project *p = c->projects; p != NULL; p = p->next)
+        if (strcmp(p->name, name) == 0)
+            return p;
+    if (!create || c->projects_count >= CARA_CRDT_RECORDS_MAX)
+        return NULL;
+    core_project *p = cara_env_calloc(c->env, 1, sizeof *p);
+    if (p == NULL)
+        return NULL;
+    snprintf(p->name, sizeof p->name, "%s", name);
+    p->last_phase = -1;
+    p->next = c->projects;
+    c->projects = p;
+    c->projects_count++;
+    return p;
+}
+
+void core_project_drop(cara_core *c, const char *name)
+{
+    for (core_project **pp = &c->projects; *pp != NULL; pp = &(*pp)->next) {
+        if (strcmp((*pp)->name, name) == 0) {
+            core_project *p = *pp;
+            *pp = p->next;
+            c->projects_count--;
+            cara_env_free(c->env, p);
+            return;
+        }
+    }
+}
+
+void cara_core_event_add(cara_core *c, const char *project, const char *type, const char *reason,
+                         int64_t now_wall_ms, const char *fmt, ...)
+{
+    core_project *p = core_project_find(c, project, true);
+    if (p == NULL)
+        return;
+    char message[CARA_MESSAGE_BYTES_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    /* The scheduler and the owner may say the same thing: one event. */
+    if (p->events_count > 0) {
+        cara_core_event *last = &p->events[(p->events_next + CARA_CORE_EVENTS_PER_PROJECT - 1) %
+                                           CARA_CORE_EVENTS_PER_PROJECT];
+        if (strcmp(last->reason, reason) == 0 && strcmp(last->message, message) == 0) {
+            last->time_wall_ms = now_wall_ms;
+            return;
+        }
+    }
+    cara_core_event *e = &p->events[p->events_next];
+    p->events_next = (p->events_next + 1) % CARA_CORE_EVENTS_PER_PROJECT;
+    if (p->events_count < CARA_CORE_EVENTS_PER_PROJECT)
+        p->events_count++;
+    e->time_wall_ms = now_wall_ms;
+    snprintf(e->type, sizeof e->type, "%s", type);
+    snprintf(e->reason, sizeof e->reason, "%s", reason);
+    snprintf(e->message, sizeof e->message, "%s", message);
+}
+
+size_t cara_core_events_get(const cara_core *c, const char *project, cara_core_event *out,
+                            size_t max)
+{
+    const core_project *p = core_project_find((cara_core *)c, project, false);
+    if (p == NULL)
+        return 0;
+    size_t start = (p->events_next + CARA_CORE_EVENTS_PER_PROJECT - p->events_count) %
+                   CARA_CORE_EVENTS_PER_PROJECT;
+    size_t n = p->events_count < max ? p->events_count : max;
+    for (size_t i = 0; i < n; i++)
+        out[i] = p->events[(start + i) % CARA_CORE_EVENTS_PER_PROJECT];
+    return n;
+}
+
+/* ---- What waits for a step ----------------------------------------------------------- */
+
+void core_mark(cara_core *c, const char *name)
+{
+    for (size_t i = 0; i < c->dirty_count; i++)
+        if (strcmp(c->dirty[i], name) == 0)
+            return;
+    if (c->dirty_count == c->dirty_cap) {
+        size_t cap = c->dirty_cap ? c->dirty_cap * 2 : 16;
+        void *v = cap <= CARA_CRDT_RECORDS_MAX
+                      ? cara_env_realloc(c->env, c->dirty, cap * sizeof *c->dirty)
+                      : NULL;
+        if (v == NULL) {
+            c->dirty_all = true; /* cannot list it: evaluate everything */
+            return;
+        }
+        c->dirty = v;
+        c->dirty_cap = cap;
+    }
+    snprintf(c->dirty[c->dirty_count++], sizeof *c->dirty, "%s", name);
+}
+
+void cara_core_record_changed(cara_core *c, int kind, const char *key)
+{
+    switch (kind) {
+    case CARA_CRDT_PROJECT:
+    case CARA_CRDT_TOMBSTONE:
+    case CARA_CRDT_STATUS:
+    case CARA_CRDT_PLACEMENT:
+        core_mark(c, key);
+        break;
+    case CARA_CRDT_ADMISSION:
+    case CARA_CRDT_JOIN: /* a node admitted by a token, or a join out of effect */
+        c->nodes_dirty = true;
+        c->dirty_all = true;
+        break;
+    case CARA_CRDT_NODE:
+        /* Only a change that scheduling can see re-evaluates every
+         * project: the node cache compares what it reads (nodes_get). */
+        c->nodes_dirty = true;
+        break;
+    default:
+        break;
+    }
+}
+
+void cara_core_all_changed(cara_core *c)
+{
+    c->nodes_dirty = true;
+    c->dirty_all = true;
+}
+
+void cara_core_members_changed(cara_core *c) { c->nodes_dirty = true; }
+
+bool cara_core_busy(const cara_core *c)
+{
+    return c->dirty_count > 0 || c->dirty_all || c->nodes_dirty;
+}
+
+int64_t cara_core_next_deadline_wall_ms(const cara_core *c)
+{
+    int64_t t = INT64_MAX;
+    for (const core_project *p = c->projects; p != NULL; p = p->next)
+        if (p->has_expire_at && p->expiry_handled_generation != p->spec_generation &&
+            p->expire_at_wall_ms < t)
+            t = p->expire_at_wall_ms;
+    return t;
+}
+
+/* ---- Actions ---------------------------------------------------------------------------- */
+
+int core_push(cara_core *c, const cara_core_action *act)
+{
+    if (c->actions_count == c->actions_cap) {
+        size_t cap = c->actions_cap ? c->actions_cap * 2 : 16;
+        cara_core_action *v = cara_env_calloc(c->env, cap, sizeof *v);
+        if (v == NULL) {
+            cara_project_free(c->env, act->spec);
+            return CARA_ENOMEM;
+        }
+        for (size_t i = 0; i < c->actions_count; i++)
+            v[i] = c->actions[(c->actions_head + i) % c->actions_cap];
+        cara_env_free(c->env, c->actions);
+        c->actions = v;
+        c->actions_cap = cap;
+        c->actions_head = 0;
+    }
+    c->actions[(c->actions_head + c->actions_count) % c->actions_cap] = *act;
+    c->actions_count++;
+    return 0;
+}
+
+int cara_core_poll_action(cara_core *c, cara_core_action *out)
+{
+    if (c->actions_count == 0)
+        return 0;
+    *out = c->actions[c->actions_head];
+    c->actions_head = (c->actions_head + 1) % c->actions_cap;
+    c->actions_count--;
+    return 1;
+}
+
+int cara_core_write_own(cara_core *c, int kind, const char *key, uint64_t generation,
+                        const uint8_t *value, size_t value_bytes, int64_t now_wall_ms,
+                        uint64_t *hlc)
+{
+    cara_crdt_record rec = {
+        .kind = kind,
+        .key = (const uint8_t *)key,
+        .key_bytes = strlen(key),
+        .generation = generation,
+        .hlc = cara_crdt_hlc_next(c->crdt, now_wall_ms),
+        .author = c->node_pk,
+        .value = value,
+        .value_bytes = value_bytes,
+    };
+    if (hlc != NULL)
+        *hlc = rec.hlc;
+    cara_buf out;
+    cara_buf_init(&out, c->env, CARA_CRDT_RECORD_BYTES_MAX);
+    int rc = cara_crdt_record_sign(&rec, c->node_sk, &out);
+    int result = 0;
+    if (rc == 0)
+        rc = cara_crdt_apply_local(c->crdt, out.data, out.len, now_wall_ms, &result);
+    if (rc == 0 && result == CARA_CRDT_APPLIED) {
+        cara_core_action act = {.kind = CARA_CORE_ACT_RECORD};
+        act.record = cara_buf_take(&out, &act.record_len);
+        if (act.record == NULL || core_push(c, &act) != 0) {
+            cara_env_free(c->env, act.record);
+            /* Merged but not queued: the driver's next full write of the
+             * state still stores it, and anti-entropy still sends it. */
+            rc = CARA_ENOMEM;
+        }
+    }
+    cara_buf_free(&out);
+    return rc;
+}
+
+/* ---- Nodes ------------------------------------------------------------------------------ */
+
+bool cara_core_node_ready(const cara_core *c, const char *name)
+{
+    /* Membership's word (docs/gossip.md, "What the agent does with
+     * membership"): Ready while SWIM holds the node alive or suspect, and
+     * only while it is admitted and has published a record. A node
+     * without gossip knows no membership: it takes every admitted node
+     * with a record as Ready, which is what a node on its own, or a test
+     * fixture of several, needs. */
+    if (strcmp(name, c->name) == 0)
+        return true;
+    cara_crdt_record rec;
+    if (cara_crdt_get(c->crdt, CARA_CRDT_NODE, (const uint8_t *)name, strlen(name), &rec) != 0 ||
+        !cara_crdt_node_admitted(c->crdt, rec.author))
+        return false;
+    if (c->gossip == NULL)
+        return true;
+    cara_gossip_member m;
+    return cara_gossip_member_get(c->gossip, name, &m) == 0 &&
+           (m.state == CARA_GOSSIP_ALIVE || m.state == CARA_GOSSIP_SUSPECT);
+}
+
+typedef struct nodes_ctx {
+    cara_core *c;
+    cara_core_nodes *out;
+    int rc;
+} nodes_ctx;
+
+static int collect_node(void *ctx, const cara_crdt_record *r, const uint8_t *bytes, size_t len)
+{
+    (void)bytes;
+    (void)len;
+    nodes_ctx *x = ctx;
+    if (r->kind != CARA_CRDT_NODE)
+        return 0;
+    cara_node *n = NULL;
+    if (cara_node_decode(x->c->env, r->value, r->value_bytes, NULL, &n) != 0)
+        return 0;
+    cara_core_nodes *ns = x->out;
+    cara_sched_node *items =
+        cara_env_realloc(x->c->env, ns->items, (ns->count + 1) * sizeof *items);
+    cara_node **dec = cara_env_realloc(x->c->env, ns->decoded, (ns->count + 1) * sizeof *dec);
+    if (items != NULL)
+        ns->items = items;
+    if (dec != NULL)
+        ns->decoded = dec;
+    if (items == NULL || dec == NULL) {
+        cara_node_free(x->c->env, n);
+        x->rc = CARA_ENOMEM;
+        return 1;
+    }
+    dec[ns->count] = n;
+    items[ns->count] = (cara_sched_node){
+        .name = n->name,
+        /* Readiness is the readers', never the record's own `state` or
+         * Ready condition (DESIGN.md §4). */
+        .ready = cara_core_node_ready(x->c, n->name),
+        .schedulable = cara_sched_node_schedulable(n),
+        .labels = n->labels,
+        .labels_count = n->labels_count,
+        .capacity = n->capacity,
+    };
+    ns->count++;
+    return 0;
+}
+
+/* What scheduling reads of the nodes, as one hash: a node record that
+ * changes none of it (a republish, an address) re-evaluates nothing. */
+static void nodes_sched_hash(const cara_core_nodes *ns, uint8_t out[32])
+{
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, 32);
+    for (size_t i = 0; i < ns->count; i++) {
+        const cara_sched_node *n = &ns->items[i];
+        uint8_t flags[2] = {n->ready, n->schedulable};
+        crypto_generichash_update(&st, (const uint8_t *)n->name, strlen(n->name) + 1);
+        crypto_generichash_update(&st, flags, sizeof flags);
+        crypto_generichash_update(&st, (const uint8_t *)&n->capacity, sizeof n->capacity);
+        for (size_t l = 0; l < n->labels_count; l++) {
+            crypto_generichash_update(&st, (const uint8_t *)n->labels[l].name,
+                                      strlen(n->labels[l].name) + 1);
+            crypto_generichash_update(&st, (const uint8_t *)n->labels[l].value,
+                                      strlen(n->labels[l].value) + 1);
+        }
+    }
+    crypto_generichash_final(&st, out, 32);
+}
+
+const cara_core_nodes *cara_core_nodes_get(cara_core *c)
+{
+    if (!c->nodes_dirty && c->nodes_valid)
+        return &c->nodes;
+    nodes_free(c, &c->nodes);
+    nodes_ctx x = {c, &c->nodes, 0};
+    int rc = cara_crdt_foreach(c->crdt, collect_node, &x);
+    if (rc != 0 || x.rc != 0)
+        nodes_free(c, &c->nodes);
+    c->nodes_valid = rc == 0 && x.rc == 0;
+    c->nodes_dirty = false;
+    if (!c->nodes_valid)
+        return NULL;
+    uint8_t h[32];
+    nodes_sched_hash(&c->nodes, h);
+    if (memcmp(h, c->nodes_hash, sizeof h) != 0) {
+        memcpy(c->nodes_hash, h, sizeof h);
+        c->dirty_all = true;
+    }
+    return &c->nodes;
+}
+
+/* ---- Steps ----------------------------------------------------------------------------- */
+
+typedef struct names_ctx {
+    cara_core *c;
+    char (*names)[CARA_NAME_BYTES_MAX + 1];
+    size_t count, cap;
+} names_ctx;
+
+static int collect_project(void *ctx, const cara_crdt_record *r, const uint8_t *b, size_t l)
+{
+    (void)b;
+    (void)l;
+    names_ctx *x = ctx;
+    if (r->kind != CARA_CRDT_PROJECT && r->kind != CARA_CRDT_TOMBSTONE)
+        return 0;
+    if (x->count == x->cap) {
+        size_t cap = x->cap ? x->cap * 2 : 64;
+        void *v = cara_env_realloc(x->c->env, x->names, cap * sizeof *x->names);
+        if (v == NULL)
+            return CARA_ENOMEM;
+        x->names = v;
+        x->cap = cap;
+    }
+    snprintf(x->names[x->count++], sizeof *x->names, "%.*s", (int)r->key_bytes,
+             (const char *)r->key);
+    return 0;
+}
+
+static void evaluate_all(cara_core *c)
+{
+    names_ctx x = {.c = c};
+    int rc = cara_crdt_foreach(c->crdt, collect_project, &x);
+    /* Out of memory listing them: evaluate what was listed, and say that
+     * the rest waits for the next change. */
+    if (rc != 0)
+        cara_env_logf(c->env, CARA_LOG_WARN, "core",
+                      "listing projects for evaluation failed after %zu: %s", x.count,
+                      cara_strerror(rc));
+    for (size_t i = 0; i < x.count; i++)
+        core_evaluate(c, x.names[i]);
+    cara_env_free(c->env, x.names);
+}
+
+void cara_core_step(cara_core *c, int64_t now_wall_ms)
+{
+    c->now_wall_ms = now_wall_ms;
+    cara_core_nodes_get(c); /* may ask for every project */
+    /* Each expiry is acted on once per spec generation; a newer spec with
+     * a later expireAt is evaluated afresh. */
+    for (core_project *p = c->projects; p != NULL; p = p->next) {
+        if (p->has_expire_at && now_wall_ms >= p->expire_at_wall_ms &&
+            p->expiry_handled_generation != p->spec_generation) {
+            p->expiry_handled_generation = p->spec_generation;
+            cara_core_event_add(c, p->name, "Normal", "Expired", now_wall_ms,
+                                "expireAt has passed");
+            core_mark(c, p->name);
+        }
+    }
+    /* Take the list first: evaluations ask for more (their own records),
+     * which wait for the next step. */
+    char (*names)[CARA_NAME_BYTES_MAX + 1] = c->dirty;
+    size_t n = c->dirty_count;
+    bool all = c->dirty_all;
+    c->dirty = NULL;
+    c->dirty_count = c->dirty_cap = 0;
+    c->dirty_all = false;
+    if (all)
+        evaluate_all(c);
+    else
+        for (size_t i = 0; i < n; i++)
+            core_evaluate(c, names[i]);
+    cara_env_free(c->env, names);
+}
+
+void cara_core_force_delete(cara_core *c, const char *project, int64_t now_wall_ms)
+{
+    core_project *p = core_project_find(c, project, true);
+    if (p == NULL)
+        return;
+    c->now_wall_ms = now_wall_ms;
+    p->force_delete = true;
+    core_evaluate(c, project);
+    p = core_project_find(c, project, false); /* the evaluation may have dropped it */
+    if (p != NULL)
+        p->force_delete = false; /* acted on, or nothing to act on here */
+}
+
+void cara_core_stats_get(const cara_core *c, cara_core_stats *out)
+{
+    *out = c->stats;
+    out->projects_known = c->projects_count;
+}

@@ -1,0 +1,181 @@
+/*
+ * The node object: what one node decides about projects (DESIGN.md §5,
+ * docs/core.md). Sans-IO: it reads the replicated state (cara_crdt) and
+ * membership (cara_gossip, when the node gossips), takes the time as an
+ * argument, and hands out actions; it never touches a socket, a disk, a
+ * clock or a container. cara-agent drives it with SQLite, Docker and libuv
+ * around it; the simulator drives the same object with simulated ones.
+ *
+ * What it decides, for every project it holds:
+ *   - scheduling: whether this node is the project's scheduler (rendezvous
+ *     hashing over the Ready nodes), and if so where the project goes, or
+ *     that the placement it found is kept, or why it cannot be placed;
+ *   - ownership: whether this node is the project's owner, and so whether
+ *     the runtime must run generation G of it, or remove it;
+ *   - expiry: a project whose expireAt passed is removed like a deleted one;
+ *   - phases: the owner's runtime reports become its STATUS record, the
+ *     scheduler's decisions its PLACEMENT record (docs/crdt.md, "One
+ *     writer per record"); a forced delete of a project whose node is not
+ *     Ready, and a deleted project never placed, end as Terminated;
+ *   - readiness: a node is Ready when membership says so, never because
+ *     its own record says it (DESIGN.md §4).
+ *
+ * Inputs: cara_core_record_changed (a record the driver stored), the
+ * membership hook (cara_core_members_changed), cara_core_runtime_status
+ * (the runtime's report for a project this node owns), cara_core_force_delete,
+ * and cara_core_step at the time the driver chooses (cara_core_busy and
+ * cara_core_next_deadline_wall_ms say when).
+ * Outputs (cara_core_poll_action): RECORD (a record this node signed and
+ * merged into the crdt: store it, then send it), RUN (hand generation G of
+ * project P to the runtime), DELETE (remove P's objects).
+ *
+ * Ownership: cara_core_new returns an owned object freed by cara_core_free.
+ * The crdt and the gossip object are borrowed for the core's life (the
+ * gossip one until cara_core_set_gossip changes it); keys are copied.
+ */
+#ifndef CARA_CORE_H
+#define CARA_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/base.h"
+#include "crdt/crdt.h"
+#include "gossip/gossip.h"
+#include "sched/sched.h"
+#include "spec/spec.h"
+
+/* Events kept per project for `describe` (newest win). */
+#define CARA_CORE_EVENTS_PER_PROJECT 16
+
+typedef struct cara_core cara_core;
+
+typedef struct cara_core_cfg {
+    const char *name;                        /* this node's name (copied) */
+    const uint8_t *node_pk;                  /* CARA_CRDT_PK_BYTES (copied) */
+    const uint8_t *node_sk;                  /* CARA_CRDT_SK_BYTES (copied) */
+    cara_crdt *crdt;                         /* borrowed */
+} cara_core_cfg;
+
+/* The crdt's value check (cara_crdt_cfg.validate_value; ctx is a
+ * cara_env): a value is accepted only if it decodes as its kind says and
+ * describes the object its key names. */
+int cara_core_validate_value(void *ctx, int kind, const uint8_t *key, size_t key_bytes,
+                             const uint8_t *value, size_t len);
+
+int cara_core_new(cara_core **out, const cara_core_cfg *cfg, cara_env *env);
+void cara_core_free(cara_core *c); /* accepts NULL; frees actions not polled */
+
+/* Membership: with a gossip object, a node other than this one is Ready
+ * while the object holds it alive or suspect. Without one (a node on its
+ * own), every admitted node with a record is. Borrowed; NULL clears. */
+void cara_core_set_gossip(cara_core *c, const cara_gossip *g);
+
+/* ---- Inputs ---------------------------------------------------------------------------- */
+
+/* A record of `kind` and `key` (a project, status, placement, admission,
+ * join or node record) was stored: what depends on it is evaluated at the
+ * next step. */
+void cara_core_record_changed(cara_core *c, int kind, const char *key);
+/* Records were removed (revocation, collection), or too many changed to
+ * list: everything is looked at again. */
+void cara_core_all_changed(cara_core *c);
+/* Membership moved (a member joined, turned suspect, dead, alive, left). */
+void cara_core_members_changed(cara_core *c);
+
+/* Evaluates what changed, and whatever expiry is due at now_wall_ms. */
+void cara_core_step(cara_core *c, int64_t now_wall_ms);
+/* True while something waits for a step. */
+bool cara_core_busy(const cara_core *c);
+/* The earliest expireAt not yet acted on (INT64_MAX: none): step then. */
+int64_t cara_core_next_deadline_wall_ms(const cara_core *c);
+
+/* The runtime's report on a project this node runs: an event when the
+ * phase moved, and this node's STATUS record for the generation it was
+ * handed. Reports on a project the state does not hold are ignored. */
+void cara_core_runtime_status(cara_core *c, const char *project, const cara_project_status *st,
+                              int64_t now_wall_ms);
+/* `delete --force` of `project`, evaluated at once: the runtime removes
+ * without a stop grace, and a scheduler does not wait for a node that is
+ * not Ready (DESIGN.md §6). */
+void cara_core_force_delete(cara_core *c, const char *project, int64_t now_wall_ms);
+
+/* Signs a record of this node (kind, key, generation, value), stamps it
+ * with the crdt's next HLC, merges it and queues it as a RECORD action.
+ * *hlc (may be NULL) gets its HLC. 0, or the signer's or crdt's error. */
+int cara_core_write_own(cara_core *c, int kind, const char *key, uint64_t generation,
+                        const uint8_t *value, size_t value_bytes, int64_t now_wall_ms,
+                        uint64_t *hlc);
+
+/* ---- Outputs --------------------------------------------------------------------------- */
+
+enum cara_core_action_kind {
+    CARA_CORE_ACT_RECORD = 1, /* store `record`, then send it to the cluster */
+    CARA_CORE_ACT_RUN = 2,    /* the runtime runs `spec` (generation `generation`) */
+    CARA_CORE_ACT_DELETE = 3, /* the runtime removes `project`'s objects */
+};
+
+typedef struct cara_core_action {
+    int kind;
+    char project[CARA_NAME_BYTES_MAX + 1]; /* RUN, DELETE */
+    uint64_t generation;                   /* RUN, DELETE */
+    bool force;                            /* DELETE: no stop grace */
+    cara_project *spec;                    /* RUN: owned, taken by the caller */
+    uint8_t *record;                       /* RECORD: owned by the action */
+    size_t record_len;
+} cara_core_action;
+
+/* 1 and the oldest action, 0 when none is left. Free each polled action
+ * with cara_core_action_free (a RUN's spec may be taken first: set it NULL). */
+int cara_core_poll_action(cara_core *c, cara_core_action *out);
+void cara_core_action_free(cara_core *c, cara_core_action *act);
+
+/* ---- Queries ----------------------------------------------------------------------------- */
+
+/* The node records as scheduling reads them: decoded once per change. */
+typedef struct cara_core_nodes {
+    cara_sched_node *items;
+    cara_node **decoded;
+    size_t count;
+} cara_core_nodes;
+
+/* NULL when out of memory. Valid until the next call into the core. */
+const cara_core_nodes *cara_core_nodes_get(cara_core *c);
+/* Readiness as every reader takes it (scheduling, the API, `get nodes`). */
+bool cara_core_node_ready(const cara_core *c, const char *name);
+
+/* The status a project shows (docs/crdt.md, "One writer per record"):
+ * owned *status, and the generation of the record it came from. 0 or
+ * CARA_ENOENT. */
+int cara_core_project_status(cara_core *c, const char *name, uint64_t generation,
+                             cara_project_status **status, uint64_t *observed_generation);
+/* Decodes the held spec (NULL if none, or a tombstone) and status (NULL if
+ * none); *generation and *deleted describe the PROJECT slot. Caller frees. */
+int cara_core_load_project(cara_core *c, const char *name, cara_project **spec,
+                           cara_project_status **status, uint64_t *generation, bool *deleted);
+
+typedef struct cara_core_event {
+    int64_t time_wall_ms; /* when it happened, on this node's wall clock */
+    char type[16];        /* Normal, Warning */
+    char reason[CARA_REASON_BYTES_MAX];
+    char message[CARA_MESSAGE_BYTES_MAX];
+} cara_core_event;
+
+/* Copies up to `max` of the project's events, oldest first; returns how
+ * many. */
+size_t cara_core_events_get(const cara_core *c, const char *project, cara_core_event *out,
+                            size_t max);
+void cara_core_event_add(cara_core *c, const char *project, const char *type, const char *reason,
+                         int64_t now_wall_ms, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+typedef struct cara_core_stats {
+    uint64_t evaluations;   /* projects evaluated */
+    uint64_t status_writes; /* STATUS and PLACEMENT records written */
+    uint64_t runs, deletes; /* actions handed out */
+    uint64_t projects_known; /* projects this node keeps local data for */
+} cara_core_stats;
+void cara_core_stats_get(const cara_core *c, cara_core_stats *out);
+
+#endif

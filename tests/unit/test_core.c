@@ -1,0 +1,353 @@
+/*
+ * The node object (src/core) on its own: several nodes, each a cara_core
+ * over its own crdt, with records carried between them by hand and a
+ * runtime that does what it is told and reports at once. No agent, store,
+ * engine or clock: what is checked is what the nodes decide (one scheduler
+ * per project, one owner, one RUN, removal by the owner alone, expiry at
+ * its deadline, the end of a project never placed). Linked into the
+ * core-only test binary too (build/test-sim).
+ */
+#include "core/core.h"
+#include "crdt_util.h"
+#include "spec_util.h"
+
+#define CN 4 /* nodes */
+
+typedef struct run_state {
+    char project[CARA_NAME_BYTES_MAX + 1];
+    uint64_t generation;
+    bool running;
+} run_state;
+
+typedef struct cnode {
+    char name[16];
+    tkey key;
+    cara_crdt *crdt;
+    cara_core *core;
+    run_state runs[8]; /* the runtime: what it was told to run */
+    size_t runs_count;
+    size_t run_actions, delete_actions;
+} cnode;
+
+typedef struct cluster {
+    tkey op;
+    cnode n[CN];
+    int64_t now;
+} cluster;
+
+static void apply_at(cluster *cl, int i, const uint8_t *bytes, size_t len)
+{
+    int result = 0;
+    CHECK_OK(cara_crdt_apply(cl->n[i].crdt, bytes, len, cl->now, &result));
+    cara_crdt_record rec;
+    CHECK_OK(cara_crdt_record_decode(bytes, len, &rec));
+    char key[CARA_CRDT_KEY_BYTES_MAX + 1];
+    snprintf(key, sizeof key, "%.*s", (int)rec.key_bytes, (const char *)rec.key);
+    if (result == CARA_CRDT_APPLIED)
+        cara_core_record_changed(cl->n[i].core, rec.kind, key);
+}
+
+/* An operator's or node's record, reaching every node. */
+static void everywhere(cluster *cl, cara_buf *rec)
+{
+    for (int i = 0; i < CN; i++)
+        apply_at(cl, i, rec->data, rec->len);
+    cara_buf_free(rec);
+}
+
+static run_state *run_of(cnode *n, const char *project)
+{
+    for (size_t i = 0; i < n->runs_count; i++)
+        if (strcmp(n->runs[i].project, project) == 0)
+            return &n->runs[i];
+    CHECK(n->runs_count < 8);
+    run_state *r = &n->runs[n->runs_count++];
+    snprintf(r->project, sizeof r->project, "%s", project);
+    return r;
+}
+
+static void report(cluster *cl, int i, const char *project, cara_phase phase)
+{
+    cara_project_status st = {.phase = phase, .node_ref = cl->n[i].name};
+    cara_core_runtime_status(cl->n[i].core, project, &st, cl->now);
+}
+
+/* Steps every node and carries every action out until nothing moves:
+ * records reach every node (the writer's own store included), the runtime
+ * runs and removes at once and reports. */
+static void settle(cluster *cl)
+{
+    for (int round = 0; round < 64; round++) {
+        bool moved = false;
+        for (int i = 0; i < CN; i++) {
+            cnode *n = &cl->n[i];
+            if (cara_core_busy(n->core) || cara_core_next_deadline_wall_ms(n->core) <= cl->now) {
+                cara_core_step(n->core, cl->now);
+                moved = true;
+            }
+            cara_core_action act;
+            while (cara_core_poll_action(n->core, &act) == 1) {
+                moved = true;
+                if (act.kind == CARA_CORE_ACT_RECORD) {
+                    for (int j = 0; j < CN; j++)
+                        if (j != i)
+                            apply_at(cl, j, act.record, act.record_len);
+                    cara_crdt_record rec;
+                    CHECK_OK(cara_crdt_record_decode(act.record, act.record_len, &rec));
+                    char key[CARA_CRDT_KEY_BYTES_MAX + 1];
+                    snprintf(key, sizeof key, "%.*s", (int)rec.key_bytes, (const char *)rec.key);
+                    cara_core_record_changed(n->core, rec.kind, key); /* stored here too */
+                } else if (act.kind == CARA_CORE_ACT_RUN) {
+                    CHECK(act.spec != NULL);
+                    n->run_actions++;
+                    run_state *r = run_of(n, act.project);
+                    r->generation = act.generation;
+                    r->running = true;
+                    report(cl, i, act.project, CARA_PHASE_RUNNING);
+                } else if (act.kind == CARA_CORE_ACT_DELETE) {
+                    n->delete_actions++;
+                    run_of(n, act.project)->running = false;
+                    report(cl, i, act.project, CARA_PHASE_TERMINATED);
+                }
+                cara_core_action_free(n->core, &act);
+            }
+        }
+        if (!moved)
+            return;
+    }
+    CHECK(!"the cluster did not settle in 64 rounds");
+}
+
+static void cluster_open(cluster *cl)
+{
+    memset(cl, 0, sizeof *cl);
+    cara_rng rng;
+    cara_rng_seed(&rng, cara_test_seed());
+    tkey_make(&cl->op, &rng);
+    cl->now = 1790000000000LL;
+    for (int i = 0; i < CN; i++) {
+        cnode *n = &cl->n[i];
+        snprintf(n->name, sizeof n->name, "n%d", i);
+        tkey_make(&n->key, &rng);
+        cara_crdt_cfg cc = {.operator_pks = (const uint8_t(*)[CARA_CRDT_PK_BYTES])cl->op.pk,
+                            .operator_pks_count = 1, .validate_value = cara_core_validate_value,
+                            .validate_ctx = cara_test_env()};
+        CHECK_OK(cara_crdt_new(&n->crdt, &cc, cara_test_env()));
+        cara_core_cfg cfg = {.name = n->name, .node_pk = n->key.pk, .node_sk = n->key.sk,
+                             .crdt = n->crdt};
+        CHECK_OK(cara_core_new(&n->core, &cfg, cara_test_env()));
+    }
+    for (int i = 0; i < CN; i++) {
+        cara_buf rec, v;
+        tadmission(&rec, cl->n[i].name, 1, (uint64_t)cl->now << 16, &cl->op, &cl->n[i].key, true);
+        everywhere(cl, &rec);
+        cara_node node = {.name = cl->n[i].name,
+                          .capacity = {.cpu_millis = 2000, .memory_bytes = 1ULL << 30}};
+        cara_buf_init(&v, cara_test_env(), CARA_NODE_BYTES_MAX);
+        CHECK_OK(cara_node_encode(&node, &v));
+        CHECK_OK(cara_core_write_own(cl->n[i].core, CARA_CRDT_NODE, cl->n[i].name, 1, v.data,
+                                     v.len, cl->now, NULL));
+        cara_buf_free(&v);
+    }
+    settle(cl);
+}
+
+static void cluster_close(cluster *cl)
+{
+    for (int i = 0; i < CN; i++) {
+        cara_core_free(cl->n[i].core);
+        cara_crdt_free(cl->n[i].crdt);
+    }
+}
+
+/* The operator applies a one-service project (generation gen). */
+static void apply_project(cluster *cl, const char *name, uint64_t gen, const char *selector,
+                          int64_t expire_at)
+{
+    char text[512];
+    snprintf(text, sizeof text,
+             "apiVersion: caravanserai/v1\nkind: Project\nmetadata: {name: %s}\n"
+             "spec:\n  services: [{name: web, image: busybox}]\n%s",
+             name, selector ? selector : "");
+    cara_diags d;
+    cara_project *p;
+    CHECK_OK(spec_parse(text, &d, &p));
+    cara_diags_free(&d);
+    if (expire_at != 0) {
+        p->has_expire_at = true;
+        p->expire_at_wall_ms = expire_at;
+    }
+    cara_buf v, rec;
+    cara_buf_init(&v, cara_test_env(), CARA_SPEC_BYTES_MAX);
+    CHECK_OK(cara_project_encode(p, &v));
+    cara_project_free(cara_test_env(), p);
+    trec(&rec, CARA_CRDT_PROJECT, name, gen, ((uint64_t)cl->now << 16) + gen, &cl->op, v.data,
+         v.len);
+    cara_buf_free(&v);
+    everywhere(cl, &rec);
+}
+
+static void delete_project(cluster *cl, const char *name, uint64_t gen)
+{
+    cara_buf rec;
+    trec(&rec, CARA_CRDT_TOMBSTONE, name, gen, ((uint64_t)cl->now << 16) + gen, &cl->op, NULL, 0);
+    everywhere(cl, &rec);
+}
+
+/* The node running `project`, -1 if none; fails if more than one does. */
+static int runner(cluster *cl, const char *project)
+{
+    int who = -1;
+    for (int i = 0; i < CN; i++)
+        for (size_t k = 0; k < cl->n[i].runs_count; k++)
+            if (strcmp(cl->n[i].runs[k].project, project) == 0 && cl->n[i].runs[k].running) {
+                CHECK(who == -1); /* never two copies */
+                who = i;
+            }
+    return who;
+}
+
+/* Every node shows `project` in `phase`, on node `owner` (-1: none). */
+static void check_shown(cluster *cl, const char *project, uint64_t gen, cara_phase phase, int owner)
+{
+    for (int i = 0; i < CN; i++) {
+        cara_project_status *st = NULL;
+        CHECK_OK(cara_core_project_status(cl->n[i].core, project, gen, &st, NULL));
+        CHECK_STR(cara_phase_name(st->phase), cara_phase_name(phase));
+        if (owner >= 0)
+            CHECK_STR(st->node_ref, cl->n[owner].name);
+        else
+            CHECK(st->node_ref == NULL);
+        cara_project_status_free(cara_test_env(), st);
+    }
+}
+
+static size_t total(cluster *cl, bool runs)
+{
+    size_t n = 0;
+    for (int i = 0; i < CN; i++)
+        n += runs ? cl->n[i].run_actions : cl->n[i].delete_actions;
+    return n;
+}
+
+TEST(core_one_scheduler_places_and_only_the_owner_runs)
+{
+    cluster cl;
+    cluster_open(&cl);
+    const char *names[] = {"shop", "blog", "wiki", "mail", "chat", "docs"};
+    for (size_t k = 0; k < 6; k++)
+        apply_project(&cl, names[k], 1, NULL, 0);
+    settle(&cl);
+    CHECK_INT(total(&cl, true), ==, 6); /* one RUN per project, cluster-wide */
+    const cara_core_nodes *ns = cara_core_nodes_get(cl.n[0].core);
+    CHECK(ns != NULL && ns->count == CN);
+    for (size_t k = 0; k < 6; k++) {
+        int owner = runner(&cl, names[k]);
+        CHECK(owner >= 0);
+        check_shown(&cl, names[k], 1, CARA_PHASE_RUNNING, owner);
+        /* The placement every node reads was written by the scheduler that
+         * rendezvous hashing names, and by no other node. */
+        int s = cara_sched_scheduler_of(names[k], ns->items, ns->count);
+        CHECK(s >= 0);
+        for (int i = 0; i < CN; i++) {
+            cara_crdt_record r;
+            int rc = cara_crdt_get_by(cl.n[0].crdt, CARA_CRDT_PLACEMENT,
+                                      (const uint8_t *)names[k], strlen(names[k]),
+                                      cl.n[i].key.pk, &r);
+            CHECK_INT(rc == 0, ==, strcmp(cl.n[i].name, ns->items[s].name) == 0);
+        }
+    }
+    /* Nothing left to do: a further step decides nothing new. */
+    size_t runs = total(&cl, true);
+    for (int i = 0; i < CN; i++)
+        cara_core_all_changed(cl.n[i].core);
+    settle(&cl);
+    CHECK_INT(total(&cl, true), ==, runs);
+    cluster_close(&cl);
+}
+
+TEST(core_update_and_delete_go_to_the_owner_alone)
+{
+    cluster cl;
+    cluster_open(&cl);
+    apply_project(&cl, "shop", 1, NULL, 0);
+    settle(&cl);
+    int owner = runner(&cl, "shop");
+    CHECK(owner >= 0);
+    apply_project(&cl, "shop", 2, NULL, 0);
+    settle(&cl);
+    CHECK_INT(runner(&cl, "shop"), ==, owner); /* an update stays where it runs */
+    CHECK_INT(run_of(&cl.n[owner], "shop")->generation, ==, 2);
+    CHECK_INT(total(&cl, true), ==, 2);
+    check_shown(&cl, "shop", 2, CARA_PHASE_RUNNING, owner);
+    delete_project(&cl, "shop", 3);
+    settle(&cl);
+    CHECK_INT(total(&cl, false), ==, 1);
+    CHECK_INT(cl.n[owner].delete_actions, ==, 1);
+    CHECK_INT(runner(&cl, "shop"), ==, -1);
+    /* Terminated everywhere, and no node keeps local data for it. */
+    for (int i = 0; i < CN; i++) {
+        cara_core_stats st;
+        cara_core_stats_get(cl.n[i].core, &st);
+        CHECK_INT(st.projects_known, ==, 0);
+    }
+    cluster_close(&cl);
+}
+
+TEST(core_expiry_removes_at_its_deadline_and_not_before)
+{
+    cluster cl;
+    cluster_open(&cl);
+    int64_t at = cl.now + 60000;
+    apply_project(&cl, "demo", 1, NULL, at);
+    settle(&cl);
+    int owner = runner(&cl, "demo");
+    CHECK(owner >= 0);
+    CHECK_INT(cara_core_next_deadline_wall_ms(cl.n[owner].core), ==, at);
+    cl.now = at - 1;
+    for (int i = 0; i < CN; i++)
+        cara_core_all_changed(cl.n[i].core); /* evaluated a millisecond before: kept */
+    settle(&cl);
+    CHECK_INT(total(&cl, false), ==, 0);
+    cl.now = at;
+    settle(&cl);
+    CHECK_INT(total(&cl, false), ==, 1);
+    CHECK_INT(cl.n[owner].delete_actions, ==, 1);
+    CHECK_INT(runner(&cl, "demo"), ==, -1);
+    cara_core_event ev[CARA_CORE_EVENTS_PER_PROJECT];
+    size_t n = cara_core_events_get(cl.n[owner].core, "demo", ev, CARA_CORE_EVENTS_PER_PROJECT);
+    bool expired = false;
+    for (size_t i = 0; i < n; i++)
+        expired |= strcmp(ev[i].reason, "Expired") == 0;
+    CHECK(expired);
+    /* Acted on once: later steps remove nothing more. */
+    cl.now = at + 3600000;
+    settle(&cl);
+    CHECK_INT(total(&cl, false), ==, 1);
+    cluster_close(&cl);
+}
+
+TEST(core_project_that_fits_nowhere_waits_then_ends_terminated_when_deleted)
+{
+    cluster cl;
+    cluster_open(&cl);
+    apply_project(&cl, "gpu", 1, "  nodeSelector: {accel: gpu}\n", 0);
+    settle(&cl);
+    CHECK_INT(total(&cl, true), ==, 0);
+    check_shown(&cl, "gpu", 1, CARA_PHASE_PENDING, -1);
+    delete_project(&cl, "gpu", 2);
+    settle(&cl);
+    CHECK_INT(total(&cl, false), ==, 0); /* nothing ran: nothing to remove */
+    check_shown(&cl, "gpu", 2, CARA_PHASE_TERMINATED, -1);
+    cluster_close(&cl);
+}
+
+TEST(core_refuses_a_config_it_cannot_hold)
+{
+    cara_core *c = NULL;
+    uint8_t k[CARA_CRDT_SK_BYTES] = {0};
+    cara_core_cfg cfg = {.name = "n0", .node_pk = k, .node_sk = k, .crdt = NULL};
+    CHECK_RC(cara_core_new(&c, &cfg, cara_test_env()), CARA_EINVAL);
+    CHECK(c == NULL);
+    cara_core_free(NULL);
+}
