@@ -27,14 +27,8 @@ inv="$pfx-inv"
 projects=("$web" "$bad" "$inv")
 agent_pid=""
 
-pass() { echo "PASS agent:$1"; }
-fail() {
-    echo "FAIL agent:$1${2:+ ($2)}"
-    for f in "$tmp/out" "$tmp/err"; do
-        [ -s "$f" ] && sed 's/^/    /' "$f" | head -15
-    done
-    return 0
-}
+suite=agent
+. tests/agent/lib.sh # the cd above: the working directory is the root
 
 # Removes the agent and every engine object of this run's projects.
 cleanup() {
@@ -43,14 +37,7 @@ cleanup() {
         for _ in $(seq 1 100); do kill -0 "$agent_pid" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$agent_pid" 2>/dev/null
     fi
-    if command -v docker >/dev/null; then
-        for p in "${projects[@]}"; do
-            local f="label=io.caravanserai.project=$p"
-            docker ps -aq --filter "$f" | xargs -r docker rm -f >/dev/null 2>&1
-            docker network ls -q --filter "$f" | xargs -r docker network rm >/dev/null 2>&1
-            docker volume ls -q --filter "$f" | xargs -r docker volume rm -f >/dev/null 2>&1
-        done
-    fi
+    remove_projects "${projects[@]}"
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -74,34 +61,6 @@ fi
 for b in "$ctl" "$agent_bin"; do
     [ -x "$b" ] || { echo "FAIL agent:binaries ($b is not built)"; exit 1; }
 done
-
-# run NAME WANT CMD...: runs CMD with stdout/stderr in $tmp/out, $tmp/err and
-# checks its exit code; returns 0 when it matched.
-run() {
-    local name=$1 want=$2; shift 2
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    local got=$?
-    if [ "$got" -eq "$want" ]; then pass "$name"; return 0; fi
-    fail "$name" "exit $got, want $want"
-    return 1
-}
-
-# has NAME FILE PATTERN: FILE matches the extended regex PATTERN.
-has() {
-    if grep -qE -- "$3" "$2"; then pass "$1"; else fail "$1" "$(basename "$2") lacks /$3/"; fi
-}
-lacks() {
-    if grep -qE -- "$3" "$2"; then fail "$1" "$(basename "$2") has /$3/"; else pass "$1"; fi
-}
-
-# poll SECONDS CMD...: runs CMD every 0.3 s until it succeeds or time runs out.
-poll() {
-    local deadline=$((SECONDS + $1)); shift
-    until "$@" >/dev/null 2>&1; do
-        [ "$SECONDS" -ge "$deadline" ] && return 1
-        sleep 0.3
-    done
-}
 
 # ---- An operator key, a config file, an agent -------------------------------------
 

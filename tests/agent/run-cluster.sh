@@ -26,14 +26,8 @@ declare -A pid addr
 nodes=(1 2 3 4 5)
 projects=("$pfx-a" "$pfx-b" "$pfx-c" "$pfx-d")
 
-pass() { echo "PASS cluster:$1"; }
-fail() {
-    echo "FAIL cluster:$1${2:+ ($2)}"
-    for f in "$tmp/out" "$tmp/err"; do
-        [ -s "$f" ] && sed 's/^/    /' "$f" | head -15
-    done
-    return 0
-}
+suite=cluster
+. tests/agent/lib.sh # the cd above: the working directory is the root
 
 name_of() { echo "$pfx-n$1"; }
 
@@ -49,14 +43,7 @@ stop_node() { # I [SIGNAL]
 
 cleanup() {
     for i in "${!pid[@]}"; do stop_node "$i"; done
-    if command -v docker >/dev/null; then
-        for p in "${projects[@]}"; do
-            local f="label=io.caravanserai.project=$p"
-            docker ps -aq --filter "$f" | xargs -r docker rm -f >/dev/null 2>&1
-            docker network ls -q --filter "$f" | xargs -r docker network rm >/dev/null 2>&1
-            docker volume ls -q --filter "$f" | xargs -r docker volume rm -f >/dev/null 2>&1
-        done
-    fi
+    remove_projects "${projects[@]}"
     if [ -n "${KEEP_TMP:-}" ]; then echo "kept $tmp" >&2; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
@@ -69,23 +56,6 @@ fi
 for b in "$ctl" "$agent_bin"; do
     [ -x "$b" ] || { echo "FAIL cluster:binaries ($b is not built)"; exit 1; }
 done
-
-run() { # NAME WANT CMD...
-    local name=$1 want=$2; shift 2
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    local got=$?
-    if [ "$got" -eq "$want" ]; then pass "$name"; return 0; fi
-    fail "$name" "exit $got, want $want"
-    return 1
-}
-has() { if grep -qE -- "$3" "$2"; then pass "$1"; else fail "$1" "$(basename "$2") lacks /$3/"; fi; }
-poll() { # SECONDS CMD...
-    local deadline=$((SECONDS + $1)); shift
-    until "$@" >/dev/null 2>&1; do
-        [ "$SECONDS" -ge "$deadline" ] && return 1
-        sleep 0.3
-    done
-}
 
 export HOME="$tmp/home"
 export CARAVANCTL_CONFIG="$tmp/config.yaml"

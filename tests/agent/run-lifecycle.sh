@@ -20,16 +20,11 @@ p1="lc$$-app"
 p2="lc$$-brief"
 agent_pid=""
 
-pass() { echo "PASS lifecycle:$1"; }
+suite=lifecycle
+. tests/agent/lib.sh # the cd above: the working directory is the root
+# A failure here shows the agent's last lines instead.
 fail() { echo "FAIL lifecycle:$1${2:+ ($2)}"; [ -s "$tmp/agent.log" ] && tail -5 "$tmp/agent.log" | sed 's/^/    /'; }
 check() { local name=$1; shift; if "$@" >/dev/null 2>&1; then pass "$name"; else fail "$name"; fi; }
-poll() {
-    local deadline=$((SECONDS + $1)); shift
-    until "$@" >/dev/null 2>&1; do
-        [ "$SECONDS" -ge "$deadline" ] && return 1
-        sleep 0.3
-    done
-}
 
 stop_agent() { # SIGNAL
     [ -n "$agent_pid" ] || return 0
@@ -41,11 +36,7 @@ stop_agent() { # SIGNAL
 }
 cleanup() {
     stop_agent KILL
-    for p in "$p1" "$p2"; do
-        docker ps -aq --filter "label=io.caravanserai.project=$p" | xargs -r docker rm -f >/dev/null 2>&1
-        docker network ls -q --filter "label=io.caravanserai.project=$p" | xargs -r docker network rm >/dev/null 2>&1
-        docker volume ls -q --filter "label=io.caravanserai.project=$p" | xargs -r docker volume rm -f >/dev/null 2>&1
-    done
+    remove_projects "$p1" "$p2"
     rm -rf "$tmp"
 }
 trap cleanup EXIT
