@@ -41,7 +41,7 @@ typedef struct gack {
 
 struct agent_gossip {
     cara_agent *a;
-    cara_gossip *g;
+    cara_gossip *g; /* the node object's (cara_core_gossip), borrowed */
     uv_udp_t udp;
     uv_tcp_t listener;
     uv_timer_t timer;
@@ -89,68 +89,6 @@ static int sockaddr_of(const cara_gossip_addr *a, struct sockaddr_storage *ss)
         return 0;
     }
     return CARA_EINVAL;
-}
-
-void agent_gossip_addr_text(const cara_gossip_addr *a, char *out, size_t out_max)
-{
-    struct sockaddr_storage ss;
-    char host[64] = "?";
-    uint16_t port = 0;
-    if (sockaddr_of(a, &ss) == 0 && ss.ss_family == AF_INET) {
-        struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-        uv_ip4_name(in, host, sizeof host);
-        port = ntohs(in->sin_port);
-        snprintf(out, out_max, "%s:%u", host, port);
-    } else if (sockaddr_of(a, &ss) == 0) {
-        struct sockaddr_in6 *in = (struct sockaddr_in6 *)&ss;
-        uv_ip6_name(in, host, sizeof host);
-        port = ntohs(in->sin6_port);
-        snprintf(out, out_max, "[%s]:%u", host, port);
-    } else {
-        snprintf(out, out_max, "?");
-    }
-}
-
-/* "HOST[:PORT]" with HOST an IPv4 or bracketed IPv6 literal; the port
- * defaults to CARA_GOSSIP_PORT_DEFAULT. */
-int agent_gossip_parse_addr(const char *text, cara_gossip_addr *out)
-{
-    char host[80];
-    unsigned port = CARA_GOSSIP_PORT_DEFAULT;
-    const char *colon;
-    size_t hl;
-    if (text[0] == '[') {
-        const char *end = strchr(text, ']');
-        if (end == NULL)
-            return CARA_EPARSE;
-        hl = (size_t)(end - text - 1);
-        if (hl >= sizeof host)
-            return CARA_EPARSE;
-        memcpy(host, text + 1, hl);
-        host[hl] = '\0';
-        colon = end[1] == ':' ? end + 1 : NULL;
-        if (end[1] != '\0' && colon == NULL)
-            return CARA_EPARSE;
-    } else {
-        colon = strrchr(text, ':');
-        hl = colon ? (size_t)(colon - text) : strlen(text);
-        if (hl == 0 || hl >= sizeof host)
-            return CARA_EPARSE;
-        memcpy(host, text, hl);
-        host[hl] = '\0';
-    }
-    if (colon != NULL) {
-        char *end = NULL;
-        unsigned long p = strtoul(colon + 1, &end, 10);
-        if (colon[1] == '\0' || *end != '\0' || p == 0 || p > 65535)
-            return CARA_EPARSE;
-        port = (unsigned)p;
-    }
-    struct sockaddr_storage ss;
-    if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)&ss) != 0 &&
-        uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)&ss) != 0)
-        return CARA_EPARSE;
-    return agent_gossip_addr_from_sockaddr((struct sockaddr *)&ss, out);
 }
 
 /* ---- Flushing: the disk first, then the wire -------------------------------------- */
@@ -441,7 +379,7 @@ static void log_event(agent_gossip *ag, const cara_gossip_event *ev)
 {
     cara_env *env = ag->a->env;
     char addr[80];
-    agent_gossip_addr_text(&ev->addr, addr, sizeof addr);
+    cara_gossip_addr_text(&ev->addr, addr, sizeof addr);
     switch (ev->kind) {
     case CARA_GOSSIP_EV_MEMBER:
         cara_env_logf(env, ev->state == CARA_GOSSIP_ALIVE ? CARA_LOG_INFO : CARA_LOG_WARN,
@@ -507,7 +445,7 @@ static void flush(agent_gossip *ag)
         if (agent_persist(ag->a) != 0)
             break;
         cara_gossip_event ev;
-        while (cara_gossip_poll_event(ag->g, &ev) == 0)
+        while (cara_core_poll_gossip_event(ag->a->core, &ev) == 0)
             log_event(ag, &ev);
         acks_expire(ag);
         send_datagrams(ag);
@@ -616,25 +554,6 @@ static void os_random(void *ctx, uint8_t *out, size_t len)
 
 /* The members this node knew, from their node records: a restarted node
  * rejoins from them even when no --join seed answers. */
-static int add_known(void *ctx, const cara_crdt_record *r, const uint8_t *bytes, size_t len)
-{
-    (void)bytes;
-    (void)len;
-    agent_gossip *ag = ctx;
-    cara_agent *a = ag->a;
-    if (r->kind != CARA_CRDT_NODE || memcmp(r->author, a->node_pk, CARA_CRDT_PK_BYTES) == 0)
-        return 0;
-    cara_node *n = NULL;
-    if (cara_node_decode(a->env, r->value, r->value_bytes, NULL, &n) != 0)
-        return 0;
-    cara_gossip_addr addr;
-    if (n->gossip_addr != NULL && agent_gossip_parse_addr(n->gossip_addr, &addr) == 0)
-        (void)cara_gossip_add_member(ag->g, n->name, r->author, &addr,
-                                     cara_env_now_mono_ms(a->env));
-    cara_node_free(a->env, n);
-    return 0;
-}
-
 static int open_sockets(agent_gossip *ag, const cara_gossip_addr *bind)
 {
     struct sockaddr_storage ss;
@@ -653,7 +572,7 @@ static int open_sockets(agent_gossip *ag, const cara_gossip_addr *bind)
         rc = uv_listen((uv_stream_t *)&ag->listener, 128, on_connection);
     if (rc != 0) {
         char text[80];
-        agent_gossip_addr_text(bind, text, sizeof text);
+        cara_gossip_addr_text(bind, text, sizeof text);
         cara_env_logf(a->env, CARA_LOG_ERROR, "gossip", "cannot listen on %s (UDP and TCP): %s",
                       text, uv_strerror(rc));
         return CARA_EIO;
@@ -718,9 +637,9 @@ int agent_gossip_start(cara_agent *a)
     ag->a = a;
     cara_gossip_addr bind, adv;
     uint64_t epoch = 0;
-    int rc = agent_gossip_parse_addr(cfg->gossip_bind, &bind);
+    int rc = cara_gossip_addr_parse(cfg->gossip_bind, &bind);
     if (rc == 0)
-        rc = agent_gossip_parse_addr(cfg->gossip_advertise ? cfg->gossip_advertise
+        rc = cara_gossip_addr_parse(cfg->gossip_advertise ? cfg->gossip_advertise
                                                            : cfg->gossip_bind, &adv);
     if (rc != 0) {
         cara_env_logf(a->env, CARA_LOG_ERROR, "gossip", "bad gossip address %s",
@@ -739,20 +658,21 @@ int agent_gossip_start(cara_agent *a)
                           .random_bytes = os_random};
     memcpy(gc.pk, a->node_pk, sizeof gc.pk);
     memcpy(gc.sk, a->node_sk, sizeof gc.sk);
-    rc = cara_gossip_new(&ag->g, &gc, a->env, a->crdt);
+    /* The node object owns the gossip object, and tells it of the members
+     * this node stored (a restarted node rejoins from them). */
+    rc = cara_core_gossip_start(a->core, &gc, cara_env_now_mono_ms(a->env));
     sodium_memzero(gc.sk, sizeof gc.sk);
     if (rc != 0) {
         free(ag);
         return rc;
     }
+    ag->g = cara_core_gossip(a->core);
     a->gossip = ag;
-    cara_core_set_gossip(a->core, ag->g); /* readiness is membership's from now on */
     if ((rc = open_sockets(ag, &bind)) != 0)
         return rc;
-    (void)cara_crdt_foreach(a->crdt, add_known, ag);
     for (size_t i = 0; i < cfg->gossip_join_count; i++) {
         cara_gossip_addr seed;
-        if (agent_gossip_parse_addr(cfg->gossip_join[i], &seed) != 0) {
+        if (cara_gossip_addr_parse(cfg->gossip_join[i], &seed) != 0) {
             cara_env_logf(a->env, CARA_LOG_ERROR, "gossip", "bad --join address %s",
                           cfg->gossip_join[i]);
             return CARA_EINVAL;
@@ -763,7 +683,7 @@ int agent_gossip_start(cara_agent *a)
             return rc;
     }
     char text[80];
-    agent_gossip_addr_text(&adv, text, sizeof text);
+    cara_gossip_addr_text(&adv, text, sizeof text);
     cara_env_logf(a->env, CARA_LOG_INFO, "gossip", "listening addr=%s epoch=%llu seeds=%zu",
                   text, (unsigned long long)epoch, cfg->gossip_join_count);
     flush(ag);
@@ -805,10 +725,7 @@ void agent_gossip_free(cara_agent *a)
     agent_gossip *ag = a->gossip;
     if (ag == NULL)
         return;
-    if (a->core != NULL)
-        cara_core_set_gossip(a->core, NULL);
-    cara_gossip_free(ag->g);
-    ag->g = NULL;
+    ag->g = NULL; /* the node object's, freed with it */
     free(ag);
     a->gossip = NULL;
 }

@@ -211,8 +211,6 @@ int agent_gossip_member(cara_agent *a, const char *name, cara_gossip_member *out
  * node's JSON when gossip knows the node. */
 void agent_gossip_annotate(cara_agent *a, json_t *node, const char *name);
 void agent_gossip_stats(cara_agent *a, cara_gossip_stats *out, bool *on);
-int agent_gossip_parse_addr(const char *text, cara_gossip_addr *out);
-void agent_gossip_addr_text(const cara_gossip_addr *a, char *out, size_t out_max);
 
 /* agent_logs.c: `from_node` when an admitted node signed the request (it
  * is a proxied one, never proxied again). */

@@ -192,8 +192,7 @@ static void refute(cara_agent *a)
 
 void agent_membership_changed(cara_agent *a, const char *name)
 {
-    cara_core_members_changed(a->core);
-    agent_eval_soon(a);
+    agent_eval_soon(a); /* the node object took the event (cara_core_poll_gossip_event) */
     agent_watch_notify(a, "Node", name);
 }
 

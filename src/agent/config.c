@@ -422,7 +422,7 @@ static int check_gossip(cara_agent_settings *s)
                         "(the gossip address)\n");
         return 2;
     }
-    if (s->bind != NULL && agent_gossip_parse_addr(s->bind, &a) != 0) {
+    if (s->bind != NULL && cara_gossip_addr_parse(s->bind, &a) != 0) {
         fprintf(stderr, "cara-agent: --bind %s is not ADDR[:PORT] with an IP address\n", s->bind);
         return 2;
     }
@@ -432,7 +432,7 @@ static int check_gossip(cara_agent_settings *s)
         return 2;
     }
     if (s->advertise != NULL &&
-        (agent_gossip_parse_addr(s->advertise, &a) != 0 || unspecified(&a))) {
+        (cara_gossip_addr_parse(s->advertise, &a) != 0 || unspecified(&a))) {
         fprintf(stderr, "cara-agent: --advertise %s is not ADDR[:PORT] with a specific IP "
                         "address\n", s->advertise);
         return 2;
@@ -441,12 +441,12 @@ static int check_gossip(cara_agent_settings *s)
      * record publishes it. */
     if (s->bind != NULL) {
         char text[80];
-        (void)agent_gossip_parse_addr(s->advertise ? s->advertise : s->bind, &a);
-        agent_gossip_addr_text(&a, text, sizeof text);
+        (void)cara_gossip_addr_parse(s->advertise ? s->advertise : s->bind, &a);
+        cara_gossip_addr_text(&a, text, sizeof text);
         set_str(&s->advertise, text);
     }
     for (size_t i = 0; i < s->join_count; i++)
-        if (agent_gossip_parse_addr(s->join[i], &a) != 0) {
+        if (cara_gossip_addr_parse(s->join[i], &a) != 0) {
             fprintf(stderr, "cara-agent: --join %s is not ADDR[:PORT] with an IP address\n",
                     s->join[i]);
             return 2;

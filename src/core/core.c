@@ -57,14 +57,60 @@ void cara_core_free(cara_core *c)
     cara_env_free(c->env, c->actions);
     cara_env_free(c->env, c->dirty);
     nodes_free(c, &c->nodes);
+    cara_gossip_free(c->gossip);
     sodium_memzero(c->node_sk, sizeof c->node_sk);
     cara_env_free(c->env, c);
 }
 
-void cara_core_set_gossip(cara_core *c, const cara_gossip *g)
+/* ---- Gossip ------------------------------------------------------------------------------ */
+
+typedef struct known_ctx {
+    cara_core *c;
+    uint64_t now_mono_ms;
+} known_ctx;
+
+/* A member this node stored a node record of, with its gossip address. */
+static int add_known(void *ctx, const cara_crdt_record *r, const uint8_t *bytes, size_t len)
 {
-    c->gossip = g;
-    cara_core_members_changed(c);
+    (void)bytes;
+    (void)len;
+    known_ctx *k = ctx;
+    cara_core *c = k->c;
+    if (r->kind != CARA_CRDT_NODE || memcmp(r->author, c->node_pk, CARA_CRDT_PK_BYTES) == 0)
+        return 0;
+    cara_node *n = NULL;
+    if (cara_node_decode(c->env, r->value, r->value_bytes, NULL, &n) != 0)
+        return 0;
+    cara_gossip_addr addr;
+    if (n->gossip_addr != NULL && cara_gossip_addr_parse(n->gossip_addr, &addr) == 0)
+        (void)cara_gossip_add_member(c->gossip, n->name, r->author, &addr, k->now_mono_ms);
+    cara_node_free(c->env, n);
+    return 0;
+}
+
+int cara_core_gossip_start(cara_core *c, const cara_gossip_cfg *cfg, uint64_t now_mono_ms)
+{
+    if (c->gossip != NULL)
+        return CARA_EEXIST;
+    int rc = cara_gossip_new(&c->gossip, cfg, c->env, c->crdt);
+    if (rc != 0)
+        return rc;
+    c->nodes_dirty = true; /* readiness is membership's from now on */
+    known_ctx k = {c, now_mono_ms};
+    (void)cara_crdt_foreach(c->crdt, add_known, &k);
+    return 0;
+}
+
+cara_gossip *cara_core_gossip(cara_core *c) { return c->gossip; }
+
+int cara_core_poll_gossip_event(cara_core *c, cara_gossip_event *ev)
+{
+    if (c->gossip == NULL)
+        return CARA_EAGAIN;
+    int rc = cara_gossip_poll_event(c->gossip, ev);
+    if (rc == 0 && (ev->kind == CARA_GOSSIP_EV_MEMBER || ev->kind == CARA_GOSSIP_EV_REAPED))
+        c->nodes_dirty = true; /* readiness moved */
+    return rc;
 }
 
 /* ---- Values ------------------------------------------------------------------------ */
@@ -238,8 +284,6 @@ void cara_core_all_changed(cara_core *c)
     c->nodes_dirty = true;
     c->dirty_all = true;
 }
-
-void cara_core_members_changed(cara_core *c) { c->nodes_dirty = true; }
 
 bool cara_core_busy(const cara_core *c)
 {

@@ -20,8 +20,8 @@
  *   - readiness: a node is Ready when membership says so, never because
  *     its own record says it (DESIGN.md §4).
  *
- * Inputs: cara_core_record_changed (a record the driver stored), the
- * membership hook (cara_core_members_changed), cara_core_runtime_status
+ * Inputs: cara_core_record_changed (a record the driver stored), gossip's
+ * bytes and membership (below), cara_core_runtime_status
  * (the runtime's report for a project this node owns), cara_core_force_delete,
  * and cara_core_step at the time the driver chooses (cara_core_busy and
  * cara_core_next_deadline_wall_ms say when).
@@ -30,8 +30,8 @@
  * project P to the runtime), DELETE (remove P's objects).
  *
  * Ownership: cara_core_new returns an owned object freed by cara_core_free.
- * The crdt and the gossip object are borrowed for the core's life (the
- * gossip one until cara_core_set_gossip changes it); keys are copied.
+ * The crdt is borrowed for the core's life; keys are copied; the gossip
+ * object is the core's own.
  */
 #ifndef CARA_CORE_H
 #define CARA_CORE_H
@@ -67,10 +67,26 @@ int cara_core_validate_value(void *ctx, int kind, const uint8_t *key, size_t key
 int cara_core_new(cara_core **out, const cara_core_cfg *cfg, cara_env *env);
 void cara_core_free(cara_core *c); /* accepts NULL; frees actions not polled */
 
-/* Membership: with a gossip object, a node other than this one is Ready
- * while the object holds it alive or suspect. Without one (a node on its
- * own), every admitted node with a record is. Borrowed; NULL clears. */
-void cara_core_set_gossip(cara_core *c, const cara_gossip *g);
+/* ---- Gossip ----------------------------------------------------------------------------
+ * The node's gossip object (src/gossip/gossip.h: membership, dissemination,
+ * anti-entropy) is made and owned by the core, over the core's crdt. The
+ * driver moves its bytes and timers (cara_gossip_recv, _tick, _poll_send,
+ * the stream calls) on the object cara_core_gossip returns, and takes its
+ * events through cara_core_poll_gossip_event, which applies membership
+ * changes to the core first. With gossip, a node other than this one is
+ * Ready while membership holds it alive or suspect; without (a node on
+ * its own), every admitted node with a record is. */
+
+/* Makes the gossip object (cara_gossip_new with `cfg`) and tells it of
+ * every member whose node record this node stored with a gossip address
+ * (so a restarted node rejoins from what it knew). 0, CARA_EEXIST when
+ * started already, or cara_gossip_new's error. */
+int cara_core_gossip_start(cara_core *c, const cara_gossip_cfg *cfg, uint64_t now_mono_ms);
+/* NULL before cara_core_gossip_start. */
+cara_gossip *cara_core_gossip(cara_core *c);
+/* 0 and the next gossip event (as cara_gossip_poll_event), after taking
+ * membership events into account; CARA_EAGAIN when none is left. */
+int cara_core_poll_gossip_event(cara_core *c, cara_gossip_event *ev);
 
 /* ---- Inputs ---------------------------------------------------------------------------- */
 
@@ -81,8 +97,6 @@ void cara_core_record_changed(cara_core *c, int kind, const char *key);
 /* Records were removed (revocation, collection), or too many changed to
  * list: everything is looked at again. */
 void cara_core_all_changed(cara_core *c);
-/* Membership moved (a member joined, turned suspect, dead, alive, left). */
-void cara_core_members_changed(cara_core *c);
 
 /* Evaluates what changed, and whatever expiry is due at now_wall_ms. */
 void cara_core_step(cara_core *c, int64_t now_wall_ms);

@@ -27,7 +27,7 @@ struct cara_core {
     uint8_t node_pk[CARA_CRDT_PK_BYTES];
     uint8_t node_sk[CARA_CRDT_SK_BYTES];
     cara_crdt *crdt;
-    const cara_gossip *gossip;
+    cara_gossip *gossip; /* owned; NULL until cara_core_gossip_start */
     int64_t now_wall_ms; /* of the input being handled */
     core_project *projects;
     size_t projects_count;

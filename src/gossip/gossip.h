@@ -38,12 +38,19 @@
 #include "base/base.h"
 #include "crdt/crdt.h"
 
-/* A transport address, opaque to the core: the driver's bytes (the agent
- * writes 4 or 16 address bytes and a 2-byte port). */
+/* A transport address, opaque to the protocol: the driver's bytes. The
+ * agent's are 4 or 16 address bytes and a 2-byte port in network order,
+ * the form cara_gossip_addr_parse writes (node records carry the text). */
 typedef struct cara_gossip_addr {
     uint8_t len;
     uint8_t bytes[CARA_SWIM_ADDR_BYTES_MAX];
 } cara_gossip_addr;
+
+/* addr.c: "HOST[:PORT]", HOST an IPv4 literal or a bracketed IPv6 one, the
+ * port CARA_GOSSIP_PORT_DEFAULT when left out. 0 or CARA_EPARSE. */
+int cara_gossip_addr_parse(const char *text, cara_gossip_addr *out);
+/* "1.2.3.4:7950", "[::1]:7950", or "?" for anything else. */
+void cara_gossip_addr_text(const cara_gossip_addr *a, char *out, size_t out_max);
 
 typedef struct cara_gossip_cfg {
     const char *name;                    /* this node's name (its admission key) */

@@ -351,3 +351,66 @@ TEST(core_refuses_a_config_it_cannot_hold)
     CHECK(c == NULL);
     cara_core_free(NULL);
 }
+
+TEST(core_gossip_addresses_parse_strictly_and_print_back)
+{
+    cara_gossip_addr a;
+    char text[80];
+    CHECK_OK(cara_gossip_addr_parse("100.64.0.7:7946", &a));
+    CHECK_INT(a.len, ==, 6);
+    cara_gossip_addr_text(&a, text, sizeof text);
+    CHECK_STR(text, "100.64.0.7:7946");
+    CHECK_OK(cara_gossip_addr_parse("10.0.0.1", &a)); /* the default port */
+    cara_gossip_addr_text(&a, text, sizeof text);
+    CHECK_STR(text, "10.0.0.1:7950");
+    CHECK_OK(cara_gossip_addr_parse("[fd7a:115c::3]:9", &a));
+    CHECK_INT(a.len, ==, 18);
+    cara_gossip_addr_text(&a, text, sizeof text);
+    CHECK_STR(text, "[fd7a:115c::3]:9");
+    const char *bad[] = {"", ":7950", "10.0.0.1:", "10.0.0.1:0", "10.0.0.1:65536",
+                         "10.0.0.1:+80", "10.0.0.1:80x", "::1", "[::1", "[::1]x",
+                         "[10.0.0.1]:1", "host.example:7950", "10.0.0.256:1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECK_RC(cara_gossip_addr_parse(bad[i], &a), CARA_EPARSE);
+    a.len = 3;
+    cara_gossip_addr_text(&a, text, sizeof text);
+    CHECK_STR(text, "?");
+}
+
+/* A restarted node rejoins from what it stored: its gossip object starts
+ * knowing every member whose node record carries a gossip address, and
+ * readiness is membership's from then on. */
+TEST(core_gossip_start_knows_the_stored_members_and_takes_readiness_from_them)
+{
+    cluster cl;
+    cluster_open(&cl);
+    cnode *n = &cl.n[0];
+    /* n1's record gains a gossip address; n2 and n3 have none. */
+    cara_node node = {.name = cl.n[1].name, .gossip_addr = "100.64.0.2:7950"};
+    cara_buf v;
+    cara_buf_init(&v, cara_test_env(), CARA_NODE_BYTES_MAX);
+    CHECK_OK(cara_node_encode(&node, &v));
+    CHECK_OK(cara_core_write_own(cl.n[1].core, CARA_CRDT_NODE, cl.n[1].name, 2, v.data, v.len,
+                                 cl.now, NULL));
+    cara_buf_free(&v);
+    settle(&cl);
+    CHECK(cara_core_node_ready(n->core, "n2")); /* no gossip: every admitted node with a record */
+    CHECK(cara_core_gossip(n->core) == NULL);
+    cara_gossip_cfg gc = {.name = n->name};
+    memcpy(gc.pk, n->key.pk, CARA_CRDT_PK_BYTES);
+    memcpy(gc.sk, n->key.sk, CARA_CRDT_SK_BYTES);
+    CHECK_OK(cara_gossip_addr_parse("100.64.0.1:7950", &gc.addr));
+    gc.epoch = 1;
+    CHECK_OK(cara_core_gossip_start(n->core, &gc, 1000));
+    CHECK_RC(cara_core_gossip_start(n->core, &gc, 1000), CARA_EEXIST);
+    cara_gossip_member m;
+    CHECK_OK(cara_gossip_member_get(cara_core_gossip(n->core), "n1", &m));
+    CHECK_RC(cara_gossip_member_get(cara_core_gossip(n->core), "n2", &m), CARA_ENOENT);
+    CHECK(cara_core_node_ready(n->core, "n0"));  /* itself */
+    CHECK(cara_core_node_ready(n->core, "n1"));  /* alive to membership */
+    CHECK(!cara_core_node_ready(n->core, "n2")); /* unknown to membership */
+    cara_gossip_event ev;
+    while (cara_core_poll_gossip_event(n->core, &ev) == 0) {
+    }
+    cluster_close(&cl);
+}
