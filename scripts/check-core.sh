@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The sans-IO rule, checked on the built core library (DESIGN.md §1.4): no
-# object of src/base, src/spec, src/crdt, src/gossip or src/sched may call
+# object of src/base, src/spec, src/crdt, src/gossip, src/sched or src/core may call
 # the OS for time, randomness, files, sockets or processes, nor reach
 # src/os or the agent's libraries. Lists the core's undefined symbols and
 # fails on any from the deny list. Prints one PASS or FAIL line.

@@ -465,7 +465,12 @@ void agent_gossip_publish(cara_agent *a, const uint8_t *record, size_t len)
     if (a->gossip == NULL)
         return;
     (void)cara_gossip_publish(a->gossip->g, record, len, 0, cara_env_now_mono_ms(a->env));
-    flush(a->gossip);
+}
+
+void agent_gossip_flush(cara_agent *a)
+{
+    if (a->gossip != NULL)
+        flush(a->gossip);
 }
 
 /* Members that count for durability: alive, suspect, and dead (a crashed
@@ -668,6 +673,7 @@ int agent_gossip_start(cara_agent *a)
     }
     ag->g = cara_core_gossip(a->core);
     a->gossip = ag;
+    agent_eval_soon(a); /* readiness is membership's now */
     if ((rc = open_sockets(ag, &bind)) != 0)
         return rc;
     for (size_t i = 0; i < cfg->gossip_join_count; i++) {

@@ -103,6 +103,7 @@ typedef struct cara_agent {
     /* Evaluations wait for the next loop turn: a record written from inside
      * a reconciler callback (a status) must not call the reconciler back. */
     bool publish_pending;
+    bool draining;          /* agent_core_drain is under way */
     bool persist_pending;   /* own records merged but not yet written */
     agent_seen *seen;       /* what the write in progress changed (agent_persist) */
     size_t seen_count, seen_cap;
@@ -197,8 +198,11 @@ int agent_gossip_start(cara_agent *a);
 void agent_gossip_leave(cara_agent *a); /* graceful: members are told */
 void agent_gossip_stop(cara_agent *a);  /* closes the handles; run the loop after */
 void agent_gossip_free(cara_agent *a);
-/* Hands a record this node wrote or accepted to gossip (no-op without it). */
+/* Queues a record this node wrote for gossip (no-op without it); it goes
+ * out at the next agent_gossip_flush, after the disk. */
 void agent_gossip_publish(cara_agent *a, const uint8_t *record, size_t len);
+/* Persists what is pending, then sends what gossip queued. */
+void agent_gossip_flush(cara_agent *a);
 /* Members that count for durability (alive, suspect, dead; not left). */
 size_t agent_gossip_members(cara_agent *a);
 /* Defers an API answer until `wanted` nodes hold `record` (this one

@@ -8,6 +8,8 @@
 
 #include "agent/agent_int.h"
 
+static void arm(cara_agent *a);
+
 bool agent_admitted(const cara_agent *a) { return cara_crdt_node_admitted(a->crdt, a->node_pk); }
 
 /* ---- Records in ------------------------------------------------------------------ */
@@ -127,22 +129,30 @@ int agent_ingest(cara_agent *a, const uint8_t *bytes, size_t len, bool *changed)
     return 0;
 }
 
-/* Carries out what the node object asks for: its records are written
- * to disk with whatever else this loop turn produces, in one transaction
- * (a node's own status is not acknowledged to anyone, and a crash before
- * the write is the same as a crash before the status was made), and sent
- * once that write is done (agent_gossip.c); the runtime's work goes to
- * the reconciler. */
+/* Carries out what the node object asks for: its records are written to
+ * disk together, in one transaction (a node's own status is not
+ * acknowledged to anyone, and a crash before the write is the same as a
+ * crash before the status was made), and sent once that write is done
+ * (agent_gossip.c's flush persists before it sends); the runtime's work
+ * goes to the reconciler. Never called from inside the reconciler (see
+ * agent_on_status); a drain already under way takes what is queued. */
 void agent_core_drain(cara_agent *a)
 {
+    if (a->draining)
+        return;
+    a->draining = true;
+    bool records = false;
     cara_core_action act;
-    while (cara_core_poll_action(a->core, &act) == 1) {
+    while (cara_core_poll_action(a->core, &act) == 0) {
         switch (act.kind) {
         case CARA_CORE_ACT_RECORD:
             agent_gossip_publish(a, act.record, act.record_len);
-            agent_persist_soon(a);
+            a->persist_pending = true;
+            records = true;
             break;
         case CARA_CORE_ACT_RUN:
+            /* No reconciler only while shutting down: the run is lost with
+             * the process, and the next start evaluates it again. */
             if (a->recon != NULL) {
                 cara_reconciler_apply(a->recon, act.spec);
                 act.spec = NULL; /* taken */
@@ -159,6 +169,13 @@ void agent_core_drain(cara_agent *a)
         }
         cara_core_action_free(a->core, &act);
     }
+    a->draining = false;
+    if (!records)
+        return;
+    if (a->gossip != NULL)
+        agent_gossip_flush(a); /* persists, then sends */
+    else
+        agent_persist_soon(a);
 }
 
 void agent_node_record_seen(cara_agent *a, const cara_crdt_record *rec)
@@ -233,6 +250,7 @@ static void on_eval(uv_timer_t *t)
         refute(a);
         agent_publish_node(a);
     }
+    agent_core_drain(a); /* what the runtime's reports queued */
     cara_core_step(a->core, cara_env_now_wall_ms(a->env));
     agent_core_drain(a);
     /* What the evaluations wrote goes to disk in one transaction; it asks
@@ -280,6 +298,8 @@ void agent_eval_close(cara_agent *a)
 
 void agent_force_delete(cara_agent *a, const char *name)
 {
+    if (a->stopping)
+        return;
     cara_core_force_delete(a->core, name, cara_env_now_wall_ms(a->env));
     agent_core_drain(a);
 }
@@ -288,5 +308,8 @@ void agent_on_status(void *ctx, const char *project, const cara_project_status *
 {
     cara_agent *a = ctx;
     cara_core_runtime_status(a->core, project, st, cara_env_now_wall_ms(a->env));
-    agent_core_drain(a);
+    /* Called from inside the reconciler: draining here could hand it the
+     * next RUN of a drain under way, in its own callback. The status record
+     * waits in the node object's queue for the evaluation turn. */
+    arm(a);
 }

@@ -240,6 +240,12 @@
  * replaced by one RESET (the driver rewrites its store). Two per record
  * covers a full resync of a full state. */
 #define CARA_CRDT_CHANGES_MAX (2 * CARA_CRDT_RECORDS_MAX)
+/* Actions the node object queues between two drains (docs/core.md). A
+ * step evaluating every project queues at most a placement and a RUN or
+ * DELETE per project, and the runtime's reports one status each: four per
+ * record slot covers a full state with room. Past it the project is
+ * evaluated again at the next step. */
+#define CARA_CORE_ACTIONS_MAX (4 * CARA_CRDT_RECORDS_MAX)
 /* Default HLC skew bound: a record stamped more than this ahead of the
  * local wall clock is refused (Cassandra refuses far-future generations
  * the same way, with a much wider bound). */

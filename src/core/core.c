@@ -189,7 +189,7 @@ void core_project_drop(cara_core *c, const char *name)
     }
 }
 
-void cara_core_event_add(cara_core *c, const char *project, const char *type, const char *reason,
+void core_event_add(cara_core *c, const char *project, const char *type, const char *reason,
                          int64_t now_wall_ms, const char *fmt, ...)
 {
     core_project *p = core_project_find(c, project, true);
@@ -306,10 +306,12 @@ int core_push(cara_core *c, const cara_core_action *act)
 {
     if (c->actions_count == c->actions_cap) {
         size_t cap = c->actions_cap ? c->actions_cap * 2 : 16;
-        cara_core_action *v = cara_env_calloc(c->env, cap, sizeof *v);
+        cara_core_action *v = cap <= CARA_CORE_ACTIONS_MAX
+                                  ? cara_env_calloc(c->env, cap, sizeof *v)
+                                  : NULL;
         if (v == NULL) {
             cara_project_free(c->env, act->spec);
-            return CARA_ENOMEM;
+            return cap > CARA_CORE_ACTIONS_MAX ? CARA_ELIMIT : CARA_ENOMEM;
         }
         for (size_t i = 0; i < c->actions_count; i++)
             v[i] = c->actions[(c->actions_head + i) % c->actions_cap];
@@ -326,11 +328,11 @@ int core_push(cara_core *c, const cara_core_action *act)
 int cara_core_poll_action(cara_core *c, cara_core_action *out)
 {
     if (c->actions_count == 0)
-        return 0;
+        return CARA_EAGAIN;
     *out = c->actions[c->actions_head];
     c->actions_head = (c->actions_head + 1) % c->actions_cap;
     c->actions_count--;
-    return 1;
+    return 0;
 }
 
 int cara_core_write_own(cara_core *c, int kind, const char *key, uint64_t generation,
@@ -527,17 +529,6 @@ void cara_core_step(cara_core *c, int64_t now_wall_ms)
 {
     c->now_wall_ms = now_wall_ms;
     cara_core_nodes_get(c); /* may ask for every project */
-    /* Each expiry is acted on once per spec generation; a newer spec with
-     * a later expireAt is evaluated afresh. */
-    for (core_project *p = c->projects; p != NULL; p = p->next) {
-        if (p->has_expire_at && now_wall_ms >= p->expire_at_wall_ms &&
-            p->expiry_handled_generation != p->spec_generation) {
-            p->expiry_handled_generation = p->spec_generation;
-            cara_core_event_add(c, p->name, "Normal", "Expired", now_wall_ms,
-                                "expireAt has passed");
-            core_mark(c, p->name);
-        }
-    }
     /* Take the list first: evaluations ask for more (their own records),
      * which wait for the next step. */
     char (*names)[CARA_NAME_BYTES_MAX + 1] = c->dirty;
@@ -552,6 +543,23 @@ void cara_core_step(cara_core *c, int64_t now_wall_ms)
         for (size_t i = 0; i < n; i++)
             core_evaluate(c, names[i]);
     cara_env_free(c->env, names);
+    /* Then expiry, against the specs just evaluated (a newer spec with a
+     * later expireAt is not expired by the older one's). Each is acted on
+     * once per spec generation; at most CORE_EXPIRIES_PER_STEP a step keeps
+     * a step short, the rest come at the next one. */
+    char due[CORE_EXPIRIES_PER_STEP][CARA_NAME_BYTES_MAX + 1];
+    size_t d = 0;
+    for (core_project *p = c->projects; p != NULL && d < CORE_EXPIRIES_PER_STEP; p = p->next) {
+        if (p->has_expire_at && now_wall_ms >= p->expire_at_wall_ms &&
+            p->expiry_handled_generation != p->spec_generation) {
+            p->expiry_handled_generation = p->spec_generation;
+            snprintf(due[d++], sizeof due[0], "%s", p->name);
+        }
+    }
+    for (size_t i = 0; i < d; i++) {
+        core_event_add(c, due[i], "Normal", "Expired", now_wall_ms, "expireAt has passed");
+        core_evaluate(c, due[i]);
+    }
 }
 
 void cara_core_force_delete(cara_core *c, const char *project, int64_t now_wall_ms)

@@ -4,7 +4,8 @@
  * membership (cara_gossip, when the node gossips), takes the time as an
  * argument, and hands out actions; it never touches a socket, a disk, a
  * clock or a container. cara-agent drives it with SQLite, Docker and libuv
- * around it; the simulator drives the same object with simulated ones.
+ * around it; it links into the core library, so the simulator can drive
+ * the same object with simulated ones.
  *
  * What it decides, for every project it holds:
  *   - scheduling: whether this node is the project's scheduler (rendezvous
@@ -140,8 +141,9 @@ typedef struct cara_core_action {
     size_t record_len;
 } cara_core_action;
 
-/* 1 and the oldest action, 0 when none is left. Free each polled action
- * with cara_core_action_free (a RUN's spec may be taken first: set it NULL). */
+/* 0 and the oldest action, CARA_EAGAIN when none is left. Free each
+ * polled action with cara_core_action_free (a RUN's spec may be taken
+ * first: set it NULL). */
 int cara_core_poll_action(cara_core *c, cara_core_action *out);
 void cara_core_action_free(cara_core *c, cara_core_action *act);
 
@@ -180,9 +182,6 @@ typedef struct cara_core_event {
  * many. */
 size_t cara_core_events_get(const cara_core *c, const char *project, cara_core_event *out,
                             size_t max);
-void cara_core_event_add(cara_core *c, const char *project, const char *type, const char *reason,
-                         int64_t now_wall_ms, const char *fmt, ...)
-    __attribute__((format(printf, 6, 7)));
 
 typedef struct cara_core_stats {
     uint64_t evaluations;   /* projects evaluated */

@@ -37,7 +37,7 @@ static void write_placement(cara_core *c, const char *project, uint64_t generati
     cara_project_status st = {.phase = phase, .node_ref = (char *)node, .conditions = &cond,
                               .conditions_count = 1};
     if (write_project_record(c, CARA_CRDT_PLACEMENT, project, generation, &st) == 0)
-        cara_core_event_add(c, project, phase == CARA_PHASE_PENDING ? "Warning" : "Normal",
+        core_event_add(c, project, phase == CARA_PHASE_PENDING ? "Warning" : "Normal",
                             reason, c->now_wall_ms, "%s", message);
 }
 
@@ -170,29 +170,32 @@ static void schedule(cara_core *c, const char *name, const cara_project *spec, u
 static void own(cara_core *c, core_project *p, cara_project **spec, uint64_t gen, bool gone)
 {
     if (!gone && p->owned_generation != gen) {
-        p->owned_generation = gen;
-        p->owned_deleting = false;
-        cara_core_event_add(c, p->name, "Normal", "Reconciling", c->now_wall_ms,
-                            "generation %llu handed to the reconciler", (unsigned long long)gen);
         cara_core_action act = {.kind = CARA_CORE_ACT_RUN, .generation = gen, .spec = *spec};
         snprintf(act.project, sizeof act.project, "%s", p->name);
         *spec = NULL; /* taken */
-        if (core_push(c, &act) == 0)
-            c->stats.runs++;
-        else
-            p->owned_generation = 0; /* not handed over: the next evaluation tries again */
+        if (core_push(c, &act) != 0) {
+            core_mark(c, p->name); /* not handed over: the next step tries again */
+            return;
+        }
+        c->stats.runs++;
+        p->owned_generation = gen;
+        p->owned_deleting = false;
+        core_event_add(c, p->name, "Normal", "Reconciling", c->now_wall_ms,
+                            "generation %llu handed to the reconciler", (unsigned long long)gen);
     } else if (gone && (!p->owned_deleting || p->force_delete)) {
         bool first = !p->owned_deleting;
         cara_core_action act = {.kind = CARA_CORE_ACT_DELETE, .generation = gen,
                                 .force = p->force_delete};
         snprintf(act.project, sizeof act.project, "%s", p->name);
-        if (core_push(c, &act) != 0)
-            return; /* not handed over: the next evaluation tries again */
+        if (core_push(c, &act) != 0) {
+            core_mark(c, p->name); /* not handed over: the next step tries again */
+            return;
+        }
         c->stats.deletes++;
         p->owned_deleting = true;
         p->owned_generation = gen;
         if (first)
-            cara_core_event_add(c, p->name, "Normal", "Deleting", c->now_wall_ms,
+            core_event_add(c, p->name, "Normal", "Deleting", c->now_wall_ms,
                                 "removing the project's objects%s",
                                 p->force_delete ? " at once (--force)" : "");
         p->force_delete = false;
@@ -282,7 +285,7 @@ void cara_core_runtime_status(cara_core *c, const char *project, const cara_proj
             size_t n = strlen(cara_phase_name(st->phase));
             if (strncmp(m, cara_phase_name(st->phase), n) == 0 && strncmp(m + n, ": ", 2) == 0)
                 m += n + 2;
-            cara_core_event_add(c, project, st->phase == CARA_PHASE_FAILED ? "Warning" : "Normal",
+            core_event_add(c, project, st->phase == CARA_PHASE_FAILED ? "Warning" : "Normal",
                                 st->conditions[i].reason, now_wall_ms, "%s", m);
         }
     }

@@ -44,11 +44,18 @@ struct cara_core {
     cara_core_stats stats;
 };
 
+/* Expiries acted on in one step; the rest wait for the next. */
+#define CORE_EXPIRIES_PER_STEP 16
+
+void core_event_add(cara_core *c, const char *project, const char *type, const char *reason,
+                    int64_t now_wall_ms, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
 core_project *core_project_find(cara_core *c, const char *name, bool create);
 void core_project_drop(cara_core *c, const char *name);
 void core_mark(cara_core *c, const char *name);
-/* Queues an action (copied; a RUN's spec is taken). CARA_ENOMEM leaves
- * nothing queued and frees the spec. */
+/* Queues an action (copied; a RUN's spec is taken). CARA_ENOMEM, or
+ * CARA_ELIMIT past CARA_CORE_ACTIONS_MAX, leaves nothing queued and frees
+ * the spec. */
 int core_push(cara_core *c, const cara_core_action *act);
 /* core_decide.c: evaluates one project. */
 void core_evaluate(cara_core *c, const char *name);

@@ -24,7 +24,7 @@ typedef struct cnode {
     tkey key;
     cara_crdt *crdt;
     cara_core *core;
-    run_state runs[8]; /* the runtime: what it was told to run */
+    run_state runs[64]; /* the runtime: what it was told to run */
     size_t runs_count;
     size_t run_actions, delete_actions;
 } cnode;
@@ -60,7 +60,7 @@ static run_state *run_of(cnode *n, const char *project)
     for (size_t i = 0; i < n->runs_count; i++)
         if (strcmp(n->runs[i].project, project) == 0)
             return &n->runs[i];
-    CHECK(n->runs_count < 8);
+    CHECK(n->runs_count < 64);
     run_state *r = &n->runs[n->runs_count++];
     snprintf(r->project, sizeof r->project, "%s", project);
     return r;
@@ -86,7 +86,7 @@ static void settle(cluster *cl)
                 moved = true;
             }
             cara_core_action act;
-            while (cara_core_poll_action(n->core, &act) == 1) {
+            while (cara_core_poll_action(n->core, &act) == 0) {
                 moved = true;
                 if (act.kind == CARA_CORE_ACT_RECORD) {
                     for (int j = 0; j < CN; j++)
@@ -294,15 +294,34 @@ TEST(core_update_and_delete_go_to_the_owner_alone)
     cluster_close(&cl);
 }
 
+/* Applies `name` (generation 1, expiring at `expire_at`) and returns the
+ * node that runs it once the cluster settled. */
+static int place(cluster *cl, const char *name, int64_t expire_at)
+{
+    apply_project(cl, name, 1, NULL, expire_at);
+    settle(cl);
+    int owner = runner(cl, name);
+    CHECK(owner >= 0);
+    return owner;
+}
+
+/* How many of node i's events about `project` have `reason`. */
+static size_t events_with(cluster *cl, int i, const char *project, const char *reason)
+{
+    cara_core_event ev[CARA_CORE_EVENTS_PER_PROJECT];
+    size_t n = cara_core_events_get(cl->n[i].core, project, ev, CARA_CORE_EVENTS_PER_PROJECT);
+    size_t k = 0;
+    for (size_t j = 0; j < n; j++)
+        k += strcmp(ev[j].reason, reason) == 0;
+    return k;
+}
+
 TEST(core_expiry_removes_at_its_deadline_and_not_before)
 {
     cluster cl;
     cluster_open(&cl);
     int64_t at = cl.now + 60000;
-    apply_project(&cl, "demo", 1, NULL, at);
-    settle(&cl);
-    int owner = runner(&cl, "demo");
-    CHECK(owner >= 0);
+    int owner = place(&cl, "demo", at);
     CHECK_INT(cara_core_next_deadline_wall_ms(cl.n[owner].core), ==, at);
     cl.now = at - 1;
     for (int i = 0; i < CN; i++)
@@ -314,16 +333,31 @@ TEST(core_expiry_removes_at_its_deadline_and_not_before)
     CHECK_INT(total(&cl, false), ==, 1);
     CHECK_INT(cl.n[owner].delete_actions, ==, 1);
     CHECK_INT(runner(&cl, "demo"), ==, -1);
-    cara_core_event ev[CARA_CORE_EVENTS_PER_PROJECT];
-    size_t n = cara_core_events_get(cl.n[owner].core, "demo", ev, CARA_CORE_EVENTS_PER_PROJECT);
-    bool expired = false;
-    for (size_t i = 0; i < n; i++)
-        expired |= strcmp(ev[i].reason, "Expired") == 0;
-    CHECK(expired);
+    CHECK_INT(events_with(&cl, owner, "demo", "Expired"), ==, 1);
     /* Acted on once: later steps remove nothing more. */
     cl.now = at + 3600000;
     settle(&cl);
     CHECK_INT(total(&cl, false), ==, 1);
+    cluster_close(&cl);
+}
+
+/* A newer spec with a later expireAt, arriving as the older one's passes,
+ * is not expired by the older one's time. */
+TEST(core_expiry_takes_the_newest_spec_when_both_arrive_together)
+{
+    cluster cl;
+    cluster_open(&cl);
+    int64_t at = cl.now + 60000;
+    int owner = place(&cl, "demo", at);
+    cl.now = at;
+    apply_project(&cl, "demo", 2, NULL, at + 3600000);
+    settle(&cl);
+    CHECK_INT(total(&cl, false), ==, 0);
+    CHECK_INT(runner(&cl, "demo"), ==, owner);
+    CHECK_INT(events_with(&cl, owner, "demo", "Expired"), ==, 0);
+    cl.now = at + 3600000;
+    settle(&cl);
+    CHECK_INT(cl.n[owner].delete_actions, ==, 1);
     cluster_close(&cl);
 }
 
@@ -350,6 +384,200 @@ TEST(core_refuses_a_config_it_cannot_hold)
     CHECK_RC(cara_core_new(&c, &cfg, cara_test_env()), CARA_EINVAL);
     CHECK(c == NULL);
     cara_core_free(NULL);
+}
+
+/* Starts node i's gossip, with the members its stored records name. */
+static void gossip_on(cluster *cl, int i)
+{
+    cnode *n = &cl->n[i];
+    cara_gossip_cfg gc = {.name = n->name, .epoch = 1};
+    memcpy(gc.pk, n->key.pk, CARA_CRDT_PK_BYTES);
+    memcpy(gc.sk, n->key.sk, CARA_CRDT_SK_BYTES);
+    char addr[32];
+    snprintf(addr, sizeof addr, "100.64.0.%d:7950", i + 1);
+    CHECK_OK(cara_gossip_addr_parse(addr, &gc.addr));
+    CHECK_OK(cara_core_gossip_start(n->core, &gc, 1000));
+}
+
+static const cara_sched_node *cached(cluster *cl, int at, const char *name)
+{
+    const cara_core_nodes *ns = cara_core_nodes_get(cl->n[at].core);
+    CHECK(ns != NULL);
+    for (size_t i = 0; i < ns->count; i++)
+        if (strcmp(ns->items[i].name, name) == 0)
+            return &ns->items[i];
+    return NULL;
+}
+
+TEST(core_forced_delete_ends_a_project_whose_node_is_not_ready_and_a_plain_one_waits)
+{
+    cluster cl;
+    cluster_open(&cl);
+    const char *name = "shop";
+    int o = place(&cl, name, 0);
+    /* Another node whose membership knows nobody: to it the owner is
+     * admitted (its placement stays) but not Ready, and it is the only
+     * Ready node, so the project's scheduler. */
+    int s = (o + 1) % CN;
+    gossip_on(&cl, s);
+    CHECK(!cara_core_node_ready(cl.n[s].core, cl.n[o].name));
+    /* The owner is cut off: the tombstone reaches every node but it. */
+    cara_buf rec;
+    trec(&rec, CARA_CRDT_TOMBSTONE, name, 2, ((uint64_t)cl.now << 16) + 2, &cl.op, NULL, 0);
+    for (int i = 0; i < CN; i++)
+        if (i != o)
+            apply_at(&cl, i, rec.data, rec.len);
+    cara_buf_free(&rec);
+    /* Settle without the owner: its records go nowhere, it steps nothing. */
+    for (int round = 0; round < 8; round++)
+        for (int i = 0; i < CN; i++) {
+            if (i == o)
+                continue;
+            cara_core_step(cl.n[i].core, cl.now);
+            cara_core_action act;
+            while (cara_core_poll_action(cl.n[i].core, &act) == 0) {
+                if (act.kind == CARA_CORE_ACT_RECORD)
+                    for (int j = 0; j < CN; j++)
+                        if (j != o)
+                            apply_at(&cl, j, act.record, act.record_len);
+                cara_core_action_free(cl.n[i].core, &act);
+            }
+        }
+    cara_project_status *st = NULL;
+    CHECK_OK(cara_core_project_status(cl.n[s].core, name, 2, &st, NULL));
+    CHECK(st->phase != CARA_PHASE_TERMINATED); /* a plain delete waits for the node */
+    cara_project_status_free(cara_test_env(), st);
+    cara_core_force_delete(cl.n[s].core, name, cl.now);
+    cara_core_action act;
+    bool terminated = false;
+    while (cara_core_poll_action(cl.n[s].core, &act) == 0) {
+        CHECK_INT(act.kind, ==, CARA_CORE_ACT_RECORD); /* nothing to run or remove here */
+        apply_at(&cl, s, act.record, act.record_len);
+        cara_core_action_free(cl.n[s].core, &act);
+        terminated = true;
+    }
+    CHECK(terminated);
+    CHECK_OK(cara_core_project_status(cl.n[s].core, name, 2, &st, NULL));
+    CHECK_STR(cara_phase_name(st->phase), "Terminated");
+    CHECK(st->conditions_count == 1);
+    CHECK_STR(st->conditions[0].reason, "ForcedWhileNodeNotReady");
+    cara_project_status_free(cara_test_env(), st);
+    cluster_close(&cl);
+}
+
+/* A membership event reaches the scheduler's view of the nodes: a member
+ * gossip learns of turns Ready there. */
+TEST(core_membership_events_move_readiness_in_the_scheduler_view)
+{
+    cluster cl;
+    cluster_open(&cl);
+    CHECK(cached(&cl, 0, "n2")->ready); /* no gossip: admitted with a record */
+    gossip_on(&cl, 0);
+    cara_core_step(cl.n[0].core, cl.now);
+    CHECK(!cached(&cl, 0, "n2")->ready); /* membership does not know n2 */
+    cara_gossip *g = cara_core_gossip(cl.n[0].core);
+    cara_gossip_addr a;
+    CHECK_OK(cara_gossip_addr_parse("100.64.0.3:7950", &a));
+    CHECK_OK(cara_gossip_add_member(g, "n2", cl.n[2].key.pk, &a, 1000));
+    CHECK(!cached(&cl, 0, "n2")->ready); /* not until the event is taken */
+    CHECK_OK(cara_gossip_tick(g, 1001, cl.now));
+    uint8_t dg[CARA_GOSSIP_DATAGRAM_BYTES_MAX];
+    size_t len;
+    cara_gossip_addr to;
+    while (cara_gossip_poll_send(g, &to, dg, sizeof dg, &len) == 0) {
+    }
+    bool member = false;
+    cara_gossip_event ev;
+    while (cara_core_poll_gossip_event(cl.n[0].core, &ev) == 0)
+        member |= ev.kind == CARA_GOSSIP_EV_MEMBER && strcmp(ev.name, "n2") == 0;
+    CHECK(member);
+    CHECK(cara_core_busy(cl.n[0].core));
+    CHECK(cached(&cl, 0, "n2")->ready);
+    cluster_close(&cl);
+}
+
+/* The runtime's reports become the owner's STATUS record for the
+ * generation it was handed, and an event when the phase moves. */
+TEST(core_runtime_reports_become_the_owner_status_and_events)
+{
+    cluster cl;
+    cluster_open(&cl);
+    apply_project(&cl, "shop", 1, NULL, 0);
+    apply_project(&cl, "shop", 2, NULL, 0);
+    settle(&cl);
+    int o = runner(&cl, "shop");
+    CHECK(o >= 0);
+    cara_condition c = {.type = "Phase", .status = CARA_COND_TRUE, .reason = "ImagePullBackOff",
+                        .message = "Failed: image busybox cannot be pulled",
+                        .last_transition_wall_ms = cl.now};
+    cara_project_status st = {.phase = CARA_PHASE_FAILED, .node_ref = cl.n[o].name,
+                              .conditions = &c, .conditions_count = 1};
+    cara_core_runtime_status(cl.n[o].core, "shop", &st, cl.now);
+    cara_core_runtime_status(cl.n[o].core, "shop", &st, cl.now); /* same phase: one event */
+    settle(&cl);
+    cara_crdt_record r;
+    CHECK_OK(cara_crdt_get_by(cl.n[1 - (o & 1)].crdt, CARA_CRDT_STATUS, (const uint8_t *)"shop",
+                              4, cl.n[o].key.pk, &r));
+    CHECK_INT(r.generation, ==, 2);
+    cara_core_event ev[CARA_CORE_EVENTS_PER_PROJECT];
+    size_t n = cara_core_events_get(cl.n[o].core, "shop", ev, CARA_CORE_EVENTS_PER_PROJECT);
+    size_t failed = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(ev[i].reason, "ImagePullBackOff") == 0) {
+            failed++;
+            CHECK_STR(ev[i].type, "Warning");
+            CHECK_STR(ev[i].message, "image busybox cannot be pulled");
+        }
+    CHECK_INT(failed, ==, 1);
+    /* A report on a project the state does not hold is ignored. */
+    cara_core_runtime_status(cl.n[o].core, "orphan", &st, cl.now);
+    cara_core_action act;
+    CHECK_RC(cara_core_poll_action(cl.n[o].core, &act), CARA_EAGAIN);
+    cluster_close(&cl);
+}
+
+/* The action queue keeps its order when it grows with its head moved. */
+TEST(core_actions_keep_their_order_across_growth_of_the_queue)
+{
+    cluster cl;
+    cluster_open(&cl);
+    cara_core *c = cl.n[0].core;
+    uint64_t hlc[64];
+    size_t written = 0, read = 0;
+    for (int round = 0; round < 3; round++) {
+        for (int k = 0; k < 12 + 9 * round; k++) {
+            char key[16];
+            snprintf(key, sizeof key, "q%zu", written);
+            cara_project_status st = {.phase = CARA_PHASE_PENDING};
+            cara_buf v;
+            cara_buf_init(&v, cara_test_env(), CARA_STATUS_BYTES_MAX);
+            CHECK_OK(cara_project_status_encode(&st, &v));
+            CHECK(written < 64);
+            CHECK_OK(cara_core_write_own(c, CARA_CRDT_STATUS, key, 1, v.data, v.len, cl.now,
+                                         &hlc[written]));
+            written++;
+            cara_buf_free(&v);
+        }
+        for (int k = 0; k < 7; k++) { /* take a few: the head moves */
+            cara_core_action act;
+            CHECK_OK(cara_core_poll_action(c, &act));
+            cara_crdt_record r;
+            CHECK_OK(cara_crdt_record_decode(act.record, act.record_len, &r));
+            CHECK_INT(r.hlc, ==, hlc[read]);
+            read++;
+            cara_core_action_free(c, &act);
+        }
+    }
+    cara_core_action act;
+    while (cara_core_poll_action(c, &act) == 0) {
+        cara_crdt_record r;
+        CHECK_OK(cara_crdt_record_decode(act.record, act.record_len, &r));
+        CHECK_INT(r.hlc, ==, hlc[read]);
+        read++;
+        cara_core_action_free(c, &act);
+    }
+    CHECK_INT(read, ==, written);
+    cluster_close(&cl);
 }
 
 TEST(core_gossip_addresses_parse_strictly_and_print_back)
@@ -409,8 +637,5 @@ TEST(core_gossip_start_knows_the_stored_members_and_takes_readiness_from_them)
     CHECK(cara_core_node_ready(n->core, "n0"));  /* itself */
     CHECK(cara_core_node_ready(n->core, "n1"));  /* alive to membership */
     CHECK(!cara_core_node_ready(n->core, "n2")); /* unknown to membership */
-    cara_gossip_event ev;
-    while (cara_core_poll_gossip_event(n->core, &ev) == 0) {
-    }
     cluster_close(&cl);
 }
