@@ -250,17 +250,15 @@ static void reply_refused(cara_agent *a, int rc, const cara_crdt_record *rec, ca
     }
 }
 
-/* How many nodes must hold a record durably before the answer (DESIGN.md
- * §4): `?ack=N`, or min(2, members), where a crashed member still counts
- * and one that left does not (agent_gossip_members). This node counts: it
- * synced the record before answering. False (and the reply given) for a
- * bad value. */
+/* How many nodes must hold a record durably before the answer: `?ack=N`,
+ * or the node object's rule (cara_core_acks_wanted). False (and the reply
+ * given) for a bad value. */
 static bool ack_wanted(cara_agent *a, const cara_http_request *req, cara_http_reply *reply,
                        uint32_t *wanted)
 {
     const char *q = cara_http_query(req, "ack");
     if (q == NULL) {
-        *wanted = agent_gossip_members(a) >= 2 ? 2 : 1;
+        *wanted = cara_core_acks_wanted(a->core);
         return true;
     }
     char *end = NULL;
@@ -376,7 +374,7 @@ static void healthz(cara_agent *a, cara_http_reply *reply)
                          json_pack("{s:s, s:s, s:s, s:b, s:s, s:I}", "status", "ok", "node",
                                    a->cfg.name, "publicKey", pk, "admitted", agent_admitted(a),
                                    "stateHash", hash_hex, "members",
-                                   (json_int_t)agent_gossip_members(a)));
+                                   (json_int_t)cara_core_durable_members(a->core)));
 }
 
 static void metric(cara_buf *b, const char *name, const char *type, const char *help, uint64_t v)

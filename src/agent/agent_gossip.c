@@ -473,20 +473,6 @@ void agent_gossip_flush(cara_agent *a)
         flush(a->gossip);
 }
 
-/* Members that count for durability: alive, suspect, and dead (a crashed
- * node is still a member expected back, and acknowledging on this node
- * alone because the others crashed would weaken the rule when it matters
- * most). Members that left gracefully, or were reaped, do not count. */
-size_t agent_gossip_members(cara_agent *a)
-{
-    if (a->gossip == NULL)
-        return 1;
-    cara_gossip_stats st;
-    cara_gossip_stats_get(a->gossip->g, &st);
-    return st.members_by_state[CARA_GOSSIP_ALIVE] + st.members_by_state[CARA_GOSSIP_SUSPECT] +
-           st.members_by_state[CARA_GOSSIP_DEAD];
-}
-
 bool agent_gossip_defer_ack(cara_agent *a, const uint8_t *record, size_t len, uint32_t wanted,
                             uint32_t timeout_ms, int status, json_t *body, cara_http_reply *reply)
 {

@@ -203,8 +203,6 @@ void agent_gossip_free(cara_agent *a);
 void agent_gossip_publish(cara_agent *a, const uint8_t *record, size_t len);
 /* Persists what is pending, then sends what gossip queued. */
 void agent_gossip_flush(cara_agent *a);
-/* Members that count for durability (alive, suspect, dead; not left). */
-size_t agent_gossip_members(cara_agent *a);
 /* Defers an API answer until `wanted` nodes hold `record` (this one
  * included) or `timeout_ms` passes (then 202 with how many do). Takes
  * `body`. False when there is nothing to wait for: answer now. */

@@ -156,6 +156,23 @@ int cara_core_validate_value(void *ctx, int kind, const uint8_t *key, size_t key
     return rc;
 }
 
+/* ---- Acknowledgements ------------------------------------------------------------------ */
+
+size_t cara_core_durable_members(const cara_core *c)
+{
+    if (c->gossip == NULL)
+        return 1;
+    cara_gossip_stats st;
+    cara_gossip_stats_get(c->gossip, &st);
+    return st.members_by_state[CARA_GOSSIP_ALIVE] + st.members_by_state[CARA_GOSSIP_SUSPECT] +
+           st.members_by_state[CARA_GOSSIP_DEAD];
+}
+
+uint32_t cara_core_acks_wanted(const cara_core *c)
+{
+    return cara_core_durable_members(c) >= 2 ? 2 : 1;
+}
+
 /* ---- Projects and events ------------------------------------------------------------ */
 
 core_project *core_project_find(cara_core *c, const char *name, bool create)

@@ -123,6 +123,16 @@ int cara_core_write_own(cara_core *c, int kind, const char *key, uint64_t genera
                         const uint8_t *value, size_t value_bytes, int64_t now_wall_ms,
                         uint64_t *hlc);
 
+/* ---- Acknowledgements -------------------------------------------------------------------
+ * An apply or delete is acknowledged once it is durable on this node and
+ * on min(2, members) nodes in all (DESIGN.md §4); gossip counts the holders
+ * (CARA_GOSSIP_EV_ACKED). Members that count: alive, suspect and dead (a
+ * crashed node is a member expected back, and acknowledging on this node
+ * alone because the others crashed would weaken the rule when it matters
+ * most); members that left gracefully, or were reaped, do not. */
+size_t cara_core_durable_members(const cara_core *c); /* this node included; 1 without gossip */
+uint32_t cara_core_acks_wanted(const cara_core *c);    /* min(2, cara_core_durable_members) */
+
 /* ---- Outputs --------------------------------------------------------------------------- */
 
 enum cara_core_action_kind {

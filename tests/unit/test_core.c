@@ -466,13 +466,16 @@ TEST(core_forced_delete_ends_a_project_whose_node_is_not_ready_and_a_plain_one_w
 }
 
 /* A membership event reaches the scheduler's view of the nodes: a member
- * gossip learns of turns Ready there. */
+ * gossip learns of turns Ready there, and counts for acknowledgements. */
 TEST(core_membership_events_move_readiness_in_the_scheduler_view)
 {
     cluster cl;
     cluster_open(&cl);
     CHECK(cached(&cl, 0, "n2")->ready); /* no gossip: admitted with a record */
+    CHECK_INT(cara_core_acks_wanted(cl.n[0].core), ==, 1); /* a node on its own */
     gossip_on(&cl, 0);
+    CHECK_INT(cara_core_durable_members(cl.n[0].core), ==, 1); /* itself */
+    CHECK_INT(cara_core_acks_wanted(cl.n[0].core), ==, 1);
     cara_core_step(cl.n[0].core, cl.now);
     CHECK(!cached(&cl, 0, "n2")->ready); /* membership does not know n2 */
     cara_gossip *g = cara_core_gossip(cl.n[0].core);
@@ -491,6 +494,8 @@ TEST(core_membership_events_move_readiness_in_the_scheduler_view)
     while (cara_core_poll_gossip_event(cl.n[0].core, &ev) == 0)
         member |= ev.kind == CARA_GOSSIP_EV_MEMBER && strcmp(ev.name, "n2") == 0;
     CHECK(member);
+    CHECK_INT(cara_core_durable_members(cl.n[0].core), ==, 2);
+    CHECK_INT(cara_core_acks_wanted(cl.n[0].core), ==, 2); /* min(2, members) */
     CHECK(cara_core_busy(cl.n[0].core));
     CHECK(cached(&cl, 0, "n2")->ready);
     cluster_close(&cl);
