@@ -70,9 +70,11 @@ static int open_state(cara_agent *a)
                         : 0;
     if (rc == 0 && held >= CARA_GENERATION_MAX)
         held = CARA_GENERATION_MAX - 1;
+    uint64_t incarnation = 0;
     if (rc == 0 && (rc = cara_store_counter_next(a->store, "node_incarnation", held + 1,
-                                                 &a->incarnation)) != 0)
+                                                 &incarnation)) != 0)
         cara_env_logf(a->env, CARA_LOG_ERROR, "agent", "node incarnation: %s", cara_strerror(rc));
+    cara_core_set_incarnation(a->core, incarnation);
     return rc;
 }
 

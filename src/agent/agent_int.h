@@ -78,8 +78,6 @@ typedef struct cara_agent {
     uv_loop_t *loop;
     uint8_t node_pk[CARA_CRDT_PK_BYTES];
     uint8_t node_sk[CARA_CRDT_SK_BYTES];
-    uint64_t incarnation; /* node record generation: a persisted counter, bumped per start */
-    uint64_t refute_generation; /* highest generation of an old record of ours seen */
     int64_t started_wall_ms;
     cara_crdt *crdt;
     cara_store *store;
@@ -102,13 +100,11 @@ typedef struct cara_agent {
     uv_timer_t info_timer;   /* retries /info while the engine is away */
     /* Evaluations wait for the next loop turn: a record written from inside
      * a reconciler callback (a status) must not call the reconciler back. */
-    bool publish_pending;
     bool draining;          /* agent_core_drain is under way */
     bool persist_pending;   /* own records merged but not yet written */
     agent_seen *seen;       /* what the write in progress changed (agent_persist) */
     size_t seen_count, seen_cap;
     bool seen_all;          /* removals, or too many to list: look at everything */
-    uint64_t node_record_hlc; /* the HLC of the node record this node last published */
     uv_timer_t gc_timer;
     uv_timer_t eval_timer;
     uv_timer_t fail_timer;   /* fail-stop: shuts down from the loop */
@@ -133,8 +129,6 @@ int agent_ingest(cara_agent *a, const uint8_t *bytes, size_t len, bool *changed)
 int agent_persist(cara_agent *a);
 /* Asks for agent_persist on this loop turn's evaluation. */
 void agent_persist_soon(cara_agent *a);
-/* A node record changed: refute an old record of ours. */
-void agent_node_record_seen(cara_agent *a, const cara_crdt_record *rec);
 /* Carries out every action the node object queued (records stored and
  * sent, the reconciler told). Call after each input to the object. */
 void agent_core_drain(cara_agent *a);

@@ -28,12 +28,7 @@ static void dispatch(cara_agent *a, const cara_crdt_record *rec)
         break;
     case CARA_CRDT_ADMISSION:
     case CARA_CRDT_JOIN: /* a node admitted by a token, or a join out of effect */
-        if (strcmp(key, a->cfg.name) == 0)
-            a->publish_pending = true;
-        agent_watch_notify(a, "Node", key);
-        break;
     case CARA_CRDT_NODE:
-        agent_node_record_seen(a, rec);
         agent_watch_notify(a, "Node", key);
         break;
     default:
@@ -164,6 +159,21 @@ void agent_core_drain(cara_agent *a)
             else if (a->recon != NULL)
                 cara_reconciler_delete(a->recon, act.project);
             break;
+        case CARA_CORE_ACT_INCARNATION: {
+            /* Durable before the record that carries it goes out; outside
+             * the store's transaction (drains run after its commit). */
+            uint64_t got = 0;
+            if (cara_store_counter_next(a->store, "node_incarnation", act.generation, &got) != 0) {
+                agent_fail_stop(a, "persisting the node incarnation failed");
+                break;
+            }
+            cara_core_set_incarnation(a->core, got);
+            agent_publish_node(a); /* queued: this drain takes it */
+            break;
+        }
+        case CARA_CORE_ACT_PUBLISH_NODE:
+            agent_publish_node(a);
+            break;
         default:
             break;
         }
@@ -176,35 +186,6 @@ void agent_core_drain(cara_agent *a)
         agent_gossip_flush(a); /* persists, then sends */
     else
         agent_persist_soon(a);
-}
-
-void agent_node_record_seen(cara_agent *a, const cara_crdt_record *rec)
-{
-    /* Our own record from an earlier life, held by a peer or restored from
-     * a backup, with a generation above ours: take a higher one and publish
-     * again, or ours would lose to it (as SWIM refutes): one at or above
-     * our generation that is not the one we published. The counter is
-     * written on the evaluation turn, outside the store's transaction. */
-    bool ours = rec->key_bytes == strlen(a->cfg.name) &&
-                memcmp(rec->key, a->cfg.name, rec->key_bytes) == 0 &&
-                memcmp(rec->author, a->node_pk, CARA_CRDT_PK_BYTES) == 0;
-    bool published = rec->generation == a->incarnation && rec->hlc == a->node_record_hlc;
-    if (ours && !published && rec->generation >= a->incarnation &&
-        rec->generation < CARA_GENERATION_MAX) {
-        if (rec->generation > a->refute_generation)
-            a->refute_generation = rec->generation;
-        a->publish_pending = true;
-    }
-}
-
-/* Takes an incarnation above a record of ours seen from an earlier life. */
-static void refute(cara_agent *a)
-{
-    if (a->refute_generation < a->incarnation)
-        return;
-    if (cara_store_counter_next(a->store, "node_incarnation", a->refute_generation + 1,
-                                &a->incarnation) != 0)
-        agent_fail_stop(a, "persisting the node incarnation failed");
 }
 
 void agent_membership_changed(cara_agent *a, const char *name)
@@ -221,9 +202,7 @@ void agent_publish_node(cara_agent *a)
     cara_buf_init(&v, a->env, CARA_NODE_BYTES_MAX);
     int rc = agent_node_value(a, &v);
     if (rc == 0)
-        rc = cara_core_write_own(a->core, CARA_CRDT_NODE, a->cfg.name, a->incarnation, v.data,
-                                 v.len, cara_env_now_wall_ms(a->env),
-                                 &a->node_record_hlc /* ours, not one to refute */);
+        rc = cara_core_publish_node(a->core, v.data, v.len, cara_env_now_wall_ms(a->env));
     if (rc == 0)
         agent_node_published(a, &v);
     cara_buf_free(&v);
@@ -245,12 +224,7 @@ static void on_eval(uv_timer_t *t)
         return;
     if (a->persist_pending && agent_persist(a) != 0)
         return;
-    if (a->publish_pending) {
-        a->publish_pending = false;
-        refute(a);
-        agent_publish_node(a);
-    }
-    agent_core_drain(a); /* what the runtime's reports queued */
+    agent_core_drain(a); /* what the runtime's reports and stored records queued */
     cara_core_step(a->core, cara_env_now_wall_ms(a->env));
     agent_core_drain(a);
     /* What the evaluations wrote goes to disk in one transaction; it asks
@@ -273,7 +247,7 @@ void agent_persist_soon(cara_agent *a)
 
 void agent_eval_soon(cara_agent *a)
 {
-    if (cara_core_busy(a->core) || a->publish_pending ||
+    if (cara_core_busy(a->core) || cara_core_actions_pending(a->core) ||
         cara_core_next_deadline_wall_ms(a->core) <= cara_env_now_wall_ms(a->env))
         arm(a);
 }

@@ -156,6 +156,21 @@ int cara_core_validate_value(void *ctx, int kind, const uint8_t *key, size_t key
     return rc;
 }
 
+/* ---- This node's own record ---------------------------------------------------------- */
+
+void cara_core_set_incarnation(cara_core *c, uint64_t generation) { c->incarnation = generation; }
+
+uint64_t cara_core_incarnation(const cara_core *c) { return c->incarnation; }
+
+int cara_core_publish_node(cara_core *c, const uint8_t *value, size_t value_bytes,
+                           int64_t now_wall_ms)
+{
+    /* The HLC is ours whether or not the write went through: a record of
+     * this node's with another one is an older life's. */
+    return cara_core_write_own(c, CARA_CRDT_NODE, c->name, c->incarnation, value, value_bytes,
+                               now_wall_ms, &c->published_hlc);
+}
+
 /* ---- Acknowledgements ------------------------------------------------------------------ */
 
 size_t cara_core_durable_members(const cara_core *c)
@@ -272,8 +287,34 @@ void core_mark(cara_core *c, const char *name)
     snprintf(c->dirty[c->dirty_count++], sizeof *c->dirty, "%s", name);
 }
 
+/* A node record of this node's own that this object did not publish, at
+ * or above its incarnation: ask for a higher one. */
+static void own_record_seen(cara_core *c)
+{
+    cara_crdt_record r;
+    if (cara_crdt_get(c->crdt, CARA_CRDT_NODE, (const uint8_t *)c->name, strlen(c->name), &r) != 0 ||
+        memcmp(r.author, c->node_pk, CARA_CRDT_PK_BYTES) != 0)
+        return;
+    bool published = r.generation == c->incarnation && r.hlc == c->published_hlc;
+    if (published || r.generation < c->incarnation || r.generation >= CARA_GENERATION_MAX)
+        return;
+    cara_core_action act = {.kind = CARA_CORE_ACT_INCARNATION, .generation = r.generation + 1};
+    if (core_push(c, &act) != 0)
+        cara_env_logf(c->env, CARA_LOG_WARN, "core",
+                      "an older record of this node (generation %llu) waits to be refuted",
+                      (unsigned long long)r.generation);
+}
+
 void cara_core_record_changed(cara_core *c, int kind, const char *key)
 {
+    bool self = strcmp(key, c->name) == 0;
+    if (self && kind == CARA_CRDT_NODE)
+        own_record_seen(c);
+    if (self && (kind == CARA_CRDT_ADMISSION || kind == CARA_CRDT_JOIN) &&
+        cara_crdt_node_admitted(c->crdt, c->node_pk)) {
+        cara_core_action act = {.kind = CARA_CORE_ACT_PUBLISH_NODE};
+        (void)core_push(c, &act); /* lost only out of memory: the next republish carries it */
+    }
     switch (kind) {
     case CARA_CRDT_PROJECT:
     case CARA_CRDT_TOMBSTONE:
@@ -341,6 +382,8 @@ int core_push(cara_core *c, const cara_core_action *act)
     c->actions_count++;
     return 0;
 }
+
+bool cara_core_actions_pending(const cara_core *c) { return c->actions_count > 0; }
 
 int cara_core_poll_action(cara_core *c, cara_core_action *out)
 {

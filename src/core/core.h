@@ -123,6 +123,24 @@ int cara_core_write_own(cara_core *c, int kind, const char *key, uint64_t genera
                         const uint8_t *value, size_t value_bytes, int64_t now_wall_ms,
                         uint64_t *hlc);
 
+/* ---- This node's own record ------------------------------------------------------------
+ * What the node record says (host pressure, the engine, addresses) is the
+ * driver's; when it is published, and under which generation, is the
+ * object's. The generation is the node's incarnation: a counter the
+ * driver keeps durable, above any record of this node's own the state
+ * holds, so a clock set back cannot make a new record lose to an old one.
+ * An older life's record of this node at or above the incarnation (held
+ * by a peer, or restored from a backup) is refuted, as SWIM refutes: the
+ * object asks for a higher incarnation (CARA_CORE_ACT_INCARNATION), and
+ * the driver makes it durable, sets it and publishes again. */
+void cara_core_set_incarnation(cara_core *c, uint64_t generation);
+uint64_t cara_core_incarnation(const cara_core *c);
+/* Writes this node's node record (value: cara_node_encode of it) under the
+ * incarnation, as cara_core_write_own; the object knows it as its own
+ * from then on. 0 or write_own's error. */
+int cara_core_publish_node(cara_core *c, const uint8_t *value, size_t value_bytes,
+                           int64_t now_wall_ms);
+
 /* ---- Acknowledgements -------------------------------------------------------------------
  * An apply or delete is acknowledged once it is durable on this node and
  * on min(2, members) nodes in all (DESIGN.md §4); gossip counts the holders
@@ -139,12 +157,19 @@ enum cara_core_action_kind {
     CARA_CORE_ACT_RECORD = 1, /* store `record`, then send it to the cluster */
     CARA_CORE_ACT_RUN = 2,    /* the runtime runs `spec` (generation `generation`) */
     CARA_CORE_ACT_DELETE = 3, /* the runtime removes `project`'s objects */
+    /* Make an incarnation of at least `generation` durable, set it
+     * (cara_core_set_incarnation) and publish the node record: an older
+     * record of this node's own is to be refuted. */
+    CARA_CORE_ACT_INCARNATION = 4,
+    /* Publish the node record (cara_core_publish_node): this node was just
+     * admitted. */
+    CARA_CORE_ACT_PUBLISH_NODE = 5,
 };
 
 typedef struct cara_core_action {
     int kind;
     char project[CARA_NAME_BYTES_MAX + 1]; /* RUN, DELETE */
-    uint64_t generation;                   /* RUN, DELETE */
+    uint64_t generation;                   /* RUN, DELETE; INCARNATION: the least */
     bool force;                            /* DELETE: no stop grace */
     cara_project *spec;                    /* RUN: owned, taken by the caller */
     uint8_t *record;                       /* RECORD: owned by the action */
@@ -155,6 +180,7 @@ typedef struct cara_core_action {
  * polled action with cara_core_action_free (a RUN's spec may be taken
  * first: set it NULL). */
 int cara_core_poll_action(cara_core *c, cara_core_action *out);
+bool cara_core_actions_pending(const cara_core *c);
 void cara_core_action_free(cara_core *c, cara_core_action *act);
 
 /* ---- Queries ----------------------------------------------------------------------------- */

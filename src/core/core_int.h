@@ -42,6 +42,8 @@ struct cara_core {
     cara_core_action *actions;
     size_t actions_head, actions_count, actions_cap;
     cara_core_stats stats;
+    uint64_t incarnation;   /* this node's node record generation */
+    uint64_t published_hlc; /* the HLC of the node record it last published */
 };
 
 /* Expiries acted on in one step; the rest wait for the next. */

@@ -26,7 +26,7 @@ typedef struct cnode {
     cara_core *core;
     run_state runs[64]; /* the runtime: what it was told to run */
     size_t runs_count;
-    size_t run_actions, delete_actions;
+    size_t run_actions, delete_actions, incarnations_asked, publishes_asked;
 } cnode;
 
 typedef struct cluster {
@@ -72,6 +72,18 @@ static void report(cluster *cl, int i, const char *project, cara_phase phase)
     cara_core_runtime_status(cl->n[i].core, project, &st, cl->now);
 }
 
+/* Node i's record as its driver would say it. */
+static void publish_node(cluster *cl, int i)
+{
+    cara_node node = {.name = cl->n[i].name,
+                      .capacity = {.cpu_millis = 2000, .memory_bytes = 1ULL << 30}};
+    cara_buf v;
+    cara_buf_init(&v, cara_test_env(), CARA_NODE_BYTES_MAX);
+    CHECK_OK(cara_node_encode(&node, &v));
+    CHECK_OK(cara_core_publish_node(cl->n[i].core, v.data, v.len, cl->now));
+    cara_buf_free(&v);
+}
+
 /* Steps every node and carries every action out until nothing moves:
  * records reach every node (the writer's own store included), the runtime
  * runs and removes at once and reports. */
@@ -108,6 +120,14 @@ static void settle(cluster *cl)
                     n->delete_actions++;
                     run_of(n, act.project)->running = false;
                     report(cl, i, act.project, CARA_PHASE_TERMINATED);
+                } else if (act.kind == CARA_CORE_ACT_INCARNATION) {
+                    n->incarnations_asked++;
+                    CHECK(act.generation > cara_core_incarnation(n->core));
+                    cara_core_set_incarnation(n->core, act.generation);
+                    publish_node(cl, i);
+                } else if (act.kind == CARA_CORE_ACT_PUBLISH_NODE) {
+                    n->publishes_asked++;
+                    publish_node(cl, i);
                 }
                 cara_core_action_free(n->core, &act);
             }
@@ -137,19 +157,19 @@ static void cluster_open(cluster *cl)
                              .crdt = n->crdt};
         CHECK_OK(cara_core_new(&n->core, &cfg, cara_test_env()));
     }
+    /* Each node publishes its record once admitted (the object asks). */
     for (int i = 0; i < CN; i++) {
-        cara_buf rec, v;
+        cara_core_set_incarnation(cl->n[i].core, 1);
+        cara_buf rec;
         tadmission(&rec, cl->n[i].name, 1, (uint64_t)cl->now << 16, &cl->op, &cl->n[i].key, true);
         everywhere(cl, &rec);
-        cara_node node = {.name = cl->n[i].name,
-                          .capacity = {.cpu_millis = 2000, .memory_bytes = 1ULL << 30}};
-        cara_buf_init(&v, cara_test_env(), CARA_NODE_BYTES_MAX);
-        CHECK_OK(cara_node_encode(&node, &v));
-        CHECK_OK(cara_core_write_own(cl->n[i].core, CARA_CRDT_NODE, cl->n[i].name, 1, v.data,
-                                     v.len, cl->now, NULL));
-        cara_buf_free(&v);
     }
     settle(cl);
+    for (int i = 0; i < CN; i++) {
+        CHECK_INT(cl->n[i].publishes_asked, ==, 1);
+        CHECK_INT(cl->n[i].incarnations_asked, ==, 0);
+        CHECK(cara_core_nodes_get(cl->n[i].core)->count == CN);
+    }
 }
 
 static void cluster_close(cluster *cl)
@@ -585,6 +605,46 @@ TEST(core_actions_keep_their_order_across_growth_of_the_queue)
     cluster_close(&cl);
 }
 
+/* An older life's record of a node, at or above its incarnation, is
+ * refuted: the node takes a higher incarnation and its new record wins
+ * everywhere; its own records never set this off. */
+TEST(core_node_refutes_an_older_lifes_record_of_itself)
+{
+    cluster cl;
+    cluster_open(&cl);
+    cnode *n = &cl.n[2];
+    /* n2's own republish: nothing to refute. */
+    publish_node(&cl, 2);
+    settle(&cl);
+    CHECK_INT(n->incarnations_asked, ==, 0);
+    /* A record n2 signed in an earlier life, generation 5, held by n0. */
+    cara_node old = {.name = n->name, .state = CARA_NODE_DRAINING};
+    cara_buf v, rec;
+    cara_buf_init(&v, cara_test_env(), CARA_NODE_BYTES_MAX);
+    CHECK_OK(cara_node_encode(&old, &v));
+    trec(&rec, CARA_CRDT_NODE, n->name, 5, (uint64_t)(cl.now - 1000) << 16, &n->key, v.data,
+         v.len);
+    cara_buf_free(&v);
+    everywhere(&cl, &rec);
+    settle(&cl);
+    CHECK_INT(n->incarnations_asked, ==, 1);
+    CHECK_INT(cara_core_incarnation(n->core), ==, 6);
+    for (int i = 0; i < CN; i++) {
+        cara_crdt_record r;
+        CHECK_OK(cara_crdt_get(cl.n[i].crdt, CARA_CRDT_NODE, (const uint8_t *)n->name,
+                               strlen(n->name), &r));
+        CHECK_INT(r.generation, ==, 6);
+    }
+    /* An older record below the incarnation changes nothing. */
+    cara_crdt_record held;
+    CHECK_OK(cara_crdt_get(n->crdt, CARA_CRDT_NODE, (const uint8_t *)n->name, strlen(n->name),
+                           &held));
+    cara_core_record_changed(n->core, CARA_CRDT_NODE, n->name);
+    settle(&cl);
+    CHECK_INT(n->incarnations_asked, ==, 1);
+    cluster_close(&cl);
+}
+
 TEST(core_gossip_addresses_parse_strictly_and_print_back)
 {
     cara_gossip_addr a;
@@ -623,10 +683,11 @@ TEST(core_gossip_start_knows_the_stored_members_and_takes_readiness_from_them)
     cara_buf v;
     cara_buf_init(&v, cara_test_env(), CARA_NODE_BYTES_MAX);
     CHECK_OK(cara_node_encode(&node, &v));
-    CHECK_OK(cara_core_write_own(cl.n[1].core, CARA_CRDT_NODE, cl.n[1].name, 2, v.data, v.len,
-                                 cl.now, NULL));
+    cara_core_set_incarnation(cl.n[1].core, 2);
+    CHECK_OK(cara_core_publish_node(cl.n[1].core, v.data, v.len, cl.now));
     cara_buf_free(&v);
     settle(&cl);
+    CHECK_INT(cl.n[1].incarnations_asked, ==, 0);
     CHECK(cara_core_node_ready(n->core, "n2")); /* no gossip: every admitted node with a record */
     CHECK(cara_core_gossip(n->core) == NULL);
     cara_gossip_cfg gc = {.name = n->name};

@@ -345,7 +345,7 @@ static void open_as_n0(afix *f)
 {
     afix_open(f, 3);
     afix_become(f, "n0", &f->nodes[0]);
-    f->a.incarnation = 2; /* above the fixture's record of n0 */
+    cara_core_set_incarnation(f->a.core, 2); /* above the fixture's record of n0 */
     f->a.started_wall_ms = afix_now_ms();
     agent_node_init(&f->a);
 }
