@@ -716,6 +716,9 @@ static void set_cut(sim *s, size_t from, size_t to, bool cut)
     s->cuts_count += cut ? 1 : (size_t)-1;
 }
 
+void sim_cut_quiet(sim *s, size_t from, size_t to, bool cut) { set_cut(s, from, to, cut); }
+void sim_break_cut_streams(sim *s) { break_crossing(s); }
+
 void sim_cut(sim *s, size_t from, size_t to, bool cut)
 {
     set_cut(s, from, to, cut);

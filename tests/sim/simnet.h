@@ -269,6 +269,11 @@ void sim_set_chaos(sim *s, const sim_chaos *chaos); /* NULL: none */
 /* Cuts (or heals) the direction from -> to; breaks streams that cross it. */
 void sim_cut(sim *s, size_t from, size_t to, bool cut);
 bool sim_is_cut(const sim *s, size_t from, size_t to);
+/* Sets one direction without breaking streams yet: for many changes at
+ * once, followed by sim_break_cut_streams. */
+void sim_cut_quiet(sim *s, size_t from, size_t to, bool cut);
+/* Breaks every open stream that crosses a cut. */
+void sim_break_cut_streams(sim *s);
 /* Cuts both directions between i and j. */
 void sim_partition_pair(sim *s, size_t i, size_t j, bool cut);
 /* Cuts node i off from every other node (both ways), or heals it. */

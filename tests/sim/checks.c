@@ -1,0 +1,464 @@
+/*
+ * The invariant checkers (docs/sim.md, "Invariants") and the measures the
+ * summary reports. They watch through simnet's taps: every change a node's
+ * driver takes from its crdt, every record landing on a disk, every event
+ * a node reports; and they look at the whole world at each crash, at each
+ * sample and at the end.
+ *
+ *   record_verifies  every record that lands on a disk, and at the end every
+ *                    record held in memory or on disk, decodes and verifies
+ *   genuine_only     every record a node accepts is one the operator signed
+ *                    (byte for byte) or, for node-authored kinds, one signed
+ *                    by a node the operator admitted, for itself; no view
+ *                    holds a member the operator never admitted
+ *   convergence      within the stated bound after every fault stopped, all
+ *                    live nodes hold one state (the same state hash)
+ *   membership       within the same bound, every live node sees exactly the
+ *                    live members as alive (left and stopped ones not)
+ *   acked_durable    an acknowledged generation of a spec is, after any crash,
+ *                    still held by some node's memory or disk, and at the end
+ *                    by every live node
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "world.h"
+
+/* ---- What holds what ----------------------------------------------------------------- */
+
+static bool crdt_holds(const cara_crdt *c, const char *key, uint64_t gen)
+{
+    cara_crdt_record r;
+    uint64_t floor_gen = 0;
+    if (cara_crdt_get(c, CARA_CRDT_PROJECT, (const uint8_t *)key, strlen(key), &r) == 0 &&
+        r.generation >= gen)
+        return true;
+    return cara_crdt_floor_get(c, (const uint8_t *)key, strlen(key), &floor_gen) &&
+           floor_gen >= gen;
+}
+
+static size_t live_count(const world *w)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < w->n; i++)
+        c += world_live(w, i);
+    return c;
+}
+
+static op_key *key_by_name(world *w, const uint8_t *key, size_t len)
+{
+    /* Names are "p" and four digits: their index. */
+    if (len != 5 || key[0] != 'p')
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 1; i < len; i++) {
+        if (key[i] < '0' || key[i] > '9')
+            return NULL;
+        k = k * 10 + (size_t)(key[i] - '0');
+    }
+    return k < w->keys_count && memcmp(w->keys[k].name, key, len) == 0 ? &w->keys[k] : NULL;
+}
+
+/* ---- Spread of each write -------------------------------------------------------------- */
+
+static bool spread_done(world *w, pending_write *pw)
+{
+    for (size_t i = 0; i < w->n; i++)
+        if (world_live(w, i) && !pw->holders[i])
+            return false;
+    return true;
+}
+
+static void spread_mark(world *w, pending_write *pw)
+{
+    pw->spread = true;
+    w->writes_spread++;
+    series_add(&w->spread_ms, w->env, sim_now(w->s) - pw->at_ms);
+    cara_env_free(w->env, pw->holders);
+    pw->holders = NULL;
+}
+
+void checks_write_published(world *w, pending_write *pw)
+{
+    if (w->sc.op_holders <= 1)
+        pw->acked = true; /* durable on the accepting node before it answers */
+}
+
+/* Node i now holds `key` at generation `gen`: every write of that key at
+ * or below it has one more holder. */
+static void spread_note(world *w, int i, const op_key *k, uint64_t gen)
+{
+    size_t key = (size_t)(k - w->keys);
+    for (size_t n = 0; n < w->writes_count; n++) {
+        pending_write *pw = &w->writes[n];
+        if (pw->spread || pw->key != key || pw->gen > gen)
+            continue;
+        if (!pw->holders[i]) {
+            pw->holders[i] = 1;
+            pw->holders_count++;
+        }
+        if (pw->holders_count >= w->live_cached && spread_done(w, pw))
+            spread_mark(w, pw);
+    }
+}
+
+/* ---- Taps ----------------------------------------------------------------------------- */
+
+static bool tap_datagram(void *ctx, sim *s, int from, int to, const uint8_t *b, size_t len)
+{
+    (void)s;
+    world *w = ctx;
+    return w->h == NULL || hostile_tap_datagram(w, from, to, b, len);
+}
+
+static bool operator_kind(int kind)
+{
+    return kind == CARA_CRDT_PROJECT || kind == CARA_CRDT_TOMBSTONE ||
+           kind == CARA_CRDT_ADMISSION || kind == CARA_CRDT_SETTINGS;
+}
+
+/* The node the operator admitted with this key, or -1. */
+static int admitted_author(const world *w, const uint8_t *pk)
+{
+    for (size_t i = 0; i < w->n; i++)
+        if (w->ever_admitted[i] && memcmp(sim_pk(w->s, i), pk, CARA_CRDT_PK_BYTES) == 0)
+            return (int)i;
+    return -1;
+}
+
+static void genuine_check(world *w, int node, const cara_crdt_record *r, const uint8_t *b,
+                          size_t len)
+{
+    const char *who = sim_name(w->s, (size_t)node);
+    if (operator_kind(r->kind)) {
+        if (!ledger_issued(w, b, len))
+            world_violation(w, CHECK_GENUINE_ONLY,
+                            "%s accepted a kind %d record \"%.*s\" generation %llu that the "
+                            "operator never signed", who, r->kind, (int)r->key_bytes,
+                            (const char *)r->key, (unsigned long long)r->generation);
+        return;
+    }
+    int a = admitted_author(w, r->author);
+    bool own = r->kind != CARA_CRDT_NODE && r->kind != CARA_CRDT_JOIN;
+    if (a >= 0 && !own)
+        own = strlen(sim_name(w->s, (size_t)a)) == r->key_bytes &&
+              memcmp(sim_name(w->s, (size_t)a), r->key, r->key_bytes) == 0;
+    if (a < 0 || !own)
+        world_violation(w, CHECK_GENUINE_ONLY,
+                        "%s accepted a kind %d record \"%.*s\" signed by %s", who, r->kind,
+                        (int)r->key_bytes, (const char *)r->key,
+                        a < 0 ? "a key the operator never admitted" : "another node than it names");
+}
+
+static void tap_change(void *ctx, sim *s, int node, const cara_crdt_change *c)
+{
+    (void)s;
+    world *w = ctx;
+    if (c->type != CARA_CRDT_CHANGE_PUT)
+        return;
+    cara_crdt_record r;
+    if (cara_crdt_record_decode(c->bytes, c->len, &r) != 0) {
+        world_violation(w, CHECK_RECORD_VERIFIES, "%s accepted bytes that do not decode",
+                        sim_name(w->s, (size_t)node));
+        return;
+    }
+    genuine_check(w, node, &r, c->bytes, c->len);
+    if (w->h != NULL)
+        hostile_tap_change(w, node, c);
+    if (r.kind == CARA_CRDT_PROJECT || r.kind == CARA_CRDT_TOMBSTONE) {
+        const op_key *k = key_by_name(w, r.key, r.key_bytes);
+        if (k != NULL)
+            spread_note(w, node, k, r.generation);
+    }
+}
+
+static void tap_stored(void *ctx, sim *s, int node, const uint8_t *b, size_t len)
+{
+    (void)s;
+    world *w = ctx;
+    cara_crdt_record r;
+    int rc = cara_crdt_record_decode(b, len, &r);
+    if (rc == 0)
+        rc = cara_crdt_record_verify(&r);
+    if (rc != 0)
+        world_violation(w, CHECK_RECORD_VERIFIES,
+                        "%s's disk holds a record of %zu bytes that does not verify (%s)",
+                        sim_name(w->s, (size_t)node), len, cara_errname(rc));
+}
+
+/* Was the subject reachable from the observer, up and running? */
+static bool reachable(const world *w, size_t o, size_t j)
+{
+    return sim_up(w->s, j) && !sim_paused(w->s, j) && !sim_is_cut(w->s, o, j) &&
+           !sim_is_cut(w->s, j, o);
+}
+
+static void member_event(world *w, int node, const cara_gossip_event *ev)
+{
+    int j = sim_node_of_name(w->s, ev->name, strlen(ev->name));
+    if (j < 0 || !w->ever_admitted[j]) {
+        world_violation(w, CHECK_GENUINE_ONLY, "%s holds a member \"%s\" the operator never "
+                        "admitted", sim_name(w->s, (size_t)node), ev->name);
+        return;
+    }
+    if (ev->state == CARA_GOSSIP_SUSPECT) {
+        w->suspicions++;
+        if (reachable(w, (size_t)node, (size_t)j))
+            w->false_suspicions++;
+    }
+    if (ev->state != CARA_GOSSIP_DEAD)
+        return;
+    for (size_t k = 0; k < w->detections_count; k++)
+        if (w->detections[k].node == (size_t)j) {
+            series_add(&w->detect_ms, w->env, sim_now(w->s) - w->detections[k].crashed_ms);
+            w->detections[k] = w->detections[--w->detections_count];
+            return;
+        }
+}
+
+static void acked_event(world *w, int node, const cara_gossip_event *ev)
+{
+    for (size_t k = w->writes_count; k > 0; k--) {
+        pending_write *pw = &w->writes[k - 1];
+        if (pw->node != (size_t)node || pw->life != sim_life(w->s, (size_t)node) ||
+            pw->hlc != ev->hlc || memcmp(pw->id, ev->id, sizeof pw->id) != 0)
+            continue;
+        if (!pw->acked && ev->holders >= w->sc.op_holders) {
+            pw->acked = true;
+            op_key *key = &w->keys[pw->key];
+            if (pw->gen > key->gen_acked) {
+                key->gen_acked = pw->gen;
+                key->acked_at_ms = sim_now(w->s);
+            }
+            w->acked++;
+            world_log(w, "%s acknowledges %s generation %llu: %u holders",
+                      sim_name(w->s, (size_t)node), key->name, (unsigned long long)pw->gen,
+                      ev->holders);
+        }
+        return;
+    }
+}
+
+static void tap_event(void *ctx, sim *s, int node, const cara_gossip_event *ev)
+{
+    (void)s;
+    world *w = ctx;
+    if (ev->kind == CARA_GOSSIP_EV_MEMBER)
+        member_event(w, node, ev);
+    else if (ev->kind == CARA_GOSSIP_EV_ACKED)
+        acked_event(w, node, ev);
+    else if (ev->kind == CARA_GOSSIP_EV_JOINED || ev->kind == CARA_GOSSIP_EV_JOIN_REFUSED)
+        world_log(w, "%s: %s by %s", sim_name(w->s, (size_t)node),
+                  ev->kind == CARA_GOSSIP_EV_JOINED ? "welcomed" : "join refused", ev->name);
+}
+
+void checks_install(world *w)
+{
+    sim_taps t = {.on_datagram = tap_datagram, .on_event = tap_event, .on_change = tap_change,
+                  .on_stored = tap_stored, .ctx = w};
+    sim_set_taps_all(w->s, &t);
+}
+
+/* ---- At each crash -------------------------------------------------------------------- */
+
+void checks_on_crash(world *w, size_t i)
+{
+    w->live_cached = live_count(w);
+    if (w->detections_count == w->detections_cap) {
+        size_t cap = w->detections_cap ? 2 * w->detections_cap : 32;
+        detection *v = cara_env_realloc(w->env, w->detections, cap * sizeof *v);
+        CARA_ASSERT(v != NULL);
+        w->detections = v;
+        w->detections_cap = cap;
+    }
+    for (size_t k = 0; k < w->detections_count; k++)
+        if (w->detections[k].node == i) {
+            w->undetected++; /* restarted and crashed again before anyone saw it */
+            w->detections[k] = w->detections[--w->detections_count];
+            break;
+        }
+    w->detections[w->detections_count++] =
+        (detection){.node = i, .life = sim_life(w->s, i), .crashed_ms = sim_now(w->s)};
+    /* What was acknowledged must survive somewhere: in a live node's
+     * memory or on a disk (a node that is down shows its disk). */
+    for (size_t k = 0; k < w->keys_count; k++) {
+        const op_key *key = &w->keys[k];
+        if (key->gen_acked == 0)
+            continue;
+        bool held = false;
+        for (size_t j = 0; !held && j < w->n; j++)
+            held = w->role[j] == ROLE_MEMBER && crdt_holds(sim_crdt(w->s, j), key->name,
+                                                           key->gen_acked);
+        if (!held)
+            world_violation(w, CHECK_ACKED_DURABLE,
+                            "%s generation %llu, acknowledged at %llu ms, is held by no node's "
+                            "memory or disk once %s crashed", key->name,
+                            (unsigned long long)key->gen_acked,
+                            (unsigned long long)key->acked_at_ms, sim_name(w->s, i));
+    }
+}
+
+void checks_forget_crash(world *w, size_t i)
+{
+    for (size_t k = 0; k < w->detections_count; k++)
+        if (w->detections[k].node == i) {
+            w->detections[k] = w->detections[--w->detections_count];
+            return;
+        }
+}
+
+/* ---- Samples ----------------------------------------------------------------------------- */
+
+static int cmp_hash(const void *a, const void *b) { return memcmp(a, b, 32); }
+
+/* Distinct states among live nodes, and how many hold the commonest. */
+static uint32_t states_of(world *w, uint32_t *largest)
+{
+    uint8_t(*h)[32] = cara_env_alloc(w->env, (w->n ? w->n : 1) * 32);
+    CARA_ASSERT(h != NULL);
+    size_t c = 0;
+    for (size_t i = 0; i < w->n; i++)
+        if (world_live(w, i))
+            sim_state_hash(w->s, i, h[c++]);
+    qsort(h, c, 32, cmp_hash);
+    uint32_t states = 0, run = 0;
+    *largest = 0;
+    for (size_t k = 0; k < c; k++) {
+        if (k == 0 || memcmp(h[k], h[k - 1], 32) != 0) {
+            states++;
+            run = 0;
+        }
+        if (++run > *largest)
+            *largest = run;
+    }
+    cara_env_free(w->env, h);
+    return states;
+}
+
+bool checks_converged(world *w, uint32_t *states)
+{
+    uint32_t largest;
+    *states = states_of(w, &largest);
+    return *states <= 1;
+}
+
+typedef struct view_ctx {
+    world *w;
+    bool ok;
+} view_ctx;
+
+static int view_member(void *ctx, const cara_gossip_member *m)
+{
+    view_ctx *v = ctx;
+    if (m->state != CARA_GOSSIP_ALIVE && m->state != CARA_GOSSIP_SUSPECT)
+        return 0;
+    int j = sim_node_of_name(v->w->s, m->name, strlen(m->name));
+    if (j < 0 || !world_live(v->w, (size_t)j)) {
+        v->ok = false;
+        return 1;
+    }
+    return 0;
+}
+
+/* Does live node i see exactly the live members as alive? */
+static bool view_ok(world *w, size_t i, size_t live)
+{
+    cara_gossip_stats st;
+    cara_gossip_stats_get(sim_gossip(w->s, i), &st);
+    if (st.members_by_state[CARA_GOSSIP_ALIVE] + st.members_by_state[CARA_GOSSIP_SUSPECT] != live)
+        return false;
+    view_ctx v = {w, true};
+    (void)cara_gossip_members_foreach(sim_gossip(w->s, i), view_member, &v);
+    return v.ok;
+}
+
+bool checks_views_agree(world *w, uint32_t *agreeing)
+{
+    size_t live = live_count(w);
+    *agreeing = 0;
+    for (size_t i = 0; i < w->n; i++)
+        if (world_live(w, i) && view_ok(w, i, live))
+            (*agreeing)++;
+    return *agreeing == live;
+}
+
+void checks_sample(world *w)
+{
+    if (w->samples_count == w->samples_cap) {
+        size_t cap = w->samples_cap ? 2 * w->samples_cap : 256;
+        sample *v = cara_env_realloc(w->env, w->samples, cap * sizeof *v);
+        CARA_ASSERT(v != NULL);
+        w->samples = v;
+        w->samples_cap = cap;
+    }
+    sample *sp = &w->samples[w->samples_count++];
+    sp->at_ms = sim_now(w->s);
+    sp->live = (uint32_t)live_count(w);
+    w->live_cached = sp->live;
+    sp->states = states_of(w, &sp->agreeing);
+    (void)checks_views_agree(w, &sp->views_agreeing);
+    /* A write whose holders crashed may be complete among those left. */
+    for (size_t k = 0; k < w->writes_count; k++)
+        if (!w->writes[k].spread && spread_done(w, &w->writes[k]))
+            spread_mark(w, &w->writes[k]);
+}
+
+/* ---- At the end ------------------------------------------------------------------------ */
+
+typedef struct scan_ctx {
+    world *w;
+    size_t node;
+    bool disk;
+    size_t bad;
+} scan_ctx;
+
+static int scan_record(void *ctx, const uint8_t *b, size_t len)
+{
+    scan_ctx *c = ctx;
+    cara_crdt_record r;
+    int rc = cara_crdt_record_decode(b, len, &r);
+    if (rc == 0)
+        rc = cara_crdt_record_verify(&r);
+    if (rc != 0 && c->bad++ == 0)
+        world_violation(c->w, CHECK_RECORD_VERIFIES, "%s's %s holds a record that does not "
+                        "verify (%s)", sim_name(c->w->s, c->node), c->disk ? "disk" : "state",
+                        cara_errname(rc));
+    return 0;
+}
+
+static int scan_state(void *ctx, const cara_crdt_record *r, const uint8_t *b, size_t len)
+{
+    (void)r;
+    return scan_record(ctx, b, len);
+}
+
+void checks_final(world *w)
+{
+    for (size_t i = 0; i < w->n; i++) {
+        if (w->role[i] == ROLE_SPARE)
+            continue;
+        scan_ctx c = {w, i, false, 0};
+        (void)cara_crdt_foreach(sim_crdt(w->s, i), scan_state, &c);
+        c.disk = true;
+        c.bad = 0;
+        (void)sim_disk_foreach(w->s, i, scan_record, &c);
+    }
+    size_t reported = 0;
+    for (size_t k = 0; k < w->keys_count; k++) {
+        const op_key *key = &w->keys[k];
+        for (size_t i = 0; key->gen_acked > 0 && i < w->n; i++)
+            if (world_live(w, i) && !crdt_holds(sim_crdt(w->s, i), key->name, key->gen_acked)) {
+                if (reported++ < 4)
+                    world_violation(w, CHECK_ACKED_DURABLE,
+                                    "%s generation %llu, acknowledged at %llu ms, is not held "
+                                    "by %s at the end", key->name,
+                                    (unsigned long long)key->gen_acked,
+                                    (unsigned long long)key->acked_at_ms, sim_name(w->s, i));
+                break;
+            }
+    }
+    for (size_t k = 0; k < w->writes_count; k++)
+        if (!w->writes[k].spread)
+            w->writes_lost_unspread++;
+    w->undetected += w->detections_count;
+}
