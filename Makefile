@@ -100,7 +100,8 @@ $(BUILD)/test-unit: $(call obj,$(UNIT_SRC)) $(BUILD)/libcara-agent.a $(LIBCARA)
 # The cluster tests again, linked against the core library alone: the
 # harness and the node objects it drives must not need src/os or the agent
 # (DESIGN.md §1.4; cara-sim will link the same way).
-SIM_TEST_SRC = tests/unit/harness.c tests/unit/test_gossip_node.c $(SIM_SRC)
+SIM_TEST_SRC = tests/unit/harness.c tests/unit/test_gossip_node.c tests/unit/test_simnet.c \
+               $(SIM_SRC)
 $(BUILD)/test-sim: $(call obj,$(SIM_TEST_SRC)) $(BUILD)/libcara-core.a
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)

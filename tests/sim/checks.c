@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gossip/gossip_int.h"
 #include "world.h"
 
 /* ---- What holds what ----------------------------------------------------------------- */
@@ -186,11 +187,12 @@ static void tap_stored(void *ctx, sim *s, int node, const uint8_t *b, size_t len
                         sim_name(w->s, (size_t)node), len, cara_errname(rc));
 }
 
-/* Was the subject reachable from the observer, up and running? */
-static bool reachable(const world *w, size_t o, size_t j)
+/* Nothing happened to the subject: it is up, running, and no cut touches
+ * it. Suspecting it is a false positive (loss and chaos included: the
+ * detector is meant to tell a slow network from a dead node). */
+static bool untouched(const world *w, size_t j)
 {
-    return sim_up(w->s, j) && !sim_paused(w->s, j) && !sim_is_cut(w->s, o, j) &&
-           !sim_is_cut(w->s, j, o);
+    return sim_up(w->s, j) && !sim_paused(w->s, j) && sim_cuts_of(w->s, j) == 0;
 }
 
 static void member_event(world *w, int node, const cara_gossip_event *ev)
@@ -203,8 +205,10 @@ static void member_event(world *w, int node, const cara_gossip_event *ev)
     }
     if (ev->state == CARA_GOSSIP_SUSPECT) {
         w->suspicions++;
-        if (reachable(w, (size_t)node, (size_t)j))
+        if (untouched(w, (size_t)j) && w->susp_inc[j] != ev->incarnation + 1) {
+            w->susp_inc[j] = ev->incarnation + 1; /* one per suspicion, not per observer */
             w->false_suspicions++;
+        }
     }
     if (ev->state != CARA_GOSSIP_DEAD)
         return;
@@ -342,17 +346,25 @@ bool checks_converged(world *w, uint32_t *states)
     return *states <= 1;
 }
 
+/* The views are read from each node's membership table underneath its
+ * object: cara_gossip_stats_get and cara_gossip_members_foreach look each
+ * member's last contact up by a scan of the peers, O(N) a member, so
+ * reading every view through them costs O(N^3) at each sample (a billion
+ * steps at N = 1000). The table itself answers in O(N) a view. */
 typedef struct view_ctx {
     world *w;
+    size_t alive;
     bool ok;
 } view_ctx;
 
-static int view_member(void *ctx, const cara_gossip_member *m)
+static int view_member(void *ctx, const cara_swim_peer *p, int state, uint32_t incarnation)
 {
     view_ctx *v = ctx;
-    if (m->state != CARA_GOSSIP_ALIVE && m->state != CARA_GOSSIP_SUSPECT)
+    (void)incarnation;
+    if (state != CARA_SWIM_ALIVE && state != CARA_SWIM_SUSPECT)
         return 0;
-    int j = sim_node_of_name(v->w->s, m->name, strlen(m->name));
+    v->alive++;
+    int j = sim_node_of_name(v->w->s, p->id.name, p->id.name_len);
     if (j < 0 || !world_live(v->w, (size_t)j)) {
         v->ok = false;
         return 1;
@@ -360,16 +372,15 @@ static int view_member(void *ctx, const cara_gossip_member *m)
     return 0;
 }
 
-/* Does live node i see exactly the live members as alive? */
+/* Does live node i see exactly the live members as alive (itself too)? */
 static bool view_ok(world *w, size_t i, size_t live)
 {
-    cara_gossip_stats st;
-    cara_gossip_stats_get(sim_gossip(w->s, i), &st);
-    if (st.members_by_state[CARA_GOSSIP_ALIVE] + st.members_by_state[CARA_GOSSIP_SUSPECT] != live)
+    const cara_swim *sw = sim_gossip(w->s, i)->swim;
+    if (cara_swim_alive_count(sw) + cara_swim_suspect_count(sw) != live)
         return false;
-    view_ctx v = {w, true};
-    (void)cara_gossip_members_foreach(sim_gossip(w->s, i), view_member, &v);
-    return v.ok;
+    view_ctx v = {w, 1, true};
+    (void)cara_swim_members_foreach(sw, view_member, &v);
+    return v.ok && v.alive == live;
 }
 
 bool checks_views_agree(world *w, uint32_t *agreeing)
@@ -380,6 +391,27 @@ bool checks_views_agree(world *w, uint32_t *agreeing)
         if (world_live(w, i) && view_ok(w, i, live))
             (*agreeing)++;
     return *agreeing == live;
+}
+
+/* How much of the operator's latest writes the live nodes hold: 1 - the
+ * (node, key) pairs where a live node lacks the key's latest generation,
+ * over all such pairs. Only writes not yet everywhere can be missing. */
+static uint32_t writes_held_ppm(world *w, size_t live)
+{
+    size_t keys = 0;
+    uint64_t missing = 0;
+    for (size_t k = 0; k < w->keys_count; k++)
+        keys += w->keys[k].gen_issued > 0;
+    for (size_t k = 0; k < w->writes_count; k++) {
+        const pending_write *pw = &w->writes[k];
+        if (pw->spread || pw->gen != w->keys[pw->key].gen_issued)
+            continue;
+        for (size_t i = 0; i < w->n; i++)
+            missing += world_live(w, i) && !pw->holders[i];
+    }
+    if (keys == 0 || live == 0)
+        return SIM_PPM;
+    return (uint32_t)(SIM_PPM - missing * SIM_PPM / ((uint64_t)keys * live));
 }
 
 void checks_sample(world *w)
@@ -401,6 +433,7 @@ void checks_sample(world *w)
     for (size_t k = 0; k < w->writes_count; k++)
         if (!w->writes[k].spread && spread_done(w, &w->writes[k]))
             spread_mark(w, &w->writes[k]);
+    sp->writes_held_ppm = writes_held_ppm(w, sp->live);
 }
 
 /* ---- At the end ------------------------------------------------------------------------ */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "gossip/gossip_int.h"
 #include "report.h"
 
 /* ---- Summary ------------------------------------------------------------------------- */
@@ -56,15 +57,16 @@ static json_t *drops_json(world *w)
     for (size_t i = 0; i < w->n; i++) {
         if (!sim_up(w->s, i))
             continue;
-        cara_gossip_stats gs;
+        /* The counters underneath cara_gossip_stats_get, which also counts
+         * members by state at O(N^2) a node (checks.c says why). */
+        const cara_gossip *g = sim_gossip(w->s, i);
         cara_crdt_stats cs;
-        cara_gossip_stats_get(sim_gossip(w->s, i), &gs);
         cara_crdt_stats_get(sim_crdt(w->s, i), &cs);
         for (int d = 0; d < CARA_GOSSIP_DROP_COUNT_; d++)
-            drops[d] += gs.dropped[d];
+            drops[d] += g->stats.dropped[d];
         for (int r = 0; r < CARA_CRDT_R_COUNT_; r++)
             refused[r] += cs.rejected[r];
-        false_susp += gs.false_suspicions;
+        false_susp += cara_swim_get_stats(g->swim)->false_suspicions_refuted_count;
     }
     json_t *o = json_object(), *d = json_object(), *r = json_object();
     for (int k = 0; k < CARA_GOSSIP_DROP_COUNT_; k++)
@@ -211,7 +213,7 @@ json_t *report_summary(world *w, const report_extra *x)
 #define W_PX 1200
 #define LEFT_PX 120
 #define RIGHT_PX 30
-#define CURVE_TOP 70
+#define CURVE_TOP 85
 #define CURVE_H 260
 
 static const char *const colours[NEM_COUNT_] = {
@@ -265,8 +267,9 @@ static void axes(plot *p, int bottom)
     double secs = (double)(p->t1 - p->t0) / 1000.0;
     double raw = secs / 10, mag = pow(10, floor(log10(raw > 0 ? raw : 1)));
     double step = raw / mag < 2 ? 2 * mag : raw / mag < 5 ? 5 * mag : 10 * mag;
-    for (double s = 0; s <= secs + 1e-9; s += step) {
-        double x = px(p, p->t0 + (uint64_t)(s * 1000));
+    /* Ticks at whole multiples of the step, in the trace's own seconds. */
+    for (double s = ceil(p->t0 / 1000.0 / step) * step; s * 1000 <= (double)p->t1; s += step) {
+        double x = px(p, (uint64_t)(s * 1000));
         fprintf(p->f, "<line x1='%.1f' y1='%d' x2='%.1f' y2='%d' stroke='#ddd'/>\n", x,
                 CURVE_TOP, x, bottom);
         fprintf(p->f, "<text x='%.1f' y='%d' font-size='11' text-anchor='middle'>%gs</text>\n",
@@ -278,37 +281,80 @@ static void axes(plot *p, int bottom)
         fprintf(p->f, "<text x='%d' y='%.1f' font-size='11' text-anchor='end'>%d%%</text>\n",
                 LEFT_PX - 6, py(pc / 100.0) + 4, pc);
     }
+    fprintf(p->f, "<text x='%d' y='%d' font-size='11' fill='#555'>simulated time</text>\n",
+            W_PX - RIGHT_PX - 90, bottom + 28);
 }
 
-static void curve(plot *p, const world *w, int which, const char *colour, const char *dash)
+enum { C_WRITES = 0, C_STATE, C_VIEWS, C_LIVE };
+
+static double curve_value(const world *w, const sample *s, int which)
+{
+    double live = s->live ? s->live : 1;
+    switch (which) {
+    case C_WRITES: return s->writes_held_ppm / 1e6;
+    case C_STATE: return s->agreeing / live;
+    case C_VIEWS: return s->views_agreeing / live;
+    default: return (double)s->live / (double)(w->n ? w->n : 1);
+    }
+}
+
+static void curve(plot *p, const world *w, int which, const char *colour, double width,
+                  const char *dash)
 {
     size_t stride = w->samples_count > 2400 ? w->samples_count / 2400 : 1;
-    fprintf(p->f, "<polyline fill='none' stroke='%s' stroke-width='1.6'%s points='", colour, dash);
+    fprintf(p->f, "<polyline fill='none' stroke='%s' stroke-width='%.1f' stroke-dasharray='%s' "
+            "points='", colour, width, dash);
     for (size_t k = 0; k < w->samples_count; k += stride) {
         const sample *s = &w->samples[k];
-        double v = which == 0 ? s->agreeing : which == 1 ? s->views_agreeing : s->live;
-        double frac = (which == 2 ? v / (double)w->n : v / (double)(s->live ? s->live : 1));
-        fprintf(p->f, "%.1f,%.1f ", px(p, s->at_ms), py(frac));
+        fprintf(p->f, "%.1f,%.1f ", px(p, s->at_ms), py(curve_value(w, s, which)));
     }
     fprintf(p->f, "'/>\n");
 }
 
+static const struct {
+    const char *colour, *dash, *text;
+    double width;
+} curves[] = {
+    [C_WRITES] = {"#1f77b4", "", "operator's latest writes held by the live nodes", 2.2},
+    [C_STATE] = {"#9467bd", "", "live nodes holding the commonest state (state hash)", 1.4},
+    [C_VIEWS] = {"#2ca02c", "", "live nodes whose view is exactly the live members", 1.6},
+    [C_LIVE] = {"#999", "4,3", "live nodes, of every slot", 1.4},
+};
+
 static void legend(plot *p)
 {
-    static const struct {
-        const char *colour, *dash, *text;
-    } items[] = {
-        {"#1f77b4", "", "nodes holding the commonest state (of the live)"},
-        {"#2ca02c", "", "nodes whose membership view is exactly the live members"},
-        {"#999", "4,3", "live nodes (of every slot)"},
-        {"#d62728", "6,4", "liveness bound"},
-    };
-    for (size_t k = 0; k < sizeof items / sizeof items[0]; k++) {
-        int x = LEFT_PX + (int)k * 270, y = 48;
-        fprintf(p->f, "<line x1='%d' y1='%d' x2='%d' y2='%d' stroke='%s' stroke-width='2' "
-                "stroke-dasharray='%s'/>\n", x, y, x + 22, y, items[k].colour, items[k].dash);
+    for (size_t k = 0; k < sizeof curves / sizeof curves[0]; k++) {
+        int x = LEFT_PX + (int)(k % 2) * 420, y = 38 + (int)(k / 2) * 15;
+        fprintf(p->f, "<line x1='%d' y1='%d' x2='%d' y2='%d' stroke='%s' stroke-width='2.5' "
+                "stroke-dasharray='%s'/>\n", x, y, x + 22, y, curves[k].colour, curves[k].dash);
         fprintf(p->f, "<text x='%d' y='%d' font-size='11'>%s</text>\n", x + 27, y + 4,
-                items[k].text);
+                curves[k].text);
+    }
+    fprintf(p->f, "<line x1='%d' y1='38' x2='%d' y2='38' stroke='#d62728' stroke-width='2' "
+            "stroke-dasharray='6,4'/><text x='%d' y='42' font-size='11'>liveness bound</text>\n",
+            LEFT_PX + 840, LEFT_PX + 862, LEFT_PX + 867);
+    fprintf(p->f, "<line x1='%d' y1='53' x2='%d' y2='53' stroke='#2ca02c' stroke-width='2'/>"
+            "<text x='%d' y='57' font-size='11'>converged</text>\n", LEFT_PX + 840,
+            LEFT_PX + 862, LEFT_PX + 867);
+}
+
+static void liveness_lines(plot *p, const world *w, int bottom)
+{
+    if (w->liveness_start_ms == 0)
+        return;
+    uint64_t bound = w->liveness_start_ms + w->liveness_bound_ms;
+    if (bound <= p->t1)
+        fprintf(p->f, "<line x1='%.1f' y1='%d' x2='%.1f' y2='%d' stroke='#d62728' "
+                "stroke-width='2' stroke-dasharray='6,4'/>\n", px(p, bound), CURVE_TOP,
+                px(p, bound), bottom);
+    else
+        fprintf(p->f, "<text x='%d' y='%d' font-size='11' fill='#d62728' text-anchor='end'>"
+                "bound at %.0fs &#8594;</text>\n", W_PX - RIGHT_PX, CURVE_TOP + 14,
+                bound / 1000.0);
+    if (w->liveness_agreed_ms != SIM_NEVER) {
+        double x = px(p, w->liveness_start_ms + w->liveness_agreed_ms);
+        fprintf(p->f, "<line x1='%.1f' y1='%d' x2='%.1f' y2='%d' stroke='#2ca02c' "
+                "stroke-width='2'/>\n", x, CURVE_TOP, x, bottom);
     }
 }
 
@@ -332,6 +378,17 @@ static int timeline(plot *p, const world *w, int top)
                     "opacity='0.8'><title>%s %.1fs-%.1fs</title></rect>\n", x0, y,
                     x1 - x0 > 1 ? x1 - x0 : 1, colours[k], nemesis_name(k),
                     sp->start_ms / 1000.0, end / 1000.0);
+        }
+        row++;
+    }
+    if (w->writes_count > 0) {
+        int y = top + row * 18;
+        fprintf(p->f, "<text x='%d' y='%d' font-size='12' text-anchor='end'>operator writes"
+                "</text>\n", LEFT_PX - 6, y + 11);
+        for (size_t k = 0; k < w->writes_count; k++) {
+            double x = px(p, w->writes[k].at_ms);
+            fprintf(p->f, "<line x1='%.1f' y1='%d' x2='%.1f' y2='%d' stroke='%s'/>\n", x, y + 1,
+                    x, y + 13, w->writes[k].acked ? "#333" : "#d62728");
         }
         row++;
     }
@@ -376,7 +433,7 @@ int report_plot(world *w, const char *path)
               .t1 = sim_now(w->s)};
     if (w->spans_count > 0 && w->spans[0].start_ms < p.t0)
         p.t0 = w->spans[0].start_ms;
-    int rows = 3;
+    int rows = 4;
     for (int k = 0; k < NEM_COUNT_; k++)
         rows += w->fault_counts[k] > 0;
     int curve_bottom = CURVE_TOP + CURVE_H;
@@ -390,15 +447,9 @@ int report_plot(world *w, const char *path)
     legend(&p);
     phases(&p, w, curve_bottom);
     axes(&p, curve_bottom);
-    curve(&p, w, 2, "#999", " stroke-dasharray='4,3'");
-    curve(&p, w, 1, "#2ca02c", "");
-    curve(&p, w, 0, "#1f77b4", "");
-    if (w->liveness_bound_ms > 0 && w->liveness_start_ms > 0) {
-        double x = px(&p, w->liveness_start_ms + w->liveness_bound_ms);
-        if (w->liveness_start_ms + w->liveness_bound_ms <= p.t1)
-            fprintf(f, "<line x1='%.1f' y1='%d' x2='%.1f' y2='%d' stroke='#d62728' "
-                    "stroke-width='2' stroke-dasharray='6,4'/>\n", x, CURVE_TOP, x, curve_bottom);
-    }
+    for (int c = C_LIVE; c >= C_WRITES; c--)
+        curve(&p, w, c, curves[c].colour, curves[c].width, curves[c].dash);
+    liveness_lines(&p, w, curve_bottom);
     fprintf(f, "<text x='%d' y='%d' font-size='13'>faults and events</text>\n", LEFT_PX,
             curve_bottom + 40);
     (void)timeline(&p, w, curve_bottom + 50);

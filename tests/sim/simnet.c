@@ -66,6 +66,7 @@ struct sim {
     uint8_t *link_class; /* n x n */
     uint8_t *cut;        /* n x n: the direction row -> column is cut */
     size_t cuts_count;
+    uint32_t *cuts_by_node; /* cut directions from or to each node */
     sim_chaos chaos;
     sim_ev *heap;
     size_t heap_count, heap_cap;
@@ -344,10 +345,11 @@ static int sim_alloc_tables(sim *s)
     s->timers = cara_env_calloc(s->env, n, sizeof *s->timers);
     s->link_class = cara_env_calloc(s->env, n * n, 1);
     s->cut = cara_env_calloc(s->env, n * n, 1);
+    s->cuts_by_node = cara_env_calloc(s->env, n, sizeof *s->cuts_by_node);
     s->dgram = cara_env_alloc(s->env, CARA_GOSSIP_DATAGRAM_BYTES_MAX);
     cara_buf_init(&s->segment, s->env, 2 * CARA_WIRE_STREAM_MSG_BYTES_MAX + 4096);
     if (s->nodes == NULL || s->timers == NULL || s->link_class == NULL || s->cut == NULL ||
-        s->dgram == NULL)
+        s->cuts_by_node == NULL || s->dgram == NULL)
         return CARA_ENOMEM;
     return sim_pool_new(&s->pool, s->env);
 }
@@ -405,6 +407,7 @@ void sim_free(sim *s)
     cara_env_free(s->env, s->timers);
     cara_env_free(s->env, s->link_class);
     cara_env_free(s->env, s->cut);
+    cara_env_free(s->env, s->cuts_by_node);
     cara_env_free(s->env, s);
 }
 
@@ -611,6 +614,7 @@ void sim_set_chaos(sim *s, const sim_chaos *chaos)
 }
 
 bool sim_is_cut(const sim *s, size_t from, size_t to) { return s->cut[from * s->n + to] != 0; }
+size_t sim_cuts_of(const sim *s, size_t i) { return s->cuts_by_node[i]; }
 
 /* A stream needs both directions. */
 static bool link_cut(const sim *s, size_t a, size_t b)
@@ -663,6 +667,8 @@ static uint64_t latency(sim *s, size_t from, size_t to)
     return ms;
 }
 
+uint64_t sim_latency_draw(sim *s, size_t from, size_t to) { return latency(s, from, to); }
+
 static bool chance(sim *s, uint32_t ppm)
 {
     return ppm > 0 && cara_rng_below(&s->rng, SIM_PPM) < ppm;
@@ -714,6 +720,8 @@ static void set_cut(sim *s, size_t from, size_t to, bool cut)
         return;
     *c = cut;
     s->cuts_count += cut ? 1 : (size_t)-1;
+    s->cuts_by_node[from] += cut ? 1 : (uint32_t)-1;
+    s->cuts_by_node[to] += cut ? 1 : (uint32_t)-1;
 }
 
 void sim_cut_quiet(sim *s, size_t from, size_t to, bool cut) { set_cut(s, from, to, cut); }
@@ -756,6 +764,7 @@ void sim_split(sim *s, const int *side)
 void sim_heal_all(sim *s)
 {
     memset(s->cut, 0, s->n * s->n);
+    memset(s->cuts_by_node, 0, s->n * sizeof *s->cuts_by_node);
     s->cuts_count = 0;
 }
 

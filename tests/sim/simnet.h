@@ -266,9 +266,14 @@ sim_link_cfg sim_link(const sim *s, size_t from, size_t to);
  * distinct configurations are in use. */
 int sim_link_set(sim *s, size_t from, size_t to, const sim_link_cfg *cfg);
 void sim_set_chaos(sim *s, const sim_chaos *chaos); /* NULL: none */
+/* One latency drawn for the link from -> to, as a datagram would get it
+ * (it takes from the network's generator: for tests of the distributions). */
+uint64_t sim_latency_draw(sim *s, size_t from, size_t to);
 /* Cuts (or heals) the direction from -> to; breaks streams that cross it. */
 void sim_cut(sim *s, size_t from, size_t to, bool cut);
 bool sim_is_cut(const sim *s, size_t from, size_t to);
+/* How many cut directions touch node i (from it or to it). */
+size_t sim_cuts_of(const sim *s, size_t i);
 /* Sets one direction without breaking streams yet: for many changes at
  * once, followed by sim_break_cut_streams. */
 void sim_cut_quiet(sim *s, size_t from, size_t to, bool cut);

@@ -249,7 +249,9 @@ static int world_alloc(world *w)
     w->is_hostile = cara_env_calloc(w->env, n, 1);
     w->ever_admitted = cara_env_calloc(w->env, n, 1);
     w->up_since_ms = cara_env_calloc(w->env, n, sizeof *w->up_since_ms);
-    return w->role && w->killed && w->is_hostile && w->ever_admitted && w->up_since_ms
+    w->susp_inc = cara_env_calloc(w->env, n, sizeof *w->susp_inc);
+    return w->role && w->killed && w->is_hostile && w->ever_admitted && w->up_since_ms &&
+                   w->susp_inc
                ? 0 : CARA_ENOMEM;
 }
 
@@ -322,6 +324,7 @@ void world_free(world *w)
     cara_env_free(w->env, w->is_hostile);
     cara_env_free(w->env, w->ever_admitted);
     cara_env_free(w->env, w->up_since_ms);
+    cara_env_free(w->env, w->susp_inc);
     sim_free(w->s);
     cara_env_free(w->env, w);
 }

@@ -145,6 +145,7 @@ typedef struct span {
 typedef struct sample {
     uint64_t at_ms;
     uint32_t live, agreeing, views_agreeing, states;
+    uint32_t writes_held_ppm; /* the operator's latest writes the live nodes hold, on average */
 } sample;
 
 /* What the operator did to one project key. */
@@ -230,6 +231,7 @@ struct world {
     detection *detections;
     size_t detections_count, detections_cap;
     uint64_t undetected, false_suspicions, suspicions;
+    uint32_t *susp_inc;      /* per slot: 1 + the incarnation last counted as falsely suspected */
     uint64_t liveness_converged_ms, liveness_agreed_ms; /* SIM_NEVER: not reached */
     uint64_t liveness_bound_ms;
     sample *samples;
