@@ -203,6 +203,8 @@ static void member_event(world *w, int node, const cara_gossip_event *ev)
                         "admitted", sim_name(w->s, (size_t)node), ev->name);
         return;
     }
+    world_trace(w, "%s sees %s %s (incarnation %u)", sim_name(w->s, (size_t)node), ev->name,
+                cara_gossip_state_name(ev->state), ev->incarnation);
     if (ev->state == CARA_GOSSIP_SUSPECT) {
         w->suspicions++;
         if (untouched(w, (size_t)j) && w->susp_inc[j] != ev->incarnation + 1) {

@@ -333,8 +333,8 @@ static void legend(plot *p)
     fprintf(p->f, "<line x1='%d' y1='38' x2='%d' y2='38' stroke='#d62728' stroke-width='2' "
             "stroke-dasharray='6,4'/><text x='%d' y='42' font-size='11'>liveness bound</text>\n",
             LEFT_PX + 840, LEFT_PX + 862, LEFT_PX + 867);
-    fprintf(p->f, "<line x1='%d' y1='53' x2='%d' y2='53' stroke='#2ca02c' stroke-width='2'/>"
-            "<text x='%d' y='57' font-size='11'>converged</text>\n", LEFT_PX + 840,
+    fprintf(p->f, "<line x1='%d' y1='53' x2='%d' y2='53' stroke='#111' stroke-width='1.5'/>"
+            "<text x='%d' y='57' font-size='11'>converged, views agree</text>\n", LEFT_PX + 840,
             LEFT_PX + 862, LEFT_PX + 867);
 }
 
@@ -353,8 +353,8 @@ static void liveness_lines(plot *p, const world *w, int bottom)
                 bound / 1000.0);
     if (w->liveness_agreed_ms != SIM_NEVER) {
         double x = px(p, w->liveness_start_ms + w->liveness_agreed_ms);
-        fprintf(p->f, "<line x1='%.1f' y1='%d' x2='%.1f' y2='%d' stroke='#2ca02c' "
-                "stroke-width='2'/>\n", x, CURVE_TOP, x, bottom);
+        fprintf(p->f, "<line x1='%.1f' y1='%d' x2='%.1f' y2='%d' stroke='#111' "
+                "stroke-width='1.5'/>\n", x, CURVE_TOP, x, bottom);
     }
 }
 

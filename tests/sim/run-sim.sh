@@ -80,7 +80,8 @@ done
 # ---- Determinism ------------------------------------------------------------------------
 
 out=$tmp/det.json
-if "$sim" --scenario examples/sim/smoke.yaml --seed 11 --check-determinism >"$out" 2>"$tmp/det.err" &&
+if "$sim" --scenario examples/sim/smoke.yaml --seed 11 --check-determinism --trace "$tmp/det.trace" \
+    --plot "$tmp/det.svg" >"$out" 2>"$tmp/det.err" &&
     grep -q '"same": true' "$out"; then
     pass determinism "one seed, one trace hash: $(field "$out" trace_hash)"
 else

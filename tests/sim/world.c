@@ -74,6 +74,20 @@ void world_log(world *w, const char *fmt, ...)
                 (unsigned long long)(t % 1000), line);
 }
 
+void world_trace(world *w, const char *fmt, ...)
+{
+    if (w->trace == NULL)
+        return;
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    uint64_t t = sim_now(w->s);
+    fprintf(w->trace, "%9llu.%03llu  %s\n", (unsigned long long)(t / 1000),
+            (unsigned long long)(t % 1000), line);
+}
+
 void world_violation(world *w, int checker, const char *fmt, ...)
 {
     char what[256];

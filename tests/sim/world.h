@@ -251,6 +251,9 @@ void world_run(world *w);
 
 /* Helpers shared by the world's files. */
 void world_log(world *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A line for the trace file only: what the trace hash covers already (the
+ * nodes' own events), so that asking for a trace changes no hash. */
+void world_trace(world *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void world_violation(world *w, int checker, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 bool world_live(const world *w, size_t i); /* a member that is up */
