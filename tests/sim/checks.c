@@ -173,14 +173,19 @@ static void tap_change(void *ctx, sim *s, int node, const cara_crdt_change *c)
     }
 }
 
+/* 0 when the envelope decodes and its signature verifies. */
+static int record_sound(const uint8_t *b, size_t len)
+{
+    cara_crdt_record r;
+    int rc = cara_crdt_record_decode(b, len, &r);
+    return rc == 0 ? cara_crdt_record_verify(&r) : rc;
+}
+
 static void tap_stored(void *ctx, sim *s, int node, const uint8_t *b, size_t len)
 {
     (void)s;
     world *w = ctx;
-    cara_crdt_record r;
-    int rc = cara_crdt_record_decode(b, len, &r);
-    if (rc == 0)
-        rc = cara_crdt_record_verify(&r);
+    int rc = record_sound(b, len);
     if (rc != 0)
         world_violation(w, CHECK_RECORD_VERIFIES,
                         "%s's disk holds a record of %zu bytes that does not verify (%s)",
@@ -270,13 +275,8 @@ void checks_install(world *w)
 void checks_on_crash(world *w, size_t i)
 {
     w->live_cached = live_count(w);
-    if (w->detections_count == w->detections_cap) {
-        size_t cap = w->detections_cap ? 2 * w->detections_cap : 32;
-        detection *v = cara_env_realloc(w->env, w->detections, cap * sizeof *v);
-        CARA_ASSERT(v != NULL);
-        w->detections = v;
-        w->detections_cap = cap;
-    }
+    w->detections = sim_grow(w->env, w->detections, w->detections_count, &w->detections_cap,
+                             sizeof *w->detections, 32);
     for (size_t k = 0; k < w->detections_count; k++)
         if (w->detections[k].node == i) {
             w->undetected++; /* restarted and crashed again before anyone saw it */
@@ -418,13 +418,8 @@ static uint32_t writes_held_ppm(world *w, size_t live)
 
 void checks_sample(world *w)
 {
-    if (w->samples_count == w->samples_cap) {
-        size_t cap = w->samples_cap ? 2 * w->samples_cap : 256;
-        sample *v = cara_env_realloc(w->env, w->samples, cap * sizeof *v);
-        CARA_ASSERT(v != NULL);
-        w->samples = v;
-        w->samples_cap = cap;
-    }
+    w->samples = sim_grow(w->env, w->samples, w->samples_count, &w->samples_cap,
+                          sizeof *w->samples, 256);
     sample *sp = &w->samples[w->samples_count++];
     sp->at_ms = sim_now(w->s);
     sp->live = (uint32_t)live_count(w);
@@ -450,10 +445,7 @@ typedef struct scan_ctx {
 static int scan_record(void *ctx, const uint8_t *b, size_t len)
 {
     scan_ctx *c = ctx;
-    cara_crdt_record r;
-    int rc = cara_crdt_record_decode(b, len, &r);
-    if (rc == 0)
-        rc = cara_crdt_record_verify(&r);
+    int rc = record_sound(b, len);
     if (rc != 0 && c->bad++ == 0)
         world_violation(c->w, CHECK_RECORD_VERIFIES, "%s's %s holds a record that does not "
                         "verify (%s)", sim_name(c->w->s, c->node), c->disk ? "disk" : "state",

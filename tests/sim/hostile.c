@@ -271,11 +271,12 @@ void hostile_act(world *w)
     hostile *h = w->h;
     if (h == NULL || !sim_up(w->s, h->node))
         return;
-    int last = w->sc.operator_key_leaked ? A_COUNT_ : A_LEAKED_KEY_SPEC;
+    /* Every kind alike, but the leaked key, which is drawn on its own: one
+     * time in four when the scenario leaks it. */
     int action = (int)cara_rng_below(&h->rng, (uint64_t)A_COUNT_ - 1);
     if (action >= A_LEAKED_KEY_SPEC)
-        action++; /* the leaked key is drawn on its own below */
-    if (last == A_COUNT_ && cara_rng_below(&h->rng, 4) == 0)
+        action++;
+    if (w->sc.operator_key_leaked && cara_rng_below(&h->rng, 4) == 0)
         action = A_LEAKED_KEY_SPEC;
     if ((action == A_ALTER_RECORD || action == A_REPLAY_RECORD) && h->archive_count == 0)
         action = A_FORGE_SPEC;

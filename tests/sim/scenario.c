@@ -256,6 +256,14 @@ static int get_u32(ld *l, const char *key, yaml_node_t *v, uint32_t *out, uint32
     return rc;
 }
 
+static int get_size(ld *l, const char *key, yaml_node_t *v, size_t *out, size_t max)
+{
+    uint64_t x = 0;
+    int rc = get_u64(l, key, v, &x, max);
+    *out = (size_t)x;
+    return rc;
+}
+
 static int get_bool(ld *l, const char *key, yaml_node_t *v, bool *out)
 {
     const char *t = scalar(l, v);
@@ -562,12 +570,8 @@ static int operator_key(ld *l, const char *key, yaml_node_t *v)
 static int membership_key(ld *l, const char *key, yaml_node_t *v)
 {
     scenario *sc = l->sc;
-    uint64_t x = 0;
-    if (strcmp(key, "spare") == 0) {
-        int rc = get_u64(l, key, v, &x, SIM_NODES_MAX);
-        sc->spare = (size_t)x;
-        return rc;
-    }
+    if (strcmp(key, "spare") == 0)
+        return get_size(l, key, v, &sc->spare, SIM_NODES_MAX);
     if (strcmp(key, "join_interval") == 0)
         return get_duration(l, key, v, &sc->join_interval_ms);
     if (strcmp(key, "leave_interval") == 0)
@@ -578,12 +582,8 @@ static int membership_key(ld *l, const char *key, yaml_node_t *v)
 static int hostile_key(ld *l, const char *key, yaml_node_t *v)
 {
     scenario *sc = l->sc;
-    uint64_t x = 0;
-    if (strcmp(key, "nodes") == 0) {
-        int rc = get_u64(l, key, v, &x, 1);
-        sc->hostile_count = (size_t)x;
-        return rc;
-    }
+    if (strcmp(key, "nodes") == 0)
+        return get_size(l, key, v, &sc->hostile_count, 1);
     if (strcmp(key, "interval") == 0)
         return get_duration(l, key, v, &sc->hostile_interval_ms);
     if (strcmp(key, "operator_key_leaked") == 0)

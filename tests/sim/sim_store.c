@@ -274,13 +274,8 @@ void sim_store_free(sim_store *st)
 static void pending_add(sim_store *st, uint8_t type, const uint8_t *id, const uint8_t *b,
                         size_t len)
 {
-    if (st->pending_count == st->pending_cap) {
-        size_t cap = st->pending_cap ? 2 * st->pending_cap : 64;
-        op *v = cara_env_realloc(st->env, st->pending, cap * sizeof *v);
-        CARA_ASSERT(v != NULL);
-        st->pending = v;
-        st->pending_cap = cap;
-    }
+    st->pending = sim_grow(st->env, st->pending, st->pending_count, &st->pending_cap,
+                           sizeof *st->pending, 64);
     op *o = &st->pending[st->pending_count++];
     o->type = type;
     if (id != NULL)

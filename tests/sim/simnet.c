@@ -103,6 +103,18 @@ static void trace_bytes(sim *s, const void *p, size_t len)
 static void trace_u64(sim *s, uint64_t v) { trace_bytes(s, &v, sizeof v); }
 void sim_trace_mix(sim *s, uint64_t v) { trace_u64(s, v); }
 
+void *sim_grow(cara_env *env, void *array, size_t count, size_t *cap, size_t elem_bytes,
+               size_t first_cap)
+{
+    if (count < *cap)
+        return array;
+    size_t n = *cap ? 2 * *cap : first_cap;
+    void *v = cara_env_realloc(env, array, n * elem_bytes);
+    CARA_ASSERT(v != NULL);
+    *cap = n;
+    return v;
+}
+
 /* ---- Event queue ------------------------------------------------------------------- */
 
 static bool ev_before(const sim_ev *a, const sim_ev *b)
@@ -812,13 +824,7 @@ static sim_conn *conn_by_handle(sim *s, uint64_t h, size_t *slot)
 static void node_conn_add(sim *s, size_t i, size_t slot)
 {
     sim_node *nd = s->nodes[i];
-    if (nd->conns_count == nd->conns_cap) {
-        size_t cap = nd->conns_cap ? 2 * nd->conns_cap : 16;
-        size_t *v = cara_env_realloc(s->env, nd->conns, cap * sizeof *v);
-        CARA_ASSERT(v != NULL);
-        nd->conns = v;
-        nd->conns_cap = cap;
-    }
+    nd->conns = sim_grow(s->env, nd->conns, nd->conns_count, &nd->conns_cap, sizeof *nd->conns, 16);
     nd->conns[nd->conns_count++] = slot;
 }
 

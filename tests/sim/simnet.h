@@ -351,6 +351,13 @@ const uint8_t *sim_disk_get(const sim *s, size_t i, const uint8_t id[CARA_CRDT_I
 /* Calls fn for every synced record on node i's disk; stops at non-zero. */
 int sim_disk_foreach(const sim *s, size_t i,
                      int (*fn)(void *ctx, const uint8_t *bytes, size_t len), void *ctx);
+/* Makes room for one more element of a growable array of `count` elements
+ * of elem_bytes: doubles *cap (first_cap the first time) when full.
+ * Returns the array, moved or not; asserts when memory runs out (the
+ * harness has no use for half a world). */
+void *sim_grow(cara_env *env, void *array, size_t count, size_t *cap, size_t elem_bytes,
+               size_t first_cap);
+
 /* Memory held by the harness itself (queues, disks, tables), in bytes. */
 size_t sim_harness_bytes(const sim *s);
 

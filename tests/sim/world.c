@@ -21,13 +21,7 @@ static uint64_t rnd_between(world *w, uint64_t lo, uint64_t hi)
 
 void series_add(series *s, cara_env *env, uint64_t v)
 {
-    if (s->count == s->cap) {
-        size_t cap = s->cap ? 2 * s->cap : 64;
-        uint64_t *nv = cara_env_realloc(env, s->v, cap * sizeof *nv);
-        CARA_ASSERT(nv != NULL);
-        s->v = nv;
-        s->cap = cap;
-    }
+    s->v = sim_grow(env, s->v, s->count, &s->cap, sizeof *s->v, 64);
     s->v[s->count++] = v;
 }
 
@@ -54,6 +48,13 @@ static const char *const checker_names[CHECK_COUNT_] = {
 
 const char *checker_name(int c) { return c >= 0 && c < CHECK_COUNT_ ? checker_names[c] : "?"; }
 
+static void put_line(FILE *f, uint64_t t, const char *line)
+{
+    if (f != NULL)
+        fprintf(f, "%9llu.%03llu  %s\n", (unsigned long long)(t / 1000),
+                (unsigned long long)(t % 1000), line);
+}
+
 void world_log(world *w, const char *fmt, ...)
 {
     char line[512];
@@ -65,13 +66,8 @@ void world_log(world *w, const char *fmt, ...)
     for (const char *c = line; *c; c++)
         h = (h ^ (uint8_t)*c) * 0x100000001b3ull;
     sim_trace_mix(w->s, h);
-    uint64_t t = sim_now(w->s);
-    if (w->trace != NULL)
-        fprintf(w->trace, "%9llu.%03llu  %s\n", (unsigned long long)(t / 1000),
-                (unsigned long long)(t % 1000), line);
-    if (w->verbose)
-        fprintf(stderr, "%9llu.%03llu  %s\n", (unsigned long long)(t / 1000),
-                (unsigned long long)(t % 1000), line);
+    put_line(w->trace, sim_now(w->s), line);
+    put_line(w->verbose ? stderr : NULL, sim_now(w->s), line);
 }
 
 void world_trace(world *w, const char *fmt, ...)
@@ -83,9 +79,7 @@ void world_trace(world *w, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    uint64_t t = sim_now(w->s);
-    fprintf(w->trace, "%9llu.%03llu  %s\n", (unsigned long long)(t / 1000),
-            (unsigned long long)(t % 1000), line);
+    put_line(w->trace, sim_now(w->s), line);
 }
 
 void world_violation(world *w, int checker, const char *fmt, ...)
@@ -141,13 +135,7 @@ size_t world_pick_live(world *w, bool allow_hostile)
 
 void world_span_open(world *w, int kind, const char *label)
 {
-    if (w->spans_count == w->spans_cap) {
-        size_t cap = w->spans_cap ? 2 * w->spans_cap : 64;
-        span *v = cara_env_realloc(w->env, w->spans, cap * sizeof *v);
-        CARA_ASSERT(v != NULL);
-        w->spans = v;
-        w->spans_cap = cap;
-    }
+    w->spans = sim_grow(w->env, w->spans, w->spans_count, &w->spans_cap, sizeof *w->spans, 64);
     span *sp = &w->spans[w->spans_count++];
     sp->kind = kind;
     sp->start_ms = sim_now(w->s);
@@ -347,13 +335,7 @@ void world_free(world *w)
 
 static size_t key_new(world *w)
 {
-    if (w->keys_count == w->keys_cap) {
-        size_t cap = w->keys_cap ? 2 * w->keys_cap : 64;
-        op_key *v = cara_env_realloc(w->env, w->keys, cap * sizeof *v);
-        CARA_ASSERT(v != NULL);
-        w->keys = v;
-        w->keys_cap = cap;
-    }
+    w->keys = sim_grow(w->env, w->keys, w->keys_count, &w->keys_cap, sizeof *w->keys, 64);
     op_key *k = &w->keys[w->keys_count];
     memset(k, 0, sizeof *k);
     snprintf(k->name, sizeof k->name, "p%04zu", w->keys_count);
@@ -377,13 +359,7 @@ static size_t key_pick(world *w, bool deleted)
 
 static pending_write *write_new(world *w)
 {
-    if (w->writes_count == w->writes_cap) {
-        size_t cap = w->writes_cap ? 2 * w->writes_cap : 64;
-        pending_write *v = cara_env_realloc(w->env, w->writes, cap * sizeof *v);
-        CARA_ASSERT(v != NULL);
-        w->writes = v;
-        w->writes_cap = cap;
-    }
+    w->writes = sim_grow(w->env, w->writes, w->writes_count, &w->writes_cap, sizeof *w->writes, 64);
     pending_write *pw = &w->writes[w->writes_count++];
     memset(pw, 0, sizeof *pw);
     pw->holders = cara_env_calloc(w->env, w->n, 1);
