@@ -185,8 +185,15 @@ typedef struct outcome {
     violation first;
 } outcome;
 
+/* Real times at which each phase started. */
+static void phase_clock(void *ctx, int phase)
+{
+    ((double *)ctx)[phase] = real_seconds();
+}
+
 static int run_once(const opts *o, const scenario *sc_in, bool outputs, outcome *out)
 {
+    double phase_at[PHASE_DONE + 1] = {0};
     scenario sc = *sc_in;
     FILE *trace = NULL;
     if (outputs && o->trace != NULL && (trace = fopen(o->trace, "w")) == NULL) {
@@ -203,9 +210,12 @@ static int run_once(const opts *o, const scenario *sc_in, bool outputs, outcome 
         return 2;
     }
     w->verbose = o->verbose;
+    w->on_phase = phase_clock;
+    w->phase_ctx = phase_at;
     uint64_t start_ms = sim_now(w->s);
     world_run(w);
     report_extra x = {.simulated_ms = sim_now(w->s) - start_ms, .wall_s = real_seconds() - t0,
+                      .boot_wall_s = phase_at[PHASE_FAULTS] - t0,
                       .rss_peak_bytes = rss_peak_bytes(),
                       .harness_bytes = sim_harness_bytes(w->s) + sim_crypto_memo_bytes()};
     out->summary = report_summary(w, &x);

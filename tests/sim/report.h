@@ -13,6 +13,7 @@
 typedef struct report_extra {
     uint64_t simulated_ms;
     double wall_s;
+    double boot_wall_s;       /* of which the boot (admissions, objects) */
     size_t rss_peak_bytes;
     size_t harness_bytes;
 } report_extra;

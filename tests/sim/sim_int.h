@@ -51,6 +51,21 @@ int sim_store_foreach(const sim_store *st, int (*fn)(void *ctx, const uint8_t *b
                       void *ctx);
 size_t sim_store_bytes(const sim_store *st);
 
+/* What a node holds in memory, by slot (the crdt's change feed mirrored),
+ * for a cheap fingerprint of its state: the sum over its records of a mix
+ * of (slot id, envelope hash). Two nodes with the same records have the
+ * same fingerprint; the checkers confirm with cara_crdt_state_hash, which
+ * costs a sort and a hash of the whole state, before saying so. */
+typedef struct sim_mirror sim_mirror;
+int sim_mirror_new(sim_mirror **out, cara_env *env, sim_pool *pool);
+void sim_mirror_free(sim_mirror *m);
+/* PUT and DEL change it; floors are not part of the state hash. */
+void sim_mirror_change(sim_mirror *m, const cara_crdt_change *c);
+/* Starts again from the state's records (after a reset or a restart). */
+void sim_mirror_reload(sim_mirror *m, const cara_crdt *crdt);
+uint64_t sim_mirror_fp(const sim_mirror *m);
+size_t sim_mirror_bytes(const sim_mirror *m);
+
 /* ---- A node ---------------------------------------------------------------------- */
 
 typedef struct sim_node {
@@ -62,6 +77,7 @@ typedef struct sim_node {
     cara_crdt *crdt;   /* while down: what the disk holds */
     cara_gossip *g;    /* NULL while down */
     sim_store *store;
+    sim_mirror *mirror;
     uint32_t life;
     bool installed;    /* started once: later writes of the installer are the node's */
     /* Clocks: mono = anchor_mono + (true - anchor_true) * (1 + drift);

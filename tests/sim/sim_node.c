@@ -113,6 +113,8 @@ int node_new(sim *s, size_t i, sim_node **out)
     if (rc == 0)
         rc = sim_store_new(&nd->store, sim_env(s), sim_blob_pool(s), &cfg->store,
                            cfg->seed ^ (0x5705e000ull + i));
+    if (rc == 0)
+        rc = sim_mirror_new(&nd->mirror, sim_env(s), sim_blob_pool(s));
     return rc;
 }
 
@@ -124,6 +126,7 @@ void node_free(sim_node *nd)
     cara_gossip_free(nd->g);
     cara_crdt_free(nd->crdt);
     sim_store_free(nd->store);
+    sim_mirror_free(nd->mirror);
     cara_env_free(env, nd->conns);
     cara_env_free(env, nd);
 }
@@ -170,6 +173,7 @@ void node_crash(sim_node *nd)
     cara_crdt_change c;
     while (cara_crdt_poll_change(nd->crdt, &c))
         ;
+    sim_mirror_reload(nd->mirror, nd->crdt);
     nd->hash_dirty = true;
     nd->paused_until_ms = 0;
     net_node_down(nd->s, nd->index);
@@ -217,11 +221,16 @@ void node_persist(sim_node *nd, bool before_send)
 {
     const sim_store_cfg *sc = &sim_config(nd->s)->store;
     cara_crdt_change c;
+    bool reset = false;
     while (cara_crdt_poll_change(nd->crdt, &c)) {
         net_change(nd->s, nd->index, &c);
         CARA_ASSERT(sim_store_write(nd->store, nd->crdt, &c) == 0);
+        sim_mirror_change(nd->mirror, &c);
+        reset |= c.type == CARA_CRDT_CHANGE_RESET;
         nd->hash_dirty = true;
     }
+    if (reset)
+        sim_mirror_reload(nd->mirror, nd->crdt);
     if (!sim_store_dirty(nd->store))
         return;
     /* A node that is down is being installed (admissions written by an

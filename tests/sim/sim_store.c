@@ -217,6 +217,92 @@ static void table_clear(sim_pool *pool, table *t)
     t->count = 0;
 }
 
+/* ---- The mirror of a node's memory ------------------------------------------------------ */
+
+struct sim_mirror {
+    cara_env *env;
+    sim_pool *pool;
+    table records;
+    uint64_t fp;
+};
+
+static uint64_t mix(const uint8_t id[CARA_CRDT_ID_BYTES], const sim_blob *b)
+{
+    uint64_t x;
+    memcpy(&x, id, sizeof x);
+    x ^= b->hash * 0x9e3779b97f4a7c15ull;
+    /* splitmix64's finaliser */
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+int sim_mirror_new(sim_mirror **out, cara_env *env, sim_pool *pool)
+{
+    sim_mirror *m = cara_env_calloc(env, 1, sizeof *m);
+    if (m == NULL)
+        return CARA_ENOMEM;
+    m->env = env;
+    m->pool = pool;
+    *out = m;
+    return 0;
+}
+
+void sim_mirror_free(sim_mirror *m)
+{
+    if (m == NULL)
+        return;
+    table_clear(m->pool, &m->records);
+    cara_env_free(m->env, m->records.v);
+    cara_env_free(m->env, m);
+}
+
+static void mirror_put(sim_mirror *m, const uint8_t id[CARA_CRDT_ID_BYTES], const uint8_t *b,
+                       size_t len)
+{
+    slot *old = table_find(&m->records, id);
+    if (old != NULL)
+        m->fp -= mix(id, old->blob);
+    sim_blob *nb = sim_pool_get(m->pool, b, len);
+    m->fp += mix(id, nb);
+    table_put(m->env, m->pool, &m->records, id, nb);
+}
+
+void sim_mirror_change(sim_mirror *m, const cara_crdt_change *c)
+{
+    if (c->type == CARA_CRDT_CHANGE_PUT) {
+        mirror_put(m, c->id, c->bytes, c->len);
+    } else if (c->type == CARA_CRDT_CHANGE_DEL) {
+        slot *old = table_find(&m->records, c->id);
+        if (old != NULL) {
+            m->fp -= mix(c->id, old->blob);
+            table_del(m->pool, &m->records, c->id);
+        }
+    }
+}
+
+static int mirror_one(void *ctx, const cara_crdt_record *r, const uint8_t *b, size_t len)
+{
+    uint8_t id[CARA_CRDT_ID_BYTES];
+    cara_crdt_record_id(r, id);
+    mirror_put(ctx, id, b, len);
+    return 0;
+}
+
+void sim_mirror_reload(sim_mirror *m, const cara_crdt *crdt)
+{
+    table_clear(m->pool, &m->records);
+    m->fp = 0;
+    (void)cara_crdt_foreach(crdt, mirror_one, m);
+}
+
+uint64_t sim_mirror_fp(const sim_mirror *m) { return m->fp; }
+
+size_t sim_mirror_bytes(const sim_mirror *m)
+{
+    return sizeof *m + m->records.cap * sizeof(slot);
+}
+
 /* ---- The store ---------------------------------------------------------------- */
 
 enum { OP_PUT = 1, OP_DEL, OP_FLOOR_PUT, OP_FLOOR_DEL, OP_CLEAR };

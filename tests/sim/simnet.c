@@ -1332,6 +1332,8 @@ void sim_state_hash(sim *s, size_t i, uint8_t out[32])
     memcpy(out, nd->hash, 32);
 }
 
+uint64_t sim_state_fp(const sim *s, size_t i) { return sim_mirror_fp(s->nodes[i]->mirror); }
+
 bool sim_converged(sim *s)
 {
     uint8_t first[32], h[32];
@@ -1374,7 +1376,8 @@ size_t sim_harness_bytes(const sim *s)
                s->heap_cap * sizeof(sim_ev) + s->conns_cap * (sizeof(sim_conn) + sizeof(size_t)) +
                sim_pool_bytes(s->pool);
     for (size_t i = 0; i < s->n; i++)
-        b += sim_store_bytes(s->nodes[i]->store) + s->nodes[i]->conns_cap * sizeof(size_t);
+        b += sim_store_bytes(s->nodes[i]->store) + sim_mirror_bytes(s->nodes[i]->mirror) +
+             s->nodes[i]->conns_cap * sizeof(size_t);
     for (size_t i = 0; i < s->heap_count; i++)
         b += s->heap[i].len;
     return b;

@@ -330,6 +330,10 @@ cara_gossip *sim_gossip(sim *s, size_t i); /* NULL when down */
 cara_crdt *sim_crdt(sim *s, size_t i);
 /* Node i's state hash, recomputed only when its state changed. */
 void sim_state_hash(sim *s, size_t i, uint8_t out[32]);
+/* A 64-bit fingerprint of node i's records, kept up to date change by
+ * change (sim_store.c): equal states have equal fingerprints; different
+ * ones almost surely differ. For sampling; confirm with sim_state_hash. */
+uint64_t sim_state_fp(const sim *s, size_t i);
 void sim_stats_get(const sim *s, sim_stats *out);
 /* Bytes node i sent (datagrams and streams) over all its lives. */
 uint64_t sim_bytes_sent(const sim *s, size_t i);

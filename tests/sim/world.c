@@ -768,12 +768,22 @@ static void liveness_phase(world *w)
     world_span_close(w, -1, "liveness");
 }
 
+static void phase_starts(world *w, int phase)
+{
+    if (w->on_phase != NULL)
+        w->on_phase(w->phase_ctx, phase);
+}
+
 void world_run(world *w)
 {
+    phase_starts(w, PHASE_BOOT);
     boot(w);
+    phase_starts(w, PHASE_FAULTS);
     fault_phase(w);
+    phase_starts(w, PHASE_LIVENESS);
     liveness_phase(w);
     checks_final(w);
+    phase_starts(w, PHASE_DONE);
     for (size_t i = 0; i < w->n; i++)
         if (sim_up(w->s, i))
             w->up_ms_total += sim_now(w->s) - w->up_since_ms[i];

@@ -240,6 +240,10 @@ struct world {
     size_t spans_count, spans_cap;
     hostile *h;
     FILE *trace;             /* borrowed; NULL: no trace file */
+    /* Called as each phase starts (PHASE_DONE: at the end), for the
+     * command line to time them with the real clock; may be NULL. */
+    void (*on_phase)(void *ctx, int phase);
+    void *phase_ctx;
     bool verbose;
 };
 
