@@ -116,6 +116,18 @@ void node_input_connected(sim_node *nd, uint32_t sid);
 void node_input_stream(sim_node *nd, uint32_t sid, const uint8_t *b, size_t len);
 void node_input_closed(sim_node *nd, uint32_t sid);
 void node_tick(sim_node *nd);
+/* Actions of the world on one node, each followed by the poll loop. */
+int node_add_member(sim_node *nd, const char *name, const uint8_t pk[CARA_CRDT_PK_BYTES],
+                    cara_gossip_addr addr);
+size_t node_add_known_members(sim_node *nd);
+int node_join(sim_node *nd, cara_gossip_addr seed, const uint8_t *proof, size_t proof_len);
+int node_leave(sim_node *nd);
+/* An installer writes a record into a node's state (up or down). */
+int node_install(sim_node *nd, const uint8_t *envelope, size_t len);
+/* The node accepts an envelope through its API and publishes it. */
+int node_accept(sim_node *nd, const uint8_t *envelope, size_t len, uint32_t holders);
+/* The node publishes bytes it did not accept (a hostile node). */
+int node_relay(sim_node *nd, const uint8_t *envelope, size_t len);
 /* Persists the state's changes, then hands everything the object has to
  * say to the network, as the agent's loop does after any input or timer. */
 void node_drain(sim_node *nd);

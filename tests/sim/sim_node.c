@@ -209,6 +209,83 @@ void node_tick(sim_node *nd)
         (void)cara_gossip_tick(nd->g, mono_now(nd), wall_now(nd));
 }
 
+/* ---- What the world asks of a node ------------------------------------------------------ */
+
+int node_add_member(sim_node *nd, const char *name, const uint8_t pk[CARA_CRDT_PK_BYTES],
+                    cara_gossip_addr addr)
+{
+    int rc = cara_gossip_add_member(nd->g, name, pk, &addr, mono_now(nd));
+    node_drain(nd);
+    return rc;
+}
+
+/* Every member its admissions name, as the agent adds every member whose
+ * node record its store holds after a restart. */
+size_t node_add_known_members(sim_node *nd)
+{
+    if (nd->g == NULL)
+        return 0;
+    size_t added = 0, count = cara_crdt_admitted_count(nd->crdt);
+    for (size_t k = 0; k < count; k++) {
+        uint8_t pk[CARA_CRDT_PK_BYTES];
+        const char *name;
+        size_t name_len;
+        if (cara_crdt_admitted_at(nd->crdt, k, pk, &name, &name_len) != 0)
+            continue;
+        int j = sim_node_of_name(nd->s, name, name_len);
+        if (j < 0 || (size_t)j == nd->index)
+            continue;
+        cara_gossip_addr a = sim_addr((size_t)j);
+        added += cara_gossip_add_member(nd->g, sim_name(nd->s, (size_t)j), pk, &a,
+                                        mono_now(nd)) == 0;
+    }
+    node_drain(nd);
+    return added;
+}
+
+int node_join(sim_node *nd, cara_gossip_addr seed, const uint8_t *proof, size_t proof_len)
+{
+    int rc = cara_gossip_join(nd->g, &seed, proof, proof_len, mono_now(nd));
+    node_drain(nd);
+    return rc;
+}
+
+int node_leave(sim_node *nd)
+{
+    if (nd->g == NULL)
+        return CARA_EINVAL;
+    int rc = cara_gossip_leave(nd->g, mono_now(nd));
+    node_drain(nd);
+    return rc;
+}
+
+int node_install(sim_node *nd, const uint8_t *envelope, size_t len)
+{
+    int rc = cara_crdt_apply_local(nd->crdt, envelope, len, wall_now(nd), NULL);
+    node_drain(nd);
+    return rc;
+}
+
+int node_accept(sim_node *nd, const uint8_t *envelope, size_t len, uint32_t holders)
+{
+    if (nd->g == NULL)
+        return CARA_EINVAL;
+    int rc = cara_crdt_apply_local(nd->crdt, envelope, len, wall_now(nd), NULL);
+    if (rc == 0)
+        rc = cara_gossip_publish(nd->g, envelope, len, holders, mono_now(nd));
+    node_drain(nd);
+    return rc;
+}
+
+int node_relay(sim_node *nd, const uint8_t *envelope, size_t len)
+{
+    if (nd->g == NULL)
+        return CARA_EINVAL;
+    int rc = cara_gossip_publish(nd->g, envelope, len, 0, mono_now(nd));
+    node_drain(nd);
+    return rc;
+}
+
 /* ---- Output ------------------------------------------------------------------------ */
 
 static void stored(void *ctx, const uint8_t *b, size_t len)

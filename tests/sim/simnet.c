@@ -436,54 +436,19 @@ void sim_crash(sim *s, size_t i)
     net_refresh(s, s->nodes[i]);
 }
 
-size_t sim_add_known_members(sim *s, size_t i)
-{
-    sim_node *nd = s->nodes[i];
-    if (nd->g == NULL)
-        return 0;
-    size_t added = 0, count = cara_crdt_admitted_count(nd->crdt);
-    for (size_t k = 0; k < count; k++) {
-        uint8_t pk[CARA_CRDT_PK_BYTES];
-        const char *name;
-        size_t name_len;
-        if (cara_crdt_admitted_at(nd->crdt, k, pk, &name, &name_len) != 0)
-            continue;
-        int j = sim_node_of_name(s, name, name_len);
-        if (j < 0 || (size_t)j == i)
-            continue;
-        cara_gossip_addr a = sim_addr((size_t)j);
-        if (cara_gossip_add_member(nd->g, s->nodes[j]->name, pk, &a, sim_mono(s, i)) == 0)
-            added++;
-    }
-    node_drain(nd);
-    return added;
-}
+size_t sim_add_known_members(sim *s, size_t i) { return node_add_known_members(s->nodes[i]); }
 
 int sim_add_member(sim *s, size_t i, size_t j)
 {
-    cara_gossip_addr a = sim_addr(j);
-    int rc = cara_gossip_add_member(s->nodes[i]->g, s->nodes[j]->name, s->nodes[j]->pk, &a,
-                                    sim_mono(s, i));
-    node_drain(s->nodes[i]);
-    return rc;
+    return node_add_member(s->nodes[i], s->nodes[j]->name, s->nodes[j]->pk, sim_addr(j));
 }
 
 int sim_join(sim *s, size_t i, size_t seed, const uint8_t *proof, size_t proof_len)
 {
-    cara_gossip_addr a = sim_addr(seed);
-    int rc = cara_gossip_join(s->nodes[i]->g, &a, proof, proof_len, sim_mono(s, i));
-    node_drain(s->nodes[i]);
-    return rc;
+    return node_join(s->nodes[i], sim_addr(seed), proof, proof_len);
 }
 
-int sim_leave(sim *s, size_t i)
-{
-    if (s->nodes[i]->g == NULL)
-        return CARA_EINVAL;
-    int rc = cara_gossip_leave(s->nodes[i]->g, sim_mono(s, i));
-    node_drain(s->nodes[i]);
-    return rc;
-}
+int sim_leave(sim *s, size_t i) { return node_leave(s->nodes[i]); }
 
 /* ---- Admission and records ----------------------------------------------------------- */
 
@@ -511,9 +476,7 @@ int sim_admission(sim *s, size_t i, bool admitted, cara_buf *out)
 
 static int apply_installed(sim *s, size_t at, const uint8_t *b, size_t len)
 {
-    int rc = cara_crdt_apply_local(s->nodes[at]->crdt, b, len, sim_wall(s, at), NULL);
-    node_drain(s->nodes[at]);
-    return rc;
+    return node_install(s->nodes[at], b, len);
 }
 
 int sim_admit_at(sim *s, size_t at, size_t subject)
@@ -559,24 +522,12 @@ int sim_boot(sim *s)
 
 int sim_accept(sim *s, size_t i, const uint8_t *envelope, size_t len, uint32_t holders)
 {
-    sim_node *nd = s->nodes[i];
-    if (nd->g == NULL)
-        return CARA_EINVAL;
-    int rc = cara_crdt_apply_local(nd->crdt, envelope, len, sim_wall(s, i), NULL);
-    if (rc == 0)
-        rc = cara_gossip_publish(nd->g, envelope, len, holders, sim_mono(s, i));
-    node_drain(nd);
-    return rc;
+    return node_accept(s->nodes[i], envelope, len, holders);
 }
 
 int sim_relay(sim *s, size_t i, const uint8_t *envelope, size_t len)
 {
-    sim_node *nd = s->nodes[i];
-    if (nd->g == NULL)
-        return CARA_EINVAL;
-    int rc = cara_gossip_publish(nd->g, envelope, len, 0, sim_mono(s, i));
-    node_drain(nd);
-    return rc;
+    return node_relay(s->nodes[i], envelope, len);
 }
 
 int sim_publish(sim *s, size_t i, int kind, const char *key, uint64_t generation,
