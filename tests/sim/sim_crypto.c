@@ -122,7 +122,8 @@ static void memo_put(memo *t, const uint8_t key[32], const uint8_t *val, size_t 
     while (t->v[i].used)
         i = (i + 1) & (t->cap - 1);
     memcpy(t->v[i].key, key, 32);
-    memcpy(t->v[i].val, val, val_len);
+    if (val_len > 0)
+        memcpy(t->v[i].val, val, val_len);
     t->v[i].rc = rc;
     t->v[i].used = true;
     t->count++;
