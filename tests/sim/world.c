@@ -163,6 +163,16 @@ void world_crash(world *w, size_t i)
     checks_on_crash(w, i);
 }
 
+/* Node i (started) asks its seeds to let it in; returns how many. */
+static size_t join_seeds(world *w, size_t i)
+{
+    size_t count = 0;
+    for (size_t k = 0; k < JOIN_SEEDS; k++)
+        if (w->seeds[i][k] != SIZE_MAX && sim_join(w->s, i, w->seeds[i][k], NULL, 0) == 0)
+            count++;
+    return count;
+}
+
 int world_restart(world *w, size_t i)
 {
     int rc = sim_start(w->s, i);
@@ -173,8 +183,10 @@ int world_restart(world *w, size_t i)
     w->up_since_ms[i] = sim_now(w->s);
     w->live_cached++;
     size_t known = sim_add_known_members(w->s, i);
-    world_log(w, "%s restarts (life %u), knowing %zu members from its disk", sim_name(w->s, i),
-              sim_life(w->s, i), known);
+    /* As the agent does with its --join addresses at every start. */
+    size_t seeds = join_seeds(w, i);
+    world_log(w, "%s restarts (life %u), knowing %zu members from its disk, joining through %zu "
+              "seeds", sim_name(w->s, i), sim_life(w->s, i), known, seeds);
     return 0;
 }
 
@@ -252,8 +264,11 @@ static int world_alloc(world *w)
     w->ever_admitted = cara_env_calloc(w->env, n, 1);
     w->up_since_ms = cara_env_calloc(w->env, n, sizeof *w->up_since_ms);
     w->susp_inc = cara_env_calloc(w->env, n, sizeof *w->susp_inc);
+    w->seeds = cara_env_alloc(w->env, n * sizeof *w->seeds);
+    if (w->seeds != NULL)
+        memset(w->seeds, 0xff, n * sizeof *w->seeds);
     return w->role && w->killed && w->is_hostile && w->ever_admitted && w->up_since_ms &&
-                   w->susp_inc
+                   w->susp_inc && w->seeds
                ? 0 : CARA_ENOMEM;
 }
 
@@ -327,6 +342,7 @@ void world_free(world *w)
     cara_env_free(w->env, w->ever_admitted);
     cara_env_free(w->env, w->up_since_ms);
     cara_env_free(w->env, w->susp_inc);
+    cara_env_free(w->env, w->seeds);
     sim_free(w->s);
     cara_env_free(w->env, w);
 }
@@ -454,7 +470,12 @@ static void join_act(world *w)
         return;
     w->role[j] = ROLE_MEMBER;
     w->up_since_ms[j] = sim_now(w->s);
-    (void)sim_join(w->s, j, x, NULL, 0);
+    w->seeds[j][0] = x;
+    for (size_t k = 1; k < JOIN_SEEDS; k++) {
+        size_t y = world_pick_live(w, false);
+        w->seeds[j][k] = y != j && y != x ? y : SIZE_MAX;
+    }
+    (void)join_seeds(w, j);
     w->joins++;
     world_span_open(w, -3, "join");
     w->spans[w->spans_count - 1].end_ms = sim_now(w->s);

@@ -186,6 +186,11 @@ typedef struct world world;
 
 typedef struct hostile hostile; /* hostile.c */
 
+/* A joining node is given this many seeds, as an operator lists a few
+ * --join addresses: the node that holds its admission first, and others
+ * that will once it spreads. */
+#define JOIN_SEEDS 3
+
 struct world {
     scenario sc;
     sim *s;
@@ -196,6 +201,7 @@ struct world {
     uint8_t *killed;         /* crashed by a nemesis, to restart */
     uint8_t *is_hostile;
     uint64_t *up_since_ms;   /* for bytes per node-second */
+    size_t (*seeds)[JOIN_SEEDS]; /* per slot: the nodes it joins through (SIZE_MAX: none) */
     uint64_t up_ms_total;
     size_t spare_next;
     size_t live_cached;      /* live members, as of the last crash, start or sample */
