@@ -354,8 +354,8 @@ static void liveness_lines(plot *p, const world *w, int bottom)
                 px(p, bound), bottom);
     else
         fprintf(p->f, "<text x='%d' y='%d' font-size='11' fill='#d62728' text-anchor='end'>"
-                "bound at %.0fs &#8594;</text>\n", W_PX - RIGHT_PX, CURVE_TOP + 14,
-                bound / 1000.0);
+                "liveness bound at %.0fs, past the end &#8594;</text>\n", W_PX - RIGHT_PX - 4,
+                bottom - 6, bound / 1000.0);
     if (w->liveness_agreed_ms != SIM_NEVER) {
         double x = px(p, w->liveness_start_ms + w->liveness_agreed_ms);
         fprintf(p->f, "<line x1='%.1f' y1='%d' x2='%.1f' y2='%d' stroke='#111' "
