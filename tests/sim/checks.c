@@ -48,8 +48,8 @@ static size_t live_count(const world *w)
 
 static op_key *key_by_name(world *w, const uint8_t *key, size_t len)
 {
-    /* Names are "p" and four digits: their index. */
-    if (len != 5 || key[0] != 'p')
+    /* Names are "p" and at least four digits: their index. */
+    if (len < 5 || len > 12 || key[0] != 'p')
         return NULL;
     size_t k = 0;
     for (size_t i = 1; i < len; i++) {
@@ -57,7 +57,9 @@ static op_key *key_by_name(world *w, const uint8_t *key, size_t len)
             return NULL;
         k = k * 10 + (size_t)(key[i] - '0');
     }
-    return k < w->keys_count && memcmp(w->keys[k].name, key, len) == 0 ? &w->keys[k] : NULL;
+    return k < w->keys_count && strlen(w->keys[k].name) == len &&
+                   memcmp(w->keys[k].name, key, len) == 0
+               ? &w->keys[k] : NULL;
 }
 
 /* ---- Spread of each write -------------------------------------------------------------- */
