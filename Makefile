@@ -29,10 +29,18 @@ OS_SRC    = $(wildcard src/os/*.c)
 CTL_SRC   = $(wildcard src/ctl/*.c)
 AGENT_SRC = $(filter-out src/agent/main.c,$(wildcard src/agent/*.c))
 UNIT_SRC  = $(wildcard tests/unit/*.c)
-# The deterministic cluster harness (the seed of cara-sim): core-only code,
-# linked into the unit tests that drive gossip node objects through it.
-SIM_SRC   = $(wildcard tests/sim/*.c)
+# The deterministic cluster harness (simnet: network, clocks, disks, the
+# node driver): core-only code, linked into the unit tests that drive gossip
+# node objects through it, and into cara-sim with the rest of tests/sim
+# (the world, nemeses, checkers, scenario files, report, command line).
+SIM_SRC   = tests/sim/simnet.c tests/sim/sim_node.c tests/sim/sim_store.c
 UNIT_SRC += $(SIM_SRC)
+CARA_SIM_SRC = $(filter-out $(SIM_SRC),$(wildcard tests/sim/*.c))
+# cara-sim remembers the answers of a few pure public-key operations that a
+# simulated cluster asks for N^2 times (tests/sim/sim_crypto.c).
+SIM_WRAP  = crypto_sign_verify_detached crypto_kx_client_session_keys \
+            crypto_kx_server_session_keys crypto_sign_ed25519_pk_to_curve25519
+SIM_LIBS  = $(shell pkg-config --libs libsodium msgpack yaml-0.1 jansson) -lm
 FUZZ_SRC  = $(wildcard tests/fuzz/fuzz_*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -44,13 +52,17 @@ else
 Q = @
 endif
 
-BINS = $(BUILD)/caravanctl
+BINS = $(BUILD)/caravanctl $(BUILD)/cara-sim
 ifneq ($(wildcard src/agent/main.c),)
 BINS += $(BUILD)/cara-agent
 endif
 
-.PHONY: demo demo-down bench-compose bench-crdt bench-vs-serf all deps test test-only asan fuzz fuzz-lib fuzz-build fuzz-build-if-possible clean tests-build
+
+.PHONY: sim demo demo-down bench-compose bench-crdt bench-vs-serf all deps test test-only asan fuzz fuzz-lib fuzz-build fuzz-build-if-possible clean tests-build
 all: $(BINS)
+
+# `make sim` builds the simulator alone (docs/sim.md).
+sim: $(BUILD)/cara-sim
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -88,10 +100,17 @@ $(BUILD)/test-unit: $(call obj,$(UNIT_SRC)) $(BUILD)/libcara-agent.a $(LIBCARA)
 # The cluster tests again, linked against the core library alone: the
 # harness and the node objects it drives must not need src/os or the agent
 # (DESIGN.md §1.4; cara-sim will link the same way).
-SIM_TEST_SRC = tests/unit/harness.c tests/unit/test_gossip_node.c tests/unit/test_core.c $(SIM_SRC)
+SIM_TEST_SRC = tests/unit/harness.c tests/unit/test_gossip_node.c tests/unit/test_simnet.c \
+               tests/unit/test_core.c $(SIM_SRC)
 $(BUILD)/test-sim: $(call obj,$(SIM_TEST_SRC)) $(BUILD)/libcara-core.a
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
+
+# The simulator links the core library alone (DESIGN.md §1.4): no src/os,
+# no agent, no libuv or curl.
+$(BUILD)/cara-sim: $(call obj,$(CARA_SIM_SRC) $(SIM_SRC)) $(BUILD)/libcara-core.a
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(LDFLAGS_ALL) $(foreach f,$(SIM_WRAP),-Wl,--wrap=$(f)) -o $@ $^ $(SIM_LIBS)
 
 tests-build: all $(BUILD)/test-unit $(BUILD)/test-sim $(BUILD)/libcara-core.a
 

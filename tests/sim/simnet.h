@@ -1,18 +1,29 @@
 /*
- * simnet: a whole gossip cluster in one deterministic process (the seed of
- * cara-sim, DESIGN.md §8). N cara_gossip node objects, each with its own
- * cara_crdt, cara_env (a seeded rng and the simulated clock) and key pair,
- * are driven exactly as cara-agent drives one: datagrams in and out,
- * streams dialled, accepted, written, closed, timers run at
- * next_deadline. Nothing here reads a clock, opens a socket or draws from
- * the OS: one seed replays a run byte for byte, and the harness links
- * against the core library alone (scripts/check-core.sh's rule).
+ * simnet: a whole gossip cluster in one deterministic process (the world of
+ * cara-sim, DESIGN.md §8, docs/sim.md). N cara_gossip node objects, each
+ * with its own cara_crdt, cara_env (a seeded rng and its own simulated
+ * clocks), key pair and simulated disk, are driven exactly as cara-agent
+ * drives one: datagrams in and out, streams dialled, accepted, written,
+ * closed, timers run at next_deadline, the crdt's change feed written to
+ * the disk and synced before anything is sent. Nothing here reads a clock,
+ * opens a socket or draws from the OS: one seed replays a run byte for
+ * byte, and the harness links against the core library alone
+ * (scripts/check-core.sh's rule).
+ *
+ * The parts:
+ *   - simnet.c: the event queue, the network and the clocks of the hosts;
+ *   - sim_node.c: the driver of one node object (start, input, timers, the
+ *     poll loop, restart from the disk). It is the one place that knows
+ *     the node object's API;
+ *   - sim_store.c: the disk of each node.
  *
  * The network:
- *   - datagrams: per-link latency (uniform in [min, max]), loss,
- *     duplication, and reordering (a datagram held back by up to
- *     reorder_extra_ms, so later ones overtake it); one-way or symmetric
- *     partitions; a datagram sent over a cut link is lost.
+ *   - datagrams: per-link latency drawn from a distribution (uniform,
+ *     normal, exponential, log-normal or Pareto, each clamped to [min,
+ *     max]), loss, duplication, and reordering (a datagram held back by up
+ *     to reorder_extra_ms, so later ones overtake it); packet chaos on top
+ *     of every link; one-way or symmetric partitions; a datagram sent over
+ *     a cut or down link is lost.
  *   - streams: in-order byte pipes with the link's latency and a bandwidth,
  *     cut into segments of random size (so the node reassembles frames
  *     across reads). A dial over a cut link, or to a node that is down, is
@@ -24,10 +35,22 @@
  *     order of scheduling; ties between a delivery and a timer go to the
  *     delivery, ties between timers to the lowest node index.
  *
+ * The hosts:
+ *   - clocks: each node has a monotonic and a wall clock. Both run at the
+ *     true rate times (1 + drift); the wall clock also has an offset (skew)
+ *     that a jump changes at once. The node object only ever sees them as
+ *     arguments.
+ *   - pauses: a paused node is not driven (no timer, no input): what
+ *     arrives waits, as in a socket buffer (datagrams beyond
+ *     SIM_PAUSE_DATAGRAMS_MAX are lost), and everything runs when it
+ *     resumes, late.
+ *   - disks: see sim_store.c; a crash loses what was not synced and the
+ *     restarted node rebuilds its state from what was.
+ *
  * Ownership: sim_new returns an owned object freed by sim_free; it owns
- * every node's gossip object and crdt. The cara_env in sim_cfg (allocator
- * only) is borrowed for the sim's life. Every other pointer is borrowed for
- * the call unless said otherwise.
+ * every node's gossip object, crdt and disk. The cara_env in sim_cfg
+ * (allocator only) is borrowed for the sim's life. Every other pointer is
+ * borrowed for the call unless said otherwise.
  */
 #ifndef CARA_SIM_SIMNET_H
 #define CARA_SIM_SIMNET_H
@@ -40,25 +63,68 @@
 #include "crdt/crdt.h"
 #include "gossip/gossip.h"
 
-#define SIM_NODES_MAX 64
+/* As many nodes as a cluster can admit (CARA_CRDT_NODES_MAX): a sim of
+ * more would only measure refusals. */
+#define SIM_NODES_MAX CARA_CRDT_NODES_MAX
 #define SIM_NEVER UINT64_MAX
-/* Millionths: loss, duplication and reordering rates. */
+/* Millionths: loss, duplication and reordering rates, drift. */
 #define SIM_PPM 1000000u
+/* Datagrams held for a paused node (about a 1.5 MB socket buffer). */
+#define SIM_PAUSE_DATAGRAMS_MAX 1024
+/* Link classes: links sharing a configuration share one entry. */
+#define SIM_LINK_CLASSES_MAX 255
+
+enum sim_latency_dist {
+    SIM_LAT_UNIFORM = 0, /* [min, max] */
+    SIM_LAT_NORMAL,      /* mean, sd */
+    SIM_LAT_EXPONENTIAL, /* min + Exp(mean - min) */
+    SIM_LAT_LOGNORMAL,   /* median = mean, sigma = shape / 1000 */
+    SIM_LAT_PARETO,      /* scale = min, alpha = shape / 1000: a heavy tail */
+    SIM_LAT_COUNT_
+};
+const char *sim_latency_dist_name(int dist);
+int sim_latency_dist_of(const char *name); /* -1: unknown */
 
 typedef struct sim_link_cfg {
-    uint32_t latency_min_ms, latency_max_ms;
+    uint32_t latency_min_ms, latency_max_ms; /* every draw is clamped to these */
+    uint8_t latency_dist;       /* enum sim_latency_dist */
+    uint32_t latency_mean_ms;   /* normal, exponential: mean; log-normal: median */
+    uint32_t latency_sd_ms;     /* normal */
+    uint32_t latency_shape_milli; /* log-normal sigma, Pareto alpha; x 1000 */
     uint32_t loss_ppm;          /* datagrams lost */
     uint32_t dup_ppm;           /* datagrams delivered twice */
     uint32_t reorder_ppm;       /* datagrams held back ... */
     uint32_t reorder_extra_ms;  /* ... by up to this much more */
     uint32_t stream_bytes_per_ms; /* stream bandwidth; 0: unlimited */
+    bool down;                  /* a dead link: nothing passes, streams are refused */
 } sim_link_cfg;
 
+/* Packet chaos: added to every link while set. */
+typedef struct sim_chaos {
+    uint32_t loss_ppm, dup_ppm, reorder_ppm, reorder_extra_ms;
+    uint32_t spike_ppm;         /* datagrams and stream writes delayed by ... */
+    uint32_t spike_ms;          /* ... up to this much more */
+} sim_chaos;
+
+/* How a node's disk makes writes durable (sim_store.c). */
+enum sim_sync_mode {
+    SIM_SYNC_BEFORE_SEND = 0, /* the node object's contract: synced before anything is sent */
+    SIM_SYNC_INTERVAL,        /* group commit every sync_interval_ms: sends run ahead */
+    SIM_SYNC_NEVER,           /* only what was installed before the first start survives */
+};
+
+typedef struct sim_store_cfg {
+    uint8_t sync;              /* enum sim_sync_mode */
+    uint32_t sync_interval_ms; /* SIM_SYNC_INTERVAL */
+    uint32_t corrupt_ppm;      /* each record synced has one bit flipped (bit rot) */
+} sim_store_cfg;
+
 typedef struct sim_cfg {
-    size_t nodes_count;        /* 1..SIM_NODES_MAX */
+    size_t nodes_count;        /* 1..SIM_NODES_MAX: every node that may ever exist */
     uint64_t seed;
     sim_link_cfg link;         /* every link starts with this */
     cara_gossip_cfg gossip;    /* timers for every node; name, keys, addr, epoch are set here */
+    sim_store_cfg store;
     int64_t wall_start_ms;     /* 0: 2026-09-21 */
     cara_env *env;             /* borrowed: allocator for the harness itself */
 } sim_cfg;
@@ -67,11 +133,13 @@ typedef struct sim_cfg {
 typedef struct sim_stats {
     uint64_t datagrams_sent, datagrams_delivered;
     uint64_t datagrams_lost, datagrams_cut, datagrams_to_down, datagrams_duplicated,
-        datagrams_reordered, datagrams_unroutable, datagrams_oversized;
+        datagrams_reordered, datagrams_unroutable, datagrams_oversized, datagrams_paused_lost;
+    uint64_t datagram_bytes;
     size_t datagram_bytes_max; /* the largest datagram any node sent */
     uint64_t dials, dials_refused, streams_broken, stream_bytes, stream_segments;
-    uint64_t ticks, deliveries, events;
+    uint64_t ticks, deliveries, events, changes;
     uint64_t late_deadlines; /* a tick left its own deadline at or before now */
+    uint64_t syncs, writes_lost, records_corrupted, restarts, restart_records_refused;
 } sim_stats;
 
 typedef struct sim sim;
@@ -79,18 +147,33 @@ typedef struct sim sim;
 /* Taps: `on_datagram` sees every datagram a node sends (before the network
  * decides its fate; from and to are node indices, to = -1 when the address
  * names no node) and returns false to drop it. `on_event` sees every event
- * a node reports. Both may be NULL; neither may call back into the sim
- * except its queries. */
+ * a node reports. `on_change` sees every change of a node's state as its
+ * driver takes it from the crdt's change feed (before it is written to
+ * disk). `on_stored` sees every record envelope as it lands on a node's
+ * disk at a sync, as stored (a corrupted write included). Any may be
+ * NULL; none may call back into the sim except its queries. */
 typedef bool (*sim_datagram_fn)(void *ctx, sim *s, int from, int to, const uint8_t *bytes,
                                 size_t len);
 typedef void (*sim_event_fn)(void *ctx, sim *s, int node, const cara_gossip_event *ev);
+typedef void (*sim_change_fn)(void *ctx, sim *s, int node, const cara_crdt_change *c);
+typedef void (*sim_stored_fn)(void *ctx, sim *s, int node, const uint8_t *bytes, size_t len);
+
+typedef struct sim_taps {
+    sim_datagram_fn on_datagram;
+    sim_event_fn on_event;
+    sim_change_fn on_change;
+    sim_stored_fn on_stored;
+    void *ctx;
+} sim_taps;
 
 /* Returns 0 and an owned sim with every node stopped and no admission
  * applied anywhere, CARA_EINVAL or CARA_ENOMEM. */
 int sim_new(sim **out, const sim_cfg *cfg);
 void sim_free(sim *s); /* accepts NULL */
 void sim_set_taps(sim *s, sim_datagram_fn on_datagram, sim_event_fn on_event, void *ctx);
+void sim_set_taps_all(sim *s, const sim_taps *taps);
 void *sim_tap_ctx(const sim *s);
+const sim_cfg *sim_config(const sim *s);
 
 /* ---- Identities and admission ---------------------------------------------- */
 
@@ -100,34 +183,66 @@ const uint8_t *sim_pk(const sim *s, size_t i);
 const uint8_t *sim_sk(const sim *s, size_t i);
 const uint8_t *sim_operator_pk(const sim *s);
 const uint8_t *sim_operator_sk(const sim *s);
-cara_gossip_addr sim_addr(size_t i);                   /* 100.64.0.(i+1):7946 */
-int sim_node_of_addr(const cara_gossip_addr *a);       /* -1: no node */
+cara_gossip_addr sim_addr(size_t i);                   /* 100.64.x.y:7946, x.y = i + 1 */
+int sim_node_of_addr(const cara_gossip_addr *a);       /* -1: no node of any sim */
+/* The node named `name`, or -1. */
+int sim_node_of_name(const sim *s, const char *name, size_t name_len);
 
-/* Signs the operator's admission of node `i` (generation 1) and appends
- * its envelope to `out`. */
+/* Signs the operator's admission of node `i` (generation 1; a revocation
+ * generation 2) and appends its envelope to `out`. */
 int sim_admission(sim *s, size_t i, bool admitted, cara_buf *out);
-/* Applies the admission of node `subject` to node `at`'s crdt. */
+/* Applies the admission of node `subject` to node `at`'s state (up or
+ * down: a down node's disk, as an installer would write it). */
 int sim_admit_at(sim *s, size_t at, size_t subject);
-/* Every node's admission applied at every node. */
+/* Every node's admission applied at every node. Each admission is signed
+ * once. */
 int sim_admit_all(sim *s);
+/* The first `count` nodes' admissions at each of them. */
+int sim_admit_first(sim *s, size_t count);
 
 /* ---- Node life ----------------------------------------------------------------- */
 
-/* Starts node i: a new gossip object over its crdt (kept across crashes),
+/* Starts node i: a new gossip object over its state as its disk holds it,
  * with epoch = its life count (1, 2, ...). Returns 0 or the object's error. */
 int sim_start(sim *s, size_t i);
-/* Stops driving node i and frees its object; its crdt stays, as a store
- * would. Traffic to it is dropped from now on. */
+/* Stops driving node i and frees its object; what its disk did not sync is
+ * lost, and its state is rebuilt from the disk (sim_crdt shows what a
+ * restart will find). Traffic to it is dropped from now on. */
 void sim_crash(sim *s, size_t i);
 bool sim_up(const sim *s, size_t i);
 uint32_t sim_life(const sim *s, size_t i);
 /* Tells node i of member j (cara_gossip_add_member, as after a restart). */
 int sim_add_member(sim *s, size_t i, size_t j);
+/* Tells node i of every node its state admits (what the agent does with
+ * the node records in its store after a restart). Returns how many. */
+size_t sim_add_known_members(sim *s, size_t i);
 /* Node i joins through node j's address (cara_gossip_join). */
 int sim_join(sim *s, size_t i, size_t seed, const uint8_t *proof, size_t proof_len);
+/* Node i leaves gracefully (cara_gossip_leave); it is still driven until
+ * sim_crash stops it. */
+int sim_leave(sim *s, size_t i);
 /* Admits every node everywhere, starts every node, and has each node but
  * node 0 add node 0 as a member. */
 int sim_boot(sim *s);
+
+/* Pauses node i until until_ms (true time): it is not driven meanwhile. */
+void sim_pause(sim *s, size_t i, uint64_t until_ms);
+void sim_resume(sim *s, size_t i);
+bool sim_paused(const sim *s, size_t i);
+
+/* ---- Clocks ---------------------------------------------------------------------- */
+
+uint64_t sim_now(const sim *s);                 /* true time, ms */
+uint64_t sim_mono(const sim *s, size_t i);      /* node i's monotonic clock */
+int64_t sim_wall(const sim *s, size_t i);       /* node i's wall clock */
+/* Sets node i's wall clock to true wall time + skew_ms from now on. */
+void sim_set_skew(sim *s, size_t i, int64_t skew_ms);
+int64_t sim_skew(const sim *s, size_t i);       /* node wall - true wall, now */
+/* Steps node i's wall clock by delta_ms (an NTP step or an operator's date). */
+void sim_clock_jump(sim *s, size_t i, int64_t delta_ms);
+/* Both of node i's clocks run at (1 + drift_ppm / 10^6) of the true rate. */
+void sim_set_drift(sim *s, size_t i, int32_t drift_ppm);
+int32_t sim_drift(const sim *s, size_t i);
 
 /* ---- Records --------------------------------------------------------------------- */
 
@@ -136,12 +251,34 @@ int sim_boot(sim *s);
  * The envelope is appended to `out` when not NULL. */
 int sim_publish(sim *s, size_t i, int kind, const char *key, uint64_t generation,
                 const void *value, size_t value_bytes, bool want_ack, cara_buf *out);
+/* Node i accepts an envelope signed elsewhere (the operator's CLI) with
+ * cara_crdt_apply_local and publishes it wanting `holders` holders
+ * (0 or 1: no acknowledgement). */
+int sim_accept(sim *s, size_t i, const uint8_t *envelope, size_t len, uint32_t holders);
+/* Node i publishes bytes it did not accept (a hostile node relaying). */
+int sim_relay(sim *s, size_t i, const uint8_t *envelope, size_t len);
 
 /* ---- The network ----------------------------------------------------------------- */
 
-sim_link_cfg *sim_link(sim *s, size_t from, size_t to);
+/* The link from -> to (a copy); every later change goes through sim_link_set. */
+sim_link_cfg sim_link(const sim *s, size_t from, size_t to);
+/* Sets the link from -> to. CARA_ELIMIT when SIM_LINK_CLASSES_MAX
+ * distinct configurations are in use. */
+int sim_link_set(sim *s, size_t from, size_t to, const sim_link_cfg *cfg);
+void sim_set_chaos(sim *s, const sim_chaos *chaos); /* NULL: none */
+/* One latency drawn for the link from -> to, as a datagram would get it
+ * (it takes from the network's generator: for tests of the distributions). */
+uint64_t sim_latency_draw(sim *s, size_t from, size_t to);
 /* Cuts (or heals) the direction from -> to; breaks streams that cross it. */
 void sim_cut(sim *s, size_t from, size_t to, bool cut);
+bool sim_is_cut(const sim *s, size_t from, size_t to);
+/* How many cut directions touch node i (from it or to it). */
+size_t sim_cuts_of(const sim *s, size_t i);
+/* Sets one direction without breaking streams yet: for many changes at
+ * once, followed by sim_break_cut_streams. */
+void sim_cut_quiet(sim *s, size_t from, size_t to, bool cut);
+/* Breaks every open stream that crosses a cut. */
+void sim_break_cut_streams(sim *s);
 /* Cuts both directions between i and j. */
 void sim_partition_pair(sim *s, size_t i, size_t j, bool cut);
 /* Cuts node i off from every other node (both ways), or heals it. */
@@ -179,9 +316,6 @@ void sim_outside_close(sim *s, int handle);
 
 /* ---- Running ------------------------------------------------------------------------ */
 
-uint64_t sim_now(const sim *s);
-int64_t sim_wall(const sim *s, size_t i);
-void sim_set_skew(sim *s, size_t i, int64_t skew_ms);
 /* Runs every delivery and timer due up to `until_ms`, then sets now to it. */
 void sim_run_until(sim *s, uint64_t until_ms);
 void sim_run_for(sim *s, uint64_t duration_ms);
@@ -194,15 +328,41 @@ bool sim_run_until_cond(sim *s, uint64_t deadline_ms, uint64_t step_ms,
 
 cara_gossip *sim_gossip(sim *s, size_t i); /* NULL when down */
 cara_crdt *sim_crdt(sim *s, size_t i);
+/* Node i's state hash, recomputed only when its state changed. */
+void sim_state_hash(sim *s, size_t i, uint8_t out[32]);
+/* A 64-bit fingerprint of node i's records, kept up to date change by
+ * change (sim_store.c): equal states have equal fingerprints; different
+ * ones almost surely differ. For sampling; confirm with sim_state_hash. */
+uint64_t sim_state_fp(const sim *s, size_t i);
 void sim_stats_get(const sim *s, sim_stats *out);
+/* Bytes node i sent (datagrams and streams) over all its lives. */
+uint64_t sim_bytes_sent(const sim *s, size_t i);
 /* A hash of everything observable that happened: every datagram sent
  * (time, ends, bytes), every stream segment, every event. Same seed, same
  * hash. */
 uint64_t sim_trace_hash(const sim *s);
+/* Mixes a value into the trace hash (the world's own events). */
+void sim_trace_mix(sim *s, uint64_t v);
 /* True when every node that is up has the same cara_crdt_state_hash. */
-bool sim_converged(const sim *s);
+bool sim_converged(sim *s);
 /* The state of `subject` as `observer` holds it (CARA_GOSSIP_*), 0 if
  * unknown or observer down. */
 int sim_member_state(sim *s, size_t observer, size_t subject);
+
+/* Node i's disk: the envelope of the synced record in slot `id`, or NULL. */
+const uint8_t *sim_disk_get(const sim *s, size_t i, const uint8_t id[CARA_CRDT_ID_BYTES],
+                            size_t *len);
+/* Calls fn for every synced record on node i's disk; stops at non-zero. */
+int sim_disk_foreach(const sim *s, size_t i,
+                     int (*fn)(void *ctx, const uint8_t *bytes, size_t len), void *ctx);
+/* Makes room for one more element of a growable array of `count` elements
+ * of elem_bytes: doubles *cap (first_cap the first time) when full.
+ * Returns the array, moved or not; asserts when memory runs out (the
+ * harness has no use for half a world). */
+void *sim_grow(cara_env *env, void *array, size_t count, size_t *cap, size_t elem_bytes,
+               size_t first_cap);
+
+/* Memory held by the harness itself (queues, disks, tables), in bytes. */
+size_t sim_harness_bytes(const sim *s);
 
 #endif

@@ -15,6 +15,8 @@
 #include "harness.h"
 
 #define PERIOD_MS 1000
+/* The largest cluster these tests build: the watch tables are sized by it. */
+#define NODES_MAX 64
 #define NEVER SIM_NEVER
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -33,17 +35,17 @@ static void say(const char *fmt, ...)
 
 typedef struct watch {
     size_t n;
-    uint64_t suspect_ms[SIM_NODES_MAX][SIM_NODES_MAX]; /* first, [observer][subject] */
-    uint64_t dead_ms[SIM_NODES_MAX][SIM_NODES_MAX];
-    uint64_t alive_ms[SIM_NODES_MAX][SIM_NODES_MAX];   /* last ALIVE event */
+    uint64_t suspect_ms[NODES_MAX][NODES_MAX]; /* first, [observer][subject] */
+    uint64_t dead_ms[NODES_MAX][NODES_MAX];
+    uint64_t alive_ms[NODES_MAX][NODES_MAX];   /* last ALIVE event */
     uint64_t suspect_events, dead_events;
     uint32_t acked_holders_max;
     uint64_t acked_events;
-    uint64_t joined[SIM_NODES_MAX], join_refused[SIM_NODES_MAX];
-    int32_t join_refused_reason[SIM_NODES_MAX];
-    uint64_t refused_join[SIM_NODES_MAX], welcomed[SIM_NODES_MAX];
-    int32_t refused_join_reason[SIM_NODES_MAX];
-    uint64_t synced[SIM_NODES_MAX], synced_applied[SIM_NODES_MAX];
+    uint64_t joined[NODES_MAX], join_refused[NODES_MAX];
+    int32_t join_refused_reason[NODES_MAX];
+    uint64_t refused_join[NODES_MAX], welcomed[NODES_MAX];
+    int32_t refused_join_reason[NODES_MAX];
+    uint64_t synced[NODES_MAX], synced_applied[NODES_MAX];
     /* Datagram capture (hostile input): the first datagram from `cap_from`
      * to `cap_to` once `cap_armed`. */
     bool cap_armed, cap_done;
@@ -748,7 +750,7 @@ TEST(gossip_node_hostile_datagrams_are_dropped_and_counted_by_reason_and_change_
 /* ---- (7) Determinism and the datagram cap ----------------------------------------- */
 
 typedef struct run_result {
-    uint8_t hash[SIM_NODES_MAX][32];
+    uint8_t hash[NODES_MAX][32];
     uint64_t trace;
     size_t datagram_bytes_max;
     uint64_t datagrams, dropped_by_net;
@@ -845,7 +847,7 @@ TEST(gossip_node_cluster_split_longer_than_a_death_merges_again_after_the_heal)
     watch *w = calloc(1, sizeof *w);
     CHECK(w != NULL);
     sim *s = booted(n, 4, w, NULL);
-    int side[SIM_NODES_MAX] = {0, 0, 0, 1, 1, 1};
+    int side[NODES_MAX] = {0, 0, 0, 1, 1, 1};
     sim_split(s, side);
     char small[64];
     memset(small, 'p', sizeof small);

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# The simulator's suite (docs/sim.md), run by tests/run.sh: scenarios that
+# must hold every invariant, one scenario per checker built to break it
+# (each must exit 1 naming that checker first), determinism, the outputs,
+# and the link rule. Prints one PASS or FAIL line per check.
+#
+# CARA_SIM_SEEDS (default 3) sets how many seeds of the smoke scenario run.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+sim=${BUILD:-build}/cara-sim
+seeds=${CARA_SIM_SEEDS:-3}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+status=0
+
+pass() { echo "PASS sim:$1${2:+ ($2)}"; }
+fail() {
+    echo "FAIL sim:$1${2:+ ($2)}"
+    status=1
+}
+
+if [ ! -x "$sim" ]; then
+    fail build "$sim not built: make sim"
+    exit 1
+fi
+
+# A JSON field of the summary, read without a JSON tool: the summary is
+# printed one field per line.
+field() { sed -n "s/^  \"$2\": \\(.*\\),\$/\\1/p" "$1" | head -n 1; }
+# The checker named by the first violation on stderr.
+first_checker() { sed -n 's/^cara-sim: .* the first, of \([a-z_]*\) at .*/\1/p' "$1"; }
+
+# Runs cara-sim; expects exit 0, no violation and a converged liveness phase.
+holds() {
+    local name=$1; shift
+    local out=$tmp/$name.json err=$tmp/$name.err
+    "$sim" "$@" >"$out" 2>"$err"
+    local rc=$?
+    local v speed
+    v=$(field "$out" violations_count)
+    speed=$(field "$out" sim_speedup)
+    if [ "$rc" -eq 0 ] && [ "$v" = 0 ] && grep -q '"views_agree_ms": [0-9]' "$out"; then
+        pass "$name" "no violation, converged; $(printf '%.0f' "${speed:-0}")x real time"
+    else
+        fail "$name" "exit $rc, violations ${v:-?}: $(head -n 1 "$err")"
+    fi
+}
+
+# Runs a scenario built to break one checker: exit 1, that checker first,
+# and the seed named for a replay.
+breaks() {
+    local checker=$1 file=examples/sim/break-${1//_/-}.yaml
+    local out=$tmp/break-$checker.json err=$tmp/break-$checker.err
+    "$sim" --scenario "$file" >"$out" 2>"$err"
+    local rc=$?
+    local first
+    first=$(first_checker "$err")
+    if [ "$rc" -eq 1 ] && [ "$first" = "$checker" ] && grep -q -- '--seed [0-9]' "$err"; then
+        pass "break-$checker" "fires on $file"
+    else
+        fail "break-$checker" "exit $rc, first violation '${first:-none}' on $file"
+    fi
+}
+
+# ---- Invariants hold -----------------------------------------------------------------
+
+for seed in $(seq 1 "$seeds"); do
+    holds "smoke-seed-$seed" --scenario examples/sim/smoke.yaml --seed "$seed"
+done
+holds partitions --scenario examples/sim/partitions.yaml
+holds clocks --scenario examples/sim/clocks.yaml
+holds scale-100 --nodes 100 --duration 2m --nemesis all --seed 7
+
+# ---- Each checker fires on a scenario built to break it --------------------------------
+
+for checker in record_verifies genuine_only convergence membership acked_durable; do
+    breaks "$checker"
+done
+
+# ---- Determinism ------------------------------------------------------------------------
+
+out=$tmp/det.json
+if "$sim" --scenario examples/sim/smoke.yaml --seed 11 --check-determinism --trace "$tmp/det.trace" \
+    --plot "$tmp/det.svg" >"$out" 2>"$tmp/det.err" &&
+    grep -q '"same": true' "$out"; then
+    pass determinism "one seed, one trace hash: $(field "$out" trace_hash)"
+else
+    fail determinism "$(head -n 1 "$tmp/det.err")"
+fi
+a=$(field "$out" trace_hash)
+"$sim" --scenario examples/sim/smoke.yaml --seed 11 --no-memo >"$tmp/nomemo.json" 2>/dev/null
+b=$(field "$tmp/nomemo.json" trace_hash)
+if [ -n "$a" ] && [ "$a" = "$b" ]; then
+    pass memo-changes-nothing "the trace hash is the same without the memo of public-key operations"
+else
+    fail memo-changes-nothing "with the memo $a, without $b"
+fi
+"$sim" --scenario examples/sim/smoke.yaml --seed 12 >"$tmp/other.json" 2>/dev/null
+c=$(field "$tmp/other.json" trace_hash)
+if [ -n "$c" ] && [ "$a" != "$c" ]; then
+    pass trace-hash-sees-the-run "seed 11 and 12 differ"
+else
+    fail trace-hash-sees-the-run "seed 11 and 12 both give $a"
+fi
+
+# ---- Outputs -------------------------------------------------------------------------------
+
+"$sim" --nodes 8 --duration 60s --seed 3 --trace "$tmp/trace.txt" --plot "$tmp/plot.svg" \
+    >"$tmp/out.json" 2>/dev/null
+if grep -q 'liveness phase' "$tmp/trace.txt" && grep -q 'operator applies' "$tmp/trace.txt"; then
+    pass trace "$(wc -l <"$tmp/trace.txt") lines"
+else
+    fail trace "no phases or operator actions in the trace"
+fi
+if head -c 5 "$tmp/plot.svg" | grep -q '<svg' && tail -n 1 "$tmp/plot.svg" | grep -q '</svg>' &&
+    grep -q 'polyline' "$tmp/plot.svg"; then
+    pass plot "$(wc -c <"$tmp/plot.svg") bytes of SVG"
+else
+    fail plot "not an SVG with a curve"
+fi
+
+# ---- A bad command line or scenario is refused, naming what is wrong ------------------------
+
+printf 'nodes: 4\nnetwork:\n  lost: 1%%\n' >"$tmp/bad.yaml"
+"$sim" --scenario "$tmp/bad.yaml" >/dev/null 2>"$tmp/bad.err"
+rc=$?
+if [ "$rc" -eq 2 ] && grep -q 'network: unknown key "lost"' "$tmp/bad.err"; then
+    pass bad-scenario "refused: $(head -n 1 "$tmp/bad.err")"
+else
+    fail bad-scenario "exit $rc: $(head -n 1 "$tmp/bad.err")"
+fi
+"$sim" --nemesis isolate,earthquake >/dev/null 2>"$tmp/bad2.err"
+rc=$?
+if [ "$rc" -eq 2 ] && grep -q 'unknown nemesis "earthquake"' "$tmp/bad2.err"; then
+    pass bad-nemesis "refused"
+else
+    fail bad-nemesis "exit $rc"
+fi
+
+# ---- The simulator links the core alone (DESIGN.md §1.4) ------------------------------------
+
+bad=$(nm "$sim" | awk '{print $NF}' | grep -E '^(cara_os_|uv_|curl_|sqlite3_|MHD_|cara_agent_)' | head -n 3)
+if [ -z "$bad" ]; then
+    pass core-only "no src/os, agent, libuv, curl, sqlite or microhttpd symbol in $sim"
+else
+    fail core-only "$sim holds $bad"
+fi
+
+exit $status

@@ -1,0 +1,376 @@
+/*
+ * The driver of one node: what cara-agent's libuv loop does around its
+ * core object, with the network, clock and disk of simnet.c instead of real
+ * ones. This is the only file that calls the node object's API
+ * (cara_gossip_*) to drive it: start, inputs, timers, the poll loop after
+ * each of them, crash, and restart from the disk. When the core grows one
+ * node object that holds gossip, the crdt and the scheduler's decisions,
+ * this file is what changes; the network, the clocks and the disk stay.
+ *
+ * The order of the poll loop follows the object's durability contract
+ * (src/gossip/gossip.h): the crdt's changes are written to the disk and,
+ * in the default mode, synced before any datagram or stream byte produced
+ * by the same input leaves.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "sim_int.h"
+
+#define DRAIN_ROUNDS_MAX 1000
+
+/* ---- Clocks ------------------------------------------------------------------------ */
+
+uint64_t node_mono_at(const sim_node *nd, uint64_t true_ms)
+{
+    uint64_t elapsed = true_ms > nd->anchor_true_ms ? true_ms - nd->anchor_true_ms : 0;
+    uint64_t rate = (uint64_t)((int64_t)SIM_PPM + nd->drift_ppm);
+    return nd->anchor_mono_ms + elapsed * rate / SIM_PPM;
+}
+
+int64_t node_wall_at(const sim_node *nd, uint64_t true_ms)
+{
+    return sim_config(nd->s)->wall_start_ms + (int64_t)node_mono_at(nd, true_ms) -
+           SIM_MONO_START + nd->wall_offset_ms;
+}
+
+uint64_t node_true_of_mono(const sim_node *nd, uint64_t mono_ms)
+{
+    if (mono_ms == SIM_NEVER)
+        return SIM_NEVER;
+    if (mono_ms <= nd->anchor_mono_ms)
+        return nd->anchor_true_ms;
+    uint64_t rate = (uint64_t)((int64_t)SIM_PPM + nd->drift_ppm);
+    uint64_t t = nd->anchor_true_ms + ((mono_ms - nd->anchor_mono_ms) * SIM_PPM + rate - 1) / rate;
+    while (node_mono_at(nd, t) < mono_ms) /* rounding: at most a step or two */
+        t++;
+    return t;
+}
+
+void node_set_drift(sim_node *nd, int32_t drift_ppm)
+{
+    uint64_t now = sim_now(nd->s);
+    CARA_ASSERT(drift_ppm > -(int32_t)SIM_PPM / 2 && drift_ppm < (int32_t)SIM_PPM / 2);
+    nd->anchor_mono_ms = node_mono_at(nd, now);
+    nd->anchor_true_ms = now;
+    nd->drift_ppm = drift_ppm;
+}
+
+static uint64_t mono_now(const sim_node *nd) { return node_mono_at(nd, sim_now(nd->s)); }
+static int64_t wall_now(const sim_node *nd) { return node_wall_at(nd, sim_now(nd->s)); }
+
+/* ---- The env of each node -------------------------------------------------------- */
+
+static uint64_t env_mono(void *ctx) { return mono_now(ctx); }
+static int64_t env_wall(void *ctx) { return wall_now(ctx); }
+static void env_log(void *ctx, int level, const char *module, const char *msg)
+{
+    (void)ctx, (void)level, (void)module, (void)msg;
+}
+static void *env_alloc(void *ctx, size_t n)
+{
+    return cara_env_alloc(sim_env(((sim_node *)ctx)->s), n);
+}
+static void *env_realloc(void *ctx, void *p, size_t n)
+{
+    return cara_env_realloc(sim_env(((sim_node *)ctx)->s), p, n);
+}
+static void env_free(void *ctx, void *p) { cara_env_free(sim_env(((sim_node *)ctx)->s), p); }
+
+/* ---- Life ------------------------------------------------------------------------- */
+
+static int crdt_fresh(sim_node *nd)
+{
+    cara_crdt_cfg cc = {.operator_pks = (const uint8_t(*)[CARA_CRDT_PK_BYTES])sim_op_pk(nd->s),
+                        .operator_pks_count = 1};
+    return cara_crdt_new(&nd->crdt, &cc, &nd->env);
+}
+
+int node_new(sim *s, size_t i, sim_node **out)
+{
+    const sim_cfg *cfg = sim_config(s);
+    sim_node *nd = cara_env_calloc(sim_env(s), 1, sizeof *nd);
+    if (nd == NULL)
+        return CARA_ENOMEM;
+    *out = nd;
+    nd->s = s;
+    nd->index = i;
+    nd->deadline_ms = SIM_NEVER;
+    nd->anchor_true_ms = nd->anchor_mono_ms = SIM_MONO_START;
+    (void)snprintf(nd->name, sizeof nd->name, "n%02zu", i);
+    /* Each node's key depends on the seed and its index alone, so that a
+     * run with more nodes keeps the keys of the first ones. */
+    cara_rng krng;
+    uint8_t seed[CARA_CRDT_SEED_BYTES];
+    cara_rng_seed(&krng, cfg->seed * 0x9e3779b97f4a7c15ull + i + 1);
+    cara_rng_bytes(&krng, seed, sizeof seed);
+    CARA_ASSERT(cara_crdt_key_from_seed(seed, nd->pk, nd->sk) == 0);
+    nd->env = (cara_env){nd, env_mono, env_wall, env_log, env_alloc, env_realloc,
+                         env_free, CARA_LOG_ERROR, {{0}}};
+    cara_rng_seed(&nd->env.rng, cfg->seed * 1000003u + i + 1);
+    nd->hash_dirty = true;
+    int rc = crdt_fresh(nd);
+    if (rc == 0)
+        rc = sim_store_new(&nd->store, sim_env(s), sim_blob_pool(s), &cfg->store,
+                           cfg->seed ^ (0x5705e000ull + i));
+    if (rc == 0)
+        rc = sim_mirror_new(&nd->mirror, sim_env(s), sim_blob_pool(s));
+    return rc;
+}
+
+void node_free(sim_node *nd)
+{
+    if (nd == NULL)
+        return;
+    cara_env *env = sim_env(nd->s);
+    cara_gossip_free(nd->g);
+    cara_crdt_free(nd->crdt);
+    sim_store_free(nd->store);
+    sim_mirror_free(nd->mirror);
+    cara_env_free(env, nd->conns);
+    cara_env_free(env, nd);
+}
+
+int node_start(sim_node *nd)
+{
+    if (nd->g != NULL)
+        return CARA_EEXIST;
+    const sim_cfg *cfg = sim_config(nd->s);
+    nd->life++;
+    if (nd->life > 1)
+        sim_stats_mut(nd->s)->restarts++;
+    cara_rng_seed(&nd->env.rng, (cfg->seed * 1000003u + nd->index + 1) ^ ((uint64_t)nd->life << 40));
+    cara_gossip_cfg gc = cfg->gossip;
+    gc.name = nd->name;
+    memcpy(gc.pk, nd->pk, sizeof gc.pk);
+    memcpy(gc.sk, nd->sk, sizeof gc.sk);
+    gc.addr = sim_addr(nd->index);
+    gc.epoch = nd->life;
+    int rc = cara_gossip_new(&nd->g, &gc, &nd->env, nd->crdt);
+    if (rc != 0)
+        return rc;
+    nd->installed = true;
+    nd->next_sync_mono_ms = mono_now(nd) + cfg->store.sync_interval_ms;
+    node_drain(nd);
+    return 0;
+}
+
+/* The process dies: its object and memory go, its disk keeps what was
+ * synced, and the state a restart will load is rebuilt from it now. */
+void node_crash(sim_node *nd)
+{
+    if (nd->g == NULL)
+        return;
+    sim_stats *st = sim_stats_mut(nd->s);
+    cara_gossip_free(nd->g);
+    nd->g = NULL;
+    st->writes_lost += sim_store_crash(nd->store);
+    cara_crdt_free(nd->crdt);
+    nd->crdt = NULL;
+    CARA_ASSERT(crdt_fresh(nd) == 0);
+    st->restart_records_refused += sim_store_load(nd->store, nd->crdt, wall_now(nd));
+    /* What loading installed is what the disk holds already. */
+    cara_crdt_change c;
+    while (cara_crdt_poll_change(nd->crdt, &c))
+        ;
+    sim_mirror_reload(nd->mirror, nd->crdt);
+    nd->hash_dirty = true;
+    nd->paused_until_ms = 0;
+    net_node_down(nd->s, nd->index);
+}
+
+/* ---- Input ------------------------------------------------------------------------- */
+
+void node_input_datagram(sim_node *nd, const cara_gossip_addr *from, const uint8_t *b, size_t len)
+{
+    (void)cara_gossip_recv(nd->g, from, b, len, mono_now(nd), wall_now(nd));
+}
+
+int node_input_accept(sim_node *nd, uint32_t *sid)
+{
+    return cara_gossip_stream_accept(nd->g, sid, mono_now(nd));
+}
+
+void node_input_connected(sim_node *nd, uint32_t sid)
+{
+    cara_gossip_stream_connected(nd->g, sid, mono_now(nd));
+}
+
+void node_input_stream(sim_node *nd, uint32_t sid, const uint8_t *b, size_t len)
+{
+    (void)cara_gossip_stream_recv(nd->g, sid, b, len, mono_now(nd), wall_now(nd));
+}
+
+void node_input_closed(sim_node *nd, uint32_t sid) { cara_gossip_stream_closed(nd->g, sid); }
+
+void node_tick(sim_node *nd)
+{
+    if (nd->g != NULL)
+        (void)cara_gossip_tick(nd->g, mono_now(nd), wall_now(nd));
+}
+
+/* ---- What the world asks of a node ------------------------------------------------------ */
+
+int node_add_member(sim_node *nd, const char *name, const uint8_t pk[CARA_CRDT_PK_BYTES],
+                    cara_gossip_addr addr)
+{
+    int rc = cara_gossip_add_member(nd->g, name, pk, &addr, mono_now(nd));
+    node_drain(nd);
+    return rc;
+}
+
+/* Every member its admissions name, as the agent adds every member whose
+ * node record its store holds after a restart. */
+size_t node_add_known_members(sim_node *nd)
+{
+    if (nd->g == NULL)
+        return 0;
+    size_t added = 0, count = cara_crdt_admitted_count(nd->crdt);
+    for (size_t k = 0; k < count; k++) {
+        uint8_t pk[CARA_CRDT_PK_BYTES];
+        const char *name;
+        size_t name_len;
+        if (cara_crdt_admitted_at(nd->crdt, k, pk, &name, &name_len) != 0)
+            continue;
+        int j = sim_node_of_name(nd->s, name, name_len);
+        if (j < 0 || (size_t)j == nd->index)
+            continue;
+        cara_gossip_addr a = sim_addr((size_t)j);
+        added += cara_gossip_add_member(nd->g, sim_name(nd->s, (size_t)j), pk, &a,
+                                        mono_now(nd)) == 0;
+    }
+    node_drain(nd);
+    return added;
+}
+
+int node_join(sim_node *nd, cara_gossip_addr seed, const uint8_t *proof, size_t proof_len)
+{
+    int rc = cara_gossip_join(nd->g, &seed, proof, proof_len, mono_now(nd));
+    node_drain(nd);
+    return rc;
+}
+
+int node_leave(sim_node *nd)
+{
+    if (nd->g == NULL)
+        return CARA_EINVAL;
+    int rc = cara_gossip_leave(nd->g, mono_now(nd));
+    node_drain(nd);
+    return rc;
+}
+
+int node_install(sim_node *nd, const uint8_t *envelope, size_t len)
+{
+    int rc = cara_crdt_apply_local(nd->crdt, envelope, len, wall_now(nd), NULL);
+    node_drain(nd);
+    return rc;
+}
+
+int node_accept(sim_node *nd, const uint8_t *envelope, size_t len, uint32_t holders)
+{
+    if (nd->g == NULL)
+        return CARA_EINVAL;
+    int rc = cara_crdt_apply_local(nd->crdt, envelope, len, wall_now(nd), NULL);
+    if (rc == 0)
+        rc = cara_gossip_publish(nd->g, envelope, len, holders, mono_now(nd));
+    node_drain(nd);
+    return rc;
+}
+
+int node_relay(sim_node *nd, const uint8_t *envelope, size_t len)
+{
+    if (nd->g == NULL)
+        return CARA_EINVAL;
+    int rc = cara_gossip_publish(nd->g, envelope, len, 0, mono_now(nd));
+    node_drain(nd);
+    return rc;
+}
+
+/* ---- Output ------------------------------------------------------------------------ */
+
+static void stored(void *ctx, const uint8_t *b, size_t len)
+{
+    sim_node *nd = ctx;
+    net_stored(nd->s, nd->index, b, len);
+}
+
+void node_persist(sim_node *nd, bool before_send)
+{
+    const sim_store_cfg *sc = &sim_config(nd->s)->store;
+    cara_crdt_change c;
+    bool reset = false;
+    while (cara_crdt_poll_change(nd->crdt, &c)) {
+        net_change(nd->s, nd->index, &c);
+        CARA_ASSERT(sim_store_write(nd->store, nd->crdt, &c) == 0);
+        sim_mirror_change(nd->mirror, &c);
+        reset |= c.type == CARA_CRDT_CHANGE_RESET;
+        nd->hash_dirty = true;
+    }
+    if (reset)
+        sim_mirror_reload(nd->mirror, nd->crdt);
+    if (!sim_store_dirty(nd->store))
+        return;
+    /* A node that is down is being installed (admissions written by an
+     * installer): those writes are durable whatever the mode. */
+    bool sync = nd->g == NULL || (sc->sync == SIM_SYNC_BEFORE_SEND && before_send);
+    if (sc->sync == SIM_SYNC_INTERVAL && mono_now(nd) >= nd->next_sync_mono_ms) {
+        nd->next_sync_mono_ms = mono_now(nd) + sc->sync_interval_ms;
+        sync = true;
+    }
+    if (sync) {
+        sim_stats_mut(nd->s)->syncs++;
+        (void)sim_store_sync(nd->store, stored, nd);
+    }
+}
+
+uint64_t node_next_deadline(const sim_node *nd)
+{
+    if (nd->g == NULL)
+        return SIM_NEVER;
+    uint64_t t = node_true_of_mono(nd, cara_gossip_next_deadline_ms(nd->g));
+    if (sim_config(nd->s)->store.sync == SIM_SYNC_INTERVAL && sim_store_dirty(nd->store)) {
+        uint64_t ts = node_true_of_mono(nd, nd->next_sync_mono_ms);
+        t = ts < t ? ts : t;
+    }
+    return t;
+}
+
+void node_drain(sim_node *nd)
+{
+    sim *s = nd->s;
+    node_persist(nd, true);
+    uint8_t *dgram = sim_dgram_buf(s);
+    cara_buf *segment = sim_segment_buf(s);
+    for (int round = 0; nd->g != NULL && round < DRAIN_ROUNDS_MAX; round++) {
+        bool any = false;
+        cara_gossip_addr to;
+        size_t len;
+        uint32_t sid;
+        while (cara_gossip_poll_send(nd->g, &to, dgram, CARA_GOSSIP_DATAGRAM_BYTES_MAX, &len) == 0) {
+            net_datagram(s, nd->index, &to, dgram, len);
+            any = true;
+        }
+        while (cara_gossip_poll_dial(nd->g, &sid, &to) == 0) {
+            net_dial(s, nd->index, sid, &to);
+            any = true;
+        }
+        cara_buf_reset(segment);
+        while (cara_gossip_stream_poll_send(nd->g, &sid, segment) == 0) {
+            net_stream_write(s, nd->index, sid, segment->data, segment->len);
+            cara_buf_reset(segment);
+            any = true;
+        }
+        while (cara_gossip_poll_close(nd->g, &sid) == 0) {
+            net_stream_close(s, nd->index, sid);
+            any = true;
+        }
+        cara_gossip_event ev;
+        while (cara_gossip_poll_event(nd->g, &ev) == 0) {
+            net_event(s, nd->index, &ev);
+            any = true;
+        }
+        if (!any)
+            break;
+    }
+    net_refresh(s, nd);
+}
