@@ -6,6 +6,7 @@
 #ifndef CARA_SIM_INT_H
 #define CARA_SIM_INT_H
 
+#include "core/core.h"
 #include "simnet.h"
 
 /* ---- The disk (sim_store.c) -------------------------------------------------- */
@@ -75,7 +76,8 @@ typedef struct sim_node {
     uint8_t pk[CARA_CRDT_PK_BYTES], sk[CARA_CRDT_SK_BYTES];
     cara_env env;
     cara_crdt *crdt;   /* while down: what the disk holds */
-    cara_gossip *g;    /* NULL while down */
+    cara_core *core;   /* the node object; NULL while down */
+    cara_gossip *g;    /* the object's gossip (cara_core_gossip); NULL while down */
     sim_store *store;
     sim_mirror *mirror;
     uint32_t life;

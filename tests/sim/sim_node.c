@@ -1,11 +1,14 @@
 /*
  * The driver of one node: what cara-agent's libuv loop does around its
- * core object, with the network, clock and disk of simnet.c instead of real
- * ones. This is the only file that calls the node object's API
- * (cara_gossip_*) to drive it: start, inputs, timers, the poll loop after
- * each of them, crash, and restart from the disk. When the core grows one
- * node object that holds gossip, the crdt and the scheduler's decisions,
- * this file is what changes; the network, the clocks and the disk stay.
+ * node object (src/core/core.h, which owns the gossip object), with the
+ * network, clock and disk of simnet.c instead of real ones. This is the
+ * only file that calls the node object's API (cara_core_*, and
+ * cara_gossip_* on the object's gossip) to drive it: start, inputs,
+ * timers, the poll loop after each of them, crash, and restart from the
+ * disk. Records stored go to the object as they do in the agent, and its
+ * evaluation runs in the poll loop; the simulated workload's values are
+ * opaque bytes, not project specs, so it decides nothing about projects
+ * yet (docs/sim.md, "What is not simulated yet").
  *
  * The order of the poll loop follows the object's durability contract
  * (src/gossip/gossip.h): the crdt's changes are written to the disk and,
@@ -123,7 +126,7 @@ void node_free(sim_node *nd)
     if (nd == NULL)
         return;
     cara_env *env = sim_env(nd->s);
-    cara_gossip_free(nd->g);
+    cara_core_free(nd->core); /* and its gossip object */
     cara_crdt_free(nd->crdt);
     sim_store_free(nd->store);
     sim_mirror_free(nd->mirror);
@@ -146,9 +149,17 @@ int node_start(sim_node *nd)
     memcpy(gc.sk, nd->sk, sizeof gc.sk);
     gc.addr = sim_addr(nd->index);
     gc.epoch = nd->life;
-    int rc = cara_gossip_new(&nd->g, &gc, &nd->env, nd->crdt);
+    cara_core_cfg cc = {.name = nd->name, .node_pk = nd->pk, .node_sk = nd->sk, .crdt = nd->crdt};
+    int rc = cara_core_new(&nd->core, &cc, &nd->env);
+    if (rc == 0)
+        cara_core_set_incarnation(nd->core, nd->life);
+    if (rc == 0 && (rc = cara_core_gossip_start(nd->core, &gc, mono_now(nd))) != 0) {
+        cara_core_free(nd->core);
+        nd->core = NULL;
+    }
     if (rc != 0)
         return rc;
+    nd->g = cara_core_gossip(nd->core);
     nd->installed = true;
     nd->next_sync_mono_ms = mono_now(nd) + cfg->store.sync_interval_ms;
     node_drain(nd);
@@ -162,7 +173,8 @@ void node_crash(sim_node *nd)
     if (nd->g == NULL)
         return;
     sim_stats *st = sim_stats_mut(nd->s);
-    cara_gossip_free(nd->g);
+    cara_core_free(nd->core); /* and its gossip object */
+    nd->core = NULL;
     nd->g = NULL;
     st->writes_lost += sim_store_crash(nd->store);
     cara_crdt_free(nd->crdt);
@@ -288,6 +300,44 @@ int node_relay(sim_node *nd, const uint8_t *envelope, size_t len)
 
 /* ---- Output ------------------------------------------------------------------------ */
 
+/* A change the disk took goes to the node object, as the agent's store
+ * feed does (it is written, synced or not, before the object acts). */
+static void core_told(sim_node *nd, const cara_crdt_change *c)
+{
+    cara_crdt_record r;
+    if (c->type == CARA_CRDT_CHANGE_PUT && cara_crdt_record_decode(c->bytes, c->len, &r) == 0) {
+        char key[CARA_CRDT_KEY_BYTES_MAX + 1];
+        (void)snprintf(key, sizeof key, "%.*s", (int)r.key_bytes, (const char *)r.key);
+        cara_core_record_changed(nd->core, r.kind, key);
+    } else if (c->type == CARA_CRDT_CHANGE_DEL || c->type == CARA_CRDT_CHANGE_RESET) {
+        cara_core_all_changed(nd->core);
+    }
+}
+
+/* The object's evaluation turn, and its actions carried out: its records
+ * to gossip (stored by the next persist, before anything is sent); runs,
+ * deletes and node records wait for the simulated runtime and node
+ * records of the container-runtime work (docs/sim.md). */
+static bool core_turn(sim_node *nd)
+{
+    if (nd->core == NULL)
+        return false;
+    if (cara_core_busy(nd->core) || cara_core_next_deadline_wall_ms(nd->core) <= wall_now(nd))
+        cara_core_step(nd->core, wall_now(nd));
+    bool any = false;
+    cara_core_action act;
+    while (cara_core_poll_action(nd->core, &act) == 0) {
+        any = true;
+        if (act.kind == CARA_CORE_ACT_RECORD)
+            (void)cara_gossip_publish(nd->g, act.record, act.record_len, 0, mono_now(nd));
+        else if (act.kind == CARA_CORE_ACT_INCARNATION)
+            cara_core_set_incarnation(nd->core, act.generation);
+        sim_stats_mut(nd->s)->core_actions++;
+        cara_core_action_free(nd->core, &act);
+    }
+    return any;
+}
+
 static void stored(void *ctx, const uint8_t *b, size_t len)
 {
     sim_node *nd = ctx;
@@ -305,6 +355,8 @@ void node_persist(sim_node *nd, bool before_send)
         sim_mirror_change(nd->mirror, &c);
         reset |= c.type == CARA_CRDT_CHANGE_RESET;
         nd->hash_dirty = true;
+        if (nd->core != NULL)
+            core_told(nd, &c);
     }
     if (reset)
         sim_mirror_reload(nd->mirror, nd->crdt);
@@ -342,7 +394,9 @@ void node_drain(sim_node *nd)
     uint8_t *dgram = sim_dgram_buf(s);
     cara_buf *segment = sim_segment_buf(s);
     for (int round = 0; nd->g != NULL && round < DRAIN_ROUNDS_MAX; round++) {
-        bool any = false;
+        bool any = core_turn(nd);
+        if (any)
+            node_persist(nd, true);
         cara_gossip_addr to;
         size_t len;
         uint32_t sid;
@@ -365,7 +419,7 @@ void node_drain(sim_node *nd)
             any = true;
         }
         cara_gossip_event ev;
-        while (cara_gossip_poll_event(nd->g, &ev) == 0) {
+        while (cara_core_poll_gossip_event(nd->core, &ev) == 0) {
             net_event(s, nd->index, &ev);
             any = true;
         }
