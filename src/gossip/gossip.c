@@ -98,6 +98,10 @@ int cara_gossip_poll_event(cara_gossip *g, cara_gossip_event *ev)
     *ev = g->events[g->ev_head];
     g->ev_head = (g->ev_head + 1) % CARA_GOSSIP_EVENTS_MAX;
     g->ev_count--;
+    /* Drained: start again at slot 0, so only as many of the ring's pages
+     * are ever touched as it held at once (the driver drains it often). */
+    if (g->ev_count == 0)
+        g->ev_head = 0;
     return 0;
 }
 

@@ -399,6 +399,10 @@ int cara_swim_poll_send(cara_swim *s, cara_swim_peer *to, cara_swim_msg *msg)
                               it->msg.updates_count * sizeof(cara_swim_update));
     s->out_head = (s->out_head + 1) % CARA_SWIM_OUTBOX_MAX;
     s->out_count--;
+    /* Drained: start again at slot 0, so the ring's pages are touched only
+     * as deep as it ever fills, not all of them in turn. */
+    if (s->out_count == 0)
+        s->out_head = 0;
     return 0;
 }
 
@@ -409,6 +413,8 @@ int cara_swim_poll_event(cara_swim *s, cara_swim_event *ev)
     *ev = s->events[s->ev_head];
     s->ev_head = (s->ev_head + 1) % CARA_SWIM_EVENTS_MAX;
     s->ev_count--;
+    if (s->ev_count == 0)
+        s->ev_head = 0; /* as for the outbox */
     return 0;
 }
 
