@@ -483,6 +483,20 @@ static void send_msg(cara_gossip *g, const uint8_t pk[CARA_CRDT_PK_BYTES],
     g->out_count++;
 }
 
+/* A PING's target is its recipient, and the seal already says who that is:
+ * the datagram is sealed under the pairwise key of sender and recipient,
+ * which no other node can open. So the target's name and 32-byte key are
+ * not sent (about 40 bytes of every probe), and the receiver restores
+ * them as its own identity (handle_msg). A PING-REQ names a third member
+ * and keeps its target. */
+static void omit_ping_target(cara_swim_msg *m)
+{
+    if (m->type != CARA_SWIM_PING)
+        return;
+    memset(&m->target, 0, sizeof m->target);
+    memset(&m->target_addr, 0, sizeof m->target_addr);
+}
+
 /* Moves the swim layer's messages into the outbox, records piggybacked. */
 void gossip_pump(cara_gossip *g)
 {
@@ -497,6 +511,7 @@ void gossip_pump(cara_gossip *g)
             continue;
         }
         m->kind = CARA_WIRE_SWIM;
+        omit_ping_target(&m->swim);
         size_t used = cara_wire_swim_bytes(&m->swim);
         size_t room = used < CARA_GOSSIP_PLAINTEXT_BYTES_MAX ? CARA_GOSSIP_PLAINTEXT_BYTES_MAX - used
                                                               : 0;
@@ -780,6 +795,8 @@ static void handle_msg(cara_gossip *g, gossip_peer *p, const cara_gossip_addr *f
         for (size_t i = 0; i < m->records_count; i++)
             (void)gossip_take_record(g, m->records[i].ptr, m->records[i].len, now_wall_ms);
         cara_swim_id id = id_of(p);
+        if (m->swim.type == CARA_SWIM_PING && m->swim.target.name_len == 0)
+            m->swim.target = g->self; /* omit_ping_target: it was sealed for us */
         filter_updates(g, &m->swim);
         (void)cara_swim_recv(g->swim, &id, &m->swim, now_mono_ms);
         break;

@@ -24,6 +24,8 @@ typedef struct member {
     uint64_t suspect_start_ms, suspect_min_ms, suspect_max_ms;
     uint32_t accusers_count; /* the first accuser included */
     uint64_t accusers[CARA_SWIM_CONFIRMS_MAX + 1];
+    uint64_t name_h;      /* name_hash of the name, for the digest */
+    uint32_t peer_digest; /* the digest its last message carried; 0: none */
 } member;
 
 /* One pending update and how often it has been piggybacked. */
@@ -64,6 +66,7 @@ struct cara_swim {
     uint32_t incarnation;
     bool leaving;
     uint32_t lhm; /* Lifeguard's local health multiplier, 0 = healthy */
+    uint64_t self_h; /* name_hash of our name */
 
     member *members; /* CARA_SWIM_MEMBERS_MAX slots */
     size_t alive_count, suspect_count;
@@ -107,6 +110,16 @@ static uint64_t name_hash(const char *name, size_t len)
     for (size_t i = 0; i < len; i++)
         h = (h ^ (uint8_t)name[i]) * 1099511628211ULL;
     return h;
+}
+
+/* One member's share of the digest: its name and incarnation, mixed
+ * (SplitMix64's finaliser) so that sums of shares rarely meet by chance. */
+static uint32_t digest_share(uint64_t name_h, uint32_t incarnation)
+{
+    uint64_t z = name_h ^ ((uint64_t)incarnation * 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return (uint32_t)((z ^ (z >> 31)) >> 32);
 }
 
 static bool is_self(const cara_swim *s, const char *name, size_t len)
@@ -351,6 +364,14 @@ static void fill_piggyback(cara_swim *s, const cara_swim_id *to, cara_swim_msg *
         add_samples(s, to, msg, &bytes);
 }
 
+/* Whether `to` last told us a digest equal to ours: then our views agree,
+ * and samples would teach it nothing. */
+static bool views_agree(const cara_swim *s, const cara_swim_id *to, uint32_t digest)
+{
+    size_t slot = find_member(s, to->name, to->name_len);
+    return slot != NO_SLOT && s->members[slot].peer_digest == digest;
+}
+
 /* Queues a message. `target` is the member a ping or ping-req is about. */
 static void send_msg(cara_swim *s, const cara_swim_peer *to, uint8_t type, uint32_t seq,
                      const cara_swim_peer *target)
@@ -370,12 +391,17 @@ static void send_msg(cara_swim *s, const cara_swim_peer *to, uint8_t type, uint3
         if (type == CARA_SWIM_PING_REQ)
             it->msg.target_addr = target->addr;
     }
+    it->msg.digest = cara_swim_digest(s);
     /* Samples ride on pings and on the acks that answer them: a newcomer
      * (or a restarted node) learns the members through the answers to its
      * own pings as much as through the pings it receives; with pings alone
      * a restarted node of 8 missed a member after 10 periods in about one
-     * run in 15. Relays, nacks and gossip rounds carry news only. */
-    fill_piggyback(s, &to->id, &it->msg, type == CARA_SWIM_PING || type == CARA_SWIM_ACK);
+     * run in 15. Relays, nacks and gossip rounds carry news only. And none
+     * go to a member whose last digest equals ours: in a cluster at rest
+     * that is every member, and samples were most of its bytes. */
+    bool samples = (type == CARA_SWIM_PING || type == CARA_SWIM_ACK) &&
+                   !views_agree(s, &to->id, it->msg.digest);
+    fill_piggyback(s, &to->id, &it->msg, samples);
 }
 
 /* A peer by id: its known address, or none (the driver answers to the
@@ -453,6 +479,7 @@ static size_t add_member(cara_swim *s, const cara_swim_peer *p, uint32_t inc, ui
     memset(m, 0, sizeof *m);
     m->used = true;
     m->peer = *p;
+    m->name_h = name_hash(p->id.name, p->id.name_len);
     set_state(s, m, CARA_SWIM_ALIVE, inc, now_mono_ms);
     s->order[s->order_count++] = (uint32_t)slot;
     size_t span = s->order_count - s->order_cursor;
@@ -889,6 +916,9 @@ int cara_swim_recv(cara_swim *s, const cara_swim_id *from, const cara_swim_msg *
     /* Updates first: a newcomer's ping carries its own ALIVE and address. */
     for (size_t i = 0; i < msg->updates_count; i++)
         apply_update(s, &msg->updates[i], now_mono_ms);
+    size_t from_slot = find_member(s, from->name, from->name_len);
+    if (from_slot != NO_SLOT)
+        s->members[from_slot].peer_digest = msg->digest;
     switch (msg->type) {
     case CARA_SWIM_PING:
         if (!is_self(s, msg->target.name, msg->target.name_len)) {
@@ -1077,6 +1107,7 @@ int cara_swim_new(cara_swim **out, const cara_swim_cfg *cfg, cara_env *env)
     s->env = env;
     s->cfg = *cfg;
     s->seq_next = 1;
+    s->self_h = name_hash(cfg->self.name, cfg->self.name_len);
     s->members = cara_env_calloc(env, CARA_SWIM_MEMBERS_MAX, sizeof *s->members);
     s->order = cara_env_calloc(env, CARA_SWIM_MEMBERS_MAX, sizeof *s->order);
     s->bcasts = cara_env_calloc(env, CARA_SWIM_BROADCASTS_MAX, sizeof *s->bcasts);
@@ -1125,6 +1156,17 @@ int cara_swim_member(const cara_swim *s, const char *name, size_t name_len, int 
 size_t cara_swim_alive_count(const cara_swim *s)
 {
     return s->alive_count + (s->leaving ? 0 : 1);
+}
+
+uint32_t cara_swim_digest(const cara_swim *s)
+{
+    uint32_t d = s->leaving ? 0 : digest_share(s->self_h, s->incarnation);
+    for (size_t i = 0; i < CARA_SWIM_MEMBERS_MAX; i++) {
+        const member *m = &s->members[i];
+        if (m->used && (m->state == CARA_SWIM_ALIVE || m->state == CARA_SWIM_SUSPECT))
+            d += digest_share(m->name_h, m->incarnation);
+    }
+    return d == 0 ? 1 : d; /* 0 says "no digest" on the wire */
 }
 
 size_t cara_swim_suspect_count(const cara_swim *s)

@@ -78,6 +78,10 @@ typedef struct cara_swim_msg {
     uint32_t seq;
     cara_swim_id target;
     cara_swim_addr target_addr;
+    /* The sender's membership digest (cara_swim_digest) when it built the
+     * message; 0 says nothing. A receiver whose own digest equals it knows
+     * that samples would teach the sender nothing (docs/gossip.md). */
+    uint32_t digest;
     uint8_t updates_count;
     cara_swim_update updates[CARA_SWIM_PIGGYBACK_MAX];
 } cara_swim_msg;
@@ -204,6 +208,10 @@ int cara_swim_reconnect(cara_swim *s, uint64_t now_mono_ms);
 int cara_swim_member(const cara_swim *s, const char *name, size_t name_len, int *state,
                      uint32_t *incarnation);
 size_t cara_swim_alive_count(const cara_swim *s);   /* ourselves included */
+/* A 32-bit digest of the live members (alive or suspect, ourselves
+ * included) and their incarnations: two nodes with one view have one
+ * digest. Never 0. */
+uint32_t cara_swim_digest(const cara_swim *s);
 size_t cara_swim_suspect_count(const cara_swim *s);
 uint32_t cara_swim_local_health(const cara_swim *s); /* 0 = healthy */
 uint32_t cara_swim_incarnation(const cara_swim *s);

@@ -25,7 +25,9 @@
 #include "crdt/crdt.h"
 #include "gossip/swim_int.h"
 
-#define CARA_WIRE_VERSION 1
+/* Version 2: the membership message carries the sender's membership
+ * digest, and a PING names no target (the seal says whom it is for). */
+#define CARA_WIRE_VERSION 2
 
 enum cara_wire_kind {
     CARA_WIRE_SWIM = 1,     /* datagram: a cara_swim_msg + piggybacked records */

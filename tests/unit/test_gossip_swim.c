@@ -64,6 +64,7 @@ typedef struct net {
     int count_subject;
     uint32_t dead_sent[NET_MAX];
     size_t msgs_sent, piggyback_max_seen, piggyback_bytes_max_seen;
+    size_t updates_sent; /* piggybacked entries of every message, samples included */
 } net;
 
 static void fill_id(cara_swim_id *id, int i)
@@ -162,6 +163,7 @@ static void account_msg(net *w, int from, int to, const cara_swim_msg *msg)
 {
     size_t bytes = 0;
     w->msgs_sent++;
+    w->updates_sent += msg->updates_count;
     for (size_t i = 0; i < msg->updates_count; i++) {
         const cara_swim_update *u = &msg->updates[i];
         bytes += cara_swim_update_bytes_max(u);
@@ -306,6 +308,43 @@ TEST(swim_sixteen_nodes_joined_through_one_seed_all_see_sixteen_alive)
         CHECK_INT(cara_swim_get_stats(w->nodes[i])->nonsense_count, ==, 0);
     }
     CHECK_INT(w->suspect_events, ==, 0);
+    net_free(w);
+}
+
+/* Samples are for members whose view may differ from ours. Once every
+ * view is the same, every digest is, and a cluster at rest sends probes
+ * with nothing piggybacked; a change (a crash) makes them flow again until
+ * the views agree once more. */
+TEST(swim_samples_stop_once_views_agree_and_resume_when_they_differ)
+{
+    net *w = net_new(16, NULL);
+    CHECK(net_join_all(w, 30) != NEVER);
+    /* Until every member has heard every other's digest: a round of
+     * probes (15 periods) and some. */
+    net_run(w, w->now_ms + 40 * PERIOD_MS);
+    uint32_t d0 = cara_swim_digest(w->nodes[0]);
+    CHECK(d0 != 0);
+    for (int i = 1; i < 16; i++)
+        CHECK_INT(cara_swim_digest(w->nodes[i]), ==, d0);
+    size_t msgs0 = w->msgs_sent, upd0 = w->updates_sent;
+    net_run(w, w->now_ms + 60 * PERIOD_MS);
+    size_t msgs = w->msgs_sent - msgs0, upd = w->updates_sent - upd0;
+    say("  at rest: %zu messages, %zu updates\n", msgs, upd);
+    CHECK_INT(msgs, >=, 2 * 16 * 55); /* a ping and an ack per node per period */
+    CHECK_INT(upd, ==, 0);
+    /* A crash changes every view: the death is spread, then samples go out
+     * again until the digests agree (without the dead member). */
+    net_crash(w, 5);
+    net_run(w, w->now_ms + 40 * PERIOD_MS);
+    CHECK_INT(w->updates_sent - upd0, >, 0);
+    uint32_t d1 = cara_swim_digest(w->nodes[0]);
+    CHECK(d1 != d0);
+    for (int i = 1; i < 16; i++)
+        if (i != 5)
+            CHECK_INT(cara_swim_digest(w->nodes[i]), ==, d1);
+    upd0 = w->updates_sent;
+    net_run(w, w->now_ms + 60 * PERIOD_MS);
+    CHECK_INT(w->updates_sent - upd0, ==, 0);
     net_free(w);
 }
 
@@ -699,7 +738,7 @@ TEST(swim_piggyback_list_respects_its_count_and_byte_caps)
         CHECK_INT(bytes + CARA_SWIM_HEADER_BYTES_MAX + CARA_SWIM_ENVELOPE_RESERVE_BYTES +
                       CARA_GOSSIP_SEAL_OVERHEAD_BYTES,
                   <=, CARA_GOSSIP_DATAGRAM_BYTES_MAX);
-        /* 129 bytes per update at these lengths: nine fit (1161 of 1186
+        /* 129 bytes per update at these lengths: nine fit (1161 of 1207
          * bytes), not ten, and not even our own 48-byte state. */
         CHECK_INT(out.updates_count, ==, 9);
         for (size_t i = 0; i < out.updates_count; i++)
