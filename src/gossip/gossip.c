@@ -48,6 +48,7 @@ void cara_gossip_cfg_lan(cara_gossip_cfg *cfg)
     DEF(indirect_checks_count, lan.indirect_checks_count);
     DEF(suspicion_mult, lan.suspicion_mult);
     DEF(suspicion_max_mult, lan.suspicion_max_mult);
+    DEF(suspicion_confirmations, lan.suspicion_confirmations);
     DEF(retransmit_mult, lan.retransmit_mult);
     DEF(awareness_max, lan.awareness_max);
     DEF(reap_horizon_ms, lan.reap_horizon_ms);
@@ -213,6 +214,7 @@ static int make_swim(cara_gossip *g)
         .indirect_checks_count = g->cfg.indirect_checks_count,
         .suspicion_mult = g->cfg.suspicion_mult,
         .suspicion_max_mult = g->cfg.suspicion_max_mult,
+        .suspicion_confirmations = g->cfg.suspicion_confirmations,
         .retransmit_mult = g->cfg.retransmit_mult,
         .awareness_max = g->cfg.awareness_max,
         .reap_horizon_ms = g->cfg.reap_horizon_ms,

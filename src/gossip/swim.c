@@ -22,9 +22,11 @@ typedef struct member {
     uint64_t state_since_ms;
     /* Suspicion: fixed when it starts (N may change while it runs). */
     uint64_t suspect_start_ms, suspect_min_ms, suspect_max_ms;
+    uint32_t suspect_k; /* confirmations that bring it to the minimum */
     uint32_t accusers_count; /* the first accuser included */
     uint64_t accusers[CARA_SWIM_CONFIRMS_MAX + 1];
     uint64_t name_h;      /* name_hash of the name, for the digest */
+    bool probe_soon;      /* suspected by another: our next probe is of it */
     uint32_t peer_digest; /* the digest its last message carried; 0: none */
 } member;
 
@@ -157,8 +159,9 @@ void cara_swim_cfg_lan(cara_swim_cfg *cfg)
     cfg->probe_interval_ms = 1000;
     cfg->probe_timeout_ms = 500;
     cfg->indirect_checks_count = 3;
-    cfg->suspicion_mult = 4;
-    cfg->suspicion_max_mult = 6;
+    cfg->suspicion_mult = 2;
+    cfg->suspicion_max_mult = 12;
+    cfg->suspicion_confirmations = 3;
     cfg->retransmit_mult = 4;
     cfg->awareness_max = 8;
     cfg->reap_horizon_ms = 300000;
@@ -522,6 +525,15 @@ static void shuffle_order(cara_swim *s)
  * after each full round, skipping the dead and the departed. */
 static size_t next_target(cara_swim *s)
 {
+    /* A member another suspects comes first (probe_soon). */
+    for (size_t i = 0; i < s->order_count; i++) {
+        member *m = &s->members[s->order[i]];
+        if (!m->probe_soon)
+            continue;
+        m->probe_soon = false;
+        if (m->state == CARA_SWIM_SUSPECT)
+            return s->order[i];
+    }
     for (size_t n = 0; n <= s->order_count; n++) {
         if (s->order_count == 0)
             return NO_SLOT;
@@ -558,18 +570,24 @@ static size_t pick_alive(cara_swim *s, size_t exclude, size_t k, uint32_t *out)
 
 /* ---- Suspicion -------------------------------------------------------------- */
 
+/* K, but no more than the members who could confirm: all live ones but
+ * the suspect and the first accuser (memberlist drops K to 0 there; we keep
+ * asking for every member that can confirm, so that a small cluster does
+ * not fall to the minimum on one word). */
 static uint32_t confirmations_expected(const cara_swim *s)
 {
-    uint32_t k = s->cfg.suspicion_mult > 2 ? s->cfg.suspicion_mult - 2 : 0;
-    return k > CARA_SWIM_CONFIRMS_MAX ? CARA_SWIM_CONFIRMS_MAX : k;
+    size_t n = members_n(s);
+    uint32_t k = s->cfg.suspicion_confirmations;
+    if (n < 2 + (size_t)k)
+        k = n > 2 ? (uint32_t)(n - 2) : 0;
+    return k;
 }
 
-static uint64_t suspect_deadline_ms(const cara_swim *s, const member *m)
+static uint64_t suspect_deadline_ms(const member *m)
 {
     uint32_t confirmations = m->accusers_count > 0 ? m->accusers_count - 1 : 0;
     return m->suspect_start_ms + cara_swim_suspicion_timeout_ms(m->suspect_min_ms, m->suspect_max_ms,
-                                                                confirmations,
-                                                                confirmations_expected(s));
+                                                                confirmations, m->suspect_k);
 }
 
 static bool accuser_add(member *m, uint64_t h)
@@ -581,6 +599,23 @@ static bool accuser_add(member *m, uint64_t h)
         return false;
     m->accusers[m->accusers_count++] = h;
     return true;
+}
+
+/* Someone else suspects `m`: our next probe is of it, and it starts now
+ * unless a probe is in flight. If `m` is dead, our probe fails and we
+ * confirm the suspicion a period from now, instead of whenever the
+ * round-robin order would have reached it (after N/2 periods on average):
+ * this is what lets a suspicion reach its minimum, three confirmations,
+ * within about two periods whatever N. If it is alive, our ping carries
+ * the suspicion (fill_piggyback) and its ack carries the refutation,
+ * since our digests differ. Each member that hears of a suspicion sends
+ * one probe more than it would have; none is sent while nobody is
+ * suspected. */
+static void probe_suspect_soon(cara_swim *s, member *m, uint64_t now_mono_ms)
+{
+    m->probe_soon = true;
+    if (!s->probe.active && !s->leaving && s->probe_next_ms > now_mono_ms)
+        s->probe_next_ms = now_mono_ms;
 }
 
 /* `accuser` suspects `m` at `inc`. A new suspicion starts at the maximum
@@ -601,11 +636,14 @@ static void suspect_member(cara_swim *s, member *m, uint32_t inc, const char *ac
         m->suspect_min_ms = cara_swim_suspicion_min_ms(s->cfg.suspicion_mult, members_n(s),
                                                         s->cfg.probe_interval_ms);
         m->suspect_max_ms = m->suspect_min_ms * s->cfg.suspicion_max_mult;
+        m->suspect_k = confirmations_expected(s);
         m->accusers_count = 0;
         accuser_add(m, h);
         emit_event(s, CARA_SWIM_EV_SUSPECT, m);
         if (ours) {
             s->stats.suspicions_raised_count++;
+        } else {
+            probe_suspect_soon(s, m, now_mono_ms);
         }
     } else if (m->state == CARA_SWIM_SUSPECT && inc == m->incarnation) {
         if (!accuser_add(m, h))
@@ -967,7 +1005,7 @@ static void members_tick(cara_swim *s, uint64_t now_mono_ms)
         member *m = &s->members[i];
         if (!m->used)
             continue;
-        if (m->state == CARA_SWIM_SUSPECT && now_mono_ms >= suspect_deadline_ms(s, m)) {
+        if (m->state == CARA_SWIM_SUSPECT && now_mono_ms >= suspect_deadline_ms(m)) {
             cara_swim_update u;
             make_update(&u, CARA_SWIM_DEAD, m->incarnation, &m->peer, &s->cfg.self);
             s->stats.deaths_declared_count++;
@@ -1009,7 +1047,7 @@ uint64_t cara_swim_next_deadline_ms(const cara_swim *s)
     for (size_t i = 0; i < CARA_SWIM_MEMBERS_MAX; i++) {
         const member *m = &s->members[i];
         if (m->used && m->state == CARA_SWIM_SUSPECT)
-            t = min_u64(t, suspect_deadline_ms(s, m));
+            t = min_u64(t, suspect_deadline_ms(m));
         else if (m->used && (m->state == CARA_SWIM_DEAD || m->state == CARA_SWIM_LEFT))
             t = min_u64(t, m->state_since_ms + s->cfg.reap_horizon_ms);
     }
@@ -1090,7 +1128,9 @@ static bool cfg_valid(const cara_swim_cfg *c)
            c->probe_timeout_ms > 0 && c->probe_timeout_ms < c->probe_interval_ms &&
            c->indirect_checks_count <= CARA_SWIM_INDIRECT_MAX && c->suspicion_mult >= 1 &&
            c->suspicion_mult <= CARA_SWIM_SUSPICION_MULT_MAX && c->suspicion_max_mult >= 1 &&
-           c->suspicion_max_mult <= CARA_SWIM_SUSPICION_MULT_MAX && c->retransmit_mult >= 1 &&
+           c->suspicion_max_mult <= CARA_SWIM_SUSPICION_MULT_MAX &&
+           c->suspicion_confirmations >= 1 &&
+           c->suspicion_confirmations <= CARA_SWIM_CONFIRMS_MAX && c->retransmit_mult >= 1 &&
            c->retransmit_mult <= CARA_SWIM_RETRANSMIT_MULT_MAX && c->awareness_max >= 1 &&
            c->awareness_max <= CARA_SWIM_AWARENESS_MAX && c->reap_horizon_ms > 0;
 }

@@ -100,6 +100,11 @@ typedef struct cara_swim_cfg {
     uint32_t indirect_checks_count; /* k members asked to ping-req */
     uint32_t suspicion_mult;        /* minimum timeout, in scaled periods */
     uint32_t suspicion_max_mult;    /* maximum timeout = this x minimum */
+    /* Independent accusers beyond the first that bring a suspicion down to
+     * its minimum (Lifeguard's K; memberlist ties it to suspicion_mult - 2),
+     * 1..CARA_SWIM_CONFIRMS_MAX, and never more than the other members
+     * that could confirm. */
+    uint32_t suspicion_confirmations;
     uint32_t retransmit_mult;       /* lambda in lambda * ceil(log10(N+1)) */
     uint32_t awareness_max;         /* period multiplier ceiling, >= 1 */
     uint64_t reap_horizon_ms;       /* dead/left members kept this long */
