@@ -425,8 +425,9 @@
 /* Pings this node relays for others at once; past it a ping-req is
  * dropped (counted) and its requester sees a missed nack. */
 #define CARA_SWIM_RELAYS_MAX 64
-/* Independent accusers remembered per suspicion (Lifeguard needs
- * suspicion_mult - 2 of them). */
+/* Independent accusers remembered per suspicion, and the most
+ * confirmations a suspicion may wait for (suspicion_confirmations, K;
+ * the LAN default is 3). */
 #define CARA_SWIM_CONFIRMS_MAX 8
 /* Multipliers: the probe period grows to at most 16x under bad health;
  * retransmissions are at most 16 * ceil(log10(N + 1)). */
@@ -648,7 +649,7 @@ _Static_assert(CARA_SWIM_PIGGYBACK_BYTES_MAX >= 6 * CARA_SWIM_UPDATE_BYTES_MAX,
                "six worst-case updates fit the piggyback budget");
 _Static_assert(CARA_SWIM_MEMBERS_MAX <= CARA_GOSSIP_PEERS_MAX,
                "every member has a pairwise key in the seal layer");
-_Static_assert(CARA_SWIM_KEY_BYTES == 32, "an Ed25519 public key, as the seal header carries");
+_Static_assert(CARA_SWIM_KEY_BYTES == 32, "an Ed25519 public key, as the seal admits");
 _Static_assert(CARA_SWIM_PIGGYBACK_MAX <= 255, "the update count is a uint8_t");
 _Static_assert(CARA_SWIM_SAMPLES_PER_MSG < CARA_SWIM_PIGGYBACK_MAX,
                "samples only fill spare room");

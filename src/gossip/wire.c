@@ -392,7 +392,7 @@ size_t cara_wire_swim_bytes(const cara_swim_msg *m)
 #define ELEMENTS_ACK (SHAPE_ACK + CARA_WIRE_ACKS_MAX * (1 + 2))
 #define ELEMENTS_HELLO (SHAPE_HELLO + CARA_WIRE_RECORDS_MAX)
 #define ELEMENTS_OTHER (SHAPE_BLOB > SHAPE_REFUSED ? SHAPE_BLOB : SHAPE_REFUSED)
-/* The bound the pre-scan enforces: the largest of the above (1146 with
+/* The bound the pre-scan enforces: the largest of the above (1147 with
  * today's caps). A message with more elements breaks some cap. */
 #define WIRE_ELEMENTS_MAX ELEMENTS_SWIM
 _Static_assert(WIRE_ELEMENTS_MAX >= ELEMENTS_PUSH && WIRE_ELEMENTS_MAX >= ELEMENTS_ACK &&
@@ -400,7 +400,7 @@ _Static_assert(WIRE_ELEMENTS_MAX >= ELEMENTS_PUSH && WIRE_ELEMENTS_MAX >= ELEMEN
                    WIRE_ELEMENTS_MAX >= SHAPE_DONE,
                "the element bound admits the largest message of every kind");
 /* What msgpack-c may allocate for any input the pre-scan lets through: one
- * zone chunk of this many bytes (27,504 on LP64), plus the chunk's own
+ * zone chunk of this many bytes (27,528 on LP64), plus the chunk's own
  * header, freed before cara_wire_decode returns (docs/gossip.md, "Wire"). */
 #define WIRE_ZONE_BYTES_MAX (WIRE_ELEMENTS_MAX * sizeof(msgpack_object))
 _Static_assert(WIRE_ZONE_BYTES_MAX <= 32 * 1024, "decoding a wire message allocates under 32 KiB");

@@ -354,7 +354,7 @@ TEST(swim_samples_stop_once_views_agree_and_resume_when_they_differ)
 
 /* Bound: the first suspicion comes within 2(N-1) periods (the randomised
  * round-robin visits every member once a round), the suspicion lasts at most
- * suspicion_max (6 x 4 x log10 16 = 28.9 periods at N = 16), and the death
+ * suspicion_max (12 x 2 x log10 16 = 28.9 periods at N = 16), and the death
  * then spreads in a few periods. With 15 probers the confirmations arrive
  * fast, so we hold the implementation to a much tighter 20 periods. */
 TEST(swim_crashed_node_is_declared_dead_by_everyone_within_twenty_periods)
