@@ -173,6 +173,10 @@ static void expire(cara_auth *a, int64_t now_mono_ms)
         a->head = (a->head + 1) % a->ring_cap;
         a->count--;
     }
+    /* Empty: start again at slot 0, so the ring's pages are touched only as
+     * deep as it ever filled (the index holds no positions now). */
+    if (a->count == 0)
+        a->head = 0;
 }
 
 static void remember(cara_auth *a, const uint8_t *nonce, uint64_t hash, size_t slot,

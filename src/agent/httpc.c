@@ -4,6 +4,7 @@
 #include <jansson.h>
 
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/un.h>
@@ -407,6 +408,34 @@ void cara_httpc_cancel(cara_httpc *d, cara_httpc_req *r)
 
 size_t cara_httpc_inflight(const cara_httpc *d) { return d->inflight; }
 
+/* The agent speaks plain HTTP only (CURLOPT_PROTOCOLS_STR "http": the
+ * engine's unix socket, peers' APIs on the overlay, which WireGuard already
+ * encrypts), yet curl_global_init initialises its TLS library whatever the
+ * flags say (since curl 7.57). With OpenSSL that loads every error string
+ * of libssl and libcrypto and the system's openssl.cnf: about 1 MB resident
+ * per agent for TLS that is never spoken. OpenSSL lets a first
+ * OPENSSL_init_ssl call with its NO_LOAD options settle those steps for the
+ * process, so curl's later call does not run them. The symbol is looked up
+ * rather than linked: with a curl built on another TLS library it is
+ * absent and nothing is done. The option values are OpenSSL's public ABI
+ * (<openssl/crypto.h>, <openssl/ssl.h>, the same in 1.1 and 3.x). */
+#define OSSL_INIT_NO_LOAD_CRYPTO_STRINGS 0x00000001ULL
+#define OSSL_INIT_NO_LOAD_CONFIG 0x00000080ULL
+#define OSSL_INIT_NO_LOAD_SSL_STRINGS 0x00100000ULL
+
+static void tls_left_unloaded(void)
+{
+    int (*init_ssl)(uint64_t opts, const void *settings) = NULL;
+    const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+    if (v == NULL || v->ssl_version == NULL || strncmp(v->ssl_version, "OpenSSL/", 8) != 0)
+        return;
+    *(void **)&init_ssl = dlsym(RTLD_DEFAULT, "OPENSSL_init_ssl");
+    if (init_ssl != NULL)
+        (void)init_ssl(OSSL_INIT_NO_LOAD_CRYPTO_STRINGS | OSSL_INIT_NO_LOAD_CONFIG |
+                           OSSL_INIT_NO_LOAD_SSL_STRINGS,
+                       NULL);
+}
+
 int cara_httpc_new(cara_httpc **out, uv_loop_t *loop, cara_env *env,
                    const cara_httpc_config *cfg)
 {
@@ -424,6 +453,7 @@ int cara_httpc_new(cara_httpc **out, uv_loop_t *loop, cara_env *env,
     d->env = env;
     d->loop = loop;
     d->timeout_ms = cfg->request_timeout_ms ? cfg->request_timeout_ms : HTTPC_TIMEOUT_MS_DEFAULT;
+    tls_left_unloaded();
     /* Reference-counted and thread-safe since curl 7.84. */
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         cara_env_free(env, d);

@@ -43,6 +43,12 @@ static int prepare(cara_store *st, const char *sql, sqlite3_stmt **out)
 int cara_store_open(cara_store **out, const char *path, cara_env *env)
 {
     *out = NULL;
+    /* No page cache memory set aside per connection before any page is
+     * read (SQLite's default is 20 pages, about 87 KB, each one touched):
+     * the state is small and its pages are cached as they are read. Only
+     * possible before SQLite initialises; later calls are refused and
+     * harmless. */
+    (void)sqlite3_config(SQLITE_CONFIG_PAGECACHE, (void *)NULL, 0, 0);
     cara_store *st = cara_env_calloc(env, 1, sizeof *st);
     if (st == NULL)
         return CARA_ENOMEM;

@@ -112,6 +112,8 @@ void *cara_env_calloc(cara_env *env, size_t count, size_t size)
 {
     if (size != 0 && count > SIZE_MAX / size)
         return NULL;
+    if (env->calloc != NULL)
+        return env->calloc(env->ctx, count == 0 ? 1 : count, size == 0 ? 1 : size);
     size_t total = count * size;
     void *p = cara_env_alloc(env, total);
     if (p != NULL)

@@ -42,9 +42,9 @@ enum cara_log_level {
 const char *cara_log_level_name(int level);
 
 /* ---- The env -------------------------------------------------------------
- * All hooks receive `ctx`. Every hook must be set; cara_env_check() asserts
- * it. The allocator hooks follow malloc/realloc/free semantics; `free` must
- * accept NULL. */
+ * All hooks receive `ctx`. Every hook must be set, except `calloc`;
+ * cara_env_check() asserts it. The allocator hooks follow
+ * malloc/calloc/realloc/free semantics; `free` must accept NULL. */
 typedef struct cara_env {
     void *ctx;
     uint64_t (*now_mono_ms)(void *ctx);
@@ -56,6 +56,12 @@ typedef struct cara_env {
     void (*free)(void *ctx, void *ptr);
     int log_level_max; /* messages above this level are not formatted */
     cara_rng rng;
+    /* Optional (NULL: `alloc`, then zeroing), and last, so positional
+     * initialisers need not name it. The OS's calloc hands out fresh pages
+     * that are already zero without touching them, so a table sized for
+     * its cap costs memory only where it is used; zeroing it ourselves
+     * would make every page of it resident at once. */
+    void *(*calloc)(void *ctx, size_t count, size_t size);
 } cara_env;
 
 /* Asserts that every hook is set. */

@@ -349,10 +349,12 @@
  * gossip never fragments on the overlay (DESIGN.md §5). */
 #define CARA_GOSSIP_WG_MTU_BYTES 1420
 #define CARA_GOSSIP_DATAGRAM_BYTES_MAX (CARA_GOSSIP_WG_MTU_BYTES - 20 - 8)
-/* The clear header of a sealed datagram or frame: magic (2), version (1),
- * type (1), the sender's Ed25519 public key (32) and a 64-bit counter (8);
- * then a 16-byte Poly1305 tag. */
-#define CARA_GOSSIP_SEAL_HEADER_BYTES 44
+/* The clear header of a sealed datagram or frame: magic (1), version and
+ * type (1), the sender's key id (8: a hash of its Ed25519 public key that
+ * the receiver maps to the admitted keys) and a 64-bit counter (8); then a
+ * 16-byte Poly1305 tag. */
+#define CARA_GOSSIP_SEAL_KEY_ID_BYTES 8
+#define CARA_GOSSIP_SEAL_HEADER_BYTES (2 + CARA_GOSSIP_SEAL_KEY_ID_BYTES + 8)
 #define CARA_GOSSIP_SEAL_TAG_BYTES 16
 #define CARA_GOSSIP_SEAL_OVERHEAD_BYTES (CARA_GOSSIP_SEAL_HEADER_BYTES + CARA_GOSSIP_SEAL_TAG_BYTES)
 /* What the protocol above may put in one datagram. */
@@ -366,6 +368,12 @@
 /* Peers with pairwise keys: every admitted node, no more (an admit past it
  * is refused with CARA_ELIMIT; a revoke evicts the entry at once). */
 #define CARA_GOSSIP_PEERS_MAX CARA_CRDT_NODES_MAX
+/* Admitted keys that may share one key id; the receiver tries each one's
+ * pairwise key, so this bounds the tag checks one datagram can cost. Two
+ * keys among 1024 share a 64-bit id by chance with odds of about 2^-45,
+ * and making one on purpose takes about 2^64 key generations: the bound
+ * is there so that the cost is written down, not because it is reached. */
+#define CARA_GOSSIP_KEY_ID_PEERS_MAX 4
 /* Datagrams one sender sends to one peer within one epoch: the counter is
  * epoch << 32 | n, so an epoch bumped at every start never reuses a nonce
  * (docs/gossip-transport.md, "Counters across restarts"). */
@@ -399,12 +407,12 @@
      (2 + CARA_SWIM_ADDR_BYTES_MAX) + (2 + CARA_SWIM_NAME_BYTES_MAX))
 /* Worst-case msgpack of a message without its updates: array header 1,
  * type 1, sequence (uint32) 5, target name 2+64, key 2+32, address 2+18,
- * array16 header of the update list 3. */
+ * membership digest (uint32) 5, array16 header of the update list 3. */
 #define CARA_SWIM_HEADER_BYTES_MAX                                            \
     (1 + 1 + 5 + (2 + CARA_SWIM_NAME_BYTES_MAX) + (2 + CARA_SWIM_KEY_BYTES) + \
-     (2 + CARA_SWIM_ADDR_BYTES_MAX) + 3)
+     (2 + CARA_SWIM_ADDR_BYTES_MAX) + 5 + 3)
 /* The byte budget of the piggyback list: what a sealed datagram's
- * plaintext (1332 bytes) leaves after the envelope and the header, 1186
+ * plaintext (1358 bytes) leaves after the envelope and the header, 1207
  * bytes. The list is filled by encoded size, so six worst-case updates fit,
  * and sixteen with names of a dozen bytes. */
 #define CARA_SWIM_PIGGYBACK_BYTES_MAX                                         \
@@ -423,8 +431,9 @@
 /* Pings this node relays for others at once; past it a ping-req is
  * dropped (counted) and its requester sees a missed nack. */
 #define CARA_SWIM_RELAYS_MAX 64
-/* Independent accusers remembered per suspicion (Lifeguard needs
- * suspicion_mult - 2 of them). */
+/* Independent accusers remembered per suspicion, and the most
+ * confirmations a suspicion may wait for (suspicion_confirmations, K;
+ * the LAN default is 3). */
 #define CARA_SWIM_CONFIRMS_MAX 8
 /* Multipliers: the probe period grows to at most 16x under bad health;
  * retransmissions are at most 16 * ceil(log10(N + 1)). */
@@ -616,8 +625,10 @@ _Static_assert(CARA_HTTP_STREAM_PROBE_MS < CARA_HTTP_IDLE_TIMEOUT_S * 1000,
                "a dead watcher is found sooner than an idle connection is closed");
 
 _Static_assert(CARA_GOSSIP_DATAGRAM_BYTES_MAX == 1392, "1420 - 20 - 8, DESIGN.md §5");
-_Static_assert(CARA_GOSSIP_SEAL_HEADER_BYTES == 2 + 1 + 1 + 32 + 8,
-               "magic, version, type, sender key, counter");
+_Static_assert(CARA_GOSSIP_SEAL_HEADER_BYTES == 1 + 1 + 8 + 8,
+               "magic, version and type, sender key id, counter");
+_Static_assert(CARA_GOSSIP_KEY_ID_PEERS_MAX >= 1 && CARA_GOSSIP_KEY_ID_PEERS_MAX <= 8,
+               "a datagram costs at most a few tag checks");
 _Static_assert(CARA_GOSSIP_PLAINTEXT_BYTES_MAX + CARA_GOSSIP_SEAL_OVERHEAD_BYTES ==
                    CARA_GOSSIP_DATAGRAM_BYTES_MAX,
                "a full plaintext seals to exactly one full datagram");
@@ -644,7 +655,7 @@ _Static_assert(CARA_SWIM_PIGGYBACK_BYTES_MAX >= 6 * CARA_SWIM_UPDATE_BYTES_MAX,
                "six worst-case updates fit the piggyback budget");
 _Static_assert(CARA_SWIM_MEMBERS_MAX <= CARA_GOSSIP_PEERS_MAX,
                "every member has a pairwise key in the seal layer");
-_Static_assert(CARA_SWIM_KEY_BYTES == 32, "an Ed25519 public key, as the seal header carries");
+_Static_assert(CARA_SWIM_KEY_BYTES == 32, "an Ed25519 public key, as the seal admits");
 _Static_assert(CARA_SWIM_PIGGYBACK_MAX <= 255, "the update count is a uint8_t");
 _Static_assert(CARA_SWIM_SAMPLES_PER_MSG < CARA_SWIM_PIGGYBACK_MAX,
                "samples only fill spare room");

@@ -48,6 +48,7 @@ void cara_gossip_cfg_lan(cara_gossip_cfg *cfg)
     DEF(indirect_checks_count, lan.indirect_checks_count);
     DEF(suspicion_mult, lan.suspicion_mult);
     DEF(suspicion_max_mult, lan.suspicion_max_mult);
+    DEF(suspicion_confirmations, lan.suspicion_confirmations);
     DEF(retransmit_mult, lan.retransmit_mult);
     DEF(awareness_max, lan.awareness_max);
     DEF(reap_horizon_ms, lan.reap_horizon_ms);
@@ -98,6 +99,10 @@ int cara_gossip_poll_event(cara_gossip *g, cara_gossip_event *ev)
     *ev = g->events[g->ev_head];
     g->ev_head = (g->ev_head + 1) % CARA_GOSSIP_EVENTS_MAX;
     g->ev_count--;
+    /* Drained: start again at slot 0, so only as many of the ring's pages
+     * are ever touched as it held at once (the driver drains it often). */
+    if (g->ev_count == 0)
+        g->ev_head = 0;
     return 0;
 }
 
@@ -209,6 +214,7 @@ static int make_swim(cara_gossip *g)
         .indirect_checks_count = g->cfg.indirect_checks_count,
         .suspicion_mult = g->cfg.suspicion_mult,
         .suspicion_max_mult = g->cfg.suspicion_max_mult,
+        .suspicion_confirmations = g->cfg.suspicion_confirmations,
         .retransmit_mult = g->cfg.retransmit_mult,
         .awareness_max = g->cfg.awareness_max,
         .reap_horizon_ms = g->cfg.reap_horizon_ms,
@@ -479,6 +485,20 @@ static void send_msg(cara_gossip *g, const uint8_t pk[CARA_CRDT_PK_BYTES],
     g->out_count++;
 }
 
+/* A PING's target is its recipient, and the seal already says who that is:
+ * the datagram is sealed under the pairwise key of sender and recipient,
+ * which no other node can open. So the target's name and 32-byte key are
+ * not sent (about 40 bytes of every probe), and the receiver restores
+ * them as its own identity (handle_msg). A PING-REQ names a third member
+ * and keeps its target. */
+static void omit_ping_target(cara_swim_msg *m)
+{
+    if (m->type != CARA_SWIM_PING)
+        return;
+    memset(&m->target, 0, sizeof m->target);
+    memset(&m->target_addr, 0, sizeof m->target_addr);
+}
+
 /* Moves the swim layer's messages into the outbox, records piggybacked. */
 void gossip_pump(cara_gossip *g)
 {
@@ -493,6 +513,7 @@ void gossip_pump(cara_gossip *g)
             continue;
         }
         m->kind = CARA_WIRE_SWIM;
+        omit_ping_target(&m->swim);
         size_t used = cara_wire_swim_bytes(&m->swim);
         size_t room = used < CARA_GOSSIP_PLAINTEXT_BYTES_MAX ? CARA_GOSSIP_PLAINTEXT_BYTES_MAX - used
                                                               : 0;
@@ -776,6 +797,8 @@ static void handle_msg(cara_gossip *g, gossip_peer *p, const cara_gossip_addr *f
         for (size_t i = 0; i < m->records_count; i++)
             (void)gossip_take_record(g, m->records[i].ptr, m->records[i].len, now_wall_ms);
         cara_swim_id id = id_of(p);
+        if (m->swim.type == CARA_SWIM_PING && m->swim.target.name_len == 0)
+            m->swim.target = g->self; /* omit_ping_target: it was sealed for us */
         filter_updates(g, &m->swim);
         (void)cara_swim_recv(g->swim, &id, &m->swim, now_mono_ms);
         break;

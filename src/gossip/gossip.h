@@ -64,6 +64,7 @@ typedef struct cara_gossip_cfg {
     uint32_t indirect_checks_count;
     uint32_t suspicion_mult;
     uint32_t suspicion_max_mult;
+    uint32_t suspicion_confirmations;
     uint32_t retransmit_mult;
     uint32_t awareness_max;
     uint64_t reap_horizon_ms;

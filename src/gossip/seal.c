@@ -5,21 +5,32 @@
  * the contract of each function.
  *
  * Wire header (CARA_GOSSIP_SEAL_HEADER_BYTES, all of it associated data):
- *     0xCA 0x5E | version 1 | type | sender Ed25519 pk (32) | counter (8, BE)
+ *     0xCA | version 2 << 4 | type | sender key id (8) | counter (8, BE)
  * then ChaCha20-Poly1305 (IETF) ciphertext and its 16-byte tag. The nonce
- * is four zero bytes then the counter, little-endian.
+ * is four zero bytes then the counter, little-endian. The key id is the
+ * first 8 bytes of a keyed BLAKE2b of the sender's Ed25519 key; the
+ * receiver keeps its peers sorted by (key id, key) and tries the pairwise
+ * key of each peer under that id, at most CARA_GOSSIP_KEY_ID_PEERS_MAX.
  */
 #include <sodium.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "gossip/seal_int.h"
 
-#define MAGIC_0 0xCA
-#define MAGIC_1 0x5E
-#define SEAL_VERSION 1
+#define MAGIC 0xCA
+/* Version 1 carried the sender's whole key (a 60-byte overhead); version 2
+ * its key id (34). The version sits in the high nibble of the second byte,
+ * the type in the low one, so a version 1 header (0xCA 0x5E ...) reads as
+ * version 5 and is refused as malformed. */
+#define SEAL_VERSION 2
 enum { TYPE_DATAGRAM = 1, TYPE_FRAME = 2, TYPE_HELLO = 3 };
+#define VT(type) ((uint8_t)(SEAL_VERSION << 4 | (type)))
 
 #define PK_BYTES CARA_CRDT_PK_BYTES
+#define KID_BYTES CARA_GOSSIP_SEAL_KEY_ID_BYTES
+/* The BLAKE2b key that makes key ids ours: an id names a key only here. */
+#define KID_HASH_KEY "cara-seal-key-id"
 #define KEY_BYTES crypto_aead_chacha20poly1305_ietf_KEYBYTES
 #define HDR_BYTES CARA_GOSSIP_SEAL_HEADER_BYTES
 #define OVERHEAD CARA_GOSSIP_SEAL_OVERHEAD_BYTES
@@ -32,13 +43,15 @@ enum { TYPE_DATAGRAM = 1, TYPE_FRAME = 2, TYPE_HELLO = 3 };
 
 _Static_assert(CARA_GOSSIP_SEAL_TAG_BYTES == crypto_aead_chacha20poly1305_ietf_ABYTES,
                "the tag is Poly1305's");
-_Static_assert(HDR_BYTES == 4 + PK_BYTES + 8, "header layout");
+_Static_assert(HDR_BYTES == 2 + KID_BYTES + 8, "header layout");
+_Static_assert(sizeof(KID_HASH_KEY) - 1 >= crypto_generichash_KEYBYTES_MIN, "kid hash key");
 _Static_assert(KEY_BYTES == crypto_kx_SESSIONKEYBYTES && KEY_BYTES == crypto_kdf_KEYBYTES,
                "kx session keys feed the kdf and the AEAD directly");
 _Static_assert(crypto_aead_chacha20poly1305_ietf_NPUBBYTES == 12, "4 zero bytes + counter");
 _Static_assert(sizeof(KDF_CONTEXT) - 1 == crypto_kdf_CONTEXTBYTES, "kdf context length");
-_Static_assert(CARA_SEAL_HELLO_BYTES == 4 + PK_BYTES + CARA_SEAL_HELLO_RANDOM_BYTES,
+_Static_assert(CARA_SEAL_HELLO_BYTES == 2 + PK_BYTES + CARA_SEAL_HELLO_RANDOM_BYTES,
                "hello layout");
+_Static_assert(CARA_SEAL_KID_BYTES == KID_BYTES, "one key id size");
 
 /* The receiving side of one peer: the highest counter accepted, a bitmap of
  * the WINDOW counters up to it (bit c % WINDOW), and a floor set by the
@@ -50,8 +63,11 @@ typedef struct window {
     uint64_t bits[WINDOW_WORDS];
 } window;
 
-/* One admitted peer. `pk` comes first: the table is sorted by it. */
+/* One admitted peer. `kid` and `pk` come first, adjacent: the table is
+ * sorted by the 40 bytes (kid, pk), so that the peers sharing a key id
+ * are neighbours. */
 typedef struct peer {
+    uint8_t kid[KID_BYTES];
     uint8_t pk[PK_BYTES];
     uint8_t dg_tx[KEY_BYTES], dg_rx[KEY_BYTES]; /* datagrams, each direction */
     uint8_t st_tx[KEY_BYTES], st_rx[KEY_BYTES]; /* stream keys before the hellos */
@@ -59,9 +75,13 @@ typedef struct peer {
     window win;
 } peer;
 
+_Static_assert(offsetof(peer, pk) == KID_BYTES, "kid and pk are one sort key");
+#define SORT_BYTES (KID_BYTES + PK_BYTES)
+
 struct cara_seal {
     cara_env *env;
     uint8_t pk[PK_BYTES];
+    uint8_t kid[KID_BYTES];
     uint8_t xpk[crypto_kx_PUBLICKEYBYTES];
     uint8_t xsk[crypto_kx_SECRETKEYBYTES];
     uint64_t epoch_base; /* epoch << 32 */
@@ -69,14 +89,15 @@ struct cara_seal {
      * starts here, so a peer revoked and admitted again in one epoch never
      * sees a counter (a nonce under its unchanged key) a second time. */
     uint64_t sent_high;
-    peer *peers; /* CARA_GOSSIP_PEERS_MAX slots, sorted by pk */
+    size_t kid_bytes; /* of KID_BYTES that are the key's; the rest are 0 */
+    peer *peers; /* CARA_GOSSIP_PEERS_MAX slots, sorted by (kid, pk) */
     size_t count;
     cara_seal_stats stats;
 };
 
 typedef struct header {
     int type;
-    const uint8_t *pk;
+    const uint8_t *kid;
     uint64_t counter;
 } header;
 
@@ -132,26 +153,23 @@ static int drop(cara_seal *s, enum cara_seal_drop why)
  * least a header and a tag, with our magic, version and `type`. */
 static bool header_get(const uint8_t *b, size_t len, int type, header *h)
 {
-    if (len < OVERHEAD || b[0] != MAGIC_0 || b[1] != MAGIC_1 || b[2] != SEAL_VERSION ||
-        b[3] != type)
+    if (len < OVERHEAD || b[0] != MAGIC || b[1] != VT(type))
         return false;
     h->type = type;
-    h->pk = b + 4;
-    h->counter = get_be64(b + 4 + PK_BYTES);
+    h->kid = b + 2;
+    h->counter = get_be64(b + 2 + KID_BYTES);
     return true;
 }
 
 /* Writes header and ciphertext of `len` plaintext bytes to `out`. */
-static void seal_into(const uint8_t key[KEY_BYTES], int type, const uint8_t pk[PK_BYTES],
+static void seal_into(const uint8_t key[KEY_BYTES], int type, const uint8_t kid[KID_BYTES],
                       uint64_t counter, const uint8_t *pt, size_t len, uint8_t *out)
 {
     uint8_t nonce[12];
-    out[0] = MAGIC_0;
-    out[1] = MAGIC_1;
-    out[2] = SEAL_VERSION;
-    out[3] = (uint8_t)type;
-    memcpy(out + 4, pk, PK_BYTES);
-    put_be64(out + 4 + PK_BYTES, counter);
+    out[0] = MAGIC;
+    out[1] = VT(type);
+    memcpy(out + 2, kid, KID_BYTES);
+    put_be64(out + 2 + KID_BYTES, counter);
     nonce_of(counter, nonce);
     unsigned long long clen = 0;
     crypto_aead_chacha20poly1305_ietf_encrypt(out + HDR_BYTES, &clen, pt, len, out, HDR_BYTES,
@@ -206,13 +224,37 @@ static void window_mark(window *w, uint64_t c)
 
 /* ---- Peer table ------------------------------------------------------------ */
 
-/* Index of the first entry whose pk is not below `pk`. */
-static size_t lower_bound(const cara_seal *s, const uint8_t pk[PK_BYTES])
+void cara_seal_key_id(const uint8_t pk[CARA_CRDT_PK_BYTES], uint8_t kid[CARA_SEAL_KID_BYTES])
+{
+    uint8_t h[crypto_generichash_BYTES_MIN];
+    crypto_generichash(h, sizeof h, pk, PK_BYTES, (const uint8_t *)KID_HASH_KEY,
+                       sizeof(KID_HASH_KEY) - 1);
+    memcpy(kid, h, KID_BYTES);
+}
+
+/* The key id this seal uses for `pk`: cara_seal_key_id, unless a test
+ * narrowed it (cara_seal_narrow_key_ids). */
+static void kid_of(const cara_seal *s, const uint8_t pk[PK_BYTES], uint8_t kid[KID_BYTES])
+{
+    cara_seal_key_id(pk, kid);
+    memset(kid + s->kid_bytes, 0, KID_BYTES - s->kid_bytes);
+}
+
+/* The sort key of `pk`: its key id, then the key itself. */
+static void sort_key(const cara_seal *s, const uint8_t pk[PK_BYTES], uint8_t key[SORT_BYTES])
+{
+    kid_of(s, pk, key);
+    memcpy(key + KID_BYTES, pk, PK_BYTES);
+}
+
+/* Index of the first entry whose first `n` sort-key bytes are not below
+ * `key`'s (n = KID_BYTES finds the first peer of a key id). */
+static size_t lower_bound(const cara_seal *s, const uint8_t *key, size_t n)
 {
     size_t lo = 0, hi = s->count;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (memcmp(s->peers[mid].pk, pk, PK_BYTES) < 0)
+        if (memcmp(s->peers[mid].kid, key, n) < 0)
             lo = mid + 1;
         else
             hi = mid;
@@ -222,10 +264,21 @@ static size_t lower_bound(const cara_seal *s, const uint8_t pk[PK_BYTES])
 
 static peer *find(const cara_seal *s, const uint8_t pk[PK_BYTES])
 {
-    size_t i = lower_bound(s, pk);
-    if (i < s->count && memcmp(s->peers[i].pk, pk, PK_BYTES) == 0)
+    uint8_t key[SORT_BYTES];
+    sort_key(s, pk, key);
+    size_t i = lower_bound(s, key, SORT_BYTES);
+    if (i < s->count && memcmp(s->peers[i].kid, key, SORT_BYTES) == 0)
         return &s->peers[i];
     return NULL;
+}
+
+/* How many peers, from index `i` on, carry key id `kid`. */
+static size_t kid_run(const cara_seal *s, size_t i, const uint8_t kid[KID_BYTES])
+{
+    size_t n = 0;
+    while (i + n < s->count && memcmp(s->peers[i + n].kid, kid, KID_BYTES) == 0)
+        n++;
+    return n;
 }
 
 /* crypto_kx's roles are fixed by the Ed25519 keys: the smaller one is the
@@ -272,6 +325,8 @@ int cara_seal_new(cara_env *env, const uint8_t pk[CARA_CRDT_PK_BYTES],
     }
     s->env = env;
     memcpy(s->pk, pk, PK_BYTES);
+    s->kid_bytes = KID_BYTES;
+    kid_of(s, pk, s->kid);
     s->epoch_base = (uint64_t)epoch << 32;
     if (crypto_sign_ed25519_pk_to_curve25519(s->xpk, pk) != 0 ||
         crypto_sign_ed25519_sk_to_curve25519(s->xsk, sk) != 0) {
@@ -298,15 +353,19 @@ int cara_seal_admit(cara_seal *s, const uint8_t pk[CARA_CRDT_PK_BYTES])
     CARA_ASSERT(s != NULL && pk != NULL);
     if (memcmp(pk, s->pk, PK_BYTES) == 0)
         return CARA_EINVAL;
-    size_t i = lower_bound(s, pk);
-    if (i < s->count && memcmp(s->peers[i].pk, pk, PK_BYTES) == 0)
+    uint8_t key[SORT_BYTES];
+    sort_key(s, pk, key);
+    size_t i = lower_bound(s, key, SORT_BYTES);
+    if (i < s->count && memcmp(s->peers[i].kid, key, SORT_BYTES) == 0)
         return 0;
-    if (s->count == CARA_GOSSIP_PEERS_MAX)
+    if (s->count == CARA_GOSSIP_PEERS_MAX ||
+        kid_run(s, lower_bound(s, key, KID_BYTES), key) >= CARA_GOSSIP_KEY_ID_PEERS_MAX)
         return CARA_ELIMIT;
     peer fresh;
     memset(&fresh, 0, sizeof fresh);
     int rc = derive(s, pk, &fresh);
     if (rc == 0) {
+        memcpy(fresh.kid, key, KID_BYTES);
         memcpy(fresh.pk, pk, PK_BYTES);
         fresh.sent = s->sent_high;
         memmove(&s->peers[i + 1], &s->peers[i], (s->count - i) * sizeof *s->peers);
@@ -315,6 +374,16 @@ int cara_seal_admit(cara_seal *s, const uint8_t pk[CARA_CRDT_PK_BYTES])
     }
     sodium_memzero(&fresh, sizeof fresh);
     return rc;
+}
+
+int cara_seal_narrow_key_ids(cara_seal *s, size_t bytes)
+{
+    CARA_ASSERT(s != NULL);
+    if (bytes < 1 || bytes > KID_BYTES || s->count > 0)
+        return CARA_EINVAL;
+    s->kid_bytes = bytes;
+    kid_of(s, s->pk, s->kid);
+    return 0;
 }
 
 int cara_seal_revoke(cara_seal *s, const uint8_t pk[CARA_CRDT_PK_BYTES])
@@ -358,7 +427,7 @@ int cara_seal_seal(cara_seal *s, const uint8_t to_pk[CARA_CRDT_PK_BYTES],
         return CARA_ENOTADMITTED;
     if (p->sent >= CARA_GOSSIP_EPOCH_SENDS_MAX)
         return CARA_ELIMIT;
-    seal_into(p->dg_tx, TYPE_DATAGRAM, s->pk, s->epoch_base + p->sent, plaintext, len, out);
+    seal_into(p->dg_tx, TYPE_DATAGRAM, s->kid, s->epoch_base + p->sent, plaintext, len, out);
     p->sent++;
     if (p->sent > s->sent_high)
         s->sent_high = p->sent;
@@ -380,19 +449,34 @@ int cara_seal_open(cara_seal *s, const uint8_t *bytes, size_t len,
         return drop(s, CARA_SEAL_DROP_MALFORMED);
     if (out_cap < len - OVERHEAD)
         return CARA_EINVAL;
-    peer *p = find(s, h.pk);
-    if (p == NULL)
+    size_t first = lower_bound(s, h.kid, KID_BYTES);
+    size_t n = kid_run(s, first, h.kid);
+    if (n == 0)
         return drop(s, CARA_SEAL_DROP_NOTADMITTED);
-    enum cara_seal_drop why = window_check(&p->win, h.counter);
-    if (why != CARA_SEAL_DROP_COUNT_)
-        return drop(s, why);
-    if (!open_into(p->dg_rx, &h, bytes, len, out))
-        return drop(s, CARA_SEAL_DROP_BADTAG);
-    window_mark(&p->win, h.counter);
-    memcpy(from_pk, h.pk, PK_BYTES);
-    *out_len = len - OVERHEAD;
-    s->stats.opened++;
-    return 0;
+    CARA_ASSERT(n <= CARA_GOSSIP_KEY_ID_PEERS_MAX);
+    /* Each peer under this id in turn; the tag decides which one sealed
+     * it. A refusal by a window outranks a bad tag, so that a replay is
+     * counted as one even when another key shares the id. */
+    enum cara_seal_drop why = CARA_SEAL_DROP_COUNT_;
+    for (size_t k = 0; k < n; k++) {
+        peer *p = &s->peers[first + k];
+        enum cara_seal_drop w = window_check(&p->win, h.counter);
+        if (w != CARA_SEAL_DROP_COUNT_) {
+            why = w;
+            continue;
+        }
+        if (!open_into(p->dg_rx, &h, bytes, len, out)) {
+            if (why == CARA_SEAL_DROP_COUNT_)
+                why = CARA_SEAL_DROP_BADTAG;
+            continue;
+        }
+        window_mark(&p->win, h.counter);
+        memcpy(from_pk, p->pk, PK_BYTES);
+        *out_len = len - OVERHEAD;
+        s->stats.opened++;
+        return 0;
+    }
+    return drop(s, why);
 }
 
 int cara_seal_set_floor(cara_seal *s, const uint8_t pk[CARA_CRDT_PK_BYTES], uint64_t floor)
@@ -424,12 +508,10 @@ void cara_seal_stats_get(const cara_seal *s, cara_seal_stats *out)
 void cara_seal_hello(const cara_seal *s, const uint8_t random[CARA_SEAL_HELLO_RANDOM_BYTES],
                      uint8_t out[CARA_SEAL_HELLO_BYTES])
 {
-    out[0] = MAGIC_0;
-    out[1] = MAGIC_1;
-    out[2] = SEAL_VERSION;
-    out[3] = TYPE_HELLO;
-    memcpy(out + 4, s->pk, PK_BYTES);
-    memcpy(out + 4 + PK_BYTES, random, CARA_SEAL_HELLO_RANDOM_BYTES);
+    out[0] = MAGIC;
+    out[1] = VT(TYPE_HELLO);
+    memcpy(out + 2, s->pk, PK_BYTES);
+    memcpy(out + 2 + PK_BYTES, random, CARA_SEAL_HELLO_RANDOM_BYTES);
 }
 
 static void stream_key(const uint8_t pair_key[KEY_BYTES], const uint8_t *r_init,
@@ -448,21 +530,21 @@ int cara_seal_stream_start(cara_seal *s, cara_seal_stream *st, bool initiator,
                            size_t len, const uint8_t *expect_pk)
 {
     CARA_ASSERT(s != NULL && st != NULL && mine != NULL && (theirs != NULL || len == 0));
-    CARA_ASSERT(memcmp(mine + 4, s->pk, PK_BYTES) == 0);
+    CARA_ASSERT(memcmp(mine + 2, s->pk, PK_BYTES) == 0);
     memset(st, 0, sizeof *st);
-    if (len != CARA_SEAL_HELLO_BYTES || theirs[0] != MAGIC_0 || theirs[1] != MAGIC_1 ||
-        theirs[2] != SEAL_VERSION || theirs[3] != TYPE_HELLO)
+    if (len != CARA_SEAL_HELLO_BYTES || theirs[0] != MAGIC || theirs[1] != VT(TYPE_HELLO))
         return drop(s, CARA_SEAL_DROP_MALFORMED);
-    const uint8_t *pk = theirs + 4;
+    const uint8_t *pk = theirs + 2;
     const peer *p = find(s, pk);
     if (p == NULL || (expect_pk != NULL && memcmp(expect_pk, pk, PK_BYTES) != 0))
         return drop(s, CARA_SEAL_DROP_NOTADMITTED);
-    const uint8_t *r_mine = mine + 4 + PK_BYTES, *r_theirs = theirs + 4 + PK_BYTES;
+    const uint8_t *r_mine = mine + 2 + PK_BYTES, *r_theirs = theirs + 2 + PK_BYTES;
     const uint8_t *r_init = initiator ? r_mine : r_theirs;
     const uint8_t *r_resp = initiator ? r_theirs : r_mine;
     stream_key(p->st_tx, r_init, r_resp, st->tx);
     stream_key(p->st_rx, r_init, r_resp, st->rx);
     memcpy(st->peer_pk, pk, PK_BYTES);
+    memcpy(st->peer_kid, p->kid, KID_BYTES);
     st->ready = true;
     return 0;
 }
@@ -483,7 +565,7 @@ int cara_seal_stream_seal(cara_seal *s, cara_seal_stream *st, const uint8_t *pla
     if (st->tx_next == UINT64_MAX)
         return CARA_ELIMIT;
     put_be32(out, (uint32_t)(len + OVERHEAD));
-    seal_into(st->tx, TYPE_FRAME, s->pk, st->tx_next, plaintext, len, out + 4);
+    seal_into(st->tx, TYPE_FRAME, s->kid, st->tx_next, plaintext, len, out + 4);
     st->tx_next++;
     s->stats.sealed++;
     *out_len = 4 + len + OVERHEAD;
@@ -509,7 +591,7 @@ int cara_seal_stream_open(cara_seal *s, cara_seal_stream *st, const uint8_t *byt
         return CARA_EAGAIN;
     header h;
     if (!header_get(bytes + 4, flen, TYPE_FRAME, &h) ||
-        memcmp(h.pk, st->peer_pk, PK_BYTES) != 0)
+        memcmp(h.kid, st->peer_kid, KID_BYTES) != 0)
         return drop(s, CARA_SEAL_DROP_MALFORMED);
     if (out_cap < flen - OVERHEAD)
         return CARA_EINVAL;

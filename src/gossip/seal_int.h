@@ -26,6 +26,13 @@
 
 typedef struct cara_seal cara_seal;
 
+/* A datagram or frame names its sender by a key id, not its whole key. */
+#define CARA_SEAL_KID_BYTES CARA_GOSSIP_SEAL_KEY_ID_BYTES
+
+/* The key id of `pk`: the first 8 bytes of BLAKE2b keyed with a constant
+ * of this protocol. Every node computes the same id for the same key. */
+void cara_seal_key_id(const uint8_t pk[CARA_CRDT_PK_BYTES], uint8_t kid[CARA_SEAL_KID_BYTES]);
+
 /* Why a received datagram or frame was dropped; each has a counter. */
 enum cara_seal_drop {
     CARA_SEAL_DROP_MALFORMED = 0, /* short, bad magic, version or type: CARA_EPARSE */
@@ -59,8 +66,17 @@ void cara_seal_free(cara_seal *s);
  * does a scalar multiplication. Returns 0 (also when already admitted;
  * counters and window are kept), CARA_EINVAL for our own key or a key that
  * is not a usable Ed25519 point, CARA_ELIMIT when CARA_GOSSIP_PEERS_MAX
- * peers are held, or CARA_ENOMEM. */
+ * peers are held or CARA_GOSSIP_KEY_ID_PEERS_MAX already share its key
+ * id, or CARA_ENOMEM. */
 int cara_seal_admit(cara_seal *s, const uint8_t pk[CARA_CRDT_PK_BYTES]);
+/* Keeps only the first `bytes` (1..8) of every key id this seal sends and
+ * admits under, the rest zero. Real keys never share a 64-bit id, so this
+ * is how a test makes ids collide, to prove that the receiver tries each
+ * peer under an id and lets the tag decide; sender and receiver must
+ * narrow alike. Returns 0, or CARA_EINVAL out of range or once a peer is
+ * admitted. */
+int cara_seal_narrow_key_ids(cara_seal *s, size_t bytes);
+
 /* Revokes a node key: its entry and keys are wiped at once, so its traffic
  * is dropped as not admitted from now on. Returns 0 or CARA_ENOENT. */
 int cara_seal_revoke(cara_seal *s, const uint8_t pk[CARA_CRDT_PK_BYTES]);
@@ -77,8 +93,11 @@ int cara_seal_seal(cara_seal *s, const uint8_t to_pk[CARA_CRDT_PK_BYTES],
                    const uint8_t *plaintext, size_t len, uint8_t *out, size_t out_cap,
                    size_t *out_len);
 
-/* Opens one received datagram of `len` bytes. On success writes the
- * sender's key to from_pk, the plaintext to `out` (`out_cap` bytes, at
+/* Opens one received datagram of `len` bytes. Its header names the sender
+ * by key id; each admitted peer under that id (at most
+ * CARA_GOSSIP_KEY_ID_PEERS_MAX) is tried, and the one whose pairwise key
+ * verifies the tag is the sender. On success writes the sender's key to
+ * from_pk, the plaintext to `out` (`out_cap` bytes, at
  * least len - CARA_GOSSIP_SEAL_OVERHEAD_BYTES; CARA_GOSSIP_PLAINTEXT_BYTES_MAX
  * is always enough) and its length to *out_len, and returns 0. Otherwise
  * returns the code of the drop reason (enum cara_seal_drop), counts it, and
@@ -103,7 +122,7 @@ void cara_seal_stats_get(const cara_seal *s, cara_seal_stats *out);
 
 /* ---- Streams ----------------------------------------------------------------
  * A stream (one TCP connection) starts with a hello each way in the clear:
- *     magic (2) version (1) type=HELLO (1) sender pk (32) random (16)
+ *     magic (1) version and type=HELLO (1) sender pk (32) random (16)
  * Each direction's stream key is BLAKE2b keyed with the pair's stream key of
  * that direction over the initiator's random then the responder's, so a
  * recorded stream replayed later meets a fresh random and fails its first
@@ -111,10 +130,11 @@ void cara_seal_stats_get(const cara_seal *s, cara_seal_stats *out);
  * counter is its index from 0: exactly in order, no gap, no repeat. */
 
 #define CARA_SEAL_HELLO_RANDOM_BYTES 16
-#define CARA_SEAL_HELLO_BYTES (4 + CARA_CRDT_PK_BYTES + CARA_SEAL_HELLO_RANDOM_BYTES)
+#define CARA_SEAL_HELLO_BYTES (2 + CARA_CRDT_PK_BYTES + CARA_SEAL_HELLO_RANDOM_BYTES)
 
 typedef struct cara_seal_stream {
     uint8_t peer_pk[CARA_CRDT_PK_BYTES];
+    uint8_t peer_kid[CARA_SEAL_KID_BYTES]; /* what the peer's frame headers carry */
     uint8_t tx[32];
     uint8_t rx[32];
     uint64_t tx_next; /* counter of the next frame sent */

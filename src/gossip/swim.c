@@ -22,8 +22,12 @@ typedef struct member {
     uint64_t state_since_ms;
     /* Suspicion: fixed when it starts (N may change while it runs). */
     uint64_t suspect_start_ms, suspect_min_ms, suspect_max_ms;
+    uint32_t suspect_k; /* confirmations that bring it to the minimum */
     uint32_t accusers_count; /* the first accuser included */
     uint64_t accusers[CARA_SWIM_CONFIRMS_MAX + 1];
+    uint64_t name_h;      /* name_hash of the name, for the digest */
+    bool probe_soon;      /* suspected by another: our next probe is of it */
+    uint32_t peer_digest; /* the digest its last message carried; 0: none */
 } member;
 
 /* One pending update and how often it has been piggybacked. */
@@ -64,6 +68,7 @@ struct cara_swim {
     uint32_t incarnation;
     bool leaving;
     uint32_t lhm; /* Lifeguard's local health multiplier, 0 = healthy */
+    uint64_t self_h; /* name_hash of our name */
 
     member *members; /* CARA_SWIM_MEMBERS_MAX slots */
     size_t alive_count, suspect_count;
@@ -109,6 +114,16 @@ static uint64_t name_hash(const char *name, size_t len)
     return h;
 }
 
+/* One member's share of the digest: its name and incarnation, mixed
+ * (SplitMix64's finaliser) so that sums of shares rarely meet by chance. */
+static uint32_t digest_share(uint64_t name_h, uint32_t incarnation)
+{
+    uint64_t z = name_h ^ ((uint64_t)incarnation * 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return (uint32_t)((z ^ (z >> 31)) >> 32);
+}
+
 static bool is_self(const cara_swim *s, const char *name, size_t len)
 {
     return name_eq(&s->cfg.self, name, len);
@@ -144,8 +159,9 @@ void cara_swim_cfg_lan(cara_swim_cfg *cfg)
     cfg->probe_interval_ms = 1000;
     cfg->probe_timeout_ms = 500;
     cfg->indirect_checks_count = 3;
-    cfg->suspicion_mult = 4;
-    cfg->suspicion_max_mult = 6;
+    cfg->suspicion_mult = 2;
+    cfg->suspicion_max_mult = 12;
+    cfg->suspicion_confirmations = 3;
     cfg->retransmit_mult = 4;
     cfg->awareness_max = 8;
     cfg->reap_horizon_ms = 300000;
@@ -351,6 +367,14 @@ static void fill_piggyback(cara_swim *s, const cara_swim_id *to, cara_swim_msg *
         add_samples(s, to, msg, &bytes);
 }
 
+/* Whether `to` last told us a digest equal to ours: then our views agree,
+ * and samples would teach it nothing. */
+static bool views_agree(const cara_swim *s, const cara_swim_id *to, uint32_t digest)
+{
+    size_t slot = find_member(s, to->name, to->name_len);
+    return slot != NO_SLOT && s->members[slot].peer_digest == digest;
+}
+
 /* Queues a message. `target` is the member a ping or ping-req is about. */
 static void send_msg(cara_swim *s, const cara_swim_peer *to, uint8_t type, uint32_t seq,
                      const cara_swim_peer *target)
@@ -370,12 +394,17 @@ static void send_msg(cara_swim *s, const cara_swim_peer *to, uint8_t type, uint3
         if (type == CARA_SWIM_PING_REQ)
             it->msg.target_addr = target->addr;
     }
+    it->msg.digest = cara_swim_digest(s);
     /* Samples ride on pings and on the acks that answer them: a newcomer
      * (or a restarted node) learns the members through the answers to its
      * own pings as much as through the pings it receives; with pings alone
      * a restarted node of 8 missed a member after 10 periods in about one
-     * run in 15. Relays, nacks and gossip rounds carry news only. */
-    fill_piggyback(s, &to->id, &it->msg, type == CARA_SWIM_PING || type == CARA_SWIM_ACK);
+     * run in 15. Relays, nacks and gossip rounds carry news only. And none
+     * go to a member whose last digest equals ours: in a cluster at rest
+     * that is every member, and samples were most of its bytes. */
+    bool samples = (type == CARA_SWIM_PING || type == CARA_SWIM_ACK) &&
+                   !views_agree(s, &to->id, it->msg.digest);
+    fill_piggyback(s, &to->id, &it->msg, samples);
 }
 
 /* A peer by id: its known address, or none (the driver answers to the
@@ -399,6 +428,10 @@ int cara_swim_poll_send(cara_swim *s, cara_swim_peer *to, cara_swim_msg *msg)
                               it->msg.updates_count * sizeof(cara_swim_update));
     s->out_head = (s->out_head + 1) % CARA_SWIM_OUTBOX_MAX;
     s->out_count--;
+    /* Drained: start again at slot 0, so the ring's pages are touched only
+     * as deep as it ever fills, not all of them in turn. */
+    if (s->out_count == 0)
+        s->out_head = 0;
     return 0;
 }
 
@@ -409,6 +442,8 @@ int cara_swim_poll_event(cara_swim *s, cara_swim_event *ev)
     *ev = s->events[s->ev_head];
     s->ev_head = (s->ev_head + 1) % CARA_SWIM_EVENTS_MAX;
     s->ev_count--;
+    if (s->ev_count == 0)
+        s->ev_head = 0; /* as for the outbox */
     return 0;
 }
 
@@ -447,6 +482,7 @@ static size_t add_member(cara_swim *s, const cara_swim_peer *p, uint32_t inc, ui
     memset(m, 0, sizeof *m);
     m->used = true;
     m->peer = *p;
+    m->name_h = name_hash(p->id.name, p->id.name_len);
     set_state(s, m, CARA_SWIM_ALIVE, inc, now_mono_ms);
     s->order[s->order_count++] = (uint32_t)slot;
     size_t span = s->order_count - s->order_cursor;
@@ -489,6 +525,15 @@ static void shuffle_order(cara_swim *s)
  * after each full round, skipping the dead and the departed. */
 static size_t next_target(cara_swim *s)
 {
+    /* A member another suspects comes first (probe_soon). */
+    for (size_t i = 0; i < s->order_count; i++) {
+        member *m = &s->members[s->order[i]];
+        if (!m->probe_soon)
+            continue;
+        m->probe_soon = false;
+        if (m->state == CARA_SWIM_SUSPECT)
+            return s->order[i];
+    }
     for (size_t n = 0; n <= s->order_count; n++) {
         if (s->order_count == 0)
             return NO_SLOT;
@@ -525,18 +570,24 @@ static size_t pick_alive(cara_swim *s, size_t exclude, size_t k, uint32_t *out)
 
 /* ---- Suspicion -------------------------------------------------------------- */
 
+/* K, but no more than the members who could confirm: all live ones but
+ * the suspect and the first accuser (memberlist drops K to 0 there; we keep
+ * asking for every member that can confirm, so that a small cluster does
+ * not fall to the minimum on one word). */
 static uint32_t confirmations_expected(const cara_swim *s)
 {
-    uint32_t k = s->cfg.suspicion_mult > 2 ? s->cfg.suspicion_mult - 2 : 0;
-    return k > CARA_SWIM_CONFIRMS_MAX ? CARA_SWIM_CONFIRMS_MAX : k;
+    size_t n = members_n(s);
+    uint32_t k = s->cfg.suspicion_confirmations;
+    if (n < 2 + (size_t)k)
+        k = n > 2 ? (uint32_t)(n - 2) : 0;
+    return k;
 }
 
-static uint64_t suspect_deadline_ms(const cara_swim *s, const member *m)
+static uint64_t suspect_deadline_ms(const member *m)
 {
     uint32_t confirmations = m->accusers_count > 0 ? m->accusers_count - 1 : 0;
     return m->suspect_start_ms + cara_swim_suspicion_timeout_ms(m->suspect_min_ms, m->suspect_max_ms,
-                                                                confirmations,
-                                                                confirmations_expected(s));
+                                                                confirmations, m->suspect_k);
 }
 
 static bool accuser_add(member *m, uint64_t h)
@@ -548,6 +599,23 @@ static bool accuser_add(member *m, uint64_t h)
         return false;
     m->accusers[m->accusers_count++] = h;
     return true;
+}
+
+/* Someone else suspects `m`: our next probe is of it, and it starts now
+ * unless a probe is in flight. If `m` is dead, our probe fails and we
+ * confirm the suspicion a period from now, instead of whenever the
+ * round-robin order would have reached it (after N/2 periods on average):
+ * this is what lets a suspicion reach its minimum, three confirmations,
+ * within about two periods whatever N. If it is alive, our ping carries
+ * the suspicion (fill_piggyback) and its ack carries the refutation,
+ * since our digests differ. Each member that hears of a suspicion sends
+ * one probe more than it would have; none is sent while nobody is
+ * suspected. */
+static void probe_suspect_soon(cara_swim *s, member *m, uint64_t now_mono_ms)
+{
+    m->probe_soon = true;
+    if (!s->probe.active && !s->leaving && s->probe_next_ms > now_mono_ms)
+        s->probe_next_ms = now_mono_ms;
 }
 
 /* `accuser` suspects `m` at `inc`. A new suspicion starts at the maximum
@@ -568,11 +636,14 @@ static void suspect_member(cara_swim *s, member *m, uint32_t inc, const char *ac
         m->suspect_min_ms = cara_swim_suspicion_min_ms(s->cfg.suspicion_mult, members_n(s),
                                                         s->cfg.probe_interval_ms);
         m->suspect_max_ms = m->suspect_min_ms * s->cfg.suspicion_max_mult;
+        m->suspect_k = confirmations_expected(s);
         m->accusers_count = 0;
         accuser_add(m, h);
         emit_event(s, CARA_SWIM_EV_SUSPECT, m);
         if (ours) {
             s->stats.suspicions_raised_count++;
+        } else {
+            probe_suspect_soon(s, m, now_mono_ms);
         }
     } else if (m->state == CARA_SWIM_SUSPECT && inc == m->incarnation) {
         if (!accuser_add(m, h))
@@ -883,6 +954,9 @@ int cara_swim_recv(cara_swim *s, const cara_swim_id *from, const cara_swim_msg *
     /* Updates first: a newcomer's ping carries its own ALIVE and address. */
     for (size_t i = 0; i < msg->updates_count; i++)
         apply_update(s, &msg->updates[i], now_mono_ms);
+    size_t from_slot = find_member(s, from->name, from->name_len);
+    if (from_slot != NO_SLOT)
+        s->members[from_slot].peer_digest = msg->digest;
     switch (msg->type) {
     case CARA_SWIM_PING:
         if (!is_self(s, msg->target.name, msg->target.name_len)) {
@@ -931,7 +1005,7 @@ static void members_tick(cara_swim *s, uint64_t now_mono_ms)
         member *m = &s->members[i];
         if (!m->used)
             continue;
-        if (m->state == CARA_SWIM_SUSPECT && now_mono_ms >= suspect_deadline_ms(s, m)) {
+        if (m->state == CARA_SWIM_SUSPECT && now_mono_ms >= suspect_deadline_ms(m)) {
             cara_swim_update u;
             make_update(&u, CARA_SWIM_DEAD, m->incarnation, &m->peer, &s->cfg.self);
             s->stats.deaths_declared_count++;
@@ -973,7 +1047,7 @@ uint64_t cara_swim_next_deadline_ms(const cara_swim *s)
     for (size_t i = 0; i < CARA_SWIM_MEMBERS_MAX; i++) {
         const member *m = &s->members[i];
         if (m->used && m->state == CARA_SWIM_SUSPECT)
-            t = min_u64(t, suspect_deadline_ms(s, m));
+            t = min_u64(t, suspect_deadline_ms(m));
         else if (m->used && (m->state == CARA_SWIM_DEAD || m->state == CARA_SWIM_LEFT))
             t = min_u64(t, m->state_since_ms + s->cfg.reap_horizon_ms);
     }
@@ -1054,7 +1128,9 @@ static bool cfg_valid(const cara_swim_cfg *c)
            c->probe_timeout_ms > 0 && c->probe_timeout_ms < c->probe_interval_ms &&
            c->indirect_checks_count <= CARA_SWIM_INDIRECT_MAX && c->suspicion_mult >= 1 &&
            c->suspicion_mult <= CARA_SWIM_SUSPICION_MULT_MAX && c->suspicion_max_mult >= 1 &&
-           c->suspicion_max_mult <= CARA_SWIM_SUSPICION_MULT_MAX && c->retransmit_mult >= 1 &&
+           c->suspicion_max_mult <= CARA_SWIM_SUSPICION_MULT_MAX &&
+           c->suspicion_confirmations >= 1 &&
+           c->suspicion_confirmations <= CARA_SWIM_CONFIRMS_MAX && c->retransmit_mult >= 1 &&
            c->retransmit_mult <= CARA_SWIM_RETRANSMIT_MULT_MAX && c->awareness_max >= 1 &&
            c->awareness_max <= CARA_SWIM_AWARENESS_MAX && c->reap_horizon_ms > 0;
 }
@@ -1071,6 +1147,7 @@ int cara_swim_new(cara_swim **out, const cara_swim_cfg *cfg, cara_env *env)
     s->env = env;
     s->cfg = *cfg;
     s->seq_next = 1;
+    s->self_h = name_hash(cfg->self.name, cfg->self.name_len);
     s->members = cara_env_calloc(env, CARA_SWIM_MEMBERS_MAX, sizeof *s->members);
     s->order = cara_env_calloc(env, CARA_SWIM_MEMBERS_MAX, sizeof *s->order);
     s->bcasts = cara_env_calloc(env, CARA_SWIM_BROADCASTS_MAX, sizeof *s->bcasts);
@@ -1119,6 +1196,17 @@ int cara_swim_member(const cara_swim *s, const char *name, size_t name_len, int 
 size_t cara_swim_alive_count(const cara_swim *s)
 {
     return s->alive_count + (s->leaving ? 0 : 1);
+}
+
+uint32_t cara_swim_digest(const cara_swim *s)
+{
+    uint32_t d = s->leaving ? 0 : digest_share(s->self_h, s->incarnation);
+    for (size_t i = 0; i < CARA_SWIM_MEMBERS_MAX; i++) {
+        const member *m = &s->members[i];
+        if (m->used && (m->state == CARA_SWIM_ALIVE || m->state == CARA_SWIM_SUSPECT))
+            d += digest_share(m->name_h, m->incarnation);
+    }
+    return d == 0 ? 1 : d; /* 0 says "no digest" on the wire */
 }
 
 size_t cara_swim_suspect_count(const cara_swim *s)

@@ -78,6 +78,10 @@ typedef struct cara_swim_msg {
     uint32_t seq;
     cara_swim_id target;
     cara_swim_addr target_addr;
+    /* The sender's membership digest (cara_swim_digest) when it built the
+     * message; 0 says nothing. A receiver whose own digest equals it knows
+     * that samples would teach the sender nothing (docs/gossip.md). */
+    uint32_t digest;
     uint8_t updates_count;
     cara_swim_update updates[CARA_SWIM_PIGGYBACK_MAX];
 } cara_swim_msg;
@@ -96,6 +100,11 @@ typedef struct cara_swim_cfg {
     uint32_t indirect_checks_count; /* k members asked to ping-req */
     uint32_t suspicion_mult;        /* minimum timeout, in scaled periods */
     uint32_t suspicion_max_mult;    /* maximum timeout = this x minimum */
+    /* Independent accusers beyond the first that bring a suspicion down to
+     * its minimum (Lifeguard's K; memberlist ties it to suspicion_mult - 2),
+     * 1..CARA_SWIM_CONFIRMS_MAX, and never more than the other members
+     * that could confirm. */
+    uint32_t suspicion_confirmations;
     uint32_t retransmit_mult;       /* lambda in lambda * ceil(log10(N+1)) */
     uint32_t awareness_max;         /* period multiplier ceiling, >= 1 */
     uint64_t reap_horizon_ms;       /* dead/left members kept this long */
@@ -204,6 +213,10 @@ int cara_swim_reconnect(cara_swim *s, uint64_t now_mono_ms);
 int cara_swim_member(const cara_swim *s, const char *name, size_t name_len, int *state,
                      uint32_t *incarnation);
 size_t cara_swim_alive_count(const cara_swim *s);   /* ourselves included */
+/* A 32-bit digest of the live members (alive or suspect, ourselves
+ * included) and their incarnations: two nodes with one view have one
+ * digest. Never 0. */
+uint32_t cara_swim_digest(const cara_swim *s);
 size_t cara_swim_suspect_count(const cara_swim *s);
 uint32_t cara_swim_local_health(const cara_swim *s); /* 0 = healthy */
 uint32_t cara_swim_incarnation(const cara_swim *s);

@@ -29,7 +29,7 @@ _Static_assert(CARA_WIRE_CLEAR_HEADER_BYTES == 2 + 1 + 4, "magic, version, lengt
 #define SHAPE_DONE 2    /* version, kind */
 #define SHAPE_HELLO 6   /* version, kind, name, key, addr, records (JOIN, WELCOME) */
 #define SHAPE_REFUSED 4 /* version, kind, reason, text */
-#define SWIM_FIELDS 6   /* type, seq, target name, target key, target addr, updates */
+#define SWIM_FIELDS 7   /* type, seq, target name, key, addr, digest, updates */
 #define UPDATE_FIELDS 6 /* kind, incarnation, name, key, addr, accuser */
 /* Nesting: outer array > membership message > updates > update. */
 #define WIRE_DEPTH_MAX 5
@@ -245,6 +245,7 @@ static int pack_swim(msgpack_packer *pk, const cara_swim_msg *m)
         rc = rc ? rc : pack_bin(pk, m->target.key, CARA_SWIM_KEY_BYTES);
         rc = rc ? rc : pack_bin(pk, m->target_addr.bytes, m->target_addr.len);
     }
+    rc = rc ? rc : msgpack_pack_uint32(pk, m->digest);
     rc = rc ? rc : msgpack_pack_array(pk, m->updates_count);
     for (size_t i = 0; rc == 0 && i < m->updates_count; i++)
         rc = pack_update(pk, &m->updates[i]);
@@ -391,7 +392,7 @@ size_t cara_wire_swim_bytes(const cara_swim_msg *m)
 #define ELEMENTS_ACK (SHAPE_ACK + CARA_WIRE_ACKS_MAX * (1 + 2))
 #define ELEMENTS_HELLO (SHAPE_HELLO + CARA_WIRE_RECORDS_MAX)
 #define ELEMENTS_OTHER (SHAPE_BLOB > SHAPE_REFUSED ? SHAPE_BLOB : SHAPE_REFUSED)
-/* The bound the pre-scan enforces: the largest of the above (1146 with
+/* The bound the pre-scan enforces: the largest of the above (1147 with
  * today's caps). A message with more elements breaks some cap. */
 #define WIRE_ELEMENTS_MAX ELEMENTS_SWIM
 _Static_assert(WIRE_ELEMENTS_MAX >= ELEMENTS_PUSH && WIRE_ELEMENTS_MAX >= ELEMENTS_ACK &&
@@ -399,7 +400,7 @@ _Static_assert(WIRE_ELEMENTS_MAX >= ELEMENTS_PUSH && WIRE_ELEMENTS_MAX >= ELEMEN
                    WIRE_ELEMENTS_MAX >= SHAPE_DONE,
                "the element bound admits the largest message of every kind");
 /* What msgpack-c may allocate for any input the pre-scan lets through: one
- * zone chunk of this many bytes (27,504 on LP64), plus the chunk's own
+ * zone chunk of this many bytes (27,528 on LP64), plus the chunk's own
  * header, freed before cara_wire_decode returns (docs/gossip.md, "Wire"). */
 #define WIRE_ZONE_BYTES_MAX (WIRE_ELEMENTS_MAX * sizeof(msgpack_object))
 _Static_assert(WIRE_ZONE_BYTES_MAX <= 32 * 1024, "decoding a wire message allocates under 32 KiB");
@@ -521,16 +522,16 @@ static int bind_update(const msgpack_object *o, cara_swim_update *u)
     return 0;
 }
 
-/* [type, seq, target name, target key, target addr, updates]; the target
- * is three nils or a name, a key and an address. */
+/* [type, seq, target name, target key, target addr, digest, updates]; the
+ * target is three nils or a name, a key and an address. */
 static int bind_swim(const msgpack_object *o, cara_swim_msg *m)
 {
     if (!ob_array(o, SWIM_FIELDS))
         return CARA_EPARSE;
     const msgpack_object *f = o->via.array.ptr;
-    uint64_t type, seq;
+    uint64_t type, seq, digest;
     if (!ob_uint(&f[0], CARA_SWIM_GOSSIP, &type) || type < CARA_SWIM_PING ||
-        !ob_uint(&f[1], UINT32_MAX, &seq))
+        !ob_uint(&f[1], UINT32_MAX, &seq) || !ob_uint(&f[5], UINT32_MAX, &digest))
         return CARA_EPARSE;
     if (ob_type(&f[2], MSGPACK_OBJECT_NIL)) {
         if (!ob_type(&f[3], MSGPACK_OBJECT_NIL) || !ob_type(&f[4], MSGPACK_OBJECT_NIL))
@@ -538,16 +539,17 @@ static int bind_swim(const msgpack_object *o, cara_swim_msg *m)
     } else if (bind_id(&f[2], &m->target, &m->target_addr) != 0) {
         return CARA_EPARSE;
     }
-    if (!ob_type(&f[5], MSGPACK_OBJECT_ARRAY))
+    if (!ob_type(&f[6], MSGPACK_OBJECT_ARRAY))
         return CARA_EPARSE;
-    size_t n = f[5].via.array.size;
+    size_t n = f[6].via.array.size;
     if (n > CARA_SWIM_PIGGYBACK_MAX)
         return CARA_ETOOBIG;
     m->type = (uint8_t)type;
     m->seq = (uint32_t)seq;
+    m->digest = (uint32_t)digest;
     m->updates_count = (uint8_t)n;
     for (size_t i = 0; i < n; i++)
-        if (bind_update(&f[5].via.array.ptr[i], &m->updates[i]) != 0)
+        if (bind_update(&f[6].via.array.ptr[i], &m->updates[i]) != 0)
             return CARA_EPARSE;
     return 0;
 }

@@ -25,7 +25,9 @@
 #include "crdt/crdt.h"
 #include "gossip/swim_int.h"
 
-#define CARA_WIRE_VERSION 1
+/* Version 2: the membership message carries the sender's membership
+ * digest, and a PING names no target (the seal says whom it is for). */
+#define CARA_WIRE_VERSION 2
 
 enum cara_wire_kind {
     CARA_WIRE_SWIM = 1,     /* datagram: a cara_swim_msg + piggybacked records */
@@ -92,7 +94,7 @@ int cara_wire_encode(const cara_wire_msg *m, size_t cap, cara_buf *out);
  * CARA_ETOOBIG for input longer than its place allows, a list or payload
  * past its cap, or more msgpack elements than the largest message holds;
  * CARA_EUNSUPPORTED for another version; CARA_ENOMEM. Pointers in *out
- * borrow from bytes. Allocates at most 1146 msgpack_objects (27,504 bytes
+ * borrow from bytes. Allocates at most 1147 msgpack_objects (27,528 bytes
  * on LP64) in one block, freed before it returns (docs/gossip.md, "Wire"). */
 int cara_wire_decode(const uint8_t *bytes, size_t len, int where, cara_wire_msg *out);
 
@@ -116,7 +118,7 @@ size_t cara_wire_swim_bytes(const cara_swim_msg *m);
 /* ---- Clear frames -------------------------------------------------------
  * Used only on a join stream before any key is shared:
  *     'C' 'J' version(1) length(4, big-endian) msgpack-message
- * distinct from the seal's hello, which starts 0xCA 0x5E. A whole frame,
+ * distinct from the seal's hello, which starts 0xCA 0x23. A whole frame,
  * header included, is at most CARA_WIRE_CLEAR_BYTES_MAX bytes. */
 #define CARA_WIRE_CLEAR_HEADER_BYTES 7
 #define CARA_WIRE_CLEAR_MAGIC0 'C'

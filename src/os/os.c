@@ -89,6 +89,12 @@ static void *os_alloc(void *ctx, size_t size)
     return malloc(size);
 }
 
+static void *os_calloc(void *ctx, size_t count, size_t size)
+{
+    (void)ctx;
+    return calloc(count, size);
+}
+
 static void *os_realloc(void *ctx, void *p, size_t size)
 {
     (void)ctx;
@@ -112,6 +118,7 @@ void cara_os_env_init(cara_env *env, cara_os_log *log, int log_level_max)
         .now_wall_ms = os_now_wall_ms,
         .log = os_log,
         .alloc = os_alloc,
+        .calloc = os_calloc,
         .realloc = os_realloc,
         .free = os_free,
         .log_level_max = log_level_max,

@@ -75,6 +75,7 @@ static inline void fixture_wire_sample(int i, cara_wire_msg *m)
         m->kind = CARA_WIRE_SWIM;
         m->swim.type = CARA_SWIM_PING;
         m->swim.seq = 70000;
+        m->swim.digest = 0x9e3779b9;
         fixture_wire_id(&m->swim.target, NULL, "node-b", 0xb0);
         m->swim.updates_count = 2;
         cara_swim_update *u = &m->swim.updates[0];
@@ -94,6 +95,7 @@ static inline void fixture_wire_sample(int i, cara_wire_msg *m)
         m->kind = CARA_WIRE_SWIM;
         m->swim.type = CARA_SWIM_ACK;
         m->swim.seq = 5;
+        m->swim.digest = 7;
         break;
     case FIXTURE_WIRE_PUSH:
         m->kind = CARA_WIRE_PUSH;

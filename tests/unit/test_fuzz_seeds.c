@@ -256,7 +256,7 @@ static void write_seal_seeds(void)
     CHECK_OK(fixture_seal_admit(stranger, FIXTURE_SEAL_RX));
     CHECK_OK(fixture_seal_admit(rx, FIXTURE_SEAL_TX));
     seal_seed(tx1, FIXTURE_SEAL_RX, "replay.bin", 0);
-    seal_seed(tx1, FIXTURE_SEAL_RX, "short.bin", 40);
+    seal_seed(tx1, FIXTURE_SEAL_RX, "short.bin", 20);
     seal_seed(tx9, FIXTURE_SEAL_OTHER, "badtag-not-for-us.bin", 0);
     seal_seed(stranger, FIXTURE_SEAL_RX, "notadmitted-stranger.bin", 0);
     uint8_t r[CARA_SEAL_HELLO_RANDOM_BYTES] = {0}, ht[CARA_SEAL_HELLO_BYTES];

@@ -693,7 +693,7 @@ TEST(gossip_node_hostile_datagrams_are_dropped_and_counted_by_reason_and_change_
     /* Corrupted: one bit flipped in the ciphertext, or in the counter
      * (the header is the associated data). */
     memcpy(buf, w->cap, len);
-    buf[len / 2 + 30] ^= 0x01;
+    buf[CARA_GOSSIP_SEAL_HEADER_BYTES + (len - CARA_GOSSIP_SEAL_OVERHEAD_BYTES) / 2] ^= 0x01;
     expect_drops(s, victim, CARA_GOSSIP_DROP_BADTAG, 1, buf, len);
     memcpy(buf, w->cap, len);
     buf[CARA_GOSSIP_SEAL_HEADER_BYTES - 7] ^= 0x01; /* counter + 2^48 */
@@ -718,7 +718,7 @@ TEST(gossip_node_hostile_datagrams_are_dropped_and_counted_by_reason_and_change_
     cara_seal *evil = NULL;
     CHECK_OK(cara_seal_new(cara_test_env(), pk, sk, 1, &evil));
     CHECK_OK(cara_seal_admit(evil, sim_pk(s, victim)));
-    uint8_t plain[64] = {0x94, 0x01, 0x01};
+    uint8_t plain[64] = {0x94, CARA_WIRE_VERSION, 0x01};
     size_t flen = 0;
     CHECK_OK(cara_seal_seal(evil, sim_pk(s, victim), plain, sizeof plain, buf, 8192, &flen));
     expect_drops(s, victim, CARA_GOSSIP_DROP_NOTADMITTED, 1, buf, flen);

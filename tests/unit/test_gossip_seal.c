@@ -61,6 +61,16 @@ static int open_text(node *to, const dgram *d, const node *want_from, const char
     return rc;
 }
 
+/* Where a datagram's header keeps the sender's key id and the counter. */
+#define KID_AT 2
+#define COUNTER_AT (KID_AT + CARA_SEAL_KID_BYTES)
+
+/* Rewrites the sender a datagram claims to be (its key id). */
+static void claim_sender(dgram *d, const uint8_t pk[CARA_CRDT_PK_BYTES])
+{
+    cara_seal_key_id(pk, d->b + KID_AT);
+}
+
 static uint64_t dropped(const node *n, enum cara_seal_drop why)
 {
     cara_seal_stats st;
@@ -88,6 +98,109 @@ TEST(seal_round_trip_between_two_admitted_nodes_both_ways)
     cluster_free(n, 2);
 }
 
+TEST(seal_datagram_names_its_sender_by_key_id_in_a_34_byte_overhead)
+{
+    node n[2];
+    cluster(n, 2);
+    dgram d;
+    seal_text(&n[0], &n[1], "ping", &d);
+    CHECK_INT(CARA_GOSSIP_SEAL_OVERHEAD_BYTES, ==, 34);
+    CHECK_INT(d.len, ==, 4 + 34);
+    CHECK_INT(d.b[0], ==, 0xCA);
+    CHECK_INT(d.b[1], ==, 0x21); /* version 2, type datagram */
+    uint8_t kid[CARA_SEAL_KID_BYTES];
+    cara_seal_key_id(n[0].pk, kid);
+    CHECK_MEM(d.b + KID_AT, sizeof kid, kid, sizeof kid);
+    /* Ids differ between keys, and the hello still carries the whole key. */
+    uint8_t kid_b[CARA_SEAL_KID_BYTES];
+    cara_seal_key_id(n[1].pk, kid_b);
+    CHECK(memcmp(kid, kid_b, sizeof kid) != 0);
+    uint8_t r[CARA_SEAL_HELLO_RANDOM_BYTES] = {0}, h[CARA_SEAL_HELLO_BYTES];
+    cara_seal_hello(n[0].seal, r, h);
+    CHECK_INT(sizeof h, ==, 50);
+    CHECK_MEM(h + 2, CARA_CRDT_PK_BYTES, n[0].pk, CARA_CRDT_PK_BYTES);
+    /* A version 1 header (0xCA 0x5E 1 1, then a whole key) is malformed. */
+    dgram v1 = d;
+    memcpy(v1.b, "\xCA\x5E\x01\x01", 4);
+    CHECK_RC(open_text(&n[1], &v1, &n[0], "ping"), CARA_EPARSE);
+    CHECK_OK(open_text(&n[1], &d, &n[0], "ping"));
+    cluster_free(n, 2);
+}
+
+/* Nodes whose key ids, narrowed to their first byte, all equal `want`
+ * (the key made from seed tag `*next` on): real 64-bit ids never collide,
+ * 8-bit ones do about once in 256 keys. */
+static void node_with_kid_byte(node *n, uint8_t want, uint32_t *next)
+{
+    for (;; (*next)++) {
+        uint8_t seed[CARA_CRDT_SEED_BYTES] = {0}, kid[CARA_SEAL_KID_BYTES];
+        memcpy(seed, next, sizeof *next);
+        seed[31] = 0x5a;
+        CHECK_OK(cara_crdt_key_from_seed(seed, n->pk, n->sk));
+        cara_seal_key_id(n->pk, kid);
+        if (kid[0] != want)
+            continue;
+        (*next)++;
+        CHECK_OK(cara_seal_new(cara_test_env(), n->pk, n->sk, 1, &n->seal));
+        CHECK_OK(cara_seal_narrow_key_ids(n->seal, 1));
+        return;
+    }
+}
+
+TEST(seal_peers_sharing_a_key_id_are_each_tried_and_the_tag_decides)
+{
+    enum { SHARED = CARA_GOSSIP_KEY_ID_PEERS_MAX };
+    node rx, p[SHARED + 1], stranger;
+    uint32_t next = 1;
+    node_make(&rx, 1, 1);
+    CHECK_OK(cara_seal_narrow_key_ids(rx.seal, 1));
+    uint8_t want = 0x3c;
+    for (int i = 0; i <= SHARED; i++)
+        node_with_kid_byte(&p[i], want, &next);
+    node_with_kid_byte(&stranger, want, &next);
+    for (int i = 0; i < SHARED; i++) {
+        CHECK_OK(cara_seal_admit(rx.seal, p[i].pk));
+        CHECK_OK(cara_seal_admit(p[i].seal, rx.pk));
+    }
+    /* One more key under the id is refused: the tag checks stay bounded. */
+    CHECK_RC(cara_seal_admit(rx.seal, p[SHARED].pk), CARA_ELIMIT);
+    CHECK_OK(cara_seal_admit(stranger.seal, rx.pk));
+    /* Each peer under the shared id is told apart by its tag. */
+    dgram d[SHARED];
+    for (int i = 0; i < SHARED; i++) {
+        char text[16];
+        snprintf(text, sizeof text, "from %d", i);
+        seal_text(&p[i], &rx, text, &d[i]);
+        CHECK_INT(d[i].b[KID_AT], ==, want);
+        CHECK_OK(open_text(&rx, &d[i], &p[i], text));
+    }
+    /* A replay is still a replay, though other peers' tags fail on it. */
+    CHECK_RC(open_text(&rx, &d[SHARED - 1], &p[SHARED - 1], "from 3"), CARA_EREPLAY);
+    CHECK_INT(dropped(&rx, CARA_SEAL_DROP_REPLAY), ==, 1);
+    CHECK_INT(dropped(&rx, CARA_SEAL_DROP_BADTAG), ==, 0);
+    /* A key not admitted but under the id costs SHARED tag checks and is
+     * one bad tag; the peers' windows do not move. (Its counter is one no
+     * peer has used: at a used one, the window would refuse it first.) */
+    dgram f;
+    for (int i = 0; i < 3; i++)
+        seal_text(&stranger, &rx, "from 0", &f);
+    CHECK_RC(open_text(&rx, &f, &p[0], "from 0"), CARA_EBADSIG);
+    CHECK_INT(dropped(&rx, CARA_SEAL_DROP_BADTAG), ==, 1);
+    dgram again;
+    seal_text(&p[0], &rx, "still", &again);
+    CHECK_OK(open_text(&rx, &again, &p[0], "still"));
+    /* Revoking one leaves the others reachable under the id. */
+    CHECK_OK(cara_seal_revoke(rx.seal, p[1].pk));
+    seal_text(&p[2], &rx, "after", &again);
+    CHECK_OK(open_text(&rx, &again, &p[2], "after"));
+    CHECK_OK(cara_seal_admit(rx.seal, p[SHARED].pk));
+    CHECK_RC(cara_seal_narrow_key_ids(rx.seal, 2), CARA_EINVAL); /* peers held */
+    for (int i = 0; i <= SHARED; i++)
+        cara_seal_free(p[i].seal);
+    cara_seal_free(stranger.seal);
+    cara_seal_free(rx.seal);
+}
+
 TEST(seal_third_admitted_node_can_neither_read_nor_forge_traffic_between_two_others)
 {
     node n[3];
@@ -100,12 +213,12 @@ TEST(seal_third_admitted_node_can_neither_read_nor_forge_traffic_between_two_oth
     /* C seals to B, then rewrites the sender to A: B's key with A differs. */
     dgram f;
     seal_text(&n[2], &n[1], "i am a", &f);
-    memcpy(f.b + 4, n[0].pk, CARA_CRDT_PK_BYTES);
+    claim_sender(&f, n[0].pk);
     CHECK_RC(open_text(&n[1], &f, &n[0], "i am a"), CARA_EBADSIG);
     /* A datagram reflected back to its sender fails: each direction has
      * its own key. */
     CHECK_RC(open_text(&n[0], &d, &n[0], "secret for b"), CARA_ENOTADMITTED);
-    memcpy(d.b + 4, n[1].pk, CARA_CRDT_PK_BYTES);
+    claim_sender(&d, n[1].pk);
     CHECK_RC(open_text(&n[0], &d, &n[1], "secret for b"), CARA_EBADSIG);
     CHECK_INT(dropped(&n[1], CARA_SEAL_DROP_BADTAG), ==, 1);
     CHECK_INT(dropped(&n[2], CARA_SEAL_DROP_BADTAG), ==, 1);
@@ -179,7 +292,9 @@ TEST(seal_any_flipped_bit_is_refused_and_leaves_the_window_unchanged)
     }
     /* The untouched datagram still opens: no forgery moved the window. */
     CHECK_OK(open_text(&n[1], &d, &n[0], "payload bits"));
-    CHECK_INT(dropped(&n[1], CARA_SEAL_DROP_BADTAG), >=, (d.len - 4 - 32) * 8);
+    /* Every bit past the magic, version, type and key id is covered by
+     * the tag; a flipped key id names nobody (or fails its tag). */
+    CHECK_INT(dropped(&n[1], CARA_SEAL_DROP_BADTAG), >=, (d.len - COUNTER_AT) * 8);
     cluster_free(n, 2);
 }
 
@@ -237,7 +352,7 @@ TEST(seal_readmitted_peer_never_sees_a_counter_twice_in_one_epoch)
     CHECK_OK(cara_seal_admit(n[0].seal, n[1].pk));
     seal_text(&n[0], &n[1], "two", &d2);
     /* Same key, so the counter (the nonce) must differ. */
-    CHECK(memcmp(d1.b + 36, d2.b + 36, 8) != 0);
+    CHECK(memcmp(d1.b + COUNTER_AT, d2.b + COUNTER_AT, 8) != 0);
     CHECK_OK(open_text(&n[1], &d1, &n[0], "one"));
     CHECK_OK(open_text(&n[1], &d2, &n[0], "two"));
     cluster_free(n, 2);

@@ -59,11 +59,13 @@ typedef struct net {
     uint64_t suspect_ms[NET_MAX][NET_MAX], dead_ms[NET_MAX][NET_MAX];
     uint64_t left_ms[NET_MAX][NET_MAX], reaped_ms[NET_MAX][NET_MAX];
     uint64_t suspect_events, dead_events, alive_again_events;
+    uint64_t live_suspect_events; /* suspect events about members not crashed */
     uint32_t lhm_max[NET_MAX];
     /* Test 8: DEAD updates about `count_subject` sent, per sender. */
     int count_subject;
     uint32_t dead_sent[NET_MAX];
     size_t msgs_sent, piggyback_max_seen, piggyback_bytes_max_seen;
+    size_t updates_sent; /* piggybacked entries of every message, samples included */
 } net;
 
 static void fill_id(cara_swim_id *id, int i)
@@ -135,6 +137,7 @@ static void record_event(net *w, int obs, const cara_swim_event *ev)
     switch (ev->kind) {
     case CARA_SWIM_EV_SUSPECT:
         w->suspect_events++;
+        w->live_suspect_events += !w->crashed[subj];
         if (w->suspect_ms[obs][subj] == NEVER)
             w->suspect_ms[obs][subj] = w->now_ms;
         break;
@@ -162,6 +165,7 @@ static void account_msg(net *w, int from, int to, const cara_swim_msg *msg)
 {
     size_t bytes = 0;
     w->msgs_sent++;
+    w->updates_sent += msg->updates_count;
     for (size_t i = 0; i < msg->updates_count; i++) {
         const cara_swim_update *u = &msg->updates[i];
         bytes += cara_swim_update_bytes_max(u);
@@ -309,11 +313,48 @@ TEST(swim_sixteen_nodes_joined_through_one_seed_all_see_sixteen_alive)
     net_free(w);
 }
 
+/* Samples are for members whose view may differ from ours. Once every
+ * view is the same, every digest is, and a cluster at rest sends probes
+ * with nothing piggybacked; a change (a crash) makes them flow again until
+ * the views agree once more. */
+TEST(swim_samples_stop_once_views_agree_and_resume_when_they_differ)
+{
+    net *w = net_new(16, NULL);
+    CHECK(net_join_all(w, 30) != NEVER);
+    /* Until every member has heard every other's digest: a round of
+     * probes (15 periods) and some. */
+    net_run(w, w->now_ms + 40 * PERIOD_MS);
+    uint32_t d0 = cara_swim_digest(w->nodes[0]);
+    CHECK(d0 != 0);
+    for (int i = 1; i < 16; i++)
+        CHECK_INT(cara_swim_digest(w->nodes[i]), ==, d0);
+    size_t msgs0 = w->msgs_sent, upd0 = w->updates_sent;
+    net_run(w, w->now_ms + 60 * PERIOD_MS);
+    size_t msgs = w->msgs_sent - msgs0, upd = w->updates_sent - upd0;
+    say("  at rest: %zu messages, %zu updates\n", msgs, upd);
+    CHECK_INT(msgs, >=, 2 * 16 * 55); /* a ping and an ack per node per period */
+    CHECK_INT(upd, ==, 0);
+    /* A crash changes every view: the death is spread, then samples go out
+     * again until the digests agree (without the dead member). */
+    net_crash(w, 5);
+    net_run(w, w->now_ms + 40 * PERIOD_MS);
+    CHECK_INT(w->updates_sent - upd0, >, 0);
+    uint32_t d1 = cara_swim_digest(w->nodes[0]);
+    CHECK(d1 != d0);
+    for (int i = 1; i < 16; i++)
+        if (i != 5)
+            CHECK_INT(cara_swim_digest(w->nodes[i]), ==, d1);
+    upd0 = w->updates_sent;
+    net_run(w, w->now_ms + 60 * PERIOD_MS);
+    CHECK_INT(w->updates_sent - upd0, ==, 0);
+    net_free(w);
+}
+
 /* ---- (2) Crash detection ------------------------------------------------- */
 
 /* Bound: the first suspicion comes within 2(N-1) periods (the randomised
  * round-robin visits every member once a round), the suspicion lasts at most
- * suspicion_max (6 x 4 x log10 16 = 28.9 periods at N = 16), and the death
+ * suspicion_max (12 x 2 x log10 16 = 28.9 periods at N = 16), and the death
  * then spreads in a few periods. With 15 probers the confirmations arrive
  * fast, so we hold the implementation to a much tighter 20 periods. */
 TEST(swim_crashed_node_is_declared_dead_by_everyone_within_twenty_periods)
@@ -348,6 +389,73 @@ TEST(swim_crashed_node_is_declared_dead_by_everyone_within_twenty_periods)
     }
     say("  worst: first suspicion %.1f periods, all dead %.1f periods\n",
         (double)worst_first_ms / PERIOD_MS, (double)worst_all_ms / PERIOD_MS);
+    net_free(w);
+}
+
+/* The LAN defaults end a confirmed suspicion at a short minimum (2 x
+ * log10 16 = 2.4 periods at N = 16; it was 4.8): only once three other
+ * members have each seen their own probe of the suspect fail, and every
+ * member that hears of a suspicion probes the suspect at once. Under 10 %
+ * loss, three crashes in turn must each be declared by everyone, none
+ * before the minimum has run since the first suspicion, all within a few
+ * periods after it (not the 28.9-period maximum); and no live member may
+ * die, though the loss makes them suspected again and again. */
+TEST(swim_short_minimum_with_three_confirmations_detects_crashes_and_kills_no_live_member_under_loss)
+{
+    enum { N = 16 };
+    net *w = net_new(N, NULL);
+    CHECK(net_join_all(w, 30) != NEVER);
+    w->loss_pct = 10;
+    net_run(w, w->now_ms + 100 * PERIOD_MS);
+    const int victims[] = {4, 9, 13};
+    for (size_t k = 0; k < 3; k++) {
+        int v = victims[k];
+        /* N when the suspicion starts: the victim is still counted. */
+        uint64_t min_ms = cara_swim_suspicion_min_ms(w->cfg[0].suspicion_mult, N - k,
+                                                     w->cfg[0].probe_interval_ms);
+        uint64_t max_ms = w->cfg[0].suspicion_max_mult * min_ms;
+        uint64_t crash_ms = w->now_ms;
+        for (int o = 0; o < N; o++)
+            w->suspect_ms[o][v] = NEVER; /* loss may have had it suspected before */
+        net_crash(w, v);
+        net_run(w, crash_ms + 40 * PERIOD_MS);
+        uint64_t first_suspect = NEVER, first_dead = NEVER, all_dead = 0;
+        for (int o = 0; o < N; o++) {
+            if (w->crashed[o])
+                continue;
+            CHECK(w->dead_ms[o][v] != NEVER);
+            first_suspect = w->suspect_ms[o][v] < first_suspect ? w->suspect_ms[o][v] : first_suspect;
+            first_dead = w->dead_ms[o][v] < first_dead ? w->dead_ms[o][v] : first_dead;
+            all_dead = w->dead_ms[o][v] > all_dead ? w->dead_ms[o][v] : all_dead;
+        }
+        CHECK(first_suspect != NEVER);
+        say("  n%02d: first suspicion after %.1f periods, first death %.1f and last %.1f periods "
+            "after it (minimum %.1f, maximum %.1f)\n", v,
+            (double)(first_suspect - crash_ms) / PERIOD_MS,
+            (double)(first_dead - first_suspect) / PERIOD_MS,
+            (double)(all_dead - first_suspect) / PERIOD_MS, (double)min_ms / PERIOD_MS,
+            (double)max_ms / PERIOD_MS);
+        CHECK_INT(first_suspect - crash_ms, <=, (2 * (N - 1) + 1) * PERIOD_MS);
+        CHECK_INT(first_dead - first_suspect, >=, min_ms);
+        CHECK_INT(all_dead - first_suspect, <=, min_ms + 6 * PERIOD_MS);
+    }
+    net_run(w, w->now_ms + 200 * PERIOD_MS);
+    uint64_t raised = 0, deaths = 0;
+    for (int i = 0; i < N; i++) {
+        raised += cara_swim_get_stats(w->nodes[i])->suspicions_raised_count;
+        deaths += cara_swim_get_stats(w->nodes[i])->deaths_declared_count;
+        for (int j = 0; j < N; j++)
+            if (j != 4 && j != 9 && j != 13)
+                CHECK(w->dead_ms[i][j] == NEVER);
+    }
+    say("  %llu suspicions raised, %llu suspect events about live members, %llu deaths "
+        "declared (of 3 crashed members)\n", (unsigned long long)raised,
+        (unsigned long long)w->live_suspect_events, (unsigned long long)deaths);
+    /* Loss made live members suspected too (the test can fail), and the
+     * deaths declared were all of crashed members. */
+    CHECK_INT(w->live_suspect_events, >, 0);
+    CHECK_INT(raised, >, 0);
+    CHECK_INT(deaths, >=, 3);
     net_free(w);
 }
 
@@ -592,13 +700,13 @@ TEST(swim_suspicion_timeout_formula_starts_long_and_shrinks_with_confirmations)
     }
 }
 
-/* Node n00 knows n01..n04; n01 is accused by `accusers` of them. Returns
- * whether n00 holds n01 dead at `at_ms` (no tick before it, so n00's own
- * probes never fail in between). */
-static bool dead_at(int accusers, uint64_t at_ms)
+/* Node n00 knows n01..n(nodes-1); n01 is accused by `accusers` of the
+ * others, n02 first. Returns whether n00 holds n01 dead at `at_ms` (no tick
+ * before it, so n00's own probes never fail in between). */
+static bool dead_in_at(int nodes, int accusers, uint64_t at_ms)
 {
-    net *w = net_new(5, NULL);
-    for (int i = 1; i < 5; i++) {
+    net *w = net_new(nodes, NULL);
+    for (int i = 1; i < nodes; i++) {
         cara_swim_peer p = peer_of_index(i);
         CHECK_OK(cara_swim_join(w->nodes[0], &p, 0));
     }
@@ -613,17 +721,55 @@ static bool dead_at(int accusers, uint64_t at_ms)
     return dead;
 }
 
+static bool dead_at(int accusers, uint64_t at_ms)
+{
+    return dead_in_at(6, accusers, at_ms);
+}
+
+/* The LAN defaults: a minimum of 2 x max(1, log10 N) periods (2 s at
+ * N = 6), a maximum of 12 times that, and K = 3 confirmations (accusers
+ * beyond the first) to bring it down to the minimum; K is its own setting,
+ * not suspicion_mult - 2 as in memberlist. */
 TEST(swim_independent_confirmations_shorten_a_suspicion_to_its_minimum)
 {
-    uint64_t min_ms = cara_swim_suspicion_min_ms(4, 5, 1000); /* 4 s */
-    uint64_t max_ms = 6 * min_ms;
-    uint64_t one_ms = cara_swim_suspicion_timeout_ms(min_ms, max_ms, 1, 2);
-    CHECK(!dead_at(3, min_ms - 1));
-    CHECK(dead_at(3, min_ms));
+    cara_swim_cfg lan;
+    cara_swim_cfg_lan(&lan);
+    CHECK_INT(lan.suspicion_confirmations, ==, 3);
+    uint64_t min_ms = cara_swim_suspicion_min_ms(lan.suspicion_mult, 6, 1000); /* 2 s */
+    CHECK_INT(min_ms, ==, 2000);
+    uint64_t max_ms = lan.suspicion_max_mult * min_ms;
+    CHECK_INT(max_ms, ==, 24000);
+    uint64_t one_ms = cara_swim_suspicion_timeout_ms(min_ms, max_ms, 1, 3);
+    uint64_t two_ms = cara_swim_suspicion_timeout_ms(min_ms, max_ms, 2, 3);
+    CHECK(!dead_at(4, min_ms - 1));
+    CHECK(dead_at(4, min_ms));
+    CHECK(!dead_at(3, two_ms - 1));
+    CHECK(dead_at(3, two_ms));
     CHECK(!dead_at(2, one_ms - 1));
     CHECK(dead_at(2, one_ms));
     CHECK(!dead_at(1, max_ms - 1));
     CHECK(dead_at(1, max_ms));
+    /* Three accusers (two confirmations) never reach the minimum. */
+    CHECK_INT(two_ms, >, min_ms);
+}
+
+/* K never asks for more confirmations than there are members to give
+ * them: in a cluster of four, the two members other than the suspect and
+ * its first accuser (n03 and n00 here) are all the confirmations there can
+ * be, so one of them counts for half the way, not a third. */
+TEST(swim_small_cluster_reaches_the_minimum_with_every_member_it_has)
+{
+    cara_swim_cfg lan;
+    cara_swim_cfg_lan(&lan);
+    uint64_t min_ms = cara_swim_suspicion_min_ms(lan.suspicion_mult, 4, 1000);
+    uint64_t max_ms = lan.suspicion_max_mult * min_ms;
+    uint64_t one_of_two = cara_swim_suspicion_timeout_ms(min_ms, max_ms, 1, 2);
+    uint64_t one_of_three = cara_swim_suspicion_timeout_ms(min_ms, max_ms, 1, 3);
+    CHECK_INT(one_of_two, <, one_of_three);
+    CHECK(!dead_in_at(4, 2, one_of_two - 1));
+    CHECK(dead_in_at(4, 2, one_of_two));
+    CHECK(!dead_in_at(4, 1, max_ms - 1));
+    CHECK(dead_in_at(4, 1, max_ms));
 }
 
 /* ---- (7) Reaping ------------------------------------------------------------ */
@@ -699,7 +845,7 @@ TEST(swim_piggyback_list_respects_its_count_and_byte_caps)
         CHECK_INT(bytes + CARA_SWIM_HEADER_BYTES_MAX + CARA_SWIM_ENVELOPE_RESERVE_BYTES +
                       CARA_GOSSIP_SEAL_OVERHEAD_BYTES,
                   <=, CARA_GOSSIP_DATAGRAM_BYTES_MAX);
-        /* 129 bytes per update at these lengths: nine fit (1161 of 1186
+        /* 129 bytes per update at these lengths: nine fit (1161 of 1207
          * bytes), not ten, and not even our own 48-byte state. */
         CHECK_INT(out.updates_count, ==, 9);
         for (size_t i = 0; i < out.updates_count; i++)

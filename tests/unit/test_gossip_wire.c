@@ -10,6 +10,10 @@
 #include "../fuzz/fuzz_wire_fixture.h"
 #include "harness.h"
 
+/* The version byte of the hand-written messages below. */
+#define WV CARA_WIRE_VERSION
+_Static_assert(WV == 2, "the vectors below are version 2's shapes");
+
 /* Messages are about 27 KiB: these live outside the stack. */
 static cara_wire_msg m_in, m_out;
 
@@ -106,6 +110,7 @@ static void swim_worst_header(cara_swim_msg *s)
     memset(s->target.key, 0xee, CARA_SWIM_KEY_BYTES);
     s->target_addr.len = CARA_SWIM_ADDR_BYTES_MAX;
     memset(s->target_addr.bytes, 0xad, CARA_SWIM_ADDR_BYTES_MAX);
+    s->digest = UINT32_MAX;
 }
 
 static void swim_update(cara_swim_update *u, size_t name_len, size_t accuser_len, uint8_t tag)
@@ -466,26 +471,29 @@ TEST(another_version_is_unsupported_whatever_follows)
         fixture_wire_sample(i, &m_in);
         round_trip(&m_in, fixture_wire_where(i), &b);
         CHECK_INT(b.data[1], ==, CARA_WIRE_VERSION); /* fixarray, then version */
-        b.data[1] = 2;
+        b.data[1] = 1; /* version 1: the shapes before the digest */
+        CHECK_RC(cara_wire_decode(b.data, b.len, fixture_wire_where(i), &m_out),
+                 CARA_EUNSUPPORTED);
+        b.data[1] = 3;
         CHECK_RC(cara_wire_decode(b.data, b.len, fixture_wire_where(i), &m_out),
                  CARA_EUNSUPPORTED);
     }
-    /* A later version's own shape: [2, 99, "whatever"]. */
-    const uint8_t later[] = {0x93, 0x02, 0x63, 0xa3, 'a', 'b', 'c'};
+    /* A later version's own shape: [3, 99, "whatever"]. */
+    const uint8_t later[] = {0x93, 0x03, 0x63, 0xa3, 'a', 'b', 'c'};
     for (int p = 0; p < 3; p++)
         CHECK_RC(cara_wire_decode(later, sizeof later, places[p], &m_out), CARA_EUNSUPPORTED);
     /* Version 0 too, and a version in a long form is not canonical. */
     const uint8_t v0[] = {0x92, 0x00, 0x0c};
     CHECK_RC(cara_wire_decode(v0, sizeof v0, CARA_WIRE_IN_STREAM, &m_out), CARA_EUNSUPPORTED);
-    const uint8_t v1long[] = {0x92, 0xcc, 0x01, 0x0c};
+    const uint8_t v1long[] = {0x92, 0xcc, WV, 0x0c};
     CHECK_RC(cara_wire_decode(v1long, sizeof v1long, CARA_WIRE_IN_STREAM, &m_out), CARA_EPARSE);
-    const uint8_t done[] = {0x92, 0x01, 0x0c};
+    const uint8_t done[] = {0x92, WV, 0x0c};
     CHECK_OK(cara_wire_decode(done, sizeof done, CARA_WIRE_IN_STREAM, &m_out));
     CHECK_INT(m_out.kind, ==, CARA_WIRE_DONE);
     /* A kind is judged whole, not by its low bits: 2^32 + 12 and 256 + 12
      * are not DONE. */
-    const uint8_t kind_wide[] = {0x92, 0x01, 0xcf, 0, 0, 0, 1, 0, 0, 0, 0x0c};
-    const uint8_t kind_16[] = {0x92, 0x01, 0xcd, 0x01, 0x0c};
+    const uint8_t kind_wide[] = {0x92, WV, 0xcf, 0, 0, 0, 1, 0, 0, 0, 0x0c};
+    const uint8_t kind_16[] = {0x92, WV, 0xcd, 0x01, 0x0c};
     CHECK_RC(cara_wire_decode(kind_wide, sizeof kind_wide, CARA_WIRE_IN_STREAM, &m_out),
              CARA_EPARSE);
     CHECK_RC(cara_wire_decode(kind_16, sizeof kind_16, CARA_WIRE_IN_STREAM, &m_out),
@@ -496,12 +504,12 @@ TEST(another_version_is_unsupported_whatever_follows)
 TEST(counts_and_lengths_larger_than_the_bytes_left_are_refused)
 {
     /* PUSH whose records array claims 2^32 - 1, 65535 and 20 entries. */
-    const uint8_t a32[] = {0x94, 0x01, 0x02, 0xc3, 0xdd, 0xff, 0xff, 0xff, 0xff, 0xc4, 0x01, 0x00};
-    const uint8_t a16[] = {0x94, 0x01, 0x02, 0xc3, 0xdc, 0xff, 0xff, 0xc4, 0x01, 0x00};
-    const uint8_t a20[] = {0x94, 0x01, 0x02, 0xc3, 0xdc, 0x00, 0x14, 0xc4, 0x01, 0x00};
+    const uint8_t a32[] = {0x94, WV, 0x02, 0xc3, 0xdd, 0xff, 0xff, 0xff, 0xff, 0xc4, 0x01, 0x00};
+    const uint8_t a16[] = {0x94, WV, 0x02, 0xc3, 0xdc, 0xff, 0xff, 0xc4, 0x01, 0x00};
+    const uint8_t a20[] = {0x94, WV, 0x02, 0xc3, 0xdc, 0x00, 0x14, 0xc4, 0x01, 0x00};
     /* A DELTA whose bin32 claims 4 GiB, and one whose bin8 claims 200. */
-    const uint8_t b32[] = {0x93, 0x01, 0x0b, 0xc6, 0xff, 0xff, 0xff, 0xff, 0x00};
-    const uint8_t b8[] = {0x93, 0x01, 0x0b, 0xc4, 0xc8, 0x00, 0x00};
+    const uint8_t b32[] = {0x93, WV, 0x0b, 0xc6, 0xff, 0xff, 0xff, 0xff, 0x00};
+    const uint8_t b8[] = {0x93, WV, 0x0b, 0xc4, 0xc8, 0x00, 0x00};
     /* An outer array of 15 with 3 elements. */
     const uint8_t outer[] = {0x9f, 0x01, 0x0c};
     const struct {
@@ -515,7 +523,7 @@ TEST(counts_and_lengths_larger_than_the_bytes_left_are_refused)
     /* Honest counts past a cap are refused as too big. */
     cara_buf b;
     buf_new(&b);
-    const uint8_t push_head[] = {0x94, 0x01, 0x02, 0xc2, 0xdc,
+    const uint8_t push_head[] = {0x94, WV, 0x02, 0xc2, 0xdc,
                                  (CARA_WIRE_RECORDS_MAX + 1) >> 8,
                                  (CARA_WIRE_RECORDS_MAX + 1) & 0xff};
     CHECK_OK(cara_buf_append(&b, push_head, sizeof push_head));
@@ -524,7 +532,7 @@ TEST(counts_and_lengths_larger_than_the_bytes_left_are_refused)
     CHECK_RC(cara_wire_decode(b.data, b.len, CARA_WIRE_IN_STREAM, &m_out), CARA_ETOOBIG);
     /* One record fewer is fine. */
     cara_buf_reset(&b);
-    const uint8_t push_ok[] = {0x94, 0x01, 0x02, 0xc2, 0xdc, CARA_WIRE_RECORDS_MAX >> 8,
+    const uint8_t push_ok[] = {0x94, WV, 0x02, 0xc2, 0xdc, CARA_WIRE_RECORDS_MAX >> 8,
                                CARA_WIRE_RECORDS_MAX & 0xff};
     CHECK_OK(cara_buf_append(&b, push_ok, sizeof push_ok));
     for (int i = 0; i < CARA_WIRE_RECORDS_MAX; i++)
@@ -540,18 +548,18 @@ TEST(counts_and_lengths_larger_than_the_bytes_left_are_refused)
         swim_update(&m_in.swim.updates[m_in.swim.updates_count++], 1, 0, (uint8_t)i);
     cara_buf_reset(&b);
     CHECK_OK(cara_wire_encode(&m_in, SIZE_MAX, &b));
-    /* [1, 1, [type, seq, nil, nil, nil, dc 00 10 ...]]: bump the count to
-     * 17 and append one more update. */
-    CHECK_INT(b.data[3], ==, 0x96);
-    CHECK_INT(b.data[9], ==, 0xdc);
-    CHECK_INT(b.data[11], ==, 16);
-    b.data[11] = 17;
+    /* [2, 1, [type, seq, nil, nil, nil, digest 0, dc 00 10 ...]]: bump the
+     * count to 17 and append one more update. */
+    CHECK_INT(b.data[3], ==, 0x97);
+    CHECK_INT(b.data[10], ==, 0xdc);
+    CHECK_INT(b.data[12], ==, 16);
+    b.data[12] = 17;
     b.len -= 1; /* the empty records array */
-    size_t first_update = 12, update_len = (b.len - first_update) / 16;
+    size_t first_update = 13, update_len = (b.len - first_update) / 16;
     CHECK_OK(cara_buf_append(&b, b.data + first_update, update_len));
     CHECK_OK(cara_buf_append(&b, "\x90", 1));
     CHECK_RC(cara_wire_decode(b.data, b.len, CARA_WIRE_IN_DATAGRAM, &m_out), CARA_ETOOBIG);
-    b.data[11] = 16;
+    b.data[12] = 16;
     CHECK_RC(cara_wire_decode(b.data, b.len, CARA_WIRE_IN_DATAGRAM, &m_out), CARA_EPARSE);
     cara_buf_free(&b);
 }
@@ -567,7 +575,7 @@ TEST(floods_of_tiny_elements_are_too_big_and_nesting_past_the_format_is_malforme
     uint8_t *b = malloc(len);
     CHECK(b != NULL);
     /* PUSH whose records array32 honestly holds ~4 MiB of nils. */
-    const uint8_t push_head[] = {0x94, 0x01, 0x02, 0xc2, 0xdd};
+    const uint8_t push_head[] = {0x94, WV, 0x02, 0xc2, 0xdd};
     size_t nils = len - sizeof push_head - 4;
     memcpy(b, push_head, sizeof push_head);
     b[5] = (uint8_t)(nils >> 24);
@@ -579,19 +587,19 @@ TEST(floods_of_tiny_elements_are_too_big_and_nesting_past_the_format_is_malforme
     CHECK_RC(cara_wire_decode(b, len - 1, CARA_WIRE_IN_STREAM, &m_out), CARA_EPARSE);
     /* A DONE whose outer array holds 2000 nils: no shape has that many
      * fields, but the count is what gives it away first. */
-    const uint8_t done_head[] = {0xdc, 2002 >> 8, 2002 & 0xff, 0x01, 0x0c};
+    const uint8_t done_head[] = {0xdc, 2002 >> 8, 2002 & 0xff, WV, 0x0c};
     memcpy(b, done_head, sizeof done_head);
     memset(b + sizeof done_head, 0xc0, 2000);
     CHECK_RC(cara_wire_decode(b, sizeof done_head + 2000, CARA_WIRE_IN_STREAM, &m_out),
              CARA_ETOOBIG);
     /* Nesting one level deeper than any message (outer > membership >
      * updates > update) is malformed, flooded or not. */
-    const uint8_t deep[] = {0x93, 0x01, 0x0b, 0x91, 0x91, 0x91, 0x91, 0x01};
-    const uint8_t deepest_ok[] = {0x93, 0x01, 0x0b, 0x91, 0x91, 0x91, 0x01};
+    const uint8_t deep[] = {0x93, WV, 0x0b, 0x91, 0x91, 0x91, 0x91, 0x01};
+    const uint8_t deepest_ok[] = {0x93, WV, 0x0b, 0x91, 0x91, 0x91, 0x01};
     CHECK_RC(cara_wire_decode(deep, sizeof deep, CARA_WIRE_IN_STREAM, &m_out), CARA_EPARSE);
     CHECK_RC(cara_wire_decode(deepest_ok, sizeof deepest_ok, CARA_WIRE_IN_STREAM, &m_out),
              CARA_EPARSE); /* within depth: refused by the DELTA's type only */
-    const uint8_t deep_flood_head[] = {0x93, 0x01, 0x0b, 0x91, 0x91, 0x91, 0x91, 0xdc,
+    const uint8_t deep_flood_head[] = {0x93, WV, 0x0b, 0x91, 0x91, 0x91, 0x91, 0xdc,
                                        2000 >> 8, 2000 & 0xff};
     memcpy(b, deep_flood_head, sizeof deep_flood_head);
     memset(b + sizeof deep_flood_head, 0xc0, 2000);
@@ -605,7 +613,7 @@ TEST(messages_longer_than_their_place_allows_are_too_big)
     uint8_t *b = calloc(1, CARA_WIRE_STREAM_MSG_BYTES_MAX + 1);
     CHECK(b != NULL);
     b[0] = 0x92;
-    b[1] = 0x01;
+    b[1] = WV;
     b[2] = 0x0c;
     CHECK_RC(cara_wire_decode(b, CARA_GOSSIP_PLAINTEXT_BYTES_MAX + 1, CARA_WIRE_IN_DATAGRAM,
                               &m_out),
@@ -626,8 +634,10 @@ TEST(wrong_types_bad_fields_and_non_canonical_forms_are_refused)
     buf_new(&b);
     fixture_wire_sample(FIXTURE_WIRE_SWIM_PING, &m_in);
     round_trip(&m_in, CARA_WIRE_IN_DATAGRAM, &b);
-    /* Layout: 94 01 01 | 96 01 ce <seq 4> a6 "node-b" c4 20 <key> c4 00 92 ... */
+    /* Layout: 94 02 01 | 97 01 ce <seq 4> a6 "node-b" c4 20 <key> c4 00
+     * <digest> 92 ... */
     const size_t at_type = 4, at_seq = 5, at_name = 10, at_key = 17, at_addr = 51;
+    const size_t at_digest = at_addr + 2;
     CHECK_INT(b.data[at_name], ==, 0xa6);
     CHECK_INT(b.data[at_key], ==, 0xc4);
     CHECK_INT(b.data[at_addr], ==, 0xc4);
@@ -650,7 +660,10 @@ TEST(wrong_types_bad_fields_and_non_canonical_forms_are_refused)
         {0, 0x95},           /* outer array of 5 */
         {2, 0x02},           /* kind PUSH with SWIM's shape */
         {2, 0x63},           /* unknown kind 99 */
-        {3, 0x97},           /* membership message of 7 fields */
+        {3, 0x98},           /* membership message of 8 fields */
+        {3, 0x96},           /* of 6 (version 1's shape) */
+        {at_digest, 0xc0},   /* digest nil */
+        {at_digest, 0xa4},   /* digest as a string */
     };
     for (size_t i = 0; i < sizeof pokes / sizeof pokes[0]; i++) {
         memcpy(w, b.data, b.len);
@@ -665,48 +678,51 @@ TEST(wrong_types_bad_fields_and_non_canonical_forms_are_refused)
     m_in.swim.type = CARA_SWIM_NACK;
     m_in.swim.seq = 5;
     round_trip(&m_in, CARA_WIRE_IN_DATAGRAM, &b);
-    const uint8_t nack[] = {0x94, 0x01, 0x01, 0x96, 0x04, 0x05, 0xc0, 0xc0, 0xc0, 0x90, 0x90};
+    const uint8_t nack[] = {0x94, WV, 0x01, 0x97, 0x04, 0x05, 0xc0, 0xc0, 0xc0, 0x00, 0x90, 0x90};
     CHECK_MEM(b.data, b.len, nack, sizeof nack);
     const uint8_t overlong[][16] = {
-        {0x94, 0x01, 0x01, 0x96, 0x04, 0xce, 0, 0, 0, 5, 0xc0, 0xc0, 0xc0, 0x90, 0x90},
-        {0x94, 0x01, 0x01, 0x96, 0x04, 0xcc, 5, 0xc0, 0xc0, 0xc0, 0x90, 0x90},
-        {0x94, 0x01, 0x01, 0x96, 0x04, 0x05, 0xc0, 0xc0, 0xc0, 0xdc, 0, 0, 0x90},
-        {0x94, 0x01, 0x01, 0xdc, 0, 6, 0x04, 0x05, 0xc0, 0xc0, 0xc0, 0x90, 0x90},
-        {0x94, 0x01, 0x01, 0x96, 0x04, 0x05, 0xc0, 0xc0, 0xc0, 0x90, 0xdd, 0, 0, 0, 0},
-        {0x94, 0x01, 0x01, 0x96, 0x04, 0x05, 0xc0, 0xc0, 0x90, 0x90, 0x90}, /* two nils */
-        {0x94, 0x01, 0x01, 0x96, 0x04, 0x05, 0xc0, 0xc0, 0xc0, 0x90, 0x90, 0x90},
+        {0x94, WV, 0x01, 0x97, 0x04, 0xce, 0, 0, 0, 5, 0xc0, 0xc0, 0xc0, 0x00, 0x90, 0x90},
+        {0x94, WV, 0x01, 0x97, 0x04, 0xcc, 5, 0xc0, 0xc0, 0xc0, 0x00, 0x90, 0x90},
+        {0x94, WV, 0x01, 0x97, 0x04, 0x05, 0xc0, 0xc0, 0xc0, 0x00, 0xdc, 0, 0, 0x90},
+        {0x94, WV, 0x01, 0xdc, 0, 7, 0x04, 0x05, 0xc0, 0xc0, 0xc0, 0x00, 0x90, 0x90},
+        {0x94, WV, 0x01, 0x97, 0x04, 0x05, 0xc0, 0xc0, 0xc0, 0x00, 0x90, 0xdd, 0, 0, 0, 0},
+        {0x94, WV, 0x01, 0x97, 0x04, 0x05, 0xc0, 0xc0, 0x00, 0x90, 0x90, 0x90}, /* two nils */
+        {0x94, WV, 0x01, 0x97, 0x04, 0x05, 0xc0, 0xc0, 0xc0, 0x00, 0x90, 0x90, 0x90},
         /* seq past 2^32 */
-        {0x94, 0x01, 0x01, 0x96, 0x04, 0xcf, 0, 0, 0, 1, 0, 0, 0, 0, 0xc0, 0xc0},
+        {0x94, WV, 0x01, 0x97, 0x04, 0xcf, 0, 0, 0, 1, 0, 0, 0, 0, 0xc0, 0xc0},
+        /* digest 0 as uint32, and digest past 2^32 */
+        {0x94, WV, 0x01, 0x97, 0x04, 0x05, 0xc0, 0xc0, 0xc0, 0xce, 0, 0, 0, 0, 0x90, 0x90},
+        {0x94, WV, 0x01, 0x97, 0x04, 0x05, 0xc0, 0xc0, 0xc0, 0xcf, 0, 0, 0, 1, 0, 0},
     };
-    const size_t overlong_len[] = {15, 12, 13, 13, 15, 11, 12, 16};
+    const size_t overlong_len[] = {16, 13, 14, 14, 16, 12, 13, 16, 16, 16};
     for (size_t i = 0; i < sizeof overlong_len / sizeof overlong_len[0]; i++) {
         int rc = cara_wire_decode(overlong[i], overlong_len[i], CARA_WIRE_IN_DATAGRAM, &m_out);
         if (rc != CARA_EPARSE)
             cara_test_fail(__FILE__, __LINE__, "overlong %zu: %s", i, cara_errname(rc));
     }
     /* str8 for a short name, bin16 for a short record, in a JOIN. */
-    const uint8_t join_str8[] = {0x96, 0x01, 0x14, 0xd9, 0x01, 'j', 0xc4, 0x20};
+    const uint8_t join_str8[] = {0x96, WV, 0x14, 0xd9, 0x01, 'j', 0xc4, 0x20};
     CHECK_RC(cara_wire_decode(join_str8, sizeof join_str8, CARA_WIRE_IN_CLEAR, &m_out),
              CARA_EPARSE);
     /* REFUSED: reason as positive, as overlong int16, text with a newline. */
-    const uint8_t r_pos[] = {0x94, 0x01, 0x16, 0x05, 0xa1, 'x'};
-    const uint8_t r_long[] = {0x94, 0x01, 0x16, 0xd1, 0xff, 0xff, 0xa1, 'x'};
-    const uint8_t r_nl[] = {0x94, 0x01, 0x16, 0xff, 0xa1, '\n'};
-    const uint8_t r_ok[] = {0x94, 0x01, 0x16, 0xff, 0xa1, 'x'};
+    const uint8_t r_pos[] = {0x94, WV, 0x16, 0x05, 0xa1, 'x'};
+    const uint8_t r_long[] = {0x94, WV, 0x16, 0xd1, 0xff, 0xff, 0xa1, 'x'};
+    const uint8_t r_nl[] = {0x94, WV, 0x16, 0xff, 0xa1, '\n'};
+    const uint8_t r_ok[] = {0x94, WV, 0x16, 0xff, 0xa1, 'x'};
     CHECK_RC(cara_wire_decode(r_pos, sizeof r_pos, CARA_WIRE_IN_CLEAR, &m_out), CARA_EPARSE);
     CHECK_RC(cara_wire_decode(r_long, sizeof r_long, CARA_WIRE_IN_CLEAR, &m_out), CARA_EPARSE);
     CHECK_RC(cara_wire_decode(r_nl, sizeof r_nl, CARA_WIRE_IN_CLEAR, &m_out), CARA_EPARSE);
     CHECK_OK(cara_wire_decode(r_ok, sizeof r_ok, CARA_WIRE_IN_CLEAR, &m_out));
     CHECK_INT(m_out.reason, ==, -1);
     /* Empty text at the very end (msgpack-c may hand it over as NULL). */
-    const uint8_t r_empty[] = {0x94, 0x01, 0x16, 0xff, 0xa0};
+    const uint8_t r_empty[] = {0x94, WV, 0x16, 0xff, 0xa0};
     CHECK_OK(cara_wire_decode(r_empty, sizeof r_empty, CARA_WIRE_IN_CLEAR, &m_out));
     CHECK_INT(m_out.text_len, ==, 0);
     /* An empty record; an ACK id of 15 bytes; want_ack as 1. */
-    const uint8_t empty_rec[] = {0x94, 0x01, 0x02, 0xc3, 0x91, 0xc4, 0x00};
-    const uint8_t short_id[] = {0x93, 0x01, 0x03, 0x91, 0x92, 0xc4, 0x0f, 0, 0, 0, 0, 0, 0, 0, 0,
+    const uint8_t empty_rec[] = {0x94, WV, 0x02, 0xc3, 0x91, 0xc4, 0x00};
+    const uint8_t short_id[] = {0x93, WV, 0x03, 0x91, 0x92, 0xc4, 0x0f, 0, 0, 0, 0, 0, 0, 0, 0,
                                 0, 0, 0, 0, 0, 0, 0, 0x01};
-    const uint8_t want_int[] = {0x94, 0x01, 0x02, 0x01, 0x90};
+    const uint8_t want_int[] = {0x94, WV, 0x02, 0x01, 0x90};
     CHECK_RC(cara_wire_decode(empty_rec, sizeof empty_rec, CARA_WIRE_IN_STREAM, &m_out),
              CARA_EPARSE);
     CHECK_RC(cara_wire_decode(short_id, sizeof short_id, CARA_WIRE_IN_STREAM, &m_out),
@@ -728,8 +744,8 @@ TEST(update_fields_are_bounded_exactly)
     swim_update(&m_in.swim.updates[0], CARA_SWIM_NAME_BYTES_MAX, CARA_SWIM_NAME_BYTES_MAX, 1);
     round_trip(&m_in, CARA_WIRE_IN_DATAGRAM, &b);
     CHECK_INT(m_out.swim.updates[0].incarnation, ==, CARA_SWIM_INCARNATION_MAX);
-    /* Layout: 94 01 01 96 02 00 c0 c0 c0 91 | 96 03 ce <4> d9 40 <64> ... */
-    const size_t u = 10;
+    /* Layout: 94 02 01 97 02 00 c0 c0 c0 00 91 | 96 03 ce <4> d9 40 <64> ... */
+    const size_t u = 11;
     CHECK_INT(b.data[u], ==, 0x96);
     CHECK_INT(b.data[u + 2], ==, 0xce);
     CHECK_INT(b.data[u + 7], ==, 0xd9);
@@ -745,7 +761,7 @@ TEST(update_fields_are_bounded_exactly)
     CHECK_RC(cara_wire_decode(w, b.len, CARA_WIRE_IN_DATAGRAM, &m_out), CARA_EPARSE);
     /* A name of 65 bytes, well formed: rebuilt by hand. */
     cara_buf_reset(&b);
-    const uint8_t head[] = {0x94, 0x01, 0x01, 0x96, 0x02, 0x00, 0xc0, 0xc0, 0xc0, 0x91,
+    const uint8_t head[] = {0x94, WV, 0x01, 0x97, 0x02, 0x00, 0xc0, 0xc0, 0xc0, 0x00, 0x91,
                             0x96, 0x01, 0x00, 0xd9, 65};
     CHECK_OK(cara_buf_append(&b, head, sizeof head));
     for (int i = 0; i < 65; i++)
@@ -755,8 +771,8 @@ TEST(update_fields_are_bounded_exactly)
         CHECK_OK(cara_buf_append(&b, "k", 1));
     CHECK_OK(cara_buf_append(&b, "\xc4\x00\xa0\x90", 4));
     CHECK_RC(cara_wire_decode(b.data, b.len, CARA_WIRE_IN_DATAGRAM, &m_out), CARA_EPARSE);
-    b.data[14] = 64; /* the same with 64 bytes of name */
-    memmove(b.data + 15 + 64, b.data + 15 + 65, b.len - 15 - 65);
+    b.data[15] = 64; /* the same with 64 bytes of name */
+    memmove(b.data + 16 + 64, b.data + 16 + 65, b.len - 16 - 65);
     b.len--;
     CHECK_OK(cara_wire_decode(b.data, b.len, CARA_WIRE_IN_DATAGRAM, &m_out));
     CHECK_INT(m_out.swim.updates[0].member.name_len, ==, 64);
@@ -800,14 +816,16 @@ TEST(clear_frames_refuse_bad_headers_before_waiting)
 {
     size_t used = 0;
     /* The seal's hello and garbage are refused on their first byte. */
-    const uint8_t hello[] = {0xca, 0x5e, 0x01, 0x01};
+    const uint8_t hello[] = {0xca, 0x23, 0x01, 0x01};
     CHECK(!cara_wire_is_clear(hello, sizeof hello));
     CHECK(!cara_wire_is_clear((const uint8_t *)"C", 1));
     CHECK(cara_wire_is_clear((const uint8_t *)"CJ", 2));
     CHECK_RC(cara_wire_clear_parse(hello, 1, &used, &m_out), CARA_EPARSE);
     CHECK_RC(cara_wire_clear_parse((const uint8_t *)"CX", 2, &used, &m_out), CARA_EPARSE);
     /* Another version, as soon as its byte arrives. */
-    CHECK_RC(cara_wire_clear_parse((const uint8_t *)"CJ\x02", 3, &used, &m_out),
+    CHECK_RC(cara_wire_clear_parse((const uint8_t *)"CJ\x01", 3, &used, &m_out),
+             CARA_EUNSUPPORTED);
+    CHECK_RC(cara_wire_clear_parse((const uint8_t *)"CJ\x03", 3, &used, &m_out),
              CARA_EUNSUPPORTED);
     /* A length past the cap, with nothing of the body yet. */
     uint32_t n = CARA_WIRE_CLEAR_BYTES_MAX - CARA_WIRE_CLEAR_HEADER_BYTES + 1;
@@ -826,10 +844,10 @@ TEST(clear_frames_refuse_bad_headers_before_waiting)
     /* A whole frame holding a message of another place, or a bad one. */
     cara_buf b;
     buf_new(&b);
-    const uint8_t done[] = {'C', 'J', 1, 0, 0, 0, 3, 0x92, 0x01, 0x0c};
+    const uint8_t done[] = {'C', 'J', WV, 0, 0, 0, 3, 0x92, WV, 0x0c};
     CHECK_RC(cara_wire_clear_parse(done, sizeof done, &used, &m_out), CARA_EPARSE);
-    const uint8_t v2[] = {'C', 'J', 1, 0, 0, 0, 3, 0x92, 0x02, 0x0c};
-    CHECK_RC(cara_wire_clear_parse(v2, sizeof v2, &used, &m_out), CARA_EUNSUPPORTED);
+    const uint8_t v3[] = {'C', 'J', WV, 0, 0, 0, 3, 0x92, 0x03, 0x0c};
+    CHECK_RC(cara_wire_clear_parse(v3, sizeof v3, &used, &m_out), CARA_EUNSUPPORTED);
     /* A frame too big to send is refused when framing. */
     fixture_wire_sample(FIXTURE_WIRE_JOIN, &m_in);
     uint8_t *blob = calloc(1, CARA_WIRE_CLEAR_BYTES_MAX);
