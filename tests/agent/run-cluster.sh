@@ -277,10 +277,12 @@ send_file() { cat "$1" >"/dev/udp/${addr[2]}/7950"; }
 send() { head -c "$1" /dev/urandom >"$tmp/dg"; send_file "$tmp/dg"; }
 send 200; send 3; send 1392                                              # garbage: malformed
 send 3000                                                                 # oversized
-printf '\xca\x5e\x01\x01' >"$tmp/dg"; send_file "$tmp/dg"              # a truncated seal header
-# Sealed by a key that is no node's (the operator's, a valid Ed25519 point).
-{ printf '\xca\x5e\x01\x01'; printf "$(echo "$op_pk" | sed 's/../\\x&/g')"; head -c 300 /dev/urandom; } >"$tmp/dg"
-send_file "$tmp/dg"                                                       # forged sender
+# Seal version 2, datagram: magic 0xCA, then version 2 and type 1 (0x21),
+# then the sender's 8-byte key id (docs/gossip-transport.md).
+printf '\xca\x21\x01\x01' >"$tmp/dg"; send_file "$tmp/dg"              # a truncated seal header
+# A sender whose key id names no admitted node (random bytes).
+{ printf '\xca\x21'; head -c 308 /dev/urandom; } >"$tmp/dg"
+send_file "$tmp/dg"                                                       # unknown sender
 counted() {
     [ "$(dropped malformed)" -ge $((mal0 + 3)) ] && [ "$(dropped oversized)" -ge $((over0 + 1)) ] &&
         [ "$(dropped not_admitted)" -ge $((na0 + 1)) ]
