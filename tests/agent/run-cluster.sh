@@ -92,6 +92,7 @@ export CARAVANCTL_CONFIG="$tmp/config.yaml"
 mkdir -p "$HOME"
 "$ctl" keygen >"$tmp/keygen.out" 2>&1 || { echo "FAIL cluster:keygen"; exit 1; }
 op_pk=$(sed -n 's/^public_key=//p' "$tmp/keygen.out")
+op_key_id=$(sed -n 's/^key_id=//p' "$tmp/keygen.out")
 
 # start I [ARGS...]: node I on $net.I, gossip port 7950, API 7951.
 start() {
@@ -307,9 +308,11 @@ send_file() { cat "$1" >"/dev/udp/${addr[2]}/7950"; }
 send() { head -c "$1" /dev/urandom >"$tmp/dg"; send_file "$tmp/dg"; }
 send 200; send 3; send 1392                                              # garbage: malformed
 send 3000                                                                 # oversized
-printf '\xca\x5e\x01\x01' >"$tmp/dg"; send_file "$tmp/dg"              # a truncated seal header
-# Sealed by a key that is no node's (the operator's, a valid Ed25519 point).
-{ printf '\xca\x5e\x01\x01'; printf "$(echo "$op_pk" | sed 's/../\\x&/g')"; head -c 300 /dev/urandom; } >"$tmp/dg"
+printf '\xca\x21\x01\x01' >"$tmp/dg"; send_file "$tmp/dg"              # a truncated seal header
+# Seal version 2: 0xCA, version 2 and type 1, the sender's key id (the
+# key_id caravanctl prints), a counter. Sent as a key that is no node's
+# (the operator's): no admitted key has its id.
+{ printf '\xca\x21'; printf "$(echo "$op_key_id" | sed 's/../\\x&/g')"; head -c 300 /dev/urandom; } >"$tmp/dg"
 send_file "$tmp/dg"                                                       # forged sender
 counted() {
     [ "$(dropped malformed)" -ge $((mal0 + 3)) ] && [ "$(dropped oversized)" -ge $((over0 + 1)) ] &&
