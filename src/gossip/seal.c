@@ -74,8 +74,16 @@ typedef struct peer {
     window win;
 } peer;
 
-_Static_assert(offsetof(peer, pk) == KID_BYTES, "kid and pk are one sort key");
+_Static_assert(offsetof(peer, kid) == 0 && offsetof(peer, pk) == KID_BYTES,
+               "kid and pk are one sort key at the start of the entry");
 #define SORT_BYTES (KID_BYTES + PK_BYTES)
+
+/* An entry's sort key: its first SORT_BYTES bytes, read through a pointer
+ * to the whole entry (the key spans two of its members). */
+static const uint8_t *sort_bytes(const peer *p)
+{
+    return (const uint8_t *)p;
+}
 
 struct cara_seal {
     cara_env *env;
@@ -254,7 +262,7 @@ static size_t lower_bound(const cara_seal *s, const uint8_t *key, size_t n)
     size_t lo = 0, hi = s->count;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (memcmp(s->peers[mid].kid, key, n) < 0)
+        if (memcmp(sort_bytes(&s->peers[mid]), key, n) < 0)
             lo = mid + 1;
         else
             hi = mid;
@@ -267,7 +275,7 @@ static peer *find(const cara_seal *s, const uint8_t pk[PK_BYTES])
     uint8_t key[SORT_BYTES];
     sort_key(s, pk, key);
     size_t i = lower_bound(s, key, SORT_BYTES);
-    if (i < s->count && memcmp(s->peers[i].kid, key, SORT_BYTES) == 0)
+    if (i < s->count && memcmp(sort_bytes(&s->peers[i]), key, SORT_BYTES) == 0)
         return &s->peers[i];
     return NULL;
 }
@@ -356,7 +364,7 @@ int cara_seal_admit(cara_seal *s, const uint8_t pk[CARA_CRDT_PK_BYTES])
     uint8_t key[SORT_BYTES];
     sort_key(s, pk, key);
     size_t i = lower_bound(s, key, SORT_BYTES);
-    if (i < s->count && memcmp(s->peers[i].kid, key, SORT_BYTES) == 0)
+    if (i < s->count && memcmp(sort_bytes(&s->peers[i]), key, SORT_BYTES) == 0)
         return 0;
     if (s->count == CARA_GOSSIP_PEERS_MAX ||
         kid_run(s, lower_bound(s, key, KID_BYTES), key) >= CARA_GOSSIP_KEY_ID_PEERS_MAX)
