@@ -8,7 +8,7 @@
  *     0xCA | version 2 << 4 | type | sender key id (8) | counter (8, BE)
  * then ChaCha20-Poly1305 (IETF) ciphertext and its 16-byte tag. The nonce
  * is four zero bytes then the counter, little-endian. The key id is the
- * first 8 bytes of a keyed BLAKE2b of the sender's Ed25519 key; the
+ * first 8 bytes of BLAKE2b-256 of the sender's Ed25519 key; the
  * receiver keeps its peers sorted by (key id, key) and tries the pairwise
  * key of each peer under that id, at most CARA_GOSSIP_KEY_ID_PEERS_MAX.
  */
@@ -29,8 +29,6 @@ enum { TYPE_DATAGRAM = 1, TYPE_FRAME = 2, TYPE_HELLO = 3 };
 
 #define PK_BYTES CARA_CRDT_PK_BYTES
 #define KID_BYTES CARA_GOSSIP_SEAL_KEY_ID_BYTES
-/* The BLAKE2b key that makes key ids ours: an id names a key only here. */
-#define KID_HASH_KEY "cara-seal-key-id"
 #define KEY_BYTES crypto_aead_chacha20poly1305_ietf_KEYBYTES
 #define HDR_BYTES CARA_GOSSIP_SEAL_HEADER_BYTES
 #define OVERHEAD CARA_GOSSIP_SEAL_OVERHEAD_BYTES
@@ -44,7 +42,8 @@ enum { TYPE_DATAGRAM = 1, TYPE_FRAME = 2, TYPE_HELLO = 3 };
 _Static_assert(CARA_GOSSIP_SEAL_TAG_BYTES == crypto_aead_chacha20poly1305_ietf_ABYTES,
                "the tag is Poly1305's");
 _Static_assert(HDR_BYTES == 2 + KID_BYTES + 8, "header layout");
-_Static_assert(sizeof(KID_HASH_KEY) - 1 >= crypto_generichash_KEYBYTES_MIN, "kid hash key");
+_Static_assert(2 * KID_BYTES + 1 == CARA_CRDT_KEY_ID_BYTES,
+               "the seal's key id is the bytes of the crdt's printed key id");
 _Static_assert(KEY_BYTES == crypto_kx_SESSIONKEYBYTES && KEY_BYTES == crypto_kdf_KEYBYTES,
                "kx session keys feed the kdf and the AEAD directly");
 _Static_assert(crypto_aead_chacha20poly1305_ietf_NPUBBYTES == 12, "4 zero bytes + counter");
@@ -75,8 +74,16 @@ typedef struct peer {
     window win;
 } peer;
 
-_Static_assert(offsetof(peer, pk) == KID_BYTES, "kid and pk are one sort key");
+_Static_assert(offsetof(peer, kid) == 0 && offsetof(peer, pk) == KID_BYTES,
+               "kid and pk are one sort key at the start of the entry");
 #define SORT_BYTES (KID_BYTES + PK_BYTES)
+
+/* An entry's sort key: its first SORT_BYTES bytes, read through a pointer
+ * to the whole entry (the key spans two of its members). */
+static const uint8_t *sort_bytes(const peer *p)
+{
+    return (const uint8_t *)p;
+}
 
 struct cara_seal {
     cara_env *env;
@@ -224,11 +231,12 @@ static void window_mark(window *w, uint64_t c)
 
 /* ---- Peer table ------------------------------------------------------------ */
 
+/* The same hash as cara_crdt_key_id, so the id in a datagram's header is
+ * the key_id that caravanctl prints for the key. */
 void cara_seal_key_id(const uint8_t pk[CARA_CRDT_PK_BYTES], uint8_t kid[CARA_SEAL_KID_BYTES])
 {
-    uint8_t h[crypto_generichash_BYTES_MIN];
-    crypto_generichash(h, sizeof h, pk, PK_BYTES, (const uint8_t *)KID_HASH_KEY,
-                       sizeof(KID_HASH_KEY) - 1);
+    uint8_t h[32];
+    crypto_generichash(h, sizeof h, pk, PK_BYTES, NULL, 0);
     memcpy(kid, h, KID_BYTES);
 }
 
@@ -254,7 +262,7 @@ static size_t lower_bound(const cara_seal *s, const uint8_t *key, size_t n)
     size_t lo = 0, hi = s->count;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (memcmp(s->peers[mid].kid, key, n) < 0)
+        if (memcmp(sort_bytes(&s->peers[mid]), key, n) < 0)
             lo = mid + 1;
         else
             hi = mid;
@@ -267,7 +275,7 @@ static peer *find(const cara_seal *s, const uint8_t pk[PK_BYTES])
     uint8_t key[SORT_BYTES];
     sort_key(s, pk, key);
     size_t i = lower_bound(s, key, SORT_BYTES);
-    if (i < s->count && memcmp(s->peers[i].kid, key, SORT_BYTES) == 0)
+    if (i < s->count && memcmp(sort_bytes(&s->peers[i]), key, SORT_BYTES) == 0)
         return &s->peers[i];
     return NULL;
 }
@@ -356,7 +364,7 @@ int cara_seal_admit(cara_seal *s, const uint8_t pk[CARA_CRDT_PK_BYTES])
     uint8_t key[SORT_BYTES];
     sort_key(s, pk, key);
     size_t i = lower_bound(s, key, SORT_BYTES);
-    if (i < s->count && memcmp(s->peers[i].kid, key, SORT_BYTES) == 0)
+    if (i < s->count && memcmp(sort_bytes(&s->peers[i]), key, SORT_BYTES) == 0)
         return 0;
     if (s->count == CARA_GOSSIP_PEERS_MAX ||
         kid_run(s, lower_bound(s, key, KID_BYTES), key) >= CARA_GOSSIP_KEY_ID_PEERS_MAX)

@@ -29,8 +29,9 @@ typedef struct cara_seal cara_seal;
 /* A datagram or frame names its sender by a key id, not its whole key. */
 #define CARA_SEAL_KID_BYTES CARA_GOSSIP_SEAL_KEY_ID_BYTES
 
-/* The key id of `pk`: the first 8 bytes of BLAKE2b keyed with a constant
- * of this protocol. Every node computes the same id for the same key. */
+/* The key id of `pk`: the first 8 bytes of BLAKE2b-256 of it, the bytes
+ * whose hex is cara_crdt_key_id (what caravanctl prints as key_id). Every
+ * node computes the same id for the same key. */
 void cara_seal_key_id(const uint8_t pk[CARA_CRDT_PK_BYTES], uint8_t kid[CARA_SEAL_KID_BYTES]);
 
 /* Why a received datagram or frame was dropped; each has a counter. */

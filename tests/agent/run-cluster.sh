@@ -62,6 +62,7 @@ export CARAVANCTL_CONFIG="$tmp/config.yaml"
 mkdir -p "$HOME"
 "$ctl" keygen >"$tmp/keygen.out" 2>&1 || { echo "FAIL cluster:keygen"; exit 1; }
 op_pk=$(sed -n 's/^public_key=//p' "$tmp/keygen.out")
+op_key_id=$(sed -n 's/^key_id=//p' "$tmp/keygen.out")
 
 # start I [ARGS...]: node I on $net.I, gossip port 7950, API 7951.
 start() {
@@ -277,12 +278,12 @@ send_file() { cat "$1" >"/dev/udp/${addr[2]}/7950"; }
 send() { head -c "$1" /dev/urandom >"$tmp/dg"; send_file "$tmp/dg"; }
 send 200; send 3; send 1392                                              # garbage: malformed
 send 3000                                                                 # oversized
-# Seal version 2, datagram: magic 0xCA, then version 2 and type 1 (0x21),
-# then the sender's 8-byte key id (docs/gossip-transport.md).
 printf '\xca\x21\x01\x01' >"$tmp/dg"; send_file "$tmp/dg"              # a truncated seal header
-# A sender whose key id names no admitted node (random bytes).
-{ printf '\xca\x21'; head -c 308 /dev/urandom; } >"$tmp/dg"
-send_file "$tmp/dg"                                                       # unknown sender
+# Seal version 2: 0xCA, version 2 and type 1, the sender's key id (the
+# key_id caravanctl prints), a counter. Sent as a key that is no node's
+# (the operator's): no admitted key has its id.
+{ printf '\xca\x21'; printf "$(echo "$op_key_id" | sed 's/../\\x&/g')"; head -c 300 /dev/urandom; } >"$tmp/dg"
+send_file "$tmp/dg"                                                       # forged sender
 counted() {
     [ "$(dropped malformed)" -ge $((mal0 + 3)) ] && [ "$(dropped oversized)" -ge $((over0 + 1)) ] &&
         [ "$(dropped not_admitted)" -ge $((na0 + 1)) ]

@@ -111,6 +111,11 @@ TEST(seal_datagram_names_its_sender_by_key_id_in_a_34_byte_overhead)
     uint8_t kid[CARA_SEAL_KID_BYTES];
     cara_seal_key_id(n[0].pk, kid);
     CHECK_MEM(d.b + KID_AT, sizeof kid, kid, sizeof kid);
+    /* It is the key id operators see (caravanctl keygen's key_id). */
+    char printed[CARA_CRDT_KEY_ID_BYTES], hex[2 * CARA_SEAL_KID_BYTES + 1];
+    cara_crdt_key_id(n[0].pk, printed);
+    sodium_bin2hex(hex, sizeof hex, kid, sizeof kid);
+    CHECK_STR(hex, printed);
     /* Ids differ between keys, and the hello still carries the whole key. */
     uint8_t kid_b[CARA_SEAL_KID_BYTES];
     cara_seal_key_id(n[1].pk, kid_b);
