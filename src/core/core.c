@@ -222,7 +222,7 @@ void core_project_drop(cara_core *c, const char *name)
 }
 
 void core_event_add(cara_core *c, const char *project, const char *type, const char *reason,
-                         int64_t now_wall_ms, const char *fmt, ...)
+                    int64_t now_wall_ms, const char *fmt, ...)
 {
     core_project *p = core_project_find(c, project, true);
     if (p == NULL)

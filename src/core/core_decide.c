@@ -38,7 +38,7 @@ static void write_placement(cara_core *c, const char *project, uint64_t generati
                               .conditions_count = 1};
     if (write_project_record(c, CARA_CRDT_PLACEMENT, project, generation, &st) == 0)
         core_event_add(c, project, phase == CARA_PHASE_PENDING ? "Warning" : "Normal",
-                            reason, c->now_wall_ms, "%s", message);
+                       reason, c->now_wall_ms, "%s", message);
 }
 
 /* ---- What a project's placement and status are ------------------------------------
@@ -166,38 +166,43 @@ static void schedule(cara_core *c, const char *name, const cara_project *spec, u
         write_placement(c, name, gen, CARA_PHASE_PENDING, NULL, "Unschedulable", why);
 }
 
+/* Queues a RUN or DELETE of project p; false when the queue could not
+ * take it, and p is evaluated again at the next step. */
+static bool hand_over(cara_core *c, const core_project *p, cara_core_action *act)
+{
+    snprintf(act->project, sizeof act->project, "%s", p->name);
+    if (core_push(c, act) == 0)
+        return true;
+    core_mark(c, p->name);
+    return false;
+}
+
 /* The owner's part: hand the spec (or its deletion) to the runtime. */
 static void own(cara_core *c, core_project *p, cara_project **spec, uint64_t gen, bool gone)
 {
     if (!gone && p->owned_generation != gen) {
         cara_core_action act = {.kind = CARA_CORE_ACT_RUN, .generation = gen, .spec = *spec};
-        snprintf(act.project, sizeof act.project, "%s", p->name);
-        *spec = NULL; /* taken */
-        if (core_push(c, &act) != 0) {
-            core_mark(c, p->name); /* not handed over: the next step tries again */
+        *spec = NULL; /* taken, whether queued or freed */
+        if (!hand_over(c, p, &act))
             return;
-        }
         c->stats.runs++;
         p->owned_generation = gen;
         p->owned_deleting = false;
         core_event_add(c, p->name, "Normal", "Reconciling", c->now_wall_ms,
-                            "generation %llu handed to the reconciler", (unsigned long long)gen);
+                       "generation %llu handed to the reconciler", (unsigned long long)gen);
     } else if (gone && (!p->owned_deleting || p->force_delete)) {
         bool first = !p->owned_deleting;
         cara_core_action act = {.kind = CARA_CORE_ACT_DELETE, .generation = gen,
                                 .force = p->force_delete};
-        snprintf(act.project, sizeof act.project, "%s", p->name);
-        if (core_push(c, &act) != 0) {
-            core_mark(c, p->name); /* not handed over: the next step tries again */
+        if (!hand_over(c, p, &act))
             return;
-        }
         c->stats.deletes++;
         p->owned_deleting = true;
         p->owned_generation = gen;
         if (first)
             core_event_add(c, p->name, "Normal", "Deleting", c->now_wall_ms,
-                                "removing the project's objects%s",
-                                p->force_delete ? " at once (--force)" : "");
+                           "removing the project's objects%s",
+                           p->force_delete ? " at once (--force)" : "");
         p->force_delete = false;
     }
 }
@@ -286,7 +291,7 @@ void cara_core_runtime_status(cara_core *c, const char *project, const cara_proj
             if (strncmp(m, cara_phase_name(st->phase), n) == 0 && strncmp(m + n, ": ", 2) == 0)
                 m += n + 2;
             core_event_add(c, project, st->phase == CARA_PHASE_FAILED ? "Warning" : "Normal",
-                                st->conditions[i].reason, now_wall_ms, "%s", m);
+                           st->conditions[i].reason, now_wall_ms, "%s", m);
         }
     }
     write_project_record(c, CARA_CRDT_STATUS, project, gen, st);

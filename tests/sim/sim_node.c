@@ -332,7 +332,6 @@ static bool core_turn(sim_node *nd)
             (void)cara_gossip_publish(nd->g, act.record, act.record_len, 0, mono_now(nd));
         else if (act.kind == CARA_CORE_ACT_INCARNATION)
             cara_core_set_incarnation(nd->core, act.generation);
-        sim_stats_mut(nd->s)->core_actions++;
         cara_core_action_free(nd->core, &act);
     }
     return any;

@@ -140,7 +140,6 @@ typedef struct sim_stats {
     uint64_t ticks, deliveries, events, changes;
     uint64_t late_deadlines; /* a tick left its own deadline at or before now */
     uint64_t syncs, writes_lost, records_corrupted, restarts, restart_records_refused;
-    uint64_t core_actions; /* actions the node objects handed out */
 } sim_stats;
 
 typedef struct sim sim;
