@@ -502,6 +502,15 @@
  * next exchange (the crdt's sync is resumable). */
 #define CARA_GOSSIP_SYNC_ROUNDS_MAX 64
 #define CARA_GOSSIP_DELTA_BYTES_MAX (4 * 1024 * 1024)
+/* Record versions this node is pulling (lazy push): one entry per slot
+ * advertised to us that we lack, kept until the record arrives, the pull
+ * times out at every advertiser remembered, or its quiet time after
+ * giving up ends. Full: the entry closest to its deadline goes (counted);
+ * the record still comes by a later advert or by anti-entropy. */
+#define CARA_GOSSIP_PULLS_MAX 256
+/* Advertisers remembered per pulled record: the first is asked, the
+ * others in turn if it does not answer in time. */
+#define CARA_GOSSIP_PULL_ALTS_MAX 3
 /* Events waiting for the driver. */
 #define CARA_GOSSIP_EVENTS_MAX (2 * CARA_SWIM_MEMBERS_MAX + 256)
 /* ---- Gossip wire (src/gossip/wire.c, docs/gossip.md "Wire") ------------- */
@@ -527,10 +536,17 @@
 /* One stream message once its frames are joined: the largest blob (a
  * delta) or the largest PUSH of one record, plus the envelope. */
 #define CARA_WIRE_STREAM_MSG_BYTES_MAX (CARA_WIRE_DELTA_BYTES_MAX + 64 * 1024)
+/* Record versions advertised in one SWIM datagram ("I have", the lazy
+ * push of docs/gossip.md) or asked for in one PULL. Each is 24 bytes (a
+ * 16-byte slot id and an 8-byte HLC), so 48 take 1,152 of a datagram's
+ * 1,358 bytes of plaintext: a pull answers one datagram's adverts. */
+#define CARA_WIRE_IHAVES_MAX 48
+#define CARA_WIRE_IHAVE_BYTES (16 + 8)
 /* The SWIM datagram's envelope around the membership message: fixarray
- * header 1, version 1, kind 1, and the records array's header (array16,
- * 3 bytes, for any count up to CARA_WIRE_RECORDS_MAX). */
-#define CARA_WIRE_SWIM_ENVELOPE_BYTES_MAX (1 + 1 + 1 + 3)
+ * header 1, version 1, kind 1, the records array's header (array16, 3
+ * bytes, for any count up to CARA_WIRE_RECORDS_MAX) and the adverts'
+ * bin header (bin16, 3 bytes, for up to CARA_WIRE_IHAVES_MAX). */
+#define CARA_WIRE_SWIM_ENVELOPE_BYTES_MAX (1 + 1 + 1 + 3 + 3)
 /* Worst-case msgpack of one ACK item: fixarray 1, id bin8 2+16, hlc
  * uint64 9. */
 #define CARA_WIRE_ACK_ITEM_BYTES_MAX (1 + 2 + 16 + 9)
@@ -675,6 +691,10 @@ _Static_assert(CARA_WIRE_SWIM_ENVELOPE_BYTES_MAX + CARA_SWIM_HEADER_BYTES_MAX +
 _Static_assert(CARA_WIRE_RECORDS_MAX < 65536 && CARA_WIRE_ACKS_MAX < 65536,
                "list headers are at most array16 (the envelope bound counts 3 bytes)");
 _Static_assert(CARA_WIRE_TEXT_BYTES_MAX <= 0xffff, "text_len is a uint16_t");
+_Static_assert(CARA_WIRE_IHAVES_MAX * CARA_WIRE_IHAVE_BYTES < 65536 &&
+                   CARA_WIRE_IHAVES_MAX * CARA_WIRE_IHAVE_BYTES + 16 <=
+                       CARA_GOSSIP_PLAINTEXT_BYTES_MAX,
+               "the adverts' bin is at most bin16, and a full PULL fits one datagram");
 _Static_assert(CARA_WIRE_DELTA_BYTES_MAX >= CARA_CRDT_RECORD_BYTES_MAX &&
                    CARA_WIRE_DELTA_BYTES_MAX <= CARA_CRDT_DELTA_BYTES_MAX,
                "a wire delta holds the largest record and is a budget within the crdt's");

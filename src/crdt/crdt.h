@@ -235,6 +235,14 @@ int cara_crdt_foreach_author(const cara_crdt *s, int kind, const uint8_t *key, s
 /* The slot identity of a record: BLAKE2b-128 over (slot, key[, author]).
  * It names a record's row in a store. */
 void cara_crdt_record_id(const cara_crdt_record *r, uint8_t id[CARA_CRDT_ID_BYTES]);
+/* What this replica holds in the slot named `id` (cara_crdt_record_id):
+ * the live record's envelope and HLC, or, for a project slot whose
+ * record was collected, its floor's tombstone (*floor true). The
+ * envelope is owned by `s`, valid until the next call that changes it.
+ * 0 or CARA_ENOENT. Gossip's lazy push compares an advertised (id, HLC)
+ * with it and answers pulls from it (docs/gossip.md, "Lazy push"). */
+int cara_crdt_get_by_id(const cara_crdt *s, const uint8_t id[CARA_CRDT_ID_BYTES],
+                        const uint8_t **bytes, size_t *len, uint64_t *hlc, bool *floor);
 
 /* Calls fn for every live record in canonical order (by key hash); stops
  * early and returns fn's value when it is non-zero. */

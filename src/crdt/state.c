@@ -803,6 +803,27 @@ int cara_crdt_get_envelope(const cara_crdt *s, int kind, const uint8_t *key, siz
     return 0;
 }
 
+int cara_crdt_get_by_id(const cara_crdt *s, const uint8_t id[CARA_CRDT_ID_BYTES],
+                        const uint8_t **bytes, size_t *len, uint64_t *hlc, bool *floor)
+{
+    const crdt_entry *e = crdt_find(s, id);
+    if (e != NULL) {
+        *bytes = e->bytes;
+        *len = e->len;
+        *hlc = e->rec.hlc;
+        *floor = false;
+        return 0;
+    }
+    const crdt_floor *f = crdt_floor_find(s, id);
+    if (f == NULL)
+        return CARA_ENOENT;
+    *bytes = f->bytes;
+    *len = f->len;
+    *hlc = f->rec.hlc;
+    *floor = true;
+    return 0;
+}
+
 int cara_crdt_get_by(const cara_crdt *s, int kind, const uint8_t *key, size_t key_bytes,
                      const uint8_t author[CARA_CRDT_PK_BYTES], cara_crdt_record *out)
 {

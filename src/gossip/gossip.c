@@ -31,7 +31,7 @@ const char *cara_gossip_drop_name(int drop)
 {
     static const char *const names[CARA_GOSSIP_DROP_COUNT_] = {
         "malformed", "not_admitted", "bad_tag", "replay", "oversized",
-        "unknown_sender", "record_refused", "stream_error", "full",
+        "unknown_sender", "record_refused", "stream_error", "full", "version",
     };
     return drop >= 0 && drop < CARA_GOSSIP_DROP_COUNT_ ? names[drop] : "unknown";
 }
@@ -55,6 +55,19 @@ void cara_gossip_cfg_lan(cara_gossip_cfg *cfg)
     /* Three members at once reach a 32-node cluster in about two more
      * rounds of piggybacking; more only adds duplicates. */
     DEF(push_fanout, 3);
+    /* A record's first three piggybacks from each node carry it whole (in
+     * practice the gossip round that forwards it at once), the other five
+     * of its eight carry its 24-byte id and HLC (docs/gossip.md, "Lazy
+     * push"): an epidemic of fanout 3 reaches about 95 % of the nodes, and
+     * the adverts bring the rest by a pull, at a fraction of the bytes of
+     * eight whole copies. */
+    DEF(eager_transmits, 3);
+    /* An answer takes one round trip (under 10 ms on a LAN) plus the
+     * advertiser's turn; half a probe period, then the next advertiser. */
+    DEF(pull_timeout_ms, 500);
+    /* Pull answers are what an admitted peer can make us send by asking;
+     * 512 KiB/s covers a burst of a thousand node records answered twice. */
+    DEF(pull_bytes_per_s_max, 512ull * 1024);
     /* memberlist's LAN GossipInterval and GossipNodes: while news (a record
      * or a membership update) is pending, every 200 ms it goes to 3 random
      * members, so it crosses a 32-node cluster in about a second instead
@@ -243,7 +256,10 @@ int cara_gossip_new(cara_gossip **out, const cara_gossip_cfg *cfg, cara_env *env
     g->peers = cara_env_calloc(env, CARA_GOSSIP_PEERS_MAX, sizeof *g->peers);
     g->bcasts = cara_env_calloc(env, CARA_GOSSIP_BCASTS_MAX, sizeof *g->bcasts);
     g->events = cara_env_calloc(env, CARA_GOSSIP_EVENTS_MAX, sizeof *g->events);
-    int rc = g->peers == NULL || g->bcasts == NULL || g->events == NULL ? CARA_ENOMEM : 0;
+    g->pulls = cara_env_calloc(env, CARA_GOSSIP_PULLS_MAX, sizeof *g->pulls);
+    int rc = g->peers == NULL || g->bcasts == NULL || g->events == NULL || g->pulls == NULL
+                 ? CARA_ENOMEM
+                 : 0;
     if (rc == 0)
         rc = cara_seal_new(env, cfg->pk, cfg->sk, cfg->epoch, &g->seal);
     if (rc == 0)
@@ -282,6 +298,7 @@ void cara_gossip_free(cara_gossip *g)
     cara_env_free(g->env, g->peers);
     cara_env_free(g->env, g->bcasts);
     cara_env_free(g->env, g->events);
+    cara_env_free(g->env, g->pulls);
     sodium_memzero(g->cfg.sk, sizeof g->cfg.sk);
     cara_env_free(g->env, g);
 }
@@ -355,14 +372,18 @@ bool gossip_holds(cara_gossip *g, const uint8_t *bytes, size_t len, cara_wire_ac
            floor_generation >= r.generation;
 }
 
-static void bcast_add(cara_gossip *g, const uint8_t *bytes, size_t len)
+/* Queues a record for piggybacking, as if already sent `transmits` times:
+ * 0 for news to push eagerly, eager_transmits for news to advertise only.
+ * A record too large to ride on a datagram is advertised only, and its
+ * bytes are not kept (a pull is answered from the crdt). */
+static void bcast_add(cara_gossip *g, const uint8_t *bytes, size_t len, uint32_t transmits)
 {
     cara_wire_ack a;
-    if (cara_wire_record_item_bytes(len) + CARA_SWIM_HEADER_BYTES_MAX +
-                CARA_SWIM_ENVELOPE_RESERVE_BYTES >
-            CARA_GOSSIP_PLAINTEXT_BYTES_MAX ||
-        !record_ack_of(bytes, len, &a))
-        return; /* too large to ride on a datagram: pushes and anti-entropy carry it */
+    if (!record_ack_of(bytes, len, &a))
+        return;
+    bool fits = cara_wire_record_item_bytes(len) + CARA_SWIM_HEADER_BYTES_MAX +
+                    CARA_SWIM_ENVELOPE_RESERVE_BYTES <=
+                CARA_GOSSIP_PLAINTEXT_BYTES_MAX;
     for (size_t i = 0; i < g->bcasts_count; i++) {
         gossip_bcast *b = &g->bcasts[i];
         if (memcmp(b->id, a.id, CARA_CRDT_ID_BYTES) == 0) {
@@ -382,12 +403,15 @@ static void bcast_add(cara_gossip *g, const uint8_t *bytes, size_t len)
         g->bcasts[worst] = g->bcasts[--g->bcasts_count];
         gossip_drop(g, CARA_GOSSIP_DROP_FULL);
     }
-    uint8_t *copy = cara_env_alloc(g->env, len);
-    if (copy == NULL)
-        return;
-    memcpy(copy, bytes, len);
+    uint8_t *copy = NULL;
+    if (fits && transmits < g->cfg.eager_transmits) {
+        copy = cara_env_alloc(g->env, len);
+        if (copy == NULL)
+            return;
+        memcpy(copy, bytes, len);
+    }
     g->bcasts[g->bcasts_count++] = (gossip_bcast){
-        .bytes = copy, .len = len, .id = {0}, .hlc = a.hlc, .transmits = 0};
+        .bytes = copy, .len = len, .id = {0}, .hlc = a.hlc, .transmits = transmits};
     memcpy(g->bcasts[g->bcasts_count - 1].id, a.id, CARA_CRDT_ID_BYTES);
 }
 
@@ -402,37 +426,62 @@ bool gossip_take_record(cara_gossip *g, const uint8_t *bytes, size_t len, int64_
     if (rc != 0 || result != CARA_CRDT_APPLIED)
         return false;
     g->stats.records_received_new++;
-    bcast_add(g, bytes, len);
+    cara_wire_ack a;
+    bool pulled = record_ack_of(bytes, len, &a) && gossip_lazy_arrived(g, a.id, a.hlc);
+    if (pulled)
+        g->stats.records_pulled++;
+    /* A record that came by a pull is late news: most members hold it by
+     * now, so it is only advertised onwards, not pushed whole again. */
+    bcast_add(g, bytes, len, pulled ? g->cfg.eager_transmits : 0);
     g->forward_soon = true;
     return true;
 }
 
-/* Fills the room left in a SWIM message with records, fewest transmissions
- * first (memberlist's TransmitLimitedQueue order), and retires each after
- * the retransmit limit. */
+/* Would queued record b go out whole in a message with `room` bytes left
+ * (and in its eager phase)? */
+static bool bcast_whole(const cara_gossip *g, const gossip_bcast *b, const cara_wire_msg *m,
+                        size_t room)
+{
+    return b->bytes != NULL && b->transmits < g->cfg.eager_transmits &&
+           m->records_count < CARA_WIRE_RECORDS_MAX &&
+           cara_wire_record_item_bytes(b->len) <= room;
+}
+
+/* Fills the room left in a SWIM message with queued records, fewest
+ * transmissions first (memberlist's TransmitLimitedQueue order): whole
+ * while a record is in its eager phase and fits, else as an advert
+ * (lazy.c). Each counts as one transmission either way. */
 static void piggyback(cara_gossip *g, cara_wire_msg *m, size_t room)
 {
-    uint32_t limit = cara_swim_retransmit_limit(g->swim);
     bool taken[CARA_GOSSIP_BCASTS_MAX] = {0};
     m->records_count = 0;
-    while (m->records_count < CARA_WIRE_RECORDS_MAX) {
+    m->ihaves_count = 0;
+    for (;;) {
+        bool advert_fits = m->ihaves_count < CARA_WIRE_IHAVES_MAX && CARA_WIRE_IHAVE_BYTES <= room;
         size_t best = SIZE_MAX;
         for (size_t i = 0; i < g->bcasts_count; i++) {
-            if (taken[i] || cara_wire_record_item_bytes(g->bcasts[i].len) > room)
+            if (taken[i] || (!advert_fits && !bcast_whole(g, &g->bcasts[i], m, room)))
                 continue;
             if (best == SIZE_MAX || g->bcasts[i].transmits < g->bcasts[best].transmits)
                 best = i;
         }
         if (best == SIZE_MAX)
             break;
+        gossip_bcast *b = &g->bcasts[best];
         taken[best] = true;
-        room -= cara_wire_record_item_bytes(g->bcasts[best].len);
-        m->records[m->records_count++] =
-            (cara_wire_bytes){.ptr = g->bcasts[best].bytes, .len = g->bcasts[best].len};
-        g->bcasts[best].transmits++;
-        g->stats.records_piggybacked++;
+        if (bcast_whole(g, b, m, room)) {
+            room -= cara_wire_record_item_bytes(b->len);
+            m->records[m->records_count++] = (cara_wire_bytes){.ptr = b->bytes, .len = b->len};
+            g->stats.records_piggybacked++;
+        } else {
+            room -= CARA_WIRE_IHAVE_BYTES;
+            cara_wire_ack *a = &m->ihaves[m->ihaves_count++];
+            memcpy(a->id, b->id, CARA_CRDT_ID_BYTES);
+            a->hlc = b->hlc;
+            g->stats.ihaves_sent++;
+        }
+        b->transmits++;
     }
-    (void)limit;
 }
 
 /* Drops the records piggybacked often enough; runs after each message is
@@ -452,8 +501,7 @@ static void bcasts_retire(cara_gossip *g)
 
 /* ---- Datagrams out ---------------------------------------------------------------- */
 
-/* Seals one message for `pk` and queues it for `to`. */
-static void send_msg(cara_gossip *g, const uint8_t pk[CARA_CRDT_PK_BYTES],
+void gossip_send_msg(cara_gossip *g, const uint8_t pk[CARA_CRDT_PK_BYTES],
                      const cara_gossip_addr *to, const cara_wire_msg *m)
 {
     cara_buf plain;
@@ -519,7 +567,7 @@ void gossip_pump(cara_gossip *g)
                                                               : 0;
         piggyback(g, m, room);
         cara_gossip_addr a = gossip_addr(&to.addr);
-        send_msg(g, p->pk, &a, m);
+        gossip_send_msg(g, p->pk, &a, m);
         bcasts_retire(g);
     }
     cara_swim_event ev;
@@ -566,8 +614,7 @@ int cara_gossip_poll_send(cara_gossip *g, cara_gossip_addr *to, uint8_t *out, si
 
 /* ---- Publishing and acknowledgements ---------------------------------------------- */
 
-/* Sends `record` to `to`: in a PUSH datagram when it fits, else on a
- * stream of its own. */
+/* Sends `record` to member `to`, if admitted. */
 static void push_to(cara_gossip *g, const cara_swim_peer *to, const uint8_t *record, size_t len,
                     bool want_ack, uint64_t now_mono_ms)
 {
@@ -576,6 +623,13 @@ static void push_to(cara_gossip *g, const cara_swim_peer *to, const uint8_t *rec
         return;
     cara_gossip_addr a = gossip_addr(&to->addr);
     g->stats.records_pushed++;
+    gossip_push_record(g, p->pk, &a, record, len, want_ack, now_mono_ms);
+}
+
+void gossip_push_record(cara_gossip *g, const uint8_t pk[CARA_CRDT_PK_BYTES],
+                        const cara_gossip_addr *to, const uint8_t *record, size_t len,
+                        bool want_ack, uint64_t now_mono_ms)
+{
     if (cara_wire_record_item_bytes(len) + CARA_SWIM_ENVELOPE_RESERVE_BYTES <=
         CARA_GOSSIP_PLAINTEXT_BYTES_MAX) {
         cara_wire_msg *m = cara_env_calloc(g->env, 1, sizeof *m);
@@ -585,11 +639,11 @@ static void push_to(cara_gossip *g, const cara_swim_peer *to, const uint8_t *rec
         m->want_ack = want_ack;
         m->records_count = 1;
         m->records[0] = (cara_wire_bytes){.ptr = record, .len = len};
-        send_msg(g, p->pk, &a, m);
+        gossip_send_msg(g, pk, to, m);
         cara_env_free(g->env, m);
         return;
     }
-    gossip_stream *st = gossip_stream_open(g, GP_PUSH, &a, p->pk, now_mono_ms);
+    gossip_stream *st = gossip_stream_open(g, GP_PUSH, to, pk, now_mono_ms);
     if (st == NULL)
         return;
     st->push = cara_env_alloc(g->env, len);
@@ -657,7 +711,9 @@ int cara_gossip_publish(cara_gossip *g, const uint8_t *record, size_t len,
     if (record == NULL || len == 0 || !record_ack_of(record, len, &a))
         return CARA_EINVAL;
     bool want_ack = holders_wanted > 1;
-    bcast_add(g, record, len);
+    /* The pushes below are this node's eager push: its piggybacks only
+     * advertise the record. */
+    bcast_add(g, record, len, g->cfg.eager_transmits);
     if (want_ack)
         track_start(g, record, len, holders_wanted, now_mono_ms);
     cara_swim_peer to[CARA_SWIM_INDIRECT_MAX];
@@ -754,7 +810,7 @@ static void send_acks(cara_gossip *g, const gossip_peer *p, const cara_gossip_ad
             m->acks_count++;
     if (m->acks_count > 0) {
         g->stats.acks_sent += m->acks_count;
-        send_msg(g, p->pk, to, m);
+        gossip_send_msg(g, p->pk, to, m);
     }
     cara_env_free(g->env, m);
 }
@@ -801,8 +857,12 @@ static void handle_msg(cara_gossip *g, gossip_peer *p, const cara_gossip_addr *f
             m->swim.target = g->self; /* omit_ping_target: it was sealed for us */
         filter_updates(g, &m->swim);
         (void)cara_swim_recv(g->swim, &id, &m->swim, now_mono_ms);
+        gossip_lazy_on_ihaves(g, p, from, m, now_mono_ms);
         break;
     }
+    case CARA_WIRE_PULL:
+        gossip_lazy_on_pull(g, p, from, m, now_mono_ms);
+        break;
     case CARA_WIRE_PUSH:
         for (size_t i = 0; i < m->records_count; i++)
             (void)gossip_take_record(g, m->records[i].ptr, m->records[i].len, now_wall_ms);
@@ -837,8 +897,9 @@ int cara_gossip_recv(cara_gossip *g, const cara_gossip_addr *from, const uint8_t
     if (rc != 0) {
         if (rc != CARA_ENOMEM)
             gossip_drop(g, gossip_seal_drop_reason(rc));
-    } else if (cara_wire_decode(plain, plain_len, CARA_WIRE_IN_DATAGRAM, m) != 0) {
-        gossip_drop(g, CARA_GOSSIP_DROP_MALFORMED);
+    } else if ((rc = cara_wire_decode(plain, plain_len, CARA_WIRE_IN_DATAGRAM, m)) != 0) {
+        gossip_drop(g, rc == CARA_EUNSUPPORTED ? CARA_GOSSIP_DROP_VERSION
+                                               : CARA_GOSSIP_DROP_MALFORMED);
     } else {
         gossip_peer *p = gossip_peer_by_pk(g, pk);
         if (p == NULL) {
@@ -900,6 +961,7 @@ int cara_gossip_tick(cara_gossip *g, uint64_t now_mono_ms, int64_t now_wall_ms)
         g->reconnect_next_mono_ms = now_mono_ms + g->cfg.reconnect_interval_ms;
     }
     tracks_tick(g, now_mono_ms);
+    gossip_lazy_tick(g, now_mono_ms);
     gossip_streams_tick(g, now_mono_ms, now_wall_ms);
     gossip_pump(g);
     return 0;
@@ -917,6 +979,9 @@ uint64_t cara_gossip_next_deadline_ms(const cara_gossip *g)
     for (size_t i = 0; i < CARA_GOSSIP_TRACKS_MAX; i++)
         if (g->tracks[i].used && g->tracks[i].retry_mono_ms < d)
             d = g->tracks[i].retry_mono_ms;
+    uint64_t l = gossip_lazy_deadline(g);
+    if (l < d)
+        d = l;
     uint64_t s = gossip_streams_deadline(g);
     return s < d ? s : d;
 }

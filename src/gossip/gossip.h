@@ -69,6 +69,13 @@ typedef struct cara_gossip_cfg {
     uint32_t awareness_max;
     uint64_t reap_horizon_ms;
     uint32_t push_fanout;              /* members a new record is pushed to at once */
+    /* Lazy push (docs/gossip.md, "Lazy push"): a record goes out in full
+     * on its first eager_transmits piggybacks from each node, then as a
+     * 24-byte advert (slot id, HLC) until its retransmit limit; a node
+     * that lacks an advertised version pulls it from the advertiser. */
+    uint32_t eager_transmits;
+    uint32_t pull_timeout_ms;          /* then the next advertiser is asked */
+    uint64_t pull_bytes_per_s_max;     /* bound on the bytes of pull answers */
     uint32_t gossip_interval_ms;       /* a gossip round while news is pending */
     uint32_t gossip_nodes;             /* members each gossip round goes to */
     uint32_t anti_entropy_interval_ms; /* one push-pull with a random member */
@@ -147,6 +154,7 @@ enum cara_gossip_drop {
     CARA_GOSSIP_DROP_RECORD,        /* a carried record refused by the state */
     CARA_GOSSIP_DROP_STREAM,        /* a stream closed for a protocol error */
     CARA_GOSSIP_DROP_FULL,          /* an outbox, stream table or queue was full */
+    CARA_GOSSIP_DROP_VERSION,       /* sealed, but another wire version (a mixed cluster) */
     CARA_GOSSIP_DROP_COUNT_
 };
 const char *cara_gossip_drop_name(int drop);
@@ -158,6 +166,12 @@ typedef struct cara_gossip_stats {
     size_t datagram_bytes_max;   /* the largest datagram sent */
     uint64_t records_pushed, records_piggybacked, records_received_new;
     uint64_t acks_sent, acks_received;
+    /* Lazy push: adverts sent and received, record versions asked for
+     * (pulls_sent) and answered (pull_records_sent), pulls that went
+     * unanswered past pull_timeout_ms, new records that came by a pull,
+     * and asked-for records left unanswered for the answer budget. */
+    uint64_t ihaves_sent, ihaves_received, pulls_sent, pull_records_sent, pulls_timed_out;
+    uint64_t records_pulled, pull_answers_over_budget;
     uint64_t syncs_started, syncs_completed, syncs_skipped_budget, sync_records_applied;
     uint64_t joins_welcomed, joins_refused;
     uint64_t probes, suspicions, refutations, false_suspicions, deaths;

@@ -30,7 +30,7 @@ typedef struct gossip_dgram {
 
 /* A record being piggybacked, and how often it went out. */
 typedef struct gossip_bcast {
-    uint8_t *bytes; /* owned */
+    uint8_t *bytes; /* owned; NULL for a record too large for a datagram: advertised only */
     size_t len;
     uint8_t id[CARA_CRDT_ID_BYTES];
     uint64_t hlc;
@@ -49,6 +49,25 @@ typedef struct gossip_track {
     uint32_t holders_count; /* other nodes; this one is implied */
     uint8_t holders[CARA_GOSSIP_HOLDERS_MAX][CARA_CRDT_PK_BYTES];
 } gossip_track;
+
+/* A record version advertised to us that we lack, being pulled (lazy.c). */
+typedef struct gossip_pull {
+    bool used;
+    bool gave_up; /* every advertiser asked: quiet until the deadline */
+    uint8_t id[CARA_CRDT_ID_BYTES];
+    uint64_t hlc;              /* the newest version advertised */
+    uint64_t deadline_mono_ms; /* answer awaited until (or quiet until) */
+    uint8_t tries;             /* advertisers asked so far */
+    uint8_t alts_count;        /* advertisers remembered, the first asked first */
+    uint8_t alt_pk[CARA_GOSSIP_PULL_ALTS_MAX][CARA_CRDT_PK_BYTES];
+    cara_gossip_addr alt_addr[CARA_GOSSIP_PULL_ALTS_MAX];
+} gossip_pull;
+
+/* A token bucket in bytes: filled at a rate up to one second's worth. */
+typedef struct gossip_bucket {
+    double tokens;
+    uint64_t mono_ms;
+} gossip_bucket;
 
 /* Seeds given to cara_gossip_join, retried until one welcomes us. */
 typedef struct gossip_seed {
@@ -128,9 +147,12 @@ struct cara_gossip {
     uint32_t sync_stream_id; /* the exchange this node runs; 0: none */
     uint64_t sync_next_mono_ms;
     uint64_t reconnect_next_mono_ms;
-    /* Anti-entropy bandwidth bound: a token bucket in bytes. */
-    double sync_tokens;
-    uint64_t sync_tokens_mono_ms;
+    /* Anti-entropy bandwidth bound. */
+    gossip_bucket sync_bucket;
+    /* Lazy push: versions being pulled, and the bound on pull answers. */
+    gossip_pull *pulls; /* CARA_GOSSIP_PULLS_MAX slots */
+    size_t pulls_count;
+    gossip_bucket pull_bucket;
 
     cara_gossip_event *events;
     size_t ev_head, ev_count;
@@ -161,6 +183,29 @@ void gossip_swim_join_peer(cara_gossip *g, const char *name, size_t name_len,
                            uint64_t now_mono_ms);
 void gossip_pump(cara_gossip *g);
 void gossip_forward(cara_gossip *g, uint64_t now_mono_ms);
+/* Seals one message for `pk` and queues it for `to` (dropped and counted
+ * when the outbox is full). */
+void gossip_send_msg(cara_gossip *g, const uint8_t pk[CARA_CRDT_PK_BYTES],
+                     const cara_gossip_addr *to, const cara_wire_msg *m);
+/* Sends `record` to the admitted key `pk` at `to`: a PUSH datagram when it
+ * fits, else a stream of its own. */
+void gossip_push_record(cara_gossip *g, const uint8_t pk[CARA_CRDT_PK_BYTES],
+                        const cara_gossip_addr *to, const uint8_t *record, size_t len,
+                        bool want_ack, uint64_t now_mono_ms);
+/* Refills `b` at `rate` bytes a second, up to one second's worth. */
+void gossip_bucket_fill(gossip_bucket *b, double rate, uint64_t now_mono_ms);
+
+/* lazy.c: adverts in, pulls out and in, their timers. */
+void gossip_lazy_on_ihaves(cara_gossip *g, const gossip_peer *p, const cara_gossip_addr *from,
+                           const cara_wire_msg *m, uint64_t now_mono_ms);
+void gossip_lazy_on_pull(cara_gossip *g, const gossip_peer *p, const cara_gossip_addr *from,
+                         const cara_wire_msg *m, uint64_t now_mono_ms);
+/* A record version arrived: ends its pull. True when one was waiting for
+ * it (the record then spreads by adverts only: its neighbours mostly hold
+ * it already). */
+bool gossip_lazy_arrived(cara_gossip *g, const uint8_t id[CARA_CRDT_ID_BYTES], uint64_t hlc);
+void gossip_lazy_tick(cara_gossip *g, uint64_t now_mono_ms);
+uint64_t gossip_lazy_deadline(const cara_gossip *g);
 
 /* gossip_stream.c */
 void gossip_streams_init(cara_gossip *g);

@@ -26,7 +26,7 @@ void gossip_streams_init(cara_gossip *g)
 {
     g->streams = cara_env_calloc(g->env, CARA_GOSSIP_STREAMS_MAX, sizeof *g->streams);
     g->stream_id_next = 1;
-    g->sync_tokens = (double)g->cfg.sync_bytes_per_s_max;
+    g->sync_bucket.tokens = (double)g->cfg.sync_bytes_per_s_max;
 }
 
 static void stream_release(cara_gossip *g, gossip_stream *st)
@@ -132,7 +132,7 @@ static void sync_spend(cara_gossip *g, gossip_stream *st, size_t bytes)
 {
     st->bytes += bytes;
     if (st->purpose == GP_SYNC)
-        g->sync_tokens -= (double)bytes;
+        g->sync_bucket.tokens -= (double)bytes;
 }
 
 /* Encodes `m` and seals it into frames appended to the stream's output. */
@@ -493,8 +493,8 @@ static void on_sync(cara_gossip *g, gossip_stream *st, const cara_wire_msg *m)
         return;
     }
     st->rounds++;
-    if (st->rounds > CARA_GOSSIP_SYNC_ROUNDS_MAX || g->sync_tokens < 0) {
-        if (g->sync_tokens < 0)
+    if (st->rounds > CARA_GOSSIP_SYNC_ROUNDS_MAX || g->sync_bucket.tokens < 0) {
+        if (g->sync_bucket.tokens < 0)
             g->stats.syncs_skipped_budget++;
         send_simple(g, st, CARA_WIRE_DONE);
         return;
@@ -791,13 +791,17 @@ void cara_gossip_stream_closed(cara_gossip *g, uint32_t id)
 
 void gossip_sync_tokens(cara_gossip *g, uint64_t now_mono_ms)
 {
-    double rate = (double)g->cfg.sync_bytes_per_s_max;
-    if (now_mono_ms > g->sync_tokens_mono_ms) {
-        g->sync_tokens += rate * (double)(now_mono_ms - g->sync_tokens_mono_ms) / 1000.0;
-        if (g->sync_tokens > rate)
-            g->sync_tokens = rate;
+    gossip_bucket_fill(&g->sync_bucket, (double)g->cfg.sync_bytes_per_s_max, now_mono_ms);
+}
+
+void gossip_bucket_fill(gossip_bucket *b, double rate, uint64_t now_mono_ms)
+{
+    if (now_mono_ms > b->mono_ms) {
+        b->tokens += rate * (double)(now_mono_ms - b->mono_ms) / 1000.0;
+        if (b->tokens > rate)
+            b->tokens = rate;
     }
-    g->sync_tokens_mono_ms = now_mono_ms;
+    b->mono_ms = now_mono_ms;
 }
 
 /* memberlist's pushPullScale: past 32 members the interval grows with
@@ -818,7 +822,7 @@ static void sync_tick(cara_gossip *g, uint64_t now_mono_ms)
     uint64_t iv = sync_interval_ms(g);
     /* Jitter of +-25 % keeps nodes that started together from syncing in step. */
     g->sync_next_mono_ms = now_mono_ms + iv * 3 / 4 + cara_rng_below(&g->env->rng, iv / 2 + 1);
-    if (g->sync_tokens < 0) {
+    if (g->sync_bucket.tokens < 0) {
         g->stats.syncs_skipped_budget++;
         return;
     }

@@ -20,11 +20,13 @@
 
 _Static_assert(CARA_CRDT_ID_BYTES == 16, "CARA_WIRE_ACK_ITEM_BYTES_MAX counts a 16-byte id");
 _Static_assert(CARA_WIRE_CLEAR_HEADER_BYTES == 2 + 1 + 4, "magic, version, length");
+_Static_assert(CARA_WIRE_IHAVE_BYTES == CARA_CRDT_ID_BYTES + 8, "an advert is a slot id and an HLC");
 
 /* The outer array's length for each kind. */
-#define SHAPE_SWIM 4    /* version, kind, membership message, records */
+#define SHAPE_SWIM 5    /* version, kind, membership message, records, adverts */
 #define SHAPE_PUSH 4    /* version, kind, want_ack, records */
 #define SHAPE_ACK 3     /* version, kind, [[id, hlc], ...] */
+#define SHAPE_PULL 3    /* version, kind, bin of (id, hlc) entries */
 #define SHAPE_BLOB 3    /* version, kind, bin (SYNC, DELTA) */
 #define SHAPE_DONE 2    /* version, kind */
 #define SHAPE_HELLO 6   /* version, kind, name, key, addr, records (JOIN, WELCOME) */
@@ -39,7 +41,7 @@ _Static_assert(CARA_WIRE_CLEAR_HEADER_BYTES == 2 + 1 + 4, "magic, version, lengt
 static bool kind_known(int kind)
 {
     switch (kind) {
-    case CARA_WIRE_SWIM: case CARA_WIRE_PUSH: case CARA_WIRE_ACK:
+    case CARA_WIRE_SWIM: case CARA_WIRE_PUSH: case CARA_WIRE_ACK: case CARA_WIRE_PULL:
     case CARA_WIRE_SYNC: case CARA_WIRE_DELTA: case CARA_WIRE_DONE:
     case CARA_WIRE_JOIN: case CARA_WIRE_WELCOME: case CARA_WIRE_REFUSED:
         return true;
@@ -52,7 +54,8 @@ static bool kind_in(int kind, int where)
 {
     switch (where) {
     case CARA_WIRE_IN_DATAGRAM:
-        return kind == CARA_WIRE_SWIM || kind == CARA_WIRE_PUSH || kind == CARA_WIRE_ACK;
+        return kind == CARA_WIRE_SWIM || kind == CARA_WIRE_PUSH || kind == CARA_WIRE_ACK ||
+               kind == CARA_WIRE_PULL;
     case CARA_WIRE_IN_STREAM:
         return kind == CARA_WIRE_PUSH || kind == CARA_WIRE_ACK || kind == CARA_WIRE_SYNC ||
                kind == CARA_WIRE_DELTA || kind == CARA_WIRE_DONE;
@@ -159,7 +162,9 @@ static bool msg_ok(const cara_wire_msg *m)
 {
     switch (m->kind) {
     case CARA_WIRE_SWIM:
-        return swim_ok(&m->swim) && records_ok(m);
+        return swim_ok(&m->swim) && records_ok(m) && m->ihaves_count <= CARA_WIRE_IHAVES_MAX;
+    case CARA_WIRE_PULL:
+        return m->ihaves_count <= CARA_WIRE_IHAVES_MAX;
     case CARA_WIRE_PUSH:
         return records_ok(m);
     case CARA_WIRE_ACK:
@@ -271,12 +276,30 @@ static int pack_acks(msgpack_packer *pk, const cara_wire_msg *m)
     return rc;
 }
 
+/* The adverts as one bin: each entry's 16-byte id, then its HLC in 8
+ * bytes big-endian. A flat bin costs 24 bytes an entry where an array of
+ * [bin, uint] would cost 28, and it is one msgpack element whatever its
+ * length, so it adds nothing to the decoder's allocation bound. */
+static int pack_ihaves(msgpack_packer *pk, const cara_wire_msg *m)
+{
+    uint8_t flat[CARA_WIRE_IHAVES_MAX * CARA_WIRE_IHAVE_BYTES];
+    CARA_ASSERT(m->ihaves_count <= CARA_WIRE_IHAVES_MAX);
+    for (size_t i = 0; i < m->ihaves_count; i++) {
+        uint8_t *e = flat + i * CARA_WIRE_IHAVE_BYTES;
+        memcpy(e, m->ihaves[i].id, CARA_CRDT_ID_BYTES);
+        for (int b = 0; b < 8; b++)
+            e[CARA_CRDT_ID_BYTES + b] = (uint8_t)(m->ihaves[i].hlc >> (56 - 8 * b));
+    }
+    return pack_bin(pk, flat, m->ihaves_count * CARA_WIRE_IHAVE_BYTES);
+}
+
 static size_t shape_of(int kind)
 {
     switch (kind) {
     case CARA_WIRE_SWIM: return SHAPE_SWIM;
     case CARA_WIRE_PUSH: return SHAPE_PUSH;
     case CARA_WIRE_ACK: return SHAPE_ACK;
+    case CARA_WIRE_PULL: return SHAPE_PULL;
     case CARA_WIRE_SYNC: case CARA_WIRE_DELTA: return SHAPE_BLOB;
     case CARA_WIRE_DONE: return SHAPE_DONE;
     case CARA_WIRE_JOIN: case CARA_WIRE_WELCOME: return SHAPE_HELLO;
@@ -296,7 +319,10 @@ static int pack_msg(msgpack_packer *pk, const cara_wire_msg *m)
     switch (m->kind) {
     case CARA_WIRE_SWIM:
         rc = pack_swim(pk, &m->swim);
-        return rc ? rc : pack_records(pk, m);
+        rc = rc ? rc : pack_records(pk, m);
+        return rc ? rc : pack_ihaves(pk, m);
+    case CARA_WIRE_PULL:
+        return pack_ihaves(pk, m);
     case CARA_WIRE_PUSH:
         rc = m->want_ack ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
         return rc ? rc : pack_records(pk, m);
@@ -371,8 +397,9 @@ size_t cara_wire_swim_bytes(const cara_swim_msg *m)
     msgpack_packer pk;
     msgpack_packer_init(&pk, &s, sink_write);
     CARA_ASSERT(pack_swim(&pk, m) == 0);
-    /* fixarray(4), version, kind, and array16's header for the records. */
-    return 1 + 1 + 1 + s.written + 3;
+    /* fixarray(5), version, kind, array16's header for the records and
+     * bin16's for the adverts. */
+    return 1 + 1 + 1 + s.written + 3 + 3;
 }
 
 /* ---- Reading ------------------------------------------------------------------
@@ -390,6 +417,7 @@ size_t cara_wire_swim_bytes(const cara_swim_msg *m)
      CARA_WIRE_RECORDS_MAX)
 #define ELEMENTS_PUSH (SHAPE_PUSH + CARA_WIRE_RECORDS_MAX)
 #define ELEMENTS_ACK (SHAPE_ACK + CARA_WIRE_ACKS_MAX * (1 + 2))
+#define ELEMENTS_PULL SHAPE_PULL
 #define ELEMENTS_HELLO (SHAPE_HELLO + CARA_WIRE_RECORDS_MAX)
 #define ELEMENTS_OTHER (SHAPE_BLOB > SHAPE_REFUSED ? SHAPE_BLOB : SHAPE_REFUSED)
 /* The bound the pre-scan enforces: the largest of the above (1147 with
@@ -397,6 +425,7 @@ size_t cara_wire_swim_bytes(const cara_swim_msg *m)
 #define WIRE_ELEMENTS_MAX ELEMENTS_SWIM
 _Static_assert(WIRE_ELEMENTS_MAX >= ELEMENTS_PUSH && WIRE_ELEMENTS_MAX >= ELEMENTS_ACK &&
                    WIRE_ELEMENTS_MAX >= ELEMENTS_HELLO && WIRE_ELEMENTS_MAX >= ELEMENTS_OTHER &&
+                   WIRE_ELEMENTS_MAX >= ELEMENTS_PULL &&
                    WIRE_ELEMENTS_MAX >= SHAPE_DONE,
                "the element bound admits the largest message of every kind");
 /* What msgpack-c may allocate for any input the pre-scan lets through: one
@@ -593,6 +622,27 @@ static int bind_acks(const msgpack_object *o, cara_wire_msg *m)
     return 0;
 }
 
+/* The adverts' bin: a whole number of entries, at most CARA_WIRE_IHAVES_MAX. */
+static int bind_ihaves(const msgpack_object *o, cara_wire_msg *m)
+{
+    const uint8_t *p;
+    size_t n;
+    if (!ob_bin(o, &p, &n) || n % CARA_WIRE_IHAVE_BYTES != 0)
+        return CARA_EPARSE;
+    if (n / CARA_WIRE_IHAVE_BYTES > CARA_WIRE_IHAVES_MAX)
+        return CARA_ETOOBIG;
+    m->ihaves_count = n / CARA_WIRE_IHAVE_BYTES;
+    for (size_t i = 0; i < m->ihaves_count; i++) {
+        const uint8_t *e = p + i * CARA_WIRE_IHAVE_BYTES;
+        memcpy(m->ihaves[i].id, e, CARA_CRDT_ID_BYTES);
+        uint64_t hlc = 0;
+        for (int b = 0; b < 8; b++)
+            hlc = (hlc << 8) | e[CARA_CRDT_ID_BYTES + b];
+        m->ihaves[i].hlc = hlc;
+    }
+    return 0;
+}
+
 static int bind_blob(const msgpack_object *o, cara_wire_msg *m)
 {
     if (!ob_bin(o, &m->blob.ptr, &m->blob.len))
@@ -624,8 +674,11 @@ static int bind_body(const msgpack_object *f, cara_wire_msg *m)
     switch (m->kind) {
     case CARA_WIRE_SWIM: {
         int rc = bind_swim(&f[2], &m->swim);
-        return rc ? rc : bind_records(&f[3], m);
+        rc = rc ? rc : bind_records(&f[3], m);
+        return rc ? rc : bind_ihaves(&f[4], m);
     }
+    case CARA_WIRE_PULL:
+        return bind_ihaves(&f[2], m);
     case CARA_WIRE_PUSH:
         if (!ob_type(&f[2], MSGPACK_OBJECT_BOOLEAN))
             return CARA_EPARSE;
@@ -700,6 +753,7 @@ static void msg_clear(cara_wire_msg *m)
     m->want_ack = false;
     m->records_count = 0;
     m->acks_count = 0;
+    m->ihaves_count = 0;
     m->blob = (cara_wire_bytes){0};
     memset(&m->node, 0, sizeof m->node);
     memset(&m->addr, 0, sizeof m->addr);

@@ -26,13 +26,17 @@
 #include "gossip/swim_int.h"
 
 /* Version 2: the membership message carries the sender's membership
- * digest, and a PING names no target (the seal says whom it is for). */
-#define CARA_WIRE_VERSION 2
+ * digest, and a PING names no target (the seal says whom it is for).
+ * Version 3: a SWIM message carries record adverts ("I have") after its
+ * records, and PULL asks an advertiser for records (docs/gossip.md,
+ * "Lazy push"). */
+#define CARA_WIRE_VERSION 3
 
 enum cara_wire_kind {
     CARA_WIRE_SWIM = 1,     /* datagram: a cara_swim_msg + piggybacked records */
     CARA_WIRE_PUSH = 2,     /* datagram or stream: records pushed; want_ack */
     CARA_WIRE_ACK = 3,      /* datagram or stream: "I hold these record versions durably" */
+    CARA_WIRE_PULL = 4,     /* datagram: "send me these record versions" (adverts I lack) */
     CARA_WIRE_SYNC = 10,    /* stream: one crdt anti-entropy message (opaque blob) */
     CARA_WIRE_DELTA = 11,   /* stream: concatenated record envelopes (opaque blob) */
     CARA_WIRE_DONE = 12,    /* stream: the sender has nothing more to say */
@@ -43,7 +47,7 @@ enum cara_wire_kind {
 
 /* Where a message was received; each place admits some kinds only. */
 enum cara_wire_where {
-    CARA_WIRE_IN_DATAGRAM = 1, /* SWIM, PUSH, ACK; at most CARA_GOSSIP_PLAINTEXT_BYTES_MAX */
+    CARA_WIRE_IN_DATAGRAM = 1, /* SWIM, PUSH, ACK, PULL; at most CARA_GOSSIP_PLAINTEXT_BYTES_MAX */
     CARA_WIRE_IN_STREAM = 2,   /* PUSH, ACK, SYNC, DELTA, DONE; CARA_WIRE_STREAM_MSG_BYTES_MAX */
     CARA_WIRE_IN_CLEAR = 3,    /* JOIN, WELCOME, REFUSED; inside a clear frame */
 };
@@ -72,6 +76,11 @@ typedef struct cara_wire_msg {
     cara_wire_bytes records[CARA_WIRE_RECORDS_MAX]; /* each 1..CARA_CRDT_RECORD_BYTES_MAX */
     size_t acks_count;    /* ACK */
     cara_wire_ack acks[CARA_WIRE_ACKS_MAX];
+    /* SWIM: records advertised by id ("I have"); PULL: records asked for.
+     * On the wire one bin of CARA_WIRE_IHAVE_BYTES per entry: the slot id,
+     * then the HLC in 8 bytes big-endian. */
+    size_t ihaves_count;
+    cara_wire_ack ihaves[CARA_WIRE_IHAVES_MAX];
     cara_wire_bytes blob; /* SYNC (≤ CARA_CRDT_SYNC_MSG_BYTES_MAX), DELTA (≤ CARA_WIRE_DELTA_BYTES_MAX) */
     cara_swim_id node;    /* JOIN (the joiner), WELCOME (the seed) */
     cara_swim_addr addr;  /* JOIN, WELCOME */
@@ -107,12 +116,15 @@ size_t cara_wire_encoded_bytes(const cara_wire_msg *m);
  * piggyback space exactly. */
 size_t cara_wire_record_item_bytes(size_t len);
 
-/* Encoded size of a SWIM datagram message around `m` with no records,
- * counting the records array's header at its 3-byte form: records whose
- * cara_wire_record_item_bytes sum to at most cap - this (and number at
- * most CARA_WIRE_RECORDS_MAX) always fit within `cap`. With fewer than
- * 16 records the message comes out 2 bytes shorter. `m` must be valid
- * (see cara_wire_encode); an invalid one returns SIZE_MAX. */
+/* Encoded size of a SWIM datagram message around `m` with no records and
+ * no adverts, counting the records array's header and the adverts' bin
+ * header at their 3-byte forms: records whose cara_wire_record_item_bytes
+ * sum, plus CARA_WIRE_IHAVE_BYTES per advert, to at most cap - this (and
+ * numbering at most CARA_WIRE_RECORDS_MAX and CARA_WIRE_IHAVES_MAX)
+ * always fit within `cap`. With fewer than 16 records the message comes
+ * out 2 bytes shorter, and with fewer than 11 adverts 1 byte more so.
+ * `m` must be valid (see cara_wire_encode); an invalid one returns
+ * SIZE_MAX. */
 size_t cara_wire_swim_bytes(const cara_swim_msg *m);
 
 /* ---- Clear frames -------------------------------------------------------

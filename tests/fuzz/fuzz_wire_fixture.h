@@ -15,6 +15,8 @@
 enum {
     FIXTURE_WIRE_SWIM_PING = 0, /* a target, two updates, two records */
     FIXTURE_WIRE_SWIM_ACK,      /* no target, no updates, no records */
+    FIXTURE_WIRE_SWIM_GOSSIP,   /* a gossip round: one record, three adverts */
+    FIXTURE_WIRE_PULL,          /* two record versions asked for */
     FIXTURE_WIRE_PUSH,
     FIXTURE_WIRE_ACK,
     FIXTURE_WIRE_SYNC,
@@ -27,7 +29,7 @@ enum {
 };
 
 static const char *const fixture_wire_names[FIXTURE_WIRE_COUNT] = {
-    "dgram-swim-ping", "dgram-swim-ack", "stream-push", "stream-ack", "stream-sync",
+    "dgram-swim-ping", "dgram-swim-ack", "dgram-swim-gossip", "dgram-pull", "stream-push", "stream-ack", "stream-sync",
     "stream-delta", "stream-done", "clear-join", "clear-welcome", "clear-refused",
 };
 
@@ -56,6 +58,16 @@ static inline void fixture_wire_id(cara_swim_id *id, cara_swim_addr *addr, const
         addr->len = 6;
         const uint8_t a[6] = {100, 64, 0, key_byte, 0x1f, 0x90};
         memcpy(addr->bytes, a, sizeof a);
+    }
+}
+
+/* n adverts (or pulls): ids of one repeated byte, HLCs of every size. */
+static inline void fixture_wire_ihaves(cara_wire_msg *m, size_t n)
+{
+    m->ihaves_count = n;
+    for (size_t k = 0; k < n; k++) {
+        memset(m->ihaves[k].id, (int)(0x40 + k), CARA_CRDT_ID_BYTES);
+        m->ihaves[k].hlc = k == 0 ? 0 : (uint64_t)0x0123456789abcdefull >> (8 * (k % 8));
     }
 }
 
@@ -96,6 +108,17 @@ static inline void fixture_wire_sample(int i, cara_wire_msg *m)
         m->swim.type = CARA_SWIM_ACK;
         m->swim.seq = 5;
         m->swim.digest = 7;
+        break;
+    case FIXTURE_WIRE_SWIM_GOSSIP:
+        m->kind = CARA_WIRE_SWIM;
+        m->swim.type = CARA_SWIM_GOSSIP;
+        m->swim.digest = 0x01020304;
+        fixture_wire_records(m, 1, 200);
+        fixture_wire_ihaves(m, 3);
+        break;
+    case FIXTURE_WIRE_PULL:
+        m->kind = CARA_WIRE_PULL;
+        fixture_wire_ihaves(m, 2);
         break;
     case FIXTURE_WIRE_PUSH:
         m->kind = CARA_WIRE_PUSH;
@@ -139,7 +162,7 @@ static inline void fixture_wire_sample(int i, cara_wire_msg *m)
 /* Where sample i is received. */
 static inline int fixture_wire_where(int i)
 {
-    if (i <= FIXTURE_WIRE_SWIM_ACK)
+    if (i <= FIXTURE_WIRE_PULL)
         return CARA_WIRE_IN_DATAGRAM;
     return i >= FIXTURE_WIRE_JOIN ? CARA_WIRE_IN_CLEAR : CARA_WIRE_IN_STREAM;
 }

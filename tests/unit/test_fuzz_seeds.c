@@ -334,7 +334,8 @@ static void write_wire_seeds(void)
     size_t room = CARA_GOSSIP_PLAINTEXT_BYTES_MAX - cara_wire_swim_bytes(&wire_msg.swim);
     wire_msg.records_count = 16;
     for (size_t i = 0; i < 16; i++) {
-        size_t len = room / 16 - 2 + (i == 15 ? room % 16 : 0);
+        /* The last takes the byte an empty adverts bin saves (bin8). */
+        size_t len = room / 16 - 2 + (i == 15 ? room % 16 + 1 : 0);
         wire_msg.records[i] = (cara_wire_bytes){fixture_wire_bytes() + i, len};
     }
     cara_buf_reset(&b);
@@ -489,6 +490,18 @@ static void node_encode(cara_buf *out, int where)
         CHECK_OK(cara_wire_encode(&wire_msg, SIZE_MAX, out));
 }
 
+/* Adds every record to a PULL, up to its cap. */
+static int pull_each(void *ctx, const cara_crdt_record *r, const uint8_t *bytes, size_t len)
+{
+    (void)bytes, (void)len;
+    cara_wire_msg *m = ctx;
+    if (m->ihaves_count == CARA_WIRE_IHAVES_MAX)
+        return 1;
+    cara_crdt_record_id(r, m->ihaves[m->ihaves_count].id);
+    m->ihaves[m->ihaves_count++].hlc = r->hlc;
+    return 0;
+}
+
 static void write_node_seeds(void)
 {
     cara_env *env = cara_test_env();
@@ -522,6 +535,32 @@ static void write_node_seeds(void)
     node_encode(&enc, CARA_WIRE_IN_DATAGRAM);
     node_op(&seed, NODE_FIX_OP_SEALED_DGRAM, 0, enc.data, enc.len);
     write_file("fuzz/seeds/fuzz_gossip_node", "dgram-push-ack.bin", seed.data, seed.len);
+
+    /* Lazy push: n1 advertises a record n0 lacks (n0 pulls it, then the
+     * pull times out), and n2 pulls every project n0 holds. */
+    cara_buf_reset(&seed);
+    memset(&wire_msg, 0, sizeof wire_msg);
+    wire_msg.kind = CARA_WIRE_SWIM;
+    wire_msg.swim.type = CARA_SWIM_GOSSIP;
+    cara_crdt_record r;
+    CHECK_OK(cara_crdt_record_decode(rec.data, rec.len, &r));
+    cara_crdt_record_id(&r, wire_msg.ihaves[0].id);
+    wire_msg.ihaves[0].hlc = r.hlc;
+    wire_msg.ihaves_count = 1;
+    node_encode(&enc, CARA_WIRE_IN_DATAGRAM);
+    node_op(&seed, NODE_FIX_OP_SEALED_DGRAM, 0, enc.data, enc.len);
+    cara_crdt *full = NULL;
+    CHECK_OK(fixture_state(env, NODE_FIX_PROJECTS, &full));
+    memset(&wire_msg, 0, sizeof wire_msg);
+    wire_msg.kind = CARA_WIRE_PULL;
+    CHECK_OK(cara_crdt_foreach(full, pull_each, &wire_msg));
+    CHECK_INT(wire_msg.ihaves_count, >=, NODE_FIX_PROJECTS);
+    cara_crdt_free(full);
+    node_encode(&enc, CARA_WIRE_IN_DATAGRAM);
+    node_op(&seed, NODE_FIX_OP_SEALED_DGRAM, 1, enc.data, enc.len);
+    node_tick(&seed, 100);
+    node_tick(&seed, 1000);
+    write_file("fuzz/seeds/fuzz_gossip_node", "dgram-ihave-pull.bin", seed.data, seed.len);
 
     /* An anti-entropy exchange opened by a replica that lags (no projects),
      * then its DONE on the same stream. */
@@ -601,6 +640,11 @@ static void check_node_seed(const char *name, const uint8_t *b, size_t len)
         CHECK_INT(st.stream_bytes_out, >, CARA_SEAL_HELLO_BYTES);
     if (strcmp(name, "clear-join.bin") == 0)
         CHECK_INT(st.joins_refused + st.joins_welcomed, ==, 1);
+    if (strcmp(name, "dgram-ihave-pull.bin") == 0) {
+        CHECK_INT(st.ihaves_received, ==, 1);
+        CHECK_INT(st.pulls_sent, >=, 1);
+        CHECK_INT(st.pull_records_sent, >=, NODE_FIX_PROJECTS);
+    }
     node_seeds_seen++;
 }
 

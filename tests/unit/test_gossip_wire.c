@@ -12,7 +12,7 @@
 
 /* The version byte of the hand-written messages below. */
 #define WV CARA_WIRE_VERSION
-_Static_assert(WV == 2, "the vectors below are version 2's shapes");
+_Static_assert(WV == 3, "the vectors below are version 3's shapes");
 
 /* Messages are about 27 KiB: these live outside the stack. */
 static cara_wire_msg m_in, m_out;
@@ -164,8 +164,9 @@ TEST(worst_case_swim_message_with_a_full_piggyback_list_fits_one_datagram)
         CHECK_INT(swim_part, <=, CARA_SWIM_HEADER_BYTES_MAX + bounds);
         CHECK_INT(b.len - swim_part, <=, CARA_SWIM_ENVELOPE_RESERVE_BYTES);
         CHECK_INT(b.len, <=, CARA_SWIM_ENVELOPE_RESERVE_BYTES + CARA_SWIM_HEADER_BYTES_MAX + bounds);
-        /* With no records, the real message is two bytes under the bound. */
-        CHECK_INT(cara_wire_swim_bytes(&m_in.swim), ==, b.len + 2);
+        /* With no records and no adverts, the real message is three bytes
+         * under the bound (an empty array and an empty bin8). */
+        CHECK_INT(cara_wire_swim_bytes(&m_in.swim), ==, b.len + 3);
     }
     /* The header alone at its caps is CARA_SWIM_HEADER_BYTES_MAX, less the
      * two bytes an empty update list saves over array16. */
@@ -213,7 +214,7 @@ TEST(swim_bytes_and_record_item_bytes_fill_a_datagram_exactly)
         cara_buf_reset(&b);
         CHECK_OK(cara_wire_encode(&m_in, CARA_GOSSIP_PLAINTEXT_BYTES_MAX, &b));
         CHECK_INT(b.len, <=, CARA_GOSSIP_PLAINTEXT_BYTES_MAX);
-        size_t slack = m_in.records_count < 16 ? 2 : 0;
+        size_t slack = (m_in.records_count < 16 ? 2 : 0) + 1; /* no adverts: bin8 */
         CHECK_INT(b.len, ==, CARA_GOSSIP_PLAINTEXT_BYTES_MAX - (room - used) - slack);
         CHECK_OK(cara_wire_decode(b.data, b.len, CARA_WIRE_IN_DATAGRAM, &m_out));
     }
@@ -457,9 +458,10 @@ TEST(a_kind_outside_its_place_is_a_parse_error)
             }
         }
     }
-    /* SWIM x2 in stream and clear, PUSH/ACK in clear, SYNC/DELTA/DONE in
-     * datagram and clear, the join kinds in datagram and stream. */
-    CHECK_INT(refusals, ==, 2 * 2 + 2 + 3 * 2 + 3 * 2);
+    /* SWIM x3 and PULL in stream and clear, PUSH/ACK in clear,
+     * SYNC/DELTA/DONE in datagram and clear, the join kinds in datagram
+     * and stream. */
+    CHECK_INT(refusals, ==, 4 * 2 + 2 + 3 * 2 + 3 * 2);
     cara_buf_free(&b);
 }
 
@@ -474,12 +476,15 @@ TEST(another_version_is_unsupported_whatever_follows)
         b.data[1] = 1; /* version 1: the shapes before the digest */
         CHECK_RC(cara_wire_decode(b.data, b.len, fixture_wire_where(i), &m_out),
                  CARA_EUNSUPPORTED);
-        b.data[1] = 3;
+        b.data[1] = 2; /* version 2: the shapes before the adverts */
+        CHECK_RC(cara_wire_decode(b.data, b.len, fixture_wire_where(i), &m_out),
+                 CARA_EUNSUPPORTED);
+        b.data[1] = 4;
         CHECK_RC(cara_wire_decode(b.data, b.len, fixture_wire_where(i), &m_out),
                  CARA_EUNSUPPORTED);
     }
-    /* A later version's own shape: [3, 99, "whatever"]. */
-    const uint8_t later[] = {0x93, 0x03, 0x63, 0xa3, 'a', 'b', 'c'};
+    /* A later version's own shape: [4, 99, "whatever"]. */
+    const uint8_t later[] = {0x93, 0x04, 0x63, 0xa3, 'a', 'b', 'c'};
     for (int p = 0; p < 3; p++)
         CHECK_RC(cara_wire_decode(later, sizeof later, places[p], &m_out), CARA_EUNSUPPORTED);
     /* Version 0 too, and a version in a long form is not canonical. */
@@ -554,10 +559,10 @@ TEST(counts_and_lengths_larger_than_the_bytes_left_are_refused)
     CHECK_INT(b.data[10], ==, 0xdc);
     CHECK_INT(b.data[12], ==, 16);
     b.data[12] = 17;
-    b.len -= 1; /* the empty records array */
+    b.len -= 3; /* the empty records array and the empty adverts */
     size_t first_update = 13, update_len = (b.len - first_update) / 16;
     CHECK_OK(cara_buf_append(&b, b.data + first_update, update_len));
-    CHECK_OK(cara_buf_append(&b, "\x90", 1));
+    CHECK_OK(cara_buf_append(&b, "\x90\xc4\x00", 3));
     CHECK_RC(cara_wire_decode(b.data, b.len, CARA_WIRE_IN_DATAGRAM, &m_out), CARA_ETOOBIG);
     b.data[12] = 16;
     CHECK_RC(cara_wire_decode(b.data, b.len, CARA_WIRE_IN_DATAGRAM, &m_out), CARA_EPARSE);
@@ -634,7 +639,7 @@ TEST(wrong_types_bad_fields_and_non_canonical_forms_are_refused)
     buf_new(&b);
     fixture_wire_sample(FIXTURE_WIRE_SWIM_PING, &m_in);
     round_trip(&m_in, CARA_WIRE_IN_DATAGRAM, &b);
-    /* Layout: 94 02 01 | 97 01 ce <seq 4> a6 "node-b" c4 20 <key> c4 00
+    /* Layout: 95 03 01 | 97 01 ce <seq 4> a6 "node-b" c4 20 <key> c4 00
      * <digest> 92 ... */
     const size_t at_type = 4, at_seq = 5, at_name = 10, at_key = 17, at_addr = 51;
     const size_t at_digest = at_addr + 2;
@@ -657,7 +662,7 @@ TEST(wrong_types_bad_fields_and_non_canonical_forms_are_refused)
         {at_key + 1, 31},    /* key of 31 bytes */
         {at_addr, 0xa0},     /* address as str */
         {at_addr + 1, 19},   /* address of 19 bytes */
-        {0, 0x95},           /* outer array of 5 */
+        {0, 0x96},           /* outer array of 6 */
         {2, 0x02},           /* kind PUSH with SWIM's shape */
         {2, 0x63},           /* unknown kind 99 */
         {3, 0x98},           /* membership message of 8 fields */
@@ -678,23 +683,28 @@ TEST(wrong_types_bad_fields_and_non_canonical_forms_are_refused)
     m_in.swim.type = CARA_SWIM_NACK;
     m_in.swim.seq = 5;
     round_trip(&m_in, CARA_WIRE_IN_DATAGRAM, &b);
-    const uint8_t nack[] = {0x94, WV, 0x01, 0x97, 0x04, 0x05, 0xc0, 0xc0, 0xc0, 0x00, 0x90, 0x90};
+    const uint8_t nack[] = {0x95, WV, 0x01, 0x97, 0x04, 0x05, 0xc0, 0xc0,
+                            0xc0, 0x00, 0x90, 0x90, 0xc4, 0x00};
     CHECK_MEM(b.data, b.len, nack, sizeof nack);
-    const uint8_t overlong[][16] = {
-        {0x94, WV, 0x01, 0x97, 0x04, 0xce, 0, 0, 0, 5, 0xc0, 0xc0, 0xc0, 0x00, 0x90, 0x90},
-        {0x94, WV, 0x01, 0x97, 0x04, 0xcc, 5, 0xc0, 0xc0, 0xc0, 0x00, 0x90, 0x90},
-        {0x94, WV, 0x01, 0x97, 0x04, 0x05, 0xc0, 0xc0, 0xc0, 0x00, 0xdc, 0, 0, 0x90},
-        {0x94, WV, 0x01, 0xdc, 0, 7, 0x04, 0x05, 0xc0, 0xc0, 0xc0, 0x00, 0x90, 0x90},
-        {0x94, WV, 0x01, 0x97, 0x04, 0x05, 0xc0, 0xc0, 0xc0, 0x00, 0x90, 0xdd, 0, 0, 0, 0},
-        {0x94, WV, 0x01, 0x97, 0x04, 0x05, 0xc0, 0xc0, 0x00, 0x90, 0x90, 0x90}, /* two nils */
-        {0x94, WV, 0x01, 0x97, 0x04, 0x05, 0xc0, 0xc0, 0xc0, 0x00, 0x90, 0x90, 0x90},
+    CHECK_OK(cara_wire_decode(nack, sizeof nack, CARA_WIRE_IN_DATAGRAM, &m_out));
+    const uint8_t overlong[][20] = {
+        {0x95, WV, 0x01, 0x97, 0x04, 0xce, 0, 0, 0, 5, 0xc0, 0xc0, 0xc0, 0x00, 0x90, 0x90, 0xc4, 0},
+        {0x95, WV, 0x01, 0x97, 0x04, 0xcc, 5, 0xc0, 0xc0, 0xc0, 0x00, 0x90, 0x90, 0xc4, 0},
+        {0x95, WV, 0x01, 0x97, 0x04, 0x05, 0xc0, 0xc0, 0xc0, 0x00, 0xdc, 0, 0, 0x90, 0xc4, 0},
+        {0x95, WV, 0x01, 0xdc, 0, 7, 0x04, 0x05, 0xc0, 0xc0, 0xc0, 0x00, 0x90, 0x90, 0xc4, 0},
+        {0x95, WV, 0x01, 0x97, 0x04, 0x05, 0xc0, 0xc0, 0xc0, 0x00, 0x90, 0xdd, 0, 0, 0, 0, 0xc4, 0},
+        {0x95, WV, 0x01, 0x97, 0x04, 0x05, 0xc0, 0xc0, 0x00, 0x90, 0x90, 0x90, 0xc4, 0}, /* 2 nils */
+        {0x95, WV, 0x01, 0x97, 0x04, 0x05, 0xc0, 0xc0, 0xc0, 0x00, 0x90, 0x90, 0xc4, 0, 0x90},
         /* seq past 2^32 */
-        {0x94, WV, 0x01, 0x97, 0x04, 0xcf, 0, 0, 0, 1, 0, 0, 0, 0, 0xc0, 0xc0},
+        {0x95, WV, 0x01, 0x97, 0x04, 0xcf, 0, 0, 0, 1, 0, 0, 0, 0, 0xc0, 0xc0, 0xc0, 0x00, 0x90},
         /* digest 0 as uint32, and digest past 2^32 */
-        {0x94, WV, 0x01, 0x97, 0x04, 0x05, 0xc0, 0xc0, 0xc0, 0xce, 0, 0, 0, 0, 0x90, 0x90},
-        {0x94, WV, 0x01, 0x97, 0x04, 0x05, 0xc0, 0xc0, 0xc0, 0xcf, 0, 0, 0, 1, 0, 0},
+        {0x95, WV, 0x01, 0x97, 0x04, 0x05, 0xc0, 0xc0, 0xc0, 0xce, 0, 0, 0, 0, 0x90, 0x90, 0xc4, 0},
+        {0x95, WV, 0x01, 0x97, 0x04, 0x05, 0xc0, 0xc0, 0xc0, 0xcf, 0, 0, 0, 1, 0, 0, 0, 0, 0x90,
+         0x90},
+        /* no adverts as an empty bin16 */
+        {0x95, WV, 0x01, 0x97, 0x04, 0x05, 0xc0, 0xc0, 0xc0, 0x00, 0x90, 0x90, 0xc5, 0, 0},
     };
-    const size_t overlong_len[] = {16, 13, 14, 14, 16, 12, 13, 16, 16, 16};
+    const size_t overlong_len[] = {18, 15, 16, 16, 18, 14, 15, 19, 18, 20, 15};
     for (size_t i = 0; i < sizeof overlong_len / sizeof overlong_len[0]; i++) {
         int rc = cara_wire_decode(overlong[i], overlong_len[i], CARA_WIRE_IN_DATAGRAM, &m_out);
         if (rc != CARA_EPARSE)
@@ -744,7 +754,7 @@ TEST(update_fields_are_bounded_exactly)
     swim_update(&m_in.swim.updates[0], CARA_SWIM_NAME_BYTES_MAX, CARA_SWIM_NAME_BYTES_MAX, 1);
     round_trip(&m_in, CARA_WIRE_IN_DATAGRAM, &b);
     CHECK_INT(m_out.swim.updates[0].incarnation, ==, CARA_SWIM_INCARNATION_MAX);
-    /* Layout: 94 02 01 97 02 00 c0 c0 c0 00 91 | 96 03 ce <4> d9 40 <64> ... */
+    /* Layout: 95 03 01 97 02 00 c0 c0 c0 00 91 | 96 03 ce <4> d9 40 <64> ... */
     const size_t u = 11;
     CHECK_INT(b.data[u], ==, 0x96);
     CHECK_INT(b.data[u + 2], ==, 0xce);
@@ -761,7 +771,7 @@ TEST(update_fields_are_bounded_exactly)
     CHECK_RC(cara_wire_decode(w, b.len, CARA_WIRE_IN_DATAGRAM, &m_out), CARA_EPARSE);
     /* A name of 65 bytes, well formed: rebuilt by hand. */
     cara_buf_reset(&b);
-    const uint8_t head[] = {0x94, WV, 0x01, 0x97, 0x02, 0x00, 0xc0, 0xc0, 0xc0, 0x00, 0x91,
+    const uint8_t head[] = {0x95, WV, 0x01, 0x97, 0x02, 0x00, 0xc0, 0xc0, 0xc0, 0x00, 0x91,
                             0x96, 0x01, 0x00, 0xd9, 65};
     CHECK_OK(cara_buf_append(&b, head, sizeof head));
     for (int i = 0; i < 65; i++)
@@ -769,13 +779,101 @@ TEST(update_fields_are_bounded_exactly)
     CHECK_OK(cara_buf_append(&b, "\xc4\x20", 2));
     for (int i = 0; i < 32; i++)
         CHECK_OK(cara_buf_append(&b, "k", 1));
-    CHECK_OK(cara_buf_append(&b, "\xc4\x00\xa0\x90", 4));
+    CHECK_OK(cara_buf_append(&b, "\xc4\x00\xa0\x90\xc4\x00", 6));
     CHECK_RC(cara_wire_decode(b.data, b.len, CARA_WIRE_IN_DATAGRAM, &m_out), CARA_EPARSE);
     b.data[15] = 64; /* the same with 64 bytes of name */
     memmove(b.data + 16 + 64, b.data + 16 + 65, b.len - 16 - 65);
     b.len--;
     CHECK_OK(cara_wire_decode(b.data, b.len, CARA_WIRE_IN_DATAGRAM, &m_out));
     CHECK_INT(m_out.swim.updates[0].member.name_len, ==, 64);
+    cara_buf_free(&b);
+}
+
+/* ---- Adverts and pulls (lazy push) ---------------------------------------------------- */
+
+/* A PULL (or a SWIM message's adverts) of n entries, by hand: the bin's
+ * header and n * 24 bytes, or `extra` bytes more or less than that. */
+static size_t pull_by_hand(uint8_t *out, size_t n, int extra)
+{
+    size_t body = n * CARA_WIRE_IHAVE_BYTES + (size_t)extra, at = 0;
+    out[at++] = 0x93;
+    out[at++] = WV;
+    out[at++] = CARA_WIRE_PULL;
+    if (body < 256) {
+        out[at++] = 0xc4;
+    } else {
+        out[at++] = 0xc5;
+        out[at++] = (uint8_t)(body >> 8);
+    }
+    out[at++] = (uint8_t)body;
+    for (size_t i = 0; i < body; i++)
+        out[at++] = (uint8_t)(i * 13);
+    return at;
+}
+
+TEST(adverts_and_pulls_round_trip_within_their_cap_and_are_refused_past_it_or_cut)
+{
+    cara_buf b;
+    buf_new(&b);
+    /* Round trips: the HLC of every byte length survives the fixed 8 bytes. */
+    fixture_wire_sample(FIXTURE_WIRE_SWIM_GOSSIP, &m_in);
+    round_trip(&m_in, CARA_WIRE_IN_DATAGRAM, &b);
+    CHECK_INT(m_out.ihaves_count, ==, 3);
+    CHECK_INT(m_out.records_count, ==, 1);
+    for (size_t k = 0; k < 3; k++) {
+        CHECK_MEM(m_out.ihaves[k].id, CARA_CRDT_ID_BYTES, m_in.ihaves[k].id, CARA_CRDT_ID_BYTES);
+        CHECK_INT(m_out.ihaves[k].hlc, ==, m_in.ihaves[k].hlc);
+    }
+    memset(&m_in, 0, sizeof m_in);
+    m_in.kind = CARA_WIRE_PULL;
+    m_in.ihaves_count = CARA_WIRE_IHAVES_MAX;
+    for (size_t k = 0; k < CARA_WIRE_IHAVES_MAX; k++) {
+        memset(m_in.ihaves[k].id, (int)k, CARA_CRDT_ID_BYTES);
+        m_in.ihaves[k].hlc = UINT64_MAX - k;
+    }
+    round_trip(&m_in, CARA_WIRE_IN_DATAGRAM, &b);
+    CHECK_INT(b.len, ==, 3 + 3 + CARA_WIRE_IHAVES_MAX * CARA_WIRE_IHAVE_BYTES);
+    CHECK_INT(m_out.ihaves[CARA_WIRE_IHAVES_MAX - 1].hlc, ==, UINT64_MAX - (CARA_WIRE_IHAVES_MAX - 1));
+    /* One past the cap refuses to encode, and by hand to decode. */
+    m_in.ihaves_count = CARA_WIRE_IHAVES_MAX + 1;
+    cara_buf_reset(&b);
+    CHECK_RC(cara_wire_encode(&m_in, SIZE_MAX, &b), CARA_EINVAL);
+    CHECK_INT(b.len, ==, 0);
+    uint8_t w[CARA_GOSSIP_PLAINTEXT_BYTES_MAX + 64];
+    size_t n = pull_by_hand(w, CARA_WIRE_IHAVES_MAX, 0);
+    CHECK_OK(cara_wire_decode(w, n, CARA_WIRE_IN_DATAGRAM, &m_out));
+    n = pull_by_hand(w, CARA_WIRE_IHAVES_MAX + 1, 0);
+    CHECK_RC(cara_wire_decode(w, n, CARA_WIRE_IN_DATAGRAM, &m_out), CARA_ETOOBIG);
+    CHECK_INT(m_out.ihaves_count, ==, 0);
+    /* Not a whole number of entries: one byte short, one over, empty is fine. */
+    n = pull_by_hand(w, 2, -1);
+    CHECK_RC(cara_wire_decode(w, n, CARA_WIRE_IN_DATAGRAM, &m_out), CARA_EPARSE);
+    n = pull_by_hand(w, 2, 1);
+    CHECK_RC(cara_wire_decode(w, n, CARA_WIRE_IN_DATAGRAM, &m_out), CARA_EPARSE);
+    n = pull_by_hand(w, 0, 0);
+    CHECK_OK(cara_wire_decode(w, n, CARA_WIRE_IN_DATAGRAM, &m_out));
+    /* A PULL is a datagram's: on a stream or in a clear frame it is malformed. */
+    n = pull_by_hand(w, 1, 0);
+    CHECK_RC(cara_wire_decode(w, n, CARA_WIRE_IN_STREAM, &m_out), CARA_EPARSE);
+    CHECK_RC(cara_wire_decode(w, n, CARA_WIRE_IN_CLEAR, &m_out), CARA_EPARSE);
+    /* Every truncation is refused. */
+    for (size_t cut = 0; cut < n; cut++)
+        CHECK(cara_wire_decode(w, cut, CARA_WIRE_IN_DATAGRAM, &m_out) != 0);
+    /* Version 2's SWIM message (four fields, no adverts) is another
+     * version: a mixed cluster's datagrams are refused as unsupported. */
+    const uint8_t v2[] = {0x94, 2, 0x01, 0x97, 0x04, 0x05, 0xc0, 0xc0, 0xc0, 0x00, 0x90, 0x90};
+    CHECK_RC(cara_wire_decode(v2, sizeof v2, CARA_WIRE_IN_DATAGRAM, &m_out), CARA_EUNSUPPORTED);
+    /* The size arithmetic: adverts fill what records leave, to the byte. */
+    fixture_wire_sample(FIXTURE_WIRE_SWIM_GOSSIP, &m_in);
+    size_t room = CARA_GOSSIP_PLAINTEXT_BYTES_MAX - cara_wire_swim_bytes(&m_in.swim) -
+                  cara_wire_record_item_bytes(m_in.records[0].len);
+    m_in.ihaves_count = room / CARA_WIRE_IHAVE_BYTES;
+    if (m_in.ihaves_count > CARA_WIRE_IHAVES_MAX)
+        m_in.ihaves_count = CARA_WIRE_IHAVES_MAX;
+    cara_buf_reset(&b);
+    CHECK_OK(cara_wire_encode(&m_in, CARA_GOSSIP_PLAINTEXT_BYTES_MAX, &b));
+    CHECK_INT(b.len, ==, CARA_GOSSIP_PLAINTEXT_BYTES_MAX - room +
+                             m_in.ihaves_count * CARA_WIRE_IHAVE_BYTES - 2);
     cara_buf_free(&b);
 }
 
@@ -825,7 +923,9 @@ TEST(clear_frames_refuse_bad_headers_before_waiting)
     /* Another version, as soon as its byte arrives. */
     CHECK_RC(cara_wire_clear_parse((const uint8_t *)"CJ\x01", 3, &used, &m_out),
              CARA_EUNSUPPORTED);
-    CHECK_RC(cara_wire_clear_parse((const uint8_t *)"CJ\x03", 3, &used, &m_out),
+    CHECK_RC(cara_wire_clear_parse((const uint8_t *)"CJ\x02", 3, &used, &m_out),
+             CARA_EUNSUPPORTED);
+    CHECK_RC(cara_wire_clear_parse((const uint8_t *)"CJ\x04", 3, &used, &m_out),
              CARA_EUNSUPPORTED);
     /* A length past the cap, with nothing of the body yet. */
     uint32_t n = CARA_WIRE_CLEAR_BYTES_MAX - CARA_WIRE_CLEAR_HEADER_BYTES + 1;
@@ -846,8 +946,8 @@ TEST(clear_frames_refuse_bad_headers_before_waiting)
     buf_new(&b);
     const uint8_t done[] = {'C', 'J', WV, 0, 0, 0, 3, 0x92, WV, 0x0c};
     CHECK_RC(cara_wire_clear_parse(done, sizeof done, &used, &m_out), CARA_EPARSE);
-    const uint8_t v3[] = {'C', 'J', WV, 0, 0, 0, 3, 0x92, 0x03, 0x0c};
-    CHECK_RC(cara_wire_clear_parse(v3, sizeof v3, &used, &m_out), CARA_EUNSUPPORTED);
+    const uint8_t v4[] = {'C', 'J', WV, 0, 0, 0, 3, 0x92, 0x04, 0x0c};
+    CHECK_RC(cara_wire_clear_parse(v4, sizeof v4, &used, &m_out), CARA_EUNSUPPORTED);
     /* A frame too big to send is refused when framing. */
     fixture_wire_sample(FIXTURE_WIRE_JOIN, &m_in);
     uint8_t *blob = calloc(1, CARA_WIRE_CLEAR_BYTES_MAX);
