@@ -59,6 +59,8 @@ typedef struct agent_node_self {
     uint64_t published_mono_ms;         /* when it was published */
     /* The engine's liveness: GET /_ping every CARA_NODE_ENGINE_PING_MS. */
     cara_cond_status engine;            /* Unknown until the first answer */
+    uint32_t engine_misses;             /* failed answers in a row */
+    uint64_t engine_missing_mono_ms;    /* when the first of them was asked */
     bool ping_inflight;
     uint64_t ping_sent_mono_ms;
 } agent_node_self;

@@ -240,9 +240,30 @@ void agent_node_observe(cara_agent *a, const cara_host_sample *s)
     republish_if_changed(a);
 }
 
+/* `misses` failed answers, the first of them asked at `since_mono_ms`:
+ * the engine is unreachable once CARA_NODE_ENGINE_FAILS_MIN answers in a
+ * row have failed over CARA_NODE_ENGINE_DOWN_MS_MIN (limits.h gives the
+ * reason). Until then the condition keeps its status. */
+static void engine_missed(cara_agent *a, uint64_t since_mono_ms, uint32_t misses)
+{
+    if (a->self.engine_misses == 0)
+        a->self.engine_missing_mono_ms = since_mono_ms;
+    if (a->self.engine_misses < UINT32_MAX - misses)
+        a->self.engine_misses += misses;
+    uint64_t now = cara_env_now_mono_ms(a->env);
+    if (a->self.engine_misses >= CARA_NODE_ENGINE_FAILS_MIN &&
+        now - a->self.engine_missing_mono_ms >= CARA_NODE_ENGINE_DOWN_MS_MIN)
+        a->self.engine = CARA_COND_FALSE;
+}
+
 void agent_node_engine_seen(cara_agent *a, bool answered)
 {
-    a->self.engine = answered ? CARA_COND_TRUE : CARA_COND_FALSE;
+    if (answered) {
+        a->self.engine_misses = 0;
+        a->self.engine = CARA_COND_TRUE;
+        return;
+    }
+    engine_missed(a, cara_env_now_mono_ms(a->env), 1);
 }
 
 static void on_ping(void *arg, const cara_docker_result *res)
@@ -263,8 +284,12 @@ static void ping_engine(cara_agent *a)
         return;
     uint64_t now = cara_env_now_mono_ms(a->env);
     if (a->self.ping_inflight) {
-        if (now - a->self.ping_sent_mono_ms >= CARA_NODE_ENGINE_PING_TIMEOUT_MS)
-            agent_node_engine_seen(a, false);
+        /* Unanswered for three periods: as many misses, held since it
+         * was sent (a fresh timeout check each tick adds nothing more). */
+        if (now - a->self.ping_sent_mono_ms >= CARA_NODE_ENGINE_PING_TIMEOUT_MS &&
+            a->self.engine != CARA_COND_FALSE)
+            engine_missed(a, a->self.ping_sent_mono_ms,
+                          CARA_NODE_ENGINE_PING_TIMEOUT_MS / CARA_NODE_ENGINE_PING_MS);
         return;
     }
     if (a->self.ping_sent_mono_ms != 0 && now - a->self.ping_sent_mono_ms < CARA_NODE_ENGINE_PING_MS)

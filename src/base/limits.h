@@ -102,6 +102,15 @@
  * (a busy engine can take a second or two) does not flip the condition. */
 #define CARA_NODE_ENGINE_PING_MS 5000
 #define CARA_NODE_ENGINE_PING_TIMEOUT_MS 15000
+/* DockerReachable turns False only once the engine has failed this many
+ * answers in a row (pings or /info) over at least this long, kubelet's way
+ * with node conditions: a condition must hold before it is reported. A
+ * single failed ping (the engine busy for a moment on a shared host) then
+ * changes nothing, where it cost a signed node record, spread to every
+ * member, and another one when the engine answered again. A success
+ * turns it True at once. docs/agent.md, "Node health". */
+#define CARA_NODE_ENGINE_FAILS_MIN 2
+#define CARA_NODE_ENGINE_DOWN_MS_MIN 10000
 
 /* ---- Cluster settings (docs/manifest.md, "Cluster settings") ------------ */
 
@@ -563,6 +572,9 @@ _Static_assert(CARA_NODE_WORST_BYTES <= CARA_NODE_BYTES_MAX,
                "a node with every list at its cap must be encodable");
 _Static_assert(CARA_NODE_GOSSIP_ADDR_BYTES_MAX >= 2 + CARA_ADDR_BYTES_MAX + 6,
                "a bracketed IPv6 address and a port must fit the gossip address");
+_Static_assert(CARA_NODE_ENGINE_DOWN_MS_MIN <= CARA_NODE_ENGINE_PING_TIMEOUT_MS &&
+                   CARA_NODE_ENGINE_FAILS_MIN >= 2,
+               "a ping unanswered past its timeout has held long enough; one miss never flips");
 _Static_assert(CARA_NODE_ENGINE_PING_MS < CARA_NODE_ENGINE_PING_TIMEOUT_MS,
                "a ping must be given longer than one period to answer");
 _Static_assert(CARA_NODE_DISK_AVAILABLE_PERCENT_MIN_DEFAULT > 0 &&

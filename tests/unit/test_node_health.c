@@ -433,11 +433,34 @@ TEST(node_record_republishes_on_change_at_most_once_per_bound)
     }
     afix_settle(&f);
     CHECK_INT(f.a.stats.node_publishes - before, ==, 0);
-    /* The engine stops answering: the record says so within the bound. */
-    agent_node_engine_seen(&f.a, false);
+    /* A stall: one failed answer, then answers again. Nothing is written
+     * (docs/agent.md: the engine's condition is damped). */
     at(t0 + B + 200000);
+    agent_node_engine_seen(&f.a, false);
+    agent_node_observe(&f.a, &ok);
+    at(t0 + B + 205000);
+    agent_node_engine_seen(&f.a, true);
+    for (uint64_t t = t0 + B + 205000; t <= t0 + B + 230000; t += 1000) {
+        at(t);
+        agent_node_observe(&f.a, &ok);
+    }
+    afix_settle(&f);
+    CHECK_INT(f.a.stats.node_publishes - before, ==, 0);
+    /* Two failures in a row, but within 10 s: still nothing. */
+    at(t0 + B + 240000);
+    agent_node_engine_seen(&f.a, false);
+    at(t0 + B + 245000);
+    agent_node_engine_seen(&f.a, false);
     agent_node_observe(&f.a, &ok);
     afix_settle(&f);
+    CHECK_INT(f.a.stats.node_publishes - before, ==, 0);
+    /* The engine stays down: the third failure, 10 s after the first,
+     * turns the condition False, and the record says so within the bound. */
+    at(t0 + B + 250000);
+    agent_node_engine_seen(&f.a, false);
+    agent_node_observe(&f.a, &ok);
+    afix_settle(&f);
+    CHECK_INT(f.a.stats.node_publishes - before, ==, 1);
     n = n0_record(&f);
     CHECK(cara_node_condition(n, CARA_NODE_COND_DOCKER_REACHABLE)->status == CARA_COND_FALSE);
     cara_node_free(f.a.env, n);
