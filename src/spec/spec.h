@@ -416,7 +416,7 @@ int cara_settings_decode(cara_env *env, const uint8_t *bytes, size_t len, cara_d
 
 /* The NODECTL value, fixed and versioned:
  *     fixarray(4) [ "nodectl", 1, cordoned bool, draining bool ]
- * (13 bytes). encode appends (0, CARA_EINVAL for draining without
+ * (12 bytes). encode appends (0, CARA_EINVAL for draining without
  * cordoned, CARA_ENOMEM or CARA_ETOOBIG from the buffer). decode takes
  * untrusted bytes: 0; CARA_EPARSE (truncated, malformed, another shape,
  * trailing bytes); CARA_EUNSUPPORTED (another version); CARA_ENONCANON
@@ -424,7 +424,7 @@ int cara_settings_decode(cara_env *env, const uint8_t *bytes, size_t len, cara_d
  * cordoned). *out is written only on success. */
 #define CARA_NODECTL_MAGIC "nodectl"
 #define CARA_NODECTL_VERSION 1
-#define CARA_NODECTL_BYTES 13
+#define CARA_NODECTL_BYTES 12
 int cara_node_control_encode(const cara_node_control *c, cara_buf *out);
 int cara_node_control_decode(const uint8_t *bytes, size_t len, cara_node_control *out);
 
