@@ -152,27 +152,27 @@ static bool drain_blocked_said(cara_core *c, const char *name, uint64_t gen, con
     return said;
 }
 
-/* Writes the placement that keeps project `name` on `owner` and says why
- * the drain cannot move it: the status shown now (phase, services, its
- * conditions but an earlier Drain one), and the Drain condition. */
-static void drain_blocked(cara_core *c, const char *name, uint64_t gen,
-                          const cara_project_status *st, const char *owner, const char *msg)
+/* Writes the placement that keeps project `name` on `owner`: the status
+ * shown now (phase, services, its conditions but an earlier Drain one),
+ * and the Drain condition saying why the drain cannot move it (`msg`), or
+ * none when the drain ended (`msg` NULL: uncordoned while blocked). */
+static void drain_keep(cara_core *c, const char *name, uint64_t gen,
+                       const cara_project_status *st, const char *owner, const char *msg)
 {
-    if (drain_blocked_said(c, name, gen, msg))
-        return;
     cara_condition conds[CARA_CONDITIONS_COUNT_MAX];
     size_t n = 0;
     for (size_t i = 0; i < st->conditions_count && n < CARA_CONDITIONS_COUNT_MAX - 1; i++)
         if (strcmp(st->conditions[i].type, "Drain") != 0)
             conds[n++] = st->conditions[i];
-    conds[n++] = (cara_condition){.type = "Drain", .status = CARA_COND_FALSE,
-                                  .reason = DRAIN_BLOCKED_REASON, .message = (char *)msg,
-                                  .last_transition_wall_ms = c->now_wall_ms};
+    if (msg != NULL)
+        conds[n++] = (cara_condition){.type = "Drain", .status = CARA_COND_FALSE,
+                                      .reason = DRAIN_BLOCKED_REASON, .message = (char *)msg,
+                                      .last_transition_wall_ms = c->now_wall_ms};
     cara_project_status kept = *st;
     kept.node_ref = (char *)owner;
     kept.conditions = conds;
     kept.conditions_count = n;
-    if (write_project_record(c, CARA_CRDT_PLACEMENT, name, gen, &kept) == 0)
+    if (write_project_record(c, CARA_CRDT_PLACEMENT, name, gen, &kept) == 0 && msg != NULL)
         core_event_add(c, name, "Warning", DRAIN_BLOCKED_REASON, c->now_wall_ms, "%s", msg);
 }
 
@@ -185,8 +185,17 @@ static bool drain_move(cara_core *c, const char *name, const cara_project *spec,
                        const char *owner)
 {
     const cara_sched_node *from = node_item(ns, owner);
-    if (from == NULL || !from->draining)
+    if (from == NULL || !from->draining) {
+        /* Uncordoned while blocked: the reason shown goes with it. What
+         * is shown is read, not decoded again: an owner's newer report
+         * shows no such reason anyway. */
+        bool shown = false;
+        for (size_t i = 0; i < st->conditions_count && !shown; i++)
+            shown = strcmp(st->conditions[i].reason, DRAIN_BLOCKED_REASON) == 0;
+        if (from != NULL && shown)
+            drain_keep(c, name, gen, st, owner, NULL);
         return false;
+    }
     cara_sched_verdict v = cara_sched_place(spec, ns->items, ns->count);
     char msg[CARA_MESSAGE_BYTES_MAX / 2];
     if (v.index >= 0) {
@@ -199,7 +208,8 @@ static bool drain_move(cara_core *c, const char *name, const cara_project *spec,
     char why[256];
     cara_sched_explain(&v, ns->count, why, sizeof why);
     snprintf(msg, sizeof msg, "node %s is draining, but no other node fits: %s", owner, why);
-    drain_blocked(c, name, gen, st, owner, msg);
+    if (!drain_blocked_said(c, name, gen, msg))
+        drain_keep(c, name, gen, st, owner, msg);
     return true;
 }
 
