@@ -161,7 +161,7 @@ static void get_nodes(cara_agent *a, cara_http_reply *reply)
     const cara_core_nodes *ns = cara_core_nodes_get(a->core);
     json_t *items = json_array();
     for (size_t i = 0; ns != NULL && i < ns->count; i++) {
-        json_t *j = agent_node_json(ns->decoded[i], ns->items[i].ready);
+        json_t *j = agent_node_json_of(a, ns->decoded[i]);
         agent_gossip_annotate(a, j, ns->decoded[i]->name);
         json_array_append_new(items, j);
     }
@@ -186,6 +186,11 @@ static int record_from_body(cara_agent *a, const cara_http_request *req, uint8_t
 /* An invalid project value: the spec decoder's own words as details. */
 static void reply_invalid_value(cara_agent *a, const cara_crdt_record *rec, cara_http_reply *reply)
 {
+    if (rec->kind != CARA_CRDT_PROJECT) {
+        cara_http_reply_error(reply, 400, "InvalidValue",
+                              "the record's value is not a valid value of its kind");
+        return;
+    }
     cara_diags d;
     cara_diags_init(&d, a->env, "record");
     cara_project *p = NULL;
@@ -298,8 +303,8 @@ static void put_record(cara_agent *a, const cara_http_request *req, cara_http_re
     bool kind_ok = rc == 0 && (is_delete ? rec.kind == CARA_CRDT_TOMBSTONE : rec.kind == want_kind);
     const char *problem = rc != 0 ? cara_strerror(rc)
                           : !kind_ok ? (is_delete ? "a DELETE carries a tombstone record"
-                                                  : "a PUT carries a spec (or admission) record, "
-                                                    "a tombstone goes with DELETE")
+                                                  : "a PUT carries a record of the kind its "
+                                                    "path names, a tombstone goes with DELETE")
                           : rec.key_bytes != strlen(name) || memcmp(rec.key, name, rec.key_bytes)
                               ? "the record's key is not the name in the path"
                               : NULL;
@@ -357,6 +362,21 @@ static void put_record(cara_agent *a, const cara_http_request *req, cara_http_re
                                 body, reply))
         cara_http_reply_json(reply, status, body);
     cara_env_free(a->env, bytes);
+}
+
+/* PUT /v1/nodes/NAME/control: the operator's cordon or drain of a node
+ * this agent knows (it has the node's record). A control for a name no
+ * node has would sit in the state for a node that may never come; the
+ * operator is told instead, and nothing is written. */
+static void put_node_control(cara_agent *a, const cara_http_request *req, cara_http_reply *reply,
+                             const char *name)
+{
+    cara_crdt_record node;
+    if (cara_crdt_get(a->crdt, CARA_CRDT_NODE, (const uint8_t *)name, strlen(name), &node) != 0) {
+        cara_http_reply_error(reply, 404, "NotFound", "node \"%s\" not found", name);
+        return;
+    }
+    put_record(a, req, reply, CARA_CRDT_NODECTL, name);
 }
 
 /* ---- Health and metrics -------------------------------------------------------------- */
@@ -614,6 +634,9 @@ void agent_http_handler(void *ctx, const cara_http_request *req, cara_http_reply
         put_record(a, req, reply, CARA_CRDT_ADMISSION, name);
     else if (strcmp(coll, "nodes") == 0 && name[0] == '\0' && get)
         get_nodes(a, reply);
+    else if (strcmp(coll, "nodes") == 0 && name[0] && strcmp(sub, "control") == 0 &&
+             strcmp(m, "PUT") == 0)
+        put_node_control(a, req, reply, name);
     else if (strcmp(coll, "watch") == 0 && name[0] == '\0' && get)
         agent_watch_open(a, reply);
     else

@@ -170,8 +170,11 @@ int agent_node_value(cara_agent *a, cara_buf *out);
 /* Notes that `value` was just published (for the republish check). */
 void agent_node_published(cara_agent *a, const cara_buf *value);
 /* A node record as the API shows it: the record's fields, and the
- * reader's `ready`, `schedulable` and `state` (docs/api.md). New ref. */
-json_t *agent_node_json(const cara_node *n, bool ready);
+ * reader's `ready`, `schedulable` and `state`, with the operator's
+ * `control` (cordon, drain; NULL: none) folded in (docs/api.md). New ref. */
+json_t *agent_node_json(const cara_node *n, bool ready, const cara_node_control *control);
+/* agent_node_json with this agent's readiness and control of node n. */
+json_t *agent_node_json_of(cara_agent *a, const cara_node *n);
 /* Reconciler status callback. */
 void agent_on_status(void *ctx, const char *project, const cara_project_status *st);
 bool agent_admitted(const cara_agent *a);

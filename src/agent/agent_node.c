@@ -339,11 +339,30 @@ void agent_node_tick(cara_agent *a)
 
 /* ---- Readers ----------------------------------------------------------------------- */
 
-json_t *agent_node_json(const cara_node *n, bool ready)
+json_t *agent_node_json_of(cara_agent *a, const cara_node *n)
+{
+    cara_node_control ctl = cara_core_node_control(a->core, n->name);
+    json_t *j = agent_node_json(n, cara_core_node_ready(a->core, n->name), &ctl);
+    /* The generation of the operator's record, so that caravanctl can
+     * sign the next one above it (0: none yet). */
+    cara_crdt_record rec;
+    json_int_t gen = cara_crdt_get(a->crdt, CARA_CRDT_NODECTL, (const uint8_t *)n->name,
+                                   strlen(n->name), &rec) == 0
+                         ? (json_int_t)rec.generation
+                         : 0;
+    json_object_set_new(json_object_get(j, "control"), "generation", json_integer(gen));
+    return j;
+}
+
+json_t *agent_node_json(const cara_node *n, bool ready, const cara_node_control *control)
 {
     json_t *j = cara_node_to_json(n);
     if (j == NULL)
         return NULL;
+    /* The operator's cordon and drain (a NODECTL record, docs/crdt.md)
+     * count as the node's own flag and state do: kubectl shows a cordon
+     * as spec.unschedulable, whoever set it. */
+    cara_node_control ctl = control != NULL ? *control : (cara_node_control){0};
     /* A Ready condition (records of earlier versions) is the node's own
      * claim, which no reader takes: leave it out rather than show it
      * beside the reader's answer. */
@@ -355,9 +374,16 @@ json_t *agent_node_json(const cara_node *n, bool ready)
     }
     if (conds != NULL && json_array_size(conds) == 0)
         json_object_del(j, "conditions");
-    const char *state = n->state == CARA_NODE_DRAINING ? "Draining" : ready ? "Ready" : "NotReady";
+    bool draining = n->state == CARA_NODE_DRAINING || ctl.draining;
+    const char *state = draining ? "Draining" : ready ? "Ready" : "NotReady";
     json_object_set_new(j, "state", json_string(state));
     json_object_set_new(j, "ready", json_boolean(ready));
-    json_object_set_new(j, "schedulable", json_boolean(ready && cara_sched_node_schedulable(n)));
+    if (ctl.cordoned)
+        json_object_set_new(j, "unschedulable", json_true());
+    json_object_set_new(j, "control", json_pack("{s:b, s:b}", "cordoned", ctl.cordoned,
+                                                "draining", ctl.draining));
+    json_object_set_new(j, "schedulable",
+                        json_boolean(ready && cara_sched_node_schedulable(n) && !ctl.cordoned &&
+                                     !ctl.draining));
     return j;
 }

@@ -29,6 +29,7 @@ static void dispatch(cara_agent *a, const cara_crdt_record *rec)
     case CARA_CRDT_ADMISSION:
     case CARA_CRDT_JOIN: /* a node admitted by a token, or a join out of effect */
     case CARA_CRDT_NODE:
+    case CARA_CRDT_NODECTL: /* the operator's cordon or drain of it */
         agent_watch_notify(a, "Node", key);
         break;
     default:

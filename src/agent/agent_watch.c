@@ -111,7 +111,7 @@ static int snapshot_one(void *ctx, const cara_crdt_record *r, const uint8_t *b, 
             return 0;
         cara_node *n = NULL;
         if (cara_node_decode(c->a->env, r->value, r->value_bytes, NULL, &n) == 0) {
-            obj = agent_node_json(n, cara_core_node_ready(c->a->core, n->name));
+            obj = agent_node_json_of(c->a, n);
             agent_gossip_annotate(c->a, obj, n->name);
         }
         cara_node_free(c->a->env, n);
@@ -236,7 +236,7 @@ void agent_watch_notify(cara_agent *a, const char *kind, const char *name)
         cara_node *n = NULL;
         if (cara_crdt_get(a->crdt, CARA_CRDT_NODE, (const uint8_t *)name, strlen(name), &rec) == 0 &&
             cara_node_decode(a->env, rec.value, rec.value_bytes, NULL, &n) == 0) {
-            obj = agent_node_json(n, cara_core_node_ready(a->core, n->name));
+            obj = agent_node_json_of(a, n);
             agent_gossip_annotate(a, obj, n->name);
         }
         cara_node_free(a->env, n);

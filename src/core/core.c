@@ -150,6 +150,11 @@ int cara_core_validate_value(void *ctx, int kind, const uint8_t *key, size_t key
         cara_settings *st = NULL;
         rc = cara_settings_decode(env, value, len, NULL, &st);
         cara_settings_free(env, st);
+    } else if (kind == CARA_CRDT_NODECTL) {
+        /* Keyed by the node's name (the envelope checks its characters);
+         * the value names nothing, so there is nothing to compare. */
+        cara_node_control ctl;
+        rc = cara_node_control_decode(value, len, &ctl);
     }
     /* ADMISSION and JOIN values are the crdt's own formats, checked there
      * (a join's grant and token signature included); a TOMBSTONE has none. */
@@ -328,6 +333,7 @@ void cara_core_record_changed(cara_core *c, int kind, const char *key)
         c->dirty_all = true;
         break;
     case CARA_CRDT_NODE:
+    case CARA_CRDT_NODECTL: /* the operator's cordon or drain of a node */
         /* Only a change that scheduling can see re-evaluates every
          * project: the node cache compares what it reads (nodes_get). */
         c->nodes_dirty = true;
@@ -454,6 +460,18 @@ bool cara_core_node_ready(const cara_core *c, const char *name)
            (m.state == CARA_GOSSIP_ALIVE || m.state == CARA_GOSSIP_SUSPECT);
 }
 
+cara_node_control cara_core_node_control(const cara_core *c, const char *name)
+{
+    cara_node_control ctl = {0};
+    cara_crdt_record rec;
+    /* The value was checked on the way in (cara_core_validate_value); a
+     * state without one for this node leaves it uncontrolled. */
+    if (cara_crdt_get(c->crdt, CARA_CRDT_NODECTL, (const uint8_t *)name, strlen(name), &rec) == 0 &&
+        cara_node_control_decode(rec.value, rec.value_bytes, &ctl) != 0)
+        ctl = (cara_node_control){0};
+    return ctl;
+}
+
 typedef struct nodes_ctx {
     cara_core *c;
     cara_core_nodes *out;
@@ -484,12 +502,15 @@ static int collect_node(void *ctx, const cara_crdt_record *r, const uint8_t *byt
         return 1;
     }
     dec[ns->count] = n;
+    cara_node_control ctl = cara_core_node_control(x->c, n->name);
     items[ns->count] = (cara_sched_node){
         .name = n->name,
         /* Readiness is the readers', never the record's own `state` or
          * Ready condition (DESIGN.md §4). */
         .ready = cara_core_node_ready(x->c, n->name),
-        .schedulable = cara_sched_node_schedulable(n),
+        .schedulable = cara_sched_node_schedulable(n) && !ctl.cordoned && !ctl.draining,
+        .cordoned = ctl.cordoned,
+        .draining = ctl.draining,
         .labels = n->labels,
         .labels_count = n->labels_count,
         .capacity = n->capacity,
@@ -506,7 +527,7 @@ static void nodes_sched_hash(const cara_core_nodes *ns, uint8_t out[32])
     crypto_generichash_init(&st, NULL, 0, 32);
     for (size_t i = 0; i < ns->count; i++) {
         const cara_sched_node *n = &ns->items[i];
-        uint8_t flags[2] = {n->ready, n->schedulable};
+        uint8_t flags[4] = {n->ready, n->schedulable, n->cordoned, n->draining};
         crypto_generichash_update(&st, (const uint8_t *)n->name, strlen(n->name) + 1);
         crypto_generichash_update(&st, flags, sizeof flags);
         crypto_generichash_update(&st, (const uint8_t *)&n->capacity, sizeof n->capacity);

@@ -194,6 +194,10 @@ typedef struct cara_core_nodes {
 
 /* NULL when out of memory. Valid until the next call into the core. */
 const cara_core_nodes *cara_core_nodes_get(cara_core *c);
+/* The operator's control of node `name` (its NODECTL record): cordoned
+ * and draining, both false when there is none. The nodes view folds it
+ * into `schedulable` and carries it as `cordoned` and `draining`. */
+cara_node_control cara_core_node_control(const cara_core *c, const char *name);
 /* Readiness as every reader takes it (scheduling, the API, `get nodes`). */
 bool cara_core_node_ready(const cara_core *c, const char *name);
 

@@ -122,6 +122,118 @@ static const cara_sched_node *node_item(const cara_core_nodes *ns, const char *n
     return NULL;
 }
 
+/* ---- Drain ----------------------------------------------------------------------------
+ * An operator's drain (a NODECTL record, docs/cli.md "node drain") moves
+ * the projects of a node away, as kubectl drain evicts its pods: the
+ * scheduler places each again among the other nodes. cara_sched_place
+ * skips the draining node (the nodes view marks it unschedulable), so the
+ * new placement is elsewhere or nowhere. Nowhere (nothing else fits) keeps
+ * the project where it runs: a drain must not turn a running project into
+ * a Pending one. The scheduler then says why in a condition (type Drain,
+ * reason DrainBlocked) on a placement that otherwise repeats what the
+ * project shows, and moves it the moment a node fits (a change of the
+ * nodes view re-evaluates every project). */
+
+#define DRAIN_BLOCKED_REASON "DrainBlocked"
+
+/* Has this scheduler already said `msg` about the blocked drain? Its own
+ * placement is what every reader takes, so once is enough. */
+static bool drain_blocked_said(cara_core *c, const char *name, uint64_t gen, const char *msg)
+{
+    cara_crdt_record rec;
+    cara_project_status *mine = NULL;
+    bool said = false;
+    if (cara_sched_record_of_node(c->crdt, CARA_CRDT_PLACEMENT, name, c->name, gen, &rec) &&
+        cara_project_status_decode(c->env, rec.value, rec.value_bytes, NULL, &mine) == 0)
+        for (size_t i = 0; i < mine->conditions_count && !said; i++)
+            said = strcmp(mine->conditions[i].reason, DRAIN_BLOCKED_REASON) == 0 &&
+                   strcmp(mine->conditions[i].message, msg) == 0;
+    cara_project_status_free(c->env, mine);
+    return said;
+}
+
+/* Writes the placement that keeps project `name` on `owner`: the status
+ * shown now (phase, services, its conditions but an earlier Drain one),
+ * and the Drain condition saying why the drain cannot move it (`msg`), or
+ * none when the drain ended (`msg` NULL: uncordoned while blocked). */
+static void drain_keep(cara_core *c, const char *name, uint64_t gen,
+                       const cara_project_status *st, const char *owner, const char *msg)
+{
+    cara_condition conds[CARA_CONDITIONS_COUNT_MAX];
+    size_t n = 0;
+    for (size_t i = 0; i < st->conditions_count && n < CARA_CONDITIONS_COUNT_MAX - 1; i++)
+        if (strcmp(st->conditions[i].type, "Drain") != 0)
+            conds[n++] = st->conditions[i];
+    if (msg != NULL)
+        conds[n++] = (cara_condition){.type = "Drain", .status = CARA_COND_FALSE,
+                                      .reason = DRAIN_BLOCKED_REASON, .message = (char *)msg,
+                                      .last_transition_wall_ms = c->now_wall_ms};
+    cara_project_status kept = *st;
+    kept.node_ref = (char *)owner;
+    kept.conditions = conds;
+    kept.conditions_count = n;
+    if (write_project_record(c, CARA_CRDT_PLACEMENT, name, gen, &kept) == 0 && msg != NULL)
+        core_event_add(c, name, "Warning", DRAIN_BLOCKED_REASON, c->now_wall_ms, "%s", msg);
+}
+
+/* The scheduler's part of a drain, for a project placed on `owner`.
+ * Returns false when `owner` is not draining (the caller goes on as
+ * usual), true when the drain decided: moved (reason Drained, naming the
+ * old node), or kept with the reason it cannot move. */
+static bool drain_move(cara_core *c, const char *name, const cara_project *spec, uint64_t gen,
+                       const cara_project_status *st, const cara_core_nodes *ns,
+                       const char *owner)
+{
+    const cara_sched_node *from = node_item(ns, owner);
+    if (from == NULL || !from->draining) {
+        /* Uncordoned while blocked: the reason shown goes with it. What
+         * is shown is read, not decoded again: an owner's newer report
+         * shows no such reason anyway. */
+        bool shown = false;
+        for (size_t i = 0; i < st->conditions_count && !shown; i++)
+            shown = strcmp(st->conditions[i].reason, DRAIN_BLOCKED_REASON) == 0;
+        if (from != NULL && shown)
+            drain_keep(c, name, gen, st, owner, NULL);
+        return false;
+    }
+    cara_sched_verdict v = cara_sched_place(spec, ns->items, ns->count);
+    char msg[CARA_MESSAGE_BYTES_MAX / 2];
+    if (v.index >= 0) {
+        snprintf(msg, sizeof msg, "moved off node %s, which is draining, to node %s", owner,
+                 ns->items[v.index].name);
+        write_placement(c, name, gen, CARA_PHASE_SCHEDULED, ns->items[v.index].name, "Drained",
+                        msg);
+        return true;
+    }
+    char why[256];
+    cara_sched_explain(&v, ns->count, why, sizeof why);
+    snprintf(msg, sizeof msg, "node %s is draining, but no other node fits: %s", owner, why);
+    if (!drain_blocked_said(c, name, gen, msg))
+        drain_keep(c, name, gen, st, owner, msg);
+    return true;
+}
+
+/* The old owner's part of a move (a drain today): a project this node
+ * handed to its runtime is placed on another node now, so its objects
+ * here go. If the placement comes back, own() runs it again. */
+static void release_moved(cara_core *c, core_project *p, const char *owner, uint64_t gen)
+{
+    if (owner == NULL || strcmp(owner, c->name) == 0 || p->owned_generation == 0 ||
+        p->owned_deleting)
+        return;
+    cara_core_action act = {.kind = CARA_CORE_ACT_DELETE, .generation = p->owned_generation};
+    snprintf(act.project, sizeof act.project, "%s", p->name);
+    if (core_push(c, &act) != 0) {
+        core_mark(c, p->name); /* tried again at the next step */
+        return;
+    }
+    c->stats.deletes++;
+    p->owned_deleting = true;
+    core_event_add(c, p->name, "Normal", "Moved", c->now_wall_ms,
+                   "placed on node %s now (generation %llu): removing its objects here", owner,
+                   (unsigned long long)gen);
+}
+
 /* ---- Projects --------------------------------------------------------------------------- */
 
 /* The scheduler's part: place a project that has no live placement. */
@@ -136,6 +248,8 @@ static void schedule(cara_core *c, const char *name, const cara_project *spec, u
     const char *owner = st != NULL ? st->node_ref : NULL;
     bool placed = owner != NULL && node_item(ns, owner) != NULL &&
                   st->phase != CARA_PHASE_TERMINATED && st->phase != CARA_PHASE_PENDING;
+    if (placed && drain_move(c, name, spec, gen, st, ns, owner))
+        return;
     cara_crdt_record rec;
     bool mine = false;
     placement_of(c, name, gen, &rec, &mine);
@@ -180,7 +294,9 @@ static bool hand_over(cara_core *c, const core_project *p, cara_core_action *act
 /* The owner's part: hand the spec (or its deletion) to the runtime. */
 static void own(cara_core *c, core_project *p, cara_project **spec, uint64_t gen, bool gone)
 {
-    if (!gone && p->owned_generation != gen) {
+    /* owned_deleting without `gone`: released after a move, and placed
+     * here again. */
+    if (!gone && (p->owned_generation != gen || p->owned_deleting)) {
         cara_core_action act = {.kind = CARA_CORE_ACT_RUN, .generation = gen, .spec = *spec};
         *spec = NULL; /* taken, whether queued or freed */
         if (!hand_over(c, p, &act))
@@ -249,6 +365,8 @@ void core_evaluate(cara_core *c, const char *name)
         schedule(c, name, spec, gen, st, ns);
     if (mine && (st->phase != CARA_PHASE_TERMINATED || !gone))
         own(c, p, &spec, gen, gone);
+    if (!mine && !gone)
+        release_moved(c, p, owner, gen);
     /* Forced, and its node is gone: the scheduler does not wait for it
      * (DESIGN.md §6); the objects are removed when that node returns and
      * sees the tombstone. */

@@ -51,6 +51,8 @@ enum cara_crdt_kind {
                               * node, per author; readers take the scheduler's (docs/crdt.md) */
     CARA_CRDT_JOIN = 8,      /* value: cara_crdt_join_record_sign(); signed by the joining
                               * node itself, per author; key = node name (docs/joining.md) */
+    CARA_CRDT_NODECTL = 9,   /* value: cara_node_control_encode(); operator-signed; key =
+                              * node name: cordon and drain (docs/crdt.md, "Node controls") */
     CARA_CRDT_KIND_END_
 };
 

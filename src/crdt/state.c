@@ -386,6 +386,7 @@ static int check_author(const cara_crdt *s, const cara_crdt_record *r)
     case CARA_CRDT_TOMBSTONE:
     case CARA_CRDT_ADMISSION:
     case CARA_CRDT_SETTINGS:
+    case CARA_CRDT_NODECTL:
         if (crdt_is_operator(s, r->author))
             return 0;
         return cara_crdt_node_admitted(s, r->author) ? CARA_EWRONGAUTHOR : CARA_EUNTRUSTED;
@@ -726,7 +727,7 @@ static bool first_pass_kind(const uint8_t *bytes, size_t len)
     if (cara_crdt_record_decode(bytes, len, &r) != 0)
         return true;
     return r.kind == CARA_CRDT_ADMISSION || r.kind == CARA_CRDT_SETTINGS ||
-           r.kind == CARA_CRDT_JOIN;
+           r.kind == CARA_CRDT_NODECTL || r.kind == CARA_CRDT_JOIN;
 }
 
 int cara_crdt_apply_batch(cara_crdt *s, const uint8_t *bytes, size_t len, int64_t now_wall_ms,

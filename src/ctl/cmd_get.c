@@ -76,21 +76,25 @@ static const char *node_cond(const json_t *n, const char *type)
 
 /* STATUS as kubectl writes it: readiness as the answering agent sees it
  * ("ready"; an older agent only has "state"), then what keeps new
- * projects away: ",SchedulingDisabled" (cordoned or draining) and the
- * engine's state when it does not answer. */
+ * projects away: ",SchedulingDisabled" (cordoned or draining, by the
+ * node's own record or the operator's control), ",Draining" while the
+ * operator drains it, and the engine's state when it does not answer. */
 static void node_status(const json_t *n, char *out, size_t cap)
 {
     json_t *ready = json_object_get(n, "ready");
     const char *state = ctl_jstr(n, "state", NULL);
     const char *base = json_is_boolean(ready) ? (json_is_true(ready) ? "Ready" : "NotReady")
                                               : state ? state : "-";
-    bool off = json_is_true(json_object_get(n, "unschedulable")) ||
-               (state != NULL && strcmp(state, "Draining") == 0);
+    bool draining = (state != NULL && strcmp(state, "Draining") == 0) ||
+                    json_is_true(ctl_jget(n, "control", "draining", NULL));
+    bool off = json_is_true(json_object_get(n, "unschedulable")) || draining ||
+               json_is_true(ctl_jget(n, "control", "cordoned", NULL));
     const char *engine = node_cond(n, "DockerReachable");
     const char *engine_text = engine == NULL || strcmp(engine, "True") == 0 ? ""
                               : strcmp(engine, "False") == 0 ? ",DockerUnreachable"
                                                              : ",DockerUnknown";
-    snprintf(out, cap, "%s%s%s", base, off ? ",SchedulingDisabled" : "", engine_text);
+    snprintf(out, cap, "%s%s%s%s", base, off ? ",SchedulingDisabled" : "",
+             draining && json_is_boolean(ready) ? ",Draining" : "", engine_text);
 }
 
 /* "MemoryPressure,DiskPressure", the ones that are True, or "-". */

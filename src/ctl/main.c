@@ -26,6 +26,10 @@ static const struct command commands[] = {
     {"watch", ctl_cmd_watch, "print changes to projects and nodes as they happen"},
     {"nodes", ctl_cmd_nodes, "list nodes (the same as 'get nodes')"},
     {"admit", ctl_cmd_admit, "admit a node into the cluster"},
+    {"node", ctl_cmd_node, "cordon, uncordon or drain a node"},
+    {"cordon", ctl_cmd_cordon, "keep new projects off a node (node cordon)"},
+    {"uncordon", ctl_cmd_cordon, "let new projects onto a node again (node uncordon)"},
+    {"drain", ctl_cmd_cordon, "move every project off a node (node drain)"},
     {"join-token", ctl_cmd_join_token, "issue a token with which new nodes admit themselves"},
     {"sign-request", ctl_cmd_sign_request, "print the headers that sign one API request"},
 };

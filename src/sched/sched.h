@@ -20,7 +20,10 @@
 typedef struct cara_sched_node {
     const char *name;          /* borrowed */
     bool ready;                /* Ready and admitted */
-    bool schedulable;          /* cara_sched_node_schedulable of its record */
+    bool schedulable;          /* cara_sched_node_schedulable of its record, and not
+                                * cordoned or draining by the operator */
+    bool cordoned;             /* the operator's NODECTL record: no new projects */
+    bool draining;             /* ... and its projects are moved away (core_decide.c) */
     const cara_kv *labels;     /* borrowed */
     size_t labels_count;
     cara_resources capacity;   /* 0 fields: unknown, treated as unlimited */

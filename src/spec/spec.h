@@ -269,6 +269,16 @@ typedef struct cara_settings {
 /* Fills `t` with the defaults above. */
 void cara_settings_timers_default(cara_settings_timers *t);
 
+/* An operator's control of one node (the value of the crdt's NODECTL
+ * record, key = the node's name; docs/crdt.md, "Node controls"):
+ * `caravanctl node cordon|uncordon|drain`. A cordoned node takes no new
+ * projects; a draining one also has its projects moved away. Draining
+ * implies cordoned: a value saying otherwise is refused. */
+typedef struct cara_node_control {
+    bool cordoned;
+    bool draining;
+} cara_node_control;
+
 /* Names of enum values as written in manifests and JSON ("Always",
  * "Running", "NotReady", ...). The parse functions return 0 or CARA_EPARSE. */
 const char *cara_restart_name(cara_restart r);
@@ -403,5 +413,19 @@ int cara_node_decode(cara_env *env, const uint8_t *bytes, size_t len, cara_diags
 int cara_settings_encode(const cara_settings *s, cara_buf *out);
 int cara_settings_decode(cara_env *env, const uint8_t *bytes, size_t len, cara_diags *d,
                          cara_settings **out);
+
+/* The NODECTL value, fixed and versioned:
+ *     fixarray(4) [ "nodectl", 1, cordoned bool, draining bool ]
+ * (12 bytes). encode appends (0, CARA_EINVAL for draining without
+ * cordoned, CARA_ENOMEM or CARA_ETOOBIG from the buffer). decode takes
+ * untrusted bytes: 0; CARA_EPARSE (truncated, malformed, another shape,
+ * trailing bytes); CARA_EUNSUPPORTED (another version); CARA_ENONCANON
+ * (the same fields encoded otherwise); CARA_ESCHEMA (draining without
+ * cordoned). *out is written only on success. */
+#define CARA_NODECTL_MAGIC "nodectl"
+#define CARA_NODECTL_VERSION 1
+#define CARA_NODECTL_BYTES 12
+int cara_node_control_encode(const cara_node_control *c, cara_buf *out);
+int cara_node_control_decode(const uint8_t *bytes, size_t len, cara_node_control *out);
 
 #endif

@@ -705,3 +705,215 @@ TEST(core_gossip_start_knows_the_stored_members_and_takes_readiness_from_them)
     CHECK(!cara_core_node_ready(n->core, "n2")); /* unknown to membership */
     cluster_close(&cl);
 }
+
+/* ---- Node controls: cordon and drain (docs/crdt.md, "Node controls") ------------------ */
+
+/* The operator's control of node i, signed at generation gen, everywhere. */
+static void control_node(cluster *cl, int i, bool cordoned, bool draining, uint64_t gen)
+{
+    cara_node_control ctl = {.cordoned = cordoned, .draining = draining};
+    cara_buf v, rec;
+    cara_buf_init(&v, cara_test_env(), CARA_NODECTL_BYTES);
+    CHECK_OK(cara_node_control_encode(&ctl, &v));
+    trec(&rec, CARA_CRDT_NODECTL, cl->n[i].name, gen, ((uint64_t)cl->now << 16) + gen, &cl->op,
+         v.data, v.len);
+    cara_buf_free(&v);
+    everywhere(cl, &rec);
+}
+
+/* Every node's view of node i: schedulable, cordoned, draining. */
+static void check_view(cluster *cl, int i, bool schedulable, bool cordoned, bool draining)
+{
+    for (int at = 0; at < CN; at++) {
+        const cara_sched_node *n = cached(cl, at, cl->n[i].name);
+        CHECK(n != NULL);
+        CHECK_INT(n->schedulable, ==, schedulable);
+        CHECK_INT(n->cordoned, ==, cordoned);
+        CHECK_INT(n->draining, ==, draining);
+    }
+}
+
+/* How many nodes show `project` with a condition of `reason` whose
+ * message holds `message_part`. */
+static int shown_with_reason(cluster *cl, const char *project, const char *reason,
+                             const char *message_part)
+{
+    int all = 0;
+    for (int at = 0; at < CN; at++) {
+        cara_project_status *st = NULL;
+        CHECK_OK(cara_core_project_status(cl->n[at].core, project, 1, &st, NULL));
+        bool has = false;
+        for (size_t k = 0; k < st->conditions_count; k++)
+            has = has || (strcmp(st->conditions[k].reason, reason) == 0 &&
+                          strstr(st->conditions[k].message, message_part) != NULL);
+        all += has;
+        cara_project_status_free(cara_test_env(), st);
+    }
+    return all;
+}
+
+TEST(core_cordon_keeps_new_projects_off_the_node_and_uncordon_restores)
+{
+    cluster cl;
+    cluster_open(&cl);
+    int owner = place(&cl, "first", 0);
+    check_view(&cl, owner, true, false, false);
+    control_node(&cl, owner, true, false, 1);
+    settle(&cl);
+    check_view(&cl, owner, false, true, false);
+    /* What runs there stays: a cordon is not a drain. */
+    CHECK_INT(runner(&cl, "first"), ==, owner);
+    CHECK_INT(total(&cl, false), ==, 0);
+    /* Twenty new projects: none lands on the cordoned node. */
+    char names[20][16];
+    for (int k = 0; k < 20; k++) {
+        snprintf(names[k], sizeof names[k], "p%d", k);
+        apply_project(&cl, names[k], 1, NULL, 0);
+    }
+    settle(&cl);
+    for (int k = 0; k < 20; k++) {
+        int r = runner(&cl, names[k]);
+        CHECK(r >= 0);
+        CHECK(r != owner);
+    }
+    /* Uncordoned (a later record): schedulable again, and new projects
+     * may land there again (rendezvous weights spread 20 over 4 nodes;
+     * the chance that none of 20 picks one given node is (3/4)^20 ≈ 0.3 %,
+     * so a fixed set of names is checked, not a random one). */
+    control_node(&cl, owner, false, false, 2);
+    settle(&cl);
+    check_view(&cl, owner, true, false, false);
+    size_t there = 0;
+    for (int k = 0; k < 20; k++) {
+        snprintf(names[k], sizeof names[k], "q%d", k);
+        apply_project(&cl, names[k], 1, NULL, 0);
+    }
+    settle(&cl);
+    for (int k = 0; k < 20; k++)
+        there += runner(&cl, names[k]) == owner;
+    CHECK(there > 0);
+    cluster_close(&cl);
+}
+
+TEST(core_an_older_control_loses_to_a_newer_one)
+{
+    cluster cl;
+    cluster_open(&cl);
+    control_node(&cl, 1, true, true, 5);
+    /* A replay of an older uncordon loses everywhere. */
+    cara_node_control off = {0};
+    cara_buf v, rec;
+    cara_buf_init(&v, cara_test_env(), CARA_NODECTL_BYTES);
+    CHECK_OK(cara_node_control_encode(&off, &v));
+    trec(&rec, CARA_CRDT_NODECTL, cl.n[1].name, 4, ((uint64_t)cl.now << 16) + 9, &cl.op, v.data,
+         v.len);
+    for (int i = 0; i < CN; i++)
+        CHECK_RC(cara_crdt_apply(cl.n[i].crdt, rec.data, rec.len, cl.now, NULL), CARA_ESTALE);
+    cara_buf_free(&rec);
+    cara_buf_free(&v);
+    settle(&cl);
+    check_view(&cl, 1, false, true, true);
+    cluster_close(&cl);
+}
+
+TEST(core_drain_moves_projects_off_the_node_and_the_old_owner_removes_them)
+{
+    cluster cl;
+    cluster_open(&cl);
+    const char *names[] = {"shop", "blog", "wiki", "mail", "chat", "docs", "news", "maps"};
+    for (size_t k = 0; k < 8; k++)
+        apply_project(&cl, names[k], 1, NULL, 0);
+    settle(&cl);
+    /* Drain the node that runs "shop" (and whatever else landed there). */
+    int drained = runner(&cl, "shop");
+    CHECK(drained >= 0);
+    size_t were_there = 0;
+    for (size_t k = 0; k < 8; k++)
+        were_there += runner(&cl, names[k]) == drained;
+    size_t runs_before = total(&cl, true);
+    control_node(&cl, drained, true, true, 1);
+    settle(&cl);
+    check_view(&cl, drained, false, true, true);
+    for (size_t k = 0; k < 8; k++) {
+        int r = runner(&cl, names[k]); /* fails on two copies */
+        CHECK(r >= 0);
+        CHECK(r != drained);
+        check_shown(&cl, names[k], 1, CARA_PHASE_RUNNING, r);
+    }
+    /* Each moved project: one DELETE at the old owner, one RUN elsewhere,
+     * and the scheduler's event names the node it left. */
+    CHECK_INT(cl.n[drained].delete_actions, ==, were_there);
+    CHECK_INT(total(&cl, true), ==, runs_before + were_there);
+    size_t drained_events = 0;
+    for (int i = 0; i < CN; i++)
+        drained_events += events_with(&cl, i, "shop", "Drained");
+    CHECK_INT(drained_events, ==, 1);
+    /* Settled means settled: another look moves nothing. */
+    for (int i = 0; i < CN; i++)
+        cara_core_all_changed(cl.n[i].core);
+    settle(&cl);
+    CHECK_INT(total(&cl, true), ==, runs_before + were_there);
+    /* Uncordoned, the node takes new work but nothing moves back. */
+    control_node(&cl, drained, false, false, 2);
+    settle(&cl);
+    for (size_t k = 0; k < 8; k++)
+        CHECK(runner(&cl, names[k]) != drained);
+    CHECK_INT(total(&cl, true), ==, runs_before + were_there);
+    cluster_close(&cl);
+}
+
+TEST(core_drain_with_nowhere_to_go_keeps_the_project_and_says_why_once)
+{
+    cluster cl;
+    cluster_open(&cl);
+    int owner = place(&cl, "shop", 0);
+    uint64_t gen = 1;
+    for (int i = 0; i < CN; i++)
+        if (i != owner)
+            control_node(&cl, i, true, false, gen++);
+    control_node(&cl, owner, true, true, gen++);
+    settle(&cl);
+    /* Still running where it was: a drain never leaves a project Pending. */
+    CHECK_INT(runner(&cl, "shop"), ==, owner);
+    check_shown(&cl, "shop", 1, CARA_PHASE_RUNNING, owner);
+    char part[64];
+    snprintf(part, sizeof part, "node %s is draining, but no other node fits", cl.n[owner].name);
+    CHECK_INT(shown_with_reason(&cl, "shop", "DrainBlocked", part), ==, CN);
+    CHECK_INT(shown_with_reason(&cl, "shop", "DrainBlocked", "unschedulable"), ==, CN);
+    /* Said once: looking again writes nothing more. */
+    uint64_t writes = 0, again = 0;
+    for (int i = 0; i < CN; i++) {
+        cara_core_stats st;
+        cara_core_stats_get(cl.n[i].core, &st);
+        writes += st.status_writes;
+        cara_core_all_changed(cl.n[i].core);
+    }
+    settle(&cl);
+    for (int i = 0; i < CN; i++) {
+        cara_core_stats st;
+        cara_core_stats_get(cl.n[i].core, &st);
+        again += st.status_writes;
+    }
+    CHECK_INT(again, ==, writes);
+    /* Uncordoned while blocked: the reason goes, the project stays. */
+    control_node(&cl, owner, false, false, gen++);
+    settle(&cl);
+    CHECK_INT(runner(&cl, "shop"), ==, owner);
+    CHECK_INT(shown_with_reason(&cl, "shop", "DrainBlocked", ""), ==, 0);
+    check_shown(&cl, "shop", 1, CARA_PHASE_RUNNING, owner);
+    control_node(&cl, owner, true, true, gen++);
+    settle(&cl);
+    CHECK_INT(shown_with_reason(&cl, "shop", "DrainBlocked", part), ==, CN);
+    /* A node opens up: the drain goes on at once. */
+    int other = (owner + 1) % CN;
+    control_node(&cl, other, false, false, gen++);
+    settle(&cl);
+    CHECK_INT(runner(&cl, "shop"), ==, other);
+    check_shown(&cl, "shop", 1, CARA_PHASE_RUNNING, other);
+    CHECK_INT(cl.n[owner].delete_actions, ==, 1);
+    size_t drained_events = 0;
+    for (int i = 0; i < CN; i++)
+        drained_events += events_with(&cl, i, "shop", "Drained");
+    CHECK_INT(drained_events, ==, 1);
+    cluster_close(&cl);
+}

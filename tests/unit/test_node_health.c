@@ -194,13 +194,13 @@ TEST(node_record_of_an_earlier_version_still_decodes_and_schedules)
     CHECK_OK(cara_node_encode(n, &again));
     CHECK_MEM(again.data, again.len, b.data, b.len);
     /* The API shows the reader's readiness, never the record's claim. */
-    json_t *api = agent_node_json(n, false);
+    json_t *api = agent_node_json(n, false, NULL);
     CHECK_STR(json_string_value(json_object_get(api, "state")), "NotReady");
     CHECK(json_is_false(json_object_get(api, "ready")));
     CHECK(json_is_false(json_object_get(api, "schedulable")));
     CHECK(json_object_get(api, "conditions") == NULL); /* its Ready claim is not shown */
     json_decref(api);
-    api = agent_node_json(n, true);
+    api = agent_node_json(n, true, NULL);
     CHECK_STR(json_string_value(json_object_get(api, "state")), "Ready");
     CHECK(json_is_true(json_object_get(api, "schedulable")));
     json_decref(api);
