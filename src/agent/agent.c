@@ -41,16 +41,20 @@ static int open_state(cara_agent *a)
     int rc = cara_crdt_new(&a->crdt, &cc, a->env);
     if (rc != 0)
         return rc;
-    cara_core_cfg core = {.name = a->cfg.name, .node_pk = a->node_pk, .node_sk = a->node_sk,
-                          .crdt = a->crdt};
-    if ((rc = cara_core_new(&a->core, &core, a->env)) != 0)
-        return rc;
     char path[4096];
     snprintf(path, sizeof path, "%s/state.db", a->cfg.data_dir);
     if ((rc = cara_store_open(&a->store, path, a->env)) != 0) {
         cara_env_logf(a->env, CARA_LOG_ERROR, "agent", "cannot open %s: %s", path, cara_strerror(rc));
         return rc;
     }
+    int64_t majority_at = 0;
+    if ((rc = cara_store_stamp_get(a->store, AGENT_MAJORITY_STAMP, &majority_at)) != 0)
+        return rc;
+    a->majority_stamp_ms = majority_at;
+    cara_core_cfg core = {.name = a->cfg.name, .node_pk = a->node_pk, .node_sk = a->node_sk,
+                          .crdt = a->crdt, .last_majority_wall_ms = majority_at};
+    if ((rc = cara_core_new(&a->core, &core, a->env)) != 0)
+        return rc;
     cara_store_report rep;
     rc = cara_store_load(a->store, a->crdt, cara_env_now_wall_ms(a->env), &rep);
     if (rc == 0)
@@ -128,11 +132,22 @@ static void on_info(void *arg, const cara_docker_result *res)
     agent_node_refresh(a); /* the first record says what is known, not Unknown */
     agent_publish_node(a);
     agent_reevaluate_all(a);
+    agent_maybe_complete(a);
+}
+
+void agent_maybe_complete(cara_agent *a)
+{
     /* From now on the desired set is what the state says: the reconciler may
-     * remove objects of projects this node does not own. Not if rows were
-     * set aside at load: a project whose spec was quarantined would look
-     * like an orphan, and removing running workloads on a doubt is worse
-     * than leaving them until an operator looks. */
+     * remove objects of projects this node does not own. Only once the node
+     * object has settled what this node runs (after its first exchange, or
+     * fenced): a node back from a long absence then removes its stale
+     * copies first, one back from a short one keeps them (docs/scheduling.md).
+     * Not if rows were set aside at load: a project whose spec was
+     * quarantined would look like an orphan, and removing running workloads
+     * on a doubt is worse than leaving them until an operator looks. */
+    if (a->recon_completed || !a->info_done || !cara_core_settled(a->core))
+        return;
+    a->recon_completed = true;
     if (a->quarantined > 0)
         cara_env_logf(a->env, CARA_LOG_WARN, "agent",
                       "%zu stored records were quarantined at load: objects of projects this "
@@ -145,8 +160,9 @@ static void on_info(void *arg, const cara_docker_result *res)
 static void on_tick(uv_timer_t *t)
 {
     cara_agent *a = t->data;
-    agent_eval_soon(a); /* an expireAt that passed */
+    agent_eval_soon(a); /* an expireAt that passed, the fence */
     agent_node_tick(a);
+    agent_fence_tick(a);
 }
 
 static void on_leave_timer(uv_timer_t *t);

@@ -19,6 +19,11 @@
 #define AGENT_WATCHERS_MAX 64
 /* How often the agent looks at expiry times and its own node record. */
 #define AGENT_TICK_MS 1000
+/* The store's stamp of the last time this node saw a majority, and how
+ * often it is written while it does (docs/scheduling.md): a stale stamp
+ * only makes a restarted node fence sooner. */
+#define AGENT_MAJORITY_STAMP "majority_wall_ms"
+#define AGENT_MAJORITY_STAMP_EVERY_MS 2000
 /* How long an apply or delete waits for other nodes to hold its record
  * before answering with how many do (DESIGN.md §4). */
 #define AGENT_ACK_TIMEOUT_MS (10 * 1000)
@@ -99,6 +104,8 @@ typedef struct cara_agent {
     agent_node_self self;    /* this node's own record (agent_node.c) */
     size_t quarantined;      /* rows the last load set aside */
     bool info_done;          /* the engine's /info answered once */
+    bool recon_completed;    /* the reconciler was told its desired set is complete */
+    int64_t majority_stamp_ms; /* the last majority stamp written to the store */
     uv_timer_t info_timer;   /* retries /info while the engine is away */
     /* Evaluations wait for the next loop turn: a record written from inside
      * a reconciler callback (a status) must not call the reconciler back. */
@@ -141,6 +148,11 @@ void agent_eval_init(cara_agent *a);
 void agent_eval_close(cara_agent *a);
 /* Re-evaluates every project on the next turn (after start). */
 void agent_reevaluate_all(cara_agent *a);
+/* Tells the reconciler its desired set is complete once the engine
+ * answered and the node object has settled what this node runs. */
+void agent_maybe_complete(cara_agent *a);
+/* Once a tick: keeps the majority stamp on disk while the node sees one. */
+void agent_fence_tick(cara_agent *a);
 /* `delete --force` of a project this node knows (docs/api.md). */
 void agent_force_delete(cara_agent *a, const char *name);
 /* Writes this node's node record (when admitted), whatever the rate

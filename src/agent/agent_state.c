@@ -226,8 +226,9 @@ static void on_eval(uv_timer_t *t)
     if (a->persist_pending && agent_persist(a) != 0)
         return;
     agent_core_drain(a); /* what the runtime's reports and stored records queued */
-    cara_core_step(a->core, cara_env_now_wall_ms(a->env));
+    cara_core_step(a->core, cara_env_now_mono_ms(a->env), cara_env_now_wall_ms(a->env));
     agent_core_drain(a);
+    agent_maybe_complete(a);
     /* What the evaluations wrote goes to disk in one transaction; it asks
      * for the next turn (their own records), as the store's feed says. */
     if (a->persist_pending)
@@ -249,8 +250,23 @@ void agent_persist_soon(cara_agent *a)
 void agent_eval_soon(cara_agent *a)
 {
     if (cara_core_busy(a->core) || cara_core_actions_pending(a->core) ||
-        cara_core_next_deadline_wall_ms(a->core) <= cara_env_now_wall_ms(a->env))
+        cara_core_next_deadline_wall_ms(a->core) <= cara_env_now_wall_ms(a->env) ||
+        cara_core_next_deadline_mono_ms(a->core) <= cara_env_now_mono_ms(a->env))
         arm(a);
+}
+
+void agent_fence_tick(cara_agent *a)
+{
+    if (a->stopping)
+        return;
+    cara_core_fence_state f;
+    cara_core_fence_get(a->core, &f);
+    /* Written every few seconds, not every tick (each write is a sync): a
+     * stamp that lags only makes a restarted node fence a little sooner. */
+    if (!f.majority || f.majority_wall_ms < a->majority_stamp_ms + AGENT_MAJORITY_STAMP_EVERY_MS)
+        return;
+    if (cara_store_stamp_set(a->store, AGENT_MAJORITY_STAMP, f.majority_wall_ms) == 0)
+        a->majority_stamp_ms = f.majority_wall_ms;
 }
 
 void agent_reevaluate_all(cara_agent *a)

@@ -459,3 +459,36 @@ long cara_store_quarantine_count(cara_store *st)
     sqlite3_finalize(q);
     return n;
 }
+
+/* ---- Stamps --------------------------------------------------------------------- */
+
+int cara_store_stamp_get(cara_store *st, const char *name, int64_t *value)
+{
+    *value = 0;
+    sqlite3_stmt *q = NULL;
+    if (prepare(st, "SELECT value FROM counters WHERE name=?1", &q) != 0)
+        return db_fail(st, "prepare stamp");
+    sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+    int rc = 0;
+    int s = sqlite3_step(q);
+    if (s == SQLITE_ROW)
+        *value = sqlite3_column_int64(q, 0);
+    else if (s != SQLITE_DONE)
+        rc = db_fail(st, "stamp");
+    sqlite3_finalize(q);
+    return rc;
+}
+
+int cara_store_stamp_set(cara_store *st, const char *name, int64_t value)
+{
+    sqlite3_stmt *q = NULL;
+    if (prepare(st, "INSERT INTO counters(name,value) VALUES(?1,?2) ON CONFLICT(name) "
+                    "DO UPDATE SET value=?2",
+                &q) != 0)
+        return db_fail(st, "prepare stamp");
+    sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 2, value);
+    int rc = sqlite3_step(q) == SQLITE_DONE ? 0 : db_fail(st, "stamp");
+    sqlite3_finalize(q);
+    return rc;
+}

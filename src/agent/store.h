@@ -41,6 +41,11 @@ int cara_store_persist(cara_store *st, cara_crdt *s,
 int cara_store_counter_next(cara_store *st, const char *name, uint64_t at_least,
                             uint64_t *value);
 
+/* A named wall-clock stamp kept on disk (the last time this node saw a
+ * majority: docs/scheduling.md); 0 when never set. 0 or CARA_EIO. */
+int cara_store_stamp_get(cara_store *st, const char *name, int64_t *value);
+int cara_store_stamp_set(cara_store *st, const char *name, int64_t value);
+
 typedef struct cara_store_report {
     size_t loaded;      /* rows accepted into the state */
     size_t quarantined; /* damaged rows moved to the quarantine table */

@@ -22,6 +22,10 @@ int cara_core_new(cara_core **out, const cara_core_cfg *cfg, cara_env *env)
     memcpy(c->node_sk, cfg->node_sk, CARA_CRDT_SK_BYTES);
     c->crdt = cfg->crdt;
     c->nodes_dirty = true;
+    c->timers_dirty = true;
+    c->fence.majority_wall_ms = cfg->last_majority_wall_ms;
+    c->fence.disabled = cfg->fencing_disabled;
+    c->fence.synced = true; /* until gossip starts: a node on its own runs what it owns */
     *out = c;
     return 0;
 }
@@ -96,6 +100,10 @@ int cara_core_gossip_start(cara_core *c, const cara_gossip_cfg *cfg, uint64_t no
     if (rc != 0)
         return rc;
     c->nodes_dirty = true; /* readiness is membership's from now on */
+    cara_gossip_cfg eff = *cfg;
+    cara_gossip_cfg_lan(&eff);
+    c->probe_interval_ms = eff.probe_interval_ms;
+    c->fence.synced = false; /* a member runs nothing before its first exchange */
     known_ctx k = {c, now_mono_ms};
     (void)cara_crdt_foreach(c->crdt, add_known, &k);
     return 0;
@@ -110,6 +118,8 @@ int cara_core_poll_gossip_event(cara_core *c, cara_gossip_event *ev)
     int rc = cara_gossip_poll_event(c->gossip, ev);
     if (rc == 0 && (ev->kind == CARA_GOSSIP_EV_MEMBER || ev->kind == CARA_GOSSIP_EV_REAPED))
         c->nodes_dirty = true; /* readiness moved */
+    if (rc == 0 && ev->kind == CARA_GOSSIP_EV_SYNCED)
+        c->fence.sync_event = true;
     return rc;
 }
 
@@ -332,6 +342,10 @@ void cara_core_record_changed(cara_core *c, int kind, const char *key)
         c->nodes_dirty = true;
         c->dirty_all = true;
         break;
+    case CARA_CRDT_SETTINGS:
+        c->timers_dirty = true;
+        c->dirty_all = true;
+        break;
     case CARA_CRDT_NODE:
     case CARA_CRDT_NODECTL: /* the operator's cordon or drain of a node */
         /* Only a change that scheduling can see re-evaluates every
@@ -358,9 +372,13 @@ int64_t cara_core_next_deadline_wall_ms(const cara_core *c)
 {
     int64_t t = INT64_MAX;
     for (const core_project *p = c->projects; p != NULL; p = p->next)
+    {
         if (p->has_expire_at && p->expiry_handled_generation != p->spec_generation &&
             p->expire_at_wall_ms < t)
             t = p->expire_at_wall_ms;
+        if (p->wake_wall_ms != 0 && p->wake_wall_ms < t)
+            t = p->wake_wall_ms;
+    }
     return t;
 }
 
@@ -508,6 +526,7 @@ static int collect_node(void *ctx, const cara_crdt_record *r, const uint8_t *byt
         /* Readiness is the readers', never the record's own `state` or
          * Ready condition (DESIGN.md §4). */
         .ready = cara_core_node_ready(x->c, n->name),
+        .admitted = cara_crdt_node_admitted(x->c->crdt, r->author),
         .schedulable = cara_sched_node_schedulable(n) && !ctl.cordoned && !ctl.draining,
         .cordoned = ctl.cordoned,
         .draining = ctl.draining,
@@ -606,10 +625,15 @@ static void evaluate_all(cara_core *c)
     cara_env_free(c->env, x.names);
 }
 
-void cara_core_step(cara_core *c, int64_t now_wall_ms)
+void cara_core_step(cara_core *c, uint64_t now_mono_ms, int64_t now_wall_ms)
 {
     c->now_wall_ms = now_wall_ms;
+    c->now_mono_ms = now_mono_ms;
+    if (c->timers_dirty)
+        core_timers_load(c);
     cara_core_nodes_get(c); /* may ask for every project */
+    core_fence_update(c);
+    c->alloc_valid = false;
     /* Take the list first: evaluations ask for more (their own records),
      * which wait for the next step. */
     char (*names)[CARA_NAME_BYTES_MAX + 1] = c->dirty;
@@ -641,6 +665,17 @@ void cara_core_step(cara_core *c, int64_t now_wall_ms)
         core_event_add(c, due[i], "Normal", "Expired", now_wall_ms, "expireAt has passed");
         core_evaluate(c, due[i]);
     }
+    /* Graces and timeouts that ended (a project on a NotReady node, a
+     * Terminating one whose node is gone), as many as expiries a step. */
+    d = 0;
+    for (core_project *p = c->projects; p != NULL && d < CORE_EXPIRIES_PER_STEP; p = p->next) {
+        if (p->wake_wall_ms != 0 && now_wall_ms >= p->wake_wall_ms) {
+            p->wake_wall_ms = 0;
+            snprintf(due[d++], sizeof due[0], "%s", p->name);
+        }
+    }
+    for (size_t i = 0; i < d; i++)
+        core_evaluate(c, due[i]);
 }
 
 void cara_core_force_delete(cara_core *c, const char *project, int64_t now_wall_ms)

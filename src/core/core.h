@@ -57,6 +57,14 @@ typedef struct cara_core_cfg {
     const uint8_t *node_pk;                  /* CARA_CRDT_PK_BYTES (copied) */
     const uint8_t *node_sk;                  /* CARA_CRDT_SK_BYTES (copied) */
     cara_crdt *crdt;                         /* borrowed */
+    /* The last time this node saw a majority, as the driver stored it
+     * (cara_core_fence_get's majority_wall_ms, kept durable); 0: unknown.
+     * A node that comes back after more than the fence timeout stops
+     * what it ran before anything else (docs/scheduling.md). */
+    int64_t last_majority_wall_ms;
+    /* Never fence. Only for showing, in the simulator, what fencing
+     * prevents; no product path sets it. */
+    bool fencing_disabled;
 } cara_core_cfg;
 
 /* The crdt's value check (cara_crdt_cfg.validate_value; ctx is a
@@ -99,12 +107,45 @@ void cara_core_record_changed(cara_core *c, int kind, const char *key);
  * list: everything is looked at again. */
 void cara_core_all_changed(cara_core *c);
 
-/* Evaluates what changed, and whatever expiry is due at now_wall_ms. */
-void cara_core_step(cara_core *c, int64_t now_wall_ms);
+/* Updates the fence (below), then evaluates what changed and whatever
+ * expiry, grace or timeout is due. */
+void cara_core_step(cara_core *c, uint64_t now_mono_ms, int64_t now_wall_ms);
 /* True while something waits for a step. */
 bool cara_core_busy(const cara_core *c);
-/* The earliest expireAt not yet acted on (INT64_MAX: none): step then. */
+/* The earliest expireAt, reschedule grace or Terminating timeout not yet
+ * acted on (INT64_MAX: none): step then. */
 int64_t cara_core_next_deadline_wall_ms(const cara_core *c);
+/* When the fence is next to be looked at on the monotonic clock
+ * (UINT64_MAX: nothing pending): step then. */
+uint64_t cara_core_next_deadline_mono_ms(const cara_core *c);
+
+/* ---- Self-fencing ------------------------------------------------------------------------
+ * DESIGN.md §6, docs/scheduling.md. A node that gossips sees a majority
+ * when more than half of the admitted nodes it knows (itself included)
+ * are alive in its membership view and heard from in this life, and it
+ * has heard from some member within the isolation window. Without a
+ * majority for the cluster's fence timeout it is fenced: the runtime is
+ * told to remove every project it runs (DELETE with force), its STATUS
+ * says Fenced, it writes no placement. It runs projects again once it
+ * sees a majority and an anti-entropy exchange has ended since (so it
+ * knows whether it still owns them). A node without gossip is never
+ * fenced. */
+typedef struct cara_core_fence_state {
+    bool majority;            /* sees a majority now */
+    bool fenced;
+    bool synced;              /* may run: an exchange ended since start or unfencing */
+    size_t seen, known;       /* nodes seen (itself included) of those known */
+    uint64_t lost_mono_ms;    /* when the majority was lost (0: seen) */
+    int64_t majority_wall_ms; /* last seen; the driver keeps it durable */
+} cara_core_fence_state;
+void cara_core_fence_get(const cara_core *c, cara_core_fence_state *out);
+/* True once the object knows what this node runs: it is fenced (nothing),
+ * or it may run and has handed out its RUNs. A driver that restarted
+ * leaves the runtime's objects alone until then, and afterwards removes
+ * those of projects it was not handed (the agent's reconciler: "desired
+ * set complete"): so a node back from a long absence removes its stale
+ * copies before anything else, and one back from a short one keeps them. */
+bool cara_core_settled(const cara_core *c);
 
 /* The runtime's report on a project this node runs: an event when the
  * phase moved, and this node's STATUS record for the generation it was

@@ -24,21 +24,38 @@ static int write_project_record(cara_core *c, int kind, const char *project, uin
     return rc;
 }
 
-/* A placement written by the scheduler: phase, nodeRef and one Phase
- * condition saying why. */
+/* A placement written by the scheduler: phase, nodeRef, one Phase
+ * condition saying why, and `extra` (NotReadyAt, MovedFrom, TerminatingAt)
+ * when not NULL. */
 static void write_placement(cara_core *c, const char *project, uint64_t generation,
                             cara_phase phase, const char *node, const char *reason,
-                            const char *message)
+                            const char *message, const cara_condition *extra)
 {
     char text[CARA_MESSAGE_BYTES_MAX];
     snprintf(text, sizeof text, "%s: %.900s", cara_phase_name(phase), message);
-    cara_condition cond = {.type = "Phase", .status = CARA_COND_TRUE, .reason = (char *)reason,
-                           .message = text, .last_transition_wall_ms = c->now_wall_ms};
-    cara_project_status st = {.phase = phase, .node_ref = (char *)node, .conditions = &cond,
-                              .conditions_count = 1};
+    cara_condition cond[2] = {{.type = "Phase", .status = CARA_COND_TRUE, .reason = (char *)reason,
+                               .message = text, .last_transition_wall_ms = c->now_wall_ms}};
+    if (extra != NULL)
+        cond[1] = *extra;
+    cara_project_status st = {.phase = phase, .node_ref = (char *)node, .conditions = cond,
+                              .conditions_count = extra != NULL ? 2 : 1};
     if (write_project_record(c, CARA_CRDT_PLACEMENT, project, generation, &st) == 0)
         core_event_add(c, project, phase == CARA_PHASE_PENDING ? "Warning" : "Normal",
                        reason, c->now_wall_ms, "%s", message);
+}
+
+static const cara_condition *cond_of(const cara_project_status *st, const char *type)
+{
+    for (size_t i = 0; st != NULL && i < st->conditions_count; i++)
+        if (strcmp(st->conditions[i].type, type) == 0)
+            return &st->conditions[i];
+    return NULL;
+}
+
+static void wake_at(core_project *p, int64_t t)
+{
+    if (p->wake_wall_ms == 0 || t < p->wake_wall_ms)
+        p->wake_wall_ms = t;
 }
 
 /* ---- What a project's placement and status are ------------------------------------
@@ -122,6 +139,72 @@ static const cara_sched_node *node_item(const cara_core_nodes *ns, const char *n
     return NULL;
 }
 
+/* ---- Allocation ------------------------------------------------------------------------ */
+
+/* Fills the nodes' `allocated` and `placed` from every live project's
+ * placement, once per step (placements this step writes add to it). */
+static void alloc_add(cara_core_nodes *ns, const char *node, const cara_project *spec)
+{
+    for (size_t i = 0; i < ns->count; i++) {
+        if (strcmp(ns->items[i].name, node) != 0)
+            continue;
+        cara_resources r = cara_sched_requests(spec);
+        ns->items[i].allocated.cpu_millis += r.cpu_millis;
+        ns->items[i].allocated.memory_bytes += r.memory_bytes;
+        ns->items[i].placed++;
+        return;
+    }
+}
+
+typedef struct alloc_ctx {
+    cara_core *c;
+    cara_core_nodes *ns;
+} alloc_ctx;
+
+static int alloc_project(void *ctx, const cara_crdt_record *r, const uint8_t *b, size_t l)
+{
+    (void)b;
+    (void)l;
+    alloc_ctx *x = ctx;
+    if (r->kind != CARA_CRDT_PROJECT)
+        return 0;
+    char name[CARA_NAME_BYTES_MAX + 1];
+    snprintf(name, sizeof name, "%.*s", (int)r->key_bytes, (const char *)r->key);
+    cara_project *spec = NULL;
+    cara_project_status *st = NULL;
+    if (cara_project_decode(x->c->env, r->value, r->value_bytes, NULL, &spec) == 0 &&
+        cara_core_project_status(x->c, name, r->generation, &st, NULL) == 0 &&
+        st->node_ref != NULL && st->phase != CARA_PHASE_PENDING &&
+        st->phase != CARA_PHASE_TERMINATED)
+        alloc_add(x->ns, st->node_ref, spec);
+    cara_project_free(x->c->env, spec);
+    cara_project_status_free(x->c->env, st);
+    return 0;
+}
+
+static void alloc_compute(cara_core *c, cara_core_nodes *ns)
+{
+    if (c->alloc_valid)
+        return;
+    for (size_t i = 0; i < ns->count; i++) {
+        ns->items[i].allocated = (cara_resources){0};
+        ns->items[i].placed = 0;
+    }
+    alloc_ctx x = {c, ns};
+    (void)cara_crdt_foreach(c->crdt, alloc_project, &x);
+    c->alloc_valid = true;
+}
+
+/* Places `spec` among the nodes; on success the placement is counted. */
+static cara_sched_verdict place(cara_core *c, const cara_project *spec, cara_core_nodes *ns)
+{
+    alloc_compute(c, ns);
+    cara_sched_verdict v = cara_sched_place(spec, ns->items, ns->count);
+    if (v.index >= 0)
+        alloc_add(ns, ns->items[v.index].name, spec);
+    return v;
+}
+
 /* ---- Drain ----------------------------------------------------------------------------
  * An operator's drain (a NODECTL record, docs/cli.md "node drain") moves
  * the projects of a node away, as kubectl drain evicts its pods: the
@@ -181,8 +264,7 @@ static void drain_keep(cara_core *c, const char *name, uint64_t gen,
  * usual), true when the drain decided: moved (reason Drained, naming the
  * old node), or kept with the reason it cannot move. */
 static bool drain_move(cara_core *c, const char *name, const cara_project *spec, uint64_t gen,
-                       const cara_project_status *st, const cara_core_nodes *ns,
-                       const char *owner)
+                       const cara_project_status *st, cara_core_nodes *ns, const char *owner)
 {
     const cara_sched_node *from = node_item(ns, owner);
     if (from == NULL || !from->draining) {
@@ -196,13 +278,17 @@ static bool drain_move(cara_core *c, const char *name, const cara_project *spec,
             drain_keep(c, name, gen, st, owner, NULL);
         return false;
     }
-    cara_sched_verdict v = cara_sched_place(spec, ns->items, ns->count);
+    cara_sched_verdict v = place(c, spec, ns);
     char msg[CARA_MESSAGE_BYTES_MAX / 2];
     if (v.index >= 0) {
         snprintf(msg, sizeof msg, "moved off node %s, which is draining, to node %s", owner,
                  ns->items[v.index].name);
+        /* The new owner starts once the old one says its copy is gone
+         * (handoff_waits): both are Ready, so no grace stands between. */
+        cara_condition extra = {.type = "MovedFrom", .status = CARA_COND_TRUE, .reason = "Drained",
+                                .message = (char *)owner, .last_transition_wall_ms = c->now_wall_ms};
         write_placement(c, name, gen, CARA_PHASE_SCHEDULED, ns->items[v.index].name, "Drained",
-                        msg);
+                        msg, &extra);
         return true;
     }
     char why[256];
@@ -213,71 +299,104 @@ static bool drain_move(cara_core *c, const char *name, const cara_project *spec,
     return true;
 }
 
-/* The old owner's part of a move (a drain today): a project this node
- * handed to its runtime is placed on another node now, so its objects
- * here go. If the placement comes back, own() runs it again. */
-static void release_moved(cara_core *c, core_project *p, const char *owner, uint64_t gen)
-{
-    if (owner == NULL || strcmp(owner, c->name) == 0 || p->owned_generation == 0 ||
-        p->owned_deleting)
-        return;
-    cara_core_action act = {.kind = CARA_CORE_ACT_DELETE, .generation = p->owned_generation};
-    snprintf(act.project, sizeof act.project, "%s", p->name);
-    if (core_push(c, &act) != 0) {
-        core_mark(c, p->name); /* tried again at the next step */
-        return;
-    }
-    c->stats.deletes++;
-    p->owned_deleting = true;
-    core_event_add(c, p->name, "Normal", "Moved", c->now_wall_ms,
-                   "placed on node %s now (generation %llu): removing its objects here", owner,
-                   (unsigned long long)gen);
-}
-
 /* ---- Projects --------------------------------------------------------------------------- */
 
-/* The scheduler's part: place a project that has no live placement. */
-static void schedule(cara_core *c, const char *name, const cara_project *spec, uint64_t gen,
-                     const cara_project_status *st, const cara_core_nodes *ns)
+/* What one evaluation reads of a project. */
+typedef struct proj_view {
+    const char *name;
+    uint64_t gen;
+    cara_project *spec;              /* NULL when deleted */
+    const cara_project_status *st;   /* as shown (cara_core_project_status) */
+    cara_project_status *place;      /* the placement read (placement_of), or NULL */
+    uint64_t place_hlc;
+    bool place_mine;                 /* that placement is this node's own (as scheduler) */
+    const char *owner;               /* the node it is placed on, or NULL */
+    cara_phase phase;                /* the phase a scheduler carries over when it rewrites */
+} proj_view;
+
+/* The owner of a placed project stopped being Ready: note when
+ * (NotReadyAt, kept across schedulers in the placement record), and once
+ * the grace has passed place the project again elsewhere. The grace
+ * outlasts the old owner's fence (docs/scheduling.md), so the old copy is
+ * down before the new one starts. */
+static void not_ready(cara_core *c, core_project *p, const proj_view *v, cara_core_nodes *ns)
 {
-    /* A placed project stays where it is while its node is admitted, even
-     * when membership says the node is dead: moving it needs the fencing
-     * and grace period of DESIGN.md §6 (not built yet), without which a
-     * partitioned owner and the new one would both run it. Until then a
-     * project waits for its node to come back (docs/gossip.md). */
-    const char *owner = st != NULL ? st->node_ref : NULL;
-    bool placed = owner != NULL && node_item(ns, owner) != NULL &&
-                  st->phase != CARA_PHASE_TERMINATED && st->phase != CARA_PHASE_PENDING;
-    if (placed && drain_move(c, name, spec, gen, st, ns, owner))
-        return;
-    cara_crdt_record rec;
-    bool mine = false;
-    placement_of(c, name, gen, &rec, &mine);
-    if (placed && !mine) {
-        /* A new scheduler: it makes the placement it found (a hint by the
-         * one before it, or the owner's own report) its own, so that its
-         * record, not the hint, is what every node reads from now on. */
-        char msg[128];
-        snprintf(msg, sizeof msg, "placement on node %s kept by the new scheduler", owner);
-        write_placement(c, name, gen, CARA_PHASE_SCHEDULED, owner, "Scheduled", msg);
+    const cara_condition *nr = cond_of(v->place, "NotReadyAt");
+    int64_t since = nr != NULL ? nr->last_transition_wall_ms : c->now_wall_ms;
+    int64_t due = since + core_grace_ms(c);
+    if (nr == NULL || !v->place_mine) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "node %s is not ready; the project moves in %lld s unless it "
+                 "returns", v->owner, (long long)((due - c->now_wall_ms + 999) / 1000));
+        cara_condition extra = {.type = "NotReadyAt", .status = CARA_COND_TRUE,
+                                .reason = "NodeNotReady", .message = (char *)v->owner,
+                                .last_transition_wall_ms = since};
+        write_placement(c, v->name, v->gen, v->phase, v->owner, "NodeNotReady", msg, &extra);
+    }
+    if (c->now_wall_ms < due) {
+        wake_at(p, due);
         return;
     }
-    if (placed)
-        return;
-    cara_sched_verdict v = cara_sched_place(spec, ns->items, ns->count);
-    if (v.index >= 0) {
-        char msg[128];
-        snprintf(msg, sizeof msg, "placed on node %s", ns->items[v.index].name);
-        write_placement(c, name, gen, CARA_PHASE_SCHEDULED, ns->items[v.index].name, "Scheduled",
-                        msg);
+    cara_sched_verdict verdict = place(c, v->spec, ns);
+    char msg[512];
+    if (verdict.index >= 0) {
+        const char *to = ns->items[verdict.index].name;
+        snprintf(msg, sizeof msg, "node %s not ready for %lld s: moved to node %s", v->owner,
+                 (long long)((c->now_wall_ms - since) / 1000), to);
+        cara_condition extra = {.type = "MovedFrom", .status = CARA_COND_TRUE,
+                                .reason = "NodeNotReady", .message = (char *)v->owner,
+                                .last_transition_wall_ms = c->now_wall_ms};
+        write_placement(c, v->name, v->gen, CARA_PHASE_SCHEDULED, to, "Rescheduled", msg, &extra);
         return;
     }
     char why[256];
-    cara_sched_explain(&v, ns->count, why, sizeof why);
-    bool same = st != NULL && st->phase == CARA_PHASE_PENDING && st->conditions_count > 0 &&
-                strstr(st->conditions[0].message, why) != NULL;
+    cara_sched_explain(&verdict, ns->count, why, sizeof why);
+    snprintf(msg, sizeof msg, "node %s not ready and nowhere else to go: %s", v->owner, why);
+    write_placement(c, v->name, v->gen, CARA_PHASE_PENDING, NULL, "Unschedulable", msg, NULL);
+}
+
+/* The scheduler's part: place a project that has no live placement, keep
+ * or move one that has. */
+static void schedule(cara_core *c, core_project *p, const proj_view *v, cara_core_nodes *ns)
+{
+    const cara_sched_node *oi = v->owner != NULL ? node_item(ns, v->owner) : NULL;
+    if (oi != NULL && !oi->ready) {
+        not_ready(c, p, v, ns);
+        return;
+    }
+    const cara_project_status *shown = v->st != NULL ? v->st : v->place;
+    if (oi != NULL && shown != NULL &&
+        drain_move(c, v->name, v->spec, v->gen, shown, ns, v->owner))
+        return;
+    if (oi != NULL) {
+        if (v->place_mine && cond_of(v->place, "NotReadyAt") == NULL)
+            return;
+        /* A new scheduler makes the placement it found (a hint by the one
+         * before it, or the owner's own report) its own, so that its
+         * record, not the hint, is what every node reads from now on; a
+         * node that is Ready again loses its NotReadyAt. */
+        char msg[128];
+        snprintf(msg, sizeof msg, "placement on node %s kept%s", v->owner,
+                 v->place_mine ? ": the node is ready again" : " by the new scheduler");
+        write_placement(c, v->name, v->gen, v->phase, v->owner,
+                        v->place_mine ? "NodeReady" : "Scheduled", msg, NULL);
+        return;
+    }
+    cara_sched_verdict verdict = place(c, v->spec, ns);
+    if (verdict.index >= 0) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "placed on node %s", ns->items[verdict.index].name);
+        write_placement(c, v->name, v->gen, CARA_PHASE_SCHEDULED, ns->items[verdict.index].name,
+                        "Scheduled", msg, NULL);
+        return;
+    }
+    char why[256];
+    cara_sched_explain(&verdict, ns->count, why, sizeof why);
+    const cara_project_status *st = v->place;
+    bool same = st != NULL && st->phase == CARA_PHASE_PENDING && v->place_mine &&
+                st->conditions_count > 0 && strstr(st->conditions[0].message, why) != NULL;
     if (!same)
-        write_placement(c, name, gen, CARA_PHASE_PENDING, NULL, "Unschedulable", why);
+        write_placement(c, v->name, v->gen, CARA_PHASE_PENDING, NULL, "Unschedulable", why, NULL);
 }
 
 /* Queues a RUN or DELETE of project p; false when the queue could not
@@ -291,56 +410,191 @@ static bool hand_over(cara_core *c, const core_project *p, cara_core_action *act
     return false;
 }
 
-/* The owner's part: hand the spec (or its deletion) to the runtime. */
-static void own(cara_core *c, core_project *p, cara_project **spec, uint64_t gen, bool gone)
+/* Removes the runtime's copy of `p` on this node: true when the DELETE was
+ * queued. */
+static bool remove_copy(cara_core *c, core_project *p, bool force)
 {
-    /* owned_deleting without `gone`: released after a move, and placed
-     * here again. */
-    if (!gone && (p->owned_generation != gen || p->owned_deleting)) {
-        cara_core_action act = {.kind = CARA_CORE_ACT_RUN, .generation = gen, .spec = *spec};
-        *spec = NULL; /* taken, whether queued or freed */
-        if (!hand_over(c, p, &act))
-            return;
-        c->stats.runs++;
-        p->owned_generation = gen;
-        p->owned_deleting = false;
-        core_event_add(c, p->name, "Normal", "Reconciling", c->now_wall_ms,
-                       "generation %llu handed to the reconciler", (unsigned long long)gen);
-    } else if (gone && (!p->owned_deleting || p->force_delete)) {
-        bool first = !p->owned_deleting;
-        cara_core_action act = {.kind = CARA_CORE_ACT_DELETE, .generation = gen,
-                                .force = p->force_delete};
-        if (!hand_over(c, p, &act))
-            return;
-        c->stats.deletes++;
-        p->owned_deleting = true;
-        p->owned_generation = gen;
-        if (first)
-            core_event_add(c, p->name, "Normal", "Deleting", c->now_wall_ms,
-                           "removing the project's objects%s",
-                           p->force_delete ? " at once (--force)" : "");
-        p->force_delete = false;
+    cara_core_action act = {.kind = CARA_CORE_ACT_DELETE, .generation = p->owned_generation,
+                            .force = force};
+    if (!hand_over(c, p, &act))
+        return false;
+    c->stats.deletes++;
+    p->report_generation = p->owned_generation;
+    p->owned_generation = 0;
+    p->owned_deleting = false;
+    return true;
+}
+
+/* A project moved here from a node that is still Ready (a drain): start
+ * only once that node says its copy is gone, so that two never run. A
+ * move off a NotReady node waited out the grace instead. */
+static bool handoff_waits(cara_core *c, const proj_view *v, const cara_core_nodes *ns)
+{
+    const cara_condition *mv = cond_of(v->place, "MovedFrom");
+    if (mv == NULL || strcmp(mv->reason, "NodeNotReady") == 0)
+        return false;
+    const cara_sched_node *prev = node_item(ns, mv->message);
+    cara_crdt_record r;
+    if (prev == NULL || !prev->ready ||
+        !cara_sched_record_of_node(c->crdt, CARA_CRDT_STATUS, v->name, mv->message, UINT64_MAX,
+                                   &r))
+        return false; /* gone, or never reported running it */
+    cara_project_status *st = NULL;
+    bool stopped = r.hlc > v->place_hlc &&
+                   cara_project_status_decode(c->env, r.value, r.value_bytes, NULL, &st) == 0 &&
+                   (st->phase == CARA_PHASE_TERMINATED || cond_of(st, "Fenced") != NULL);
+    cara_project_status_free(c->env, st);
+    if (!stopped)
+        core_event_add(c, v->name, "Normal", "WaitingForHandoff", c->now_wall_ms,
+                       "node %s still runs its copy: starting once it has stopped it",
+                       mv->message);
+    return !stopped;
+}
+
+/* The owner's part: hand the spec (or its deletion) to the runtime; and a
+ * node that is no longer the owner removes the copy it ran. */
+static void own(cara_core *c, core_project *p, proj_view *v, bool gone, bool mine,
+                const cara_core_nodes *ns)
+{
+    if (!mine) {
+        if (p->owned_generation != 0 && remove_copy(c, p, gone && p->force_delete)) {
+            p->released = true;
+            if (!gone)
+                core_event_add(c, p->name, "Normal", "Moved", c->now_wall_ms,
+                               "placed on node %s now: removing this node's copy",
+                               v->owner != NULL ? v->owner : "(none)");
+        }
+        return;
     }
+    if (gone) {
+        if (!p->owned_deleting || p->force_delete) {
+            bool first = !p->owned_deleting;
+            cara_core_action act = {.kind = CARA_CORE_ACT_DELETE, .generation = v->gen,
+                                    .force = p->force_delete};
+            if (!hand_over(c, p, &act))
+                return;
+            c->stats.deletes++;
+            p->owned_deleting = true;
+            p->owned_generation = v->gen;
+            p->report_generation = v->gen;
+            p->fence_stopped = false;
+                    if (first)
+                core_event_add(c, p->name, "Normal", "Deleting", c->now_wall_ms,
+                               "removing the project's objects%s",
+                               p->force_delete ? " at once (--force)" : "");
+            p->force_delete = false;
+        }
+        return;
+    }
+    if (c->fence.fenced) {
+        if (p->owned_generation != 0 && remove_copy(c, p, true)) {
+            p->fence_stopped = true;
+            core_event_add(c, p->name, "Warning", "Fenced", c->now_wall_ms,
+                           "this node sees %zu of %zu nodes: its copy is stopped until it sees "
+                           "a majority again", c->fence.seen, c->fence.known);
+        }
+        return;
+    }
+    if (!core_may_run(c) || p->owned_generation == v->gen ||
+        handoff_waits(c, v, ns))
+        return;
+    cara_core_action act = {.kind = CARA_CORE_ACT_RUN, .generation = v->gen, .spec = v->spec};
+    v->spec = NULL; /* taken, whether queued or freed */
+    if (!hand_over(c, p, &act))
+        return;
+    c->stats.runs++;
+    p->owned_generation = v->gen;
+    p->report_generation = v->gen;
+    p->owned_deleting = false;
+    p->fence_stopped = false;
+    p->released = false;
+    core_event_add(c, p->name, "Normal", "Reconciling", c->now_wall_ms,
+                   "generation %llu handed to the reconciler", (unsigned long long)v->gen);
+}
+
+/* A deleted or expired project whose owner is not Ready: the scheduler
+ * does not wait for it forever. With --force at once, otherwise after the
+ * Terminating timeout (TerminatingAt kept in the placement); the objects
+ * are removed when the node returns and sees the deletion. */
+static void end_for_absent_owner(cara_core *c, core_project *p, const proj_view *v, bool expired)
+{
+    if (p->force_delete) {
+        write_placement(c, v->name, v->gen, CARA_PHASE_TERMINATED, v->owner,
+                        "ForcedWhileNodeNotReady",
+                        "deleted with --force while its node is not ready", NULL);
+        p->force_delete = false;
+        return;
+    }
+    const cara_condition *at = cond_of(v->place, "TerminatingAt");
+    int64_t timeout = (int64_t)c->timers.terminating_timeout_s * 1000;
+    if (at == NULL) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s while node %s is not ready: Terminated in %u s unless it "
+                 "returns", expired ? "expired" : "deleted", v->owner,
+                 c->timers.terminating_timeout_s);
+        cara_condition extra = {.type = "TerminatingAt", .status = CARA_COND_TRUE,
+                                .reason = "NodeNotReady", .message = (char *)v->owner,
+                                .last_transition_wall_ms = c->now_wall_ms};
+        write_placement(c, v->name, v->gen, CARA_PHASE_TERMINATING, v->owner, "NodeNotReady",
+                        msg, &extra);
+        wake_at(p, c->now_wall_ms + timeout);
+    } else if (c->now_wall_ms >= at->last_transition_wall_ms + timeout) {
+        write_placement(c, v->name, v->gen, CARA_PHASE_TERMINATED, v->owner, "NodeNotReady",
+                        "its node stayed not ready past the Terminating timeout", NULL);
+    } else {
+        wake_at(p, at->last_transition_wall_ms + timeout);
+    }
+}
+
+/* Reads the placement of a project into `v`. */
+static void view_placement(cara_core *c, proj_view *v)
+{
+    cara_crdt_record rec;
+    bool by_sched = false;
+    if (placement_of(c, v->name, v->gen, &rec, &by_sched) &&
+        cara_project_status_decode(c->env, rec.value, rec.value_bytes, NULL, &v->place) == 0) {
+        v->place_hlc = rec.hlc;
+        v->place_mine = by_sched && memcmp(rec.author, c->node_pk, CARA_CRDT_PK_BYTES) == 0;
+    }
+    const cara_project_status *ps = v->place;
+    if (ps != NULL) {
+        if (ps->node_ref != NULL && ps->phase != CARA_PHASE_PENDING &&
+            ps->phase != CARA_PHASE_TERMINATED)
+            v->owner = ps->node_ref;
+    } else if (v->st != NULL && v->st->node_ref != NULL && v->st->phase != CARA_PHASE_PENDING &&
+               v->st->phase != CARA_PHASE_TERMINATED) {
+        v->owner = v->st->node_ref; /* a status by this node from before placements */
+    }
+    /* What a rewriting scheduler carries over: the owner's own report
+     * when it is about that node, else the placement's. */
+    v->phase = CARA_PHASE_SCHEDULED;
+    if (v->st != NULL && v->owner != NULL && v->st->node_ref != NULL &&
+        strcmp(v->st->node_ref, v->owner) == 0 && v->st->phase != CARA_PHASE_PENDING &&
+        v->st->phase != CARA_PHASE_TERMINATED)
+        v->phase = v->st->phase;
+    else if (ps != NULL && v->owner != NULL)
+        v->phase = ps->phase;
 }
 
 void core_evaluate(cara_core *c, const char *name)
 {
     c->stats.evaluations++;
-    cara_project *spec = NULL;
     cara_project_status *st = NULL;
-    uint64_t gen = 0;
     bool deleted = false;
-    if (cara_core_load_project(c, name, &spec, &st, &gen, &deleted) != 0)
+    proj_view v = {.name = name};
+    if (cara_core_load_project(c, name, &v.spec, &st, &v.gen, &deleted) != 0)
         goto out;
+    v.st = st;
+    core_project *p = core_project_find(c, name, false);
     /* A deleted project that reached Terminated needs nothing more from
-     * this node: keep no local data for it (the tombstone stays in the
-     * state until collection). */
-    if (deleted && st != NULL && st->phase == CARA_PHASE_TERMINATED) {
+     * this node, unless the runtime still holds a copy: keep no local
+     * data for it (the tombstone stays in the state until collection). */
+    if (deleted && st != NULL && st->phase == CARA_PHASE_TERMINATED &&
+        (p == NULL || p->owned_generation == 0 || p->owned_deleting)) {
         core_project_drop(c, name);
         goto out;
     }
-    core_project *p = core_project_find(c, name, true);
-    if (p == NULL)
+    if (p == NULL && (p = core_project_find(c, name, true)) == NULL)
         goto out;
     if (p->was_deleted && !deleted) {
         /* Re-created after a delete: a new project as far as anyone reading
@@ -349,40 +603,37 @@ void core_evaluate(cara_core *c, const char *name)
         p->last_phase = -1;
     }
     p->was_deleted = deleted;
-    p->spec_generation = gen;
-    p->has_expire_at = spec != NULL && spec->has_expire_at;
-    p->expire_at_wall_ms = p->has_expire_at ? spec->expire_at_wall_ms : 0;
+    p->spec_generation = v.gen;
+    p->has_expire_at = v.spec != NULL && v.spec->has_expire_at;
+    p->expire_at_wall_ms = p->has_expire_at ? v.spec->expire_at_wall_ms : 0;
     bool expired = p->has_expire_at && c->now_wall_ms >= p->expire_at_wall_ms;
     bool gone = deleted || expired;
-    const cara_core_nodes *ns = cara_core_nodes_get(c);
+    cara_core_nodes *ns = (cara_core_nodes *)cara_core_nodes_get(c);
     if (ns == NULL)
         goto out;
+    view_placement(c, &v);
     int sched = cara_sched_scheduler_of(name, ns->items, ns->count);
-    bool me_sched = sched >= 0 && strcmp(ns->items[sched].name, c->name) == 0;
-    const char *owner = st != NULL ? st->node_ref : NULL;
-    bool mine = owner != NULL && strcmp(owner, c->name) == 0;
+    /* Only a node that sees a majority decides for the cluster: a
+     * scheduler cut off with a minority writes nothing. */
+    bool me_sched = sched >= 0 && strcmp(ns->items[sched].name, c->name) == 0 &&
+                    c->fence.majority && !c->fence.fenced;
+    bool mine = v.owner != NULL && strcmp(v.owner, c->name) == 0;
+    bool ended = st != NULL && st->phase == CARA_PHASE_TERMINATED;
     if (!gone && me_sched)
-        schedule(c, name, spec, gen, st, ns);
-    if (mine && (st->phase != CARA_PHASE_TERMINATED || !gone))
-        own(c, p, &spec, gen, gone);
-    if (!mine && !gone)
-        release_moved(c, p, owner, gen);
-    /* Forced, and its node is gone: the scheduler does not wait for it
-     * (DESIGN.md §6); the objects are removed when that node returns and
-     * sees the tombstone. */
-    const cara_sched_node *owner_item = owner != NULL ? node_item(ns, owner) : NULL;
-    if (gone && me_sched && owner != NULL && !mine && p->force_delete &&
-        (owner_item == NULL || !owner_item->ready) && st->phase != CARA_PHASE_TERMINATED) {
-        write_placement(c, name, gen, CARA_PHASE_TERMINATED, owner, "ForcedWhileNodeNotReady",
-                        "deleted with --force while its node is not ready");
-        p->force_delete = false;
-    }
+        schedule(c, p, &v, ns);
+    if (!(mine && gone && ended))
+        own(c, p, &v, gone, mine, ns);
+    const cara_sched_node *owner_item = v.owner != NULL ? node_item(ns, v.owner) : NULL;
+    if (gone && me_sched && v.owner != NULL && !mine && !ended &&
+        (owner_item == NULL || !owner_item->ready))
+        end_for_absent_owner(c, p, &v, expired);
     /* Never placed: nothing to remove anywhere, the scheduler ends it. */
-    if (gone && me_sched && owner == NULL && (st == NULL || st->phase != CARA_PHASE_TERMINATED))
-        write_placement(c, name, gen, CARA_PHASE_TERMINATED, NULL,
-                        expired ? "Expired" : "Deleted", "the project was never placed");
+    if (gone && me_sched && v.owner == NULL && !ended)
+        write_placement(c, name, v.gen, CARA_PHASE_TERMINATED, NULL,
+                        expired ? "Expired" : "Deleted", "the project was never placed", NULL);
 out:
-    cara_project_free(c->env, spec);
+    cara_project_free(c->env, v.spec);
+    cara_project_status_free(c->env, v.place);
     cara_project_status_free(c->env, st);
 }
 
@@ -397,7 +648,31 @@ void cara_core_runtime_status(cara_core *c, const char *project, const cara_proj
                       &held) != 0)
         return;
     core_project *p = core_project_find(c, project, true);
-    uint64_t gen = p != NULL ? p->owned_generation : 0;
+    uint64_t gen = p != NULL ? p->report_generation : 0;
+    char text[CARA_MESSAGE_BYTES_MAX], why[160];
+    cara_condition fence_conds[2];
+    cara_project_status fenced_st;
+    if (p != NULL && p->fence_stopped) {
+        /* Removed by the fence: the node's record says so, not Terminated
+         * (the project was not deleted). */
+        snprintf(why, sizeof why, "this node sees %zu of %zu nodes", c->fence.seen,
+                 c->fence.known);
+        snprintf(text, sizeof text, "Pending: stopped by the fence (%s)", why);
+        fence_conds[0] = (cara_condition){.type = "Phase", .status = CARA_COND_TRUE,
+                                          .reason = "Fenced", .message = text,
+                                          .last_transition_wall_ms = now_wall_ms};
+        fence_conds[1] = (cara_condition){.type = "Fenced", .status = CARA_COND_TRUE,
+                                          .reason = "NoMajority", .message = why,
+                                          .last_transition_wall_ms = now_wall_ms};
+        fenced_st = *st;
+        fenced_st.phase = CARA_PHASE_PENDING;
+        fenced_st.node_ref = c->name;
+        fenced_st.conditions = fence_conds;
+        fenced_st.conditions_count = 2;
+        st = &fenced_st;
+    }
+    if (gen == 0)
+        return; /* nothing was handed to the runtime in this life */
     if (p != NULL && (int)st->phase != p->last_phase) {
         p->last_phase = (int)st->phase;
         for (size_t i = 0; i < st->conditions_count; i++) {

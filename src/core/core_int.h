@@ -4,6 +4,20 @@
 
 #include "core/core.h"
 
+/* Self-fencing (core_fence.c, docs/scheduling.md). */
+typedef struct core_fence {
+    bool started;          /* the first step took the stored stamp into account */
+    bool disabled;         /* cfg: never fence (a test of what fencing prevents) */
+    bool majority;         /* this node sees a majority of the nodes it knows */
+    bool fenced;           /* no majority for the fence timeout: projects stopped */
+    bool synced;           /* an anti-entropy exchange ended since start or since unfencing */
+    bool sync_event;       /* a SYNCED event waits for the next step */
+    size_t seen, known;
+    uint64_t lost_mono_ms; /* when the majority was lost; 0 while seen */
+    uint64_t sync_asked_mono_ms;
+    int64_t majority_wall_ms; /* the last time a majority was seen; 0: never known */
+} core_fence;
+
 /* What this node keeps about one project, beyond the replicated state. */
 typedef struct core_project {
     char name[CARA_NAME_BYTES_MAX + 1];
@@ -16,6 +30,10 @@ typedef struct core_project {
     uint64_t spec_generation;  /* of the PROJECT slot when last evaluated */
     bool was_deleted;          /* the slot held a tombstone when last evaluated */
     uint64_t expiry_handled_generation; /* expiry acted on for this generation */
+    uint64_t report_generation; /* generation the runtime's reports are written under */
+    bool fence_stopped;        /* stopped by the fence: its reports say so */
+    bool released;             /* its placement moved away: this node's copy is removed */
+    int64_t wake_wall_ms;      /* evaluate again then (a grace or timeout ends); 0: none */
     cara_core_event events[CARA_CORE_EVENTS_PER_PROJECT];
     size_t events_count, events_next;
     struct core_project *next;
@@ -42,6 +60,12 @@ struct cara_core {
     cara_core_action *actions;
     size_t actions_head, actions_count, actions_cap;
     cara_core_stats stats;
+    uint64_t now_mono_ms;   /* of the step being taken */
+    cara_settings_timers timers; /* the cluster settings' (defaults until one is held) */
+    bool timers_dirty;
+    uint32_t probe_interval_ms;  /* gossip's, for the isolation window */
+    core_fence fence;
+    bool alloc_valid; /* nodes.items[].allocated and .placed are this step's */
     uint64_t incarnation;   /* this node's node record generation */
     uint64_t published_hlc; /* the HLC of the node record it last published */
 };
@@ -59,6 +83,13 @@ void core_mark(cara_core *c, const char *name);
  * CARA_ELIMIT past CARA_CORE_ACTIONS_MAX, leaves nothing queued and frees
  * the spec. */
 int core_push(cara_core *c, const cara_core_action *act);
+/* core_fence.c: updates the fence at the start of a step; whether the
+ * runtime may be handed a spec now; the grace after which a project on a
+ * NotReady node is placed again. */
+void core_fence_update(cara_core *c);
+bool core_may_run(const cara_core *c);
+int64_t core_grace_ms(const cara_core *c);
+void core_timers_load(cara_core *c);
 /* core_decide.c: evaluates one project. */
 void core_evaluate(cara_core *c, const char *name);
 

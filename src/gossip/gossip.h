@@ -261,6 +261,10 @@ int cara_gossip_member_get(const cara_gossip *g, const char *name, cara_gossip_m
 /* Calls fn for every member, this node first; stops at a non-zero return. */
 int cara_gossip_members_foreach(const cara_gossip *g,
                                 int (*fn)(void *ctx, const cara_gossip_member *m), void *ctx);
+/* Starts an anti-entropy exchange with a random alive member at the next
+ * tick rather than at the next interval (a node that must know it is up
+ * to date before acting; docs/scheduling.md). */
+void cara_gossip_sync_soon(cara_gossip *g);
 /* Members alive or suspect, this node included. */
 size_t cara_gossip_live_count(const cara_gossip *g);
 bool cara_gossip_joined(const cara_gossip *g); /* welcomed, or no seed given */

@@ -836,6 +836,8 @@ static void sync_tick(cara_gossip *g, uint64_t now_mono_ms)
         g->sync_stream_id = sy->id;
 }
 
+void cara_gossip_sync_soon(cara_gossip *g) { g->sync_next_mono_ms = 0; }
+
 static void seeds_tick(cara_gossip *g, uint64_t now_mono_ms)
 {
     if (g->joined)

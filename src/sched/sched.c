@@ -4,11 +4,13 @@
 #include <stdio.h>
 #include <string.h>
 
-uint64_t cara_sched_weight(const char *project, const char *node)
+static uint64_t weight(const char *salt, const char *project, const char *node)
 {
     crypto_generichash_state st;
     uint8_t out[8];
     crypto_generichash_init(&st, NULL, 0, sizeof out);
+    if (salt != NULL)
+        crypto_generichash_update(&st, (const uint8_t *)salt, strlen(salt) + 1);
     crypto_generichash_update(&st, (const uint8_t *)project, strlen(project) + 1);
     crypto_generichash_update(&st, (const uint8_t *)node, strlen(node));
     crypto_generichash_final(&st, out, sizeof out);
@@ -16,6 +18,16 @@ uint64_t cara_sched_weight(const char *project, const char *node)
     for (size_t i = 0; i < sizeof out; i++)
         w = (w << 8) | out[i];
     return w;
+}
+
+uint64_t cara_sched_weight(const char *project, const char *node)
+{
+    return weight(NULL, project, node);
+}
+
+uint64_t cara_sched_place_weight(const char *project, const char *node)
+{
+    return weight("place", project, node);
 }
 
 /* Highest weight wins; equal weights (2^-64) fall back to the name, so the
@@ -102,8 +114,16 @@ cara_sched_verdict cara_sched_place(const cara_project *p, const cara_sched_node
             v.insufficient++;
             continue;
         }
-        uint64_t w = cara_sched_weight(p->name, n->name);
-        if (beats(p->name, n, w, v.index < 0 ? NULL : &nodes[v.index], wbest)) {
+        uint64_t w = cara_sched_place_weight(p->name, n->name);
+        const cara_sched_node *best = v.index < 0 ? NULL : &nodes[v.index];
+        if (best != NULL && n->placed != best->placed) {
+            if (n->placed < best->placed) {
+                v.index = (int)i;
+                wbest = w;
+            }
+            continue;
+        }
+        if (beats(p->name, n, w, best, wbest)) {
             v.index = (int)i;
             wbest = w;
         }

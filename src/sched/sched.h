@@ -20,6 +20,7 @@
 typedef struct cara_sched_node {
     const char *name;          /* borrowed */
     bool ready;                /* Ready and admitted */
+    bool admitted;             /* its key is admitted (counts toward the majority) */
     bool schedulable;          /* cara_sched_node_schedulable of its record, and not
                                 * cordoned or draining by the operator */
     bool cordoned;             /* the operator's NODECTL record: no new projects */
@@ -28,6 +29,7 @@ typedef struct cara_sched_node {
     size_t labels_count;
     cara_resources capacity;   /* 0 fields: unknown, treated as unlimited */
     cara_resources allocated;  /* sum of the requests of projects placed there */
+    uint32_t placed;           /* projects placed there (not Pending or Terminated) */
 } cara_sched_node;
 
 /* ---- Node health ---------------------------------------------------------------
@@ -72,6 +74,12 @@ bool cara_sched_node_schedulable(const cara_node *n);
  * "project\0node". Exposed for tests and tools. */
 uint64_t cara_sched_weight(const char *project, const char *node);
 
+/* The placement weight of (project, node): BLAKE2b-64 over
+ * "place\0project\0node", a hash apart from the scheduler's, so that the
+ * node that schedules a project is not, by construction, the node that
+ * runs it (docs/scheduling.md, "Two hashes"). */
+uint64_t cara_sched_place_weight(const char *project, const char *node);
+
 /* Index of the project's scheduler among `nodes`, or -1 if none is ready. */
 int cara_sched_scheduler_of(const char *project, const cara_sched_node *nodes, size_t count);
 
@@ -88,9 +96,10 @@ typedef struct cara_sched_verdict {
 cara_resources cara_sched_requests(const cara_project *p);
 
 /* Picks the target node of `p`: among ready, schedulable nodes whose
- * labels include the node selector and whose free capacity holds the
- * requests, the one with the highest rendezvous weight, so that every node
- * computing it agrees and placements spread evenly. */
+ * labels include the node selector and whose free capacity (capacity less
+ * `allocated`) holds the requests, the one with the fewest projects
+ * placed, then the highest placement weight (cara_sched_place_weight), so
+ * that load spreads and every node computing it over the same view agrees. */
 cara_sched_verdict cara_sched_place(const cara_project *p, const cara_sched_node *nodes,
                                     size_t count);
 

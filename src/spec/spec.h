@@ -246,11 +246,11 @@ const cara_condition *cara_node_condition(const cara_node *n, const char *type);
  * binder fills the defaults below for any timer the input leaves out, and
  * the writers always write all five. */
 #define CARA_SETTINGS_KIND "ClusterSettings"
-#define CARA_SETTINGS_FENCE_SECONDS_DEFAULT 30
-#define CARA_SETTINGS_GRACE_SECONDS_DEFAULT 120
-#define CARA_SETTINGS_TERMINATING_SECONDS_DEFAULT 300
+#define CARA_SETTINGS_FENCE_SECONDS_DEFAULT 10
+#define CARA_SETTINGS_GRACE_SECONDS_DEFAULT 30
+#define CARA_SETTINGS_TERMINATING_SECONDS_DEFAULT 60
 #define CARA_SETTINGS_HORIZON_SECONDS_DEFAULT 604800
-#define CARA_SETTINGS_SKEW_SECONDS_DEFAULT 60
+#define CARA_SETTINGS_SKEW_SECONDS_DEFAULT 5
 
 typedef struct cara_settings_timers {
     uint32_t fence_timeout_s;       /* fenceTimeoutSeconds */

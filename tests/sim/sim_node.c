@@ -323,7 +323,7 @@ static bool core_turn(sim_node *nd)
     if (nd->core == NULL)
         return false;
     if (cara_core_busy(nd->core) || cara_core_next_deadline_wall_ms(nd->core) <= wall_now(nd))
-        cara_core_step(nd->core, wall_now(nd));
+        cara_core_step(nd->core, mono_now(nd), wall_now(nd));
     bool any = false;
     cara_core_action act;
     while (cara_core_poll_action(nd->core, &act) == 0) {

@@ -98,9 +98,12 @@ TEST(new_scheduler_confirms_or_replaces_a_placement_hint)
      * from admission and a record until gossip membership takes over), so
      * S leaves by revocation, which also takes its placement away: S2 then
      * places afresh, and H's placement, ranked below S2, must not be read.
-     * S2 drains first, so that the fresh placement is the next node by
-     * weight, X, and not S2 itself (this fixture has no reconciler). */
+     * S2 and H drain first, so that the fresh placement can only be X
+     * (placement has a hash of its own: docs/scheduling.md), and neither
+     * S2 itself (this fixture has no reconciler) nor H; what is checked
+     * is that H's hint is not read. */
     afix_node(&f, S2, CARA_NODE_DRAINING, "100.64.0.1", 1ULL << 30, 2);
+    afix_node(&f, H, CARA_NODE_DRAINING, "100.64.0.1", 1ULL << 30, 2);
     cara_buf rev;
     tadmission(&rev, sname, 2, (uint64_t)now_ms() << 16, &f.op, &f.nodes[S], false);
     ingest(&f, &rev);

@@ -94,7 +94,7 @@ static void settle(cluster *cl)
         for (int i = 0; i < CN; i++) {
             cnode *n = &cl->n[i];
             if (cara_core_busy(n->core) || cara_core_next_deadline_wall_ms(n->core) <= cl->now) {
-                cara_core_step(n->core, cl->now);
+                cara_core_step(n->core, (uint64_t)cl->now, cl->now);
                 moved = true;
             }
             cara_core_action act;
@@ -439,6 +439,16 @@ TEST(core_forced_delete_ends_a_project_whose_node_is_not_ready_and_a_plain_one_w
      * admitted (its placement stays) but not Ready, and it is the only
      * Ready node, so the project's scheduler. */
     int s = (o + 1) % CN;
+    /* The rule under test is the delete's, not the fence's: s decides as
+     * if it saw a majority (which takes a network of gossip objects; the
+     * simulator's scenarios cover the fence). */
+    cnode *sn = &cl.n[s];
+    cara_core_free(sn->core);
+    cara_core_cfg cfg = {.name = sn->name, .node_pk = sn->key.pk, .node_sk = sn->key.sk,
+                         .crdt = sn->crdt, .fencing_disabled = true};
+    CHECK_OK(cara_core_new(&sn->core, &cfg, cara_test_env()));
+    cara_core_set_incarnation(sn->core, 2);
+    cara_core_all_changed(sn->core);
     gossip_on(&cl, s);
     CHECK(!cara_core_node_ready(cl.n[s].core, cl.n[o].name));
     /* The owner is cut off: the tombstone reaches every node but it. */
@@ -453,7 +463,7 @@ TEST(core_forced_delete_ends_a_project_whose_node_is_not_ready_and_a_plain_one_w
         for (int i = 0; i < CN; i++) {
             if (i == o)
                 continue;
-            cara_core_step(cl.n[i].core, cl.now);
+            cara_core_step(cl.n[i].core, (uint64_t)cl.now, cl.now);
             cara_core_action act;
             while (cara_core_poll_action(cl.n[i].core, &act) == 0) {
                 if (act.kind == CARA_CORE_ACT_RECORD)
@@ -496,7 +506,7 @@ TEST(core_membership_events_move_readiness_in_the_scheduler_view)
     gossip_on(&cl, 0);
     CHECK_INT(cara_core_durable_members(cl.n[0].core), ==, 1); /* itself */
     CHECK_INT(cara_core_acks_wanted(cl.n[0].core), ==, 1);
-    cara_core_step(cl.n[0].core, cl.now);
+    cara_core_step(cl.n[0].core, (uint64_t)cl.now, cl.now);
     CHECK(!cached(&cl, 0, "n2")->ready); /* membership does not know n2 */
     cara_gossip *g = cara_core_gossip(cl.n[0].core);
     cara_gossip_addr a;
@@ -915,5 +925,177 @@ TEST(core_drain_with_nowhere_to_go_keeps_the_project_and_says_why_once)
     for (int i = 0; i < CN; i++)
         drained_events += events_with(&cl, i, "shop", "Drained");
     CHECK_INT(drained_events, ==, 1);
+    cluster_close(&cl);
+}
+
+/* Takes node i's actions out; returns how many DELETEs named `project`
+ * (and whether they were forced), carrying RECORDs to every node. */
+static size_t drain_deletes(cluster *cl, int i, const char *project, bool *forced)
+{
+    size_t n = 0;
+    cara_core_action act;
+    while (cara_core_poll_action(cl->n[i].core, &act) == 0) {
+        if (act.kind == CARA_CORE_ACT_RECORD)
+            for (int j = 0; j < CN; j++)
+                apply_at(cl, j, act.record, act.record_len);
+        if (act.kind == CARA_CORE_ACT_DELETE && strcmp(act.project, project) == 0) {
+            n++;
+            *forced = act.force;
+        }
+        CHECK(act.kind != CARA_CORE_ACT_RUN);
+        cara_core_action_free(cl->n[i].core, &act);
+    }
+    return n;
+}
+
+/* A node that runs a project and hears from no member for the fence
+ * timeout (its link is cut) stops it, not a millisecond before, says so
+ * in its status, and counts as having settled what it runs. */
+TEST(core_a_cut_off_node_fences_at_the_timeout_and_not_before)
+{
+    cluster cl;
+    cluster_open(&cl);
+    const char *name = "shop";
+    int o = place(&cl, name, 0);
+    cnode *n = &cl.n[o];
+    gossip_on(&cl, o);
+    cara_gossip *g = cara_core_gossip(n->core);
+    for (int j = 0; j < CN; j++) {
+        if (j == o)
+            continue;
+        char addr[32];
+        snprintf(addr, sizeof addr, "100.64.0.%d:7950", j + 1);
+        cara_gossip_addr a;
+        CHECK_OK(cara_gossip_addr_parse(addr, &a));
+        CHECK_OK(cara_gossip_add_member(g, cl.n[j].name, cl.n[j].key.pk, &a, 1000));
+    }
+    uint64_t t0 = (uint64_t)cl.now;
+    cara_core_step(n->core, t0, cl.now);
+    cara_core_fence_state f;
+    cara_core_fence_get(n->core, &f);
+    CHECK(!f.majority && !f.fenced);
+    CHECK_INT(f.known, ==, CN);
+    CHECK_INT(f.seen, ==, 1);
+    CHECK(!cara_core_settled(n->core)); /* no exchange yet, not fenced yet */
+    bool forced = false;
+    CHECK_INT(drain_deletes(&cl, o, name, &forced), ==, 0);
+    uint32_t fence_ms = CARA_SETTINGS_FENCE_SECONDS_DEFAULT * 1000;
+    cl.now += fence_ms - 1;
+    cara_core_step(n->core, t0 + fence_ms - 1, cl.now);
+    CHECK_INT(drain_deletes(&cl, o, name, &forced), ==, 0);
+    cl.now += 1;
+    cara_core_step(n->core, t0 + fence_ms, cl.now);
+    cara_core_step(n->core, t0 + fence_ms, cl.now); /* the fence marks, the next step acts */
+    CHECK_INT(drain_deletes(&cl, o, name, &forced), ==, 1);
+    CHECK(forced);
+    cara_core_fence_get(n->core, &f);
+    CHECK(f.fenced);
+    CHECK(cara_core_settled(n->core));
+    /* The runtime's Terminated is written as the fence's Pending. */
+    report(&cl, o, name, CARA_PHASE_TERMINATED);
+    cara_core_action act;
+    bool wrote = false;
+    while (cara_core_poll_action(n->core, &act) == 0) {
+        if (act.kind == CARA_CORE_ACT_RECORD) {
+            cara_crdt_record rec;
+            CHECK_OK(cara_crdt_record_decode(act.record, act.record_len, &rec));
+            if (rec.kind == CARA_CRDT_STATUS) {
+                cara_project_status *st = NULL;
+                CHECK_OK(cara_project_status_decode(cara_test_env(), rec.value, rec.value_bytes,
+                                                    NULL, &st));
+                CHECK_STR(cara_phase_name(st->phase), "Pending");
+                bool fenced = false;
+                for (size_t k = 0; k < st->conditions_count; k++)
+                    fenced |= strcmp(st->conditions[k].type, "Fenced") == 0;
+                CHECK(fenced);
+                cara_project_status_free(cara_test_env(), st);
+                wrote = true;
+            }
+        }
+        cara_core_action_free(n->core, &act);
+    }
+    CHECK(wrote);
+    cluster_close(&cl);
+}
+
+/* A node back after more than the fence timeout away stops what it ran
+ * before anything else; one back after less does not. */
+TEST(core_a_node_back_from_a_long_absence_is_fenced_at_its_first_step)
+{
+    for (int longer = 0; longer < 2; longer++) {
+        cluster cl;
+        cluster_open(&cl);
+        cnode *n = &cl.n[0];
+        cara_core_free(n->core);
+        int64_t away = longer ? CARA_SETTINGS_FENCE_SECONDS_DEFAULT * 1000 + 1 : 2000;
+        cara_core_cfg cfg = {.name = n->name, .node_pk = n->key.pk, .node_sk = n->key.sk,
+                             .crdt = n->crdt, .last_majority_wall_ms = cl.now - away};
+        CHECK_OK(cara_core_new(&n->core, &cfg, cara_test_env()));
+        cara_core_set_incarnation(n->core, 2);
+        gossip_on(&cl, 0);
+        cara_core_step(n->core, (uint64_t)cl.now, cl.now);
+        cara_core_fence_state f;
+        cara_core_fence_get(n->core, &f);
+        CHECK(f.fenced == (longer != 0));
+        CHECK(cara_core_settled(n->core) == (longer != 0));
+        cluster_close(&cl);
+    }
+}
+
+/* The scheduler moves a project off a node that stays NotReady for the
+ * grace, not before; the move names where it came from; the node the
+ * project moved to runs it; the old node, on seeing the move, removes its
+ * copy. */
+TEST(core_a_project_moves_off_a_not_ready_node_after_the_grace)
+{
+    cluster cl;
+    cluster_open(&cl);
+    const char *name = "shop";
+    int o = place(&cl, name, 0);
+    /* s: a node whose membership knows nobody, so every other node is
+     * NotReady to it and it is the only Ready one, deciding as if it saw a
+     * majority (the simulator covers majorities over a network). */
+    int s = (o + 1) % CN;
+    cnode *sn = &cl.n[s];
+    cara_core_free(sn->core);
+    cara_core_cfg cfg = {.name = sn->name, .node_pk = sn->key.pk, .node_sk = sn->key.sk,
+                         .crdt = sn->crdt, .fencing_disabled = true};
+    CHECK_OK(cara_core_new(&sn->core, &cfg, cara_test_env()));
+    cara_core_set_incarnation(sn->core, 2);
+    cara_core_all_changed(sn->core);
+    gossip_on(&cl, s);
+    int64_t t0 = cl.now;
+    settle(&cl);
+    cara_crdt_record rec;
+    cara_project_status *st = NULL;
+    CHECK_OK(cara_crdt_get_by(sn->crdt, CARA_CRDT_PLACEMENT, (const uint8_t *)name,
+                              strlen(name), sn->key.pk, &rec));
+    CHECK_OK(cara_project_status_decode(cara_test_env(), rec.value, rec.value_bytes, NULL, &st));
+    CHECK_STR(st->node_ref, cl.n[o].name); /* still there, with NotReadyAt */
+    CHECK_STR(st->conditions[1].type, "NotReadyAt");
+    CHECK_INT(st->conditions[1].last_transition_wall_ms, ==, t0);
+    cara_project_status_free(cara_test_env(), st);
+    int64_t due = cara_core_next_deadline_wall_ms(sn->core);
+    CHECK(due > t0);
+    cl.now = due - 1;
+    settle(&cl);
+    CHECK_INT(runner(&cl, name), ==, o);
+    cl.now = due;
+    settle(&cl);
+    /* Moved to s (the only Ready node to s); o saw the move and removed
+     * its copy; one copy runs. */
+    /* The other nodes know no membership and take every node as Ready:
+     * they read the placement of the scheduler over all four, which for
+     * "shop" is s itself (n3, o is n2), so they read the move too. */
+    {
+        const cara_core_nodes *ns = cara_core_nodes_get(cl.n[o].core);
+        int sc = cara_sched_scheduler_of(name, ns->items, ns->count);
+        CHECK_STR(ns->items[sc].name, sn->name);
+    }
+    CHECK_INT(runner(&cl, name), ==, s);
+    CHECK_OK(cara_core_project_status(cl.n[o].core, name, 1, &st, NULL));
+    CHECK_STR(st->node_ref, sn->name);
+    cara_project_status_free(cara_test_env(), st);
+    CHECK(events_with(&cl, o, name, "Moved") == 1);
     cluster_close(&cl);
 }

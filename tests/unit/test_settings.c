@@ -12,11 +12,11 @@ static const char example_yaml[] =
     HEAD "environment: prod\n"
     "baseDomain: example.internal\n"
     "timers:\n"
-    "  fenceTimeoutSeconds: 30\n"
-    "  rescheduleGraceSeconds: 120\n"
-    "  terminatingTimeoutSeconds: 300\n"
+    "  fenceTimeoutSeconds: 10\n"
+    "  rescheduleGraceSeconds: 30\n"
+    "  terminatingTimeoutSeconds: 60\n"
     "  tombstoneHorizonSeconds: 604800\n"
-    "  clockSkewSeconds: 60\n";
+    "  clockSkewSeconds: 5\n";
 
 static int parse(const char *text, cara_diags *d, cara_settings **out)
 {
@@ -104,11 +104,11 @@ TEST(settings_example_binds_and_survives_every_format)
     cara_settings *s = parse_ok(example_yaml);
     CHECK_STR(s->environment, "prod");
     CHECK_STR(s->base_domain, "example.internal");
-    CHECK_INT(s->timers.fence_timeout_s, ==, 30);
-    CHECK_INT(s->timers.reschedule_grace_s, ==, 120);
-    CHECK_INT(s->timers.terminating_timeout_s, ==, 300);
+    CHECK_INT(s->timers.fence_timeout_s, ==, 10);
+    CHECK_INT(s->timers.reschedule_grace_s, ==, 30);
+    CHECK_INT(s->timers.terminating_timeout_s, ==, 60);
     CHECK_INT(s->timers.tombstone_horizon_s, ==, 604800);
-    CHECK_INT(s->timers.clock_skew_s, ==, 60);
+    CHECK_INT(s->timers.clock_skew_s, ==, 5);
     check_round_trips(s);
     cara_settings_free(cara_test_env(), s);
 }
@@ -125,14 +125,14 @@ TEST(settings_defaults_fill_absent_timers_and_are_valid)
 
     cara_settings *none = parse_ok(HEAD "environment: prod\nbaseDomain: example.internal\n");
     cara_settings *some = parse_ok(HEAD "environment: prod\nbaseDomain: example.internal\n"
-                                        "timers: {clockSkewSeconds: 60}\n");
+                                        "timers: {clockSkewSeconds: 5}\n");
     cara_settings *all = parse_ok(example_yaml);
     CHECK(memcmp(&none->timers, &def, sizeof def) == 0);
     CHECK(cara_settings_equal(none, all));
     CHECK(cara_settings_equal(some, all));
     cara_settings *partial = parse_ok(HEAD "environment: prod\nbaseDomain: example.internal\n"
-                                           "timers: {fenceTimeoutSeconds: 10}\n");
-    CHECK_INT(partial->timers.fence_timeout_s, ==, 10);
+                                           "timers: {fenceTimeoutSeconds: 12}\n");
+    CHECK_INT(partial->timers.fence_timeout_s, ==, 12);
     CHECK_INT(partial->timers.reschedule_grace_s, ==, CARA_SETTINGS_GRACE_SECONDS_DEFAULT);
     CHECK(!cara_settings_equal(partial, all));
     cara_env *env = cara_test_env();
@@ -168,10 +168,10 @@ static void expected_bytes(cara_buf *b)
     mp_str(b, "environment"), mp_str(b, "prod");
     mp_str(b, "kind"), mp_str(b, "ClusterSettings");
     mp_str(b, "timers"), mp_raw(b, "\x85", 1);
-    mp_str(b, "clockSkewSeconds"), mp_raw(b, "\x3c", 1);               /* 60: fixint */
-    mp_str(b, "fenceTimeoutSeconds"), mp_raw(b, "\x1e", 1);            /* 30 */
-    mp_str(b, "rescheduleGraceSeconds"), mp_raw(b, "\x78", 1);         /* 120 */
-    mp_str(b, "terminatingTimeoutSeconds"), mp_raw(b, "\xcd\x01\x2c", 3); /* 300: uint16 */
+    mp_str(b, "clockSkewSeconds"), mp_raw(b, "\x05", 1);               /* 5: fixint */
+    mp_str(b, "fenceTimeoutSeconds"), mp_raw(b, "\x0a", 1);            /* 10 */
+    mp_str(b, "rescheduleGraceSeconds"), mp_raw(b, "\x1e", 1);         /* 30 */
+    mp_str(b, "terminatingTimeoutSeconds"), mp_raw(b, "\x3c", 1);      /* 60 */
     mp_str(b, "tombstoneHorizonSeconds"), mp_raw(b, "\xce\x00\x09\x3a\x80", 5); /* uint32 */
 }
 
@@ -179,12 +179,12 @@ TEST(settings_encode_to_the_documented_canonical_bytes_whatever_the_style)
 {
     static const char *const variants[] = {
         HEAD "environment: prod\nbaseDomain: example.internal\n",
-        "timers: {clockSkewSeconds: 60, fenceTimeoutSeconds: \"30\"}\n"
+        "timers: {clockSkewSeconds: 5, fenceTimeoutSeconds: \"10\"}\n"
         "baseDomain: 'example.internal'\nkind: ClusterSettings\nenvironment: prod\n"
         "apiVersion: caravanserai/v1\n",
         "{\"apiVersion\": \"caravanserai/v1\", \"kind\": \"ClusterSettings\", \"environment\": "
         "\"prod\", \"baseDomain\": \"example.internal\", \"timers\": {\"tombstoneHorizonSeconds\": "
-        "604800, \"rescheduleGraceSeconds\": 120}}\n",
+        "604800, \"rescheduleGraceSeconds\": 30}}\n",
         HEAD "environment: prod\nbaseDomain: example.internal\ntimers: ~\n",
     };
     cara_buf want;
@@ -316,20 +316,21 @@ TEST(settings_grace_outlasts_the_fence_by_more_than_the_clock_skew)
                     "fenceTimeoutSeconds (60), got 60: a node cut off from the cluster must stop "
                     "its projects before they start elsewhere");
     /* Grace beyond the fence by exactly the skew: not enough. */
-    check_one_error(HEAD NAMES "timers: {fenceTimeoutSeconds: 30, rescheduleGraceSeconds: 90}\n",
+    check_one_error(HEAD NAMES "timers: {fenceTimeoutSeconds: 30, rescheduleGraceSeconds: 90, "
+                               "clockSkewSeconds: 60}\n",
                     CARA_ESCHEMA,
                     "s.yaml:5:35: timers.rescheduleGraceSeconds: must exceed fenceTimeoutSeconds "
                     "(30) by more than clockSkewSeconds (60), got 90: clocks that far apart could "
                     "start a project elsewhere before its old node has stopped it");
-    /* The brief's first draft (30, 60 with a skew of 60) is refused... */
-    check_one_error(HEAD NAMES "timers: {rescheduleGraceSeconds: 60}\n", CARA_ESCHEMA,
+    /* With the default fence (10) and skew (5), a grace of 15 is refused... */
+    check_one_error(HEAD NAMES "timers: {rescheduleGraceSeconds: 15}\n", CARA_ESCHEMA,
                     "s.yaml:5:10: timers.rescheduleGraceSeconds: must exceed fenceTimeoutSeconds "
-                    "(30) by more than clockSkewSeconds (60), got 60: clocks that far apart could "
+                    "(10) by more than clockSkewSeconds (5), got 15: clocks that far apart could "
                     "start a project elsewhere before its old node has stopped it");
     /* ...and one second more than the skew is enough. */
-    cara_settings *s = parse_ok(HEAD NAMES "timers: {rescheduleGraceSeconds: 91}\n");
+    cara_settings *s = parse_ok(HEAD NAMES "timers: {rescheduleGraceSeconds: 16}\n");
     cara_settings_free(cara_test_env(), s);
-    s = parse_ok(HEAD NAMES "timers: {rescheduleGraceSeconds: 60, clockSkewSeconds: 29}\n");
+    s = parse_ok(HEAD NAMES "timers: {rescheduleGraceSeconds: 60, clockSkewSeconds: 49}\n");
     cara_settings_free(cara_test_env(), s);
 }
 
@@ -430,11 +431,11 @@ TEST(settings_decode_refuses_schema_and_rule_violations)
     CHECK_RC(decode_json(j), CARA_ESCHEMA);
     json_decref(j);
     j = example_json();
-    json_object_set_new(json_object_get(j, "timers"), "rescheduleGraceSeconds", json_integer(31));
+    json_object_set_new(json_object_get(j, "timers"), "rescheduleGraceSeconds", json_integer(15));
     CHECK_RC(decode_json(j), CARA_ESCHEMA);
     json_decref(j);
     j = example_json();
-    json_object_set_new(json_object_get(j, "timers"), "clockSkewSeconds", json_string("60"));
+    json_object_set_new(json_object_get(j, "timers"), "clockSkewSeconds", json_string("5"));
     CHECK_RC(decode_json(j), CARA_ENONCANON); /* a string where the writer puts an integer */
     json_decref(j);
     j = example_json();
@@ -454,16 +455,16 @@ TEST(settings_decode_refuses_other_spellings_of_the_same_settings)
     json_object_del(json_object_get(j, "timers"), "clockSkewSeconds");
     CHECK_RC(decode_json(j), CARA_ENONCANON);
     json_decref(j);
-    /* A wider integer than needed: 60 as uint16. */
+    /* A wider integer than needed: 5 as uint16. */
     cara_buf b;
     expected_bytes(&b);
-    const uint8_t *at = memmem(b.data, b.len, "clockSkewSeconds\x3c", 17);
+    const uint8_t *at = memmem(b.data, b.len, "clockSkewSeconds\x05", 17);
     CHECK(at != NULL);
     size_t off = (size_t)(at - b.data) + 16;
     cara_buf wide;
     cara_buf_init(&wide, cara_test_env(), CARA_SETTINGS_BYTES_MAX);
     mp_raw(&wide, (const char *)b.data, off);
-    mp_raw(&wide, "\xcd\x00\x3c", 3);
+    mp_raw(&wide, "\xcd\x00\x05", 3);
     mp_raw(&wide, (const char *)b.data + off + 1, b.len - off - 1);
     CHECK_RC(decode(wide.data, wide.len), CARA_ENONCANON);
     /* Keys out of order: swap "apiVersion" and "baseDomain" pairs. */
@@ -549,7 +550,7 @@ TEST(settings_record_carries_validated_settings)
     expected_bytes(&good);
     /* A value the settings decoder refuses: grace no longer than the fence. */
     json_t *j = example_json();
-    json_object_set_new(json_object_get(j, "timers"), "rescheduleGraceSeconds", json_integer(30));
+    json_object_set_new(json_object_get(j, "timers"), "rescheduleGraceSeconds", json_integer(10));
     cara_buf bad;
     cara_buf_init(&bad, cara_test_env(), CARA_SETTINGS_BYTES_MAX);
     CHECK_OK(spec_json_to_msgpack(j, CARA_SETTINGS_BYTES_MAX, &bad));

@@ -1,0 +1,203 @@
+/*
+ * Self-fencing (DESIGN.md §6, docs/scheduling.md, "Fencing").
+ *
+ * A node stops what it runs when it cannot see a majority of the nodes it
+ * knows for the fence timeout, because by the time the reschedule grace
+ * has passed on the other side of the cut, the majority may start the
+ * same projects elsewhere. What "see" means is membership's word, taken
+ * strictly: a node counts only while SWIM holds it alive (not suspect)
+ * and it was heard from in this life; and a node that has heard from no
+ * member at all within the isolation window counts as seeing nobody,
+ * which catches the commonest cut (this node's own link) without waiting
+ * for SWIM to suspect every member one probe at a time.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/core_int.h"
+
+/* Isolation window, in probe intervals: a member probes some member every
+ * interval and is probed by about one, so a node that hears nothing for
+ * this many intervals has lost its link, not a peer. */
+#define CORE_ISOLATION_PROBES 5
+/* What the grace allows, beyond the fence timeout, the isolation window
+ * and the clock skew, for the runtime to kill what the fence stops. */
+#define CORE_FENCE_STOP_MS 5000
+
+void core_timers_load(cara_core *c)
+{
+    c->timers_dirty = false;
+    cara_settings_timers_default(&c->timers);
+    cara_crdt_record r;
+    if (cara_crdt_get(c->crdt, CARA_CRDT_SETTINGS, (const uint8_t *)"cluster", 7, &r) != 0)
+        return;
+    cara_settings *st = NULL;
+    if (cara_settings_decode(c->env, r.value, r.value_bytes, NULL, &st) == 0)
+        c->timers = st->timers;
+    cara_settings_free(c->env, st);
+}
+
+static uint64_t isolation_ms(const cara_core *c)
+{
+    return (uint64_t)CORE_ISOLATION_PROBES * (c->probe_interval_ms ? c->probe_interval_ms : 1000);
+}
+
+int64_t core_grace_ms(const cara_core *c)
+{
+    /* The settings already hold grace > fence + skew; the grace used also
+     * covers the isolation window and the stop, whatever the settings say
+     * (docs/scheduling.md, "Why the old copy is down first"). */
+    int64_t g = (int64_t)c->timers.reschedule_grace_s * 1000;
+    int64_t floor = (int64_t)c->timers.fence_timeout_s * 1000 + (int64_t)isolation_ms(c) +
+                    (int64_t)c->timers.clock_skew_s * 1000 + CORE_FENCE_STOP_MS;
+    return g > floor ? g : floor;
+}
+
+/* Counts the admitted nodes known and those seen, this node included. */
+static void count_view(cara_core *c, size_t *seen, size_t *known, bool *isolated)
+{
+    *seen = 1;
+    *known = 1;
+    *isolated = false;
+    const cara_core_nodes *ns = cara_core_nodes_get(c);
+    if (ns == NULL) {
+        *isolated = true; /* out of memory: no claim to a majority */
+        return;
+    }
+    uint64_t newest = 0;
+    for (size_t i = 0; i < ns->count; i++) {
+        const cara_sched_node *n = &ns->items[i];
+        if (!n->admitted || strcmp(n->name, c->name) == 0)
+            continue;
+        (*known)++;
+        cara_gossip_member m;
+        if (cara_gossip_member_get(c->gossip, n->name, &m) != 0)
+            continue;
+        if (m.last_contact_mono_ms > newest)
+            newest = m.last_contact_mono_ms;
+        if (m.state == CARA_GOSSIP_ALIVE && m.last_contact_mono_ms != 0)
+            (*seen)++;
+    }
+    *isolated = *known > 1 &&
+                (newest == 0 || c->now_mono_ms > newest + isolation_ms(c));
+}
+
+static void mark_owned(cara_core *c)
+{
+    for (core_project *p = c->projects; p != NULL; p = p->next)
+        if (p->owned_generation != 0 || p->fence_stopped)
+            core_mark(c, p->name);
+    c->dirty_all = true;
+}
+
+void core_fence_update(cara_core *c)
+{
+    core_fence *f = &c->fence;
+    if (c->gossip == NULL || f->disabled) {
+        f->majority = f->synced = true;
+        f->fenced = false;
+        f->lost_mono_ms = 0;
+        f->majority_wall_ms = c->now_wall_ms;
+        return;
+    }
+    int64_t fence_ms = (int64_t)c->timers.fence_timeout_s * 1000;
+    if (!f->started) {
+        f->started = true;
+        /* Time spent down counts as time without a majority: a node back
+         * after longer than the fence timeout may find its projects
+         * started elsewhere, and stops them before anything else. */
+        int64_t away = f->majority_wall_ms > 0 ? c->now_wall_ms - f->majority_wall_ms : 0;
+        if (away < 0)
+            away = 0; /* the clock went back: no claim either way */
+        if (away >= fence_ms && f->majority_wall_ms > 0) {
+            f->fenced = true;
+            cara_env_logf(c->env, CARA_LOG_WARN, "core",
+                          "fenced at start: the last majority was seen %lld s ago, more than the "
+                          "fence timeout (%u s); stopping this node's projects",
+                          (long long)(away / 1000), c->timers.fence_timeout_s);
+            mark_owned(c);
+        }
+        f->lost_mono_ms = c->now_mono_ms > (uint64_t)away ? c->now_mono_ms - (uint64_t)away : 1;
+    }
+    bool isolated;
+    count_view(c, &f->seen, &f->known, &isolated);
+    f->majority = !isolated && 2 * f->seen > f->known;
+    if (f->known == 1 && !f->synced) {
+        f->synced = true; /* nobody to exchange with: what it holds is all there is */
+        c->dirty_all = true;
+    }
+    if (f->sync_event) {
+        f->sync_event = false;
+        if (f->majority && !f->synced) {
+            f->synced = true;
+            c->dirty_all = true; /* what waited for it */
+        }
+    }
+    if (f->majority) {
+        f->lost_mono_ms = 0;
+        f->majority_wall_ms = c->now_wall_ms;
+        if (!f->synced && c->now_mono_ms >= f->sync_asked_mono_ms + isolation_ms(c)) {
+            /* Ask for an exchange now rather than at the next interval. */
+            f->sync_asked_mono_ms = c->now_mono_ms;
+            cara_gossip_sync_soon(c->gossip);
+        }
+        if (f->fenced && f->synced) {
+            f->fenced = false;
+            cara_env_logf(c->env, CARA_LOG_INFO, "core",
+                          "unfenced: %zu of %zu nodes seen and the state synced; projects this "
+                          "node still owns start again", f->seen, f->known);
+            mark_owned(c);
+        }
+        return;
+    }
+    if (f->lost_mono_ms == 0) {
+        f->lost_mono_ms = c->now_mono_ms ? c->now_mono_ms : 1;
+        cara_env_logf(c->env, CARA_LOG_WARN, "core",
+                      "majority lost: %zu of %zu nodes seen%s; fencing in %u s unless it returns",
+                      f->seen, f->known, isolated ? " (no member heard from lately)" : "",
+                      c->timers.fence_timeout_s);
+    }
+    if (!f->fenced && c->now_mono_ms >= f->lost_mono_ms + (uint64_t)fence_ms) {
+        f->fenced = true;
+        f->synced = false;
+        cara_env_logf(c->env, CARA_LOG_WARN, "core",
+                      "fenced: %zu of %zu nodes seen for %u s; stopping this node's projects",
+                      f->seen, f->known, c->timers.fence_timeout_s);
+        mark_owned(c);
+    }
+}
+
+bool cara_core_settled(const cara_core *c)
+{
+    return c->fence.started && (c->fence.fenced || core_may_run(c));
+}
+
+bool core_may_run(const cara_core *c)
+{
+    return !c->fence.fenced && c->fence.synced;
+}
+
+uint64_t cara_core_next_deadline_mono_ms(const cara_core *c)
+{
+    const core_fence *f = &c->fence;
+    if (c->gossip == NULL || f->disabled)
+        return UINT64_MAX;
+    /* While anything about the fence can change, look once an interval:
+     * membership moves the count at that pace. */
+    uint64_t iv = c->probe_interval_ms ? c->probe_interval_ms : 1000;
+    return c->now_mono_ms + iv;
+}
+
+void cara_core_fence_get(const cara_core *c, cara_core_fence_state *out)
+{
+    const core_fence *f = &c->fence;
+    *out = (cara_core_fence_state){
+        .majority = f->majority,
+        .fenced = f->fenced,
+        .synced = f->synced,
+        .seen = f->seen,
+        .known = f->known,
+        .lost_mono_ms = f->lost_mono_ms,
+        .majority_wall_ms = f->majority_wall_ms,
+    };
+}
