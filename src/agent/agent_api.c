@@ -534,6 +534,20 @@ static void metrics(cara_agent *a, cara_http_reply *reply)
     metric(&b, "cara_api_streams_open", "gauge", "Open watch and log streams.", hs.streams_open);
     metric(&b, "cara_projects_known", "gauge", "Projects this node keeps local data for.",
            core.projects_known);
+    cara_core_fence_state fence;
+    cara_core_fence_get(a->core, &fence);
+    metric(&b, "cara_fenced", "gauge",
+           "1 while this node is fenced: no majority for the fence timeout, its projects stopped.",
+           fence.fenced);
+    metric(&b, "cara_majority", "gauge", "1 while this node sees a majority of the nodes it knows.",
+           fence.majority);
+    metric(&b, "cara_majority_nodes_seen", "gauge",
+           "Admitted nodes this node sees (alive and heard from), itself included.", fence.seen);
+    metric(&b, "cara_majority_nodes_known", "gauge",
+           "Admitted nodes this node knows, itself included.", fence.known);
+    metric(&b, "cara_project_runs_total", "counter", "Specs handed to the reconciler.", core.runs);
+    metric(&b, "cara_project_deletes_total", "counter",
+           "Removals handed to the reconciler (deletes, moves, fencing).", core.deletes);
     cara_http_reply_text(reply, 200, "text/plain; version=0.0.4", b.data ? b.data : (uint8_t *)"",
                          b.len);
     cara_buf_free(&b);

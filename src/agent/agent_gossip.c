@@ -515,9 +515,16 @@ void agent_gossip_annotate(cara_agent *a, json_t *node, const char *name)
                           (json_int_t)m.incarnation);
     if (j == NULL)
         return;
-    if (m.self)
+    if (m.self) {
         json_object_set_new(j, "self", json_true());
-    else if (m.last_contact_mono_ms != 0 && now >= m.last_contact_mono_ms)
+        /* What this node makes of the majority (docs/scheduling.md). */
+        cara_core_fence_state f;
+        cara_core_fence_get(a->core, &f);
+        json_t *fj = json_pack("{s:b, s:b, s:I, s:I}", "majority", f.majority, "fenced", f.fenced,
+                               "seen", (json_int_t)f.seen, "known", (json_int_t)f.known);
+        if (fj != NULL)
+            json_object_set_new(j, "fence", fj);
+    } else if (m.last_contact_mono_ms != 0 && now >= m.last_contact_mono_ms)
         json_object_set_new(j, "lastContactAgoMs",
                             json_integer((json_int_t)(now - m.last_contact_mono_ms)));
     json_object_set_new(node, "membership", j);

@@ -93,8 +93,14 @@ static void node_status(const json_t *n, char *out, size_t cap)
     const char *engine_text = engine == NULL || strcmp(engine, "True") == 0 ? ""
                               : strcmp(engine, "False") == 0 ? ",DockerUnreachable"
                                                              : ",DockerUnknown";
-    snprintf(out, cap, "%s%s%s%s", base, off ? ",SchedulingDisabled" : "",
-             draining && json_is_boolean(ready) ? ",Draining" : "", engine_text);
+    /* The answering node's own view of the majority (docs/scheduling.md). */
+    const char *fence = json_is_true(ctl_jget(n, "membership", "fence", "fenced", NULL))
+                            ? ",Fenced"
+                        : json_is_false(ctl_jget(n, "membership", "fence", "majority", NULL))
+                            ? ",NoMajority"
+                            : "";
+    snprintf(out, cap, "%s%s%s%s%s", base, off ? ",SchedulingDisabled" : "",
+             draining && json_is_boolean(ready) ? ",Draining" : "", engine_text, fence);
 }
 
 /* "MemoryPressure,DiskPressure", the ones that are True, or "-". */
