@@ -10,11 +10,12 @@
  *                        scheduler for every project and reads the same
  *                        placement
  *   liveness             at the same time, every live project that fits
- *                        somewhere runs in exactly one runtime, the one its
- *                        placement names, and shows Running there and on
- *                        every node; one that fits nowhere runs nowhere and
+ *                        somewhere runs in the runtime its placement names,
+ *                        at its generation, and every node shows it Running
+ *                        there; one that fits nowhere and was never placed
  *                        shows Pending; a deleted or expired one runs
- *                        nowhere and shows Terminated (or nothing)
+ *                        nowhere and shows Terminated (or nothing). Copies
+ *                        elsewhere (orphans) are two_copies' concern.
  *   rendezvous           on the converged view, taking any one node away
  *                        moves only the projects it was scheduler of, and
  *                        adding one moves only projects to it; either moves
@@ -277,6 +278,14 @@ static void liveness_one(world *w, const size_t *group, size_t count, const char
     int owner = ref.node[0] ? sim_node_of_name(w->s, ref.node, strlen(ref.node)) : -1;
     uint64_t run_gen = 0;
     bool owner_runs = owner >= 0 && sim_runtime_runs(w->s, (size_t)owner, name, &run_gen);
+    /* A spec that fits nowhere is not required to run; one placed before
+     * it stopped fitting (an update, or a re-apply while its delete was
+     * under way) stays on its node, as the object keeps placements. */
+    if (!v->gone && !v->fits && owner_runs) {
+        w->end_unfit_running++;
+        (void)orphans_ok(w, name, what, ref.node);
+        return;
+    }
     if (v->gone || !v->fits) {
         if (owner_runs) {
             world_violation(w, CHECK_LIVENESS, "%s (%s, generation %llu) still runs on %s, "
@@ -421,6 +430,14 @@ void checks_projects(world *w)
     size_t *group = cara_env_alloc(w->env, (w->n ? w->n : 1) * sizeof *group);
     CARA_ASSERT(group != NULL);
     size_t count = converged_group(w, group);
+    size_t *all = NULL, all_count = 0;
+    if (w->sc.agreement_all_live) {
+        all = cara_env_alloc(w->env, (w->n ? w->n : 1) * sizeof *all);
+        CARA_ASSERT(all != NULL);
+        for (size_t i = 0; i < w->n; i++)
+            if (world_live(w, i))
+                all[all_count++] = i;
+    }
     proj_list pl = {.env = w->env};
     if (count > 0)
         (void)cara_crdt_foreach(sim_crdt(w->s, group[0]), list_project, &pl);
@@ -428,11 +445,13 @@ void checks_projects(world *w)
         verdict v = judge(w, group[0], pl.names[p]);
         if (!v.exists)
             continue;
-        agreement_one(w, group, count, pl.names[p], v.gen);
+        agreement_one(w, all != NULL ? all : group, all != NULL ? all_count : count,
+                      pl.names[p], v.gen);
         liveness_one(w, group, count, pl.names[p], &v);
     }
     if (count > 0)
         rendezvous_check(w, group[0], &pl);
     cara_env_free(w->env, pl.names);
     cara_env_free(w->env, group);
+    cara_env_free(w->env, all);
 }

@@ -73,7 +73,8 @@ holds scale-100 --nodes 100 --duration 2m --nemesis all --seed 7
 
 # ---- Each checker fires on a scenario built to break it --------------------------------
 
-for checker in record_verifies genuine_only convergence membership acked_durable; do
+for checker in record_verifies genuine_only convergence membership acked_durable \
+    scheduler_agreement two_copies liveness rendezvous; do
     breaks "$checker"
 done
 

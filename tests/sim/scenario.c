@@ -456,6 +456,10 @@ static int rule_key(ld *l, const char *key, yaml_node_t *v)
         return get_set(l, key, v, &cur_rule->to);
     if (strcmp(key, "both_ways") == 0)
         return get_bool(l, key, v, &cur_rule->both_ways);
+    if (strcmp(key, "after_boot") == 0) {
+        cur_rule->after_boot_set = true;
+        return get_bool(l, key, v, &cur_rule->after_boot);
+    }
     int rc = link_key(l, key, v, &cur_rule->link, &known);
     if (rc == 0 && !known)
         return fail(l, "unknown key \"%s\"", key);
@@ -473,7 +477,10 @@ static int links_section(ld *l, yaml_node_t *v)
         cur_rule = &l->sc->rules[l->sc->rules_count++];
         cur_rule->link = l->sc->link; /* a rule starts from the network's settings */
         cur_rule->from.count = cur_rule->to.count = 0;
+        cur_rule->after_boot_set = false;
         int rc = each_pair(l, yaml_document_get_node(l->doc, *it), rule_key);
+        if (!cur_rule->after_boot_set)
+            cur_rule->after_boot = cur_rule->link.down; /* a dead link dies once the cluster formed */
         if (rc == 0 && (cur_rule->from.count == 0 || cur_rule->to.count == 0))
             rc = fail(l, "a rule needs from and to");
         if (rc != 0)
@@ -710,6 +717,13 @@ static int checks_key(ld *l, const char *key, yaml_node_t *v)
         l->sc->two_copies_enforced = strcmp(t, "enforce") == 0;
         return 0;
     }
+    if (strcmp(key, "scheduler_agreement") == 0) {
+        const char *t = scalar(l, v);
+        if (t == NULL || (strcmp(t, "converged") != 0 && strcmp(t, "all_live") != 0))
+            return fail(l, "scheduler_agreement: converged or all_live");
+        l->sc->agreement_all_live = strcmp(t, "all_live") == 0;
+        return 0;
+    }
     if (strcmp(key, "rendezvous_bound") == 0) {
         const char *t = scalar(l, v);
         uint64_t x = 0;
@@ -721,7 +735,8 @@ static int checks_key(ld *l, const char *key, yaml_node_t *v)
         l->sc->rendezvous_bound = (int64_t)x;
         return rc;
     }
-    return fail(l, "unknown key \"%s\" (sample, boot_bound, two_copies, rendezvous_bound)", key);
+    return fail(l, "unknown key \"%s\" (sample, boot_bound, two_copies, scheduler_agreement, "
+                "rendezvous_bound)", key);
 }
 
 int scenario_set_nemeses(scenario *sc, const char *list, char *err, size_t err_bytes)

@@ -78,7 +78,7 @@ static int encode(cara_rng *rng, const char *name, const workload_traits *t, siz
 }
 
 int workload_spec(world *w, cara_rng *rng, const char *name, int64_t now_wall_ms,
-                  workload_traits *t, cara_buf *out)
+                  const workload_traits *prev, workload_traits *t, cara_buf *out)
 {
     const scenario *sc = &w->sc;
     memset(t, 0, sizeof *t);
@@ -88,6 +88,11 @@ int workload_spec(world *w, cara_rng *rng, const char *name, int64_t now_wall_ms
     t->pinned = chance(rng, sc->pinned_ppm);
     t->zone = (uint32_t)cara_rng_below(rng, WORKLOAD_ZONES);
     t->unfit = chance(rng, sc->unfit_ppm);
+    /* A key keeps its fit across updates: the object keeps a placed
+     * project where it is when an update asks for more than its node has
+     * (docs/sim.md, "What the runs show"). */
+    if (prev != NULL)
+        t->unfit = prev->unfit;
     if (chance(rng, sc->expire_ppm))
         t->expire_at_wall_ms =
             now_wall_ms + (int64_t)between(rng, sc->expire_after_min_ms, sc->expire_after_max_ms);

@@ -276,18 +276,17 @@ static int world_alloc(world *w)
                ? 0 : CARA_ENOMEM;
 }
 
-/* The scenario's link rules. A link that is `down` goes down once the
- * cluster has formed (down_too, at the start of the fault phase): before,
- * it is the rule's link up, so that every node record and admission is
- * everywhere and the boot's own check can pass. */
-static int apply_link_rules(world *w, bool down_too)
+/* The scenario's link rules. A rule `after_boot` (by default, one whose
+ * link is down) takes effect once the cluster has formed, at the start of
+ * the fault phase: before, every node record and admission must spread
+ * for the boot's own check to pass. */
+static int apply_link_rules(world *w, bool after_boot)
 {
     for (size_t r = 0; r < w->sc.rules_count; r++) {
         const link_rule *lr = &w->sc.rules[r];
-        if (down_too && !lr->link.down)
+        if (lr->after_boot != after_boot)
             continue;
         sim_link_cfg link = lr->link;
-        link.down = link.down && down_too;
         for (size_t i = 0; i < w->n; i++)
             for (size_t j = 0; node_set_has(&lr->from, i) && j < w->n; j++) {
                 if (i == j || !node_set_has(&lr->to, j))
@@ -414,7 +413,9 @@ static void op_write(world *w, size_t x, size_t key, int kind, bool fresh)
     cara_buf_init(&value, w->env, CARA_SPEC_BYTES_MAX);
     workload_traits traits = {0};
     if (kind == CARA_CRDT_PROJECT) {
-        CARA_ASSERT(workload_spec(w, &w->rng, k->name, sim_true_wall(w->s), &traits, &value) == 0);
+        const workload_traits *prev = fresh ? NULL : &k->traits;
+        CARA_ASSERT(workload_spec(w, &w->rng, k->name, sim_true_wall(w->s), prev, &traits,
+                                  &value) == 0);
         w->expiring += traits.expire_at_wall_ms != 0;
     }
     cara_buf b;
@@ -722,7 +723,7 @@ static void fault_phase(world *w)
     w->faults_end_ms = sim_now(s) + w->sc.duration_ms;
     world_span_open(w, -1, "faults");
     world_log(w, "fault phase: %llu ms", (unsigned long long)w->sc.duration_ms);
-    CARA_ASSERT(apply_link_rules(w, true) == 0); /* links that are down go down now */
+    CARA_ASSERT(apply_link_rules(w, true) == 0); /* the rules that wait for the boot */
     w->next_fault_ms = w->sc.nemeses ? sim_now(s) + w->sc.settle_ms : SIM_NEVER;
     w->next_op_ms = next_interval(w, w->sc.op_interval_ms);
     w->next_join_ms = w->sc.spare ? next_interval(w, w->sc.join_interval_ms) : SIM_NEVER;
@@ -791,9 +792,13 @@ static void liveness_phase(world *w)
          * report still to make (a start, stop or retry in flight). */
         if (conv && views && checks_runtimes_settled(w)) {
             w->liveness_agreed_ms = sim_now(s) - w->liveness_start_ms;
+            checks_projects(w);
             break;
         }
         if (sim_now(s) >= end) {
+            /* What the nodes decided is judged first: a run that fails to
+             * converge names the first checker of projects it breaks. */
+            checks_projects(w);
             if (!conv)
                 world_violation(w, CHECK_CONVERGENCE,
                                 "%u different states among the live nodes %llu ms after every "
@@ -810,7 +815,6 @@ static void liveness_phase(world *w)
         }
     }
     checks_sample(w);
-    checks_projects(w);
     world_log(w, "liveness phase: %s after %llu ms", w->liveness_agreed_ms != SIM_NEVER
                                                         ? "converged and views agree"
                                                         : "not converged",

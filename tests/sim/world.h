@@ -55,6 +55,7 @@ bool node_set_has(const node_set *ns, size_t i);
 typedef struct link_rule {
     node_set from, to;
     bool both_ways;
+    bool after_boot, after_boot_set; /* applied once the cluster formed (default: when down) */
     sim_link_cfg link;
 } link_rule;
 
@@ -85,6 +86,7 @@ typedef struct scenario {
     uint64_t expire_after_min_ms, expire_after_max_ms; /* ... this far ahead */
     sim_runtime_cfg runtime;
     bool two_copies_enforced; /* a second running copy is a violation, not only counted */
+    bool agreement_all_live;  /* scheduler agreement over every live node, not the converged ones */
     int64_t rendezvous_bound; /* -1: the binomial bound of docs/sim.md; else a fixed one */
     uint64_t join_interval_ms, leave_interval_ms; /* 0: none */
     size_t hostile_count;
@@ -258,7 +260,7 @@ struct world {
     series recovery_ms;       /* from a project's last copy stopping to one running again */
     /* What the end of the liveness phase found (checks_projects). */
     uint64_t end_running, end_pending, end_terminated, end_stranded, end_orphans,
-        end_shown_scheduled;
+        end_shown_scheduled, end_unfit_running;
     uint64_t rdv_projects, rdv_nodes, rdv_changed_max, rdv_bound;
     /* Checkers and measures. */
     violation violations[VIOLATIONS_KEPT_MAX];
@@ -339,10 +341,11 @@ bool checks_runtimes_settled(world *w);
  * every project, rendezvous stability. */
 void checks_projects(world *w);
 
-/* The operator's specs (workload.c): draws traits, encodes a spec for
- * `name` into out. 0 or the encoder's error. */
+/* The operator's specs (workload.c): draws traits (an update keeps the
+ * fit of `prev`; NULL: a new project), encodes a spec for `name` into
+ * out. 0 or the encoder's error. */
 int workload_spec(world *w, cara_rng *rng, const char *name, int64_t now_wall_ms,
-                  workload_traits *t, cara_buf *out);
+                  const workload_traits *prev, workload_traits *t, cara_buf *out);
 
 /* The hostile node (hostile.c). */
 int hostile_new(world *w);
