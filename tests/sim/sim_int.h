@@ -117,6 +117,7 @@ struct sim_node {
     size_t conns_count, conns_cap;
     sim_runtime *rt;   /* NULL unless the sim runs projects */
     uint64_t incarnation; /* durable, as the agent's store keeps it: survives crashes */
+    uint64_t core_step_mono_ms; /* the object's next evaluation turn, at the soonest */
 };
 
 #define SIM_MONO_START 1000
