@@ -278,6 +278,15 @@ static void liveness_one(world *w, const size_t *group, size_t count, const char
     int owner = ref.node[0] ? sim_node_of_name(w->s, ref.node, strlen(ref.node)) : -1;
     uint64_t run_gen = 0;
     bool owner_runs = owner >= 0 && sim_runtime_runs(w->s, (size_t)owner, name, &run_gen);
+    /* Placed on a node that left: nothing moves it, and nothing ends its
+     * delete, until failover exists (docs/core.md: a placed project
+     * waits for its node; DESIGN.md §6's forced Terminated after a
+     * timeout is not built either). Counted, not judged. */
+    if (owner >= 0 && w->role[owner] == ROLE_LEFT) {
+        w->end_stranded++;
+        world_log(w, "%s (%s) waits for %s, which left the cluster", name, what, ref.node);
+        return;
+    }
     /* A spec that fits nowhere is not required to run; one placed before
      * it stopped fitting (an update, or a re-apply while its delete was
      * under way) stays on its node, as the object keeps placements. */
@@ -297,13 +306,6 @@ static void liveness_one(world *w, const size_t *group, size_t count, const char
             shown_ok(w, group, count, name, what, v->gen,
                      v->gone ? CARA_PHASE_TERMINATED : CARA_PHASE_PENDING, ""))
             *(v->gone ? &w->end_terminated : &w->end_pending) += 1;
-        return;
-    }
-    /* Placed on a node that left: nothing moves it until failover exists
-     * (docs/core.md: a placed project waits for its node). */
-    if (owner >= 0 && w->role[owner] == ROLE_LEFT) {
-        w->end_stranded++;
-        world_log(w, "%s waits for %s, which left the cluster (no failover yet)", name, ref.node);
         return;
     }
     if (!owner_runs || run_gen != v->gen) {

@@ -4,11 +4,13 @@
 # (each must exit 1 naming that checker first), determinism, the outputs,
 # and the link rule. Prints one PASS or FAIL line per check.
 #
-# CARA_SIM_SEEDS (default 3) sets how many seeds of the smoke scenario run.
+# CARA_SIM_SEEDS (default 3) sets how many seeds of the smoke scenario run;
+# CARA_SIM_JOBS (default 2, the machine's cores) how many runs go at once.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 sim=${BUILD:-build}/cara-sim
 seeds=${CARA_SIM_SEEDS:-3}
+jobs_max=${CARA_SIM_JOBS:-2}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 status=0
@@ -62,24 +64,20 @@ breaks() {
     fi
 }
 
-# ---- Invariants hold -----------------------------------------------------------------
-
-for seed in $(seq 1 "$seeds"); do
-    holds "smoke-seed-$seed" --scenario examples/sim/smoke.yaml --seed "$seed"
-done
-holds partitions --scenario examples/sim/partitions.yaml
-holds clocks --scenario examples/sim/clocks.yaml
-holds scale-100 --nodes 100 --duration 2m --nemesis all --seed 7
-
-# ---- Each checker fires on a scenario built to break it --------------------------------
-
-for checker in record_verifies genuine_only convergence membership acked_durable \
-    scheduler_agreement two_copies liveness rendezvous; do
-    breaks "$checker"
-done
+# Runs a check in the background, at most jobs_max at once; its PASS or
+# FAIL lines are kept, and printed in the order the checks were started.
+job_count=0
+bg() {
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do
+        wait -n
+    done
+    job_count=$((job_count + 1))
+    ("$@" >"$(printf '%s/lines.%03d' "$tmp" "$job_count")" 2>&1) &
+}
 
 # ---- Determinism ------------------------------------------------------------------------
 
+determinism() {
 out=$tmp/det.json
 if "$sim" --scenario examples/sim/smoke.yaml --seed 11 --check-determinism --trace "$tmp/det.trace" \
     --plot "$tmp/det.svg" >"$out" 2>"$tmp/det.err" &&
@@ -102,6 +100,26 @@ if [ -n "$c" ] && [ "$a" != "$c" ]; then
     pass trace-hash-sees-the-run "seed 11 and 12 differ"
 else
     fail trace-hash-sees-the-run "seed 11 and 12 both give $a"
+fi
+}
+
+# ---- Invariants hold, each checker fires on a scenario built to break it, determinism ----
+
+bg holds scale-100 --nodes 100 --duration 2m --nemesis all --seed 7 # the longest first
+for seed in $(seq 1 "$seeds"); do
+    bg holds "smoke-seed-$seed" --scenario examples/sim/smoke.yaml --seed "$seed"
+done
+bg holds partitions --scenario examples/sim/partitions.yaml
+bg holds clocks --scenario examples/sim/clocks.yaml
+for checker in record_verifies genuine_only convergence membership acked_durable \
+    scheduler_agreement two_copies liveness rendezvous; do
+    bg breaks "$checker"
+done
+bg determinism
+wait
+cat "$tmp"/lines.*
+if grep -q '^FAIL' "$tmp"/lines.*; then
+    status=1
 fi
 
 # ---- Outputs -------------------------------------------------------------------------------
