@@ -122,6 +122,16 @@ if grep -q '^FAIL' "$tmp"/lines.*; then
     status=1
 fi
 
+# ---- The node objects decided and the runtimes ran ----------------------------------------
+
+out=$tmp/smoke-seed-1.json
+if grep -q '"node_publishes": [1-9]' "$out" && grep -q '"starts": [1-9]' "$out" &&
+    grep -q '"running": [1-9]' "$out" && grep -q '"terminated": [1-9]' "$out"; then
+    pass projects-run "smoke seed 1: $(sed -n 's/^ *"starts": \([0-9]*\),/\1/p' "$out") starts, $(sed -n 's/^ *"running": \([0-9]*\),/\1/p' "$out") projects running at the end"
+else
+    fail projects-run "smoke seed 1 published no node record, started no copy, or ended with nothing running or terminated"
+fi
+
 # ---- Outputs -------------------------------------------------------------------------------
 
 "$sim" --nodes 8 --duration 60s --seed 3 --trace "$tmp/trace.txt" --plot "$tmp/plot.svg" \
