@@ -2,8 +2,9 @@
  * The driver of one node: what cara-agent's libuv loop does around its
  * node object (src/core/core.h, which owns the gossip object), with the
  * network, clock and disk of simnet.c instead of real ones. This is the
- * only file that calls the node object's API (cara_core_*, and
- * cara_gossip_* on the object's gossip) to drive it: start, inputs,
+ * only file that drives the node object (cara_core_*, and cara_gossip_*
+ * on the object's gossip), with sim_runtime.c, which hands it the
+ * runtime's reports (the checkers only query it): start, inputs,
  * timers, the poll loop after each of them, crash, and restart from the
  * disk. Records stored go to the object as they do in the agent, and its
  * evaluation runs in the poll loop and at its wall-clock deadline (expiry,

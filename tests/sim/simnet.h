@@ -13,8 +13,10 @@
  * The parts:
  *   - simnet.c: the event queue, the network and the clocks of the hosts;
  *   - sim_node.c: the driver of one node object (start, input, timers, the
- *     poll loop, restart from the disk). It is the one place that knows
- *     the node object's API;
+ *     poll loop, restart from the disk). It is the one place that drives
+ *     the node object;
+ *   - sim_runtime.c: the container runtime of each node, which takes the
+ *     object's RUN and DELETE actions and reports back to it;
  *   - sim_store.c: the disk of each node.
  *
  * The network:
