@@ -348,7 +348,8 @@ static void agreement_one(world *w, const size_t *group, size_t count, const cha
  * mean mu (variance at most mu): P(X >= mu + t) <= exp(-t^2 / (2 (mu +
  * t/3))). With t = L/3 + sqrt(L^2/9 + 2 mu L) the tail is e^-L; L =
  * ln(tests / 1e-9) keeps the chance that any of the run's tests exceeds the
- * bound by luck under one in a billion. */
+ * bound by luck under one in a billion. The join's mean, P/(N+1), is below
+ * the leaves' P/N: one bound serves both. */
 static uint64_t binomial_bound(double trials, double p, size_t tests)
 {
     double mu = trials * p, L = log((double)tests / 1e-9);
@@ -356,8 +357,13 @@ static uint64_t binomial_bound(double trials, double p, size_t tests)
     return (uint64_t)floor(mu + t);
 }
 
+/* Leaves tested: every node up to this many, else this many spread evenly
+ * (each test hashes every project against every node: P x N weights). */
+#define RDV_LEAVES_MAX 16
+
 typedef struct rdv {
     cara_sched_node *nodes; /* ready ones, and one slot more for a joiner */
+    cara_sched_node *tmp;   /* room for a copy of nodes */
     size_t count;
     int *base;              /* scheduler of each project */
 } rdv;
@@ -368,7 +374,7 @@ typedef struct rdv {
 static uint64_t rdv_moves(const proj_list *pl, rdv *r, size_t skip, uint64_t *stray)
 {
     uint64_t moved = 0;
-    cara_sched_node tmp[SIM_NODES_MAX + 1];
+    cara_sched_node *tmp = r->tmp;
     size_t n = 0;
     for (size_t k = 0; k < r->count + (skip == SIZE_MAX); k++)
         if (k != skip)
@@ -394,23 +400,26 @@ static void rendezvous_check(world *w, size_t ref, const proj_list *pl)
         return;
     rdv r = {0};
     r.nodes = cara_env_calloc(w->env, ns->count + 1, sizeof *r.nodes);
+    r.tmp = cara_env_calloc(w->env, ns->count + 1, sizeof *r.tmp);
     r.base = cara_env_calloc(w->env, pl->count, sizeof *r.base);
-    CARA_ASSERT(r.nodes != NULL && r.base != NULL);
+    CARA_ASSERT(r.nodes != NULL && r.tmp != NULL && r.base != NULL);
     for (size_t k = 0; k < ns->count; k++)
         if (ns->items[k].ready)
             r.nodes[r.count++] = ns->items[k];
     r.nodes[r.count] = (cara_sched_node){.name = "joiner", .ready = true, .schedulable = true};
     for (size_t p = 0; p < pl->count; p++)
         r.base[p] = cara_sched_scheduler_of(pl->names[p], r.nodes, r.count);
-    size_t tests = r.count + 1;
+    size_t leaves = r.count < RDV_LEAVES_MAX ? r.count : RDV_LEAVES_MAX;
+    size_t tests = leaves + 1;
     uint64_t bound = w->sc.rendezvous_bound >= 0
                          ? (uint64_t)w->sc.rendezvous_bound
                          : binomial_bound((double)pl->count, 1.0 / (double)r.count, tests);
     w->rdv_projects = pl->count;
     w->rdv_nodes = r.count;
     w->rdv_bound = bound;
-    for (size_t k = 0; k <= r.count; k++) {
-        bool join = k == r.count;
+    for (size_t t = 0; t < tests; t++) {
+        bool join = t == leaves;
+        size_t k = join ? r.count : t * r.count / leaves;
         uint64_t stray = 0, moved = rdv_moves(pl, &r, join ? SIZE_MAX : k, &stray);
         if (moved > w->rdv_changed_max)
             w->rdv_changed_max = moved;
@@ -424,6 +433,7 @@ static void rendezvous_check(world *w, size_t ref, const proj_list *pl)
         }
     }
     cara_env_free(w->env, r.nodes);
+    cara_env_free(w->env, r.tmp);
     cara_env_free(w->env, r.base);
 }
 

@@ -78,29 +78,29 @@ bg() {
 # ---- Determinism ------------------------------------------------------------------------
 
 determinism() {
-out=$tmp/det.json
-if "$sim" --scenario examples/sim/smoke.yaml --seed 11 --check-determinism --trace "$tmp/det.trace" \
-    --plot "$tmp/det.svg" >"$out" 2>"$tmp/det.err" &&
-    grep -q '"same": true' "$out"; then
-    pass determinism "one seed, one trace hash: $(field "$out" trace_hash)"
-else
-    fail determinism "$(head -n 1 "$tmp/det.err")"
-fi
-a=$(field "$out" trace_hash)
-"$sim" --scenario examples/sim/smoke.yaml --seed 11 --no-memo >"$tmp/nomemo.json" 2>/dev/null
-b=$(field "$tmp/nomemo.json" trace_hash)
-if [ -n "$a" ] && [ "$a" = "$b" ]; then
-    pass memo-changes-nothing "the trace hash is the same without the memo of public-key operations"
-else
-    fail memo-changes-nothing "with the memo $a, without $b"
-fi
-"$sim" --scenario examples/sim/smoke.yaml --seed 12 >"$tmp/other.json" 2>/dev/null
-c=$(field "$tmp/other.json" trace_hash)
-if [ -n "$c" ] && [ "$a" != "$c" ]; then
-    pass trace-hash-sees-the-run "seed 11 and 12 differ"
-else
-    fail trace-hash-sees-the-run "seed 11 and 12 both give $a"
-fi
+    out=$tmp/det.json
+    if "$sim" --scenario examples/sim/smoke.yaml --seed 11 --check-determinism --trace "$tmp/det.trace" \
+        --plot "$tmp/det.svg" >"$out" 2>"$tmp/det.err" &&
+        grep -q '"same": true' "$out"; then
+        pass determinism "one seed, one trace hash: $(field "$out" trace_hash)"
+    else
+        fail determinism "$(head -n 1 "$tmp/det.err")"
+    fi
+    a=$(field "$out" trace_hash)
+    "$sim" --scenario examples/sim/smoke.yaml --seed 11 --no-memo >"$tmp/nomemo.json" 2>/dev/null
+    b=$(field "$tmp/nomemo.json" trace_hash)
+    if [ -n "$a" ] && [ "$a" = "$b" ]; then
+        pass memo-changes-nothing "the trace hash is the same without the memo of public-key operations"
+    else
+        fail memo-changes-nothing "with the memo $a, without $b"
+    fi
+    "$sim" --scenario examples/sim/smoke.yaml --seed 12 >"$tmp/other.json" 2>/dev/null
+    c=$(field "$tmp/other.json" trace_hash)
+    if [ -n "$c" ] && [ "$a" != "$c" ]; then
+        pass trace-hash-sees-the-run "seed 11 and 12 differ"
+    else
+        fail trace-hash-sees-the-run "seed 11 and 12 both give $a"
+    fi
 }
 
 # ---- Invariants hold, each checker fires on a scenario built to break it, determinism ----
@@ -157,6 +157,18 @@ if [ "$rc" -eq 2 ] && grep -q 'network: unknown key "lost"' "$tmp/bad.err"; then
     pass bad-scenario "refused: $(head -n 1 "$tmp/bad.err")"
 else
     fail bad-scenario "exit $rc: $(head -n 1 "$tmp/bad.err")"
+fi
+printf 'nodes: 4\nruntime:\n  pull_fail: 1%%\n' >"$tmp/bad3.yaml"
+"$sim" --scenario "$tmp/bad3.yaml" >/dev/null 2>"$tmp/bad3.err"
+rc=$?
+printf 'nodes: 4\nchecks:\n  two_copies: maybe\n' >"$tmp/bad4.yaml"
+"$sim" --scenario "$tmp/bad4.yaml" >/dev/null 2>"$tmp/bad4.err"
+rc4=$?
+if [ "$rc" -eq 2 ] && grep -q 'runtime: unknown key "pull_fail"' "$tmp/bad3.err" &&
+    [ "$rc4" -eq 2 ] && grep -q 'two_copies: enforce or count' "$tmp/bad4.err"; then
+    pass bad-runtime-and-checks "refused: $(head -n 1 "$tmp/bad3.err")"
+else
+    fail bad-runtime-and-checks "exit $rc and $rc4: $(head -n 1 "$tmp/bad3.err") / $(head -n 1 "$tmp/bad4.err")"
 fi
 "$sim" --nemesis isolate,earthquake >/dev/null 2>"$tmp/bad2.err"
 rc=$?
