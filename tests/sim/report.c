@@ -188,6 +188,7 @@ static json_t *projects_json(world *w)
     I(end, "orphan_copies", w->end_orphans);
     I(end, "unfit_running_where_placed", w->end_unfit_running);
     I(end, "shown_scheduled_while_running", w->end_shown_scheduled);
+    I(end, "shown_scheduled_while_gone", w->end_gone_shown_scheduled);
     json_object_set_new(o, "at_end", end);
     I(rdv, "projects", w->rdv_projects);
     I(rdv, "nodes", w->rdv_nodes);

@@ -111,6 +111,7 @@ for seed in $(seq 1 "$seeds"); do
 done
 bg holds partitions --scenario examples/sim/partitions.yaml
 bg holds clocks --scenario examples/sim/clocks.yaml
+bg holds runtime --scenario examples/sim/runtime.yaml
 for checker in record_verifies genuine_only convergence membership acked_durable \
     scheduler_agreement two_copies liveness rendezvous; do
     bg breaks "$checker"
