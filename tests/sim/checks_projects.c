@@ -56,6 +56,9 @@ void checks_runtime_tap(void *ctx, sim *s, int node, const char *project, uint64
     size_t other;
     uint64_t other_gen = 0;
     uint32_t count = runners(w, project, &other, (size_t)node, &other_gen);
+    world_trace(w, "%s's runtime %s %s generation %llu (%u copies now)",
+                sim_name(w->s, (size_t)node), running ? "runs" : "stops", project,
+                (unsigned long long)generation, count);
     if (!running) {
         w->copies_stopped++;
         if (k != NULL && count == 0 && k->down_since_ms == SIM_NEVER && !k->deleted)
