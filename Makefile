@@ -33,7 +33,7 @@ UNIT_SRC  = $(wildcard tests/unit/*.c)
 # node driver): core-only code, linked into the unit tests that drive gossip
 # node objects through it, and into cara-sim with the rest of tests/sim
 # (the world, nemeses, checkers, scenario files, report, command line).
-SIM_SRC   = tests/sim/simnet.c tests/sim/sim_node.c tests/sim/sim_store.c
+SIM_SRC   = tests/sim/simnet.c tests/sim/sim_node.c tests/sim/sim_store.c tests/sim/sim_runtime.c
 UNIT_SRC += $(SIM_SRC)
 CARA_SIM_SRC = $(filter-out $(SIM_SRC),$(wildcard tests/sim/*.c))
 # cara-sim remembers the answers of a few pure public-key operations that a

@@ -259,6 +259,9 @@ void agent_fence_tick(cara_agent *a)
 {
     if (a->stopping)
         return;
+    /* A step every tick keeps the majority stamp current in a quiet
+     * cluster (nothing else may step the node object for minutes). */
+    arm(a);
     cara_core_fence_state f;
     cara_core_fence_get(a->core, &f);
     /* Written every few seconds, not every tick (each write is a sync): a

@@ -39,9 +39,12 @@ static void write_placement(cara_core *c, const char *project, uint64_t generati
         cond[1] = *extra;
     cara_project_status st = {.phase = phase, .node_ref = (char *)node, .conditions = cond,
                               .conditions_count = extra != NULL ? 2 : 1};
-    if (write_project_record(c, CARA_CRDT_PLACEMENT, project, generation, &st) == 0)
+    if (write_project_record(c, CARA_CRDT_PLACEMENT, project, generation, &st) == 0) {
         core_event_add(c, project, phase == CARA_PHASE_PENDING ? "Warning" : "Normal",
                        reason, c->now_wall_ms, "%s", message);
+        cara_env_logf(c->env, CARA_LOG_INFO, "core", "project=%s placement=%s node=%s reason=%s",
+                      project, cara_phase_name(phase), node != NULL ? node : "-", reason);
+    }
 }
 
 static const cara_condition *cond_of(const cara_project_status *st, const char *type)
@@ -69,13 +72,59 @@ static void wake_at(core_project *p, int64_t t)
  * else the placement. Records for a generation above the spec's are
  * ignored: they describe nothing that exists. */
 
+static const cara_sched_node *node_item(const cara_core_nodes *ns, const char *name);
+
+/* The last resort of placement_of: a placement by a node ranked below the
+ * scheduler that names a node this reader does not hold Ready. Such a
+ * node was the scheduler while the present one was away (a restart, a
+ * join whose view is still filling in). Reading it sends the project into
+ * the NotReady grace rather than into a fresh placement beside a copy
+ * that may still run. One naming a Ready node is never read: that is
+ * what keeps a hostile node's placement (naming itself) from steering
+ * projects (docs/crdt.md); a Ready owner is found by its STATUS instead
+ * (reported_runner). */
+typedef struct low_hint_ctx {
+    cara_core *c;
+    const cara_core_nodes *ns;
+    uint64_t gen;
+    cara_crdt_record best;
+    bool have;
+} low_hint_ctx;
+
+static int low_hint(void *ctx, const cara_crdt_record *r)
+{
+    low_hint_ctx *x = ctx;
+    if (r->generation > x->gen || (x->have && r->hlc <= x->best.hlc))
+        return 0;
+    cara_project_status *st = NULL;
+    if (cara_project_status_decode(x->c->env, r->value, r->value_bytes, NULL, &st) != 0)
+        return 0;
+    const cara_sched_node *n = st->node_ref != NULL ? node_item(x->ns, st->node_ref) : NULL;
+    if (st->node_ref != NULL && (n == NULL || !n->ready) && st->phase != CARA_PHASE_PENDING &&
+        st->phase != CARA_PHASE_TERMINATED) {
+        x->best = *r;
+        x->have = true;
+    }
+    cara_project_status_free(x->c->env, st);
+    return 0;
+}
+
 static bool placement_of(cara_core *c, const char *project, uint64_t generation,
                          cara_crdt_record *out, bool *by_scheduler)
 {
     *by_scheduler = false;
     const cara_core_nodes *ns = cara_core_nodes_get(c);
-    return ns != NULL && cara_sched_placement_of(c->crdt, project, generation, ns->items,
-                                                 ns->count, out, by_scheduler);
+    if (ns == NULL)
+        return false;
+    if (cara_sched_placement_of(c->crdt, project, generation, ns->items, ns->count, out,
+                                by_scheduler))
+        return true;
+    low_hint_ctx x = {.c = c, .ns = ns, .gen = generation};
+    (void)cara_crdt_foreach_author(c->crdt, CARA_CRDT_PLACEMENT, (const uint8_t *)project,
+                                   strlen(project), low_hint, &x);
+    if (x.have)
+        *out = x.best;
+    return x.have;
 }
 
 int cara_core_project_status(cara_core *c, const char *name, uint64_t generation,
@@ -355,6 +404,82 @@ static void not_ready(cara_core *c, core_project *p, const proj_view *v, cara_co
     write_placement(c, v->name, v->gen, CARA_PHASE_PENDING, NULL, "Unschedulable", msg, NULL);
 }
 
+/* A scheduler that finds no placement it may read (it just became the
+ * scheduler, and its predecessor ranked below it: a node that was the
+ * scheduler while this one was away) must not place afresh a project
+ * that runs: it keeps it where a Ready node reports running it (its own
+ * STATUS, at most this generation). Several such reports (a copy that
+ * has not stopped yet): the highest placement weight, as every
+ * scheduler would choose. */
+typedef struct adopt_ctx {
+    cara_core *c;
+    const cara_core_nodes *ns;
+    uint64_t gen;
+    const char *best;
+    uint64_t best_w;
+    const char *project;
+} adopt_ctx;
+
+static int adopt_one(void *ctx, const cara_crdt_record *r)
+{
+    adopt_ctx *x = ctx;
+    if (r->generation > x->gen)
+        return 0;
+    cara_project_status *st = NULL;
+    if (cara_project_status_decode(x->c->env, r->value, r->value_bytes, NULL, &st) != 0)
+        return 0;
+    const cara_sched_node *n = st->node_ref != NULL ? node_item(x->ns, st->node_ref) : NULL;
+    uint8_t pk[CARA_CRDT_PK_BYTES];
+    bool runs = n != NULL && n->ready &&
+                (st->phase == CARA_PHASE_RUNNING || st->phase == CARA_PHASE_SCHEDULED ||
+                 st->phase == CARA_PHASE_FAILED) &&
+                cara_crdt_node_key_of(x->c->crdt, n->name, pk) == 0 &&
+                memcmp(pk, r->author, CARA_CRDT_PK_BYTES) == 0;
+    if (runs) {
+        uint64_t w = cara_sched_place_weight(x->project, n->name);
+        if (x->best == NULL || w > x->best_w) {
+            x->best = n->name;
+            x->best_w = w;
+        }
+    }
+    cara_project_status_free(x->c->env, st);
+    return 0;
+}
+
+static const char *reported_runner(cara_core *c, const proj_view *v, const cara_core_nodes *ns)
+{
+    adopt_ctx x = {.c = c, .ns = ns, .gen = v->gen, .project = v->name};
+    (void)cara_crdt_foreach_author(c->crdt, CARA_CRDT_STATUS, (const uint8_t *)v->name,
+                                   strlen(v->name), adopt_one, &x);
+    return x.best;
+}
+
+/* A placed project whose spec no longer fits its node (an update changed
+ * the node selector or the requests) is placed again, through the same
+ * hand-off as a drain. True when it was handled. */
+static bool refit(cara_core *c, const proj_view *v, cara_core_nodes *ns,
+                  const cara_sched_node *oi)
+{
+    if (v->spec == NULL || cara_sched_fits_node(v->spec, oi))
+        return false;
+    cara_sched_verdict verdict = place(c, v->spec, ns);
+    char msg[256];
+    if (verdict.index < 0 || strcmp(ns->items[verdict.index].name, oi->name) == 0) {
+        char why[160];
+        cara_sched_explain(&verdict, ns->count, why, sizeof why);
+        snprintf(msg, sizeof msg, "the spec no longer fits node %s and nothing else does: %s",
+                 oi->name, why);
+        write_placement(c, v->name, v->gen, CARA_PHASE_PENDING, NULL, "Unschedulable", msg, NULL);
+        return true;
+    }
+    const char *to = ns->items[verdict.index].name;
+    snprintf(msg, sizeof msg, "the spec no longer fits node %s: moved to node %s", oi->name, to);
+    cara_condition extra = {.type = "MovedFrom", .status = CARA_COND_TRUE, .reason = "SpecChanged",
+                            .message = (char *)oi->name, .last_transition_wall_ms = c->now_wall_ms};
+    write_placement(c, v->name, v->gen, CARA_PHASE_SCHEDULED, to, "Rescheduled", msg, &extra);
+    return true;
+}
+
 /* The scheduler's part: place a project that has no live placement, keep
  * or move one that has. */
 static void schedule(cara_core *c, core_project *p, const proj_view *v, cara_core_nodes *ns)
@@ -368,6 +493,8 @@ static void schedule(cara_core *c, core_project *p, const proj_view *v, cara_cor
     if (oi != NULL && shown != NULL &&
         drain_move(c, v->name, v->spec, v->gen, shown, ns, v->owner))
         return;
+    if (oi != NULL && refit(c, v, ns, oi))
+        return;
     if (oi != NULL) {
         if (v->place_mine && cond_of(v->place, "NotReadyAt") == NULL)
             return;
@@ -380,6 +507,13 @@ static void schedule(cara_core *c, core_project *p, const proj_view *v, cara_cor
                  v->place_mine ? ": the node is ready again" : " by the new scheduler");
         write_placement(c, v->name, v->gen, v->phase, v->owner,
                         v->place_mine ? "NodeReady" : "Scheduled", msg, NULL);
+        return;
+    }
+    const char *runner = v->place == NULL ? reported_runner(c, v, ns) : NULL;
+    if (runner != NULL) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "node %s runs it: placement kept by the new scheduler", runner);
+        write_placement(c, v->name, v->gen, CARA_PHASE_RUNNING, runner, "Scheduled", msg, NULL);
         return;
     }
     cara_sched_verdict verdict = place(c, v->spec, ns);
@@ -419,6 +553,8 @@ static bool remove_copy(cara_core *c, core_project *p, bool force)
     if (!hand_over(c, p, &act))
         return false;
     c->stats.deletes++;
+    cara_env_logf(c->env, CARA_LOG_INFO, "core", "project=%s remove copy%s", p->name,
+                  force ? " (forced)" : "");
     p->report_generation = p->owned_generation;
     p->owned_generation = 0;
     p->owned_deleting = false;
@@ -503,6 +639,8 @@ static void own(cara_core *c, core_project *p, proj_view *v, bool gone, bool min
     if (!hand_over(c, p, &act))
         return;
     c->stats.runs++;
+    cara_env_logf(c->env, CARA_LOG_INFO, "core", "project=%s run generation=%llu", p->name,
+                  (unsigned long long)v->gen);
     p->owned_generation = v->gen;
     p->report_generation = v->gen;
     p->owned_deleting = false;

@@ -20,6 +20,12 @@
  * interval and is probed by about one, so a node that hears nothing for
  * this many intervals has lost its link, not a peer. */
 #define CORE_ISOLATION_PROBES 5
+/* Probes in a row without an ack that count as a cut link: a node whose
+ * link fails one way still hears its peers, so only its own probes tell.
+ * Two, because a dead member takes one probe and the next is a live one;
+ * Lifeguard's multiplier stretches the second period (about 4 s), which
+ * keeps the detection near the isolation window. */
+#define CORE_ISOLATION_FAILED_PROBES 2
 /* What the grace allows, beyond the fence timeout, the isolation window
  * and the clock skew, for the runtime to kill what the fence stops. */
 #define CORE_FENCE_STOP_MS 5000
@@ -56,6 +62,7 @@ int64_t core_grace_ms(const cara_core *c)
 /* Counts the admitted nodes known and those seen, this node included. */
 static void count_view(cara_core *c, size_t *seen, size_t *known, bool *isolated)
 {
+    c->fence.newest_contact_mono_ms = 0;
     *seen = 1;
     *known = 1;
     *isolated = false;
@@ -78,8 +85,10 @@ static void count_view(cara_core *c, size_t *seen, size_t *known, bool *isolated
         if (m.state == CARA_GOSSIP_ALIVE && m.last_contact_mono_ms != 0)
             (*seen)++;
     }
+    c->fence.newest_contact_mono_ms = newest;
     *isolated = *known > 1 &&
-                (newest == 0 || c->now_mono_ms > newest + isolation_ms(c));
+                (newest == 0 || c->now_mono_ms > newest + isolation_ms(c) ||
+                 cara_gossip_probe_fail_streak(c->gossip) >= CORE_ISOLATION_FAILED_PROBES);
 }
 
 static void mark_owned(cara_core *c)
@@ -154,7 +163,8 @@ void core_fence_update(cara_core *c)
         f->lost_mono_ms = c->now_mono_ms ? c->now_mono_ms : 1;
         cara_env_logf(c->env, CARA_LOG_WARN, "core",
                       "majority lost: %zu of %zu nodes seen%s; fencing in %u s unless it returns",
-                      f->seen, f->known, isolated ? " (no member heard from lately)" : "",
+                      f->seen, f->known,
+                      isolated ? " (no member heard from lately, or probes unanswered)" : "",
                       c->timers.fence_timeout_s);
     }
     if (!f->fenced && c->now_mono_ms >= f->lost_mono_ms + (uint64_t)fence_ms) {
@@ -182,10 +192,18 @@ uint64_t cara_core_next_deadline_mono_ms(const cara_core *c)
     const core_fence *f = &c->fence;
     if (c->gossip == NULL || f->disabled)
         return UINT64_MAX;
-    /* While anything about the fence can change, look once an interval:
-     * membership moves the count at that pace. */
+    if (!f->started)
+        return 0;
+    /* Membership's changes come as events (a step follows them); what
+     * moves without one is the time: the isolation window running out
+     * while a majority is seen, and, without one, contact coming back
+     * (looked at once an interval) or the fence timeout. */
     uint64_t iv = c->probe_interval_ms ? c->probe_interval_ms : 1000;
-    return c->now_mono_ms + iv;
+    if (!f->majority || !f->synced)
+        return c->now_mono_ms + iv;
+    if (f->known <= 1)
+        return UINT64_MAX;
+    return f->newest_contact_mono_ms + isolation_ms(c) + 1;
 }
 
 void cara_core_fence_get(const cara_core *c, cara_core_fence_state *out)

@@ -15,6 +15,7 @@ typedef struct core_fence {
     size_t seen, known;
     uint64_t lost_mono_ms; /* when the majority was lost; 0 while seen */
     uint64_t sync_asked_mono_ms;
+    uint64_t newest_contact_mono_ms; /* the latest contact with any member */
     int64_t majority_wall_ms; /* the last time a majority was seen; 0: never known */
 } core_fence;
 

@@ -1090,6 +1090,11 @@ int cara_gossip_members_foreach(const cara_gossip *g,
     return cara_swim_members_foreach(g->swim, foreach_one, &f);
 }
 
+uint32_t cara_gossip_probe_fail_streak(const cara_gossip *g)
+{
+    return cara_swim_probe_fail_streak(g->swim);
+}
+
 size_t cara_gossip_live_count(const cara_gossip *g)
 {
     return cara_swim_alive_count(g->swim) + cara_swim_suspect_count(g->swim);

@@ -265,6 +265,10 @@ int cara_gossip_members_foreach(const cara_gossip *g,
  * tick rather than at the next interval (a node that must know it is up
  * to date before acting; docs/scheduling.md). */
 void cara_gossip_sync_soon(cara_gossip *g);
+/* Probes in a row that got no ack, directly or through a relay: a node
+ * whose own link fails one way still hears its peers, but its probes go
+ * unanswered (docs/scheduling.md, "Fencing"). */
+uint32_t cara_gossip_probe_fail_streak(const cara_gossip *g);
 /* Members alive or suspect, this node included. */
 size_t cara_gossip_live_count(const cara_gossip *g);
 bool cara_gossip_joined(const cara_gossip *g); /* welcomed, or no seed given */

@@ -68,6 +68,7 @@ struct cara_swim {
     uint32_t incarnation;
     bool leaving;
     uint32_t lhm; /* Lifeguard's local health multiplier, 0 = healthy */
+    uint32_t fail_streak; /* probes in a row that got no ack, direct or indirect */
     uint64_t self_h; /* name_hash of our name */
 
     member *members; /* CARA_SWIM_MEMBERS_MAX slots */
@@ -842,6 +843,7 @@ static void probe_fail(cara_swim *s, uint64_t now_mono_ms)
     probe *p = &s->probe;
     p->active = false;
     s->stats.probes_failed_count++;
+    s->fail_streak++;
     lhm_add(s, (int)(p->relays_count - p->nacks_count));
     member *m = &s->members[p->slot];
     if (m->state == CARA_SWIM_ALIVE || m->state == CARA_SWIM_SUSPECT)
@@ -894,6 +896,7 @@ static void recv_ack(cara_swim *s, const cara_swim_id *from, uint32_t seq)
          relay_index(p->relays, p->relays_count, from) >= 0)) {
         p->active = false;
         s->stats.acks_received_count++;
+        s->fail_streak = 0;
         lhm_add(s, -1);
         return;
     }
@@ -1217,6 +1220,11 @@ size_t cara_swim_suspect_count(const cara_swim *s)
 uint32_t cara_swim_local_health(const cara_swim *s)
 {
     return s->lhm;
+}
+
+uint32_t cara_swim_probe_fail_streak(const cara_swim *s)
+{
+    return s->fail_streak;
 }
 
 uint32_t cara_swim_incarnation(const cara_swim *s)

@@ -219,6 +219,8 @@ size_t cara_swim_alive_count(const cara_swim *s);   /* ourselves included */
 uint32_t cara_swim_digest(const cara_swim *s);
 size_t cara_swim_suspect_count(const cara_swim *s);
 uint32_t cara_swim_local_health(const cara_swim *s); /* 0 = healthy */
+/* Probes in a row that got no ack, directly or through a relay. */
+uint32_t cara_swim_probe_fail_streak(const cara_swim *s);
 uint32_t cara_swim_incarnation(const cara_swim *s);
 /* Current retransmissions per update: retransmit_mult * ceil(log10(N+1)). */
 uint32_t cara_swim_retransmit_limit(const cara_swim *s);

@@ -31,40 +31,39 @@ static bool better_hint(const cara_crdt_record *r, uint64_t w, const cara_crdt_r
     return w > best_w;
 }
 
-/* cara_sched_placement_of: the placement a node reads for `project`: the one its scheduler
- * wrote; without one (the scheduler just changed), the newest written by
- * a node that ranks above the scheduler, which is to say a node that was
- * the scheduler while it was Ready (it outranks the present one). A node
- * ranked below the scheduler can never have been it while the scheduler
- * was Ready, so what it writes is never read: that is what keeps a
- * hostile node's placement from steering projects. *by_scheduler says
- * whether the answer is the scheduler's own. */
+/* cara_sched_placement_of: the placement a node reads for `project`: the
+ * newest written by its scheduler or by a node that ranks above the
+ * scheduler, which is to say a node that was the scheduler while it was
+ * Ready (it outranks the present one). Taking the newest of them, not the
+ * scheduler's own first, makes readers whose views of membership differ
+ * (one holds the higher node Ready, the other not yet or no longer) read
+ * the same placement: the last decision made, by whichever of them made
+ * it. A node ranked below the scheduler can never have been it while the
+ * scheduler was Ready, so what it writes is not read here: that is what
+ * keeps a hostile node's placement from steering projects (the node
+ * object has one narrower fallback: docs/scheduling.md). *by_scheduler
+ * says whether the answer is the scheduler's own. */
 bool cara_sched_placement_of(const cara_crdt *s, const char *project, uint64_t generation,
                              const cara_sched_node *nodes, size_t count, cara_crdt_record *out,
                              bool *by_scheduler)
 {
     *by_scheduler = false;
     int sched = cara_sched_scheduler_of(project, nodes, count);
-    if (sched >= 0 &&
-        cara_sched_record_of_node(s, CARA_CRDT_PLACEMENT, project, nodes[sched].name, generation, out)) {
-        *by_scheduler = true;
-        return true;
-    }
     uint64_t floor_w = sched >= 0 ? cara_sched_weight(project, nodes[sched].name) : 0;
     uint64_t best_w = 0;
     bool have = false;
     for (size_t i = 0; i < count; i++) {
         cara_crdt_record r;
         uint64_t w = cara_sched_weight(project, nodes[i].name);
-        if ((sched >= 0 && w <= floor_w) ||
+        if ((sched >= 0 && w < floor_w) ||
             !cara_sched_record_of_node(s, CARA_CRDT_PLACEMENT, project, nodes[i].name, generation, &r))
             continue;
         if (better_hint(&r, w, out, best_w, have)) {
             *out = r;
             best_w = w;
             have = true;
+            *by_scheduler = sched >= 0 && (int)i == sched;
         }
     }
     return have;
 }
-

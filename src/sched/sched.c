@@ -89,6 +89,13 @@ static bool fits(uint64_t want, uint64_t capacity, uint64_t allocated)
     return allocated <= capacity && want <= capacity - allocated;
 }
 
+bool cara_sched_fits_node(const cara_project *p, const cara_sched_node *n)
+{
+    cara_resources want = cara_sched_requests(p);
+    return selector_matches(p, n) && fits(want.cpu_millis, n->capacity.cpu_millis, 0) &&
+           fits(want.memory_bytes, n->capacity.memory_bytes, 0);
+}
+
 cara_sched_verdict cara_sched_place(const cara_project *p, const cara_sched_node *nodes,
                                     size_t count)
 {

@@ -103,6 +103,12 @@ cara_resources cara_sched_requests(const cara_project *p);
 cara_sched_verdict cara_sched_place(const cara_project *p, const cara_sched_node *nodes,
                                     size_t count);
 
+/* Whether `p` could run on `n` at all: its labels include the node
+ * selector and its capacity (not what is free) holds the requests. What
+ * a placed project is checked against when its spec changes: a spec that
+ * no longer fits its node is placed again. */
+bool cara_sched_fits_node(const cara_project *p, const cara_sched_node *n);
+
 /* Writes a one-line explanation of a verdict with index -1 ("0 of 3 nodes
  * fit: 1 not ready, 2 lack memory") into out. */
 void cara_sched_explain(const cara_sched_verdict *v, size_t count, char *out, size_t cap);

@@ -46,7 +46,7 @@ static size_t live_count(const world *w)
     return c;
 }
 
-static op_key *key_by_name(world *w, const uint8_t *key, size_t len)
+op_key *world_key_by_name(world *w, const uint8_t *key, size_t len)
 {
     /* Names are "p" and at least four digits: their index. */
     if (len < 5 || len > 12 || key[0] != 'p')
@@ -169,7 +169,7 @@ static void tap_change(void *ctx, sim *s, int node, const cara_crdt_change *c)
     if (w->h != NULL)
         hostile_tap_change(w, node, c);
     if (r.kind == CARA_CRDT_PROJECT || r.kind == CARA_CRDT_TOMBSTONE) {
-        const op_key *k = key_by_name(w, r.key, r.key_bytes);
+        const op_key *k = world_key_by_name(w, r.key, r.key_bytes);
         if (k != NULL)
             spread_note(w, node, k, r.generation);
     }
@@ -268,7 +268,7 @@ static void tap_event(void *ctx, sim *s, int node, const cara_gossip_event *ev)
 void checks_install(world *w)
 {
     sim_taps t = {.on_datagram = tap_datagram, .on_event = tap_event, .on_change = tap_change,
-                  .on_stored = tap_stored, .ctx = w};
+                  .on_stored = tap_stored, .on_runtime = checks_runtime_tap, .ctx = w};
     sim_set_taps_all(w->s, &t);
 }
 

@@ -181,40 +181,53 @@ static void forge(world *w, int kind, const char *key, const uint8_t *value, siz
     cara_buf_free(&b);
 }
 
+/* A node record naming `victim`, well formed: only its signature (the
+ * hostile node's key, not the victim's) can betray it. */
+static void node_value(world *w, size_t victim, cara_buf *out)
+{
+    cara_node n = {.name = (char *)sim_name(w->s, victim), .state = CARA_NODE_READY,
+                   .capacity = {.cpu_millis = 64000, .memory_bytes = 1ull << 40}};
+    CARA_ASSERT(cara_node_encode(&n, out) == 0);
+}
+
+/* Values are well formed (a spec the operator could have written, a node
+ * record), so that what refuses them is the check of who signed them, not
+ * the check of their shape. */
 static void forge_record(world *w, int action)
 {
     hostile *h = w->h;
     const uint8_t *pk = sim_pk(w->s, h->node), *sk = sim_sk(w->s, h->node);
     char key[24];
-    uint8_t value[64];
-    cara_rng_bytes(&h->rng, value, sizeof value);
+    cara_buf v;
+    cara_buf_init(&v, w->env, CARA_SPEC_BYTES_MAX);
+    workload_traits t;
     switch (action) {
     case A_FORGE_SPEC:
         /* A live key of the operator's, so that accepting it would matter. */
         snprintf(key, sizeof key, "p%04llu",
                  (unsigned long long)(w->keys_count ? cara_rng_below(&h->rng, w->keys_count) : 0));
-        forge(w, CARA_CRDT_PROJECT, key, value, sizeof value, pk, sk);
+        CARA_ASSERT(workload_spec(w, &h->rng, key, sim_true_wall(w->s), NULL, &t, &v) == 0);
+        forge(w, CARA_CRDT_PROJECT, key, v.data, v.len, pk, sk);
         break;
-    case A_FORGE_ADMISSION: {
-        cara_buf v;
-        cara_buf_init(&v, w->env, 256);
+    case A_FORGE_ADMISSION:
         CARA_ASSERT(cara_crdt_admission_encode(h->rogue_pk, true, &v) == 0);
         forge(w, CARA_CRDT_ADMISSION, "rogue", v.data, v.len, pk, sk);
-        cara_buf_free(&v);
         break;
-    }
     case A_FORGE_NODE_RECORD: {
         size_t victim = (size_t)cara_rng_below(&h->rng, w->sc.nodes);
-        forge(w, CARA_CRDT_NODE, sim_name(w->s, victim), value, sizeof value, pk, sk);
+        node_value(w, victim, &v);
+        forge(w, CARA_CRDT_NODE, sim_name(w->s, victim), v.data, v.len, pk, sk);
         break;
     }
     case A_LEAKED_KEY_SPEC:
         snprintf(key, sizeof key, "x%04llu", (unsigned long long)h->forged_seq);
-        forge(w, CARA_CRDT_PROJECT, key, value, sizeof value, sim_operator_pk(w->s),
+        CARA_ASSERT(workload_spec(w, &h->rng, key, sim_true_wall(w->s), NULL, &t, &v) == 0);
+        forge(w, CARA_CRDT_PROJECT, key, v.data, v.len, sim_operator_pk(w->s),
               sim_operator_sk(w->s));
         break;
     default: CARA_UNREACHABLE();
     }
+    cara_buf_free(&v);
 }
 
 /* ---- Datagrams ---------------------------------------------------------------------- */

@@ -151,6 +151,51 @@ static json_t *operator_json(const world *w)
     json_object_set_new(o, "never_spread", json_integer((json_int_t)w->writes_lost_unspread));
     json_object_set_new(o, "joins", json_integer((json_int_t)w->joins));
     json_object_set_new(o, "leaves", json_integer((json_int_t)w->leaves));
+    json_object_set_new(o, "projects", json_integer((json_int_t)w->keys_count));
+    json_object_set_new(o, "expiring", json_integer((json_int_t)w->expiring));
+    return o;
+}
+
+/* What the node objects decided and the runtimes did (docs/sim.md,
+ * "The summary"). */
+static json_t *projects_json(world *w)
+{
+    sim_stats st;
+    sim_stats_get(w->s, &st);
+    json_t *o = json_object(), *rt = json_object(), *end = json_object(), *rdv = json_object();
+#define I(obj, name, v) json_object_set_new(obj, name, json_integer((json_int_t)(v)))
+    I(rt, "runs", st.rt_runs);
+    I(rt, "deletes", st.rt_deletes);
+    I(rt, "starts", st.rt_starts);
+    I(rt, "pull_failures", st.rt_pull_failures);
+    I(rt, "exits", st.rt_exits);
+    I(rt, "killed_by_crashes", st.rt_crash_kills);
+    I(rt, "copies_started", w->copies_started);
+    I(rt, "copies_stopped", w->copies_stopped);
+    I(o, "node_publishes", st.node_publishes);
+    json_object_set_new(o, "runtime", rt);
+    I(o, "max_concurrent_copies", w->copies_max);
+    I(o, "two_copy_starts", w->two_copy_instants);
+    json_object_set_new(o, "two_copies_enforced", json_boolean(w->sc.two_copies_enforced));
+    json_object_set_new(o, "recovery_ms", pct_obj(&w->recovery_ms, 1));
+    /* Failover (a project moved off a node that is gone) does not exist
+     * yet in the node object: nothing to time. */
+    json_object_set_new(o, "failover_ms", json_null());
+    I(end, "running", w->end_running);
+    I(end, "pending", w->end_pending);
+    I(end, "terminated", w->end_terminated);
+    I(end, "stranded_on_left_nodes", w->end_stranded);
+    I(end, "orphan_copies", w->end_orphans);
+    I(end, "unfit_running_where_placed", w->end_unfit_running);
+    I(end, "shown_scheduled_while_running", w->end_shown_scheduled);
+    I(end, "shown_scheduled_while_gone", w->end_gone_shown_scheduled);
+    json_object_set_new(o, "at_end", end);
+    I(rdv, "projects", w->rdv_projects);
+    I(rdv, "nodes", w->rdv_nodes);
+    I(rdv, "most_moved", w->rdv_changed_max);
+    I(rdv, "bound", w->rdv_bound);
+    json_object_set_new(o, "rendezvous", rdv);
+#undef I
     return o;
 }
 
@@ -199,6 +244,7 @@ json_t *report_summary(world *w, const report_extra *x)
     json_object_set_new(o, "liveness", liveness_json(w));
     json_object_set_new(o, "faults", faults_json(w));
     json_object_set_new(o, "operator", operator_json(w));
+    json_object_set_new(o, "projects", projects_json(w));
     json_t *h = json_object();
     hostile_summary(w, h);
     json_object_set_new(o, "hostile", h);

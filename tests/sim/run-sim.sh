@@ -4,11 +4,13 @@
 # (each must exit 1 naming that checker first), determinism, the outputs,
 # and the link rule. Prints one PASS or FAIL line per check.
 #
-# CARA_SIM_SEEDS (default 3) sets how many seeds of the smoke scenario run.
+# CARA_SIM_SEEDS (default 3) sets how many seeds of the smoke scenario run;
+# CARA_SIM_JOBS (default 2, the machine's cores) how many runs go at once.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 sim=${BUILD:-build}/cara-sim
 seeds=${CARA_SIM_SEEDS:-3}
+jobs_max=${CARA_SIM_JOBS:-2}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 status=0
@@ -62,45 +64,73 @@ breaks() {
     fi
 }
 
-# ---- Invariants hold -----------------------------------------------------------------
-
-for seed in $(seq 1 "$seeds"); do
-    holds "smoke-seed-$seed" --scenario examples/sim/smoke.yaml --seed "$seed"
-done
-holds partitions --scenario examples/sim/partitions.yaml
-holds clocks --scenario examples/sim/clocks.yaml
-holds scale-100 --nodes 100 --duration 2m --nemesis all --seed 7
-
-# ---- Each checker fires on a scenario built to break it --------------------------------
-
-for checker in record_verifies genuine_only convergence membership acked_durable; do
-    breaks "$checker"
-done
+# Runs a check in the background, at most jobs_max at once; its PASS or
+# FAIL lines are kept, and printed in the order the checks were started.
+job_count=0
+bg() {
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do
+        wait -n
+    done
+    job_count=$((job_count + 1))
+    ("$@" >"$(printf '%s/lines.%03d' "$tmp" "$job_count")" 2>&1) &
+}
 
 # ---- Determinism ------------------------------------------------------------------------
 
-out=$tmp/det.json
-if "$sim" --scenario examples/sim/smoke.yaml --seed 11 --check-determinism --trace "$tmp/det.trace" \
-    --plot "$tmp/det.svg" >"$out" 2>"$tmp/det.err" &&
-    grep -q '"same": true' "$out"; then
-    pass determinism "one seed, one trace hash: $(field "$out" trace_hash)"
-else
-    fail determinism "$(head -n 1 "$tmp/det.err")"
+determinism() {
+    out=$tmp/det.json
+    if "$sim" --scenario examples/sim/smoke.yaml --seed 11 --check-determinism --trace "$tmp/det.trace" \
+        --plot "$tmp/det.svg" >"$out" 2>"$tmp/det.err" &&
+        grep -q '"same": true' "$out"; then
+        pass determinism "one seed, one trace hash: $(field "$out" trace_hash)"
+    else
+        fail determinism "$(head -n 1 "$tmp/det.err")"
+    fi
+    a=$(field "$out" trace_hash)
+    "$sim" --scenario examples/sim/smoke.yaml --seed 11 --no-memo >"$tmp/nomemo.json" 2>/dev/null
+    b=$(field "$tmp/nomemo.json" trace_hash)
+    if [ -n "$a" ] && [ "$a" = "$b" ]; then
+        pass memo-changes-nothing "the trace hash is the same without the memo of public-key operations"
+    else
+        fail memo-changes-nothing "with the memo $a, without $b"
+    fi
+    "$sim" --scenario examples/sim/smoke.yaml --seed 12 >"$tmp/other.json" 2>/dev/null
+    c=$(field "$tmp/other.json" trace_hash)
+    if [ -n "$c" ] && [ "$a" != "$c" ]; then
+        pass trace-hash-sees-the-run "seed 11 and 12 differ"
+    else
+        fail trace-hash-sees-the-run "seed 11 and 12 both give $a"
+    fi
+}
+
+# ---- Invariants hold, each checker fires on a scenario built to break it, determinism ----
+
+bg holds scale-100 --nodes 100 --duration 2m --nemesis all --seed 7 # the longest first
+for seed in $(seq 1 "$seeds"); do
+    bg holds "smoke-seed-$seed" --scenario examples/sim/smoke.yaml --seed "$seed"
+done
+bg holds partitions --scenario examples/sim/partitions.yaml
+bg holds clocks --scenario examples/sim/clocks.yaml
+bg holds runtime --scenario examples/sim/runtime.yaml
+for checker in record_verifies genuine_only convergence membership acked_durable \
+    scheduler_agreement two_copies liveness rendezvous; do
+    bg breaks "$checker"
+done
+bg determinism
+wait
+cat "$tmp"/lines.*
+if grep -q '^FAIL' "$tmp"/lines.*; then
+    status=1
 fi
-a=$(field "$out" trace_hash)
-"$sim" --scenario examples/sim/smoke.yaml --seed 11 --no-memo >"$tmp/nomemo.json" 2>/dev/null
-b=$(field "$tmp/nomemo.json" trace_hash)
-if [ -n "$a" ] && [ "$a" = "$b" ]; then
-    pass memo-changes-nothing "the trace hash is the same without the memo of public-key operations"
+
+# ---- The node objects decided and the runtimes ran ----------------------------------------
+
+out=$tmp/smoke-seed-1.json
+if grep -q '"node_publishes": [1-9]' "$out" && grep -q '"starts": [1-9]' "$out" &&
+    grep -q '"running": [1-9]' "$out" && grep -q '"terminated": [1-9]' "$out"; then
+    pass projects-run "smoke seed 1: $(sed -n 's/^ *"starts": \([0-9]*\),/\1/p' "$out") starts, $(sed -n 's/^ *"running": \([0-9]*\),/\1/p' "$out") projects running at the end"
 else
-    fail memo-changes-nothing "with the memo $a, without $b"
-fi
-"$sim" --scenario examples/sim/smoke.yaml --seed 12 >"$tmp/other.json" 2>/dev/null
-c=$(field "$tmp/other.json" trace_hash)
-if [ -n "$c" ] && [ "$a" != "$c" ]; then
-    pass trace-hash-sees-the-run "seed 11 and 12 differ"
-else
-    fail trace-hash-sees-the-run "seed 11 and 12 both give $a"
+    fail projects-run "smoke seed 1 published no node record, started no copy, or ended with nothing running or terminated"
 fi
 
 # ---- Outputs -------------------------------------------------------------------------------
@@ -128,6 +158,18 @@ if [ "$rc" -eq 2 ] && grep -q 'network: unknown key "lost"' "$tmp/bad.err"; then
     pass bad-scenario "refused: $(head -n 1 "$tmp/bad.err")"
 else
     fail bad-scenario "exit $rc: $(head -n 1 "$tmp/bad.err")"
+fi
+printf 'nodes: 4\nruntime:\n  pull_fail: 1%%\n' >"$tmp/bad3.yaml"
+"$sim" --scenario "$tmp/bad3.yaml" >/dev/null 2>"$tmp/bad3.err"
+rc=$?
+printf 'nodes: 4\nchecks:\n  two_copies: maybe\n' >"$tmp/bad4.yaml"
+"$sim" --scenario "$tmp/bad4.yaml" >/dev/null 2>"$tmp/bad4.err"
+rc4=$?
+if [ "$rc" -eq 2 ] && grep -q 'runtime: unknown key "pull_fail"' "$tmp/bad3.err" &&
+    [ "$rc4" -eq 2 ] && grep -q 'two_copies: enforce or count' "$tmp/bad4.err"; then
+    pass bad-runtime-and-checks "refused: $(head -n 1 "$tmp/bad3.err")"
+else
+    fail bad-runtime-and-checks "exit $rc and $rc4: $(head -n 1 "$tmp/bad3.err") / $(head -n 1 "$tmp/bad4.err")"
 fi
 "$sim" --nemesis isolate,earthquake >/dev/null 2>"$tmp/bad2.err"
 rc=$?

@@ -62,6 +62,16 @@ void scenario_defaults(scenario *sc)
     sc->op_holders = 2;
     sc->value_bytes_min = 64, sc->value_bytes_max = 2048;
     sc->mix_apply = 4, sc->mix_update = 4, sc->mix_delete = 2;
+    sc->services_min = 1, sc->services_max = 3;
+    sc->pinned_ppm = 250000, sc->unfit_ppm = 50000, sc->expire_ppm = 150000;
+    sc->expire_after_min_ms = 30000, sc->expire_after_max_ms = 180000;
+    sc->runtime = (sim_runtime_cfg){
+        .start_latency = {.latency_min_ms = 200, .latency_max_ms = 3000},
+        .stop_latency = {.latency_min_ms = 100, .latency_max_ms = 2000},
+        .pull_fail_ppm = 20000, .exit_ppm = 50000,
+        .exit_after_min_ms = 10000, .exit_after_max_ms = 120000};
+    sc->two_copies_enforced = true;
+    sc->rendezvous_bound = -1;
     sc->hostile_interval_ms = 500;
     sc->sample_ms = 1000;
 }
@@ -446,6 +456,10 @@ static int rule_key(ld *l, const char *key, yaml_node_t *v)
         return get_set(l, key, v, &cur_rule->to);
     if (strcmp(key, "both_ways") == 0)
         return get_bool(l, key, v, &cur_rule->both_ways);
+    if (strcmp(key, "after_boot") == 0) {
+        cur_rule->after_boot_set = true;
+        return get_bool(l, key, v, &cur_rule->after_boot);
+    }
     int rc = link_key(l, key, v, &cur_rule->link, &known);
     if (rc == 0 && !known)
         return fail(l, "unknown key \"%s\"", key);
@@ -463,7 +477,10 @@ static int links_section(ld *l, yaml_node_t *v)
         cur_rule = &l->sc->rules[l->sc->rules_count++];
         cur_rule->link = l->sc->link; /* a rule starts from the network's settings */
         cur_rule->from.count = cur_rule->to.count = 0;
+        cur_rule->after_boot_set = false;
         int rc = each_pair(l, yaml_document_get_node(l->doc, *it), rule_key);
+        if (!cur_rule->after_boot_set)
+            cur_rule->after_boot = cur_rule->link.down; /* a dead link dies once the cluster formed */
         if (rc == 0 && (cur_rule->from.count == 0 || cur_rule->to.count == 0))
             rc = fail(l, "a rule needs from and to");
         if (rc != 0)
@@ -564,7 +581,43 @@ static int operator_key(ld *l, const char *key, yaml_node_t *v)
                              CARA_CRDT_VALUE_BYTES_MAX);
     if (strcmp(key, "mix") == 0)
         return each_pair(l, v, mix_key);
-    return fail(l, "unknown key \"%s\" (interval, holders, value_bytes, mix)", key);
+    if (strcmp(key, "services") == 0) {
+        int rc = get_range_u32(l, key, v, &sc->services_min, &sc->services_max, 8);
+        if (rc == 0 && sc->services_min < 1)
+            return fail(l, "services: at least 1");
+        return rc;
+    }
+    if (strcmp(key, "pinned") == 0)
+        return get_ppm(l, key, v, &sc->pinned_ppm);
+    if (strcmp(key, "unfit") == 0)
+        return get_ppm(l, key, v, &sc->unfit_ppm);
+    if (strcmp(key, "expire") == 0)
+        return get_ppm(l, key, v, &sc->expire_ppm);
+    if (strcmp(key, "expire_after") == 0)
+        return get_range_ms(l, key, v, &sc->expire_after_min_ms, &sc->expire_after_max_ms);
+    return fail(l, "unknown key \"%s\" (interval, holders, value_bytes, mix, services, pinned, "
+                "unfit, expire, expire_after)", key);
+}
+
+static int runtime_key(ld *l, const char *key, yaml_node_t *v)
+{
+    sim_runtime_cfg *rt = &l->sc->runtime;
+    if (strcmp(key, "start_latency") == 0 || strcmp(key, "stop_latency") == 0) {
+        cur_link = strcmp(key, "start_latency") == 0 ? &rt->start_latency : &rt->stop_latency;
+        *cur_link = (sim_link_cfg){0};
+        int rc = each_pair(l, v, latency_key);
+        if (rc == 0 && cur_link->latency_max_ms < cur_link->latency_min_ms)
+            return fail(l, "%s: max below min", key);
+        return rc;
+    }
+    if (strcmp(key, "pull_failure") == 0)
+        return get_ppm(l, key, v, &rt->pull_fail_ppm);
+    if (strcmp(key, "exit") == 0)
+        return get_ppm(l, key, v, &rt->exit_ppm);
+    if (strcmp(key, "exit_after") == 0)
+        return get_range_ms(l, key, v, &rt->exit_after_min_ms, &rt->exit_after_max_ms);
+    return fail(l, "unknown key \"%s\" (start_latency, stop_latency, pull_failure, exit, "
+                "exit_after)", key);
 }
 
 static int membership_key(ld *l, const char *key, yaml_node_t *v)
@@ -657,7 +710,33 @@ static int checks_key(ld *l, const char *key, yaml_node_t *v)
     }
     if (strcmp(key, "boot_bound") == 0)
         return get_duration(l, key, v, &l->sc->boot_bound_ms);
-    return fail(l, "unknown key \"%s\" (sample, boot_bound)", key);
+    if (strcmp(key, "two_copies") == 0) {
+        const char *t = scalar(l, v);
+        if (t == NULL || (strcmp(t, "enforce") != 0 && strcmp(t, "count") != 0))
+            return fail(l, "two_copies: enforce or count");
+        l->sc->two_copies_enforced = strcmp(t, "enforce") == 0;
+        return 0;
+    }
+    if (strcmp(key, "scheduler_agreement") == 0) {
+        const char *t = scalar(l, v);
+        if (t == NULL || (strcmp(t, "converged") != 0 && strcmp(t, "all_live") != 0))
+            return fail(l, "scheduler_agreement: converged or all_live");
+        l->sc->agreement_all_live = strcmp(t, "all_live") == 0;
+        return 0;
+    }
+    if (strcmp(key, "rendezvous_bound") == 0) {
+        const char *t = scalar(l, v);
+        uint64_t x = 0;
+        if (t != NULL && strcmp(t, "auto") == 0) {
+            l->sc->rendezvous_bound = -1;
+            return 0;
+        }
+        int rc = get_u64(l, key, v, &x, 1000000);
+        l->sc->rendezvous_bound = (int64_t)x;
+        return rc;
+    }
+    return fail(l, "unknown key \"%s\" (sample, boot_bound, two_copies, scheduler_agreement, "
+                "rendezvous_bound)", key);
 }
 
 int scenario_set_nemeses(scenario *sc, const char *list, char *err, size_t err_bytes)
@@ -722,7 +801,7 @@ static int root_key(ld *l, const char *key, yaml_node_t *v)
         {"network", network_key},   {"faults", faults_key},     {"clocks", clocks_key},
         {"store", store_key},       {"operator", operator_key}, {"membership", membership_key},
         {"hostile", hostile_key},   {"gossip", gossip_key},     {"liveness", liveness_key},
-        {"checks", checks_key},
+        {"checks", checks_key},     {"runtime", runtime_key},
     };
     for (size_t k = 0; k < sizeof sections / sizeof sections[0]; k++)
         if (strcmp(key, sections[k].name) == 0) {
@@ -752,6 +831,14 @@ static int root_key(ld *l, const char *key, yaml_node_t *v)
         return get_duration(l, key, v, &sc->duration_ms);
     if (strcmp(key, "nemesis") == 0)
         return nemesis_value(l, v);
+    if (strcmp(key, "fencing") == 0) {
+        /* Off only to show what fencing prevents (break-two-copies). */
+        const char *t = scalar(l, v);
+        if (t == NULL || (strcmp(t, "on") != 0 && strcmp(t, "off") != 0))
+            return fail(l, "fencing: on or off");
+        sc->fencing_off = strcmp(t, "off") == 0;
+        return 0;
+    }
     return fail(l, "unknown key \"%s\"", key);
 }
 

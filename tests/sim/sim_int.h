@@ -67,9 +67,26 @@ void sim_mirror_reload(sim_mirror *m, const cara_crdt *crdt);
 uint64_t sim_mirror_fp(const sim_mirror *m);
 size_t sim_mirror_bytes(const sim_mirror *m);
 
+/* ---- The runtime (sim_runtime.c) ------------------------------------------------- */
+
+typedef struct sim_node sim_node;
+typedef struct sim_runtime sim_runtime;
+int sim_runtime_new(sim_runtime **out, sim_node *nd);
+void sim_runtime_free(sim_runtime *rt);
+/* A new life of the node: the runtime's generator is seeded again. */
+void sim_runtime_start(sim_runtime *rt);
+/* Takes a RUN (its spec is taken: act->spec is set NULL) or a DELETE. */
+void sim_runtime_take(sim_runtime *rt, cara_core_action *act);
+/* Carries out what is due by now (true time); reports go to the node's object. */
+void sim_runtime_due(sim_runtime *rt);
+/* The true time of its next step; SIM_NEVER when none. */
+uint64_t sim_runtime_next_ms(const sim_runtime *rt);
+/* The node crashed: every copy dies with it, and nothing is left. */
+void sim_runtime_crash(sim_runtime *rt);
+
 /* ---- A node ---------------------------------------------------------------------- */
 
-typedef struct sim_node {
+struct sim_node {
     sim *s;
     size_t index;
     char name[24]; /* "n" and an index: room for any size_t, as -Wformat-truncation asks */
@@ -98,7 +115,11 @@ typedef struct sim_node {
     uint8_t hash[32];
     size_t *conns;     /* connection slots with an end here */
     size_t conns_count, conns_cap;
-} sim_node;
+    sim_runtime *rt;   /* NULL unless the sim runs projects */
+    uint64_t incarnation; /* durable, as the agent's store keeps it: survives crashes */
+    int64_t majority_stamp_wall_ms; /* durable: the last majority this node saw (its wall clock) */
+    uint64_t core_step_mono_ms; /* the object's next evaluation turn, at the soonest */
+};
 
 #define SIM_MONO_START 1000
 
@@ -146,6 +167,7 @@ void net_stream_close(sim *s, size_t from, uint32_t sid);
 void net_event(sim *s, size_t i, const cara_gossip_event *ev);
 void net_change(sim *s, size_t i, const cara_crdt_change *c);
 void net_stored(sim *s, size_t i, const uint8_t *b, size_t len);
+void net_runtime(sim *s, size_t i, const char *project, uint64_t generation, bool running);
 /* The node's deadline changed: reorders the timer heap. */
 void net_refresh(sim *s, sim_node *nd);
 /* The node's connections are gone (a crash). */

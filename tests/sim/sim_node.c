@@ -2,13 +2,17 @@
  * The driver of one node: what cara-agent's libuv loop does around its
  * node object (src/core/core.h, which owns the gossip object), with the
  * network, clock and disk of simnet.c instead of real ones. This is the
- * only file that calls the node object's API (cara_core_*, and
- * cara_gossip_* on the object's gossip) to drive it: start, inputs,
+ * only file that drives the node object (cara_core_*, and cara_gossip_*
+ * on the object's gossip), with sim_runtime.c, which hands it the
+ * runtime's reports (the checkers only query it): start, inputs,
  * timers, the poll loop after each of them, crash, and restart from the
  * disk. Records stored go to the object as they do in the agent, and its
- * evaluation runs in the poll loop; the simulated workload's values are
- * opaque bytes, not project specs, so it decides nothing about projects
- * yet (docs/sim.md, "What is not simulated yet").
+ * evaluation runs in the poll loop and at its wall-clock deadline (expiry,
+ * on the node's own wall clock). When the sim runs projects, values are
+ * checked as the agent's store checks them, the node publishes its node
+ * record (at start, when admitted, and with a higher incarnation it keeps
+ * durable when the object asks for one), and the object's RUN and DELETE
+ * actions go to the node's simulated runtime (sim_runtime.c).
  *
  * The order of the poll loop follows the object's durability contract
  * (src/gossip/gossip.h): the crdt's changes are written to the disk and,
@@ -16,11 +20,21 @@
  * by the same input leaves.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "base/version.h"
 
 #include "sim_int.h"
 
 #define DRAIN_ROUNDS_MAX 1000
+/* The object's evaluation turn runs at most this often (on the node's
+ * monotonic clock) while it has work: the agent runs it once per turn of
+ * its loop, after every input ready at once (docs/core.md), and a step
+ * costs a decode of every node record when one changed
+ * (cara_core_nodes_get). Stepping after every datagram instead made the
+ * boot of 100 nodes twenty times slower (docs/sim.md, "Speed"). */
+#define SIM_CORE_STEP_MS 250
 
 /* ---- Clocks ------------------------------------------------------------------------ */
 
@@ -66,9 +80,13 @@ static int64_t wall_now(const sim_node *nd) { return node_wall_at(nd, sim_now(nd
 
 static uint64_t env_mono(void *ctx) { return mono_now(ctx); }
 static int64_t env_wall(void *ctx) { return wall_now(ctx); }
+/* The node objects' log lines go nowhere, unless CARA_SIM_LOG is set (a
+ * debugging aid: every node's lines on stderr, with the simulated time). */
 static void env_log(void *ctx, int level, const char *module, const char *msg)
 {
-    (void)ctx, (void)level, (void)module, (void)msg;
+    (void)level;
+    const sim_node *nd = ctx;
+    fprintf(stderr, "%12.3f %s %s: %s\n", (double)sim_now(nd->s) / 1000.0, nd->name, module, msg);
 }
 static void *env_alloc(void *ctx, size_t n)
 {
@@ -86,7 +104,57 @@ static int crdt_fresh(sim_node *nd)
 {
     cara_crdt_cfg cc = {.operator_pks = (const uint8_t(*)[CARA_CRDT_PK_BYTES])sim_op_pk(nd->s),
                         .operator_pks_count = 1};
+    if (sim_config(nd->s)->projects) {
+        cc.validate_value = cara_core_validate_value;
+        cc.validate_ctx = &nd->env;
+    }
     return cara_crdt_new(&nd->crdt, &cc, &nd->env);
+}
+
+/* The node record, as the agent writes it (src/agent/agent_node.c): its
+ * overlay address, gossip address, a zone label, a capacity, and the
+ * three conditions only it can observe, healthy (the simulated host has
+ * no pressure and its engine answers). No Ready condition: readiness is
+ * the readers' (DESIGN.md §4). */
+#define SIM_NODE_CPU_MILLIS 4000
+#define SIM_NODE_MEMORY_BYTES (8ull << 30)
+#define SIM_NODE_ZONES 3
+
+static void publish_node(sim_node *nd)
+{
+    char gossip[64], host[64], zone[8];
+    cara_gossip_addr a = sim_addr(nd->index);
+    cara_gossip_addr_text(&a, gossip, sizeof gossip);
+    snprintf(host, sizeof host, "%s", gossip);
+    char *colon = strrchr(host, ':');
+    if (colon != NULL)
+        *colon = '\0';
+    snprintf(zone, sizeof zone, "z%zu", nd->index % SIM_NODE_ZONES);
+    char *addrs[1] = {host};
+    cara_kv label = {.name = "zone", .value = zone};
+    int64_t since = sim_config(nd->s)->wall_start_ms;
+    cara_condition conds[3] = {
+        {CARA_NODE_COND_MEMORY_PRESSURE, CARA_COND_FALSE, "SufficientMemory",
+         "available memory is at least 100Mi", since},
+        {CARA_NODE_COND_DISK_PRESSURE, CARA_COND_FALSE, "SufficientDisk",
+         "available space on the data dir's filesystem is at least 10%", since},
+        {CARA_NODE_COND_DOCKER_REACHABLE, CARA_COND_TRUE, "EngineAnswers",
+         "the engine answers its API", since},
+    };
+    cara_node n = {.name = nd->name, .addrs = addrs, .addrs_count = 1, .labels = &label,
+                   .labels_count = 1,
+                   .capacity = {.cpu_millis = SIM_NODE_CPU_MILLIS,
+                                .memory_bytes = SIM_NODE_MEMORY_BYTES},
+                   .state = CARA_NODE_READY, .conditions = conds, .conditions_count = 3,
+                   .gossip_addr = gossip, .agent_version = CARA_VERSION};
+    cara_buf v;
+    cara_buf_init(&v, &nd->env, CARA_NODE_BYTES_MAX);
+    int rc = cara_node_encode(&n, &v);
+    if (rc == 0)
+        rc = cara_core_publish_node(nd->core, v.data, v.len, wall_now(nd));
+    CARA_ASSERT(rc == 0); /* the harness's own record: anything else is its bug */
+    sim_stats_mut(nd->s)->node_publishes++;
+    cara_buf_free(&v);
 }
 
 int node_new(sim *s, size_t i, sim_node **out)
@@ -109,7 +177,8 @@ int node_new(sim *s, size_t i, sim_node **out)
     cara_rng_bytes(&krng, seed, sizeof seed);
     CARA_ASSERT(cara_crdt_key_from_seed(seed, nd->pk, nd->sk) == 0);
     nd->env = (cara_env){nd, env_mono, env_wall, env_log, env_alloc, env_realloc,
-                         env_free, CARA_LOG_ERROR, {{0}}};
+                         env_free, getenv("CARA_SIM_LOG") != NULL ? CARA_LOG_INFO : CARA_LOG_ERROR,
+                         {{0}}};
     cara_rng_seed(&nd->env.rng, cfg->seed * 1000003u + i + 1);
     nd->hash_dirty = true;
     int rc = crdt_fresh(nd);
@@ -118,6 +187,8 @@ int node_new(sim *s, size_t i, sim_node **out)
                            cfg->seed ^ (0x5705e000ull + i));
     if (rc == 0)
         rc = sim_mirror_new(&nd->mirror, sim_env(s), sim_blob_pool(s));
+    if (rc == 0 && cfg->projects)
+        rc = sim_runtime_new(&nd->rt, nd);
     return rc;
 }
 
@@ -130,6 +201,7 @@ void node_free(sim_node *nd)
     cara_crdt_free(nd->crdt);
     sim_store_free(nd->store);
     sim_mirror_free(nd->mirror);
+    sim_runtime_free(nd->rt);
     cara_env_free(env, nd->conns);
     cara_env_free(env, nd);
 }
@@ -149,10 +221,16 @@ int node_start(sim_node *nd)
     memcpy(gc.sk, nd->sk, sizeof gc.sk);
     gc.addr = sim_addr(nd->index);
     gc.epoch = nd->life;
-    cara_core_cfg cc = {.name = nd->name, .node_pk = nd->pk, .node_sk = nd->sk, .crdt = nd->crdt};
+    /* The agent's stamp of the last majority seen, kept durable as its
+     * incarnation counter is (docs/scheduling.md, "Coming back"). */
+    cara_core_cfg cc = {.name = nd->name, .node_pk = nd->pk, .node_sk = nd->sk, .crdt = nd->crdt,
+                        .last_majority_wall_ms = nd->majority_stamp_wall_ms,
+                        .fencing_disabled = sim_config(nd->s)->fencing_off};
     int rc = cara_core_new(&nd->core, &cc, &nd->env);
+    /* The agent takes the next value of its durable counter at each start
+     * (agent.c): a new life's record never loses to an older one's. */
     if (rc == 0)
-        cara_core_set_incarnation(nd->core, nd->life);
+        cara_core_set_incarnation(nd->core, ++nd->incarnation);
     if (rc == 0 && (rc = cara_core_gossip_start(nd->core, &gc, mono_now(nd))) != 0) {
         cara_core_free(nd->core);
         nd->core = NULL;
@@ -162,6 +240,13 @@ int node_start(sim_node *nd)
     nd->g = cara_core_gossip(nd->core);
     nd->installed = true;
     nd->next_sync_mono_ms = mono_now(nd) + cfg->store.sync_interval_ms;
+    if (nd->rt != NULL) {
+        sim_runtime_start(nd->rt);
+        /* A restarted node says where it stands at once, as the agent
+         * publishes its record when it starts admitted. */
+        if (cara_crdt_node_admitted(nd->crdt, nd->pk))
+            publish_node(nd);
+    }
     node_drain(nd);
     return 0;
 }
@@ -176,6 +261,8 @@ void node_crash(sim_node *nd)
     cara_core_free(nd->core); /* and its gossip object */
     nd->core = NULL;
     nd->g = NULL;
+    if (nd->rt != NULL)
+        sim_runtime_crash(nd->rt); /* the engine's containers die with the host */
     st->writes_lost += sim_store_crash(nd->store);
     cara_crdt_free(nd->crdt);
     nd->crdt = NULL;
@@ -219,6 +306,8 @@ void node_tick(sim_node *nd)
 {
     if (nd->g != NULL)
         (void)cara_gossip_tick(nd->g, mono_now(nd), wall_now(nd));
+    if (nd->g != NULL && nd->rt != NULL)
+        sim_runtime_due(nd->rt);
 }
 
 /* ---- What the world asks of a node ------------------------------------------------------ */
@@ -315,23 +404,51 @@ static void core_told(sim_node *nd, const cara_crdt_change *c)
 }
 
 /* The object's evaluation turn, and its actions carried out: its records
- * to gossip (stored by the next persist, before anything is sent); runs,
- * deletes and node records wait for the simulated runtime and node
- * records of the container-runtime work (docs/sim.md). */
+ * to gossip (stored by the next persist, before anything is sent), node
+ * records published when it asks, runs and deletes to the runtime. */
 static bool core_turn(sim_node *nd)
 {
     if (nd->core == NULL)
         return false;
-    if (cara_core_busy(nd->core) || cara_core_next_deadline_wall_ms(nd->core) <= wall_now(nd))
-        cara_core_step(nd->core, mono_now(nd), wall_now(nd));
+    uint64_t mono = mono_now(nd);
+    if ((cara_core_busy(nd->core) && mono >= nd->core_step_mono_ms) ||
+        cara_core_next_deadline_wall_ms(nd->core) <= wall_now(nd) ||
+        cara_core_next_deadline_mono_ms(nd->core) <= mono) {
+        cara_core_step(nd->core, mono, wall_now(nd));
+        nd->core_step_mono_ms = mono + SIM_CORE_STEP_MS;
+        cara_core_fence_state f;
+        cara_core_fence_get(nd->core, &f);
+        if (f.majority)
+            nd->majority_stamp_wall_ms = f.majority_wall_ms;
+    }
     bool any = false;
     cara_core_action act;
     while (cara_core_poll_action(nd->core, &act) == 0) {
         any = true;
-        if (act.kind == CARA_CORE_ACT_RECORD)
+        switch (act.kind) {
+        case CARA_CORE_ACT_RECORD:
             (void)cara_gossip_publish(nd->g, act.record, act.record_len, 0, mono_now(nd));
-        else if (act.kind == CARA_CORE_ACT_INCARNATION)
-            cara_core_set_incarnation(nd->core, act.generation);
+            break;
+        case CARA_CORE_ACT_INCARNATION:
+            /* Durable first (the agent's store counter), then set and published. */
+            if (act.generation > nd->incarnation)
+                nd->incarnation = act.generation;
+            cara_core_set_incarnation(nd->core, nd->incarnation);
+            if (nd->rt != NULL)
+                publish_node(nd);
+            break;
+        case CARA_CORE_ACT_PUBLISH_NODE:
+            if (nd->rt != NULL)
+                publish_node(nd);
+            break;
+        case CARA_CORE_ACT_RUN:
+        case CARA_CORE_ACT_DELETE:
+            if (nd->rt != NULL)
+                sim_runtime_take(nd->rt, &act);
+            break;
+        default:
+            break;
+        }
         cara_core_action_free(nd->core, &act);
     }
     return any;
@@ -374,11 +491,41 @@ void node_persist(sim_node *nd, bool before_send)
     }
 }
 
+/* The true time at which the node's wall clock reads wall_ms (now if past). */
+static uint64_t true_of_wall(const sim_node *nd, int64_t wall_ms)
+{
+    int64_t now_wall = wall_now(nd);
+    if (wall_ms <= now_wall)
+        return sim_now(nd->s);
+    uint64_t ahead = (uint64_t)(wall_ms - now_wall);
+    return node_true_of_mono(nd, mono_now(nd) + ahead);
+}
+
 uint64_t node_next_deadline(const sim_node *nd)
 {
     if (nd->g == NULL)
         return SIM_NEVER;
     uint64_t t = node_true_of_mono(nd, cara_gossip_next_deadline_ms(nd->g));
+    if (cara_core_busy(nd->core)) {
+        uint64_t ts = node_true_of_mono(nd, nd->core_step_mono_ms);
+        ts = ts > sim_now(nd->s) ? ts : sim_now(nd->s);
+        t = ts < t ? ts : t;
+    }
+    int64_t wall = cara_core_next_deadline_wall_ms(nd->core);
+    if (wall != INT64_MAX) {
+        uint64_t tw = true_of_wall(nd, wall);
+        t = tw < t ? tw : t;
+    }
+    uint64_t fence = cara_core_next_deadline_mono_ms(nd->core);
+    if (fence != UINT64_MAX) {
+        uint64_t tf = node_true_of_mono(nd, fence);
+        tf = tf > sim_now(nd->s) ? tf : sim_now(nd->s);
+        t = tf < t ? tf : t;
+    }
+    if (nd->rt != NULL) {
+        uint64_t tr = sim_runtime_next_ms(nd->rt);
+        t = tr < t ? tr : t;
+    }
     if (sim_config(nd->s)->store.sync == SIM_SYNC_INTERVAL && sim_store_dirty(nd->store)) {
         uint64_t ts = node_true_of_mono(nd, nd->next_sync_mono_ms);
         t = ts < t ? ts : t;

@@ -274,10 +274,15 @@ const uint8_t *sim_operator_pk(const sim *s) { return s->op_pk; }
 const uint8_t *sim_operator_sk(const sim *s) { return s->op_sk; }
 const uint8_t *sim_op_pk(const sim *s) { return s->op_pk; }
 uint64_t sim_now(const sim *s) { return s->now_ms; }
+int64_t sim_true_wall(const sim *s)
+{
+    return s->cfg.wall_start_ms + (int64_t)s->now_ms - SIM_MONO_START;
+}
 bool sim_up(const sim *s, size_t i) { return s->nodes[i]->g != NULL; }
 uint32_t sim_life(const sim *s, size_t i) { return s->nodes[i]->life; }
 cara_gossip *sim_gossip(sim *s, size_t i) { return s->nodes[i]->g; }
 cara_crdt *sim_crdt(sim *s, size_t i) { return s->nodes[i]->crdt; }
+cara_core *sim_core(sim *s, size_t i) { return s->nodes[i]->core; }
 uint64_t sim_trace_hash(const sim *s) { return s->trace; }
 void sim_stats_get(const sim *s, sim_stats *out) { *out = s->stats; }
 uint64_t sim_bytes_sent(const sim *s, size_t i) { return s->nodes[i]->bytes_sent; }
@@ -586,45 +591,49 @@ static bool link_cut(const sim *s, size_t a, size_t b)
            link_of(s, b, a)->down;
 }
 
-static double u01(sim *s) { return (double)(cara_rng_next(&s->rng) >> 11) * 0x1p-53; }
+static double u01(cara_rng *r) { return (double)(cara_rng_next(r) >> 11) * 0x1p-53; }
 
-static double normal01(sim *s)
+static double normal01(cara_rng *r)
 {
     /* Box-Muller; 1 - u keeps the logarithm finite. */
-    double u1 = 1.0 - u01(s), u2 = u01(s);
+    double u1 = 1.0 - u01(r), u2 = u01(r);
     return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
 }
 
-static double draw_latency(sim *s, const sim_link_cfg *l)
+static double draw_latency(cara_rng *r, const sim_link_cfg *l)
 {
     double lo = l->latency_min_ms, shape = l->latency_shape_milli / 1000.0;
     switch (l->latency_dist) {
-    case SIM_LAT_NORMAL: return l->latency_mean_ms + l->latency_sd_ms * normal01(s);
+    case SIM_LAT_NORMAL: return l->latency_mean_ms + l->latency_sd_ms * normal01(r);
     case SIM_LAT_EXPONENTIAL: {
         double mean = l->latency_mean_ms > lo ? l->latency_mean_ms - lo : 1.0;
-        return lo - mean * log(1.0 - u01(s));
+        return lo - mean * log(1.0 - u01(r));
     }
-    case SIM_LAT_LOGNORMAL: return l->latency_mean_ms * exp(shape * normal01(s));
+    case SIM_LAT_LOGNORMAL: return l->latency_mean_ms * exp(shape * normal01(r));
     case SIM_LAT_PARETO:
-        return (lo > 0 ? lo : 1.0) / pow(1.0 - u01(s), 1.0 / (shape > 0 ? shape : 1.5));
+        return (lo > 0 ? lo : 1.0) / pow(1.0 - u01(r), 1.0 / (shape > 0 ? shape : 1.5));
     default: {
         uint32_t span = l->latency_max_ms > l->latency_min_ms
                             ? l->latency_max_ms - l->latency_min_ms : 0;
-        return l->latency_min_ms + (double)cara_rng_below(&s->rng, (uint64_t)span + 1);
+        return l->latency_min_ms + (double)cara_rng_below(r, (uint64_t)span + 1);
     }
     }
 }
 
-static uint64_t latency(sim *s, size_t from, size_t to)
+uint64_t sim_draw_ms(cara_rng *rng, const sim_link_cfg *l)
 {
-    const sim_link_cfg *l = link_of(s, from, to);
-    double d = draw_latency(s, l);
+    double d = draw_latency(rng, l);
     double hi = l->latency_max_ms > l->latency_min_ms ? l->latency_max_ms : l->latency_min_ms;
     if (!(d >= l->latency_min_ms)) /* NaN too */
         d = l->latency_min_ms;
     if (d > hi)
         d = hi;
-    uint64_t ms = (uint64_t)(d + 0.5);
+    return (uint64_t)(d + 0.5);
+}
+
+static uint64_t latency(sim *s, size_t from, size_t to)
+{
+    uint64_t ms = sim_draw_ms(&s->rng, link_of(s, from, to));
     if (s->chaos.spike_ppm > 0 && cara_rng_below(&s->rng, SIM_PPM) < s->chaos.spike_ppm)
         ms += 1 + cara_rng_below(&s->rng, (uint64_t)s->chaos.spike_ms + 1);
     return ms;
@@ -1119,6 +1128,15 @@ void net_stored(sim *s, size_t i, const uint8_t *b, size_t len)
 {
     if (s->taps.on_stored != NULL)
         s->taps.on_stored(s->taps.ctx, s, (int)i, b, len);
+}
+
+void net_runtime(sim *s, size_t i, const char *project, uint64_t generation, bool running)
+{
+    trace_u64(s, (uint64_t)i << 1 | running);
+    trace_bytes(s, project, strlen(project));
+    trace_u64(s, generation);
+    if (s->taps.on_runtime != NULL)
+        s->taps.on_runtime(s->taps.ctx, s, (int)i, project, generation, running);
 }
 
 /* ---- Input to one node ------------------------------------------------------------- */

@@ -13,8 +13,10 @@
  * The parts:
  *   - simnet.c: the event queue, the network and the clocks of the hosts;
  *   - sim_node.c: the driver of one node object (start, input, timers, the
- *     poll loop, restart from the disk). It is the one place that knows
- *     the node object's API;
+ *     poll loop, restart from the disk). It is the one place that drives
+ *     the node object;
+ *   - sim_runtime.c: the container runtime of each node, which takes the
+ *     object's RUN and DELETE actions and reports back to it;
  *   - sim_store.c: the disk of each node.
  *
  * The network:
@@ -60,6 +62,7 @@
 #include <stdint.h>
 
 #include "base/base.h"
+#include "core/core.h"
 #include "crdt/crdt.h"
 #include "gossip/gossip.h"
 
@@ -119,6 +122,18 @@ typedef struct sim_store_cfg {
     uint32_t corrupt_ppm;      /* each record synced has one bit flipped (bit rot) */
 } sim_store_cfg;
 
+/* The simulated container runtime of each node (sim_runtime.c): the
+ * agent's reconciler and its Docker engine in one. It takes the node
+ * object's RUN and DELETE actions and answers through
+ * cara_core_runtime_status once the work is done. */
+typedef struct sim_runtime_cfg {
+    sim_link_cfg start_latency;  /* its latency fields only: how long a start takes */
+    sim_link_cfg stop_latency;   /* and a stop (a forced one takes the minimum) */
+    uint32_t pull_fail_ppm;      /* a start fails (an image pull): Failed, retried with back-off */
+    uint32_t exit_ppm;           /* a started copy exits by itself later, and is restarted */
+    uint64_t exit_after_min_ms, exit_after_max_ms; /* when, after it started */
+} sim_runtime_cfg;
+
 typedef struct sim_cfg {
     size_t nodes_count;        /* 1..SIM_NODES_MAX: every node that may ever exist */
     uint64_t seed;
@@ -127,6 +142,14 @@ typedef struct sim_cfg {
     sim_store_cfg store;
     int64_t wall_start_ms;     /* 0: 2026-09-21 */
     cara_env *env;             /* borrowed: allocator for the harness itself */
+    /* Nodes as the agent runs them: each crdt checks values as the
+     * agent's does (cara_core_validate_value), each node publishes its
+     * node record, and a simulated runtime carries out RUN and DELETE.
+     * Off: values are opaque bytes and nothing is scheduled (the unit
+     * tests of the harness). */
+    bool projects;
+    bool fencing_off; /* node objects never fence (only to show what fencing prevents) */
+    sim_runtime_cfg runtime;
 } sim_cfg;
 
 /* What the harness saw, cluster-wide. */
@@ -140,6 +163,10 @@ typedef struct sim_stats {
     uint64_t ticks, deliveries, events, changes;
     uint64_t late_deadlines; /* a tick left its own deadline at or before now */
     uint64_t syncs, writes_lost, records_corrupted, restarts, restart_records_refused;
+    /* The simulated runtimes: actions taken, starts done, image pulls
+     * failed, copies that exited by themselves, copies gone with a crash. */
+    uint64_t rt_runs, rt_deletes, rt_starts, rt_pull_failures, rt_exits, rt_crash_kills;
+    uint64_t node_publishes;
 } sim_stats;
 
 typedef struct sim sim;
@@ -157,12 +184,17 @@ typedef bool (*sim_datagram_fn)(void *ctx, sim *s, int from, int to, const uint8
 typedef void (*sim_event_fn)(void *ctx, sim *s, int node, const cara_gossip_event *ev);
 typedef void (*sim_change_fn)(void *ctx, sim *s, int node, const cara_crdt_change *c);
 typedef void (*sim_stored_fn)(void *ctx, sim *s, int node, const uint8_t *bytes, size_t len);
+/* A copy of `project` (generation `generation`) starts or stops running in
+ * node's simulated runtime (a crash stops every copy of the node). */
+typedef void (*sim_runtime_fn)(void *ctx, sim *s, int node, const char *project,
+                               uint64_t generation, bool running);
 
 typedef struct sim_taps {
     sim_datagram_fn on_datagram;
     sim_event_fn on_event;
     sim_change_fn on_change;
     sim_stored_fn on_stored;
+    sim_runtime_fn on_runtime;
     void *ctx;
 } sim_taps;
 
@@ -233,6 +265,7 @@ bool sim_paused(const sim *s, size_t i);
 /* ---- Clocks ---------------------------------------------------------------------- */
 
 uint64_t sim_now(const sim *s);                 /* true time, ms */
+int64_t sim_true_wall(const sim *s);            /* the true wall clock, Unix ms */
 uint64_t sim_mono(const sim *s, size_t i);      /* node i's monotonic clock */
 int64_t sim_wall(const sim *s, size_t i);       /* node i's wall clock */
 /* Sets node i's wall clock to true wall time + skew_ms from now on. */
@@ -361,6 +394,21 @@ int sim_disk_foreach(const sim *s, size_t i,
  * harness has no use for half a world). */
 void *sim_grow(cara_env *env, void *array, size_t count, size_t *cap, size_t elem_bytes,
                size_t first_cap);
+
+/* ---- The simulated runtimes (sim_runtime.c) ------------------------------------- */
+
+/* Whether node i's runtime runs a copy of `project`, and its generation. */
+bool sim_runtime_runs(const sim *s, size_t i, const char *project, uint64_t *generation);
+/* Copies node i's runtime runs. */
+size_t sim_runtime_running(const sim *s, size_t i);
+/* True while node i's runtime has work in flight (a start, a stop, a
+ * restart or a retry waiting): its reports are not all in. */
+bool sim_runtime_busy(const sim *s, size_t i);
+/* Node i's node object, NULL while down: for the checkers' queries
+ * (cara_core_nodes_get, cara_core_project_status) only. */
+cara_core *sim_core(sim *s, size_t i);
+/* One draw from the latency fields of `l`, clamped to [min, max]. */
+uint64_t sim_draw_ms(cara_rng *rng, const sim_link_cfg *l);
 
 /* Memory held by the harness itself (queues, disks, tables), in bytes. */
 size_t sim_harness_bytes(const sim *s);

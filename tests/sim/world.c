@@ -44,6 +44,10 @@ static const char *const checker_names[CHECK_COUNT_] = {
     [CHECK_RECORD_VERIFIES] = "record_verifies", [CHECK_GENUINE_ONLY] = "genuine_only",
     [CHECK_CONVERGENCE] = "convergence",         [CHECK_MEMBERSHIP] = "membership",
     [CHECK_ACKED_DURABLE] = "acked_durable",
+    [CHECK_SCHEDULER_AGREEMENT] = "scheduler_agreement",
+    [CHECK_TWO_COPIES] = "two_copies",
+    [CHECK_LIVENESS] = "liveness",
+    [CHECK_RENDEZVOUS] = "rendezvous",
 };
 
 const char *checker_name(int c) { return c >= 0 && c < CHECK_COUNT_ ? checker_names[c] : "?"; }
@@ -272,17 +276,24 @@ static int world_alloc(world *w)
                ? 0 : CARA_ENOMEM;
 }
 
-static int apply_link_rules(world *w)
+/* The scenario's link rules. A rule `after_boot` (by default, one whose
+ * link is down) takes effect once the cluster has formed, at the start of
+ * the fault phase: before, every node record and admission must spread
+ * for the boot's own check to pass. */
+static int apply_link_rules(world *w, bool after_boot)
 {
     for (size_t r = 0; r < w->sc.rules_count; r++) {
         const link_rule *lr = &w->sc.rules[r];
+        if (lr->after_boot != after_boot)
+            continue;
+        sim_link_cfg link = lr->link;
         for (size_t i = 0; i < w->n; i++)
             for (size_t j = 0; node_set_has(&lr->from, i) && j < w->n; j++) {
                 if (i == j || !node_set_has(&lr->to, j))
                     continue;
-                int rc = sim_link_set(w->s, i, j, &lr->link);
+                int rc = sim_link_set(w->s, i, j, &link);
                 if (rc == 0 && lr->both_ways)
-                    rc = sim_link_set(w->s, j, i, &lr->link);
+                    rc = sim_link_set(w->s, j, i, &link);
                 if (rc != 0)
                     return rc;
             }
@@ -302,12 +313,13 @@ int world_new(world **out, scenario *sc, cara_env *env, FILE *trace)
     w->liveness_converged_ms = w->liveness_agreed_ms = SIM_NEVER;
     cara_rng_seed(&w->rng, sc->seed ^ 0x776f726c64ull);
     sim_cfg cfg = {.nodes_count = w->n, .seed = sc->seed, .link = sc->link,
-                   .gossip = sc->gossip, .store = sc->store, .env = env};
+                   .gossip = sc->gossip, .store = sc->store, .env = env, .projects = true,
+                   .runtime = sc->runtime, .fencing_off = sc->fencing_off};
     int rc = sim_new(&w->s, &cfg);
     if (rc == 0)
         rc = world_alloc(w);
     if (rc == 0)
-        rc = apply_link_rules(w);
+        rc = apply_link_rules(w, false);
     if (rc == 0 && sc->hostile_count > 0)
         rc = hostile_new(w);
     if (rc != 0) {
@@ -333,6 +345,7 @@ void world_free(world *w)
     cara_env_free(w->env, w->issued);
     cara_env_free(w->env, w->spread_ms.v);
     cara_env_free(w->env, w->detect_ms.v);
+    cara_env_free(w->env, w->recovery_ms.v);
     cara_env_free(w->env, w->detections);
     cara_env_free(w->env, w->samples);
     cara_env_free(w->env, w->spans);
@@ -355,6 +368,7 @@ static size_t key_new(world *w)
     op_key *k = &w->keys[w->keys_count];
     memset(k, 0, sizeof *k);
     snprintf(k->name, sizeof k->name, "p%04zu", w->keys_count);
+    k->down_since_ms = SIM_NEVER;
     return w->keys_count++;
 }
 
@@ -388,22 +402,29 @@ static const char *op_verb(int kind, bool fresh)
     return kind == CARA_CRDT_TOMBSTONE ? "deletes" : fresh ? "applies" : "updates";
 }
 
-/* The operator signs one spec (or tombstone) and hands it to node x. */
+/* The operator signs one spec (or tombstone) and hands it to node x. A
+ * spec is a real project (workload.c), written at the operator's clock
+ * (the true one). */
 static void op_write(world *w, size_t x, size_t key, int kind, bool fresh)
 {
     op_key *k = &w->keys[key];
     uint64_t gen = k->gen_issued + 1;
-    size_t vlen = kind == CARA_CRDT_TOMBSTONE
-                      ? 0 : (size_t)rnd_between(w, w->sc.value_bytes_min, w->sc.value_bytes_max);
-    uint8_t *value = cara_env_alloc(w->env, vlen + 1);
-    CARA_ASSERT(value != NULL);
-    cara_rng_bytes(&w->rng, value, vlen);
+    cara_buf value;
+    cara_buf_init(&value, w->env, CARA_SPEC_BYTES_MAX);
+    workload_traits traits = {0};
+    if (kind == CARA_CRDT_PROJECT) {
+        const workload_traits *prev = fresh ? NULL : &k->traits;
+        CARA_ASSERT(workload_spec(w, &w->rng, k->name, sim_true_wall(w->s), prev, &traits,
+                                  &value) == 0);
+        w->expiring += traits.expire_at_wall_ms != 0;
+    }
     cara_buf b;
     cara_buf_init(&b, w->env, CARA_CRDT_RECORD_BYTES_MAX);
     cara_crdt_record r = {.kind = kind, .key = (const uint8_t *)k->name, .key_bytes = strlen(k->name),
                           .generation = gen,
                           .hlc = cara_crdt_hlc_next(sim_crdt(w->s, x), sim_wall(w->s, x)),
-                          .author = sim_operator_pk(w->s), .value = value, .value_bytes = vlen};
+                          .author = sim_operator_pk(w->s), .value = value.data,
+                          .value_bytes = value.len};
     CARA_ASSERT(cara_crdt_record_sign(&r, sim_operator_sk(w->s), &b) == 0);
     ledger_issue(w, b.data, b.len);
     pending_write *pw = write_new(w);
@@ -418,16 +439,21 @@ static void op_write(world *w, size_t x, size_t key, int kind, bool fresh)
     pw->life = sim_life(w->s, x);
     k->gen_issued = gen;
     k->deleted = kind == CARA_CRDT_TOMBSTONE;
+    k->traits = traits;
+    if (kind == CARA_CRDT_TOMBSTONE)
+        k->down_since_ms = SIM_NEVER; /* its stop is no failure to recover from */
     checks_write_published(w, pw);
-    world_log(w, "operator %s %s generation %llu through %s (%zu bytes)", op_verb(kind, fresh),
-              k->name, (unsigned long long)gen, sim_name(w->s, x), b.len);
+    world_log(w, "operator %s %s generation %llu through %s (%zu bytes%s%s%s)",
+              op_verb(kind, fresh), k->name, (unsigned long long)gen, sim_name(w->s, x), b.len,
+              traits.unfit ? ", fits no node" : "", traits.pinned ? ", pinned to a zone" : "",
+              traits.expire_at_wall_ms ? ", expiring" : "");
     int rc = sim_accept(w->s, x, b.data, b.len, w->sc.op_holders > 1 ? w->sc.op_holders : 0);
     if (rc != 0)
         world_log(w, "%s refused the operator's %s: %s", sim_name(w->s, x), k->name,
                   cara_errname(rc));
     *(kind == CARA_CRDT_TOMBSTONE ? &w->deletes : fresh ? &w->applies : &w->updates) += 1;
     cara_buf_free(&b);
-    cara_env_free(w->env, value);
+    cara_buf_free(&value);
 }
 
 static void op_act(world *w)
@@ -697,6 +723,7 @@ static void fault_phase(world *w)
     w->faults_end_ms = sim_now(s) + w->sc.duration_ms;
     world_span_open(w, -1, "faults");
     world_log(w, "fault phase: %llu ms", (unsigned long long)w->sc.duration_ms);
+    CARA_ASSERT(apply_link_rules(w, true) == 0); /* the rules that wait for the boot */
     w->next_fault_ms = w->sc.nemeses ? sim_now(s) + w->sc.settle_ms : SIM_NEVER;
     w->next_op_ms = next_interval(w, w->sc.op_interval_ms);
     w->next_join_ms = w->sc.spare ? next_interval(w, w->sc.join_interval_ms) : SIM_NEVER;
@@ -761,11 +788,17 @@ static void liveness_phase(world *w)
             w->liveness_converged_ms = sim_now(s) - w->liveness_start_ms;
         if (!conv)
             w->liveness_converged_ms = SIM_NEVER;
-        if (conv && views) {
+        /* Done when the states and views agree and no runtime has a
+         * report still to make (a start, stop or retry in flight). */
+        if (conv && views && checks_runtimes_settled(w)) {
             w->liveness_agreed_ms = sim_now(s) - w->liveness_start_ms;
+            checks_projects(w);
             break;
         }
         if (sim_now(s) >= end) {
+            /* What the nodes decided is judged first: a run that fails to
+             * converge names the first checker of projects it breaks. */
+            checks_projects(w);
             if (!conv)
                 world_violation(w, CHECK_CONVERGENCE,
                                 "%u different states among the live nodes %llu ms after every "

@@ -55,6 +55,7 @@ bool node_set_has(const node_set *ns, size_t i);
 typedef struct link_rule {
     node_set from, to;
     bool both_ways;
+    bool after_boot, after_boot_set; /* applied once the cluster formed (default: when down) */
     sim_link_cfg link;
 } link_rule;
 
@@ -78,6 +79,16 @@ typedef struct scenario {
     uint32_t op_holders;
     uint32_t value_bytes_min, value_bytes_max;
     uint32_t mix_apply, mix_update, mix_delete;
+    uint32_t services_min, services_max; /* per spec */
+    uint32_t pinned_ppm;     /* specs with a node selector (a zone) */
+    uint32_t unfit_ppm;      /* specs that fit no node (they stay Pending) */
+    uint32_t expire_ppm;     /* specs with an expireAt ... */
+    uint64_t expire_after_min_ms, expire_after_max_ms; /* ... this far ahead */
+    sim_runtime_cfg runtime;
+    bool two_copies_enforced; /* a second running copy is a violation, not only counted */
+    bool fencing_off;         /* the node objects never fence (cara_core_cfg.fencing_disabled) */
+    bool agreement_all_live;  /* scheduler agreement over every live node, not the converged ones */
+    int64_t rendezvous_bound; /* -1: the binomial bound of docs/sim.md; else a fixed one */
     uint64_t join_interval_ms, leave_interval_ms; /* 0: none */
     size_t hostile_count;
     uint64_t hostile_interval_ms;
@@ -111,6 +122,10 @@ enum checker {
     CHECK_CONVERGENCE,         /* live nodes converge within the bound after the heal */
     CHECK_MEMBERSHIP,          /* membership views agree within the bound after the heal */
     CHECK_ACKED_DURABLE,       /* no acknowledged spec is lost */
+    CHECK_SCHEDULER_AGREEMENT, /* converged nodes agree on each project's scheduler and placement */
+    CHECK_TWO_COPIES,          /* no two runtimes run the same project at once */
+    CHECK_LIVENESS,            /* after the heal, live projects run once, gone ones nowhere */
+    CHECK_RENDEZVOUS,          /* a join or leave moves about 1/N of the schedulers */
     CHECK_COUNT_
 };
 const char *checker_name(int checker);
@@ -148,12 +163,23 @@ typedef struct sample {
     uint32_t writes_held_ppm; /* the operator's latest writes the live nodes hold, on average */
 } sample;
 
+/* What was drawn for one spec (workload.c). */
+typedef struct workload_traits {
+    uint32_t services;
+    bool pinned, unfit;
+    uint32_t zone;
+    int64_t expire_at_wall_ms; /* 0: none */
+} workload_traits;
+
 /* What the operator did to one project key. */
 typedef struct op_key {
     char name[16];
     uint64_t gen_issued, gen_acked;
     uint64_t acked_at_ms;
     bool deleted;
+    workload_traits traits; /* of the latest generation issued */
+    uint32_t copies;        /* runtimes running it now */
+    uint64_t down_since_ms; /* its last copy stopped then (SIM_NEVER: not down) */
 } op_key;
 
 /* A publication waiting for its acknowledgement or its spread. */
@@ -228,6 +254,15 @@ struct world {
     size_t writes_count, writes_cap;
     uint64_t applies, updates, deletes, acked, writes_spread, writes_lost_unspread;
     uint64_t joins, leaves;
+    uint64_t expiring;        /* specs written with an expireAt */
+    /* The runtimes, seen through their tap. */
+    uint64_t copies_started, copies_stopped, two_copy_instants;
+    uint32_t copies_max;      /* the most copies of one project running at once */
+    series recovery_ms;       /* from a project's last copy stopping to one running again */
+    /* What the end of the liveness phase found (checks_projects). */
+    uint64_t end_running, end_pending, end_terminated, end_stranded, end_orphans,
+        end_shown_scheduled, end_unfit_running, end_gone_shown_scheduled;
+    uint64_t rdv_projects, rdv_nodes, rdv_changed_max, rdv_bound;
     /* Checkers and measures. */
     violation violations[VIOLATIONS_KEPT_MAX];
     size_t violations_count;
@@ -295,6 +330,23 @@ bool checks_converged(world *w, uint32_t *states);
 bool checks_views_agree(world *w, uint32_t *agreeing);
 void checks_final(world *w);
 void checks_write_published(world *w, pending_write *pw);
+/* The runtimes' tap (sim_taps.on_runtime): counts copies, measures
+ * recoveries, and checks two_copies at every start. */
+void checks_runtime_tap(void *ctx, sim *s, int node, const char *project, uint64_t generation,
+                        bool running);
+/* The operator's key of that name, or NULL. */
+op_key *world_key_by_name(world *w, const uint8_t *key, size_t len);
+/* True when no live node's runtime or object has work in flight. */
+bool checks_runtimes_settled(world *w);
+/* At the end of the liveness phase: scheduler agreement, liveness of
+ * every project, rendezvous stability. */
+void checks_projects(world *w);
+
+/* The operator's specs (workload.c): draws traits (an update keeps the
+ * fit of `prev`; NULL: a new project), encodes a spec for `name` into
+ * out. 0 or the encoder's error. */
+int workload_spec(world *w, cara_rng *rng, const char *name, int64_t now_wall_ms,
+                  const workload_traits *prev, workload_traits *t, cara_buf *out);
 
 /* The hostile node (hostile.c). */
 int hostile_new(world *w);
