@@ -382,10 +382,22 @@ static void not_ready(cara_core *c, core_project *p, const proj_view *v, cara_co
                                 .last_transition_wall_ms = since};
         write_placement(c, v->name, v->gen, v->phase, v->owner, "NodeNotReady", msg, &extra);
     }
-    if (c->now_wall_ms < due) {
-        wake_at(p, due);
+    /* The wall clocks of two schedulers may differ by the skew bound; a
+     * wall clock may also jump. So the grace is read off NotReadyAt once,
+     * when this node first sees it, and counted from there on this node's
+     * monotonic clock. */
+    if (p->grace_since_wall_ms != since || p->grace_due_mono_ms == 0) {
+        int64_t left = due - c->now_wall_ms;
+        int64_t g = core_grace_ms(c);
+        left = left < 0 ? 0 : left > g ? g : left;
+        p->grace_since_wall_ms = since;
+        p->grace_due_mono_ms = c->now_mono_ms + (uint64_t)left;
+    }
+    if (c->now_mono_ms < p->grace_due_mono_ms) {
+        wake_at(p, c->now_wall_ms + (int64_t)(p->grace_due_mono_ms - c->now_mono_ms));
         return;
     }
+    p->grace_due_mono_ms = 0;
     cara_sched_verdict verdict = place(c, v->spec, ns);
     char msg[512];
     if (verdict.index >= 0) {
@@ -561,30 +573,88 @@ static bool remove_copy(cara_core *c, core_project *p, bool force)
     return true;
 }
 
-/* A project moved here from a node that is still Ready (a drain): start
- * only once that node says its copy is gone, so that two never run. A
- * move off a NotReady node waited out the grace instead. */
+/* Whether another Ready node may still run a copy: its own STATUS for
+ * the project (any generation) says anything but Terminated or Fenced. A
+ * NotReady node is not waited for: its copy went with its fence before
+ * the grace let the project move. */
+typedef struct copy_ctx {
+    cara_core *c;
+    const cara_core_nodes *ns;
+    char holder[CARA_NAME_BYTES_MAX + 1];
+} copy_ctx;
+
+static int other_copy(void *ctx, const cara_crdt_record *r)
+{
+    copy_ctx *x = ctx;
+    if (memcmp(r->author, x->c->node_pk, CARA_CRDT_PK_BYTES) == 0)
+        return 0;
+    cara_project_status *st = NULL;
+    int stop = 0;
+    if (cara_project_status_decode(x->c->env, r->value, r->value_bytes, NULL, &st) == 0 &&
+        st->node_ref != NULL && st->phase != CARA_PHASE_TERMINATED &&
+        cond_of(st, "Fenced") == NULL) {
+        const cara_sched_node *n = node_item(x->ns, st->node_ref);
+        uint8_t pk[CARA_CRDT_PK_BYTES];
+        if (n != NULL && n->ready && cara_crdt_node_key_of(x->c->crdt, n->name, pk) == 0 &&
+            memcmp(pk, r->author, CARA_CRDT_PK_BYTES) == 0) {
+            snprintf(x->holder, sizeof x->holder, "%s", n->name);
+            stop = 1;
+        }
+    }
+    cara_project_status_free(x->c->env, st);
+    return stop;
+}
+
+/* Before this node starts a project, every other Ready node that ran it
+ * must say its copy is gone (a drain, a spec that stopped fitting its
+ * node, a scheduler that changed its mind), so that two never run. A node
+ * that is Ready sees the move within seconds; one that has not said so
+ * within the grace after the placement is taken at its silence. */
 static bool handoff_waits(cara_core *c, const proj_view *v, const cara_core_nodes *ns)
 {
-    const cara_condition *mv = cond_of(v->place, "MovedFrom");
-    if (mv == NULL || strcmp(mv->reason, "NodeNotReady") == 0)
+    copy_ctx x = {.c = c, .ns = ns};
+    if (cara_crdt_foreach_author(c->crdt, CARA_CRDT_STATUS, (const uint8_t *)v->name,
+                                 strlen(v->name), other_copy, &x) != 1)
         return false;
-    const cara_sched_node *prev = node_item(ns, mv->message);
+    const cara_condition *ph = cond_of(v->place, "Phase");
+    int64_t since = ph != NULL ? ph->last_transition_wall_ms : c->now_wall_ms;
+    int64_t until = since + core_grace_ms(c);
+    if (c->now_wall_ms >= until) {
+        core_event_add(c, v->name, "Warning", "HandoffTimedOut", c->now_wall_ms,
+                       "node %s did not confirm its copy stopped within the grace: starting",
+                       x.holder);
+        return false;
+    }
+    core_event_add(c, v->name, "Normal", "WaitingForHandoff", c->now_wall_ms,
+                   "node %s still runs its copy: starting once it has stopped it", x.holder);
+    core_project *p = core_project_find(c, v->name, false);
+    if (p != NULL)
+        wake_at(p, until);
+    return true;
+}
+
+/* A node that is not a project's owner and runs no copy of it, while its
+ * own STATUS still says otherwise (it restarted, or its copy went with a
+ * fence): it says it runs none, which is what a hand-off waits for. */
+static void disown(cara_core *c, const proj_view *v)
+{
     cara_crdt_record r;
-    if (prev == NULL || !prev->ready ||
-        !cara_sched_record_of_node(c->crdt, CARA_CRDT_STATUS, v->name, mv->message, UINT64_MAX,
-                                   &r))
-        return false; /* gone, or never reported running it */
+    if (!core_may_run(c) ||
+        !cara_sched_record_of_node(c->crdt, CARA_CRDT_STATUS, v->name, c->name, UINT64_MAX, &r))
+        return;
     cara_project_status *st = NULL;
-    bool stopped = r.hlc > v->place_hlc &&
-                   cara_project_status_decode(c->env, r.value, r.value_bytes, NULL, &st) == 0 &&
-                   (st->phase == CARA_PHASE_TERMINATED || cond_of(st, "Fenced") != NULL);
+    if (cara_project_status_decode(c->env, r.value, r.value_bytes, NULL, &st) == 0 &&
+        st->phase != CARA_PHASE_TERMINATED && cond_of(st, "Fenced") == NULL) {
+        char text[192];
+        snprintf(text, sizeof text, "Terminated: no copy runs on this node (placed on %s)",
+                 v->owner != NULL ? v->owner : "no node");
+        cara_condition cond = {.type = "Phase", .status = CARA_COND_TRUE, .reason = "NotOwner",
+                               .message = text, .last_transition_wall_ms = c->now_wall_ms};
+        cara_project_status none = {.phase = CARA_PHASE_TERMINATED, .node_ref = c->name,
+                                    .conditions = &cond, .conditions_count = 1};
+        write_project_record(c, CARA_CRDT_STATUS, v->name, r.generation, &none);
+    }
     cara_project_status_free(c->env, st);
-    if (!stopped)
-        core_event_add(c, v->name, "Normal", "WaitingForHandoff", c->now_wall_ms,
-                       "node %s still runs its copy: starting once it has stopped it",
-                       mv->message);
-    return !stopped;
 }
 
 /* The owner's part: hand the spec (or its deletion) to the runtime; and a
@@ -599,6 +669,8 @@ static void own(cara_core *c, core_project *p, proj_view *v, bool gone, bool min
                 core_event_add(c, p->name, "Normal", "Moved", c->now_wall_ms,
                                "placed on node %s now: removing this node's copy",
                                v->owner != NULL ? v->owner : "(none)");
+        } else if (p->owned_generation == 0 && !gone && !p->released && !p->fence_stopped) {
+            disown(c, v); /* a removal under way reports for itself */
         }
         return;
     }

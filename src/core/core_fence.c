@@ -161,6 +161,9 @@ void core_fence_update(cara_core *c)
     }
     if (f->lost_mono_ms == 0) {
         f->lost_mono_ms = c->now_mono_ms ? c->now_mono_ms : 1;
+        /* What moved while it was cut off reaches it by an exchange: none
+         * of it runs anything new before one has ended. */
+        f->synced = false;
         cara_env_logf(c->env, CARA_LOG_WARN, "core",
                       "majority lost: %zu of %zu nodes seen%s; fencing in %u s unless it returns",
                       f->seen, f->known,
@@ -171,8 +174,13 @@ void core_fence_update(cara_core *c)
         f->fenced = true;
         f->synced = false;
         cara_env_logf(c->env, CARA_LOG_WARN, "core",
-                      "fenced: %zu of %zu nodes seen for %u s; stopping this node's projects",
-                      f->seen, f->known, c->timers.fence_timeout_s);
+                      "fenced: %zu of %zu nodes seen for %u s%s; stopping this node's projects",
+                      f->seen, f->known, c->timers.fence_timeout_s,
+                      isolated ? " (no member heard from lately, or probes unanswered)" : "");
+        cara_env_logf(c->env, CARA_LOG_INFO, "core",
+                      "fence: probes unanswered in a row %u, last contact %lld ms ago",
+                      cara_gossip_probe_fail_streak(c->gossip),
+                      (long long)(c->now_mono_ms - f->newest_contact_mono_ms));
         mark_owned(c);
     }
 }
@@ -184,7 +192,7 @@ bool cara_core_settled(const cara_core *c)
 
 bool core_may_run(const cara_core *c)
 {
-    return !c->fence.fenced && c->fence.synced;
+    return !c->fence.fenced && c->fence.synced && c->fence.majority;
 }
 
 uint64_t cara_core_next_deadline_mono_ms(const cara_core *c)

@@ -35,6 +35,10 @@ typedef struct core_project {
     bool fence_stopped;        /* stopped by the fence: its reports say so */
     bool released;             /* its placement moved away: this node's copy is removed */
     int64_t wake_wall_ms;      /* evaluate again then (a grace or timeout ends); 0: none */
+    /* The NotReady grace as this node counts it: the NotReadyAt it first
+     * read, and the monotonic time the grace ends on this node's clock. */
+    int64_t grace_since_wall_ms;
+    uint64_t grace_due_mono_ms;
     cara_core_event events[CARA_CORE_EVENTS_PER_PROJECT];
     size_t events_count, events_next;
     struct core_project *next;

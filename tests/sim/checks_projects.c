@@ -100,6 +100,14 @@ bool checks_runtimes_settled(world *w)
         if (sim_runtime_busy(w->s, i) || (c != NULL && (cara_core_busy(c) ||
                                                         cara_core_actions_pending(c))))
             return false;
+        /* A node still fenced, or not yet synced since it saw the majority
+         * again, has not decided what it runs. */
+        cara_core_fence_state f;
+        if (c != NULL) {
+            cara_core_fence_get(c, &f);
+            if (f.fenced || !f.synced || !f.majority)
+                return false;
+        }
     }
     return true;
 }
@@ -321,11 +329,18 @@ static void liveness_one(world *w, const size_t *group, size_t count, const char
         return;
     }
     if (!owner_runs || run_gen != v->gen) {
-        world_violation(w, CHECK_LIVENESS, "%s generation %llu is placed on %s (%s) but %s",
+        /* What the owner's node object last said of it, to start from. */
+        cara_core_event ev[CARA_CORE_EVENTS_PER_PROJECT];
+        cara_core *oc = owner >= 0 ? sim_core(w->s, (size_t)owner) : NULL;
+        size_t nev = oc != NULL ? cara_core_events_get(oc, name, ev, CARA_CORE_EVENTS_PER_PROJECT)
+                                : 0;
+        world_violation(w, CHECK_LIVENESS, "%s generation %llu is placed on %s (%s) but %s "
+                        "(its last event there: %s)",
                         name, (unsigned long long)v->gen, ref.node[0] ? ref.node : "no node",
                         phase_text(ref.phase),
                         owner_runs ? "that node's runtime runs an older generation"
-                                   : "that node's runtime does not run it");
+                                   : "that node's runtime does not run it",
+                        nev > 0 ? ev[nev - 1].message : "none");
         return;
     }
     if (orphans_ok(w, name, what, ref.node) &&
