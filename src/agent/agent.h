@@ -39,7 +39,7 @@ typedef struct cara_agent_config {
     uint32_t network_prefix_len;
     /* An image that cannot be pulled is given up (the project Failed with
      * ImagePullFailed) after at least this many failed attempts over at
-     * least this long (docs/agent.md, "Image pulls"); 0: 5 and 5 min. */
+     * least this long (docs/agent.md, "Image pulls"); 0: 5 and 4 min. */
     uint32_t image_pull_attempts;
     uint32_t image_pull_window_ms;
     /* Gossip (docs/gossip.md): off without gossip_bind, a node on its own. */

@@ -21,7 +21,7 @@
  *   memoryAvailableMin: 100Mi       --memory-available-min (MemoryPressure below it)
  *   diskAvailableMin: 10%           --disk-available-min (DiskPressure below it)
  *   imagePullAttempts: 5            --image-pull-attempts (docs/agent.md, "Image pulls")
- *   imagePullWindow: 5m             --image-pull-window
+ *   imagePullWindow: 4m             --image-pull-window
  */
 #ifndef CARA_AGENT_CONFIG_H
 #define CARA_AGENT_CONFIG_H

@@ -28,10 +28,13 @@ typedef void (*cara_reconciler_status_fn)(void *ctx, const char *project,
                                           const cara_project_status *status);
 
 /* Kubernetes users see ImagePullBackOff for minutes (its back-off grows to
- * 5 min) before they conclude; at least 5 attempts over at least 5 min,
- * whichever ends later. */
+ * 5 min) before they conclude: at least 5 attempts over at least 4 min,
+ * whichever ends later. 4, not 5: with the 1 s doubling to 60 s back-off
+ * the project is given up at about 243 s, inside `caravanctl apply
+ * --wait`'s default 5 min, which then prints the reason rather than a
+ * timeout (docs/agent.md, "Image pulls"). */
 #define CARA_RECONCILER_PULL_ATTEMPTS_DEFAULT 5
-#define CARA_RECONCILER_PULL_WINDOW_MS_DEFAULT (5u * 60 * 1000)
+#define CARA_RECONCILER_PULL_WINDOW_MS_DEFAULT (4u * 60 * 1000)
 /* Caps of the settings: beyond them a project would wait in back-off for
  * longer than anyone watches it. */
 #define CARA_RECONCILER_PULL_ATTEMPTS_MAX 1000

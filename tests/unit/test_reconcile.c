@@ -714,15 +714,32 @@ static void spin_for(uint64_t ms)
         spin();
 }
 
-TEST(reconciler_waits_in_image_pull_back_off_and_fails_for_good_only_after_the_attempts)
+/* A reconciler on a fake engine that cannot pull MISSING_IMAGE, giving an
+ * image up after `attempts` and `window_ms`. */
+static cara_reconciler *start_without_registry(uint32_t attempts, uint32_t window_ms)
 {
     fake = fake_engine_start();
     engine_host = fake_engine_host(fake);
     fake_engine_set_image(fake, MISSING_IMAGE, FAKE_IMAGE_UNPULLABLE);
-    pull_attempts = 3;
-    pull_window_ms = 1;
-    cara_reconciler *r = start();
+    pull_attempts = attempts;
+    pull_window_ms = window_ms;
     last.failed_reports = 0;
+    ms_at_first_failure = 0;
+    pulls_at_failed = -1;
+    return start();
+}
+
+static void stop_without_registry(cara_reconciler *r)
+{
+    stop(r);
+    fake_engine_stop(fake);
+    pull_attempts = 1;
+    pull_window_ms = 1;
+}
+
+TEST(reconciler_waits_in_image_pull_back_off_and_fails_for_good_only_after_the_attempts)
+{
+    cara_reconciler *r = start_without_registry(3, 1);
     CHECK_OK(cara_reconciler_apply(r, missing_image_project("fk-pull")));
     wait_for_ms(r, in_pull_back_off, "ImagePullBackOff", FAKE_WAIT_MS_MAX);
     /* Not Failed: Scheduled, the service Waiting, the engine's words and the
@@ -735,7 +752,6 @@ TEST(reconciler_waits_in_image_pull_back_off_and_fails_for_good_only_after_the_a
     CHECK(strstr(last.pulling_message, "next at 20") != NULL);
     CHECK_INT(service_state("web", NULL), ==, CARA_SVC_WAITING);
     CHECK(strncmp(service_message("web"), "ImagePullBackOff: HTTP 500: ", 28) == 0);
-    pulls_at_failed = -1;
     wait_for_ms(r, failed_noting_pulls, "Failed", FAKE_WAIT_MS_MAX);
     CHECK_INT(pulls_at_failed, ==, 3); /* exactly the attempts asked for */
     CHECK_STR(last.reason, "ImagePullFailed");
@@ -766,43 +782,25 @@ TEST(reconciler_waits_in_image_pull_back_off_and_fails_for_good_only_after_the_a
     CHECK_OK(cara_reconciler_apply(r, p));
     wait_for_ms(r, is_running, "Running once the image can be pulled", FAKE_WAIT_MS_MAX);
     CHECK_STR(last.pulling_reason, "Pulled");
-    stop(r);
-    fake_engine_stop(fake);
-    pull_attempts = 1;
+    stop_without_registry(r);
 }
 
 TEST(reconciler_gives_up_an_image_only_once_the_window_has_passed_too)
 {
-    fake = fake_engine_start();
-    engine_host = fake_engine_host(fake);
-    fake_engine_set_image(fake, MISSING_IMAGE, FAKE_IMAGE_UNPULLABLE);
     /* Two attempts fail within about a second (the back-off starts at 1 s,
      * then 2 s): the window keeps the project waiting for a third. */
-    pull_attempts = 2;
-    pull_window_ms = 2500;
-    cara_reconciler *r = start();
-    last.failed_reports = 0;
-    ms_at_first_failure = 0;
-    pulls_at_failed = -1;
+    cara_reconciler *r = start_without_registry(2, 2500);
     CHECK_OK(cara_reconciler_apply(r, missing_image_project("fk-window")));
     wait_for_ms(r, failed_noting_pulls, "Failed", FAKE_WAIT_MS_MAX);
     CHECK_INT(pulls_at_failed, ==, 3);
     CHECK(ms_at_failed - ms_at_first_failure >= 2500);
     CHECK_STR(last.reason, "ImagePullFailed");
-    stop(r);
-    fake_engine_stop(fake);
-    pull_attempts = 1;
-    pull_window_ms = 1;
+    stop_without_registry(r);
 }
 
 TEST(reconciler_image_pull_back_off_ends_by_itself_once_the_image_can_be_pulled)
 {
-    fake = fake_engine_start();
-    engine_host = fake_engine_host(fake);
-    fake_engine_set_image(fake, MISSING_IMAGE, FAKE_IMAGE_UNPULLABLE);
-    pull_attempts = 100;
-    cara_reconciler *r = start();
-    last.failed_reports = 0;
+    cara_reconciler *r = start_without_registry(100, 1);
     CHECK_OK(cara_reconciler_apply(r, missing_image_project("fk-heal")));
     wait_for_ms(r, in_pull_back_off, "ImagePullBackOff", FAKE_WAIT_MS_MAX);
     /* The registry comes back: the next attempt pulls, with no new spec. */
@@ -811,9 +809,7 @@ TEST(reconciler_image_pull_back_off_ends_by_itself_once_the_image_can_be_pulled)
     CHECK_INT(last.failed_reports, ==, 0);
     CHECK_INT(service_state("web", NULL), ==, CARA_SVC_RUNNING);
     CHECK_STR(last.pulling_reason, "Pulled");
-    stop(r);
-    fake_engine_stop(fake);
-    pull_attempts = 1;
+    stop_without_registry(r);
 }
 
 static bool in_pool(const char *subnet, const char *pool)
