@@ -260,6 +260,8 @@ static int start_parts(cara_agent *a)
                                      .resync_interval_ms = a->cfg.resync_interval_ms,
                                      .network_pool = a->cfg.network_pool,
                                      .network_prefix_len = a->cfg.network_prefix_len,
+                                     .image_pull_attempts = a->cfg.image_pull_attempts,
+                                     .image_pull_window_ms = a->cfg.image_pull_window_ms,
                                      .on_status = agent_on_status, .ctx = a};
     if ((rc = cara_reconciler_new(&a->recon, &rc_cfg)) != 0)
         return rc;

@@ -37,6 +37,11 @@ typedef struct cara_agent_config {
     /* Project networks' subnets (agent/netpool.h); NULL and 0: defaults. */
     const char *network_pool;
     uint32_t network_prefix_len;
+    /* An image that cannot be pulled is given up (the project Failed with
+     * ImagePullFailed) after at least this many failed attempts over at
+     * least this long (docs/agent.md, "Image pulls"); 0: 5 and 4 min. */
+    uint32_t image_pull_attempts;
+    uint32_t image_pull_window_ms;
     /* Gossip (docs/gossip.md): off without gossip_bind, a node on its own. */
     const char *gossip_bind;      /* "ADDR[:PORT]", UDP and TCP; port 7950 by default */
     /* What peers dial, "host:port", published in the node record as

@@ -522,6 +522,8 @@ static void metrics(cara_agent *a, cara_http_reply *reply)
            rs.steps);
     metric(&b, "cara_reconcile_step_errors_total", "counter", "Engine calls that failed.",
            rs.step_errors);
+    metric(&b, "cara_image_pulls_given_up_total", "counter",
+           "Projects Failed with ImagePullFailed after the image-pull bound.", rs.pulls_given_up);
     metric(&b, "cara_container_restarts_total", "counter",
            "Containers started again by the agent after they stopped.", rs.restarts);
     metric(&b, "cara_engine_stream_restarts_total", "counter",

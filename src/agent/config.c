@@ -54,6 +54,34 @@ static int parse_duration(const char *flag, const char *v, int64_t *ms)
     return 0;
 }
 
+/* A count of failed pulls before an image is given up: 1 to the cap. */
+static int parse_pull_attempts(const char *flag, const char *v, unsigned *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long n = strtoul(v, &end, 10);
+    if (end == v || *end != '\0' || errno != 0 || v[0] == '-' || n < 1 ||
+        n > CARA_RECONCILER_PULL_ATTEMPTS_MAX) {
+        fprintf(stderr, "cara-agent: %s wants a whole number from 1 to %d, got \"%s\"\n", flag,
+                CARA_RECONCILER_PULL_ATTEMPTS_MAX, v);
+        return 2;
+    }
+    *out = (unsigned)n;
+    return 0;
+}
+
+/* How long an image is retried at least before it is given up. */
+static int parse_pull_window(const char *flag, const char *v, int64_t *ms)
+{
+    if (parse_duration(flag, v, ms) != 0)
+        return 2;
+    if (*ms > (int64_t)CARA_RECONCILER_PULL_WINDOW_MS_MAX) {
+        fprintf(stderr, "cara-agent: %s is at most 7d, got \"%s\"\n", flag, v);
+        return 2;
+    }
+    return 0;
+}
+
 /* --join A,B or repeated --join: each seed on its own. */
 static int add_join(cara_agent_settings *s, const char *v)
 {
@@ -222,6 +250,10 @@ static int file_key(cara_agent_settings *s, yaml_document_t *doc, const char *ke
         return parse_memory_min(sv, &s->memory_available_min_bytes);
     else if (strcmp(key, "diskAvailableMin") == 0)
         return parse_disk_min(sv, &s->disk_available_min_percent);
+    else if (strcmp(key, "imagePullAttempts") == 0)
+        return parse_pull_attempts(key, sv, &s->image_pull_attempts);
+    else if (strcmp(key, "imagePullWindow") == 0)
+        return parse_pull_window(key, sv, &s->image_pull_window_ms);
     else if (strcmp(key, "logFormat") == 0)
         return parse_format(sv, &s->log_json);
     else if (strcmp(key, "logLevel") == 0)
@@ -303,13 +335,19 @@ static void usage(FILE *f)
             "                           (default 100Mi, kubelet's memory.available)\n"
             "  --disk-available-min P%%  DiskPressure when the data dir's filesystem has less\n"
             "                           than P%% available (default 10%%, kubelet's nodefs)\n"
+            "  --image-pull-attempts N  an image that cannot be pulled is retried with\n"
+            "                           back-off (ImagePullBackOff) and its project Failed\n"
+            "                           (ImagePullFailed) after at least N failed attempts\n"
+            "                           (default %d) ...\n"
+            "  --image-pull-window D    ... and at least D since the first (default %um)\n"
             "  --config FILE            YAML file with the settings above (flags win)\n"
             "  --log-format FMT         logfmt (default) or json\n"
             "  --log-level LEVEL        error, warn, info (default) or debug\n"
             "  -h, --help               show this help\n"
             "  --version                print the version\n",
             CARA_AGENT_API_DEFAULT, CARA_AGENT_DOCKER_DEFAULT, CARA_NETPOOL_DEFAULT,
-            CARA_NETPOOL_PREFIX_LEN_DEFAULT);
+            CARA_NETPOOL_PREFIX_LEN_DEFAULT, CARA_RECONCILER_PULL_ATTEMPTS_DEFAULT,
+            CARA_RECONCILER_PULL_WINDOW_MS_DEFAULT / 60000);
 }
 
 int cara_agent_read_pubkey(const char *arg, uint8_t pk[CARA_CRDT_PK_BYTES])
@@ -354,7 +392,9 @@ static int parse_flags(cara_agent_settings *s, int argc, char **argv, const char
         {"tombstone-horizon", required_argument, NULL, 'H'},
         {"gc-interval", required_argument, NULL, 'G'}, 
                 {"memory-available-min", required_argument, NULL, 'M'},
-        {"disk-available-min", required_argument, NULL, 'K'},  {NULL, 0, NULL, 0},
+        {"disk-available-min", required_argument, NULL, 'K'},
+        {"image-pull-attempts", required_argument, NULL, 'I'},
+        {"image-pull-window", required_argument, NULL, 'W'},  {NULL, 0, NULL, 0},
     };
     int opt, rc = 0;
     opterr = 0;
@@ -385,6 +425,8 @@ static int parse_flags(cara_agent_settings *s, int argc, char **argv, const char
         case 'P': rc = parse_prefix(optarg, &s->network_prefix_len); break;
         case 'M': rc = parse_memory_min(optarg, &s->memory_available_min_bytes); break;
         case 'K': rc = parse_disk_min(optarg, &s->disk_available_min_percent); break;
+        case 'I': rc = parse_pull_attempts("--image-pull-attempts", optarg, &s->image_pull_attempts); break;
+        case 'W': rc = parse_pull_window("--image-pull-window", optarg, &s->image_pull_window_ms); break;
         case 'f': rc = parse_format(optarg, &s->log_json); break;
         case 'L': rc = parse_level(optarg, &s->log_level); break;
         case 'h': usage(stdout); return 1;
@@ -553,6 +595,8 @@ int cara_agent_settings_parse(cara_agent_settings *s, int argc, char **argv)
         s->memory_available_min_bytes = flags.memory_available_min_bytes;
     if (flags.disk_available_min_percent)
         s->disk_available_min_percent = flags.disk_available_min_percent;
+    if (flags.image_pull_attempts) s->image_pull_attempts = flags.image_pull_attempts;
+    if (flags.image_pull_window_ms) s->image_pull_window_ms = flags.image_pull_window_ms;
     if (flags.log_level >= 0) s->log_level = flags.log_level;
     if (flags.log_json >= 0) s->log_json = flags.log_json;
     if (flags.api_count) {
@@ -615,5 +659,7 @@ void cara_agent_settings_apply(const cara_agent_settings *s, cara_agent_config *
         .gc_interval_ms = (uint32_t)s->gc_interval_ms,
         .memory_available_min_bytes = s->memory_available_min_bytes,
         .disk_available_min_percent = s->disk_available_min_percent,
+        .image_pull_attempts = s->image_pull_attempts,
+        .image_pull_window_ms = (uint32_t)s->image_pull_window_ms,
     };
 }

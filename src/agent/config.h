@@ -20,6 +20,8 @@
  *   gcInterval: 60s                 --gc-interval
  *   memoryAvailableMin: 100Mi       --memory-available-min (MemoryPressure below it)
  *   diskAvailableMin: 10%           --disk-available-min (DiskPressure below it)
+ *   imagePullAttempts: 5            --image-pull-attempts (docs/agent.md, "Image pulls")
+ *   imagePullWindow: 4m             --image-pull-window
  */
 #ifndef CARA_AGENT_CONFIG_H
 #define CARA_AGENT_CONFIG_H
@@ -48,6 +50,8 @@ typedef struct cara_agent_settings {
     size_t join_count;
     uint64_t memory_available_min_bytes; /* 0: the default */
     unsigned disk_available_min_percent; /* 0: the default */
+    unsigned image_pull_attempts;        /* 0: the default */
+    int64_t image_pull_window_ms;        /* 0: the default */
     uint8_t pks[CARA_AGENT_LIST_MAX][CARA_CRDT_PK_BYTES];
     size_t pks_count;
 } cara_agent_settings;

@@ -606,6 +606,10 @@ int cara_reconciler_new(cara_reconciler **out, const cara_reconciler_config *cfg
         r->cfg.resync_interval_ms = RESYNC_MS_DEFAULT;
     if (r->cfg.stop_timeout_s == 0)
         r->cfg.stop_timeout_s = 10;
+    if (r->cfg.image_pull_attempts == 0)
+        r->cfg.image_pull_attempts = CARA_RECONCILER_PULL_ATTEMPTS_DEFAULT;
+    if (r->cfg.image_pull_window_ms == 0)
+        r->cfg.image_pull_window_ms = CARA_RECONCILER_PULL_WINDOW_MS_DEFAULT;
     uv_timer_t *timers[] = {&r->resync_timer, &r->kick_timer, &r->retry_timer, &r->events_timer};
     for (size_t i = 0; i < 4; i++) {
         uv_timer_init(cfg->loop, timers[i]);
@@ -671,6 +675,7 @@ int cara_reconciler_apply(cara_reconciler *r, cara_project *spec)
     p->svcs = cara_env_calloc(r->env, spec->services_count, sizeof *p->svcs);
     p->deleting = false;
     p->force = false;
+    p->pull_gave_up = false; /* a new spec starts over (so does a new agent) */
     p->announce = true;
     p->failed_msg[0] = '\0';
     p->retry_backoff_ms = 0;

@@ -27,6 +27,19 @@ typedef struct cara_reconciler cara_reconciler;
 typedef void (*cara_reconciler_status_fn)(void *ctx, const char *project,
                                           const cara_project_status *status);
 
+/* Kubernetes users see ImagePullBackOff for minutes (its back-off grows to
+ * 5 min) before they conclude: at least 5 attempts over at least 4 min,
+ * whichever ends later. 4, not 5: with the 1 s doubling to 60 s back-off
+ * the project is given up at about 243 s, inside `caravanctl apply
+ * --wait`'s default 5 min, which then prints the reason rather than a
+ * timeout (docs/agent.md, "Image pulls"). */
+#define CARA_RECONCILER_PULL_ATTEMPTS_DEFAULT 5
+#define CARA_RECONCILER_PULL_WINDOW_MS_DEFAULT (4u * 60 * 1000)
+/* Caps of the settings: beyond them a project would wait in back-off for
+ * longer than anyone watches it. */
+#define CARA_RECONCILER_PULL_ATTEMPTS_MAX 1000
+#define CARA_RECONCILER_PULL_WINDOW_MS_MAX (7u * 86400 * 1000)
+
 typedef struct cara_reconciler_config {
     const char *node_name;      /* borrowed; labels objects as ours */
     cara_docker *docker;        /* borrowed */
@@ -39,6 +52,14 @@ typedef struct cara_reconciler_config {
      * CARA_NETPOOL_DEFAULT and CARA_NETPOOL_PREFIX_LEN_DEFAULT. */
     const char *network_pool;       /* borrowed for the call to _new */
     uint32_t network_prefix_len;
+    /* An image that cannot be pulled keeps its project in ImagePullBackOff
+     * (not Failed), retried with the step back-off, until at least
+     * image_pull_attempts attempts have failed and image_pull_window_ms has
+     * passed since the first of them; then the project is Failed with
+     * reason ImagePullFailed and that spec is not retried any more
+     * (docs/agent.md, "Image pulls"). 0: the defaults below. */
+    uint32_t image_pull_attempts;
+    uint32_t image_pull_window_ms;
     cara_reconciler_status_fn on_status;
     void *ctx;
 } cara_reconciler_config;
@@ -74,6 +95,7 @@ int cara_reconciler_container_id(cara_reconciler *r, const char *project, const 
 /* Counters for /metrics and tests. */
 typedef struct cara_reconciler_stats {
     uint64_t passes, steps, step_errors, events, stream_restarts, restarts;
+    uint64_t pulls_given_up; /* projects reported Failed with ImagePullFailed */
 } cara_reconciler_stats;
 void cara_reconciler_get_stats(const cara_reconciler *r, cara_reconciler_stats *out);
 /* True when every desired project's last pass found nothing to do. */

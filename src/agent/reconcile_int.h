@@ -80,6 +80,12 @@ typedef struct svc_state {
      * cures (see start_refusal_cured_by_recreate): removed and created
      * afresh by the next plan. Its id, "" if none. */
     char recreate_id[CARA_OBJECT_NAME_BYTES_MAX + 1];
+    /* Failed attempts at its image (inspect or pull answered with an
+     * error) since it was last found or pulled, and when the first of
+     * them failed (reconcile_pull.c). */
+    uint32_t pull_failures;
+    uint64_t pull_first_failed_mono_ms;
+    bool pull_backoff; /* `failed` is an image failure that will be retried */
 } svc_state;
 
 typedef struct proj {
@@ -96,6 +102,7 @@ typedef struct proj {
     bool settled;       /* the last plan found nothing to do */
     bool announce;      /* a new spec: report the status once settled, even if
                            unchanged, so the report names the new generation */
+    bool pull_gave_up;  /* Failed with ImagePullFailed: no step until a new spec */
     uint64_t retry_not_before_mono_ms; /* after a failed step */
     uint32_t retry_backoff_ms;
     char failed_msg[CARA_MESSAGE_BYTES_MAX]; /* last failure, "" if none */
@@ -159,6 +166,21 @@ void recon_step_done(void *arg, const cara_docker_result *res);
 void recon_advance(cara_reconciler *r, proj *p);
 /* Fills svc hashes for p->spec. */
 int recon_hash_services(cara_reconciler *r, proj *p);
+
+/* Counts a failed step and puts the project's next plan off by the doubled
+ * back-off. */
+void recon_back_off(cara_reconciler *r, proj *p);
+
+/* reconcile_pull.c */
+/* The inspect or pull of step `s` for service `sv` failed with `msg`;
+ * `counted`: the engine answered (a transport failure is the engine's,
+ * not the image's, and does not count towards giving up). Reports
+ * ImagePullBackOff and backs off, or, past the bound, reports the project
+ * Failed with ImagePullFailed and stops its steps. */
+void recon_image_failed(cara_reconciler *r, proj *p, const step *s, svc_state *sv, bool counted,
+                        const char *msg);
+/* The image of `sv` was found or pulled: its failures are forgotten. */
+void recon_image_ok(svc_state *sv);
 
 /* reconcile_status.c */
 /* Recomputes the per-service states of `p` and reports them if changed. */

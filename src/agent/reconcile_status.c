@@ -91,7 +91,8 @@ void recon_services_update(cara_reconciler *r, proj *p)
         if (sv->step > 0)
             st = from_step((step_kind)(sv->step - 1), sv, msg, sizeof msg);
         else if (sv->failed[0] != '\0' && snap_find_svc(&r->snap, p->name, svc->name) == NULL) {
-            st = CARA_SVC_FAILED;
+            /* Kubernetes' container state Waiting, reason ImagePullBackOff. */
+            st = sv->pull_backoff ? CARA_SVC_WAITING : CARA_SVC_FAILED;
             snprintf(msg, sizeof msg, "%s", sv->failed);
         } else
             st = from_container(snap_find_svc(&r->snap, p->name, svc->name), svc, msg, sizeof msg);

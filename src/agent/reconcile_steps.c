@@ -94,9 +94,7 @@ static uint32_t next_backoff(uint32_t ms)
     return ms >= CARA_RESTART_BACKOFF_MS_MAX / 2 ? CARA_RESTART_BACKOFF_MS_MAX : ms * 2;
 }
 
-/* Counts a failure and puts the project's next plan off by the doubled
- * back-off. */
-static void back_off(cara_reconciler *r, proj *p)
+void recon_back_off(cara_reconciler *r, proj *p)
 {
     r->stats.step_errors++;
     p->retry_backoff_ms = next_backoff(p->retry_backoff_ms);
@@ -105,12 +103,13 @@ static void back_off(cara_reconciler *r, proj *p)
 }
 
 /* A step failed: the project is Failed with the engine's words, and the
- * plan is retried after a back-off (Kubernetes keeps retrying an image
- * pull the same way). While deleting, it stays Terminating. */
+ * plan is retried after a back-off. While deleting, it stays Terminating.
+ * An image that cannot be had is reconcile_pull.c's instead: back-off
+ * first, Failed only past a bound. */
 static void step_failed(cara_reconciler *r, proj *p, const step *s, const char *reason,
                         const char *msg)
 {
-    back_off(r, p);
+    recon_back_off(r, p);
     cara_env_logf(r->env, CARA_LOG_WARN, "reconcile", "project=%s step=\"%s %s\" error=\"%s\"",
                   p->name, step_names[s->kind], s->object, msg);
     if (p->deleting)
@@ -207,6 +206,8 @@ static bool apply_result(cara_reconciler *r, proj *p, step *s, const cara_docker
         svc_state *sv = svc_of(p, s->service, NULL);
         if (sv != NULL && (st == 200 || st == 404))
             sv->image = st == 200 ? IMG_PRESENT : IMG_MISSING;
+        if (sv != NULL && st == 200)
+            recon_image_ok(sv);
         return st == 200 || st == 404;
     }
     case STEP_IMG_PULL: {
@@ -214,6 +215,8 @@ static bool apply_result(cara_reconciler *r, proj *p, step *s, const cara_docker
         bool ok = st == 200 && s->error_text[0] == '\0';
         if (sv != NULL)
             sv->image = ok ? IMG_PRESENT : IMG_FAILED;
+        if (sv != NULL && ok)
+            recon_image_ok(sv);
         *reason = "ImagePullFailed";
         if (ok)
             recon_set_condition(r, p, "ImagePulling", CARA_COND_FALSE, "Pulled", "pulled %s",
@@ -309,9 +312,15 @@ void recon_step_done(void *arg, const cara_docker_result *res)
         else
             snprintf(text, sizeof text, "%s", msg);
     }
-    if (sv != NULL)
+    if (sv != NULL) {
         snprintf(sv->failed, sizeof sv->failed, "%.*s", (int)sizeof sv->failed - 1, text);
-    if (!ok) {
+        sv->pull_backoff = false;
+    }
+    if (!ok && sv != NULL && (s->kind == STEP_IMG_INSPECT || s->kind == STEP_IMG_PULL)) {
+        cara_env_logf(r->env, CARA_LOG_WARN, "reconcile", "project=%s step=\"%s %s\" error=\"%s\"",
+                      p->name, step_names[s->kind], s->object, text);
+        recon_image_failed(r, p, s, sv, res->rc == 0, text);
+    } else if (!ok) {
         /* Services first, so the phase report carries their states; on
          * success the next plan reports them with the step it starts. */
         recon_services_update(r, p);
@@ -660,7 +669,7 @@ static void advance_removal(cara_reconciler *r, proj *p)
 static void name_conflict(cara_reconciler *r, proj *p, const char *what, const char *name,
                           const char *owner)
 {
-    back_off(r, p);
+    recon_back_off(r, p);
     snprintf(p->failed_msg, sizeof p->failed_msg, "%s %s is project %s's", what, name, owner);
     recon_set_phase(r, p, CARA_PHASE_FAILED, "NameConflict",
                     "%s %s already belongs to project %s (the names collide); rename a volume "
@@ -716,6 +725,11 @@ void recon_advance(cara_reconciler *r, proj *p)
     p->settled = false;
     if (p->deleting || p->spec == NULL) {
         advance_removal(r, p);
+        return;
+    }
+    if (p->pull_gave_up) { /* Failed for good: nothing more until a new spec */
+        recon_services_update(r, p);
+        p->settled = p->inflight_count == 0;
         return;
     }
     if (!prerequisites_ready(r, p))

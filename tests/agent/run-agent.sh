@@ -70,13 +70,29 @@ mkdir -p "$HOME"
 "$ctl" keygen >"$tmp/keygen.out" 2>&1 || { echo "FAIL agent:keygen"; exit 1; }
 op_pk=$(sed -n 's/^public_key=//p' "$tmp/keygen.out")
 
+# Bad image-pull bounds are refused before anything is created.
+for bad_flag in "--image-pull-attempts 0" "--image-pull-attempts 1001" "--image-pull-attempts x" \
+    "--image-pull-window 0s" "--image-pull-window 8d"; do
+    # shellcheck disable=SC2086 # the flag and its value are two words
+    run "agent-refuses-${bad_flag// /=}" 2 "$agent_bin" --name "$node" --data-dir "$tmp/never" \
+        --operator-pubkey "$op_pk" $bad_flag
+done
+has agent-refusal-says-why "$tmp/err" '^cara-agent: --image-pull-window is at most 7d, got "8d"$'
+[ ! -e "$tmp/never" ] && pass agent-refusal-created-nothing || fail agent-refusal-created-nothing
+
 # A free loopback port: pick at random, keep the first the agent can bind.
 started=""
 for _ in 1 2 3 4 5; do
     port=$((20000 + RANDOM % 40000))
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && continue # taken
+    # A short image-pull bound (docs/agent.md, "Image pulls"): the project
+    # whose image does not exist waits in ImagePullBackOff for at least 3
+    # failed attempts and at least 4 s: with the back-off of 1 s, 2 s, 4 s
+    # the attempts fail at about 0, 1, 3 and 7 s, and the fourth gives up
+    # (the third, if the machine is so slow that 4 s passed by then).
     "$agent_bin" --name "$node" --data-dir "$tmp/data" --api "127.0.0.1:$port" \
-        --operator-pubkey "$op_pk" --docker-host "unix://$sock" 2>"$tmp/agent.log" &
+        --operator-pubkey "$op_pk" --docker-host "unix://$sock" \
+        --image-pull-attempts 3 --image-pull-window 4s 2>"$tmp/agent.log" &
     agent_pid=$!
     if poll 10 curl -sf "http://127.0.0.1:$port/healthz"; then started=1; break; fi
     kill "$agent_pid" 2>/dev/null; wait "$agent_pid" 2>/dev/null; agent_pid=""
@@ -187,11 +203,36 @@ spec:
   services:
     - {name: app, image: "caravanserai/does-not-exist:1"}
 EOF
-run apply-missing-image-fails 1 "$ctl" apply -f "$tmp/bad.yaml" --wait --timeout 60s
+# No registry is reachable here, so every pull fails. The project waits in
+# ImagePullBackOff (phase Scheduled, the service Waiting) while the agent
+# retries, and is Failed with ImagePullFailed only after the bound the agent
+# was started with; apply --wait waits through the back-off.
+started_bad=$SECONDS
+"$ctl" apply -f "$tmp/bad.yaml" --wait --timeout 60s >"$tmp/bad.out" 2>"$tmp/bad.err" &
+apply_bad=$!
+in_back_off() {
+    "$ctl" get project "$bad" -o json >"$tmp/backoff.json" 2>/dev/null &&
+        grep -qE '"reason": *"ImagePullBackOff"' "$tmp/backoff.json"
+}
+if poll 30 in_back_off; then pass missing-image-back-off; else fail missing-image-back-off; fi
+has missing-image-back-off-phase "$tmp/backoff.json" '"phase": *"Scheduled"'
+lacks missing-image-back-off-not-failed "$tmp/backoff.json" '"phase": *"Failed"'
+has missing-image-back-off-service "$tmp/backoff.json" '"message": *"ImagePullBackOff: .*failed attempt\(s\), next at 20'
+has missing-image-back-off-engine-words "$tmp/backoff.json" 'back-off pulling image caravanserai/does-not-exist:1, next attempt at .+: .+'
+wait "$apply_bad"
+got=$?
+cp "$tmp/bad.out" "$tmp/out"; cp "$tmp/bad.err" "$tmp/err"
+[ "$got" = 1 ] && pass apply-missing-image-fails || fail apply-missing-image-fails "exit $got, want 1"
+# Not before the window of 4 s since the first failure.
+[ $((SECONDS - started_bad)) -ge 4 ] && pass apply-missing-image-fails-after-the-bound ||
+    fail apply-missing-image-fails-after-the-bound "after $((SECONDS - started_bad)) s"
 has apply-missing-image-reason "$tmp/err" "project \"$bad\" failed: .*does-not-exist"
 run describe-failed 0 "$ctl" describe project "$bad"
 has describe-failed-phase "$tmp/out" '^Phase: +Failed'
-has describe-failed-engine-reason "$tmp/out" 'pull image caravanserai/does-not-exist:1: .+'
+has describe-failed-engine-reason "$tmp/out" 'pull image caravanserai/does-not-exist:1: .+gave up after [34] failed attempts over [0-9]+ s'
+has describe-failed-image-pull-failed "$tmp/out" 'ImagePullFailed'
+curl -s "$api/metrics" >"$tmp/metrics.txt"
+has metrics-image-pulls-given-up "$tmp/metrics.txt" '^cara_image_pulls_given_up_total 1$'
 run delete-failed 0 "$ctl" delete project "$bad" --wait --timeout 60s
 
 # ---- Invalid input changes nothing ---------------------------------------------------
@@ -393,8 +434,14 @@ if [ -z "$libfaketime" ]; then
     fail clock-behind-restart-publishes-its-node-record \
         "libfaketime is not installed (scripts/deps.sh installs faketime)"
 else
+    # A short image-pull bound (docs/agent.md, "Image pulls"): the project
+    # whose image does not exist waits in ImagePullBackOff for at least 3
+    # failed attempts and at least 4 s: with the back-off of 1 s, 2 s, 4 s
+    # the attempts fail at about 0, 1, 3 and 7 s, and the fourth gives up
+    # (the third, if the machine is so slow that 4 s passed by then).
     "$agent_bin" --name "$node" --data-dir "$tmp/data" --api "127.0.0.1:$port" \
-        --operator-pubkey "$op_pk" --docker-host "unix://$sock" 2>"$tmp/agent.log" &
+        --operator-pubkey "$op_pk" --docker-host "unix://$sock" \
+        --image-pull-attempts 3 --image-pull-window 4s 2>"$tmp/agent.log" &
     agent_pid=$!
     ready_since_set() { [ -n "$(ready_since)" ]; }
     poll 20 ready_since_set

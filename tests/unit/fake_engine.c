@@ -19,6 +19,8 @@ struct fake_engine {
     pthread_mutex_t lock;
     json_t *containers, *networks, *volumes; /* arrays of list entries */
     json_t *stale;                           /* ids whose start is refused */
+    json_t *images;                          /* "repo:tag" -> fake_image_state, if not PRESENT */
+    int pulls;
     unsigned next_id;
     int race_next;
     int starts_refused, overlaps_refused;
@@ -233,6 +235,41 @@ static reply remove_named(json_t *arr, const char *key, const char *what)
     return answer(204, NULL);
 }
 
+static fake_image_state image_state(fake_engine *fe, const char *image)
+{
+    json_t *v = json_object_get(fe->images, image);
+    return v != NULL ? (fake_image_state)json_integer_value(v) : FAKE_IMAGE_PRESENT;
+}
+
+/* GET /images/NAME/json */
+static reply image_inspect(fake_engine *fe, const char *rest)
+{
+    char image[512];
+    size_t n = strlen(rest);
+    if (n < 5 || strcmp(rest + n - 5, "/json") != 0)
+        return message(404, "fake engine: no route for image %s", rest);
+    snprintf(image, sizeof image, "%.*s", (int)(n - 5), rest);
+    if (image_state(fe, image) != FAKE_IMAGE_PRESENT)
+        return message(404, "No such image: %s", image);
+    return answer(200, json_pack("{s:s}", "Id", "sha256:fake"));
+}
+
+/* POST /images/create?fromImage=REPO&tag=TAG: the words of an engine that
+ * cannot resolve its registry, or one progress line. */
+static reply image_pull(fake_engine *fe, struct MHD_Connection *conn)
+{
+    const char *repo = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "fromImage");
+    const char *tag = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "tag");
+    char image[512];
+    snprintf(image, sizeof image, "%s:%s", repo ? repo : "", tag ? tag : "latest");
+    fe->pulls++;
+    if (image_state(fe, image) == FAKE_IMAGE_UNPULLABLE)
+        return message(500, "%s", "Get \"https://registry-1.docker.io/v2/\": dial tcp: lookup "
+                                  "registry-1.docker.io: no such host");
+    json_object_del(fe->images, image);
+    return answer(200, json_pack("{s:s}", "status", "Downloaded newer image"));
+}
+
 /* Splits "/containers/ID/start" into id and action ("" when absent). */
 static void split_object(const char *rest, char *key, size_t cap, const char **action)
 {
@@ -261,7 +298,9 @@ static reply route(fake_engine *fe, struct MHD_Connection *conn, const char *met
     if (get && strcmp(path, "/events") == 0)
         return answer(200, NULL); /* the stream ends at once; the reconciler resyncs */
     if (get && strncmp(path, "/images/", 8) == 0)
-        return answer(200, json_pack("{s:s}", "Id", "sha256:fake"));
+        return image_inspect(fe, path + 8);
+    if (post && strcmp(path, "/images/create") == 0)
+        return image_pull(fe, conn);
     if (post && strcmp(path, "/networks/create") == 0)
         return network_create(fe, body);
     if (post && strcmp(path, "/volumes/create") == 0)
@@ -350,6 +389,7 @@ fake_engine *fake_engine_start(void)
     fe->networks = json_array();
     fe->volumes = json_array();
     fe->stale = json_object();
+    fe->images = json_object();
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
     struct sockaddr_un a = {.sun_family = AF_UNIX};
     snprintf(a.sun_path, sizeof a.sun_path, "%s", fe->path);
@@ -370,6 +410,7 @@ void fake_engine_stop(fake_engine *fe)
     json_decref(fe->networks);
     json_decref(fe->volumes);
     json_decref(fe->stale);
+    json_decref(fe->images);
     pthread_mutex_destroy(&fe->lock);
     free(fe);
 }
@@ -398,6 +439,17 @@ static int read_int(fake_engine *fe, const int *v)
 }
 
 int fake_engine_starts_refused(fake_engine *fe) { return read_int(fe, &fe->starts_refused); }
+int fake_engine_pulls(fake_engine *fe) { return read_int(fe, &fe->pulls); }
+
+void fake_engine_set_image(fake_engine *fe, const char *image, fake_image_state st)
+{
+    pthread_mutex_lock(&fe->lock);
+    if (st == FAKE_IMAGE_PRESENT)
+        json_object_del(fe->images, image);
+    else
+        json_object_set_new(fe->images, image, json_integer(st));
+    pthread_mutex_unlock(&fe->lock);
+}
 int fake_engine_overlaps_refused(fake_engine *fe) { return read_int(fe, &fe->overlaps_refused); }
 
 void fake_engine_add_foreign_network(fake_engine *fe, const char *name, const char *subnet)

@@ -44,4 +44,14 @@ int fake_engine_container_id(fake_engine *fe, const char *name, char *out, size_
 /* Containers held. */
 size_t fake_engine_containers(fake_engine *fe);
 
+/* What the engine does with an image reference ("repo:tag"). Every image
+ * is PRESENT unless set otherwise. An UNPULLABLE one is not held (inspect
+ * answers 404) and every pull of it is refused with HTTP 500 and the
+ * engine's words when no registry can be reached; a PULLABLE one is not
+ * held until a pull, which succeeds. */
+typedef enum { FAKE_IMAGE_PRESENT, FAKE_IMAGE_UNPULLABLE, FAKE_IMAGE_PULLABLE } fake_image_state;
+void fake_engine_set_image(fake_engine *fe, const char *image, fake_image_state st);
+/* Pulls asked for so far, whatever their outcome. */
+int fake_engine_pulls(fake_engine *fe);
+
 #endif

@@ -19,12 +19,20 @@ static char node[64];
 static const char *engine_host;
 static const char *pool_cidr;
 static uint32_t pool_prefix_len;
+/* Its image-pull bound: by default, Failed at the first failed attempt,
+ * which keeps tests about other things quick; the pull tests set more. */
+static uint32_t pull_attempts = 1, pull_window_ms = 1;
 
 typedef struct seen {
     cara_phase phase;
     int reports;
     int terminated;
     char message[1024];
+    char reason[64];         /* of the Phase condition */
+    char pulling_reason[64]; /* of the ImagePulling condition, "" if none */
+    char pulling_message[1024];
+    int failed_reports;      /* reports with phase Failed */
+    char service_messages[8][512];
     size_t services_count;
     char service_names[8][64];
     cara_svc_state service_states[8];
@@ -40,14 +48,27 @@ static void on_status(void *ctx, const char *project, const cara_project_status 
     last.reports++;
     if (st->phase == CARA_PHASE_TERMINATED)
         last.terminated++;
-    for (size_t i = 0; i < st->conditions_count; i++)
-        if (strcmp(st->conditions[i].type, "Phase") == 0)
-            snprintf(last.message, sizeof last.message, "%s", st->conditions[i].message);
+    if (st->phase == CARA_PHASE_FAILED)
+        last.failed_reports++;
+    last.pulling_reason[0] = last.pulling_message[0] = '\0';
+    for (size_t i = 0; i < st->conditions_count; i++) {
+        const cara_condition *c = &st->conditions[i];
+        if (strcmp(c->type, "Phase") == 0) {
+            snprintf(last.message, sizeof last.message, "%s", c->message);
+            snprintf(last.reason, sizeof last.reason, "%s", c->reason);
+        }
+        if (strcmp(c->type, "ImagePulling") == 0) {
+            snprintf(last.pulling_reason, sizeof last.pulling_reason, "%s", c->reason);
+            snprintf(last.pulling_message, sizeof last.pulling_message, "%s", c->message);
+        }
+    }
     last.services_count = st->services_count < 8 ? st->services_count : 8;
     for (size_t i = 0; i < last.services_count; i++) {
         snprintf(last.service_names[i], sizeof last.service_names[i], "%s", st->services[i].name);
         last.service_states[i] = st->services[i].state;
         last.service_restarts[i] = st->services[i].restarts;
+        snprintf(last.service_messages[i], sizeof last.service_messages[i], "%s",
+                 st->services[i].message ? st->services[i].message : "");
     }
 }
 
@@ -98,7 +119,9 @@ static cara_reconciler *start_with(bool complete)
     cara_reconciler_config cfg = {.node_name = node, .docker = docker, .loop = &loop,
                                   .env = cara_test_env(), .stop_timeout_s = 1,
                                   .on_status = on_status, .network_pool = pool_cidr,
-                                  .network_prefix_len = pool_prefix_len};
+                                  .network_prefix_len = pool_prefix_len,
+                                  .image_pull_attempts = pull_attempts,
+                                  .image_pull_window_ms = pull_window_ms};
     cara_reconciler *r;
     CHECK_OK(cara_reconciler_new(&r, &cfg));
     if (complete)
@@ -446,15 +469,32 @@ TEST(reconciler_resumes_after_restart_without_duplicates_and_removes_orphans)
     stop(r);
 }
 
-TEST(reconciler_reports_failed_with_the_engine_reason_when_an_image_cannot_be_pulled)
+static bool in_pull_back_off(cara_reconciler *r)
 {
+    (void)r;
+    return strcmp(last.pulling_reason, "ImagePullBackOff") == 0;
+}
+
+TEST(reconciler_reports_image_pull_back_off_then_failed_with_the_engine_reason)
+{
+    pull_attempts = 2; /* the second failed attempt gives up */
     cara_reconciler *r = start();
     cara_project *p = project("rc-noimage", "x");
     free(p->services[0].image);
     p->services[0].image = strdup("caravanserai/does-not-exist:never");
+    last.failed_reports = 0;
     CHECK_OK(cara_reconciler_apply(r, p));
+    wait_for(r, in_pull_back_off, "ImagePullBackOff");
+    CHECK_INT(last.failed_reports, ==, 0);
+    CHECK_INT(last.phase, ==, CARA_PHASE_SCHEDULED);
+    CHECK_STR(last.reason, "ImagePullBackOff");
+    CHECK_INT(service_state("web", NULL), ==, CARA_SVC_WAITING);
     wait_for(r, is_failed, "Failed");
+    pull_attempts = 1;
+    CHECK_STR(last.reason, "ImagePullFailed");
+    CHECK_STR(last.pulling_reason, "ImagePullFailed");
     CHECK(strstr(last.message, "pull image") != NULL);
+    CHECK(strstr(last.message, "gave up after 2 failed attempts") != NULL);
     CHECK_INT(service_state("web", NULL), ==, CARA_SVC_FAILED);
     CHECK(strlen(last.message) > strlen("Failed: pull image caravanserai/does-not-exist:never: "));
     CHECK_OK(cara_reconciler_delete(r, "rc-noimage"));
@@ -629,6 +669,149 @@ TEST(reconciler_recreates_a_container_whose_start_the_engine_refuses_after_an_en
     fake_engine_stop(fake);
 }
 
+/* ---- Images that cannot be pulled (docs/agent.md, "Image pulls") ------------------ */
+
+#define MISSING_IMAGE "cara-test/missing:1"
+
+static cara_project *missing_image_project(const char *name)
+{
+    cara_project *p = one_service(name);
+    free(p->services[0].image);
+    p->services[0].image = strdup(MISSING_IMAGE);
+    return p;
+}
+
+/* The message the last report gave service `service`. */
+static const char *service_message(const char *service)
+{
+    for (size_t i = 0; i < last.services_count; i++)
+        if (strcmp(last.service_names[i], service) == 0)
+            return last.service_messages[i];
+    cara_test_fail(__FILE__, __LINE__, "no status for service %s", service);
+}
+
+/* Pulls made, and the loop's time, when the first Failed report came. */
+static int pulls_at_failed = -1;
+static uint64_t ms_at_failed, ms_at_first_failure;
+
+static bool failed_noting_pulls(cara_reconciler *r)
+{
+    (void)r;
+    if (ms_at_first_failure == 0 && last.pulling_reason[0] != '\0')
+        ms_at_first_failure = uv_now(&loop);
+    if (last.phase == CARA_PHASE_FAILED && pulls_at_failed < 0) {
+        pulls_at_failed = fake_engine_pulls(fake);
+        ms_at_failed = uv_now(&loop);
+    }
+    return pulls_at_failed >= 0;
+}
+
+/* Runs the loop for `ms` of the loop's time. */
+static void spin_for(uint64_t ms)
+{
+    uint64_t t0 = uv_now(&loop);
+    while (uv_now(&loop) - t0 < ms)
+        spin();
+}
+
+/* A reconciler on a fake engine that cannot pull MISSING_IMAGE, giving an
+ * image up after `attempts` and `window_ms`. */
+static cara_reconciler *start_without_registry(uint32_t attempts, uint32_t window_ms)
+{
+    fake = fake_engine_start();
+    engine_host = fake_engine_host(fake);
+    fake_engine_set_image(fake, MISSING_IMAGE, FAKE_IMAGE_UNPULLABLE);
+    pull_attempts = attempts;
+    pull_window_ms = window_ms;
+    last.failed_reports = 0;
+    ms_at_first_failure = 0;
+    pulls_at_failed = -1;
+    return start();
+}
+
+static void stop_without_registry(cara_reconciler *r)
+{
+    stop(r);
+    fake_engine_stop(fake);
+    pull_attempts = 1;
+    pull_window_ms = 1;
+}
+
+TEST(reconciler_waits_in_image_pull_back_off_and_fails_for_good_only_after_the_attempts)
+{
+    cara_reconciler *r = start_without_registry(3, 1);
+    CHECK_OK(cara_reconciler_apply(r, missing_image_project("fk-pull")));
+    wait_for_ms(r, in_pull_back_off, "ImagePullBackOff", FAKE_WAIT_MS_MAX);
+    /* Not Failed: Scheduled, the service Waiting, the engine's words and the
+     * next attempt's time in the status. */
+    CHECK_INT(last.failed_reports, ==, 0);
+    CHECK_INT(last.phase, ==, CARA_PHASE_SCHEDULED);
+    CHECK_STR(last.reason, "ImagePullBackOff");
+    CHECK(strstr(last.message, "back-off pulling image " MISSING_IMAGE) != NULL);
+    CHECK(strstr(last.message, "no such host") != NULL);
+    CHECK(strstr(last.pulling_message, "next at 20") != NULL);
+    CHECK_INT(service_state("web", NULL), ==, CARA_SVC_WAITING);
+    CHECK(strncmp(service_message("web"), "ImagePullBackOff: HTTP 500: ", 28) == 0);
+    wait_for_ms(r, failed_noting_pulls, "Failed", FAKE_WAIT_MS_MAX);
+    CHECK_INT(pulls_at_failed, ==, 3); /* exactly the attempts asked for */
+    CHECK_STR(last.reason, "ImagePullFailed");
+    CHECK(strstr(last.message, "gave up after 3 failed attempts") != NULL);
+    CHECK_INT(service_state("web", NULL), ==, CARA_SVC_FAILED);
+    CHECK(strncmp(service_message("web"), "ImagePullFailed: ", 17) == 0);
+    /* That spec is not tried again, however long one waits. */
+    spin_for(5000);
+    CHECK_INT(fake_engine_pulls(fake), ==, 3);
+    CHECK_INT(last.phase, ==, CARA_PHASE_FAILED);
+    CHECK(cara_reconciler_idle(r));
+    cara_reconciler_stats st;
+    cara_reconciler_get_stats(r, &st);
+    CHECK_INT(st.pulls_given_up, ==, 1);
+    /* An agent restart starts over: back-off again before Failed. */
+    stop(r);
+    engine_host = fake_engine_host(fake);
+    r = start();
+    last.failed_reports = 0;
+    last.pulling_reason[0] = '\0';
+    CHECK_OK(cara_reconciler_apply(r, missing_image_project("fk-pull")));
+    wait_for_ms(r, in_pull_back_off, "ImagePullBackOff after a restart", FAKE_WAIT_MS_MAX);
+    CHECK_INT(last.failed_reports, ==, 0);
+    CHECK_INT(fake_engine_pulls(fake), ==, 4);
+    /* A new spec starts over too, and the image that can now be pulled runs. */
+    fake_engine_set_image(fake, MISSING_IMAGE, FAKE_IMAGE_PULLABLE);
+    cara_project *p = missing_image_project("fk-pull");
+    CHECK_OK(cara_reconciler_apply(r, p));
+    wait_for_ms(r, is_running, "Running once the image can be pulled", FAKE_WAIT_MS_MAX);
+    CHECK_STR(last.pulling_reason, "Pulled");
+    stop_without_registry(r);
+}
+
+TEST(reconciler_gives_up_an_image_only_once_the_window_has_passed_too)
+{
+    /* Two attempts fail within about a second (the back-off starts at 1 s,
+     * then 2 s): the window keeps the project waiting for a third. */
+    cara_reconciler *r = start_without_registry(2, 2500);
+    CHECK_OK(cara_reconciler_apply(r, missing_image_project("fk-window")));
+    wait_for_ms(r, failed_noting_pulls, "Failed", FAKE_WAIT_MS_MAX);
+    CHECK_INT(pulls_at_failed, ==, 3);
+    CHECK(ms_at_failed - ms_at_first_failure >= 2500);
+    CHECK_STR(last.reason, "ImagePullFailed");
+    stop_without_registry(r);
+}
+
+TEST(reconciler_image_pull_back_off_ends_by_itself_once_the_image_can_be_pulled)
+{
+    cara_reconciler *r = start_without_registry(100, 1);
+    CHECK_OK(cara_reconciler_apply(r, missing_image_project("fk-heal")));
+    wait_for_ms(r, in_pull_back_off, "ImagePullBackOff", FAKE_WAIT_MS_MAX);
+    /* The registry comes back: the next attempt pulls, with no new spec. */
+    fake_engine_set_image(fake, MISSING_IMAGE, FAKE_IMAGE_PULLABLE);
+    wait_for_ms(r, is_running, "Running", FAKE_WAIT_MS_MAX);
+    CHECK_INT(last.failed_reports, ==, 0);
+    CHECK_INT(service_state("web", NULL), ==, CARA_SVC_RUNNING);
+    CHECK_STR(last.pulling_reason, "Pulled");
+    stop_without_registry(r);
+}
+
 static bool in_pool(const char *subnet, const char *pool)
 {
     cara_cidr s, p;
@@ -780,7 +963,8 @@ TEST(reconciler_agents_sharing_a_default_engine_hold_more_projects_than_its_defa
         snprintf(nodes[a], sizeof nodes[a], "%.48s-%d", node, a);
         cara_reconciler_config cfg = {.node_name = nodes[a], .docker = docker, .loop = &loop,
                                       .env = cara_test_env(), .stop_timeout_s = 1,
-                                      .on_status = on_status_many};
+                                      .on_status = on_status_many,
+                                      .image_pull_attempts = 1, .image_pull_window_ms = 1};
         CHECK_OK(cara_reconciler_new(&r[a], &cfg));
         cara_reconciler_set_complete(r[a]);
     }
