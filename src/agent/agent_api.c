@@ -648,6 +648,8 @@ void agent_http_handler(void *ctx, const cara_http_request *req, cara_http_reply
         agent_logs_open(a, req, reply, name, by_node);
     else if (strcmp(coll, "admissions") == 0 && name[0] && sub[0] == '\0' && strcmp(m, "PUT") == 0)
         put_record(a, req, reply, CARA_CRDT_ADMISSION, name);
+    else if (strcmp(coll, "settings") == 0 && name[0] && sub[0] == '\0' && strcmp(m, "PUT") == 0)
+        put_record(a, req, reply, CARA_CRDT_SETTINGS, name); /* the crdt takes key "cluster" only */
     else if (strcmp(coll, "nodes") == 0 && name[0] == '\0' && get)
         get_nodes(a, reply);
     else if (strcmp(coll, "nodes") == 0 && name[0] && strcmp(sub, "control") == 0 &&

@@ -47,6 +47,12 @@ struct agent_gossip {
     uv_timer_t timer;
     gconn *conns;
     gack *acks;
+    /* Streams this node dials leave from its --bind address (port 0), so
+     * peers and firewalls see the address the node gossips from, not
+     * whichever one the route picks (127.0.0.1 on loopback, say). Unset
+     * when bound to the unspecified address. */
+    struct sockaddr_storage dial_from;
+    bool dial_bound;
     bool flushing, again, stopped;
 };
 
@@ -302,6 +308,11 @@ static void dial(agent_gossip *ag)
             continue;
         }
         c->connect.data = c;
+        if (ag->dial_bound && ss.ss_family == ag->dial_from.ss_family &&
+            uv_tcp_bind(&c->tcp, (struct sockaddr *)&ag->dial_from, 0) != 0) {
+            conn_close(c, true);
+            continue;
+        }
         if (uv_tcp_connect(&c->connect, &c->tcp, (struct sockaddr *)&ss, on_connect) != 0)
             conn_close(c, true);
     }
@@ -561,6 +572,16 @@ static int open_sockets(agent_gossip *ag, const cara_gossip_addr *bind)
     uv_tcp_init(a->loop, &ag->listener);
     uv_timer_init(a->loop, &ag->timer);
     ag->udp.data = ag->listener.data = ag->timer.data = ag;
+    ag->dial_from = ss;
+    if (ss.ss_family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)&ag->dial_from;
+        in->sin_port = 0;
+        ag->dial_bound = in->sin_addr.s_addr != htonl(INADDR_ANY);
+    } else if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *in = (struct sockaddr_in6 *)&ag->dial_from;
+        in->sin6_port = 0;
+        ag->dial_bound = memcmp(&in->sin6_addr, &in6addr_any, sizeof in6addr_any) != 0;
+    }
     int rc = uv_udp_bind(&ag->udp, (struct sockaddr *)&ss, 0);
     if (rc == 0)
         rc = uv_udp_recv_start(&ag->udp, alloc_cb, on_udp);

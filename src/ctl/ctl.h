@@ -59,6 +59,7 @@ int ctl_cmd_admit(ctl_ctx *ctx, int argc, char **argv);
 int ctl_cmd_node(ctl_ctx *ctx, int argc, char **argv);
 /* cordon, uncordon, drain: `node OP` under kubectl's names (argv[0]). */
 int ctl_cmd_cordon(ctl_ctx *ctx, int argc, char **argv);
+int ctl_cmd_settings(ctl_ctx *ctx, int argc, char **argv);
 int ctl_cmd_join_token(ctl_ctx *ctx, int argc, char **argv);
 int ctl_cmd_sign_request(ctl_ctx *ctx, int argc, char **argv);
 

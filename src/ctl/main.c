@@ -30,6 +30,7 @@ static const struct command commands[] = {
     {"cordon", ctl_cmd_cordon, "keep new projects off a node (node cordon)"},
     {"uncordon", ctl_cmd_cordon, "let new projects onto a node again (node uncordon)"},
     {"drain", ctl_cmd_cordon, "move every project off a node (node drain)"},
+    {"settings", ctl_cmd_settings, "apply the cluster's settings (timers, domain)"},
     {"join-token", ctl_cmd_join_token, "issue a token with which new nodes admit themselves"},
     {"sign-request", ctl_cmd_sign_request, "print the headers that sign one API request"},
 };

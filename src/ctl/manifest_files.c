@@ -37,20 +37,27 @@ static int append(cara_env *env, ctl_projects *out, cara_project **ps, size_t n,
     return 0;
 }
 
+/* Reads one file whole; prints why it cannot. */
+static int read_text(cara_env *env, const char *path, const char *source, char **text,
+                     size_t *len)
+{
+    int rc = cara_os_read_file(env, path, CARA_MANIFEST_BYTES_MAX, text, len);
+    if (rc == CARA_ETOOBIG)
+        fprintf(stderr, "%s: file is larger than %d bytes\n", source, CARA_MANIFEST_BYTES_MAX);
+    else if (rc != 0)
+        fprintf(stderr, "%s: cannot read: %s\n", source, cara_strerror(rc));
+    return rc;
+}
+
 /* Parses one file; prints its errors. */
 static int read_one(cara_env *env, const char *path, ctl_projects *out)
 {
     const char *source = strcmp(path, "-") == 0 ? "<stdin>" : path;
     char *text = NULL;
     size_t len = 0;
-    int rc = cara_os_read_file(env, path, CARA_MANIFEST_BYTES_MAX, &text, &len);
-    if (rc != 0) {
-        if (rc == CARA_ETOOBIG)
-            fprintf(stderr, "%s: file is larger than %d bytes\n", source, CARA_MANIFEST_BYTES_MAX);
-        else
-            fprintf(stderr, "%s: cannot read: %s\n", source, cara_strerror(rc));
+    int rc = read_text(env, path, source, &text, &len);
+    if (rc != 0)
         return rc;
-    }
     cara_diags d;
     cara_diags_init(&d, env, source);
     cara_project **ps = NULL;
@@ -79,6 +86,24 @@ int ctl_read_manifests(cara_env *env, char **paths, size_t paths_count, ctl_proj
             first_rc = rc;
     }
     return first_rc;
+}
+
+int ctl_read_settings(cara_env *env, const char *path, cara_settings **out)
+{
+    *out = NULL;
+    const char *source = strcmp(path, "-") == 0 ? "<stdin>" : path;
+    char *text = NULL;
+    size_t len = 0;
+    int rc = read_text(env, path, source, &text, &len);
+    if (rc != 0)
+        return rc;
+    cara_diags d;
+    cara_diags_init(&d, env, source);
+    rc = cara_settings_parse(env, text, len, &d, out);
+    print_diags(&d);
+    cara_diags_free(&d);
+    cara_env_free(env, text);
+    return rc;
 }
 
 void ctl_projects_free(cara_env *env, ctl_projects *ps)

@@ -20,6 +20,11 @@ typedef struct ctl_projects {
 int ctl_read_manifests(cara_env *env, char **paths, size_t paths_count, ctl_projects *out);
 void ctl_projects_free(cara_env *env, ctl_projects *ps);
 
+/* Reads and parses one ClusterSettings file ("-" is stdin), printing every
+ * error. Returns 0 with *out owned (free with cara_settings_free), or the
+ * error with *out NULL. */
+int ctl_read_settings(cara_env *env, const char *path, cara_settings **out);
+
 /* The end of the option loop of a command that reads manifests given with
  * -f: no positional argument, at least one file. Returns 0, or prints a
  * usage error and returns CTL_EXIT_USAGE. */
