@@ -87,6 +87,7 @@ typedef struct low_hint_ctx {
     cara_core *c;
     const cara_core_nodes *ns;
     uint64_t gen;
+    bool ready; /* look for placements naming a Ready node (else a NotReady one) */
     cara_crdt_record best;
     bool have;
 } low_hint_ctx;
@@ -100,8 +101,8 @@ static int low_hint(void *ctx, const cara_crdt_record *r)
     if (cara_project_status_decode(x->c->env, r->value, r->value_bytes, NULL, &st) != 0)
         return 0;
     const cara_sched_node *n = st->node_ref != NULL ? node_item(x->ns, st->node_ref) : NULL;
-    if (st->node_ref != NULL && (n == NULL || !n->ready) && st->phase != CARA_PHASE_PENDING &&
-        st->phase != CARA_PHASE_TERMINATED) {
+    if (st->node_ref != NULL && (n == NULL || !n->ready) == !x->ready &&
+        st->phase != CARA_PHASE_PENDING && st->phase != CARA_PHASE_TERMINATED) {
         x->best = *r;
         x->have = true;
     }
@@ -528,6 +529,24 @@ static void schedule(cara_core *c, core_project *p, const proj_view *v, cara_cor
         write_placement(c, v->name, v->gen, CARA_PHASE_RUNNING, runner, "Scheduled", msg, NULL);
         return;
     }
+    /* No owner has reported yet (the one placed last is still starting
+     * it): the newest placement by a node ranked below this one, which
+     * decided while this node was away, rather than a second one. */
+    low_hint_ctx lh = {.c = c, .ns = ns, .gen = v->gen, .ready = true};
+    cara_project_status *lst = NULL;
+    if (v->place == NULL &&
+        cara_crdt_foreach_author(c->crdt, CARA_CRDT_PLACEMENT, (const uint8_t *)v->name,
+                                 strlen(v->name), low_hint, &lh) == 0 &&
+        lh.have &&
+        cara_project_status_decode(c->env, lh.best.value, lh.best.value_bytes, NULL, &lst) == 0) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "placement on node %s kept by the new scheduler", lst->node_ref);
+        write_placement(c, v->name, v->gen, CARA_PHASE_SCHEDULED, lst->node_ref, "Scheduled", msg,
+                        NULL);
+        cara_project_status_free(c->env, lst);
+        return;
+    }
+    cara_project_status_free(c->env, lst);
     cara_sched_verdict verdict = place(c, v->spec, ns);
     if (verdict.index >= 0) {
         char msg[128];
@@ -573,13 +592,16 @@ static bool remove_copy(cara_core *c, core_project *p, bool force)
     return true;
 }
 
-/* Whether another Ready node may still run a copy: its own STATUS for
- * the project (any generation) says anything but Terminated or Fenced. A
- * NotReady node is not waited for: its copy went with its fence before
- * the grace let the project move. */
+/* Whether another node may still run a copy: its own STATUS for the
+ * project (any generation) says anything but Terminated or Fenced. The
+ * node a placement moved off after its NotReady grace is not waited for:
+ * its copy went with its fence before the grace ended. Any other is, a
+ * NotReady one included (it may be cut off and not fenced yet), for at
+ * most the grace. */
 typedef struct copy_ctx {
     cara_core *c;
     const cara_core_nodes *ns;
+    const char *waited_out; /* a node whose grace this placement waited out, or NULL */
     char holder[CARA_NAME_BYTES_MAX + 1];
 } copy_ctx;
 
@@ -595,7 +617,8 @@ static int other_copy(void *ctx, const cara_crdt_record *r)
         cond_of(st, "Fenced") == NULL) {
         const cara_sched_node *n = node_item(x->ns, st->node_ref);
         uint8_t pk[CARA_CRDT_PK_BYTES];
-        if (n != NULL && n->ready && cara_crdt_node_key_of(x->c->crdt, n->name, pk) == 0 &&
+        bool waited = x->waited_out != NULL && strcmp(x->waited_out, st->node_ref) == 0;
+        if (n != NULL && !waited && cara_crdt_node_key_of(x->c->crdt, n->name, pk) == 0 &&
             memcmp(pk, r->author, CARA_CRDT_PK_BYTES) == 0) {
             snprintf(x->holder, sizeof x->holder, "%s", n->name);
             stop = 1;
@@ -605,21 +628,31 @@ static int other_copy(void *ctx, const cara_crdt_record *r)
     return stop;
 }
 
-/* Before this node starts a project, every other Ready node that ran it
- * must say its copy is gone (a drain, a spec that stopped fitting its
- * node, a scheduler that changed its mind), so that two never run. A node
- * that is Ready sees the move within seconds; one that has not said so
- * within the grace after the placement is taken at its silence. */
+/* Before this node starts a project, every other node that ran it must
+ * say its copy is gone (a drain, a spec that stopped fitting its node, a
+ * scheduler that changed its mind), so that two never run. A Ready node
+ * sees the move within seconds; a cut-off one fences within the grace; one
+ * that has not said so within the grace after the placement is taken at
+ * its silence. */
 static bool handoff_waits(cara_core *c, const proj_view *v, const cara_core_nodes *ns)
 {
-    copy_ctx x = {.c = c, .ns = ns};
+    const cara_condition *mv = cond_of(v->place, "MovedFrom");
+    copy_ctx x = {.c = c, .ns = ns,
+                  .waited_out = mv != NULL && strcmp(mv->reason, "NodeNotReady") == 0
+                                    ? mv->message
+                                    : NULL};
     if (cara_crdt_foreach_author(c->crdt, CARA_CRDT_STATUS, (const uint8_t *)v->name,
                                  strlen(v->name), other_copy, &x) != 1)
         return false;
-    const cara_condition *ph = cond_of(v->place, "Phase");
-    int64_t since = ph != NULL ? ph->last_transition_wall_ms : c->now_wall_ms;
-    int64_t until = since + core_grace_ms(c);
-    if (c->now_wall_ms >= until) {
+    /* Counted from when this node began to wait, on its own clock: the
+     * placement may be old (a scheduler back after an absence restores
+     * its own earlier decision). */
+    core_project *p = core_project_find(c, v->name, false);
+    if (p != NULL && p->handoff_since_mono_ms == 0)
+        p->handoff_since_mono_ms = c->now_mono_ms ? c->now_mono_ms : 1;
+    uint64_t waited = p != NULL ? c->now_mono_ms - p->handoff_since_mono_ms : 0;
+    int64_t until = c->now_wall_ms + (core_grace_ms(c) - (int64_t)waited);
+    if ((int64_t)waited >= core_grace_ms(c)) {
         core_event_add(c, v->name, "Warning", "HandoffTimedOut", c->now_wall_ms,
                        "node %s did not confirm its copy stopped within the grace: starting",
                        x.holder);
@@ -627,7 +660,6 @@ static bool handoff_waits(cara_core *c, const proj_view *v, const cara_core_node
     }
     core_event_add(c, v->name, "Normal", "WaitingForHandoff", c->now_wall_ms,
                    "node %s still runs its copy: starting once it has stopped it", x.holder);
-    core_project *p = core_project_find(c, v->name, false);
     if (p != NULL)
         wake_at(p, until);
     return true;
@@ -718,6 +750,7 @@ static void own(cara_core *c, core_project *p, proj_view *v, bool gone, bool min
     p->owned_deleting = false;
     p->fence_stopped = false;
     p->released = false;
+    p->handoff_since_mono_ms = 0;
     core_event_add(c, p->name, "Normal", "Reconciling", c->now_wall_ms,
                    "generation %llu handed to the reconciler", (unsigned long long)v->gen);
 }

@@ -39,6 +39,7 @@ typedef struct core_project {
      * read, and the monotonic time the grace ends on this node's clock. */
     int64_t grace_since_wall_ms;
     uint64_t grace_due_mono_ms;
+    uint64_t handoff_since_mono_ms; /* began waiting for another node's copy to stop; 0: not */
     cara_core_event events[CARA_CORE_EVENTS_PER_PROJECT];
     size_t events_count, events_next;
     struct core_project *next;

@@ -68,7 +68,8 @@ struct cara_swim {
     uint32_t incarnation;
     bool leaving;
     uint32_t lhm; /* Lifeguard's local health multiplier, 0 = healthy */
-    uint32_t fail_streak; /* probes in a row that got no ack, direct or indirect */
+    uint32_t fail_streak; /* probes in a row that got no ack, each of another member */
+    size_t fail_last_slot; /* the member the last failed probe was to */
     uint64_t self_h; /* name_hash of our name */
 
     member *members; /* CARA_SWIM_MEMBERS_MAX slots */
@@ -843,7 +844,11 @@ static void probe_fail(cara_swim *s, uint64_t now_mono_ms)
     probe *p = &s->probe;
     p->active = false;
     s->stats.probes_failed_count++;
-    s->fail_streak++;
+    /* One dead member probed twice in a row (the end of one round, the
+     * start of the next) says nothing of our own link: count members. */
+    if (s->fail_streak == 0 || s->fail_last_slot != p->slot)
+        s->fail_streak++;
+    s->fail_last_slot = p->slot;
     lhm_add(s, (int)(p->relays_count - p->nacks_count));
     member *m = &s->members[p->slot];
     if (m->state == CARA_SWIM_ALIVE || m->state == CARA_SWIM_SUSPECT)

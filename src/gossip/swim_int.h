@@ -219,7 +219,8 @@ size_t cara_swim_alive_count(const cara_swim *s);   /* ourselves included */
 uint32_t cara_swim_digest(const cara_swim *s);
 size_t cara_swim_suspect_count(const cara_swim *s);
 uint32_t cara_swim_local_health(const cara_swim *s); /* 0 = healthy */
-/* Probes in a row that got no ack, directly or through a relay. */
+/* Probes in a row that got no ack, directly or through a relay, counting
+ * each member once (a dead member probed twice in a row counts one). */
 uint32_t cara_swim_probe_fail_streak(const cara_swim *s);
 uint32_t cara_swim_incarnation(const cara_swim *s);
 /* Current retransmissions per update: retransmit_mult * ceil(log10(N+1)). */

@@ -103,6 +103,42 @@ determinism() {
     fi
 }
 
+# ---- 200 seeds of a small cluster under every in-model nemesis (the scheduling issue) -----
+# Every checker is enforced on every seed. One gap is known and stated in
+# docs/scheduling.md ("What it does not cover"): a project first placed on
+# what turns out to be the minority side, within the seconds before that
+# side knows it lost the majority, runs on both sides until the minority
+# fences. Seeds that break two_copies are listed by number; more than
+# sweep_two_copies_max of them (a regression) fail the check, as does any
+# other violation on any seed.
+sweep_seeds=${CARA_SIM_SWEEP_SEEDS:-200}
+sweep_two_copies_max=${CARA_SIM_SWEEP_TWO_COPIES_MAX:-4}
+sweep_part() { # FIRST LAST
+    local seed
+    for seed in $(seq "$1" "$2"); do
+        "$sim" --scenario examples/sim/seeds.yaml --seed "$seed" >"$tmp/sweep.$seed.json" \
+            2>"$tmp/sweep.$seed.err" || echo "$seed" >>"$tmp/sweep.failed.$1"
+    done
+}
+sweep() {
+    local half=$((sweep_seeds / 2)) seed others="" copies="" n=0
+    sweep_part 1 "$half" & sweep_part $((half + 1)) "$sweep_seeds" & wait
+    for seed in $(cat "$tmp"/sweep.failed.* 2>/dev/null | sort -n); do
+        if grep -q '"checker": "two_copies"' "$tmp/sweep.$seed.json" &&
+            [ "$(grep -c '"checker":' "$tmp/sweep.$seed.json")" -eq \
+              "$(grep -c '"checker": "two_copies"' "$tmp/sweep.$seed.json")" ]; then
+            copies="$copies $seed"; n=$((n + 1))
+        else
+            others="$others $seed"
+        fi
+    done
+    if [ -z "$others" ] && [ "$n" -le "$sweep_two_copies_max" ]; then
+        pass seeds "$sweep_seeds seeds of examples/sim/seeds.yaml: every checker held on every seed${copies:+, except two_copies on$copies (the known gap of docs/scheduling.md; at most $sweep_two_copies_max allowed)}"
+    else
+        fail seeds "violations on seeds:${others:- none} (other checkers);${copies:- none} (two_copies, $n, at most $sweep_two_copies_max allowed); replay: $(head -n 2 "$tmp/sweep.$(echo $others $copies | awk '{print $1}').err" 2>/dev/null | tail -n 1)"
+    fi
+}
+
 # ---- Invariants hold, each checker fires on a scenario built to break it, determinism ----
 
 bg holds scale-100 --nodes 100 --duration 2m --nemesis all --seed 7 # the longest first
@@ -118,6 +154,7 @@ for checker in record_verifies genuine_only convergence membership acked_durable
 done
 bg determinism
 wait
+sweep >"$tmp/lines.999"
 cat "$tmp"/lines.*
 if grep -q '^FAIL' "$tmp"/lines.*; then
     status=1

@@ -16,19 +16,27 @@ static void ingest(fixture *f, cara_buf *rec) { afix_ingest(f, rec); }
 
 static void project_record(fixture *f, const char *name) { afix_project(f, name); }
 
-/* A PLACEMENT by node `author` for project `name`, Scheduled on `on`. */
-static void placement(fixture *f, int author, const char *name, const char *on, uint64_t hlc)
+/* A record of `kind` (PLACEMENT, or STATUS) by node `author` for project
+ * `name` naming `on`, in `phase`. */
+static void project_status(fixture *f, int kind, int author, const char *name, const char *on,
+                           cara_phase phase, uint64_t hlc)
 {
     cara_condition c = {.type = "Phase", .status = CARA_COND_TRUE, .reason = "Scheduled",
                         .message = "Scheduled: placed", .last_transition_wall_ms = now_ms()};
-    cara_project_status st = {.phase = CARA_PHASE_SCHEDULED, .node_ref = (char *)on,
-                              .conditions = &c, .conditions_count = 1};
+    cara_project_status st = {.phase = phase, .node_ref = (char *)on, .conditions = &c,
+                              .conditions_count = 1};
     cara_buf v, rec;
     cara_buf_init(&v, cara_test_env(), CARA_STATUS_BYTES_MAX);
     CHECK_OK(cara_project_status_encode(&st, &v));
-    trec(&rec, CARA_CRDT_PLACEMENT, name, 1, hlc, &f->nodes[author], v.data, v.len);
+    trec(&rec, kind, name, 1, hlc, &f->nodes[author], v.data, v.len);
     cara_buf_free(&v);
     ingest(f, &rec);
+}
+
+/* A PLACEMENT by node `author` for project `name`, Scheduled on `on`. */
+static void placement(fixture *f, int author, const char *name, const char *on, uint64_t hlc)
+{
+    project_status(f, CARA_CRDT_PLACEMENT, author, name, on, CARA_PHASE_SCHEDULED, hlc);
 }
 
 static void settle(fixture *f) { afix_settle(f); }
@@ -86,6 +94,10 @@ TEST(new_scheduler_confirms_or_replaces_a_placement_hint)
     afix_become(&f, s2name, &f.nodes[S2]);
     uint64_t hlc = (uint64_t)now_ms() << 16;
     placement(&f, S, p, xname, hlc);
+    /* X runs it and says so, as a healthy owner does: that signed report
+     * is what a new scheduler that finds no placement it may read keeps
+     * the project by (docs/scheduling.md). */
+    project_status(&f, CARA_CRDT_STATUS, X, p, xname, CARA_PHASE_RUNNING, hlc + 1);
     /* H's placement names itself, 30 s ahead (inside the 60 s skew). */
     placement(&f, H, p, hname, hlc + ((uint64_t)30000 << 16));
     settle(&f);
