@@ -458,6 +458,7 @@ static void flush(agent_gossip *ag)
         cara_gossip_event ev;
         while (cara_core_poll_gossip_event(ag->a->core, &ev) == 0)
             log_event(ag, &ev);
+        agent_eval_soon(ag->a); /* a claim acknowledged, membership moved */
         acks_expire(ag);
         send_datagrams(ag);
         dial(ag);
@@ -471,11 +472,11 @@ static void flush(agent_gossip *ag)
 
 /* ---- What the rest of the agent calls ------------------------------------------- */
 
-void agent_gossip_publish(cara_agent *a, const uint8_t *record, size_t len)
+void agent_gossip_publish(cara_agent *a, const uint8_t *record, size_t len, uint32_t holders)
 {
     if (a->gossip == NULL)
         return;
-    (void)cara_gossip_publish(a->gossip->g, record, len, 0, cara_env_now_mono_ms(a->env));
+    (void)cara_gossip_publish(a->gossip->g, record, len, holders, cara_env_now_mono_ms(a->env));
 }
 
 void agent_gossip_flush(cara_agent *a)

@@ -120,6 +120,8 @@ int cara_core_poll_gossip_event(cara_core *c, cara_gossip_event *ev)
         c->nodes_dirty = true; /* readiness moved */
     if (rc == 0 && ev->kind == CARA_GOSSIP_EV_SYNCED)
         c->fence.sync_event = true;
+    if (rc == 0 && ev->kind == CARA_GOSSIP_EV_ACKED)
+        core_claim_acked(c, ev->hlc, ev->holders);
     return rc;
 }
 
@@ -423,6 +425,14 @@ int cara_core_write_own(cara_core *c, int kind, const char *key, uint64_t genera
                         const uint8_t *value, size_t value_bytes, int64_t now_wall_ms,
                         uint64_t *hlc)
 {
+    return core_write_own_wanted(c, kind, key, generation, value, value_bytes, now_wall_ms, hlc,
+                                 0);
+}
+
+int core_write_own_wanted(cara_core *c, int kind, const char *key, uint64_t generation,
+                          const uint8_t *value, size_t value_bytes, int64_t now_wall_ms,
+                          uint64_t *hlc, uint32_t holders_wanted)
+{
     cara_crdt_record rec = {
         .kind = kind,
         .key = (const uint8_t *)key,
@@ -442,7 +452,7 @@ int cara_core_write_own(cara_core *c, int kind, const char *key, uint64_t genera
     if (rc == 0)
         rc = cara_crdt_apply_local(c->crdt, out.data, out.len, now_wall_ms, &result);
     if (rc == 0 && result == CARA_CRDT_APPLIED) {
-        cara_core_action act = {.kind = CARA_CORE_ACT_RECORD};
+        cara_core_action act = {.kind = CARA_CORE_ACT_RECORD, .holders_wanted = holders_wanted};
         act.record = cara_buf_take(&out, &act.record_len);
         if (act.record == NULL || core_push(c, &act) != 0) {
             cara_env_free(c->env, act.record);
@@ -695,4 +705,8 @@ void cara_core_stats_get(const cara_core *c, cara_core_stats *out)
 {
     *out = c->stats;
     out->projects_known = c->projects_count;
+    out->claims_pending = 0;
+    for (const core_project *p = c->projects; p != NULL; p = p->next)
+        out->claims_pending += (p->claim_hlc != 0 && !p->claim_acked) ||
+                               p->handoff_since_mono_ms != 0;
 }

@@ -215,6 +215,10 @@ typedef struct cara_core_action {
     cara_project *spec;                    /* RUN: owned, taken by the caller */
     uint8_t *record;                       /* RECORD: owned by the action */
     size_t record_len;
+    /* RECORD: publish it with this many holders tracked (cara_gossip_publish's
+     * holders_wanted; 0: none). An owner's claim to start a project is
+     * published so, and its acknowledgements come back as gossip events. */
+    uint32_t holders_wanted;
 } cara_core_action;
 
 /* 0 and the oldest action, CARA_EAGAIN when none is left. Free each
@@ -269,6 +273,8 @@ typedef struct cara_core_stats {
     uint64_t status_writes; /* STATUS and PLACEMENT records written */
     uint64_t runs, deletes; /* actions handed out */
     uint64_t projects_known; /* projects this node keeps local data for */
+    uint64_t claims_pending; /* starts waiting for a majority to hold this node's claim, or
+                              * for another node to say its copy is gone */
 } cara_core_stats;
 void cara_core_stats_get(const cara_core *c, cara_core_stats *out);
 

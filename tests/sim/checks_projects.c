@@ -105,7 +105,9 @@ bool checks_runtimes_settled(world *w)
         cara_core_fence_state f;
         if (c != NULL) {
             cara_core_fence_get(c, &f);
-            if (f.fenced || !f.synced || !f.majority)
+            cara_core_stats cs;
+            cara_core_stats_get(c, &cs);
+            if (f.fenced || !f.synced || !f.majority || cs.claims_pending > 0)
                 return false;
         }
     }
