@@ -428,6 +428,7 @@ typedef struct adopt_ctx {
     cara_core *c;
     const cara_core_nodes *ns;
     uint64_t gen;
+    uint64_t after_hlc; /* only reports newer than this */
     const char *best;
     uint64_t best_w;
     const char *project;
@@ -436,7 +437,7 @@ typedef struct adopt_ctx {
 static int adopt_one(void *ctx, const cara_crdt_record *r)
 {
     adopt_ctx *x = ctx;
-    if (r->generation > x->gen)
+    if (r->generation > x->gen || r->hlc <= x->after_hlc)
         return 0;
     cara_project_status *st = NULL;
     if (cara_project_status_decode(x->c->env, r->value, r->value_bytes, NULL, &st) != 0)
@@ -459,9 +460,10 @@ static int adopt_one(void *ctx, const cara_crdt_record *r)
     return 0;
 }
 
-static const char *reported_runner(cara_core *c, const proj_view *v, const cara_core_nodes *ns)
+static const char *reported_runner(cara_core *c, const proj_view *v, const cara_core_nodes *ns,
+                                   uint64_t after_hlc)
 {
-    adopt_ctx x = {.c = c, .ns = ns, .gen = v->gen, .project = v->name};
+    adopt_ctx x = {.c = c, .ns = ns, .gen = v->gen, .project = v->name, .after_hlc = after_hlc};
     (void)cara_crdt_foreach_author(c->crdt, CARA_CRDT_STATUS, (const uint8_t *)v->name,
                                    strlen(v->name), adopt_one, &x);
     return x.best;
@@ -508,6 +510,23 @@ static void schedule(cara_core *c, core_project *p, const proj_view *v, cara_cor
         return;
     if (oi != NULL && refit(c, v, ns, oi))
         return;
+    if (oi != NULL && v->place_mine &&
+        (int64_t)(v->place_hlc >> CARA_CRDT_HLC_COUNTER_BITS) < c->fence.epoch_wall_ms) {
+        /* This node's own placement from before it was away (restarted,
+         * or cut off): the project may have moved meanwhile by a scheduler
+         * ranked below it, whose placement it does not read. Where a Ready
+         * node reports running it since, it stays: a move back would only
+         * restart it. */
+        const char *runner = reported_runner(c, v, ns, v->place_hlc);
+        if (runner != NULL && strcmp(runner, v->owner) != 0) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "node %s runs it since this node was away: kept there",
+                     runner);
+            write_placement(c, v->name, v->gen, CARA_PHASE_RUNNING, runner, "Scheduled", msg,
+                            NULL);
+            return;
+        }
+    }
     if (oi != NULL) {
         if (v->place_mine && cond_of(v->place, "NotReadyAt") == NULL)
             return;
@@ -522,7 +541,7 @@ static void schedule(cara_core *c, core_project *p, const proj_view *v, cara_cor
                         v->place_mine ? "NodeReady" : "Scheduled", msg, NULL);
         return;
     }
-    const char *runner = v->place == NULL ? reported_runner(c, v, ns) : NULL;
+    const char *runner = v->place == NULL ? reported_runner(c, v, ns, 0) : NULL;
     if (runner != NULL) {
         char msg[128];
         snprintf(msg, sizeof msg, "node %s runs it: placement kept by the new scheduler", runner);

@@ -112,6 +112,7 @@ void core_fence_update(cara_core *c)
     int64_t fence_ms = (int64_t)c->timers.fence_timeout_s * 1000;
     if (!f->started) {
         f->started = true;
+        f->epoch_wall_ms = c->now_wall_ms;
         /* Time spent down counts as time without a majority: a node back
          * after longer than the fence timeout may find its projects
          * started elsewhere, and stops them before anything else. */
@@ -143,6 +144,8 @@ void core_fence_update(cara_core *c)
         }
     }
     if (f->majority) {
+        if (f->lost_mono_ms != 0)
+            f->epoch_wall_ms = c->now_wall_ms; /* decisions made meanwhile were others' */
         f->lost_mono_ms = 0;
         f->majority_wall_ms = c->now_wall_ms;
         if (!f->synced && c->now_mono_ms >= f->sync_asked_mono_ms + isolation_ms(c)) {

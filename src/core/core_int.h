@@ -17,6 +17,7 @@ typedef struct core_fence {
     uint64_t sync_asked_mono_ms;
     uint64_t newest_contact_mono_ms; /* the latest contact with any member */
     int64_t majority_wall_ms; /* the last time a majority was seen; 0: never known */
+    int64_t epoch_wall_ms;    /* this life's start, or the last return of the majority */
 } core_fence;
 
 /* What this node keeps about one project, beyond the replicated state. */
