@@ -319,9 +319,15 @@ static void liveness_one(world *w, const size_t *group, size_t count, const char
     }
     if (v->gone || !v->fits) {
         if (owner_runs) {
+            cara_core_event ev[CARA_CORE_EVENTS_PER_PROJECT];
+            cara_core *oc = sim_core(w->s, (size_t)owner);
+            size_t nev = oc != NULL
+                             ? cara_core_events_get(oc, name, ev, CARA_CORE_EVENTS_PER_PROJECT)
+                             : 0;
             world_violation(w, CHECK_LIVENESS, "%s (%s, generation %llu) still runs on %s, "
-                            "the node its placement names", name, what,
-                            (unsigned long long)v->gen, ref.node);
+                            "the node its placement names (its last event there: %s)", name, what,
+                            (unsigned long long)v->gen, ref.node,
+                            nev > 0 ? ev[nev - 1].message : "none");
             return;
         }
         if (orphans_ok(w, name, what, ref.node) &&
