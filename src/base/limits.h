@@ -478,14 +478,10 @@
  * most transmitted first; anti-entropy still carries it. */
 #define CARA_GOSSIP_BCASTS_MAX 256
 /* Published records whose holders are being counted at once (one per
- * pending `apply` or `delete`, one per owner's claim to start a project),
- * and the holders remembered for each: the API waits for min(2, live), a
- * claim for a majority of the nodes known, so up to 64 nodes (32 holders
- * and this one) a claim is a true majority's; past that it is held by 33
- * (docs/scheduling.md). 32 B a holder: 64 KB for the table, touched only
- * where used. */
+ * pending `apply` or `delete`), and the holders remembered for each: the
+ * API waits for min(2, live) and the extra ones only cost memory. */
 #define CARA_GOSSIP_TRACKS_MAX 64
-#define CARA_GOSSIP_HOLDERS_MAX 32
+#define CARA_GOSSIP_HOLDERS_MAX 8
 /* The most nodes an apply can wait for (--ack N): this node and the
  * holders a track remembers. */
 #define CARA_GOSSIP_ACK_NODES_MAX (CARA_GOSSIP_HOLDERS_MAX + 1)

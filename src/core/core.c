@@ -120,8 +120,6 @@ int cara_core_poll_gossip_event(cara_core *c, cara_gossip_event *ev)
         c->nodes_dirty = true; /* readiness moved */
     if (rc == 0 && ev->kind == CARA_GOSSIP_EV_SYNCED)
         c->fence.sync_event = true;
-    if (rc == 0 && ev->kind == CARA_GOSSIP_EV_ACKED)
-        core_claim_acked(c, ev->hlc, ev->holders);
     return rc;
 }
 
@@ -705,8 +703,7 @@ void cara_core_stats_get(const cara_core *c, cara_core_stats *out)
 {
     *out = c->stats;
     out->projects_known = c->projects_count;
-    out->claims_pending = 0;
+    out->handoffs_waiting = 0;
     for (const core_project *p = c->projects; p != NULL; p = p->next)
-        out->claims_pending += (p->claim_hlc != 0 && !p->claim_acked) ||
-                               p->handoff_since_mono_ms != 0;
+        out->handoffs_waiting += p->handoff_since_mono_ms != 0;
 }

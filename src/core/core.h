@@ -216,8 +216,7 @@ typedef struct cara_core_action {
     uint8_t *record;                       /* RECORD: owned by the action */
     size_t record_len;
     /* RECORD: publish it with this many holders tracked (cara_gossip_publish's
-     * holders_wanted; 0: none). An owner's claim to start a project is
-     * published so, and its acknowledgements come back as gossip events. */
+     * holders_wanted; 0: none). */
     uint32_t holders_wanted;
 } cara_core_action;
 
@@ -273,8 +272,7 @@ typedef struct cara_core_stats {
     uint64_t status_writes; /* STATUS and PLACEMENT records written */
     uint64_t runs, deletes; /* actions handed out */
     uint64_t projects_known; /* projects this node keeps local data for */
-    uint64_t claims_pending; /* starts waiting for a majority to hold this node's claim, or
-                              * for another node to say its copy is gone */
+    uint64_t handoffs_waiting; /* starts waiting for another node to say its copy is gone */
 } cara_core_stats;
 void cara_core_stats_get(const cara_core *c, cara_core_stats *out);
 

@@ -708,74 +708,13 @@ static void disown(cara_core *c, const proj_view *v)
     cara_project_status_free(c->env, st);
 }
 
-/* An owner starts a copy only once a majority of the nodes it knows hold
- * its claim to (a STATUS saying it is about to start it, published with
- * that many holders tracked). The side of a cut that turns out to be the
- * minority cannot gather one, so a project placed there in the seconds
- * before it knows it lost the majority never starts there; the majority,
- * holding the claim, sees the copy before it places the project anywhere
- * else. An update of a copy that runs needs no claim. Without gossip, or
- * alone, there is nobody to ask. */
-#define CORE_CLAIM_RETRY_MS 10000
-
-static bool claim_waits(cara_core *c, core_project *p, const proj_view *v)
-{
-    if (c->gossip == NULL || c->fence.disabled || c->fence.known <= 1 || p->owned_generation != 0)
-        return false;
-    if (p->claim_acked && p->claim_generation == v->gen)
-        return false;
-    if (p->claim_hlc != 0 && p->claim_generation == v->gen &&
-        c->now_mono_ms < p->claim_mono_ms + CORE_CLAIM_RETRY_MS)
-        return true;
-    uint32_t wanted = (uint32_t)(c->fence.known / 2 + 1);
-    if (wanted > CARA_GOSSIP_ACK_NODES_MAX)
-        wanted = CARA_GOSSIP_ACK_NODES_MAX; /* what gossip can count */
-    char text[160];
-    snprintf(text, sizeof text, "Scheduled: starting once %u of %zu nodes hold this node's claim",
-             wanted, c->fence.known);
-    cara_condition cond = {.type = "Phase", .status = CARA_COND_TRUE, .reason = "Claiming",
-                           .message = text, .last_transition_wall_ms = c->now_wall_ms};
-    cara_project_status st = {.phase = CARA_PHASE_SCHEDULED, .node_ref = c->name,
-                              .conditions = &cond, .conditions_count = 1};
-    cara_buf b;
-    cara_buf_init(&b, c->env, CARA_STATUS_BYTES_MAX);
-    uint64_t hlc = 0;
-    int rc = cara_project_status_encode(&st, &b);
-    if (rc == 0)
-        rc = core_write_own_wanted(c, CARA_CRDT_STATUS, v->name, v->gen, b.data, b.len,
-                                   c->now_wall_ms, &hlc, wanted);
-    cara_buf_free(&b);
-    if (rc != 0)
-        return true; /* tried again at the next evaluation */
-    p->claim_hlc = hlc;
-    p->claim_generation = v->gen;
-    p->claim_mono_ms = c->now_mono_ms;
-    p->claim_wanted = wanted;
-    p->claim_acked = false;
-    core_event_add(c, v->name, "Normal", "Claiming", c->now_wall_ms,
-                   "starting generation %llu once %u of %zu nodes hold this node's claim",
-                   (unsigned long long)v->gen, wanted, c->fence.known);
-    wake_at(p, c->now_wall_ms + CORE_CLAIM_RETRY_MS);
-    return true;
-}
-
-void core_claim_acked(cara_core *c, uint64_t hlc, uint32_t holders)
-{
-    for (core_project *p = c->projects; p != NULL; p = p->next) {
-        if (p->claim_hlc == hlc && !p->claim_acked && holders >= p->claim_wanted) {
-            cara_env_logf(c->env, CARA_LOG_INFO, "core", "project=%s claim held by %u nodes",
-                          p->name, holders);
-            p->claim_acked = true;
-            core_mark(c, p->name);
-        }
-    }
-}
-
 /* The owner's part: hand the spec (or its deletion) to the runtime; and a
  * node that is no longer the owner removes the copy it ran. */
 static void own(cara_core *c, core_project *p, proj_view *v, bool gone, bool mine,
                 const cara_core_nodes *ns)
 {
+    if (!mine || gone || c->fence.fenced)
+        p->handoff_since_mono_ms = 0; /* no start to wait for */
     if (!mine) {
         if (p->owned_generation != 0 && remove_copy(c, p, gone && p->force_delete)) {
             p->released = true;
@@ -817,8 +756,7 @@ static void own(cara_core *c, core_project *p, proj_view *v, bool gone, bool min
         }
         return;
     }
-    if (!core_may_run(c) || p->owned_generation == v->gen || handoff_waits(c, v, ns) ||
-        claim_waits(c, p, v))
+    if (!core_may_run(c) || p->owned_generation == v->gen || handoff_waits(c, v, ns))
         return;
     cara_core_action act = {.kind = CARA_CORE_ACT_RUN, .generation = v->gen, .spec = v->spec};
     v->spec = NULL; /* taken, whether queued or freed */
@@ -833,8 +771,6 @@ static void own(cara_core *c, core_project *p, proj_view *v, bool gone, bool min
     p->fence_stopped = false;
     p->released = false;
     p->handoff_since_mono_ms = 0;
-    p->claim_hlc = 0;
-    p->claim_acked = false;
     core_event_add(c, p->name, "Normal", "Reconciling", c->now_wall_ms,
                    "generation %llu handed to the reconciler", (unsigned long long)v->gen);
 }

@@ -41,12 +41,6 @@ typedef struct core_project {
     int64_t grace_since_wall_ms;
     uint64_t grace_due_mono_ms;
     uint64_t handoff_since_mono_ms; /* began waiting for another node's copy to stop; 0: not */
-    /* The claim to start a generation: a STATUS that a majority must hold
-     * before the runtime is handed the spec (docs/scheduling.md). */
-    uint64_t claim_hlc, claim_generation;
-    uint64_t claim_mono_ms; /* when it was written */
-    uint32_t claim_wanted;  /* holders that make it a majority's */
-    bool claim_acked;
     cara_core_event events[CARA_CORE_EVENTS_PER_PROJECT];
     size_t events_count, events_next;
     struct core_project *next;
@@ -103,12 +97,10 @@ void core_fence_update(cara_core *c);
 bool core_may_run(const cara_core *c);
 int64_t core_grace_ms(const cara_core *c);
 void core_timers_load(cara_core *c);
-/* core.c: core_write_own_wanted is cara_core_write_own with the RECORD's
- * holders_wanted. core_decide.c: a claim's acknowledgement. */
+/* core.c: cara_core_write_own with the RECORD's holders_wanted. */
 int core_write_own_wanted(cara_core *c, int kind, const char *key, uint64_t generation,
                           const uint8_t *value, size_t value_bytes, int64_t now_wall_ms,
                           uint64_t *hlc, uint32_t holders_wanted);
-void core_claim_acked(cara_core *c, uint64_t hlc, uint32_t holders);
 /* core_decide.c: evaluates one project. */
 void core_evaluate(cara_core *c, const char *name);
 

@@ -107,7 +107,7 @@ bool checks_runtimes_settled(world *w)
             cara_core_fence_get(c, &f);
             cara_core_stats cs;
             cara_core_stats_get(c, &cs);
-            if (f.fenced || !f.synced || !f.majority || cs.claims_pending > 0)
+            if (f.fenced || !f.synced || !f.majority || cs.handoffs_waiting > 0)
                 return false;
         }
     }
