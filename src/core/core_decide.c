@@ -79,10 +79,9 @@ static const cara_sched_node *node_item(const cara_core_nodes *ns, const char *n
  * node was the scheduler while the present one was away (a restart, a
  * join whose view is still filling in). Reading it sends the project into
  * the NotReady grace rather than into a fresh placement beside a copy
- * that may still run. One naming a Ready node is never read: that is
- * what keeps a hostile node's placement (naming itself) from steering
- * projects (docs/crdt.md); a Ready owner is found by its STATUS instead
- * (reported_runner). */
+ * that may still run. One naming a Ready node is not read here: a Ready
+ * owner is found by its STATUS (reported_runner), and only when no owner
+ * has reported does schedule() keep such a placement (docs/crdt.md). */
 typedef struct low_hint_ctx {
     cara_core *c;
     const cara_core_nodes *ns;
@@ -295,7 +294,10 @@ static void drain_keep(cara_core *c, const char *name, uint64_t gen,
     cara_condition conds[CARA_CONDITIONS_COUNT_MAX];
     size_t n = 0;
     for (size_t i = 0; i < st->conditions_count && n < CARA_CONDITIONS_COUNT_MAX - 1; i++)
-        if (strcmp(st->conditions[i].type, "Drain") != 0)
+        if (strcmp(st->conditions[i].type, "Drain") != 0 &&
+            strcmp(st->conditions[i].type, "NotReadyAt") != 0 &&
+            strcmp(st->conditions[i].type, "MovedFrom") != 0 &&
+            strcmp(st->conditions[i].type, "TerminatingAt") != 0)
             conds[n++] = st->conditions[i];
     if (msg != NULL)
         conds[n++] = (cara_condition){.type = "Drain", .status = CARA_COND_FALSE,
@@ -504,6 +506,7 @@ static void schedule(cara_core *c, core_project *p, const proj_view *v, cara_cor
         not_ready(c, p, v, ns);
         return;
     }
+    p->grace_due_mono_ms = 0; /* a later NotReady spell counts afresh */
     const cara_project_status *shown = v->st != NULL ? v->st : v->place;
     if (oi != NULL && shown != NULL &&
         drain_move(c, v->name, v->spec, v->gen, shown, ns, v->owner))
@@ -716,7 +719,8 @@ static void own(cara_core *c, core_project *p, proj_view *v, bool gone, bool min
     if (!mine || gone || c->fence.fenced)
         p->handoff_since_mono_ms = 0; /* no start to wait for */
     if (!mine) {
-        if (p->owned_generation != 0 && remove_copy(c, p, gone && p->force_delete)) {
+        bool force = (gone && p->force_delete) || c->fence.fenced || !c->fence.majority;
+        if (p->owned_generation != 0 && remove_copy(c, p, force)) {
             p->released = true;
             if (!gone)
                 core_event_add(c, p->name, "Normal", "Moved", c->now_wall_ms,
@@ -756,7 +760,8 @@ static void own(cara_core *c, core_project *p, proj_view *v, bool gone, bool min
         }
         return;
     }
-    if (!core_may_run(c) || p->owned_generation == v->gen || handoff_waits(c, v, ns))
+    if (!core_may_run(c) || p->owned_generation == v->gen ||
+        (p->owned_generation == 0 && handoff_waits(c, v, ns)))
         return;
     cara_core_action act = {.kind = CARA_CORE_ACT_RUN, .generation = v->gen, .spec = v->spec};
     v->spec = NULL; /* taken, whether queued or freed */
@@ -915,7 +920,7 @@ void cara_core_runtime_status(cara_core *c, const char *project, const cara_proj
     char text[CARA_MESSAGE_BYTES_MAX], why[160];
     cara_condition fence_conds[2];
     cara_project_status fenced_st;
-    if (p != NULL && p->fence_stopped) {
+    if (p != NULL && p->fence_stopped && st->phase == CARA_PHASE_TERMINATED) {
         /* Removed by the fence: the node's record says so, not Terminated
          * (the project was not deleted). */
         snprintf(why, sizeof why, "this node sees %zu of %zu nodes", c->fence.seen,

@@ -103,6 +103,7 @@ void core_fence_update(cara_core *c)
 {
     core_fence *f = &c->fence;
     if (c->gossip == NULL || f->disabled) {
+        f->started = true; /* settled at once: nothing to wait for */
         f->majority = f->synced = true;
         f->fenced = false;
         f->lost_mono_ms = 0;

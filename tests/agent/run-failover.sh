@@ -369,6 +369,13 @@ else fail partition-never-two-copies "$(head -3 "$tmp/doubles")"; fi
 # ---- 2. kill -9 of an owner: the engine keeps its copy; back, it removes it first -----------
 
 p="$pfx-a"
+# Just after the heal the project may still be starting again on its
+# owner (unfenced after an exchange): wait until it runs somewhere.
+runs_somewhere() { [ -n "$(running_at 1 "$p")" ]; }
+if ! poll 90 runs_somewhere; then
+    fail kill9-setup "$p runs nowhere 90 s after the heal: $(pj 1 "$p" '.status')"
+    exit 1
+fi
 k=$(index_of "$(running_at 1 "$p")")
 sv=$(( k % 5 + 1 )) # a survivor to ask
 kname=$(name_of "$k")
