@@ -9,6 +9,7 @@ packages=(
     libsodium-dev libuv1-dev libmsgpack-dev libcurl4-openssl-dev libyaml-dev
     libjansson-dev libmicrohttpd-dev libsqlite3-dev
     faketime  # tests: an agent started with its clock set back
+    jq iptables  # tests/agent/run-failover.sh: the API's JSON, a real cut between agents
 )
 # Extra packages a later step may ask for: `scripts/deps.sh docker.io ...`.
 packages+=("$@")

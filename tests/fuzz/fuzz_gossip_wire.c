@@ -31,7 +31,8 @@ static bool kind_in(int kind, int where)
 {
     switch (where) {
     case CARA_WIRE_IN_DATAGRAM:
-        return kind == CARA_WIRE_SWIM || kind == CARA_WIRE_PUSH || kind == CARA_WIRE_ACK;
+        return kind == CARA_WIRE_SWIM || kind == CARA_WIRE_PUSH || kind == CARA_WIRE_ACK ||
+               kind == CARA_WIRE_PULL; /* PULL is datagram-only */
     case CARA_WIRE_IN_STREAM:
         return kind == CARA_WIRE_PUSH || kind == CARA_WIRE_ACK || kind == CARA_WIRE_SYNC ||
                kind == CARA_WIRE_DELTA || kind == CARA_WIRE_DONE;
@@ -58,12 +59,16 @@ static void check_accepted(cara_env *env, const uint8_t *data, size_t size, int 
     cara_buf_free(&b);
     if (msg.kind == CARA_WIRE_SWIM) {
         /* The node object's fill arithmetic: the bound with array16 for
-         * the records, plus each record's item bytes, is the size, or two
-         * more when the records array took a fixarray header. */
+         * the records and bin16 for the adverts, plus each record's item
+         * bytes and each advert's, is the size, or two more when the
+         * records array took a fixarray header, and one more when the
+         * adverts took a bin8 one (fewer than 11). */
         size_t sum = cara_wire_swim_bytes(&msg.swim);
         for (size_t i = 0; i < msg.records_count; i++)
             sum += cara_wire_record_item_bytes(msg.records[i].len);
-        FUZZ_CHECK(sum == size + (msg.records_count < 16 ? 2 : 0));
+        sum += msg.ihaves_count * CARA_WIRE_IHAVE_BYTES;
+        FUZZ_CHECK(sum == size + (msg.records_count < 16 ? 2 : 0) +
+                              (msg.ihaves_count < 11 ? 1 : 0));
     }
 }
 
