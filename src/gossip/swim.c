@@ -846,9 +846,7 @@ static void probe_fail(cara_swim *s, uint64_t now_mono_ms)
     s->stats.probes_failed_count++;
     /* One dead member probed twice in a row (the end of one round, the
      * start of the next) says nothing of our own link: count members. */
-    member *target = &s->members[p->slot];
-    if ((s->fail_streak == 0 || s->fail_last_slot != p->slot) &&
-        target->state == CARA_SWIM_ALIVE) /* a suspect failing again says nothing of us */
+    if (s->fail_streak == 0 || s->fail_last_slot != p->slot)
         s->fail_streak++;
     s->fail_last_slot = p->slot;
     lhm_add(s, (int)(p->relays_count - p->nacks_count));

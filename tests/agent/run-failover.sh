@@ -445,10 +445,14 @@ else fail restart-removes-stale-copies "$moved_left left"; fi
 if [ -z "$early" ]; then pass restart-creates-nothing-before-stale-gone; else
     fail restart-creates-nothing-before-stale-gone "$early"; fi
 has restart-log-says-fenced-at-start "$tmp/agent$k.log" 'fenced at start'
-if poll 90 is_running_on "$sv" "$p" "$new_owner" && [ "$(running_nodes "$p")" = "$new_owner" ]; then
-    pass kill9-one-copy-on-new-owner
-    info "kill -9: $p Running on $new_owner $(since "$t_kill") s after the kill, $(since "$t_restart") s after the old agent's restart"
-else fail kill9-one-copy-on-new-owner "$(running_nodes "$p" | tr '\n' ' ') $(pj "$sv" "$p" '.status')"; fi
+# One copy, once the old agent is back: on the new owner, or back on the
+# old node when it was the project's scheduler and moved it back (a
+# restart, never a second copy: docs/scheduling.md); where is reported.
+one_copy() { [ "$(running_nodes "$p" | wc -l)" = 1 ]; }
+if poll 90 one_copy; then
+    pass kill9-one-copy-after-return
+    info "kill -9: $p Running on $(running_nodes "$p") (new owner was $new_owner) $(since "$t_kill") s after the kill, $(since "$t_restart") s after the old agent's restart"
+else fail kill9-one-copy-after-return "$(running_nodes "$p" | tr '\n' ' ') $(pj "$sv" "$p" '.status')"; fi
 if poll 90 one_copy_each; then pass kill9-one-copy-each; else fail kill9-one-copy-each; fi
 if poll 90 same_hash "${nodes[@]}"; then pass kill9-converges; else fail kill9-converges "$(hashes "${nodes[@]}")"; fi
 
