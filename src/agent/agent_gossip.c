@@ -472,11 +472,11 @@ static void flush(agent_gossip *ag)
 
 /* ---- What the rest of the agent calls ------------------------------------------- */
 
-void agent_gossip_publish(cara_agent *a, const uint8_t *record, size_t len, uint32_t holders)
+void agent_gossip_publish(cara_agent *a, const uint8_t *record, size_t len)
 {
     if (a->gossip == NULL)
         return;
-    (void)cara_gossip_publish(a->gossip->g, record, len, holders, cara_env_now_mono_ms(a->env));
+    (void)cara_gossip_publish(a->gossip->g, record, len, 0, cara_env_now_mono_ms(a->env));
 }
 
 void agent_gossip_flush(cara_agent *a)

@@ -211,7 +211,7 @@ void agent_gossip_stop(cara_agent *a);  /* closes the handles; run the loop afte
 void agent_gossip_free(cara_agent *a);
 /* Queues a record this node wrote for gossip (no-op without it); it goes
  * out at the next agent_gossip_flush, after the disk. */
-void agent_gossip_publish(cara_agent *a, const uint8_t *record, size_t len, uint32_t holders);
+void agent_gossip_publish(cara_agent *a, const uint8_t *record, size_t len);
 /* Persists what is pending, then sends what gossip queued. */
 void agent_gossip_flush(cara_agent *a);
 /* Defers an API answer until `wanted` nodes hold `record` (this one

@@ -142,7 +142,7 @@ void agent_core_drain(cara_agent *a)
     while (cara_core_poll_action(a->core, &act) == 0) {
         switch (act.kind) {
         case CARA_CORE_ACT_RECORD:
-            agent_gossip_publish(a, act.record, act.record_len, act.holders_wanted);
+            agent_gossip_publish(a, act.record, act.record_len);
             a->persist_pending = true;
             records = true;
             break;

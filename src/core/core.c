@@ -423,14 +423,6 @@ int cara_core_write_own(cara_core *c, int kind, const char *key, uint64_t genera
                         const uint8_t *value, size_t value_bytes, int64_t now_wall_ms,
                         uint64_t *hlc)
 {
-    return core_write_own_wanted(c, kind, key, generation, value, value_bytes, now_wall_ms, hlc,
-                                 0);
-}
-
-int core_write_own_wanted(cara_core *c, int kind, const char *key, uint64_t generation,
-                          const uint8_t *value, size_t value_bytes, int64_t now_wall_ms,
-                          uint64_t *hlc, uint32_t holders_wanted)
-{
     cara_crdt_record rec = {
         .kind = kind,
         .key = (const uint8_t *)key,
@@ -450,7 +442,7 @@ int core_write_own_wanted(cara_core *c, int kind, const char *key, uint64_t gene
     if (rc == 0)
         rc = cara_crdt_apply_local(c->crdt, out.data, out.len, now_wall_ms, &result);
     if (rc == 0 && result == CARA_CRDT_APPLIED) {
-        cara_core_action act = {.kind = CARA_CORE_ACT_RECORD, .holders_wanted = holders_wanted};
+        cara_core_action act = {.kind = CARA_CORE_ACT_RECORD};
         act.record = cara_buf_take(&out, &act.record_len);
         if (act.record == NULL || core_push(c, &act) != 0) {
             cara_env_free(c->env, act.record);

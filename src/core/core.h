@@ -215,9 +215,6 @@ typedef struct cara_core_action {
     cara_project *spec;                    /* RUN: owned, taken by the caller */
     uint8_t *record;                       /* RECORD: owned by the action */
     size_t record_len;
-    /* RECORD: publish it with this many holders tracked (cara_gossip_publish's
-     * holders_wanted; 0: none). */
-    uint32_t holders_wanted;
 } cara_core_action;
 
 /* 0 and the oldest action, CARA_EAGAIN when none is left. Free each

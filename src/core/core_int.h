@@ -97,10 +97,6 @@ void core_fence_update(cara_core *c);
 bool core_may_run(const cara_core *c);
 int64_t core_grace_ms(const cara_core *c);
 void core_timers_load(cara_core *c);
-/* core.c: cara_core_write_own with the RECORD's holders_wanted. */
-int core_write_own_wanted(cara_core *c, int kind, const char *key, uint64_t generation,
-                          const uint8_t *value, size_t value_bytes, int64_t now_wall_ms,
-                          uint64_t *hlc, uint32_t holders_wanted);
 /* core_decide.c: evaluates one project. */
 void core_evaluate(cara_core *c, const char *name);
 

@@ -427,8 +427,7 @@ static bool core_turn(sim_node *nd)
         any = true;
         switch (act.kind) {
         case CARA_CORE_ACT_RECORD:
-            (void)cara_gossip_publish(nd->g, act.record, act.record_len, act.holders_wanted,
-                                      mono_now(nd));
+            (void)cara_gossip_publish(nd->g, act.record, act.record_len, 0, mono_now(nd));
             break;
         case CARA_CORE_ACT_INCARNATION:
             /* Durable first (the agent's store counter), then set and published. */
