@@ -89,24 +89,17 @@ static json_t *exposed_ports(const cara_service *s)
     return o;
 }
 
-/* Docker restarts with its own exponential back-off (100 ms doubling to a
- * minute) and keeps doing so while the agent is down; "unless-stopped"
- * rather than "always" so a container the agent stopped (fencing, delete)
- * stays stopped across an engine restart. */
-static const char *restart_name(cara_restart r)
-{
-    switch (r) {
-    case CARA_RESTART_ALWAYS: return "unless-stopped";
-    case CARA_RESTART_ON_FAILURE: return "on-failure";
-    case CARA_RESTART_NEVER: return "no";
-    }
-    CARA_UNREACHABLE();
-}
-
+/* The engine never restarts a container by itself ("no" for every
+ * restartPolicy): the agent does (reconcile_steps.c, with back-off), once
+ * it has decided this node still owns the project. An engine policy would
+ * restart a returning host's old containers the moment its dockerd starts,
+ * before its agent has learnt that the project moved meanwhile: a second
+ * copy for as long as the agent takes to start and fence. Kubernetes'
+ * kubelet and Nomad's Docker driver leave restarts to the agent for the
+ * same reason. */
 static json_t *host_config(const cara_project *p, const cara_service *s)
 {
-    json_t *hc = json_pack("{s:o, s:{s:s}}", "Mounts", mounts(p, s), "RestartPolicy", "Name",
-                           restart_name(s->restart));
+    json_t *hc = json_pack("{s:o, s:{s:s}}", "Mounts", mounts(p, s), "RestartPolicy", "Name", "no");
     if (s->resources.cpu_millis > 0)
         json_object_set_new(hc, "NanoCpus", json_integer((json_int_t)s->resources.cpu_millis * 1000000));
     if (s->resources.memory_bytes > 0)

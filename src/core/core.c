@@ -336,6 +336,9 @@ void cara_core_record_changed(cara_core *c, int kind, const char *key)
     case CARA_CRDT_STATUS:
     case CARA_CRDT_PLACEMENT:
         core_mark(c, key);
+        /* What is placed where changed: a project waiting for room may
+         * fit now (allocations are not part of the nodes' hash). */
+        c->retry_unplaced = true;
         break;
     case CARA_CRDT_ADMISSION:
     case CARA_CRDT_JOIN: /* a node admitted by a token, or a join out of effect */
@@ -637,6 +640,12 @@ void cara_core_step(cara_core *c, uint64_t now_mono_ms, int64_t now_wall_ms)
     /* Take the list first: evaluations ask for more (their own records),
      * which wait for the next step. */
     char (*names)[CARA_NAME_BYTES_MAX + 1] = c->dirty;
+    if (c->retry_unplaced && !c->dirty_all) {
+        for (core_project *p = c->projects; p != NULL; p = p->next)
+            if (p->unplaced)
+                core_mark(c, p->name);
+    }
+    c->retry_unplaced = false;
     size_t n = c->dirty_count;
     bool all = c->dirty_all;
     c->dirty = NULL;

@@ -29,6 +29,16 @@
 /* What the grace allows, beyond the fence timeout, the isolation window
  * and the clock skew, for the runtime to kill what the fence stops. */
 #define CORE_FENCE_STOP_MS 5000
+/* Members that must have been heard from since the majority was lost
+ * before it counts as back, when the majority needs that many: SWIM keeps
+ * the far side of a cut alive until it has probed and suspected each of
+ * them, which in a small cluster takes several (Lifeguard-slowed) probe
+ * intervals, and a minority that counted them meanwhile would regain its
+ * "majority" with each answered probe and restart its fence count. Five
+ * makes the rule exact up to eleven nodes; beyond, suspicions spread
+ * faster than probes go round, and five fresh contacts come within a few
+ * intervals after a blip. */
+#define CORE_REGAIN_CONTACTS 5
 
 void core_timers_load(cara_core *c)
 {
@@ -48,23 +58,48 @@ static uint64_t isolation_ms(const cara_core *c)
     return (uint64_t)CORE_ISOLATION_PROBES * (c->probe_interval_ms ? c->probe_interval_ms : 1000);
 }
 
+/* In a small cluster every member hears from every other within two probe
+ * rounds (each probes each once a round, in a shuffled order), so a member
+ * not heard from for two rounds and an interval is not seen, whatever SWIM
+ * holds. This bounds how long a cut-off minority of several nodes takes to
+ * lose the majority: it hears its own side, so the isolation window does
+ * not fire, and SWIM suspects the far side one probe at a time, each
+ * slowed by Lifeguard's multiplier (seen on real agents: 14-19 s for two
+ * of five). Beyond CORE_CONTACT_NODES_MAX nodes two rounds would outlast
+ * the SWIM path and the window is not used. 0: not used. */
+#define CORE_CONTACT_NODES_MAX 8
+
+static uint64_t contact_window_ms(const cara_core *c, size_t known)
+{
+    if (known < 2 || known > CORE_CONTACT_NODES_MAX)
+        return 0;
+    return (uint64_t)(2 * (known - 1) + 1) * (c->probe_interval_ms ? c->probe_interval_ms : 1000);
+}
+
 int64_t core_grace_ms(const cara_core *c)
 {
     /* The settings already hold grace > fence + skew; the grace used also
      * covers the isolation window and the stop, whatever the settings say
      * (docs/scheduling.md, "Why the old copy is down first"). */
     int64_t g = (int64_t)c->timers.reschedule_grace_s * 1000;
-    int64_t floor = (int64_t)c->timers.fence_timeout_s * 1000 + (int64_t)isolation_ms(c) +
+    uint64_t w = isolation_ms(c);
+    uint64_t cw = contact_window_ms(c, c->fence.known);
+    if (cw > w)
+        w = cw;
+    int64_t floor = (int64_t)c->timers.fence_timeout_s * 1000 + (int64_t)w +
                     (int64_t)c->timers.clock_skew_s * 1000 + CORE_FENCE_STOP_MS;
     return g > floor ? g : floor;
 }
 
-/* Counts the admitted nodes known and those seen, this node included. */
-static void count_view(cara_core *c, size_t *seen, size_t *known, bool *isolated)
+/* Counts the admitted nodes known and those seen, this node included,
+ * and of those seen the members heard from after `since` (0: all). */
+static void count_view(cara_core *c, uint64_t since, size_t *seen, size_t *known, size_t *fresh,
+                       bool *isolated)
 {
     c->fence.newest_contact_mono_ms = 0;
     *seen = 1;
     *known = 1;
+    *fresh = 0;
     *isolated = false;
     const cara_core_nodes *ns = cara_core_nodes_get(c);
     if (ns == NULL) {
@@ -72,6 +107,7 @@ static void count_view(cara_core *c, size_t *seen, size_t *known, bool *isolated
         return;
     }
     uint64_t newest = 0;
+    uint64_t window = contact_window_ms(c, c->fence.known); /* the last count's */
     for (size_t i = 0; i < ns->count; i++) {
         const cara_sched_node *n = &ns->items[i];
         if (!n->admitted || strcmp(n->name, c->name) == 0)
@@ -82,8 +118,12 @@ static void count_view(cara_core *c, size_t *seen, size_t *known, bool *isolated
             continue;
         if (m.last_contact_mono_ms > newest)
             newest = m.last_contact_mono_ms;
-        if (m.state == CARA_GOSSIP_ALIVE && m.last_contact_mono_ms != 0)
+        if (m.state == CARA_GOSSIP_ALIVE && m.last_contact_mono_ms != 0 &&
+            (window == 0 || c->now_mono_ms <= m.last_contact_mono_ms + window)) {
             (*seen)++;
+            if (m.last_contact_mono_ms > since)
+                (*fresh)++;
+        }
     }
     c->fence.newest_contact_mono_ms = newest;
     *isolated = *known > 1 &&
@@ -131,8 +171,12 @@ void core_fence_update(cara_core *c)
         f->lost_mono_ms = c->now_mono_ms > (uint64_t)away ? c->now_mono_ms - (uint64_t)away : 1;
     }
     bool isolated;
-    count_view(c, &f->seen, &f->known, &isolated);
-    f->majority = !isolated && 2 * f->seen > f->known;
+    size_t fresh;
+    count_view(c, f->lost_mono_ms, &f->seen, &f->known, &fresh, &isolated);
+    /* Once lost, the majority is back only when enough of it has been
+     * heard from since (CORE_REGAIN_CONTACTS). */
+    size_t wanted = f->known / 2 < CORE_REGAIN_CONTACTS ? f->known / 2 : CORE_REGAIN_CONTACTS;
+    f->majority = !isolated && 2 * f->seen > f->known && (f->lost_mono_ms == 0 || fresh >= wanted);
     if (f->known == 1 && !f->synced) {
         f->synced = true; /* nobody to exchange with: what it holds is all there is */
         c->dirty_all = true;

@@ -41,6 +41,9 @@ typedef struct core_project {
     int64_t grace_since_wall_ms;
     uint64_t grace_due_mono_ms;
     uint64_t handoff_since_mono_ms; /* began waiting for another node's copy to stop; 0: not */
+    uint64_t run_place_hlc;    /* HLC of the placement this node's copy was started under */
+    bool unplaced;             /* this node, its scheduler, found no node for it */
+    uint64_t kept_since_mono_ms; /* began keeping the copy against an older placement; 0: not */
     cara_core_event events[CARA_CORE_EVENTS_PER_PROJECT];
     size_t events_count, events_next;
     struct core_project *next;
@@ -60,6 +63,7 @@ struct cara_core {
     char (*dirty)[CARA_NAME_BYTES_MAX + 1];
     size_t dirty_count, dirty_cap;
     bool dirty_all, nodes_dirty;
+    bool retry_unplaced; /* a placement or status changed: capacity may have freed */
     cara_core_nodes nodes; /* decoded node records, rebuilt when nodes_dirty */
     bool nodes_valid;
     uint8_t nodes_hash[32]; /* what scheduling sees of them */

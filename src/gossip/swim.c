@@ -845,8 +845,13 @@ static void probe_fail(cara_swim *s, uint64_t now_mono_ms)
     p->active = false;
     s->stats.probes_failed_count++;
     /* One dead member probed twice in a row (the end of one round, the
-     * start of the next) says nothing of our own link: count members. */
-    if (s->fail_streak == 0 || s->fail_last_slot != p->slot)
+     * start of the next) says nothing of our own link: count members. A
+     * nack says our link to that relay works both ways and the target is
+     * at fault: the streak starts over (otherwise a node that probes two
+     * cut-off members in a row would take itself for the cut one). */
+    if (p->nacks_count > 0)
+        s->fail_streak = 0;
+    else if (s->fail_streak == 0 || s->fail_last_slot != p->slot)
         s->fail_streak++;
     s->fail_last_slot = p->slot;
     lhm_add(s, (int)(p->relays_count - p->nacks_count));

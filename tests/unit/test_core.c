@@ -180,15 +180,19 @@ static void cluster_close(cluster *cl)
     }
 }
 
-/* The operator applies a one-service project (generation gen). */
-static void apply_project(cluster *cl, const char *name, uint64_t gen, const char *selector,
-                          int64_t expire_at)
+/* The operator applies a one-service project (generation gen), its
+ * service asking for `cpu` (NULL: nothing). */
+static void apply_sized(cluster *cl, const char *name, uint64_t gen, const char *selector,
+                        int64_t expire_at, const char *cpu)
 {
     char text[512];
+    char res[64] = "";
+    if (cpu != NULL)
+        snprintf(res, sizeof res, ", resources: {cpu: %s}", cpu);
     snprintf(text, sizeof text,
              "apiVersion: caravanserai/v1\nkind: Project\nmetadata: {name: %s}\n"
-             "spec:\n  services: [{name: web, image: busybox}]\n%s",
-             name, selector ? selector : "");
+             "spec:\n  services: [{name: web, image: busybox%s}]\n%s",
+             name, res, selector ? selector : "");
     cara_diags d;
     cara_project *p;
     CHECK_OK(spec_parse(text, &d, &p));
@@ -205,6 +209,12 @@ static void apply_project(cluster *cl, const char *name, uint64_t gen, const cha
          v.len);
     cara_buf_free(&v);
     everywhere(cl, &rec);
+}
+
+static void apply_project(cluster *cl, const char *name, uint64_t gen, const char *selector,
+                          int64_t expire_at)
+{
+    apply_sized(cl, name, gen, selector, expire_at, NULL);
 }
 
 static void delete_project(cluster *cl, const char *name, uint64_t gen)
@@ -393,6 +403,33 @@ TEST(core_project_that_fits_nowhere_waits_then_ends_terminated_when_deleted)
     settle(&cl);
     CHECK_INT(total(&cl, false), ==, 0); /* nothing ran: nothing to remove */
     check_shown(&cl, "gpu", 2, CARA_PHASE_TERMINATED, -1);
+    cluster_close(&cl);
+}
+
+/* A project that waits for room (every node's CPU is taken) is placed as
+ * soon as a delete frees some, with nothing else changing. */
+TEST(core_a_project_waiting_for_room_is_placed_when_a_delete_frees_it)
+{
+    cluster cl;
+    cluster_open(&cl);
+    char name[16];
+    for (int k = 0; k < CN; k++) {
+        snprintf(name, sizeof name, "big%d", k);
+        apply_sized(&cl, name, 1, NULL, 0, "1500m"); /* of 2000m per node */
+    }
+    settle(&cl);
+    CHECK_INT(total(&cl, true), ==, CN); /* one per node */
+    apply_sized(&cl, "late", 1, NULL, 0, "1500m");
+    settle(&cl);
+    CHECK_INT(runner(&cl, "late"), ==, -1);
+    check_shown(&cl, "late", 1, CARA_PHASE_PENDING, -1);
+    int freed = runner(&cl, "big2");
+    CHECK(freed >= 0);
+    delete_project(&cl, "big2", 2);
+    settle(&cl);
+    CHECK_INT(runner(&cl, "big2"), ==, -1);
+    CHECK_INT(runner(&cl, "late"), ==, freed);
+    check_shown(&cl, "late", 1, CARA_PHASE_RUNNING, freed);
     cluster_close(&cl);
 }
 
