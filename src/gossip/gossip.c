@@ -290,7 +290,9 @@ int cara_gossip_new(cara_gossip **out, const cara_gossip_cfg *cfg, cara_env *env
     memcpy(g->self.key, cfg->pk, CARA_CRDT_PK_BYTES);
     g->peers = cara_env_calloc(env, CARA_GOSSIP_PEERS_MAX, sizeof *g->peers);
     g->bcasts = cara_env_calloc(env, CARA_GOSSIP_BCASTS_MAX, sizeof *g->bcasts);
-    g->events = cara_env_calloc(env, CARA_GOSSIP_EVENTS_MAX, sizeof *g->events);
+    /* Written before read, drained often: unzeroed, its pages are touched
+     * only as far as it ever fills (see cara_gossip_poll_event). */
+    g->events = cara_env_alloc(env, CARA_GOSSIP_EVENTS_MAX * sizeof *g->events);
     g->pulls = cara_env_calloc(env, CARA_GOSSIP_PULLS_MAX, sizeof *g->pulls);
     int rc_index = cara_slotidx_init(&g->peer_index, env, PEER_INDEX_CELLS);
     int rc = g->peers == NULL || g->bcasts == NULL || g->events == NULL || g->pulls == NULL ||

@@ -1212,8 +1212,11 @@ int cara_swim_new(cara_swim **out, const cara_swim_cfg *cfg, cara_env *env)
     s->members = cara_env_calloc(env, CARA_SWIM_MEMBERS_MAX, sizeof *s->members);
     s->order = cara_env_calloc(env, CARA_SWIM_MEMBERS_MAX, sizeof *s->order);
     s->bcasts = cara_env_calloc(env, CARA_SWIM_BROADCASTS_MAX, sizeof *s->bcasts);
-    s->outbox = cara_env_calloc(env, CARA_SWIM_OUTBOX_MAX, sizeof *s->outbox);
-    s->events = cara_env_calloc(env, CARA_SWIM_EVENTS_MAX, sizeof *s->events);
+    /* The two rings are written before they are read, and drained often:
+     * left unzeroed, only the pages they ever held at once are touched
+     * (a node's resident memory, docs/sim.md "Speed and scale"). */
+    s->outbox = cara_env_alloc(env, CARA_SWIM_OUTBOX_MAX * sizeof *s->outbox);
+    s->events = cara_env_alloc(env, CARA_SWIM_EVENTS_MAX * sizeof *s->events);
     int rc_index = cara_slotidx_init(&s->index, env, INDEX_CELLS);
     if (!s->members || !s->order || rc_index != 0 || !s->bcasts || !s->outbox || !s->events) {
         cara_swim_free(s);
