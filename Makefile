@@ -58,7 +58,7 @@ BINS += $(BUILD)/cara-agent
 endif
 
 
-.PHONY: sim demo demo-down bench-compose bench-crdt bench-vs-serf all deps test test-only asan fuzz fuzz-lib fuzz-build fuzz-build-if-possible clean tests-build
+.PHONY: sim demo demo-down bench-compose bench-crdt bench-sim bench-vs-serf all deps test test-only asan fuzz fuzz-lib fuzz-build fuzz-build-if-possible clean tests-build
 all: $(BINS)
 
 # `make sim` builds the simulator alone (docs/sim.md).
@@ -161,6 +161,12 @@ bench-compose: deps
 
 bench-crdt: $(BUILD)/bench-crdt
 	@$(BUILD)/bench-crdt
+
+# The simulator's speed and memory at 20, 100, 1000 and 10,000 nodes
+# (docs/sim.md, "Speed and scale"). Knobs: BENCH_SIM_SEED, BENCH_SIM_1000
+# (simulated time of the 1000-node run, default 10m), BENCH_SIM_SKIP_1000=1.
+bench-sim: $(BUILD)/cara-sim
+	@BUILD=$(BUILD) scripts/bench-sim.sh
 
 # N=32 cara-agents against N=32 serf agents on loopback: propagation, failure
 # detection, memory, gossip bytes, largest datagram, false suspicions

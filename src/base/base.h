@@ -12,6 +12,7 @@
 #include "base/error.h"
 #include "base/limits.h"
 #include "base/mpcheck.h"
+#include "base/slotidx.h"
 #include "base/time.h"
 #include "base/version.h"
 

@@ -30,15 +30,6 @@ int cara_core_new(cara_core **out, const cara_core_cfg *cfg, cara_env *env)
     return 0;
 }
 
-static void nodes_free(cara_core *c, cara_core_nodes *ns)
-{
-    for (size_t i = 0; i < ns->count; i++)
-        cara_node_free(c->env, ns->decoded[i]);
-    cara_env_free(c->env, ns->decoded);
-    cara_env_free(c->env, ns->items);
-    *ns = (cara_core_nodes){0};
-}
-
 void cara_core_action_free(cara_core *c, cara_core_action *act)
 {
     cara_project_free(c->env, act->spec);
@@ -60,7 +51,7 @@ void cara_core_free(cara_core *c)
         cara_core_action_free(c, &c->actions[(c->actions_head + i) % c->actions_cap]);
     cara_env_free(c->env, c->actions);
     cara_env_free(c->env, c->dirty);
-    nodes_free(c, &c->nodes);
+    core_nodes_free(c);
     cara_gossip_free(c->gossip);
     sodium_memzero(c->node_sk, sizeof c->node_sk);
     cara_env_free(c->env, c);
@@ -491,98 +482,6 @@ cara_node_control cara_core_node_control(const cara_core *c, const char *name)
         cara_node_control_decode(rec.value, rec.value_bytes, &ctl) != 0)
         ctl = (cara_node_control){0};
     return ctl;
-}
-
-typedef struct nodes_ctx {
-    cara_core *c;
-    cara_core_nodes *out;
-    int rc;
-} nodes_ctx;
-
-static int collect_node(void *ctx, const cara_crdt_record *r, const uint8_t *bytes, size_t len)
-{
-    (void)bytes;
-    (void)len;
-    nodes_ctx *x = ctx;
-    if (r->kind != CARA_CRDT_NODE)
-        return 0;
-    cara_node *n = NULL;
-    if (cara_node_decode(x->c->env, r->value, r->value_bytes, NULL, &n) != 0)
-        return 0;
-    cara_core_nodes *ns = x->out;
-    cara_sched_node *items =
-        cara_env_realloc(x->c->env, ns->items, (ns->count + 1) * sizeof *items);
-    cara_node **dec = cara_env_realloc(x->c->env, ns->decoded, (ns->count + 1) * sizeof *dec);
-    if (items != NULL)
-        ns->items = items;
-    if (dec != NULL)
-        ns->decoded = dec;
-    if (items == NULL || dec == NULL) {
-        cara_node_free(x->c->env, n);
-        x->rc = CARA_ENOMEM;
-        return 1;
-    }
-    dec[ns->count] = n;
-    cara_node_control ctl = cara_core_node_control(x->c, n->name);
-    items[ns->count] = (cara_sched_node){
-        .name = n->name,
-        /* Readiness is the readers', never the record's own `state` or
-         * Ready condition (DESIGN.md §4). */
-        .ready = cara_core_node_ready(x->c, n->name),
-        .admitted = cara_crdt_node_admitted(x->c->crdt, r->author),
-        .schedulable = cara_sched_node_schedulable(n) && !ctl.cordoned && !ctl.draining,
-        .cordoned = ctl.cordoned,
-        .draining = ctl.draining,
-        .labels = n->labels,
-        .labels_count = n->labels_count,
-        .capacity = n->capacity,
-    };
-    ns->count++;
-    return 0;
-}
-
-/* What scheduling reads of the nodes, as one hash: a node record that
- * changes none of it (a republish, an address) re-evaluates nothing. */
-static void nodes_sched_hash(const cara_core_nodes *ns, uint8_t out[32])
-{
-    crypto_generichash_state st;
-    crypto_generichash_init(&st, NULL, 0, 32);
-    for (size_t i = 0; i < ns->count; i++) {
-        const cara_sched_node *n = &ns->items[i];
-        uint8_t flags[4] = {n->ready, n->schedulable, n->cordoned, n->draining};
-        crypto_generichash_update(&st, (const uint8_t *)n->name, strlen(n->name) + 1);
-        crypto_generichash_update(&st, flags, sizeof flags);
-        crypto_generichash_update(&st, (const uint8_t *)&n->capacity, sizeof n->capacity);
-        for (size_t l = 0; l < n->labels_count; l++) {
-            crypto_generichash_update(&st, (const uint8_t *)n->labels[l].name,
-                                      strlen(n->labels[l].name) + 1);
-            crypto_generichash_update(&st, (const uint8_t *)n->labels[l].value,
-                                      strlen(n->labels[l].value) + 1);
-        }
-    }
-    crypto_generichash_final(&st, out, 32);
-}
-
-const cara_core_nodes *cara_core_nodes_get(cara_core *c)
-{
-    if (!c->nodes_dirty && c->nodes_valid)
-        return &c->nodes;
-    nodes_free(c, &c->nodes);
-    nodes_ctx x = {c, &c->nodes, 0};
-    int rc = cara_crdt_foreach(c->crdt, collect_node, &x);
-    if (rc != 0 || x.rc != 0)
-        nodes_free(c, &c->nodes);
-    c->nodes_valid = rc == 0 && x.rc == 0;
-    c->nodes_dirty = false;
-    if (!c->nodes_valid)
-        return NULL;
-    uint8_t h[32];
-    nodes_sched_hash(&c->nodes, h);
-    if (memcmp(h, c->nodes_hash, sizeof h) != 0) {
-        memcpy(c->nodes_hash, h, sizeof h);
-        c->dirty_all = true;
-    }
-    return &c->nodes;
 }
 
 /* ---- Steps ----------------------------------------------------------------------------- */

@@ -65,6 +65,11 @@ struct cara_core {
     bool dirty_all, nodes_dirty;
     bool retry_unplaced; /* a placement or status changed: capacity may have freed */
     cara_core_nodes nodes; /* decoded node records, rebuilt when nodes_dirty */
+    /* The value bytes each of nodes.decoded came from (owned, parallel):
+     * a record still holding them is not decoded again (core_nodes.c). */
+    uint8_t **nodes_values;
+    size_t *nodes_values_bytes;
+    size_t nodes_cap; /* slots allocated in the four arrays */
     bool nodes_valid;
     uint8_t nodes_hash[32]; /* what scheduling sees of them */
     /* Actions not yet polled, oldest at `actions_head`. */
@@ -83,6 +88,9 @@ struct cara_core {
 
 /* Expiries acted on in one step; the rest wait for the next. */
 #define CORE_EXPIRIES_PER_STEP 16
+
+/* Frees the nodes view and its cache (core_nodes.c). */
+void core_nodes_free(cara_core *c);
 
 void core_event_add(cara_core *c, const char *project, const char *type, const char *reason,
                     int64_t now_wall_ms, const char *fmt, ...)

@@ -15,8 +15,13 @@
  *    oldest first by (HLC, name), adds its key until nodes_max distinct
  *    keys are admitted; the rest are over the cap, as before joins existed.
  *
- * The cost is quadratic in the records that admit (at most a few thousand:
- * nodes_max is 1,024) and is paid only when an admission or join changes.
+ * A rebuild costs O(n log n) in the records that admit, plus the joins
+ * compared with the joins before them (quadratic in the joins alone). It
+ * is paid when an admission or join changes, except in the commonest case,
+ * a new admission of a new key with no join held and room under the cap,
+ * which crdt_admit_one places in the set directly: a node that applies
+ * a cluster's N admissions one by one (its boot) then pays O(N) each, not
+ * a rebuild each (docs/sim.md, "Speed and scale").
  */
 #include <stdlib.h>
 #include <string.h>
@@ -181,16 +186,69 @@ static void decide_joins(admit_set *set)
 typedef struct admit_result {
     uint8_t (*pks)[CARA_CRDT_PK_BYTES];
     crdt_admitted_name *names; /* parallel to pks: the name each was admitted under */
+    uint64_t *hlcs;            /* parallel: the HLC of the record that admitted it */
+    cara_slotidx index;        /* of pks, by key */
     size_t admitted;
     size_t over_cap, used_up;
 } admit_result;
 
+/* Twice the admitted keys there can be (slotidx.h). */
+#define ADMITTED_INDEX_CELLS (2 * CARA_CRDT_NODES_MAX)
+
+static uint64_t pk_hash(const uint8_t *pk)
+{
+    uint64_t h;
+    memcpy(&h, pk, sizeof h); /* a public key is already uniform */
+    return h;
+}
+
+typedef struct pk_key {
+    const uint8_t (*pks)[CARA_CRDT_PK_BYTES];
+    const uint8_t *pk;
+} pk_key;
+
+static bool pk_match(const void *ctx, size_t slot)
+{
+    const pk_key *k = ctx;
+    return memcmp(k->pks[slot], k->pk, CARA_CRDT_PK_BYTES) == 0;
+}
+
+static bool pk_indexed(const cara_slotidx *x, const uint8_t (*pks)[CARA_CRDT_PK_BYTES],
+                       const uint8_t *pk)
+{
+    pk_key k = {pks, pk};
+    return cara_slotidx_find(x, pk_hash(pk), pk_match, &k) != CARA_SLOTIDX_NONE;
+}
+
 static bool pk_in(const admit_result *r, const uint8_t *pk)
 {
-    for (size_t k = 0; k < r->admitted; k++)
-        if (memcmp(r->pks[k], pk, CARA_CRDT_PK_BYTES) == 0)
-            return true;
-    return false;
+    return pk_indexed(&r->index, (const uint8_t(*)[CARA_CRDT_PK_BYTES])r->pks, pk);
+}
+
+bool cara_crdt_node_admitted(const cara_crdt *s, const uint8_t pk[CARA_CRDT_PK_BYTES])
+{
+    return s->admitted_count > 0 &&
+           pk_indexed(&s->admitted_index, (const uint8_t(*)[CARA_CRDT_PK_BYTES])s->admitted, pk);
+}
+
+static void result_free(const cara_crdt *s, admit_result *r)
+{
+    cara_env_free(s->env, r->pks);
+    cara_env_free(s->env, r->names);
+    cara_env_free(s->env, r->hlcs);
+    cara_slotidx_free(&r->index, s->env);
+}
+
+void crdt_admitted_free(cara_crdt *s)
+{
+    cara_env_free(s->env, s->admitted);
+    cara_env_free(s->env, s->admitted_names);
+    cara_env_free(s->env, s->admitted_hlcs);
+    cara_slotidx_free(&s->admitted_index, s->env);
+    s->admitted = NULL;
+    s->admitted_names = NULL;
+    s->admitted_hlcs = NULL;
+    s->admitted_count = 0;
 }
 
 /* Step 2: the cap over admitting records and joins in effect. Sorts the
@@ -208,6 +266,8 @@ static void decide_cap(const cara_crdt *s, admit_set *set, admit_result *out)
             CARA_ASSERT(it->name_bytes <= sizeof out->names[0].name);
             out->names[out->admitted].len = (uint8_t)it->name_bytes;
             memcpy(out->names[out->admitted].name, it->name, it->name_bytes);
+            out->hlcs[out->admitted] = it->hlc;
+            cara_slotidx_put(&out->index, pk_hash(it->pk), out->admitted);
             memcpy(out->pks[out->admitted++], it->pk, CARA_CRDT_PK_BYTES);
         } else {
             out->over_cap++;
@@ -225,11 +285,14 @@ static int compute(const cara_crdt *s, const cara_crdt_record *extra, admit_set 
     memset(out, 0, sizeof *out);
     out->pks = cara_env_calloc(s->env, CARA_CRDT_NODES_MAX, CARA_CRDT_PK_BYTES);
     out->names = cara_env_calloc(s->env, CARA_CRDT_NODES_MAX, sizeof *out->names);
-    int rc = out->pks == NULL || out->names == NULL ? CARA_ENOMEM : collect(s, extra, set);
+    out->hlcs = cara_env_calloc(s->env, CARA_CRDT_NODES_MAX, sizeof *out->hlcs);
+    int rc_index = cara_slotidx_init(&out->index, s->env, ADMITTED_INDEX_CELLS);
+    int rc = out->pks == NULL || out->names == NULL || out->hlcs == NULL || rc_index != 0
+                 ? CARA_ENOMEM
+                 : collect(s, extra, set);
     if (rc != 0) {
         cara_env_free(s->env, set->items);
-        cara_env_free(s->env, out->pks);
-        cara_env_free(s->env, out->names);
+        result_free(s, out);
         return rc;
     }
     decide_joins(set);
@@ -250,8 +313,7 @@ int crdt_rebuild_admitted(cara_crdt *s)
     crdt_joined *v = cara_env_calloc(s->env, joined ? joined : 1, sizeof *v);
     if (v == NULL) {
         cara_env_free(s->env, set.items);
-        cara_env_free(s->env, res.pks);
-        cara_env_free(s->env, res.names);
+        result_free(s, &res);
         return CARA_ENOMEM;
     }
     size_t n = 0;
@@ -266,11 +328,12 @@ int crdt_rebuild_admitted(cara_crdt *s)
         n++;
     }
     cara_env_free(s->env, set.items);
-    cara_env_free(s->env, s->admitted);
     cara_env_free(s->env, s->joined);
-    cara_env_free(s->env, s->admitted_names);
+    crdt_admitted_free(s);
     s->admitted = res.pks;
     s->admitted_names = res.names;
+    s->admitted_hlcs = res.hlcs;
+    s->admitted_index = res.index;
     s->admitted_count = res.admitted;
     s->admissions_version++;
     s->joined = v;
@@ -306,7 +369,80 @@ int crdt_join_fate(const cara_crdt *s, const cara_crdt_record *extra, const uint
             fate = it->fate != 0 ? it->fate : CARA_ENOTADMITTED;
     }
     cara_env_free(s->env, set.items);
-    cara_env_free(s->env, res.pks);
-    cara_env_free(s->env, res.names);
+    result_free(s, &res);
     return fate;
+}
+
+/* Where `it` goes among the admitted keys, which are in cap order (each
+ * by the record that admitted it): after every one that comes first. */
+static size_t cap_position(const cara_crdt *s, const admit_item *it)
+{
+    size_t lo = 0, hi = s->admitted_count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        admit_item held = {.hlc = s->admitted_hlcs[mid],
+                           .name = (const uint8_t *)s->admitted_names[mid].name,
+                           .name_bytes = s->admitted_names[mid].len};
+        memcpy(held.pk, s->admitted[mid], CARA_CRDT_PK_BYTES);
+        if (cmp_cap_order(&held, it) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static void reindex(cara_crdt *s)
+{
+    memset(s->admitted_index.cells, 0, ADMITTED_INDEX_CELLS * sizeof *s->admitted_index.cells);
+    for (size_t i = 0; i < s->admitted_count; i++)
+        cara_slotidx_put(&s->admitted_index, pk_hash(s->admitted[i]), i);
+}
+
+bool crdt_admit_one(cara_crdt *s, const cara_crdt_record *r)
+{
+    /* With no join, a rebuild admits the key of every admitting record,
+     * each under its first record in cap order, until the cap: a new key
+     * is one more, in its place, and moves no other. */
+    if (r->kind != CARA_CRDT_ADMISSION || s->joins_held != 0 || s->joined_count != 0 ||
+        s->admitted == NULL || s->stats.admissions_over_cap != 0 ||
+        s->admitted_count >= s->nodes_max)
+        return false;
+    admit_item it = {.hlc = r->hlc, .name = r->key, .name_bytes = r->key_bytes};
+    int rc = cara_crdt_admission_decode(r->value, r->value_bytes, it.pk, &it.admits);
+    CARA_ASSERT(rc == 0); /* checked when accepted */
+    if (!it.admits || cara_crdt_node_admitted(s, it.pk))
+        return false;
+    size_t at = cap_position(s, &it);
+    size_t tail = s->admitted_count - at;
+    memmove(&s->admitted[at + 1], &s->admitted[at], tail * sizeof *s->admitted);
+    memmove(&s->admitted_names[at + 1], &s->admitted_names[at], tail * sizeof *s->admitted_names);
+    memmove(&s->admitted_hlcs[at + 1], &s->admitted_hlcs[at], tail * sizeof *s->admitted_hlcs);
+    memcpy(s->admitted[at], it.pk, CARA_CRDT_PK_BYTES);
+    CARA_ASSERT(it.name_bytes <= sizeof s->admitted_names[at].name);
+    s->admitted_names[at].len = (uint8_t)it.name_bytes;
+    memcpy(s->admitted_names[at].name, it.name, it.name_bytes);
+    s->admitted_hlcs[at] = it.hlc;
+    s->admitted_count++;
+    s->admissions_version++;
+    reindex(s);
+    return true;
+}
+
+bool crdt_admitted_consistent(const cara_crdt *s)
+{
+    admit_set set;
+    admit_result res;
+    if (compute(s, NULL, &set, &res) != 0)
+        return false;
+    bool same = res.admitted == s->admitted_count &&
+                (res.admitted == 0 ||
+                 (memcmp(res.pks, s->admitted, res.admitted * CARA_CRDT_PK_BYTES) == 0 &&
+                  memcmp(res.hlcs, s->admitted_hlcs, res.admitted * sizeof *res.hlcs) == 0));
+    for (size_t i = 0; same && i < res.admitted; i++)
+        same = res.names[i].len == s->admitted_names[i].len &&
+               memcmp(res.names[i].name, s->admitted_names[i].name, res.names[i].len) == 0;
+    cara_env_free(s->env, set.items);
+    result_free(s, &res);
+    return same;
 }

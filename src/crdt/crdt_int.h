@@ -110,9 +110,14 @@ struct cara_crdt {
     bool sorted_dirty;
 
     /* Admitted node keys, rebuilt when an admission or join changes. */
-    uint8_t (*admitted)[CARA_CRDT_PK_BYTES];
+    uint8_t (*admitted)[CARA_CRDT_PK_BYTES]; /* CARA_CRDT_NODES_MAX slots, in cap order */
     crdt_admitted_name *admitted_names; /* parallel to `admitted` */
+    uint64_t *admitted_hlcs; /* parallel: the HLC of the record that admitted each */
     size_t admitted_count;
+    /* The slot of each admitted key: whether a key is admitted is asked
+     * for every record and datagram (admit.c). */
+    cara_slotidx admitted_index;
+    size_t joins_held; /* JOIN records in the table */
     uint64_t admissions_version; /* bumped by every rebuild */
     /* Of those, the ones a join token admits, with their names. */
     crdt_joined *joined;
@@ -175,6 +180,17 @@ bool crdt_admits_as(const cara_crdt *s, const uint8_t *name, size_t name_bytes,
  * ADMISSION and JOIN records held; sets stats.admissions_over_cap and
  * stats.joins_used_up. 0 or CARA_ENOMEM (nothing changed then). */
 int crdt_rebuild_admitted(cara_crdt *s);
+/* The admitted set after `r`, just installed in a slot that was empty,
+ * when that is one key more in its place of the cap order and nothing
+ * else: an operator's ADMISSION that admits a key not yet admitted, no
+ * JOIN held, and room under the cap. Then it updates the set as a
+ * rebuild would and returns true; else it changes nothing and returns
+ * false (rebuild). The common case of a cluster's growth (and of a
+ * node's boot, which applies every admission one by one). */
+bool crdt_admit_one(cara_crdt *s, const cara_crdt_record *r);
+/* Does the admitted set equal what a rebuild gives? For tests. */
+bool crdt_admitted_consistent(const cara_crdt *s);
+void crdt_admitted_free(cara_crdt *s);
 /* Why a JOIN record of `author` for `name` does (0) or does not admit it,
  * given the records held, with `extra` (a decoded record that beats the
  * one in its slot; may be NULL) taken as applied. Codes as

@@ -112,8 +112,7 @@ void cara_crdt_free(cara_crdt *s)
     crdt_changes_free(s);
     cara_env_free(s->env, s->table);
     cara_env_free(s->env, s->sorted);
-    cara_env_free(s->env, s->admitted);
-    cara_env_free(s->env, s->admitted_names);
+    crdt_admitted_free(s);
     cara_env_free(s->env, s->joined);
     cara_env_free(s->env, s->operators);
     cara_env_free(s->env, s);
@@ -176,6 +175,7 @@ static int table_grow(cara_crdt *s)
 static void table_remove_at(cara_crdt *s, size_t i)
 {
     size_t mask = s->table_cap - 1;
+    s->joins_held -= s->table[i]->rec.kind == CARA_CRDT_JOIN;
     crdt_log(s, CARA_CRDT_CHANGE_DEL, s->table[i]->keyhash);
     entry_free(s->env, s->table[i]);
     s->table[i] = NULL;
@@ -236,13 +236,6 @@ bool crdt_is_operator(const cara_crdt *s, const uint8_t *pk)
     return false;
 }
 
-bool cara_crdt_node_admitted(const cara_crdt *s, const uint8_t pk[CARA_CRDT_PK_BYTES])
-{
-    for (size_t i = 0; i < s->admitted_count; i++)
-        if (memcmp(s->admitted[i], pk, CARA_CRDT_PK_BYTES) == 0)
-            return true;
-    return false;
-}
 
 /* The node joined by a token as `name`, if any (in effect and admitted). */
 static const crdt_joined *joined_as(const cara_crdt *s, const uint8_t *name, size_t name_bytes)
@@ -595,13 +588,16 @@ static int install(cara_crdt *s, const uint8_t *bytes, size_t len, const uint8_t
     int rc = entry_new(s, bytes, len, keyhash, &e);
     if (rc != 0)
         return rc;
+    s->joins_held += e->rec.kind == CARA_CRDT_JOIN;
     if (found) {
+        s->joins_held -= s->table[i]->rec.kind == CARA_CRDT_JOIN;
         entry_free(s->env, s->table[i]);
         s->table[i] = e;
     } else {
         if (2 * (s->count + 1) > s->table_cap) {
             rc = table_grow(s);
             if (rc != 0) {
+                s->joins_held -= e->rec.kind == CARA_CRDT_JOIN;
                 entry_free(s->env, e);
                 return rc;
             }
@@ -612,6 +608,12 @@ static int install(cara_crdt *s, const uint8_t *bytes, size_t len, const uint8_t
     }
     s->sorted_dirty = true;
     crdt_log(s, CARA_CRDT_CHANGE_PUT, keyhash);
+    if (!found && crdt_admit_one(s, &e->rec)) {
+        /* One key more and nothing else: no record loses its author, and
+         * records held for this key may now go in. */
+        crdt_retry_held(s, now_wall_ms);
+        return 0;
+    }
     if (e->rec.kind == CARA_CRDT_ADMISSION || e->rec.kind == CARA_CRDT_JOIN)
         return admissions_changed(s, now_wall_ms);
     return 0;

@@ -127,13 +127,45 @@ void gossip_drop(cara_gossip *g, int why)
 
 /* ---- Peers: admitted keys and their names ------------------------------------- */
 
+/* Twice the cells of the peer table (slotidx.h). */
+#define PEER_INDEX_CELLS (2 * CARA_GOSSIP_PEERS_MAX)
+
+typedef struct pk_key {
+    const cara_gossip *g;
+    const uint8_t *pk;
+} pk_key;
+
+static uint64_t pk_hash(const uint8_t *pk)
+{
+    uint64_t h;
+    memcpy(&h, pk, sizeof h); /* a public key is already uniform */
+    return h;
+}
+
+static bool pk_match(const void *ctx, size_t slot)
+{
+    const pk_key *k = ctx;
+    return memcmp(k->g->peers[slot].pk, k->pk, CARA_CRDT_PK_BYTES) == 0;
+}
+
+static uint64_t peer_hash(const void *ctx, size_t slot)
+{
+    const cara_gossip *g = ctx;
+    return pk_hash(g->peers[slot].pk);
+}
+
+/* The peer of `pk` as the table holds it now (no refresh), or NULL. */
+static gossip_peer *peer_held(const cara_gossip *g, const uint8_t *pk)
+{
+    pk_key k = {g, pk};
+    size_t slot = cara_slotidx_find(&g->peer_index, pk_hash(pk), pk_match, &k);
+    return slot == CARA_SLOTIDX_NONE ? NULL : &g->peers[slot];
+}
+
 gossip_peer *gossip_peer_by_pk(cara_gossip *g, const uint8_t pk[CARA_CRDT_PK_BYTES])
 {
     gossip_refresh_admissions(g);
-    for (size_t i = 0; i < g->peers_count; i++)
-        if (memcmp(g->peers[i].pk, pk, CARA_CRDT_PK_BYTES) == 0)
-            return &g->peers[i];
-    return NULL;
+    return peer_held(g, pk);
 }
 
 /* Mirrors the crdt's admitted set into the seal and the peer table when it
@@ -156,16 +188,14 @@ void gossip_refresh_admissions(cara_gossip *g)
             memcmp(pk, g->cfg.pk, CARA_CRDT_PK_BYTES) == 0 || name_len == 0 ||
             name_len > CARA_SWIM_NAME_BYTES_MAX)
             continue;
-        gossip_peer *p = NULL;
-        for (size_t k = 0; k < g->peers_count && p == NULL; k++)
-            if (memcmp(g->peers[k].pk, pk, CARA_CRDT_PK_BYTES) == 0)
-                p = &g->peers[k];
+        gossip_peer *p = peer_held(g, pk);
         if (p == NULL) {
             if (g->peers_count == CARA_GOSSIP_PEERS_MAX || cara_seal_admit(g->seal, pk) != 0)
                 continue;
             p = &g->peers[g->peers_count++];
             *p = (gossip_peer){0};
             memcpy(p->pk, pk, CARA_CRDT_PK_BYTES);
+            cara_slotidx_put(&g->peer_index, pk_hash(pk), g->peers_count - 1);
         }
         p->seen = true;
         p->name_len = (uint8_t)name_len;
@@ -177,7 +207,12 @@ void gossip_refresh_admissions(cara_gossip *g)
             continue;
         }
         (void)cara_seal_revoke(g->seal, g->peers[i].pk);
-        g->peers[i] = g->peers[--g->peers_count];
+        cara_slotidx_del(&g->peer_index, pk_hash(g->peers[i].pk), i, peer_hash, g);
+        size_t last = --g->peers_count;
+        if (i != last) {
+            cara_slotidx_move(&g->peer_index, pk_hash(g->peers[last].pk), last, i);
+            g->peers[i] = g->peers[last];
+        }
     }
 }
 
@@ -255,9 +290,13 @@ int cara_gossip_new(cara_gossip **out, const cara_gossip_cfg *cfg, cara_env *env
     memcpy(g->self.key, cfg->pk, CARA_CRDT_PK_BYTES);
     g->peers = cara_env_calloc(env, CARA_GOSSIP_PEERS_MAX, sizeof *g->peers);
     g->bcasts = cara_env_calloc(env, CARA_GOSSIP_BCASTS_MAX, sizeof *g->bcasts);
-    g->events = cara_env_calloc(env, CARA_GOSSIP_EVENTS_MAX, sizeof *g->events);
+    /* Written before read, drained often: unzeroed, its pages are touched
+     * only as far as it ever fills (see cara_gossip_poll_event). */
+    g->events = cara_env_alloc(env, CARA_GOSSIP_EVENTS_MAX * sizeof *g->events);
     g->pulls = cara_env_calloc(env, CARA_GOSSIP_PULLS_MAX, sizeof *g->pulls);
-    int rc = g->peers == NULL || g->bcasts == NULL || g->events == NULL || g->pulls == NULL
+    int rc_index = cara_slotidx_init(&g->peer_index, env, PEER_INDEX_CELLS);
+    int rc = g->peers == NULL || g->bcasts == NULL || g->events == NULL || g->pulls == NULL ||
+                     rc_index != 0
                  ? CARA_ENOMEM
                  : 0;
     if (rc == 0)
@@ -296,6 +335,7 @@ void cara_gossip_free(cara_gossip *g)
     cara_swim_free(g->swim);
     cara_seal_free(g->seal);
     cara_env_free(g->env, g->peers);
+    cara_slotidx_free(&g->peer_index, g->env);
     cara_env_free(g->env, g->bcasts);
     cara_env_free(g->env, g->events);
     cara_env_free(g->env, g->pulls);
@@ -1042,9 +1082,9 @@ static void fill_member(const cara_gossip *g, const cara_swim_peer *p, int state
                               .incarnation = incarnation};
     memcpy(m->name, p->id.name, p->id.name_len);
     memcpy(m->pk, p->id.key, CARA_CRDT_PK_BYTES);
-    for (size_t i = 0; i < g->peers_count; i++)
-        if (memcmp(g->peers[i].pk, p->id.key, CARA_CRDT_PK_BYTES) == 0)
-            m->last_contact_mono_ms = g->peers[i].last_contact_mono_ms;
+    const gossip_peer *held = peer_held(g, p->id.key);
+    if (held != NULL)
+        m->last_contact_mono_ms = held->last_contact_mono_ms;
 }
 
 int cara_gossip_member_get(const cara_gossip *g, const char *name, cara_gossip_member *out)

@@ -125,6 +125,10 @@ struct cara_gossip {
 
     gossip_peer *peers; /* admitted keys other than ours, by insertion */
     size_t peers_count;
+    /* The slot of each peer by key: every datagram names its sender by
+     * key. The keys are admitted by the operator, so nobody else can
+     * choose them to crowd one run of the index. */
+    cara_slotidx peer_index;
     uint64_t admissions_version;
     bool admissions_known;
 

@@ -73,7 +73,18 @@ struct cara_swim {
     uint64_t self_h; /* name_hash of our name */
 
     member *members; /* CARA_SWIM_MEMBERS_MAX slots */
-    size_t alive_count, suspect_count;
+    /* One past the highest slot in use: the scans of the table stop there,
+     * so that a table sized for a thousand members costs a small cluster
+     * only what it holds. */
+    size_t members_hi;
+    /* The slot of each member by name: every message names a member, and
+     * looking it up must not cost a scan of the table (memberlist keeps a
+     * map by name the same way). */
+    cara_slotidx index;
+    size_t alive_count, suspect_count, down_count; /* down: DEAD or LEFT */
+    /* The sum of the digest shares of the live members, kept as their
+     * states change (the digest is read for every message sent). */
+    uint32_t digest_members;
     uint32_t *order; /* probe order: slots, shuffled each round */
     size_t order_count, order_cursor;
 
@@ -131,12 +142,34 @@ static bool is_self(const cara_swim *s, const char *name, size_t len)
     return name_eq(&s->cfg.self, name, len);
 }
 
+/* The index has twice the cells of the table (slotidx.h). */
+#define INDEX_CELLS (2 * CARA_SWIM_MEMBERS_MAX)
+
+typedef struct name_key {
+    const cara_swim *s;
+    const char *name;
+    size_t len;
+    uint64_t h;
+} name_key;
+
+static bool name_match(const void *ctx, size_t slot)
+{
+    const name_key *k = ctx;
+    const member *m = &k->s->members[slot];
+    return m->name_h == k->h && name_eq(&m->peer.id, k->name, k->len);
+}
+
+static uint64_t slot_hash(const void *ctx, size_t slot)
+{
+    const cara_swim *s = ctx;
+    return s->members[slot].name_h;
+}
+
 static size_t find_member(const cara_swim *s, const char *name, size_t len)
 {
-    for (size_t i = 0; i < CARA_SWIM_MEMBERS_MAX; i++)
-        if (s->members[i].used && name_eq(&s->members[i].peer.id, name, len))
-            return i;
-    return NO_SLOT;
+    name_key k = {s, name, len, name_hash(name, len)};
+    size_t slot = cara_slotidx_find(&s->index, k.h, name_match, &k);
+    return slot == CARA_SLOTIDX_NONE ? NO_SLOT : slot;
 }
 
 static uint64_t scaled(const cara_swim *s, uint64_t base_ms)
@@ -457,25 +490,38 @@ static void count_state(cara_swim *s, uint8_t state, int delta)
         s->alive_count += (size_t)delta;
     else if (state == CARA_SWIM_SUSPECT)
         s->suspect_count += (size_t)delta;
+    else if (state == CARA_SWIM_DEAD || state == CARA_SWIM_LEFT)
+        s->down_count += (size_t)delta;
+}
+
+/* What a member adds to the digest (cara_swim_digest): only the live. */
+static uint32_t member_share(const member *m)
+{
+    bool live = m->state == CARA_SWIM_ALIVE || m->state == CARA_SWIM_SUSPECT;
+    return live ? digest_share(m->name_h, m->incarnation) : 0;
 }
 
 static void set_state(cara_swim *s, member *m, uint8_t state, uint32_t inc, uint64_t now_mono_ms)
 {
     count_state(s, m->state, -1);
     count_state(s, state, +1);
+    s->digest_members -= member_share(m);
     m->state = state;
     m->incarnation = inc;
     m->state_since_ms = now_mono_ms;
+    s->digest_members += member_share(m);
 }
 
 /* New members enter the probe order at a random place after the cursor,
  * so they are probed within this round (SWIM, section 4.3). */
 static size_t add_member(cara_swim *s, const cara_swim_peer *p, uint32_t inc, uint64_t now_mono_ms)
 {
-    size_t slot = NO_SLOT;
-    for (size_t i = 0; i < CARA_SWIM_MEMBERS_MAX && slot == NO_SLOT; i++)
+    size_t slot = NO_SLOT; /* the lowest free one */
+    for (size_t i = 0; i < s->members_hi && slot == NO_SLOT; i++)
         if (!s->members[i].used)
             slot = i;
+    if (slot == NO_SLOT && s->members_hi < CARA_SWIM_MEMBERS_MAX)
+        slot = s->members_hi;
     if (slot == NO_SLOT) {
         s->stats.members_full_count++;
         return NO_SLOT;
@@ -485,6 +531,9 @@ static size_t add_member(cara_swim *s, const cara_swim_peer *p, uint32_t inc, ui
     m->used = true;
     m->peer = *p;
     m->name_h = name_hash(p->id.name, p->id.name_len);
+    cara_slotidx_put(&s->index, m->name_h, slot);
+    if (slot >= s->members_hi)
+        s->members_hi = slot + 1;
     set_state(s, m, CARA_SWIM_ALIVE, inc, now_mono_ms);
     s->order[s->order_count++] = (uint32_t)slot;
     size_t span = s->order_count - s->order_cursor;
@@ -509,7 +558,11 @@ static void remove_member(cara_swim *s, size_t slot)
     if (s->probe.active && s->probe.slot == slot)
         s->probe.active = false;
     count_state(s, s->members[slot].state, -1);
+    s->digest_members -= member_share(&s->members[slot]);
+    cara_slotidx_del(&s->index, s->members[slot].name_h, slot, slot_hash, s);
     s->members[slot].used = false;
+    while (s->members_hi > 0 && !s->members[s->members_hi - 1].used)
+        s->members_hi--;
 }
 
 static void shuffle_order(cara_swim *s)
@@ -1014,7 +1067,7 @@ static void relays_tick(cara_swim *s, uint64_t now_mono_ms)
  * the old incarnation from bringing a dead member back. */
 static void members_tick(cara_swim *s, uint64_t now_mono_ms)
 {
-    for (size_t i = 0; i < CARA_SWIM_MEMBERS_MAX; i++) {
+    for (size_t i = 0; i < s->members_hi; i++) {
         member *m = &s->members[i];
         if (!m->used)
             continue;
@@ -1057,7 +1110,7 @@ uint64_t cara_swim_next_deadline_ms(const cara_swim *s)
     for (size_t i = 0; i < CARA_SWIM_RELAYS_MAX; i++)
         if (s->relays[i].used)
             t = min_u64(t, s->relays[i].nack_at_ms);
-    for (size_t i = 0; i < CARA_SWIM_MEMBERS_MAX; i++) {
+    for (size_t i = 0; i < s->members_hi && s->suspect_count + s->down_count > 0; i++) {
         const member *m = &s->members[i];
         if (m->used && m->state == CARA_SWIM_SUSPECT)
             t = min_u64(t, suspect_deadline_ms(m));
@@ -1093,12 +1146,12 @@ int cara_swim_reconnect(cara_swim *s, uint64_t now_mono_ms)
     if (s->leaving)
         return 0;
     size_t dead = 0;
-    for (size_t i = 0; i < CARA_SWIM_MEMBERS_MAX; i++)
+    for (size_t i = 0; i < s->members_hi; i++)
         dead += s->members[i].used && s->members[i].state == CARA_SWIM_DEAD;
     if (dead == 0)
         return 0;
     uint64_t pick = cara_rng_below(&s->env->rng, dead);
-    for (size_t i = 0; i < CARA_SWIM_MEMBERS_MAX; i++) {
+    for (size_t i = 0; i < s->members_hi; i++) {
         const member *m = &s->members[i];
         if (!m->used || m->state != CARA_SWIM_DEAD || pick-- > 0)
             continue;
@@ -1164,9 +1217,13 @@ int cara_swim_new(cara_swim **out, const cara_swim_cfg *cfg, cara_env *env)
     s->members = cara_env_calloc(env, CARA_SWIM_MEMBERS_MAX, sizeof *s->members);
     s->order = cara_env_calloc(env, CARA_SWIM_MEMBERS_MAX, sizeof *s->order);
     s->bcasts = cara_env_calloc(env, CARA_SWIM_BROADCASTS_MAX, sizeof *s->bcasts);
-    s->outbox = cara_env_calloc(env, CARA_SWIM_OUTBOX_MAX, sizeof *s->outbox);
-    s->events = cara_env_calloc(env, CARA_SWIM_EVENTS_MAX, sizeof *s->events);
-    if (!s->members || !s->order || !s->bcasts || !s->outbox || !s->events) {
+    /* The two rings are written before they are read, and drained often:
+     * left unzeroed, only the pages they ever held at once are touched
+     * (a node's resident memory, docs/sim.md "Speed and scale"). */
+    s->outbox = cara_env_alloc(env, CARA_SWIM_OUTBOX_MAX * sizeof *s->outbox);
+    s->events = cara_env_alloc(env, CARA_SWIM_EVENTS_MAX * sizeof *s->events);
+    int rc_index = cara_slotidx_init(&s->index, env, INDEX_CELLS);
+    if (!s->members || !s->order || rc_index != 0 || !s->bcasts || !s->outbox || !s->events) {
         cara_swim_free(s);
         return CARA_ENOMEM;
     }
@@ -1183,6 +1240,7 @@ void cara_swim_free(cara_swim *s)
     cara_env_free(env, s->events);
     cara_env_free(env, s->outbox);
     cara_env_free(env, s->bcasts);
+    cara_slotidx_free(&s->index, env);
     cara_env_free(env, s->order);
     cara_env_free(env, s->members);
     cara_env_free(env, s);
@@ -1214,11 +1272,7 @@ size_t cara_swim_alive_count(const cara_swim *s)
 uint32_t cara_swim_digest(const cara_swim *s)
 {
     uint32_t d = s->leaving ? 0 : digest_share(s->self_h, s->incarnation);
-    for (size_t i = 0; i < CARA_SWIM_MEMBERS_MAX; i++) {
-        const member *m = &s->members[i];
-        if (m->used && (m->state == CARA_SWIM_ALIVE || m->state == CARA_SWIM_SUSPECT))
-            d += digest_share(m->name_h, m->incarnation);
-    }
+    d += s->digest_members; /* sums wrap: the order of the terms is no matter */
     return d == 0 ? 1 : d; /* 0 says "no digest" on the wire */
 }
 
@@ -1252,7 +1306,7 @@ int cara_swim_members_foreach(const cara_swim *s,
                                         uint32_t incarnation),
                               void *ctx)
 {
-    for (size_t i = 0; i < CARA_SWIM_MEMBERS_MAX; i++) {
+    for (size_t i = 0; i < s->members_hi; i++) {
         const member *m = &s->members[i];
         if (!m->used)
             continue;

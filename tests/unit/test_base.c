@@ -190,3 +190,68 @@ TEST(mpcheck_bounded_counts_every_element_claimed_at_every_level)
     CHECK_OK(cara_mpcheck_bounded(deep + 32, 8, 8, 7, &n));
     CHECK_RC(cara_mpcheck_bounded(deep + 32, 8, 8, 6, &n), CARA_ETOOBIG);
 }
+
+/* The slot index against a plain array: random puts and deletes, with
+ * hashes drawn from a few values so that runs collide and wrap, must
+ * always find exactly the keys the array holds. */
+typedef struct slotidx_model {
+    uint64_t key[64];
+    bool used[64];
+    uint64_t want;
+} slotidx_model;
+
+static uint64_t slotidx_model_hash(const void *ctx, size_t slot)
+{
+    const slotidx_model *m = ctx;
+    return m->key[slot] % 5 * 0x9E3779B97F4A7C15ULL + 15; /* few, wrapping homes */
+}
+
+static bool slotidx_model_match(const void *ctx, size_t slot)
+{
+    const slotidx_model *m = ctx;
+    return m->used[slot] && m->key[slot] == m->want;
+}
+
+TEST(slotidx_finds_what_a_scan_finds)
+{
+    cara_rng r;
+    cara_rng_seed(&r, cara_test_seed());
+    slotidx_model m = {0};
+    cara_slotidx x;
+    CHECK_OK(cara_slotidx_init(&x, cara_test_env(), 128));
+    for (int step = 0; step < 20000; step++) {
+        size_t slot = cara_rng_below(&r, 64);
+        uint64_t key = cara_rng_below(&r, 200);
+        m.want = key;
+        bool held = false;
+        for (size_t i = 0; i < 64; i++)
+            held |= m.used[i] && m.key[i] == key;
+        if (!m.used[slot] && !held) {
+            m.key[slot] = key;
+            m.used[slot] = true;
+            cara_slotidx_put(&x, slotidx_model_hash(&m, slot), slot);
+        } else if (m.used[slot] && cara_rng_below(&r, 2) == 0) {
+            cara_slotidx_del(&x, slotidx_model_hash(&m, slot), slot, slotidx_model_hash, &m);
+            m.used[slot] = false;
+        } else if (m.used[slot]) {
+            /* Renumber: the key moves to a free slot. */
+            size_t to = cara_rng_below(&r, 64);
+            if (!m.used[to]) {
+                cara_slotidx_move(&x, slotidx_model_hash(&m, slot), slot, to);
+                m.key[to] = m.key[slot];
+                m.used[to] = true;
+                m.used[slot] = false;
+            }
+        }
+        for (uint64_t k = 0; k < 200; k += 7) {
+            m.want = k;
+            size_t want = CARA_SLOTIDX_NONE;
+            for (size_t i = 0; i < 64; i++)
+                if (m.used[i] && m.key[i] == k)
+                    want = i;
+            uint64_t h = k % 5 * 0x9E3779B97F4A7C15ULL + 15;
+            CHECK_INT(cara_slotidx_find(&x, h, slotidx_model_match, &m), ==, want);
+        }
+    }
+    cara_slotidx_free(&x, cara_test_env());
+}
