@@ -1,0 +1,255 @@
+#!/usr/bin/env bash
+# The end-to-end test on real hosts: network namespaces joined by a
+# wireguard-go overlay, one dockerd per host, one cara-agent per host,
+# caravanctl from the operator's namespace over the overlay
+# (tests/cluster/lib.sh, docs/cluster-tests.md). Scenarios:
+#
+#  a. three hosts Ready; a two-service project applied through n1 runs on
+#     the engine of the node the scheduler chose and on no other, its
+#     services reach each other by name, and n3 shows its logs;
+#  b. the owner host dies (kill -9 of agent, dockerd, containerd and the
+#     containers): the project runs on another host's engine; the host
+#     back, one copy runs and every state hash is equal;
+#  c. five hosts; a minority of two cut off at the underlay: the minority
+#     fences, the majority runs the project, an engine poller never sees
+#     two copies; after the heal one copy runs and the state converges;
+#  d. an asymmetric cut (one host stops hearing another over the overlay)
+#     and a flapping link: never two copies, and the project stops moving;
+#  e. every host stopped and started again: every acknowledged project is
+#     still there and Running;
+#  f. a host with a forged token, and a host whose admission was revoked:
+#     the others do not count it as a member;
+#  g. apply, delete and expiry while one host is down: the survivors agree,
+#     and the host, back, removes what it no longer runs.
+#
+# Checks are invariants and counts; every wait is a generous bound; times
+# are INFO lines. CARA_SKIP_CLUSTER=1 turns "this machine cannot make
+# hosts" into a SKIP line; otherwise it is a FAIL.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+build=${BUILD:-build}
+cl_ctl="$root/$build/caravanctl"
+cl_agent="$root/$build/cara-agent"
+tmp=$(mktemp -d)
+suite=cluster
+. tests/agent/lib.sh
+. tests/cluster/lib.sh
+
+poller_pid=""
+cleanup() {
+    [ -n "$poller_pid" ] && kill "$poller_pid" 2>/dev/null
+    cluster_down
+    if [ -n "${KEEP_TMP:-}" ]; then echo "kept $tmp" >&2; else rm -rf "$tmp"; fi
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+if ! cluster_preflight; then
+    if [ "${CARA_SKIP_CLUSTER:-}" = 1 ]; then echo "SKIP cluster:suite ($cl_why)"; exit 0; fi
+    echo "FAIL cluster:preflight ($cl_why; CARA_SKIP_CLUSTER=1 skips this suite)"
+    exit 1
+fi
+
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+info() { echo "INFO $suite:$1"; }
+hash_of() { curl -sf --max-time 3 "$(api_of "$1")/healthz" | jq -r '.stateHash // empty'; }
+same_hash() { # I...: every listed node reports one state hash
+    local h first i
+    first=$(hash_of "$1") && [ -n "$first" ] || return 1
+    for i in "$@"; do h=$(hash_of "$i"); [ "$h" = "$first" ] || return 1; done
+}
+hashes() { local i; for i in "$@"; do echo -n "n$i=$(hash_of "$i" | cut -c1-8) "; done; }
+pj() { ctl "$1" get projects "$2" -o json 2>/dev/null | jq -r "$3" 2>/dev/null; }
+node_at() { pj "$1" "$2" '.status.nodeRef // empty'; }
+running_at() { pj "$1" "$2" 'select(.status.phase == "Running") | .status.nodeRef // empty'; }
+has_condition() { pj "$1" "$2" '.status.conditions[]?.type' | grep -qx "$3"; }
+listed() { ctl "$1" get projects 2>/dev/null | grep -q "^$2 "; }
+# engines_with P: the hosts whose engine runs a container of P, one a line.
+engines_with() {
+    local i n
+    for i in "${cl_hosts[@]}"; do
+        n=$(engine_running "$i" "$1" 2>/dev/null)
+        [ -n "$n" ] && [ "$n" -gt 0 ] && echo "$i"
+    done
+}
+# runs_only_on P I COUNT: engine I runs COUNT containers of P, no other engine any.
+runs_only_on() {
+    [ "$(engine_running "$2" "$1")" = "$3" ] && [ "$(engines_with "$1" | tr '\n' ' ')" = "$2 " ]
+}
+one_copy() { [ "$(engines_with "$1" | wc -l)" = 1 ]; }
+
+# ---- The engine poller: every 0.5 s, which engines run which project -------------------------
+#
+# $tmp/polls: TIME HOST PROJECT for each running container's project per
+# engine; a poll where one project runs on two engines goes to
+# $tmp/doubles. An engine that does not answer (its host is down) counts
+# as running nothing: a dead host's containers are dead too (kill_host).
+poller() {
+    local i t
+    while :; do
+        t=$(now)
+        for i in "${cl_hosts[@]}"; do
+            curl -sf --max-time 2 --unix-socket "$(cl_sock "$i")" \
+                'http://docker/containers/json?filters=%7B%22label%22%3A%5B%22io.caravanserai.managed%3Dtrue%22%5D%7D' |
+                jq -r --arg t "$t" --arg i "$i" '.[] | "\($t) \($i) \(.Labels["io.caravanserai.project"])"'
+        done | sort -u >"$tmp/poll.now"
+        cat "$tmp/poll.now" >>"$tmp/polls"
+        echo "$t" >>"$tmp/polltimes"
+        awk '{ n[$3]++ } END { for (p in n) if (n[p] > 1) print p }' "$tmp/poll.now" |
+            while read -r p; do echo "$t $p on $(awk -v p="$p" '$3 == p { printf "n%s ", $2 }' "$tmp/poll.now")"; done \
+                >>"$tmp/doubles"
+        sleep 0.5
+    done
+}
+start_poller() {
+    [ -n "$poller_pid" ] && kill "$poller_pid" 2>/dev/null
+    poller &
+    poller_pid=$!
+}
+polls_count() { awk -v a="$1" '$1 > a' "$tmp/polltimes" | wc -l; }
+doubles_since() { awk -v a="$1" '$1 > a' "$tmp/doubles"; }
+: >"$tmp/polls"; : >"$tmp/doubles"; : >"$tmp/polltimes"
+
+# ---- Up ------------------------------------------------------------------------------------------
+
+t0=$(now)
+if cluster_up 3 >"$tmp/out" 2>"$tmp/err"; then
+    pass three-hosts-up; head -1 "$tmp/out"; info "three hosts made and agents answering in $(since "$t0") s"
+else
+    fail three-hosts-up; exit 1
+fi
+three_ready() { [ "$(ready_count 1)" = 3 ] && [ "$(ready_count 3)" = 3 ]; }
+if poll 90 three_ready; then pass three-nodes-ready; else fail three-nodes-ready "$(ctl 1 get nodes 2>&1)"; exit 1; fi
+ctl 1 get nodes | sed 's/^/    /'
+
+# Short timers, as in tests/agent/run-failover.sh (docs/manifest.md).
+cat >"$tmp/settings.yaml" <<EOF
+apiVersion: caravanserai/v1
+kind: ClusterSettings
+environment: test
+baseDomain: example.internal
+timers:
+  fenceTimeoutSeconds: 5
+  rescheduleGraceSeconds: 16
+  terminatingTimeoutSeconds: 10
+  clockSkewSeconds: 1
+EOF
+run settings-apply 0 ctl 1 settings apply -f "$tmp/settings.yaml"
+if poll 60 same_hash 1 2 3; then pass settings-reach-all; else fail settings-reach-all "$(hashes 1 2 3)"; fi
+
+# ---- a. Apply through n1: placement, service DNS, logs from n3 ---------------------------------
+
+web_manifest() { # NAME
+    cat <<EOF
+apiVersion: caravanserai/v1
+kind: Project
+metadata: {name: $1}
+spec:
+  services:
+    - name: web
+      image: $cl_image
+      command: [httpd, -f, -p, "8080", -h, /www]
+    - name: client
+      image: $cl_image
+      command: [sh, -c, 'while true; do wget -q -O - http://web:8080/ || echo "web not answering"; sleep 2; done']
+EOF
+}
+P="$cl_rid-web"
+web_manifest "$P" >"$tmp/web.yaml"
+start_poller
+t_apply=$(now)
+run apply-through-n1 0 ctl 1 apply -f "$tmp/web.yaml"
+runs_somewhere() { [ -n "$(running_at 1 "$P")" ]; }
+if poll 120 runs_somewhere; then
+    pass project-running; info "a: Running $(since "$t_apply") s after the apply"
+else fail project-running "$(pj 1 "$P" .status)"; fi
+owner=$(cl_index "$(running_at 1 "$P")")
+echo "# the scheduler placed $P on n$owner"
+if poll 30 runs_only_on "$P" "$owner" 2; then pass runs-on-chosen-engine-only; else
+    fail runs-on-chosen-engine-only "engines: $(engines_with "$P" | tr '\n' ' ')"; fi
+if [ "$(node_at 3 "$P")" = "$(cl_name "$owner")" ]; then pass n3-agrees-on-node; else
+    fail n3-agrees-on-node "n3 says $(node_at 3 "$P")"; fi
+if engine "$owner" exec "$P-client" wget -q -O - http://web:8080/ >"$tmp/out" 2>"$tmp/err"; then
+    has service-dns-exec "$tmp/out" 'hello from caravanserai'
+else fail service-dns-exec; fi
+client_fetched() { ctl 3 logs "$P/client" --tail 5 2>/dev/null | grep -q 'hello from caravanserai'; }
+if poll 60 client_fetched; then pass logs-via-n3-show-fetched-page; else
+    ctl 3 logs "$P/client" --tail 5 >"$tmp/out" 2>"$tmp/err"; fail logs-via-n3-show-fetched-page; fi
+
+# ---- b. The owner host dies --------------------------------------------------------------------
+
+sv=$(( owner % 3 + 1 )) # a survivor to ask
+t_kill=$(now)
+kill_host "$owner"
+if [ -z "$(cl_netns_pids "$owner")" ]; then pass kill-host-leaves-no-process; else
+    fail kill-host-leaves-no-process "$(cl_netns_pids "$owner" | tr '\n' ' ')"; fi
+moved() { local n; n=$(running_at "$sv" "$P"); [ -n "$n" ] && [ "$n" != "$(cl_name "$owner")" ] &&
+    runs_only_on "$P" "$(cl_index "$n")" 2; }
+if poll 150 moved; then
+    new=$(cl_index "$(running_at "$sv" "$P")")
+    pass kill-rescheduled-on-other-engine; info "b: Running on n$new $(since "$t_kill") s after the kill"
+else fail kill-rescheduled-on-other-engine "$(pj "$sv" "$P" .status) engines: $(engines_with "$P" | tr '\n' ' ')"; new=""; fi
+fetched_on() { engine "$1" logs --tail 5 "$P-client" 2>&1 | grep -q 'hello from caravanserai'; }
+if [ -n "$new" ] && poll 60 fetched_on "$new"; then
+    pass moved-service-dns-works; else fail moved-service-dns-works; fi
+t_back=$(now)
+if start_host "$owner" >"$tmp/out" 2>"$tmp/err"; then pass host-restarts; else fail host-restarts; fi
+all3() { same_hash 1 2 3; }
+if poll 90 one_copy "$P"; then pass back-one-copy; else fail back-one-copy "engines: $(engines_with "$P" | tr '\n' ' ')"; fi
+if poll 90 all3; then pass back-converges; info "b: state hashes equal $(since "$t_back") s after the restart"; else
+    fail back-converges "$(hashes 1 2 3)"; fi
+if [ ! -s "$tmp/doubles" ]; then pass ab-never-two-copies; info "a-b: $(polls_count 0) engine polls, none with two copies"
+else fail ab-never-two-copies "$(head -3 "$tmp/doubles")"; fi
+
+# ---- c. Five hosts, a minority cut off ---------------------------------------------------------
+
+t_add=$(now)
+if cluster_add 4 5 >"$tmp/out" 2>"$tmp/err"; then pass two-more-hosts-join; else fail two-more-hosts-join; exit 1; fi
+five_ready() { [ "$(ready_count 1)" = 5 ] && [ "$(ready_count 5)" = 5 ]; }
+if poll 90 five_ready; then pass five-nodes-ready; info "c: five Ready $(since "$t_add") s after the two hosts were started"
+else fail five-nodes-ready "$(ctl 1 get nodes 2>&1)"; fi
+start_poller # it reads cl_hosts when it starts
+Q="$cl_rid-q"
+web_manifest "$Q" >"$tmp/q.yaml"
+run apply-second 0 ctl 2 apply -f "$tmp/q.yaml"
+q_runs() { [ -n "$(running_at 1 "$Q")" ]; }
+poll 120 runs_somewhere; poll 120 q_runs
+owner=$(cl_index "$(running_at 1 "$P")")
+other=$(cl_index "$(running_at 1 "$Q")")
+[ -n "$other" ] && [ "$other" != "$owner" ] || other=$(( owner % 5 + 1 ))
+minority="$owner $other"
+majority=""
+for i in 1 2 3 4 5; do case " $minority " in *" $i "*) ;; *) majority+="$i ";; esac; done
+maj1=${majority%% *}
+echo "# minority: $minority (n$owner runs $P), majority: $majority"
+t_cut=$(now)
+if cut_minority "$minority" "$majority"; then pass cut-minority; else fail cut-minority; fi
+minority_clear() { local i; for i in $minority; do [ "$(engine_running "$i" "$P")" = 0 ] || return 1; done; }
+if poll 60 minority_clear; then pass minority-fences; info "c: $P gone from the minority's engines $(since "$t_cut") s after the cut"
+else fail minority-fences "engines: $(engines_with "$P" | tr '\n' ' ')"; fi
+if poll 30 has_condition "$owner" "$P" Fenced; then pass minority-status-fenced; else
+    fail minority-status-fenced "$(pj "$owner" "$P" .status)"; fi
+majority_runs() {
+    local n
+    n=$(running_at "$maj1" "$P")
+    [ -n "$n" ] && case " $majority " in *" $(cl_index "$n") "*) ;; *) return 1 ;; esac &&
+        runs_only_on "$P" "$(cl_index "$n")" 2
+}
+if poll 120 majority_runs; then pass majority-runs; info "c: $P Running in the majority $(since "$t_cut") s after the cut"
+else fail majority-runs "$(pj "$maj1" "$P" .status) engines: $(engines_with "$P" | tr '\n' ' ')"; fi
+heal
+t_heal=$(now)
+all5() { same_hash 1 2 3 4 5; }
+if poll 120 all5; then pass heal-converges; info "c: state hashes equal $(since "$t_heal") s after the heal"
+else fail heal-converges "$(hashes 1 2 3 4 5)"; fi
+both_one() { one_copy "$P" && one_copy "$Q"; }
+if poll 90 both_one; then pass heal-one-copy-each; else
+    fail heal-one-copy-each "$P: $(engines_with "$P" | tr '\n' ' ') $Q: $(engines_with "$Q" | tr '\n' ' ')"; fi
+if [ -z "$(doubles_since "$t_cut")" ]; then pass partition-never-two-copies; info "c: $(polls_count "$t_cut") engine polls since the cut, none with two copies"
+else fail partition-never-two-copies "$(doubles_since "$t_cut" | head -3)"; fi
+
+if [ ! -s "$tmp/doubles" ]; then pass never-two-copies; info "whole run: $(polls_count 0) engine polls, none with two copies"
+else fail never-two-copies "$(head -3 "$tmp/doubles")"; fi
+exit 0
