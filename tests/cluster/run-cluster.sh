@@ -39,6 +39,10 @@ suite=cluster
 poller_pid=""
 cleanup() {
     [ -n "$poller_pid" ] && kill "$poller_pid" 2>/dev/null
+    # The hosts' logs outlive the hosts when the run's directory is kept.
+    if [ -n "${KEEP_TMP:-}" ] && [ -n "${cl_dir:-}" ]; then
+        for f in "$cl_dir"/n*/*.log; do [ -f "$f" ] && cp "$f" "$tmp/$(basename "$(dirname "$f")")-$(basename "$f")"; done
+    fi
     cluster_down
     if [ -n "${KEEP_TMP:-}" ]; then echo "kept $tmp" >&2; else rm -rf "$tmp"; fi
 }
@@ -93,12 +97,12 @@ poller() {
         for i in "${cl_hosts[@]}"; do
             curl -sf --max-time 2 --unix-socket "$(cl_sock "$i")" \
                 'http://docker/containers/json?filters=%7B%22label%22%3A%5B%22io.caravanserai.managed%3Dtrue%22%5D%7D' |
-                jq -r --arg t "$t" --arg i "$i" '.[] | "\($t) \($i) \(.Labels["io.caravanserai.project"])"'
-        done | sort -u >"$tmp/poll.now"
+                jq -r --arg t "$t" --arg i "$i" '.[] | "\($t) \($i) \(.Labels["io.caravanserai.project"]) \(.Names[0]) \(.Status | gsub(" "; "_"))"'
+        done | sort -u -k1,3 >"$tmp/poll.now"
         cat "$tmp/poll.now" >>"$tmp/polls"
         echo "$t" >>"$tmp/polltimes"
         awk '{ n[$3]++ } END { for (p in n) if (n[p] > 1) print p }' "$tmp/poll.now" |
-            while read -r p; do echo "$t $p on $(awk -v p="$p" '$3 == p { printf "n%s ", $2 }' "$tmp/poll.now")"; done \
+            while read -r p; do echo "$t $p on $(awk -v p="$p" '$3 == p { printf "n%s(%s %s) ", $2, $4, $5 }' "$tmp/poll.now")"; done \
                 >>"$tmp/doubles"
         sleep 0.5
     done
@@ -249,6 +253,129 @@ if poll 90 both_one; then pass heal-one-copy-each; else
     fail heal-one-copy-each "$P: $(engines_with "$P" | tr '\n' ' ') $Q: $(engines_with "$Q" | tr '\n' ' ')"; fi
 if [ -z "$(doubles_since "$t_cut")" ]; then pass partition-never-two-copies; info "c: $(polls_count "$t_cut") engine polls since the cut, none with two copies"
 else fail partition-never-two-copies "$(doubles_since "$t_cut" | head -3)"; fi
+
+# ---- d. An asymmetric cut, then a flapping link ------------------------------------------------
+
+# moves_since P T: how often the engine running P changed after time T.
+moves_since() {
+    awk -v p="$1" -v a="$2" '$1 > a && $3 == p { if ($2 != last) { if (last != "") n++; last = $2 } }
+        END { print n + 0 }' "$tmp/polls"
+}
+where() { engines_with "$1" | head -1; }
+poll 60 one_copy "$P"
+o=$(where "$P"); x=$(( o % 5 + 1 ))
+echo "# asymmetric: n$x stops hearing n$o (owner of $P); n$o still hears n$x"
+t_asym=$(now)
+if cut_oneway "$o" "$x"; then pass asym-cut; else fail asym-cut; fi
+sleep 40 # longer than detection, fence (5 s) and grace (16 s) together
+heal
+if [ -z "$(doubles_since "$t_asym")" ]; then pass asym-never-two-copies; else fail asym-never-two-copies "$(doubles_since "$t_asym" | head -3)"; fi
+m=$(moves_since "$P" "$t_asym")
+if [ "$m" -le 1 ]; then pass asym-moves-at-most-once; info "d: asymmetric cut of 40 s: $P moved $m times"
+else fail asym-moves-at-most-once "$m moves"; fi
+poll 90 one_copy "$P"
+o=$(where "$P"); y=$(( (o + 1) % 5 + 1 ))
+echo "# flapping: the link n$o <-> n$y cut and healed every 3 s, 10 times"
+t_flap=$(now)
+for _ in $(seq 1 10); do cut "$o" "$y"; sleep 3; heal; sleep 3; done
+heal
+if poll 90 one_copy "$P" && poll 90 all5; then pass flap-settles; else
+    fail flap-settles "engines: $(engines_with "$P" | tr '\n' ' ') $(hashes 1 2 3 4 5)"; fi
+info "d: $P moved $(moves_since "$P" "$t_flap") times during the flapping and the settling"
+t_settled=$(now)
+sleep 20
+if [ "$(moves_since "$P" "$t_settled")" = 0 ] && one_copy "$P"; then pass flap-then-stays-put; else
+    fail flap-then-stays-put "$(moves_since "$P" "$t_settled") moves in the 20 s after it settled"; fi
+if [ -z "$(doubles_since "$t_flap")" ]; then pass flap-never-two-copies; else fail flap-never-two-copies "$(doubles_since "$t_flap" | head -3)"; fi
+
+# ---- e. Every host stops and starts again: nothing acknowledged is lost ----------------------
+
+R="$cl_rid-r"
+web_manifest "$R" >"$tmp/r.yaml"
+# Acknowledged: durable on the accepting node and one more (the default).
+run apply-acked-before-stop-all 0 ctl 4 apply -f "$tmp/r.yaml"
+for i in 1 2 3 4 5; do kill_host "$i"; done
+t_all=$(now)
+ok=1
+for i in 1 2 3 4 5; do start_host "$i" >"$tmp/out" 2>"$tmp/err" || ok=0; done
+if [ "$ok" = 1 ]; then pass all-hosts-restart; else fail all-hosts-restart; fi
+if poll 120 five_ready; then pass all-five-ready-again; info "e: five Ready $(since "$t_all") s after the hosts were started again"
+else fail all-five-ready-again "$(ctl 1 get nodes 2>&1)"; fi
+all_listed_everywhere() {
+    local i q
+    for i in 1 2 3 4 5; do for q in "$P" "$Q" "$R"; do listed "$i" "$q" || return 1; done; done
+}
+if poll 60 all_listed_everywhere; then pass stop-all-loses-nothing; else
+    fail stop-all-loses-nothing "$(ctl 1 get projects 2>&1)"; fi
+three_one() { one_copy "$P" && one_copy "$Q" && one_copy "$R" && [ -n "$(running_at 1 "$R")" ]; }
+if poll 120 three_one; then pass stop-all-one-copy-each; else
+    fail stop-all-one-copy-each "$P: $(engines_with "$P" | tr '\n' ' ') $Q: $(engines_with "$Q" | tr '\n' ' ') $R: $(engines_with "$R" | tr '\n' ' ')"; fi
+if poll 90 all5; then pass stop-all-converges; else fail stop-all-converges "$(hashes 1 2 3 4 5)"; fi
+
+# ---- f. A forged token, a revoked key --------------------------------------------------------
+
+alive_at() { curl -sf --max-time 3 "$(api_of "$1")/metrics" | awk '$1 == "cara_gossip_members{state=\"alive\"}" { print $2 }'; }
+"$cl_ctl" keygen --out "$tmp/other.key" >/dev/null
+forged=$("$cl_ctl" --key "$tmp/other.key" join-token create --uses 1 2>/dev/null)
+if cl_make_host 6 >"$tmp/out" 2>"$tmp/err"; then
+    cl_start_agent 6 --join "$(cl_ov 1):$cl_gossip_port" --token "$forged" >/dev/null 2>&1
+    sleep 15
+    if ! ctl 1 get nodes 2>/dev/null | grep -q "^$(cl_name 6) " && [ "$(alive_at 1)" = 5 ]; then
+        pass forged-token-host-ignored; else fail forged-token-host-ignored "alive $(alive_at 1): $(ctl 1 get nodes 2>&1)"; fi
+    kill_host 6
+else fail forged-token-host-made; fi
+rv=5
+pk=$(curl -sf "$(api_of "$rv")/healthz" | jq -r .publicKey)
+run revoke 0 ctl 1 admit "$(cl_name "$rv")" --pubkey "$pk" --revoke
+gone_from() { ! ctl "$1" get nodes 2>/dev/null | grep -q "^$(cl_name "$rv") "; }
+revoked_everywhere() { local i; for i in 1 2 3 4; do gone_from "$i" || return 1; done; }
+if poll 60 revoked_everywhere; then pass revoked-host-dropped-from-nodes; else
+    fail revoked-host-dropped-from-nodes "$(ctl 1 get nodes 2>&1)"; fi
+not_alive() { [ "$(alive_at 1)" = 4 ]; }
+if poll 60 not_alive; then pass revoked-host-not-a-member; else fail revoked-host-not-a-member "alive $(alive_at 1)"; fi
+# Its projects go elsewhere; nothing of the cluster runs on it any more.
+rest_ok() { local q; for q in "$P" "$Q" "$R"; do one_copy "$q" && [ "$(where "$q")" != "$rv" ] || return 1; done; }
+if poll 120 rest_ok; then pass revoked-host-runs-nothing; else
+    fail revoked-host-runs-nothing "$P: $(engines_with "$P" | tr '\n' ' ') $Q: $(engines_with "$Q" | tr '\n' ' ') $R: $(engines_with "$R" | tr '\n' ' ')"; fi
+kill_host "$rv"
+
+# ---- g. Apply, delete and expiry while a host is down --------------------------------------------
+
+engine_all() { # I P: containers of P in engine I, in any state
+    curl -sf --max-time 3 --unix-socket "$(cl_sock "$1")" -G "http://docker/containers/json" \
+        --data-urlencode all=1 --data-urlencode "filters={\"label\":[\"io.caravanserai.project=$2\"]}" | jq length
+}
+four=(1 2 3 4)
+k=$(where "$Q"); [ -n "$k" ] || k=2
+surv=(); for i in "${four[@]}"; do [ "$i" = "$k" ] || surv+=("$i"); done
+a=${surv[0]}
+echo "# n$k (owner of $Q) goes down; the survivors are ${surv[*]}"
+kill_host "$k"
+three_left() { [ "$(ready_count "$a")" = 3 ]; }
+if poll 60 three_left; then pass down-host-seen; else fail down-host-seen "$(ctl "$a" get nodes 2>&1)"; fi
+G="$cl_rid-g"; E="$cl_rid-e"
+web_manifest "$G" >"$tmp/g.yaml"
+{ web_manifest "$E"; echo "  expireAt: \"$(date -u -d '+12 seconds' +%Y-%m-%dT%H:%M:%SZ)\""; } >"$tmp/e.yaml"
+run down-apply 0 ctl "$a" apply -f "$tmp/g.yaml"
+run down-apply-expiring 0 ctl "$a" apply -f "$tmp/e.yaml"
+run down-delete 0 ctl "$a" delete project "$Q"
+survivors_agree() {
+    local i
+    for i in "${surv[@]}"; do listed "$i" "$Q" && return 1; listed "$i" "$E" && return 1; listed "$i" "$G" || return 1; done
+    same_hash "${surv[@]}"
+}
+if poll 120 survivors_agree; then pass down-survivors-agree; else
+    fail down-survivors-agree "$(hashes "${surv[@]}") $(ctl "$a" get projects 2>&1 | tr '\n' ';')"; fi
+g_runs() { one_copy "$G" && [ "$(where "$G")" != "$k" ]; }
+if poll 90 g_runs; then pass down-apply-runs; else fail down-apply-runs "$(engines_with "$G" | tr '\n' ' ')"; fi
+t_ret=$(now)
+if start_host "$k" >"$tmp/out" 2>"$tmp/err"; then pass down-host-returns; else fail down-host-returns; fi
+returned_clean() { [ "$(engine_all "$k" "$Q")" = 0 ] && [ "$(engine_all "$k" "$E")" = 0 ]; }
+if poll 90 returned_clean; then pass returning-host-removes-deleted; info "g: n$k removed $Q's containers $(since "$t_ret") s after its restart"
+else fail returning-host-removes-deleted "$Q: $(engine_all "$k" "$Q") $E: $(engine_all "$k" "$E") containers on n$k"; fi
+all4() { same_hash "${four[@]}" && listed "$k" "$G" && ! listed "$k" "$Q" && ! listed "$k" "$E"; }
+if poll 90 all4; then pass returning-host-catches-up; else fail returning-host-catches-up "$(hashes "${four[@]}")"; fi
+if one_copy "$G" && one_copy "$P" && one_copy "$R"; then pass end-one-copy-each; else fail end-one-copy-each; fi
 
 if [ ! -s "$tmp/doubles" ]; then pass never-two-copies; info "whole run: $(polls_count 0) engine polls, none with two copies"
 else fail never-two-copies "$(head -3 "$tmp/doubles")"; fi
