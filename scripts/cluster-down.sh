@@ -33,9 +33,10 @@ umount_under() {
 # container_cgroups DATAROOT: the cgroup directories (every v1 hierarchy
 # and v2) of the containers this engine's data root knows.
 container_cgroups() {
-    local id
-    [ -d "$1/containers" ] || return 0
-    for id in $(ls "$1/containers"); do
+    local d id
+    for d in "$1"/containers/*/; do
+        [ -d "$d" ] || continue
+        id=$(basename "$d")
         ls -d /sys/fs/cgroup/*/docker/"$id" /sys/fs/cgroup/docker/"$id" 2>/dev/null
     done
 }
@@ -91,13 +92,14 @@ down_run() {
     while read -r kind a rest; do
         [ "$kind" = host ] && rmdir_cgroups "$dir/n$a/docker"
     done <"$state"
-    # Then what lives in the kernel by name, last made first.
+    # Then what lives in the kernel by name, last made first (an iptables
+    # rule is several words: $rest unquoted on purpose).
+    # shellcheck disable=SC2086
     tac "$state" | while read -r kind a rest; do
         case $kind in
             netns) ip netns del "$a" 2>/dev/null ;;
             link) ip link del "$a" 2>/dev/null ;;
-            # shellcheck disable=SC2086 # a rule is several words
-            iptables) while iptables -D $a $rest 2>/dev/null; do :; done ;;
+            iptables) while iptables -D "$a" $rest 2>/dev/null; do :; done ;;
             wgsock) rm -f "/var/run/wireguard/$a.sock" ;;
         esac
     done

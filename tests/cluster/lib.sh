@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # A multi-host Caravanserai cluster on one machine (docs/cluster-tests.md).
 #
 # Each host is a network namespace with a veth to an underlay bridge in the
@@ -8,7 +9,8 @@
 # operator's laptop: caravanctl runs there and reaches the agents over the
 # overlay, as an operator on a tailnet would.
 #
-# Source it with `root` (the repository) and `build` set; call cluster_up N.
+# Source tests/agent/lib.sh first (poll), set `root` (the repository),
+# `cl_ctl` and `cl_agent` (the binaries); then call cluster_up N.
 # Everything is named after the run id ($cl_rid) and written to a state
 # file before it is made, so scripts/cluster-down.sh can remove it after a
 # run that was killed.
@@ -18,7 +20,6 @@ cl_image=caravanserai/busybox:test
 cl_wg_port=51820
 cl_api_port=7951
 cl_gossip_port=7950
-declare -A cl_agent_pid
 cl_hosts=() # the indices of the hosts made so far
 
 # ---- Names and addresses -------------------------------------------------------------------
@@ -43,15 +44,6 @@ host_exec() { local i=$1; shift; nsenter --net="/var/run/netns/$(cl_ns "$i")" "$
 engine() { local i=$1; shift; docker -H "unix://$(cl_sock "$i")" "$@"; }
 api_of() { echo "http://$(cl_ov "$1"):$cl_api_port"; }
 
-# cl_poll SECONDS CMD...: CMD every 0.3 s until it succeeds or time runs out.
-cl_poll() {
-    local deadline=$((SECONDS + $1)); shift
-    until "$@" >/dev/null 2>&1; do
-        [ "$SECONDS" -ge "$deadline" ] && return 1
-        sleep 0.3
-    done
-}
-cl_log() { echo "# $*"; }
 
 # ready_count I: how many nodes node I lists as Ready.
 ready_count() { ctl "$1" get nodes 2>/dev/null | awk '$2 == "Ready"' | wc -l; }
@@ -105,7 +97,7 @@ cl_start_wg() { # I: wireguard-go in host I's namespace, keys and peers set
     host_exec "$i" env WG_PROCESS_FOREGROUND=1 wireguard-go -f "$wg" >"$(cl_hdir "$i")/wg.log" 2>&1 &
     echo $! >"$(cl_hdir "$i")/wg.pid"
     disown $!
-    cl_poll 10 test -S "/var/run/wireguard/$wg.sock" || { echo "wireguard-go did not start in $(cl_ns "$i")" >&2; return 1; }
+    poll 10 test -S "/var/run/wireguard/$wg.sock" || { echo "wireguard-go did not start in $(cl_ns "$i")" >&2; return 1; }
     host_exec "$i" wg set "$wg" private-key "$(cl_hdir "$i")/wg.key" listen-port "$cl_wg_port" || return 1
     host_exec "$i" ip addr add "$(cl_ov "$i")/24" dev "$wg" || return 1
     host_exec "$i" ip link set "$wg" up || return 1
@@ -128,7 +120,7 @@ cl_start_dockerd() { # I
         --pidfile "$h/docker.pid" >>"$h/dockerd.log" 2>&1 &
     echo $! >"$h/dockerd.launch.pid"
     disown $!
-    cl_poll 60 curl -sf --max-time 2 --unix-socket "$h/docker.sock" http://docker/_ping ||
+    poll 60 curl -sf --max-time 2 --unix-socket "$h/docker.sock" http://docker/_ping ||
         { echo "dockerd of n$i did not answer (see $h/dockerd.log)" >&2; return 1; }
 }
 
@@ -140,10 +132,9 @@ cl_start_agent() { # I [ARGS...]
         --api "$(cl_ov "$i"):$cl_api_port" --bind "$(cl_ov "$i"):$cl_gossip_port" \
         --docker-host "unix://$h/docker.sock" --operator-pubkey "$cl_op_pub" \
         "$@" >>"$h/agent.log" 2>&1 &
-    cl_agent_pid[$i]=$!
     echo "$!" >"$h/agent.pid"
     disown $!
-    cl_poll 30 curl -sf --max-time 2 "$(api_of "$i")/healthz" ||
+    poll 30 curl -sf --max-time 2 "$(api_of "$i")/healthz" ||
         { echo "agent n$i did not answer (see $h/agent.log)" >&2; return 1; }
 }
 
@@ -212,7 +203,7 @@ cluster_up() {
     echo $! >"$cl_dir/wg.pid"
     disown $!
     cl_record "pidfile $cl_dir/wg.pid"
-    cl_poll 10 test -S "/var/run/wireguard/$cl_rid-wg.sock" || { echo "wireguard-go did not start" >&2; return 1; }
+    poll 10 test -S "/var/run/wireguard/$cl_rid-wg.sock" || { echo "wireguard-go did not start" >&2; return 1; }
     wg set "$cl_rid-wg" private-key "$cl_dir/op.wgkey" listen-port "$cl_root_wg_port" || return 1
     ip addr add "$cl_ov_net.254/24" dev "$cl_rid-wg" && ip link set "$cl_rid-wg" up || return 1
 
@@ -285,21 +276,10 @@ cl_netns_pids() { ip netns pids "$(cl_ns "$1")" 2>/dev/null; }
 kill_host() {
     local i=$1
     "$root/scripts/cluster-down.sh" --kill-host "$(cl_ns "$i")" "$(cl_hdir "$i")/docker"
-    cl_agent_pid[$i]=""
     rm -f "/var/run/wireguard/$(cl_wg "$i").sock"
     # The mounts a killed engine leaves: its next start finds them stale.
     "$root/scripts/cluster-down.sh" --umount "$(cl_hdir "$i")"
     return 0
-}
-
-# stop_agent I: SIGTERM to host I's agent, the engine keeps running.
-stop_agent() {
-    local p=${cl_agent_pid[$1]:-}
-    [ -n "$p" ] || return 0
-    kill "$p" 2>/dev/null
-    cl_poll 20 bash -c "! kill -0 $p"
-    kill -9 "$p" 2>/dev/null
-    cl_agent_pid[$1]=""
 }
 
 # start_host I: WireGuard, dockerd and the agent again (its data dir holds

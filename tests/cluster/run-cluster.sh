@@ -35,6 +35,10 @@ tmp=$(mktemp -d)
 suite=cluster
 . tests/agent/lib.sh
 . tests/cluster/lib.sh
+# The suite's exit code says whether any check failed (make test-cluster).
+failed=0
+eval "agent_$(declare -f fail)"
+fail() { failed=$((failed + 1)); agent_fail "$@"; }
 
 poller_pid=""
 cleanup() {
@@ -320,6 +324,8 @@ forged=$("$cl_ctl" --key "$tmp/other.key" join-token create --uses 1 2>/dev/null
 if cl_make_host 6 >"$tmp/out" 2>"$tmp/err"; then
     cl_start_agent 6 --join "$(cl_ov 1):$cl_gossip_port" --token "$forged" >/dev/null 2>&1
     sleep 15
+    # It reached a seed over the overlay and was turned away.
+    has forged-token-refused-by-seed "$(cl_hdir 6)/agent.log" 'refused this node'
     if ! ctl 1 get nodes 2>/dev/null | grep -q "^$(cl_name 6) " && [ "$(alive_at 1)" = 5 ]; then
         pass forged-token-host-ignored; else fail forged-token-host-ignored "alive $(alive_at 1): $(ctl 1 get nodes 2>&1)"; fi
     kill_host 6
@@ -379,4 +385,5 @@ if one_copy "$G" && one_copy "$P" && one_copy "$R"; then pass end-one-copy-each;
 
 if [ ! -s "$tmp/doubles" ]; then pass never-two-copies; info "whole run: $(polls_count 0) engine polls, none with two copies"
 else fail never-two-copies "$(head -3 "$tmp/doubles")"; fi
+[ "$failed" = 0 ] || { echo "cluster: $failed checks failed"; exit 1; }
 exit 0
