@@ -96,7 +96,8 @@ one_copy() { [ "$(engines_with "$1" | wc -l)" = 1 ]; }
 # as running nothing: a dead host's containers are dead too (kill_host).
 poller() {
     local i t
-    while :; do
+    # $$ is the harness: the poller ends with it, even after a kill -9.
+    while kill -0 $$ 2>/dev/null; do
         t=$(now)
         for i in "${cl_hosts[@]}"; do
             curl -sf --max-time 2 --unix-socket "$(cl_sock "$i")" \
