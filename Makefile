@@ -58,7 +58,7 @@ BINS += $(BUILD)/cara-agent
 endif
 
 
-.PHONY: sim demo demo-down bench-compose bench-crdt bench-sim bench-vs-serf all deps test test-only asan fuzz fuzz-lib fuzz-build fuzz-build-if-possible clean tests-build
+.PHONY: sim demo demo-down test-cluster cluster-down bench-compose bench-crdt bench-sim bench-vs-serf all deps test test-only asan fuzz fuzz-lib fuzz-build fuzz-build-if-possible clean tests-build
 all: $(BINS)
 
 # `make sim` builds the simulator alone (docs/sim.md).
@@ -137,6 +137,19 @@ test: deps
 	@$(MAKE) --no-print-directory tests-build
 	@$(MAKE) --no-print-directory fuzz-build-if-possible
 	@BUILD=$(BUILD) FUZZ_BUILD=$(FUZZ_BUILD) tests/run.sh
+
+# The end-to-end test on real hosts: network namespaces, a wireguard-go
+# overlay, one dockerd and one cara-agent per host (docs/cluster-tests.md).
+# Needs root; CARA_SKIP_CLUSTER=1 turns "cannot make hosts" into a SKIP.
+test-cluster: deps
+	@scripts/deps.sh docker.io busybox-static
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) tests/cluster/run-cluster.sh
+
+# Removes what a killed tests/cluster run left (namespaces, links, engines,
+# mounts, iptables rules); `scripts/cluster-down.sh --all` also a live run's.
+cluster-down:
+	@scripts/cluster-down.sh
 
 # Runs the suite without the dependency check (for quick local loops).
 test-only: tests-build

@@ -10,6 +10,7 @@ packages=(
     libjansson-dev libmicrohttpd-dev libsqlite3-dev
     faketime  # tests: an agent started with its clock set back
     jq iptables  # tests/agent/run-failover.sh: the API's JSON, a real cut between agents
+    wireguard-go wireguard-tools  # tests/cluster: the hosts' userspace WireGuard overlay
 )
 # Extra packages a later step may ask for: `scripts/deps.sh docker.io ...`.
 packages+=("$@")
