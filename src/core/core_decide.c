@@ -711,36 +711,6 @@ static void disown(cara_core *c, const proj_view *v)
     cara_project_status_free(c->env, st);
 }
 
-/* A placement read now that is older than the one this node's copy
- * started under is what a scheduler back from an absence reads (its own
- * earlier decision) until it has written a new one: it keeps the project
- * where it runs, or moves it by a newer placement. The copy is kept
- * meanwhile rather than stopped for nothing, for half the grace at most:
- * the other node waits for this copy to stop for the whole grace
- * (handoff_waits), so if no newer placement comes, this copy goes before
- * that one starts. */
-static bool keeps_copy(cara_core *c, core_project *p, const proj_view *v, bool gone)
-{
-    if (gone || c->fence.fenced || !c->fence.majority || p->owned_generation == 0 ||
-        v->place == NULL || v->place_hlc >= p->run_place_hlc) {
-        p->kept_since_mono_ms = 0;
-        return false;
-    }
-    uint64_t half = (uint64_t)core_grace_ms(c) / 2;
-    if (p->kept_since_mono_ms == 0) {
-        p->kept_since_mono_ms = c->now_mono_ms ? c->now_mono_ms : 1;
-        core_event_add(c, p->name, "Normal", "KeptCopy", c->now_wall_ms,
-                       "the placement on node %s predates the one this copy runs under: kept "
-                       "for up to %llu s until the scheduler decides again",
-                       v->owner != NULL ? v->owner : "(none)",
-                       (unsigned long long)(half / 1000));
-    }
-    if (c->now_mono_ms - p->kept_since_mono_ms >= half)
-        return false;
-    wake_at(p, c->now_wall_ms + (int64_t)(half - (c->now_mono_ms - p->kept_since_mono_ms)));
-    return true;
-}
-
 /* The owner's part: hand the spec (or its deletion) to the runtime; and a
  * node that is no longer the owner removes the copy it ran. */
 static void own(cara_core *c, core_project *p, proj_view *v, bool gone, bool mine,
@@ -748,13 +718,6 @@ static void own(cara_core *c, core_project *p, proj_view *v, bool gone, bool min
 {
     if (!mine || gone || c->fence.fenced)
         p->handoff_since_mono_ms = 0; /* no start to wait for */
-    if (mine) {
-        p->kept_since_mono_ms = 0;
-        if (p->owned_generation == v->gen && v->place_hlc > p->run_place_hlc)
-            p->run_place_hlc = v->place_hlc; /* the scheduler restated it */
-    } else if (keeps_copy(c, p, v, gone)) {
-        return;
-    }
     if (!mine) {
         bool force = (gone && p->force_delete) || c->fence.fenced || !c->fence.majority;
         if (p->owned_generation != 0 && remove_copy(c, p, force)) {
@@ -813,7 +776,6 @@ static void own(cara_core *c, core_project *p, proj_view *v, bool gone, bool min
     p->fence_stopped = false;
     p->released = false;
     p->handoff_since_mono_ms = 0;
-    p->run_place_hlc = v->place_hlc;
     core_event_add(c, p->name, "Normal", "Reconciling", c->now_wall_ms,
                    "generation %llu handed to the reconciler", (unsigned long long)v->gen);
 }
@@ -853,6 +815,20 @@ static void end_for_absent_owner(cara_core *c, core_project *p, const proj_view 
 }
 
 /* Reads the placement of a project into `v`. */
+static int stop_at_first(void *ctx, const cara_crdt_record *r)
+{
+    (void)ctx;
+    (void)r;
+    return 1;
+}
+
+/* Whether any placement of any generation is held for `project`. */
+static bool any_placement(cara_core *c, const char *project)
+{
+    return cara_crdt_foreach_author(c->crdt, CARA_CRDT_PLACEMENT, (const uint8_t *)project,
+                                    strlen(project), stop_at_first, NULL) == 1;
+}
+
 static void view_placement(cara_core *c, proj_view *v)
 {
     cara_crdt_record rec;
@@ -868,8 +844,12 @@ static void view_placement(cara_core *c, proj_view *v)
             ps->phase != CARA_PHASE_TERMINATED)
             v->owner = ps->node_ref;
     } else if (v->st != NULL && v->st->node_ref != NULL && v->st->phase != CARA_PHASE_PENDING &&
-               v->st->phase != CARA_PHASE_TERMINATED) {
-        v->owner = v->st->node_ref; /* a status by this node from before placements */
+               v->st->phase != CARA_PHASE_TERMINATED && !any_placement(c, v->name)) {
+        /* A status from before any placement (a state written before
+         * placements existed). Not when placements exist, only for a newer
+         * generation than the spec this node holds: the spec is on its way,
+         * and the old status is no claim to run the old one again. */
+        v->owner = v->st->node_ref;
     }
     /* What a rewriting scheduler carries over: the owner's own report
      * when it is about that node, else the placement's. */

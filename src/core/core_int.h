@@ -41,9 +41,7 @@ typedef struct core_project {
     int64_t grace_since_wall_ms;
     uint64_t grace_due_mono_ms;
     uint64_t handoff_since_mono_ms; /* began waiting for another node's copy to stop; 0: not */
-    uint64_t run_place_hlc;    /* HLC of the placement this node's copy was started under */
     bool unplaced;             /* this node, its scheduler, found no node for it */
-    uint64_t kept_since_mono_ms; /* began keeping the copy against an older placement; 0: not */
     cara_core_event events[CARA_CORE_EVENTS_PER_PROJECT];
     size_t events_count, events_next;
     struct core_project *next;

@@ -423,9 +423,15 @@ for q in "${projects[@]}"; do
     [ -n "$(containers_of "$q" "$kname")" ] && [ "$(node_at "$sv" "$q")" != "$kname" ] && moved_away+=("$q")
 done
 echo "# placed elsewhere while n$k was down: ${moved_away[*]}"
-stale_moved() { # the stale containers of those projects
+stale_moved() { # the stale containers of those projects, while placed elsewhere
     local q
-    for q in "${moved_away[@]}"; do containers_of "$q" "$kname"; done | grep -xFf "$tmp/stale" | sort
+    for q in "${moved_away[@]}"; do
+        # The returning node may be the project's scheduler and take it
+        # back (a restart, docs/scheduling.md): its old containers are
+        # then its own again, not stale.
+        [ "$(node_at "$sv" "$q")" = "$kname" ] && continue
+        containers_of "$q" "$kname"
+    done | grep -xFf "$tmp/stale" | sort
 }
 early=""
 deadline=$((SECONDS + 90))
