@@ -259,7 +259,12 @@ uint64_t cara_core_next_deadline_mono_ms(const cara_core *c)
         return c->now_mono_ms + iv;
     if (f->known <= 1)
         return UINT64_MAX;
-    return f->newest_contact_mono_ms + isolation_ms(c) + 1;
+    uint64_t due = f->newest_contact_mono_ms + isolation_ms(c) + 1;
+    /* With the contact window in use, each member's window runs out on
+     * its own: looked at once an interval. */
+    if (contact_window_ms(c, f->known) != 0 && c->now_mono_ms + iv < due)
+        due = c->now_mono_ms + iv;
+    return due;
 }
 
 void cara_core_fence_get(const cara_core *c, cara_core_fence_state *out)
