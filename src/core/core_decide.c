@@ -760,8 +760,24 @@ static void own(cara_core *c, core_project *p, proj_view *v, bool gone, bool min
         }
         return;
     }
-    if (!core_may_run(c) || p->owned_generation == v->gen ||
-        (p->owned_generation == 0 && handoff_waits(c, v, ns)))
+    if (!core_may_run(c) || p->owned_generation == v->gen)
+        return;
+    /* The scheduler holds this node NotReady (its placement carries
+     * NotReadyAt) and may move the project once the grace ends, without
+     * waiting for a copy here: nothing is started until it has seen this
+     * node Ready again and said so (a placement without NotReadyAt). A
+     * copy that runs is not stopped for it: it goes with the fence or the
+     * move. */
+    if (cond_of(v->place, "NotReadyAt") != NULL) {
+        if (!p->notready_said)
+            core_event_add(c, p->name, "Normal", "WaitingForScheduler", c->now_wall_ms,
+                           "its scheduler holds this node not ready: starting once it sees "
+                           "the node ready again");
+        p->notready_said = true;
+        return;
+    }
+    p->notready_said = false;
+    if (p->owned_generation == 0 && handoff_waits(c, v, ns))
         return;
     cara_core_action act = {.kind = CARA_CORE_ACT_RUN, .generation = v->gen, .spec = v->spec};
     v->spec = NULL; /* taken, whether queued or freed */

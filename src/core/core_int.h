@@ -42,6 +42,7 @@ typedef struct core_project {
     uint64_t grace_due_mono_ms;
     uint64_t handoff_since_mono_ms; /* began waiting for another node's copy to stop; 0: not */
     bool unplaced;             /* this node, its scheduler, found no node for it */
+    bool notready_said;        /* the WaitingForScheduler event was written */
     cara_core_event events[CARA_CORE_EVENTS_PER_PROJECT];
     size_t events_count, events_next;
     struct core_project *next;

@@ -26,20 +26,11 @@ declare -A pid addr
 nodes=(1 2 3 4 5)
 projects=("$pfx-a" "$pfx-b" "$pfx-c" "$pfx-d")
 
+node_args=(--tombstone-horizon 3s --gc-interval 2s)
+
 suite=cluster
 . tests/agent/lib.sh # the cd above: the working directory is the root
-
-name_of() { echo "$pfx-n$1"; }
-
-stop_node() { # I [SIGNAL]
-    local p=${pid[$1]:-}
-    [ -n "$p" ] || return 0
-    kill "-${2:-TERM}" "$p" 2>/dev/null
-    for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$p" 2>/dev/null
-    wait "$p" 2>/dev/null
-    pid[$1]=""
-}
+. tests/agent/nodes.sh
 
 cleanup() {
     for i in "${!pid[@]}"; do stop_node "$i"; done
@@ -49,44 +40,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-if ! curl -sf --max-time 5 --unix-socket "$sock" http://docker/_ping >/dev/null 2>&1; then
-    echo "SKIP cluster:suite (no Docker engine answers on $sock; make test starts one)"
-    exit 0
-fi
-for b in "$ctl" "$agent_bin"; do
-    [ -x "$b" ] || { echo "FAIL cluster:binaries ($b is not built)"; exit 1; }
-done
+need_engine_and_binaries
+operator_key
 
-export HOME="$tmp/home"
-export CARAVANCTL_CONFIG="$tmp/config.yaml"
-mkdir -p "$HOME"
-"$ctl" keygen >"$tmp/keygen.out" 2>&1 || { echo "FAIL cluster:keygen"; exit 1; }
-op_pk=$(sed -n 's/^public_key=//p' "$tmp/keygen.out")
-op_key_id=$(sed -n 's/^key_id=//p' "$tmp/keygen.out")
-
-# start I [ARGS...]: node I on $net.I, gossip port 7950, API 7951.
-start() {
-    local i=$1; shift
-    addr[$i]="$net.$i"
-    "$agent_bin" --name "$(name_of "$i")" --data-dir "$tmp/data$i" --api "${addr[$i]}:7951" \
-        --operator-pubkey "$op_pk" --docker-host "unix://$sock" --bind "${addr[$i]}:7950" \
-        --tombstone-horizon 3s --gc-interval 2s "$@" >>"$tmp/agent$i.log" 2>&1 &
-    pid[$i]=$!
-}
-api() { echo "http://${addr[$1]}:7951"; }
-peer() { "$ctl" --peer "${addr[$1]}:7951" "${@:2}"; }
-metric() { # I NAME{labels}: the value, or nothing
-    curl -sf "$(api "$1")/metrics" | awk -v m="$2" '$1 == m { print $2 }'
-}
-alive_is() { [ "$(metric "$1" 'cara_gossip_members{state="alive"}')" = "$2" ]; }
-dead_is() { [ "$(metric "$1" 'cara_gossip_members{state="dead"}')" = "$2" ]; }
-hash_of() { curl -sf "$(api "$1")/healthz" | sed -n 's/.*"stateHash": *"\([0-9a-f]*\)".*/\1/p'; }
-same_hash() { # I...: every listed node reports one state hash
-    local h first
-    first=$(hash_of "$1") || return 1
-    [ -n "$first" ] || return 1
-    for i in "$@"; do h=$(hash_of "$i"); [ "$h" = "$first" ] || return 1; done
-}
 
 # ---- A new cluster, then four nodes joining with a token ----------------------
 

@@ -37,25 +37,17 @@ projects=()
 rules=() # each an iptables rule spec this run added (without -I/-D CHAIN)
 poller_pid=""
 # Timers (docs/manifest.md, "Cluster settings"): the smallest the ranges
-# allow, bar the grace, which the nodes raise to fence + isolation window
-# (5 probe intervals) + skew + 5 s anyway.
+# allow, bar the grace, which the nodes raise to fence + the longer of the
+# isolation window and, for five nodes, the contact window (5 and 9 probe
+# intervals) + skew + 5 s anyway (docs/scheduling.md).
 fence_s=5 grace_s=16 skew_s=1 terminating_s=10
+
+node_args=()
 
 suite=failover
 . tests/agent/lib.sh
-
-name_of() { echo "$pfx-n$1"; }
+. tests/agent/nodes.sh
 index_of() { echo "${1##*-n}"; } # node name -> I
-
-stop_node() { # I [SIGNAL]
-    local p=${pid[$1]:-}
-    [ -n "$p" ] || return 0
-    kill "-${2:-TERM}" "$p" 2>/dev/null
-    for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$p" 2>/dev/null
-    wait "$p" 2>/dev/null
-    pid[$1]=""
-}
 
 heal() {
     local r
@@ -76,47 +68,15 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-if ! curl -sf --max-time 5 --unix-socket "$sock" http://docker/_ping >/dev/null 2>&1 ||
-    ! command -v docker >/dev/null; then
-    echo "SKIP failover:suite (no Docker engine answers on $sock)"
-    exit 0
-fi
+need_engine_and_binaries
 if ! command -v iptables >/dev/null || ! iptables -S OUTPUT >/dev/null 2>&1; then
     echo "SKIP failover:suite (iptables is missing or not permitted)"
     exit 0
 fi
-for b in "$ctl" "$agent_bin"; do
-    [ -x "$b" ] || { echo "FAIL failover:binaries ($b is not built)"; exit 1; }
-done
 command -v jq >/dev/null || { echo "SKIP failover:suite (jq is not installed)"; exit 0; }
 
-export HOME="$tmp/home"
-export CARAVANCTL_CONFIG="$tmp/config.yaml"
-mkdir -p "$HOME"
-"$ctl" keygen >"$tmp/keygen.out" 2>&1 || { echo "FAIL failover:keygen"; exit 1; }
-op_pk=$(sed -n 's/^public_key=//p' "$tmp/keygen.out")
+operator_key
 
-start() { # I [ARGS...]
-    local i=$1; shift
-    addr[$i]="$net.$i"
-    echo "---- start $(date +%s.%N)" >>"$tmp/agent$i.log"
-    "$agent_bin" --name "$(name_of "$i")" --data-dir "$tmp/data$i" --api "${addr[$i]}:7951" \
-        --operator-pubkey "$op_pk" --docker-host "unix://$sock" --bind "${addr[$i]}:7950" \
-        "$@" >>"$tmp/agent$i.log" 2>&1 &
-    pid[$i]=$!
-}
-api() { echo "http://${addr[$1]}:7951"; }
-peer() { "$ctl" --peer "${addr[$1]}:7951" "${@:2}"; }
-metric() { curl -sf "$(api "$1")/metrics" | awk -v m="$2" '$1 == m { print $2 }'; }
-alive_is() { [ "$(metric "$1" 'cara_gossip_members{state="alive"}')" = "$2" ]; }
-hash_of() { curl -sf "$(api "$1")/healthz" | sed -n 's/.*"stateHash": *"\([0-9a-f]*\)".*/\1/p'; }
-same_hash() { # I...: every listed node reports one state hash
-    local h first
-    first=$(hash_of "$1") || return 1
-    [ -n "$first" ] || return 1
-    for i in "$@"; do h=$(hash_of "$i"); [ "$h" = "$first" ] || return 1; done
-}
-hashes() { for i in "$@"; do echo -n "n$i=$(hash_of "$i" | cut -c1-8) "; done; }
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 info() { echo "INFO $suite:$1"; echo "$1" >>"$tmp/measured"; }

@@ -23,20 +23,11 @@ declare -A pid addr
 nodes=(1 2 3)
 projects=("$pfx-a" "$pfx-b" "$pfx-c" "$pfx-x")
 
+node_args=()
+
 suite=nodectl
 . tests/agent/lib.sh
-
-name_of() { echo "$pfx-n$1"; }
-
-stop_node() { # I
-    local p=${pid[$1]:-}
-    [ -n "$p" ] || return 0
-    kill -TERM "$p" 2>/dev/null
-    for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$p" 2>/dev/null
-    wait "$p" 2>/dev/null
-    pid[$1]=""
-}
+. tests/agent/nodes.sh
 
 cleanup() {
     [ -n "${drain_pid:-}" ] && kill "$drain_pid" 2>/dev/null
@@ -47,32 +38,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-if ! curl -sf --max-time 5 --unix-socket "$sock" http://docker/_ping >/dev/null 2>&1; then
-    echo "SKIP nodectl:suite (no Docker engine answers on $sock)"
-    exit 0
-fi
-for b in "$ctl" "$agent_bin"; do
-    [ -x "$b" ] || { echo "FAIL nodectl:binaries ($b is not built)"; exit 1; }
-done
+need_engine_and_binaries
+operator_key
 
-export HOME="$tmp/home"
-export CARAVANCTL_CONFIG="$tmp/config.yaml"
-mkdir -p "$HOME"
-"$ctl" keygen >"$tmp/keygen.out" 2>&1 || { echo "FAIL nodectl:keygen"; exit 1; }
-op_pk=$(sed -n 's/^public_key=//p' "$tmp/keygen.out")
-
-start() { # I [ARGS...]
-    local i=$1; shift
-    addr[$i]="$net.$i"
-    "$agent_bin" --name "$(name_of "$i")" --data-dir "$tmp/data$i" --api "${addr[$i]}:7951" \
-        --operator-pubkey "$op_pk" --docker-host "unix://$sock" --bind "${addr[$i]}:7950" \
-        "$@" >>"$tmp/agent$i.log" 2>&1 &
-    pid[$i]=$!
-}
-api() { echo "http://${addr[$1]}:7951"; }
-peer() { "$ctl" --peer "${addr[$1]}:7951" "${@:2}"; }
-metric() { curl -sf "$(api "$1")/metrics" | awk -v m="$2" '$1 == m { print $2 }'; }
-hash_of() { curl -sf "$(api "$1")/healthz" | sed -n 's/.*"stateHash": *"\([0-9a-f]*\)".*/\1/p'; }
 
 # ---- Three nodes -----------------------------------------------------------------
 
