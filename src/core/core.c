@@ -94,7 +94,8 @@ int cara_core_gossip_start(cara_core *c, const cara_gossip_cfg *cfg, uint64_t no
     cara_gossip_cfg eff = *cfg;
     cara_gossip_cfg_lan(&eff);
     c->probe_interval_ms = eff.probe_interval_ms;
-    c->fence.synced = false; /* a member runs nothing before its first exchange */
+    c->fence.synced = false; /* a member runs nothing before its first exchanges */
+    c->fence.synced_with_count = 0;
     known_ctx k = {c, now_mono_ms};
     (void)cara_crdt_foreach(c->crdt, add_known, &k);
     return 0;
@@ -110,7 +111,7 @@ int cara_core_poll_gossip_event(cara_core *c, cara_gossip_event *ev)
     if (rc == 0 && (ev->kind == CARA_GOSSIP_EV_MEMBER || ev->kind == CARA_GOSSIP_EV_REAPED))
         c->nodes_dirty = true; /* readiness moved */
     if (rc == 0 && ev->kind == CARA_GOSSIP_EV_SYNCED)
-        c->fence.sync_event = true;
+        core_fence_synced_with(c, ev->name);
     return rc;
 }
 

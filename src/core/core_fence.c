@@ -40,6 +40,24 @@
  * intervals after a blip. */
 #define CORE_REGAIN_CONTACTS 5
 
+/* The same number of distinct members it must have ended an exchange with
+ * before it runs anything: a node back from a cut that synced with the
+ * other nodes of its own side only (they hold what it holds) would start
+ * projects the majority moved meanwhile, the hand-off seeing no copy to
+ * wait for. Any of that many members includes one from the other side
+ * while its own side has fewer other members. */
+void core_fence_synced_with(cara_core *c, const char *peer)
+{
+    core_fence *f = &c->fence;
+    f->sync_event = true;
+    size_t max = sizeof f->synced_with / sizeof f->synced_with[0];
+    for (size_t i = 0; i < f->synced_with_count; i++)
+        if (strcmp(f->synced_with[i], peer) == 0)
+            return;
+    if (f->synced_with_count < max)
+        snprintf(f->synced_with[f->synced_with_count++], sizeof f->synced_with[0], "%s", peer);
+}
+
 void core_timers_load(cara_core *c)
 {
     c->timers_dirty = false;
@@ -181,19 +199,18 @@ void core_fence_update(cara_core *c)
         f->synced = true; /* nobody to exchange with: what it holds is all there is */
         c->dirty_all = true;
     }
-    if (f->sync_event) {
-        f->sync_event = false;
-        if (f->majority && !f->synced) {
-            f->synced = true;
-            c->dirty_all = true; /* what waited for it */
-        }
+    f->sync_event = false;
+    size_t sync_wanted = f->fenced && wanted > 1 ? wanted : 1;
+    if (f->majority && !f->synced && f->synced_with_count >= sync_wanted) {
+        f->synced = true;
+        c->dirty_all = true; /* what waited for it */
     }
     if (f->majority) {
         if (f->lost_mono_ms != 0)
             f->epoch_wall_ms = c->now_wall_ms; /* decisions made meanwhile were others' */
         f->lost_mono_ms = 0;
         f->majority_wall_ms = c->now_wall_ms;
-        if (!f->synced && c->now_mono_ms >= f->sync_asked_mono_ms + isolation_ms(c)) {
+        if (!f->synced && c->now_mono_ms >= f->sync_asked_mono_ms + 2 * isolation_ms(c) / 5) {
             /* Ask for an exchange now rather than at the next interval. */
             f->sync_asked_mono_ms = c->now_mono_ms;
             cara_gossip_sync_soon(c->gossip);
@@ -212,6 +229,7 @@ void core_fence_update(cara_core *c)
         /* What moved while it was cut off reaches it by an exchange: none
          * of it runs anything new before one has ended. */
         f->synced = false;
+        f->synced_with_count = 0;
         cara_env_logf(c->env, CARA_LOG_WARN, "core",
                       "majority lost: %zu of %zu nodes seen%s; fencing in %u s unless it returns",
                       f->seen, f->known,
@@ -221,6 +239,7 @@ void core_fence_update(cara_core *c)
     if (!f->fenced && c->now_mono_ms >= f->lost_mono_ms + (uint64_t)fence_ms) {
         f->fenced = true;
         f->synced = false;
+        f->synced_with_count = 0;
         cara_env_logf(c->env, CARA_LOG_WARN, "core",
                       "fenced: %zu of %zu nodes seen for %u s%s; stopping this node's projects",
                       f->seen, f->known, c->timers.fence_timeout_s,

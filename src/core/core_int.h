@@ -12,6 +12,10 @@ typedef struct core_fence {
     bool fenced;           /* no majority for the fence timeout: projects stopped */
     bool synced;           /* an anti-entropy exchange ended since start or since unfencing */
     bool sync_event;       /* a SYNCED event waits for the next step */
+    /* Distinct members an exchange ended with since the majority was
+     * lost (or since start): core_fence.c, CORE_REGAIN_CONTACTS. */
+    char synced_with[5][CARA_NAME_BYTES_MAX + 1];
+    size_t synced_with_count;
     size_t seen, known;
     uint64_t lost_mono_ms; /* when the majority was lost; 0 while seen */
     uint64_t sync_asked_mono_ms;
@@ -108,6 +112,7 @@ void core_fence_update(cara_core *c);
 bool core_may_run(const cara_core *c);
 int64_t core_grace_ms(const cara_core *c);
 void core_timers_load(cara_core *c);
+void core_fence_synced_with(cara_core *c, const char *peer);
 /* core_decide.c: evaluates one project. */
 void core_evaluate(cara_core *c, const char *name);
 
