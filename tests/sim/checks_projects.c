@@ -191,6 +191,7 @@ static const char *phase_text(int phase)
 
 typedef struct verdict {
     bool exists, gone, expired, fits;
+    bool expiry_near; /* expireAt within the clocks' reach of now: either outcome holds */
     uint64_t gen;
 } verdict;
 
@@ -211,6 +212,12 @@ static verdict judge(world *w, size_t ref, const char *name)
     if (cara_project_decode(w->env, r.value, r.value_bytes, NULL, &p) != 0)
         return v; /* the crdt checked it: not reached */
     v.expired = p->has_expire_at && p->expire_at_wall_ms <= sim_true_wall(w->s);
+    /* Each node reads expireAt on its own wall clock, which the scenario
+     * may set off true time by its skew plus a jump: a node that far ahead
+     * ends the project that much early (docs/scheduling.md). */
+    int64_t reach = w->sc.skew_ms_max + w->sc.jump_ms_max;
+    int64_t d = p->has_expire_at ? p->expire_at_wall_ms - sim_true_wall(w->s) : 0;
+    v.expiry_near = p->has_expire_at && reach > 0 && (d < 0 ? -d : d) <= reach;
     v.gone = v.expired;
     const cara_core_nodes *ns = cara_core_nodes_get(sim_core(w->s, ref));
     v.fits = ns != NULL && cara_sched_place(p, ns->items, ns->count).index >= 0;
@@ -304,6 +311,11 @@ static void liveness_one(world *w, const size_t *group, size_t count, const char
      * delete, until failover exists (docs/core.md: a placed project
      * waits for its node; DESIGN.md §6's forced Terminated after a
      * timeout is not built either). Counted, not judged. */
+    if (v->expiry_near) {
+        w->end_expiry_near++;
+        world_log(w, "%s (%s) expires within the clocks' reach of now: not judged", name, what);
+        return;
+    }
     if (owner >= 0 && w->role[owner] == ROLE_LEFT) {
         w->end_stranded++;
         world_log(w, "%s (%s) waits for %s, which left the cluster", name, what, ref.node);

@@ -187,6 +187,7 @@ static json_t *projects_json(world *w)
     I(end, "stranded_on_left_nodes", w->end_stranded);
     I(end, "orphan_copies", w->end_orphans);
     I(end, "unfit_running_where_placed", w->end_unfit_running);
+    I(end, "expiring_within_clock_reach", w->end_expiry_near);
     I(end, "shown_scheduled_while_running", w->end_shown_scheduled);
     I(end, "shown_scheduled_while_gone", w->end_gone_shown_scheduled);
     json_object_set_new(o, "at_end", end);

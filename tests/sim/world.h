@@ -261,7 +261,7 @@ struct world {
     series recovery_ms;       /* from a project's last copy stopping to one running again */
     /* What the end of the liveness phase found (checks_projects). */
     uint64_t end_running, end_pending, end_terminated, end_stranded, end_orphans,
-        end_shown_scheduled, end_unfit_running, end_gone_shown_scheduled;
+        end_shown_scheduled, end_unfit_running, end_gone_shown_scheduled, end_expiry_near;
     uint64_t rdv_projects, rdv_nodes, rdv_changed_max, rdv_bound;
     /* Checkers and measures. */
     violation violations[VIOLATIONS_KEPT_MAX];
