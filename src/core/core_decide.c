@@ -502,7 +502,11 @@ static bool refit(cara_core *c, const proj_view *v, cara_core_nodes *ns,
 static void schedule(cara_core *c, core_project *p, const proj_view *v, cara_core_nodes *ns)
 {
     const cara_sched_node *oi = v->owner != NULL ? node_item(ns, v->owner) : NULL;
-    if (oi != NULL && !oi->ready) {
+    /* An owner this node holds no record of (revoked, or not known here
+     * yet) is treated as a NotReady one: a revoked node's copy runs until
+     * it fences, which the grace outlasts (it hears nobody once its
+     * traffic is dropped), so the project moves only after the grace. */
+    if ((oi != NULL && !oi->ready) || (v->owner != NULL && oi == NULL)) {
         not_ready(c, p, v, ns);
         return;
     }
