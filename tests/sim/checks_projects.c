@@ -297,6 +297,16 @@ static bool shown_ok(world *w, const size_t *group, size_t count, const char *na
     return true;
 }
 
+/* A project whose expireAt is within the clocks' reach of now, found
+ * in the other state than true time says: a node whose clock is off by
+ * that much decided on its own clock. Counted, not judged. */
+static void expiry_near(world *w, const char *name, const char *what)
+{
+    w->end_expiry_near++;
+    world_log(w, "%s (%s by true time) expires within the clocks' reach of now and is found "
+              "the other way: not judged", name, what);
+}
+
 /* The liveness verdict on one project, as the group's first node holds it. */
 static void liveness_one(world *w, const size_t *group, size_t count, const char *name,
                          const verdict *v)
@@ -311,11 +321,6 @@ static void liveness_one(world *w, const size_t *group, size_t count, const char
      * delete, until failover exists (docs/core.md: a placed project
      * waits for its node; DESIGN.md §6's forced Terminated after a
      * timeout is not built either). Counted, not judged. */
-    if (v->expiry_near) {
-        w->end_expiry_near++;
-        world_log(w, "%s (%s) expires within the clocks' reach of now: not judged", name, what);
-        return;
-    }
     if (owner >= 0 && w->role[owner] == ROLE_LEFT) {
         w->end_stranded++;
         world_log(w, "%s (%s) waits for %s, which left the cluster", name, what, ref.node);
@@ -330,6 +335,10 @@ static void liveness_one(world *w, const size_t *group, size_t count, const char
         return;
     }
     if (v->gone || !v->fits) {
+        if (owner_runs && v->expiry_near) {
+            expiry_near(w, name, what);
+            return;
+        }
         if (owner_runs) {
             cara_core_event ev[CARA_CORE_EVENTS_PER_PROJECT];
             cara_core *oc = sim_core(w->s, (size_t)owner);
@@ -346,6 +355,10 @@ static void liveness_one(world *w, const size_t *group, size_t count, const char
             shown_ok(w, group, count, name, what, v->gen,
                      v->gone ? CARA_PHASE_TERMINATED : CARA_PHASE_PENDING, ""))
             *(v->gone ? &w->end_terminated : &w->end_pending) += 1;
+        return;
+    }
+    if (!owner_runs && v->expiry_near) {
+        expiry_near(w, name, what);
         return;
     }
     if (!owner_runs || run_gen != v->gen) {
