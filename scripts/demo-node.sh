@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.." || exit 1
 . scripts/demo-lib.sh
 
 usage() { echo "usage: make demo-kill NODE=nI | make demo-start NODE=nI (I: 1 to 3)" >&2; exit 2; }
-[ $# = 2 ] || usage
+{ [ $# = 2 ] && [ -n "$2" ]; } || usage
 if ! demo_load || ! demo_intact; then demo_die "no demo is running (make demo)"; fi
 i=$(demo_index "$2") || { echo "demo: no host '$2' in the demo" >&2; usage; }
 export CARAVANCTL_CONFIG=$demo_dir/config.yaml

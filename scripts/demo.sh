@@ -41,7 +41,7 @@ if demo_load && demo_intact; then
         demo_host_up "$i" && continue
         demo_say "n$i is down: starting it again"
         kill_host "$i"
-        start_host "$i" >/dev/null || exit 1
+        start_host "$i" || exit 1
     done
 else
     if [ -d "$demo_run" ]; then
