@@ -88,7 +88,7 @@ The hosts keep running (state in $cl_dir). Next:
   $ctl get nodes                 # three Ready nodes, as n1 sees them
   $ctl get projects              # preview expires at $expire
   $ctl --peer $(cl_ov "$watcher") watch projects   # in a second terminal: n$watcher's view
-  make demo-kill NODE=n$owner         # guestbook runs on n$owner: that host loses power; it moves in about 30 s
+  make demo-kill NODE=n$owner         # guestbook runs on n$owner: that host loses power; it moves within half a minute
   make demo-start NODE=n$owner        # n$owner comes back
   make demo-down                 # removes everything the demo made
 EOT
