@@ -58,7 +58,7 @@ BINS += $(BUILD)/cara-agent
 endif
 
 
-.PHONY: sim demo demo-down test-cluster cluster-down bench-compose bench-crdt bench-sim bench-vs-serf all deps test test-only asan fuzz fuzz-lib fuzz-build fuzz-build-if-possible clean tests-build
+.PHONY: sim demo demo-kill demo-start demo-down test-cluster cluster-down bench-compose bench-crdt bench-sim bench-vs-serf all deps test test-only asan fuzz fuzz-lib fuzz-build fuzz-build-if-possible clean tests-build
 all: $(BINS)
 
 # `make sim` builds the simulator alone (docs/sim.md).
@@ -123,12 +123,23 @@ deps:
 
 # ---- Demo -------------------------------------------------------------------
 
+# The demo: three hosts (network namespaces, a wireguard-go overlay, one
+# dockerd and one cara-agent each) that keep running, with the examples
+# applied; then `make demo-kill NODE=n2`, `make demo-start NODE=n2` and
+# `make demo-down` (README.md, "Try it"). Needs root.
 demo: deps
+	@scripts/deps.sh docker.io busybox-static
 	@$(MAKE) --no-print-directory all
-	@scripts/demo.sh
+	@BUILD=$(BUILD) scripts/demo.sh
+
+demo-kill:
+	@BUILD=$(BUILD) scripts/demo-node.sh kill "$(NODE)"
+
+demo-start:
+	@BUILD=$(BUILD) scripts/demo-node.sh start "$(NODE)"
 
 demo-down:
-	@scripts/demo-down.sh
+	@BUILD=$(BUILD) scripts/demo-down.sh
 
 # ---- Tests ------------------------------------------------------------------
 

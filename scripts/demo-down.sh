@@ -1,31 +1,19 @@
 #!/usr/bin/env bash
-# `make demo-down`: deletes the demo's projects, stops its agents, removes
-# build/demo and any Docker object the demo node left behind.
+# `make demo-down`: removes everything `make demo` made, from the run's
+# state file (scripts/cluster-down.sh): the hosts' processes and their
+# containers, the mounts of their engines, the network namespaces, the
+# links, the root namespace's iptables rule, the WireGuard sockets, the
+# run's directory under /var/tmp/cara-demo, and build/demo. Also after a
+# `make demo` that was killed halfway; quiet when there is nothing.
 set -uo pipefail
-cd "$(dirname "$0")/.."
-demo=$PWD/build/demo
-export CARAVANCTL_CONFIG=$demo/config.yaml
-alive() { [ -f "$demo/agent$1.pid" ] && kill -0 "$(cat "$demo/agent$1.pid")" 2>/dev/null; }
-if alive 1; then
-    for p in guestbook preview; do
-        build/caravanctl delete project "$p" --wait --timeout 60s 2>/dev/null || true
-    done
+cd "$(dirname "$0")/.." || exit 1
+# shellcheck source=scripts/demo-lib.sh
+. scripts/demo-lib.sh
+rc=0
+if [ -d "$CLUSTER_BASE" ]; then
+    scripts/cluster-down.sh --all || rc=1
+    rmdir "$CLUSTER_BASE" 2>/dev/null
 fi
-for i in 1 2 3; do
-    alive "$i" || continue
-    kill -TERM "$(cat "$demo/agent$i.pid")" 2>/dev/null
-    for _ in $(seq 1 50); do alive "$i" || break; sleep 0.1; done
-done
-# Whatever is still labelled as the demo node's (an agent that died first).
-if command -v docker >/dev/null && docker version >/dev/null 2>&1; then
-    for n in demo demo1 demo2 demo3; do
-        ids=$(docker ps -aq --filter label=io.caravanserai.node=$n)
-        [ -n "$ids" ] && docker rm -f $ids >/dev/null
-        nets=$(docker network ls -q --filter label=io.caravanserai.node=$n)
-        [ -n "$nets" ] && docker network rm $nets >/dev/null
-        vols=$(docker volume ls -q --filter label=io.caravanserai.node=$n)
-        [ -n "$vols" ] && docker volume rm $vols >/dev/null
-    done
-fi
-rm -rf "$demo"
-echo "demo: removed"
+rm -rf "$demo_dir"
+if [ $rc = 0 ]; then demo_say "removed"; else demo_say "some things could not be removed (see above)"; fi
+exit $rc

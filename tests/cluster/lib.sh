@@ -167,12 +167,16 @@ cl_make_host() { # I: namespace, underlay, keys, WireGuard, dockerd, image
 }
 
 # cluster_up N: makes hosts 1..N; n1 is admitted by the operator, the
-# others join with a token. Returns non-zero (saying why) on any failure;
-# the caller's trap runs cluster_down.
+# others join with a token. The run id is random unless CLUSTER_RID is
+# set. Returns non-zero (saying why) on any failure; the caller's trap
+# runs cluster_down.
 cluster_up() {
     local n=$1 i k
+    # CLUSTER_RID fixes the run id (make demo: "demo"); it names links, so
+    # it is short: letters and digits, at most 8.
+    cl_rid=${CLUSTER_RID:-cc$(od -An -N2 -tx2 /dev/urandom | tr -d ' ')}
+    [[ $cl_rid =~ ^[a-z][a-z0-9]{0,7}$ ]] || { echo "bad run id '$cl_rid'" >&2; return 1; }
     mkdir -p "$CLUSTER_BASE"
-    cl_rid="cc$(od -An -N2 -tx2 /dev/urandom | tr -d ' ')"
     cl_dir="$CLUSTER_BASE/$cl_rid"
     mkdir -p "$cl_dir"
     k=$(cl_pick_net) || { echo "no free 10.77.K.0/24 and 100.64.K.0/24" >&2; return 1; }
