@@ -114,6 +114,7 @@ int64_t core_grace_ms(const cara_core *c)
 static void count_view(cara_core *c, uint64_t since, size_t *seen, size_t *known, size_t *fresh,
                        bool *isolated)
 {
+    uint64_t window = contact_window_ms(c, c->fence.known); /* the last count's */
     c->fence.newest_contact_mono_ms = 0;
     *seen = 1;
     *known = 1;
@@ -125,7 +126,6 @@ static void count_view(cara_core *c, uint64_t since, size_t *seen, size_t *known
         return;
     }
     uint64_t newest = 0;
-    uint64_t window = contact_window_ms(c, c->fence.known); /* the last count's */
     for (size_t i = 0; i < ns->count; i++) {
         const cara_sched_node *n = &ns->items[i];
         if (!n->admitted || strcmp(n->name, c->name) == 0)
