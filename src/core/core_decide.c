@@ -834,7 +834,6 @@ static void end_for_absent_owner(cara_core *c, core_project *p, const proj_view 
     }
 }
 
-/* Reads the placement of a project into `v`. */
 static int stop_at_first(void *ctx, const cara_crdt_record *r)
 {
     (void)ctx;
@@ -849,6 +848,7 @@ static bool any_placement(cara_core *c, const char *project)
                                     strlen(project), stop_at_first, NULL) == 1;
 }
 
+/* Reads the placement of a project into `v`. */
 static void view_placement(cara_core *c, proj_view *v)
 {
     cara_crdt_record rec;
