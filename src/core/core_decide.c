@@ -506,7 +506,7 @@ static void schedule(cara_core *c, core_project *p, const proj_view *v, cara_cor
      * yet) is treated as a NotReady one: a revoked node's copy runs until
      * it fences, which the grace outlasts (it hears nobody once its
      * traffic is dropped), so the project moves only after the grace. */
-    if ((oi != NULL && !oi->ready) || (v->owner != NULL && oi == NULL)) {
+    if ((oi != NULL && (!oi->ready || !oi->admitted)) || (v->owner != NULL && oi == NULL)) {
         not_ready(c, p, v, ns);
         return;
     }
@@ -918,6 +918,22 @@ void core_evaluate(cara_core *c, const char *name)
     if (ns == NULL)
         goto out;
     view_placement(c, &v);
+    if (v.owner == NULL && v.place == NULL && p->last_owner[0] != '\0') {
+        /* No placement, where one was read before, and the node it named
+         * is no longer admitted: the revocation dropped every record that
+         * node signed, its placement (when it was the scheduler too) and
+         * its STATUS, so nothing here says the project runs there. It may
+         * still run there until that node fences, so it is still taken as
+         * the owner, gone NotReady: the grace, never a fresh placement at
+         * once. */
+        const cara_sched_node *was = node_item(ns, p->last_owner);
+        if (was == NULL || !was->admitted)
+            v.owner = p->last_owner;
+    }
+    if (v.owner != NULL && v.owner != p->last_owner)
+        snprintf(p->last_owner, sizeof p->last_owner, "%s", v.owner);
+    else if (v.place != NULL)
+        p->last_owner[0] = '\0'; /* Pending or Terminated: no copy to wait for */
     int sched = cara_sched_scheduler_of(name, ns->items, ns->count);
     /* Only a node that sees a majority decides for the cluster: a
      * scheduler cut off with a minority writes nothing. */

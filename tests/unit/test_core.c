@@ -1136,3 +1136,62 @@ TEST(core_a_project_moves_off_a_not_ready_node_after_the_grace)
     CHECK(events_with(&cl, o, name, "Moved") == 1);
     cluster_close(&cl);
 }
+
+TEST(core_a_revoked_schedulers_project_waits_the_grace_before_it_moves)
+{
+    cluster cl;
+    cluster_open(&cl);
+    /* A project whose scheduler is also its owner: revoking that node
+     * drops every record it signed, the placement and the STATUS both, so
+     * the others hold nothing that says the project runs there. */
+    char name[16] = "";
+    int o = -1;
+    for (int k = 0; k < 64 && o < 0; k++) {
+        snprintf(name, sizeof name, "shop%d", k);
+        int r = place(&cl, name, 0);
+        const cara_core_nodes *ns = cara_core_nodes_get(cl.n[r].core);
+        int sc = cara_sched_scheduler_of(name, ns->items, ns->count);
+        if (strcmp(ns->items[sc].name, cl.n[r].name) == 0)
+            o = r;
+    }
+    CHECK(o >= 0);
+    /* The revocation reaches the other three; the revoked node's traffic
+     * is dropped, so it does not hear of it and keeps its copy until its
+     * fence (not modelled here: no membership). */
+    cara_buf rec;
+    tadmission(&rec, cl.n[o].name, 2, ((uint64_t)cl.now << 16) + 7, &cl.op, &cl.n[o].key, false);
+    for (int i = 0; i < CN; i++)
+        if (i != o)
+            apply_at(&cl, i, rec.data, rec.len);
+    cara_buf_free(&rec);
+    int64_t t0 = cl.now;
+    int s = -1;
+    settle(&cl);
+    for (int i = 0; i < CN; i++)
+        if (i != o) {
+            const cara_core_nodes *ns = cara_core_nodes_get(cl.n[i].core);
+            CHECK_INT(ns->count, ==, CN - 1);
+            int sc = cara_sched_scheduler_of(name, ns->items, ns->count);
+            for (int j = 0; j < CN; j++)
+                if (strcmp(ns->items[sc].name, cl.n[j].name) == 0)
+                    s = j;
+        }
+    CHECK(s >= 0 && s != o);
+    CHECK_INT(runner(&cl, name), ==, o); /* nobody else started it */
+    cara_project_status *st = NULL;
+    CHECK_OK(cara_core_project_status(cl.n[s].core, name, 1, &st, NULL));
+    CHECK_STR(st->node_ref, cl.n[o].name); /* the revoked owner, with NotReadyAt */
+    cara_project_status_free(cara_test_env(), st);
+    int64_t due = cara_core_next_deadline_wall_ms(cl.n[s].core);
+    CHECK(due > t0);
+    cl.now = due - 1;
+    settle(&cl);
+    CHECK_INT(runner(&cl, name), ==, o);
+    /* The revoked node's fence stopped its copy by then. */
+    run_of(&cl.n[o], name)->running = false;
+    cl.now = due;
+    settle(&cl);
+    int r = runner(&cl, name);
+    CHECK(r >= 0 && r != o);
+    cluster_close(&cl);
+}
