@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ctl/api.h"
+#include "ctl/follow.h"
 #include "ctl/print.h"
 #include "spec/spec.h"
 #include "ctl/project_view.h"
@@ -13,7 +14,8 @@
 static void help(void)
 {
     printf("Usage: caravanctl get projects [NAME] [-o table|json|yaml] [--phase PHASE]\n"
-           "       caravanctl get nodes [NAME] [-o table|json|yaml]\n\n"
+           "       caravanctl get nodes [NAME] [-o table|json|yaml]\n"
+           "       caravanctl get projects|nodes [NAME] -w [-o json] [--timeout D]\n\n"
            "Lists projects (NAME, PHASE, NODE, SERVICES, AGE) or nodes (NAME, STATUS,\n"
            "MEMBER, ADDRESS, VERSION, CPU, MEMORY, PRESSURE, AGE, CONTACT) as the peer\n"
            "sees them: MEMBER is the gossip state and incarnation, CONTACT how long ago\n"
@@ -25,6 +27,11 @@ static void help(void)
            "  -o, --output FORMAT   table (default), json (the API's JSON) or yaml\n"
            "      --phase PHASE     only projects in this phase (Pending, Scheduled,\n"
            "                        Running, Failed, Terminating, Terminated)\n"
+           "  -w, --watch           after the current rows, a row each time one changes\n"
+           "                        (phase, node, services or reason; NAME, STATUS and\n"
+           "                        MEMBER for nodes), until interrupted; -o json prints\n"
+           "                        the API's event lines\n"
+           "      --timeout D       with --watch: stop after D (exit 0)\n"
            "  -h, --help            show this help\n\n"
            "Exit codes: 0 printed, 1 failure (unknown name, unreachable peer), 2 usage error.\n");
 }
@@ -79,7 +86,7 @@ static const char *node_cond(const json_t *n, const char *type)
  * projects away: ",SchedulingDisabled" (cordoned or draining, by the
  * node's own record or the operator's control), ",Draining" while the
  * operator drains it, and the engine's state when it does not answer. */
-static void node_status(const json_t *n, char *out, size_t cap)
+void ctl_node_status(const json_t *n, char *out, size_t cap)
 {
     json_t *ready = json_object_get(n, "ready");
     const char *state = ctl_jstr(n, "state", NULL);
@@ -139,7 +146,7 @@ static void node_row(ctl_table *t, const json_t *n, int64_t now)
     }
     ctl_age(oldest, now, age, sizeof age);
     char status[96], pressure[64], mem[32];
-    node_status(n, status, sizeof status);
+    ctl_node_status(n, status, sizeof status);
     node_pressure(n, pressure, sizeof pressure);
     memory_text(ctl_jstr(n, "capacity", "memory", NULL), mem, sizeof mem);
     /* Membership, when the peer gossips: state/incarnation, last contact. */
@@ -266,17 +273,26 @@ static int get_main(ctl_ctx *ctx, int argc, char **argv, const char *cmd, const 
     static const struct option opts[] = {
         {"output", required_argument, NULL, 'o'},
         {"phase", required_argument, NULL, 'P'},
+        {"watch", no_argument, NULL, 'w'},
+        {"timeout", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     get_args a = {0};
+    bool watch = false;
+    int64_t timeout_ms = 0;
     int opt;
-    while ((opt = getopt_long(argc, argv, ":o:h", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":o:wh", opts, NULL)) != -1) {
         if (opt == 'o' && ctl_output_parse(optarg, &a.fmt) != 0)
             return ctl_usage_error(cmd, "unknown output format '%s' (table, json or yaml)", optarg);
         if (opt == 'P')
             a.phase = optarg;
-        else if (opt == 'h') {
+        else if (opt == 'w')
+            watch = true;
+        else if (opt == 'T') {
+            if (ctl_parse_duration(optarg, &timeout_ms) != 0)
+                return ctl_usage_error(cmd, "invalid --timeout '%s' (e.g. 90s, 5m)", optarg);
+        } else if (opt == 'h') {
             help();
             return CTL_EXIT_OK;
         } else if (opt != 'o')
@@ -299,6 +315,20 @@ static int get_main(ctl_ctx *ctx, int argc, char **argv, const char *cmd, const 
     if (a.phase != NULL && cara_phase_parse(a.phase, &ignored) != 0)
         return ctl_usage_error(cmd, "unknown phase '%s' (Pending, Scheduled, Running, Failed, "
                                     "Terminating, Terminated)", a.phase);
+    if (timeout_ms != 0 && !watch)
+        return ctl_usage_error(cmd, "--timeout goes with --watch");
+    if (watch) {
+        if (a.phase != NULL)
+            return ctl_usage_error(cmd, "--phase does not go with --watch");
+        if (a.fmt == CTL_OUT_YAML)
+            return ctl_usage_error(cmd, "--watch prints table rows or JSON event lines, not yaml");
+        if (a.name != NULL && !ctl_name_valid(a.name))
+            return ctl_fail("%s \"%s\" not found (not a valid name)", a.nodes ? "node" : "project",
+                            a.name);
+        ctl_watch w = {.kind = a.nodes ? "Node" : "Project", .name = a.name,
+                       .raw = a.fmt == CTL_OUT_JSON, .rows = true};
+        return ctl_watch_run(ctx, &w, timeout_ms);
+    }
     return run_get(ctx, &a);
 }
 

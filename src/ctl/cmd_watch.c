@@ -6,15 +6,18 @@
 #include "ctl/api.h"
 #include "ctl/follow.h"
 #include "ctl/print.h"
+#include "ctl/project_view.h"
 
 static void help(void)
 {
     printf("Usage: caravanctl watch [projects|nodes] [-o json] [--timeout D]\n\n"
            "Prints every change the peer sees, one line each, starting with an ADDED\n"
-           "line for every current object:\n"
-           "  MODIFIED project/web Running node1\n"
-           "  ADDED node/node1 Ready\n"
-           "With no kind, both. Runs until interrupted or the peer closes the stream.\n\n"
+           "line for every current object: a project's phase, node, services ready\n"
+           "and the reason of its phase; a node's status and membership state:\n"
+           "  MODIFIED project/web Running node1 2/2 Started\n"
+           "  ADDED    node/node1 Ready alive\n"
+           "A change that leaves the line as it was is not printed. With no kind,\n"
+           "both. Runs until interrupted or the peer closes the stream.\n\n"
            "Options:\n"
            "  -o, --output json   print the API's event lines unchanged\n"
            "      --timeout D     stop after D (exit 0)\n"
@@ -23,14 +26,37 @@ static void help(void)
            "peer, 2 usage error.\n");
 }
 
-typedef struct watch_ctx {
-    const char *kind; /* "Project", "Node" or NULL for both */
-    bool raw;
-} watch_ctx;
+/* One object's line as last printed: a MODIFIED event that would print
+ * the same line again (a record of the project changed, but not its
+ * phase, node, services or reason) is left out, as `kubectl get -w` shows
+ * rows, not writes. At most this many objects are remembered; beyond, the
+ * oldest is forgotten (and may print once more). */
+#define WATCH_SEEN_MAX 4096
+
+/* The fields after the object's name, padded as table columns (`get -w`)
+ * or single-spaced (`watch`). */
+static void project_line(const json_t *o, bool rows, char *out, size_t cap)
+{
+    char services[32];
+    ctl_project_services(o, services, sizeof services);
+    const char *phase = ctl_jstr(o, "status", "phase", NULL);
+    const char *node = ctl_jstr(o, "status", "nodeRef", NULL);
+    const char *reason = ctl_jstr(ctl_condition(o, "Phase"), "reason", NULL);
+    snprintf(out, cap, rows ? "%-11s %-16s %-8s %s" : "%s %s %s %s", phase ? phase : "-",
+             node ? node : "-", services, reason ? reason : "-");
+}
+
+static void node_line(const json_t *o, bool rows, char *out, size_t cap)
+{
+    char status[128];
+    ctl_node_status(o, status, sizeof status);
+    const char *member = ctl_jstr(o, "membership", "state", NULL);
+    snprintf(out, cap, rows ? "%-24s %s" : "%s %s", status, member ? member : "-");
+}
 
 static int on_line(void *arg, char *line, size_t len)
 {
-    watch_ctx *w = arg;
+    ctl_watch *w = arg;
     json_t *ev = ctl_json_load_clean(line, len, NULL);
     const char *kind = ctl_jstr(ev, "kind", NULL);
     if (ev == NULL || kind == NULL || (w->kind != NULL && strcmp(kind, w->kind) != 0)) {
@@ -38,22 +64,81 @@ static int on_line(void *arg, char *line, size_t len)
         return 0;
     }
     const char *type = ctl_jstr(ev, "type", NULL);
+    if (type == NULL)
+        type = "?";
     json_t *o = json_object_get(ev, "object");
+    bool project = strcmp(kind, "Project") == 0;
+    const char *name = project ? ctl_jstr(o, "metadata", "name", NULL) : ctl_jstr(o, "name", NULL);
+    if (name == NULL || (w->name != NULL && strcmp(name, w->name) != 0)) {
+        json_decref(ev);
+        return 0;
+    }
     if (w->raw) {
         printf("%.*s\n", (int)len, line);
-    } else if (strcmp(kind, "Project") == 0) {
-        const char *phase = ctl_jstr(o, "status", "phase", NULL);
-        const char *node = ctl_jstr(o, "status", "nodeRef", NULL);
-        printf("%-8s project/%s %s %s\n", type ? type : "?", ctl_jstr(o, "metadata", "name", NULL),
-               phase ? phase : "-", node ? node : "-");
-    } else {
-        const char *state = ctl_jstr(o, "state", NULL);
-        printf("%-8s node/%s %s\n", type ? type : "?", ctl_jstr(o, "name", NULL),
-               state ? state : "-");
+        fflush(stdout);
+        json_decref(ev);
+        return 0;
     }
-    fflush(stdout);
+    char text[256], key[CARA_NAME_BYTES_MAX + 16];
+    if (strcmp(type, "DELETED") == 0)
+        snprintf(text, sizeof text, "-");
+    else if (project)
+        project_line(o, w->rows, text, sizeof text);
+    else
+        node_line(o, w->rows, text, sizeof text);
+    snprintf(key, sizeof key, "%s/%s", project ? "project" : "node", name);
+    const char *was = ctl_jstr(w->seen, key, NULL);
+    bool same = was != NULL && strcmp(was, text) == 0 && strcmp(type, "MODIFIED") == 0;
+    if (!same) {
+        if (json_object_size(w->seen) >= WATCH_SEEN_MAX)
+            json_object_clear(w->seen);
+        json_object_set_new(w->seen, key, json_string(text));
+        if (w->rows) {
+            if (!w->header_done)
+                printf("%-24s %s\n", "NAME", project ? "PHASE       NODE             SERVICES REASON"
+                                                     : "STATUS                   MEMBER");
+            w->header_done = true;
+            printf("%-24s %s\n", name, strcmp(type, "DELETED") == 0 ? "(deleted)" : text);
+        } else {
+            printf("%-8s %s %s\n", type, key, text);
+        }
+        fflush(stdout);
+    }
     json_decref(ev);
     return 0;
+}
+
+int ctl_watch_run(ctl_ctx *ctx, ctl_watch *w, int64_t timeout_ms)
+{
+    char target[64 + CARA_NAME_BYTES_MAX];
+    if (w->name != NULL && w->kind != NULL && strcmp(w->kind, "Project") == 0)
+        snprintf(target, sizeof target, "/v1/watch?project=%s", w->name);
+    else if (w->kind != NULL)
+        snprintf(target, sizeof target, "/v1/watch?kind=%s", w->kind);
+    else
+        snprintf(target, sizeof target, "/v1/watch");
+    w->seen = json_object();
+    ctl_client c;
+    int rc = w->seen != NULL ? ctl_client_open(&c, ctx, CTL_KEY_OPTIONAL) : ctl_fail("out of memory");
+    if (rc == 0) {
+        ctl_lines lines;
+        ctl_lines_init(&lines, &ctx->env, on_line, w);
+        int s = ctl_http_stream(&c, target, timeout_ms, ctl_lines_feed, &lines, NULL);
+        if (lines.too_long)
+            rc = ctl_fail("a watch event is longer than %d bytes", CTL_WATCH_LINE_BYTES_MAX);
+        else if (s == CTL_STREAM_TIMEOUT)
+            rc = CTL_EXIT_OK;
+        else if (s == CTL_STREAM_ENDED)
+            rc = ctl_fail("%s closed the watch stream", c.cfg.peer);
+        else
+            rc = CTL_EXIT_FAIL;
+        ctl_lines_free(&lines);
+    }
+    if (w->seen != NULL)
+        ctl_client_close(&c);
+    json_decref(w->seen);
+    w->seen = NULL;
+    return rc;
 }
 
 int ctl_cmd_watch(ctl_ctx *ctx, int argc, char **argv)
@@ -64,7 +149,7 @@ int ctl_cmd_watch(ctl_ctx *ctx, int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    watch_ctx w = {0};
+    ctl_watch w = {0};
     int64_t timeout_ms = 0;
     ctl_output fmt = CTL_OUT_TABLE;
     int opt;
@@ -92,22 +177,5 @@ int ctl_cmd_watch(ctl_ctx *ctx, int argc, char **argv)
     }
     if (optind < argc)
         return ctl_usage_error("watch", "unexpected argument '%s'", argv[optind]);
-    ctl_client c;
-    int rc = ctl_client_open(&c, ctx, CTL_KEY_OPTIONAL);
-    if (rc == 0) {
-        ctl_lines lines;
-        ctl_lines_init(&lines, &ctx->env, on_line, &w);
-        int s = ctl_http_stream(&c, "/v1/watch", timeout_ms, ctl_lines_feed, &lines, NULL);
-        if (lines.too_long)
-            rc = ctl_fail("a watch event is longer than %d bytes", CTL_WATCH_LINE_BYTES_MAX);
-        else if (s == CTL_STREAM_TIMEOUT)
-            rc = CTL_EXIT_OK;
-        else if (s == CTL_STREAM_ENDED)
-            rc = ctl_fail("%s closed the watch stream", c.cfg.peer);
-        else
-            rc = CTL_EXIT_FAIL;
-        ctl_lines_free(&lines);
-    }
-    ctl_client_close(&c);
-    return rc;
+    return ctl_watch_run(ctx, &w, timeout_ms);
 }

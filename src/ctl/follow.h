@@ -6,6 +6,8 @@
 #ifndef CARA_CTL_FOLLOW_H
 #define CARA_CTL_FOLLOW_H
 
+#include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "ctl/http_client.h"
@@ -36,5 +38,20 @@ void ctl_lines_init(ctl_lines *l, cara_env *env, int (*fn)(void *, char *, size_
 /* A ctl_stream_fn: pass the ctl_lines as ctx. */
 int ctl_lines_feed(void *lines, const char *data, size_t len);
 void ctl_lines_free(ctl_lines *l);
+
+/* `watch` and `get -w`: prints each change of the objects chosen, one
+ * line each (`rows`: a table row under a header, as `get -w`; else an
+ * event line, as `watch`), or the API's event lines unchanged (`raw`).
+ * A change that would print the same line again is left out. Runs until
+ * `timeout_ms` (0: none; exit 0) or the peer closes the stream (exit 1). */
+typedef struct ctl_watch {
+    const char *kind; /* "Project", "Node" or NULL for both */
+    const char *name; /* only this object, or NULL */
+    bool raw, rows;
+    bool header_done;
+    json_t *seen;     /* "kind/name" -> the line last printed */
+} ctl_watch;
+
+int ctl_watch_run(ctl_ctx *ctx, ctl_watch *w, int64_t timeout_ms);
 
 #endif

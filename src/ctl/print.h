@@ -38,4 +38,9 @@ int ctl_table_row(ctl_table *t, const char *const *cells);
 void ctl_table_print(const ctl_table *t, FILE *f);
 void ctl_table_free(ctl_table *t);
 
+/* A node's STATUS column (cmd_get.c): Ready or NotReady as the answering
+ * peer sees it, then what keeps projects away (",SchedulingDisabled",
+ * ",Draining", the engine) and the peer's own fence. */
+void ctl_node_status(const json_t *n, char *out, size_t cap);
+
 #endif

@@ -190,7 +190,15 @@ run logs-unknown-service 1 "$ctl" logs "$web/nosuch" && has logs-unknown-service
 run logs-bad-arg 2 "$ctl" logs "$web"
 
 run watch-snapshot 0 "$ctl" watch projects --timeout 2s
-has watch-line "$tmp/out" "^ADDED +project/$web Running $node\$"
+has watch-line "$tmp/out" "^ADDED +project/$web Running $node 2/2 [A-Za-z]+\$"
+run get-watch 0 "$ctl" get projects "$web" -w --timeout 2s
+has get-watch-header "$tmp/out" '^NAME +PHASE +NODE +SERVICES +REASON$'
+has get-watch-row "$tmp/out" "^$web +Running +$node +2/2 +[A-Za-z]+\$"
+if [ "$(grep -c "^$web " "$tmp/out")" = 1 ]; then pass get-watch-one-row; else fail get-watch-one-row "$(cat "$tmp/out")"; fi
+run get-watch-nodes 0 "$ctl" get nodes -w --timeout 2s
+has get-watch-node-row "$tmp/out" "^$node +Ready"
+run get-watch-yaml 2 "$ctl" get projects -w -o yaml
+run get-timeout-alone 2 "$ctl" get projects --timeout 2s
 run watch-json 0 "$ctl" watch -o json --timeout 2s && has watch-json-line "$tmp/out" '^\{"type":"ADDED"'
 
 # ---- A project whose image does not exist -------------------------------------------

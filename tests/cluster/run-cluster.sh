@@ -223,10 +223,14 @@ start_poller # it reads cl_hosts when it starts
 Q="$cl_rid-q"
 web_manifest "$Q" >"$tmp/q.yaml"
 run apply-second 0 ctl 2 apply -f "$tmp/q.yaml"
-q_runs() { [ -n "$(running_at 1 "$Q")" ]; }
-poll 120 runs_somewhere; poll 120 q_runs
-owner=$(cl_index "$(running_at 1 "$P")")
-other=$(cl_index "$(running_at 1 "$Q")")
+# Both settled: Running as n1 sees it, one copy each in the engines (the
+# owner is read off the engines: the host back from b may still be taking
+# its project back when n1's view is read).
+settled() { local q; for q in "$P" "$Q"; do [ -n "$(running_at 1 "$q")" ] && one_copy "$q" || return 1; done; }
+if poll 120 settled; then pass c-both-running; else
+    fail c-both-running "$P: $(engines_with "$P" | tr '\n' ' ') $Q: $(engines_with "$Q" | tr '\n' ' ')"; exit 1; fi
+owner=$(engines_with "$P" | head -1)
+other=$(engines_with "$Q" | head -1)
 [ -n "$other" ] && [ "$other" != "$owner" ] || other=$(( owner % 5 + 1 ))
 minority="$owner $other"
 majority=""
@@ -331,11 +335,18 @@ if cl_make_host 6 >"$tmp/out" 2>"$tmp/err"; then
         pass forged-token-host-ignored; else fail forged-token-host-ignored "alive $(alive_at 1): $(ctl 1 get nodes 2>&1)"; fi
     kill_host 6
 else fail forged-token-host-made; fi
-rv=5
+# The host revoked runs a project (its copy must be down before another
+# starts; when it was that project's scheduler too, the revocation takes
+# the placement with it), and is not n1, which the checks ask.
+rv=""
+for q in "$Q" "$P" "$R"; do o=$(where "$q"); [ -n "$o" ] && [ "$o" != 1 ] && { rv=$o; break; }; done
+[ -n "$rv" ] || rv=5
+others=(); for i in 1 2 3 4 5; do [ "$i" = "$rv" ] || others+=("$i"); done
+echo "# n$rv is revoked (it runs $(for q in "$P" "$Q" "$R"; do [ "$(where "$q")" = "$rv" ] && echo "$q"; done | tr '\n' ' '))"
 pk=$(curl -sf "$(api_of "$rv")/healthz" | jq -r .publicKey)
 run revoke 0 ctl 1 admit "$(cl_name "$rv")" --pubkey "$pk" --revoke
 gone_from() { ! ctl "$1" get nodes 2>/dev/null | grep -q "^$(cl_name "$rv") "; }
-revoked_everywhere() { local i; for i in 1 2 3 4; do gone_from "$i" || return 1; done; }
+revoked_everywhere() { local i; for i in "${others[@]}"; do gone_from "$i" || return 1; done; }
 if poll 60 revoked_everywhere; then pass revoked-host-dropped-from-nodes; else
     fail revoked-host-dropped-from-nodes "$(ctl 1 get nodes 2>&1)"; fi
 not_alive() { [ "$(alive_at 1)" = 4 ]; }
@@ -352,8 +363,8 @@ engine_all() { # I P: containers of P in engine I, in any state
     curl -sf --max-time 3 --unix-socket "$(cl_sock "$1")" -G "http://docker/containers/json" \
         --data-urlencode all=1 --data-urlencode "filters={\"label\":[\"io.caravanserai.project=$2\"]}" | jq length
 }
-four=(1 2 3 4)
-k=$(where "$Q"); [ -n "$k" ] || k=2
+four=("${others[@]}")
+k=$(where "$Q"); [ -n "$k" ] || k=${four[1]}
 surv=(); for i in "${four[@]}"; do [ "$i" = "$k" ] || surv+=("$i"); done
 a=${surv[0]}
 echo "# n$k (owner of $Q) goes down; the survivors are ${surv[*]}"
