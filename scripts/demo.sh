@@ -87,7 +87,7 @@ The hosts keep running (state in $cl_dir). Next:
   export CARAVANCTL_CONFIG=$CARAVANCTL_CONFIG
   $ctl get nodes                 # three Ready nodes, as n1 sees them
   $ctl get projects              # preview expires at $expire
-  $ctl --peer $(cl_ov "$watcher") watch projects   # in a second terminal: n$watcher's view
+  $ctl --peer $(cl_ov "$watcher") get projects -w   # in a second terminal: n$watcher's view as it changes
   make demo-kill NODE=n$owner         # guestbook runs on n$owner: that host loses power; it moves within half a minute
   make demo-start NODE=n$owner        # n$owner comes back
   make demo-down                 # removes everything the demo made

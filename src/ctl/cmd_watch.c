@@ -14,7 +14,7 @@ static void help(void)
            "Prints every change the peer sees, one line each, starting with an ADDED\n"
            "line for every current object: a project's phase, node, services ready\n"
            "and the reason of its phase; a node's status and membership state:\n"
-           "  MODIFIED project/web Running node1 2/2 Started\n"
+           "  MODIFIED project/web Running node1 2/2 Reconciled\n"
            "  ADDED    node/node1 Ready alive\n"
            "A change that leaves the line as it was is not printed. With no kind,\n"
            "both. Runs until interrupted or the peer closes the stream.\n\n"
