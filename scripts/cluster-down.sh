@@ -108,6 +108,7 @@ down_run() {
         return 1
     fi
     rm -rf "$dir"
+    rmdir "$(dirname "$dir")" 2>/dev/null # the base too, once no run is left in it
     echo "cluster-down: removed $(basename "$dir")"
 }
 
