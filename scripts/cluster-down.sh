@@ -37,7 +37,10 @@ container_cgroups() {
     for d in "$1"/containers/*/; do
         [ -d "$d" ] || continue
         id=$(basename "$d")
-        ls -d /sys/fs/cgroup/*/docker/"$id" /sys/fs/cgroup/docker/"$id" 2>/dev/null
+        # cgroupfs driver (v1, v2), then the systemd driver (v2, v1).
+        ls -d /sys/fs/cgroup/*/docker/"$id" /sys/fs/cgroup/docker/"$id" \
+            /sys/fs/cgroup/system.slice/docker-"$id".scope \
+            /sys/fs/cgroup/*/system.slice/docker-"$id".scope 2>/dev/null
     done
 }
 kill_containers() {

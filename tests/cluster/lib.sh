@@ -63,13 +63,23 @@ cluster_preflight() {
     local t
     cl_why=""
     [ "$(id -u)" = 0 ] || { cl_why="needs root (network namespaces, iptables, dockerd)"; return 1; }
-    for t in ip nsenter wireguard-go wg dockerd docker iptables jq curl busybox; do
-        command -v "$t" >/dev/null || { cl_why="$t is not installed (make deps)"; return 1; }
+    for t in ip nsenter wireguard-go wg dockerd containerd docker iptables jq curl busybox; do
+        command -v "$t" >/dev/null || { cl_why="$t is not installed (make test installs it)"; return 1; }
     done
     [ -e /dev/net/tun ] || { cl_why="/dev/net/tun is missing (wireguard-go needs a TUN device)"; return 1; }
+    # What a host needs, tried once in a throwaway namespace: a veth pair, a
+    # TUN device (wireguard-go) and an iptables chain.
     local probe="cara-probe-$$"
     if ! ip netns add "$probe" 2>/dev/null; then cl_why="cannot create a network namespace"; return 1; fi
+    if ! ip -n "$probe" link add cara-p0 type veth peer name cara-p1 2>/dev/null; then
+        cl_why="cannot create a veth pair"
+    elif ! ip -n "$probe" tuntap add dev cara-t0 mode tun 2>/dev/null; then
+        cl_why="cannot create a TUN device (wireguard-go needs one)"
+    elif ! ip netns exec "$probe" iptables -N CARA-PROBE 2>/dev/null; then
+        cl_why="iptables does not work in a network namespace"
+    fi
     ip netns del "$probe"
+    [ -z "$cl_why" ] || return 1
     for t in "$cl_ctl" "$cl_agent"; do
         [ -x "$t" ] || { cl_why="$t is not built"; return 1; }
     done
@@ -80,11 +90,19 @@ cluster_preflight() {
 
 # cl_pick_net: a K for which neither 10.77.K.0/24 nor 100.64.K.0/24 is
 # routed here nor held by another run's state file.
+cl_route_of() { ip -4 -o route get "$1" 2>&1 | sed -E 's/ (src|uid) .*//; s/^[^ ]+ //'; }
 cl_pick_net() {
-    local k routes
+    local k routes dflt
     routes=$(ip -4 route show table all; ip -4 addr show)
+    # Where the default route sends a packet ("via GW dev DEV", or nowhere):
+    # a K whose addresses go anywhere else is routed here, by a route of any
+    # prefix (a user's 10.0.0.0/8 VPN, a Tailscale 100.64.0.0/10).
+    dflt=$(ip -4 route show default | head -1 | sed -E 's/^default //; s/ (proto|metric|onlink|linkdown) .*//; s/ +$//')
+    [ -n "$dflt" ] || dflt=$(cl_route_of 10.77.0.1 | grep -i unreachable)
     for k in $(seq 0 250); do
         grep -qE "(^| )(10\.77|100\.64)\.$k\." <<<"$routes" && continue
+        [ "$(cl_route_of "10.77.$k.1")" = "$dflt" ] && [ "$(cl_route_of "100.64.$k.1")" = "$dflt" ] || continue
+        [ -z "$(ss -Hlun "sport = :$((cl_wg_port + 1 + k))" 2>/dev/null)" ] || continue
         grep -qsx "net $k" "$CLUSTER_BASE"/*/state && continue
         echo "$k"; return 0
     done
@@ -113,11 +131,41 @@ cl_peer_pair() { # I J: host I knows host J as a peer
         endpoint "$(cl_under "$2"):$cl_wg_port" allowed-ips "$(cl_ov "$2")/32" persistent-keepalive 10
 }
 
+# Each host's engine has a containerd of its own, in its namespace. A
+# dockerd started without --containerd uses the machine's containerd when
+# /run/containerd/containerd.sock exists (Debian's docker.io runs
+# containerd.service under systemd): the hosts would then share it, their
+# containers would outlive a killed host, and the user's own engine's
+# containerd would hold the test's containers. Otherwise the engine runs
+# with default options.
+cl_start_containerd() { # I
+    local i=$1 h
+    h=$(cl_hdir "$i")
+    mkdir -p "$h/ctd"
+    cat >"$h/ctd/config.toml" <<EOT
+version = 2
+root = "$h/docker/ctd"
+state = "$h/exec/ctd"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$h/ctd.sock"
+[debug]
+  address = ""
+EOT
+    rm -f "$h/ctd.sock"
+    host_exec "$i" containerd --config "$h/ctd/config.toml" >>"$h/containerd.log" 2>&1 &
+    echo $! >"$h/containerd.pid"
+    disown $!
+    poll 30 test -S "$h/ctd.sock" || { echo "containerd of n$i did not start (see $h/containerd.log)" >&2; return 1; }
+}
+
 cl_start_dockerd() { # I
     local i=$1 h
     h=$(cl_hdir "$i")
+    cl_start_containerd "$i" || return 1
+    rm -f "$h/docker.pid"
     host_exec "$i" dockerd --data-root "$h/docker" --exec-root "$h/exec" -H "unix://$h/docker.sock" \
-        --pidfile "$h/docker.pid" >>"$h/dockerd.log" 2>&1 &
+        --containerd "$h/ctd.sock" --pidfile "$h/docker.pid" >>"$h/dockerd.log" 2>&1 &
     echo $! >"$h/dockerd.launch.pid"
     disown $!
     poll 60 curl -sf --max-time 2 --unix-socket "$h/docker.sock" http://docker/_ping ||
@@ -131,7 +179,7 @@ cl_start_agent() { # I [ARGS...]
     host_exec "$i" "$cl_agent" --name "$(cl_name "$i")" --data-dir "$h/agent" \
         --api "$(cl_ov "$i"):$cl_api_port" --bind "$(cl_ov "$i"):$cl_gossip_port" \
         --docker-host "unix://$h/docker.sock" --operator-pubkey "$cl_op_pub" \
-        "$@" >>"$h/agent.log" 2>&1 &
+        --label "cara-host=n$i" "$@" >>"$h/agent.log" 2>&1 &
     echo "$!" >"$h/agent.pid"
     disown $!
     poll 30 curl -sf --max-time 2 "$(api_of "$i")/healthz" ||
@@ -210,6 +258,13 @@ cluster_up() {
     poll 10 test -S "/var/run/wireguard/$cl_rid-wg.sock" || { echo "wireguard-go did not start" >&2; return 1; }
     wg set "$cl_rid-wg" private-key "$cl_dir/op.wgkey" listen-port "$cl_root_wg_port" || return 1
     ip addr add "$cl_ov_net.254/24" dev "$cl_rid-wg" && ip link set "$cl_rid-wg" up || return 1
+    # Tailscale's netfilter rules drop 100.64.0.0/10 arriving on any other
+    # interface than tailscale0 (its ts-input chain): the hosts' answers on
+    # this run's interface are accepted first.
+    local in_rule="INPUT -i $cl_rid-wg -s $cl_ov_net.0/24 -m comment --comment cara-cluster-$cl_rid -j ACCEPT"
+    cl_record "iptables $in_rule"
+    # shellcheck disable=SC2086 # a rule is several words
+    iptables -I $in_rule || return 1
 
     # The operator's key and caravanctl's config live in the run directory.
     export CARAVANCTL_CONFIG="$cl_dir/ctl.yaml"
