@@ -249,6 +249,26 @@ static int run_get(ctl_ctx *ctx, const get_args *a)
     return rc;
 }
 
+/* 0 when the object `a` names exists; else prints why, as run_get does. */
+static int probe_exists(ctl_ctx *ctx, const get_args *a)
+{
+    char target[128 + CARA_CRDT_KEY_BYTES_MAX];
+    if (a->nodes)
+        snprintf(target, sizeof target, "/v1/nodes");
+    else
+        snprintf(target, sizeof target, "/v1/projects/%s", a->name);
+    ctl_client c;
+    json_t *j = NULL;
+    int rc = ctl_client_open(&c, ctx, CTL_KEY_OPTIONAL);
+    if (rc == 0)
+        rc = ctl_api_get(&c, target, false, &j);
+    if (rc == 0 && a->nodes)
+        rc = pick_node(&j, a->name);
+    json_decref(j);
+    ctl_client_close(&c);
+    return rc;
+}
+
 static int kind_of(const char *word, bool *nodes)
 {
     static const char *const projects[] = {"projects", "project", "proj", "p"};
@@ -325,6 +345,15 @@ static int get_main(ctl_ctx *ctx, int argc, char **argv, const char *cmd, const 
         if (a.name != NULL && !ctl_name_valid(a.name))
             return ctl_fail("%s \"%s\" not found (not a valid name)", a.nodes ? "node" : "project",
                             a.name);
+        if (a.name != NULL) {
+            /* As plain get: a name that does not exist is an error, not a
+             * silent wait. */
+            get_args probe = a;
+            probe.fmt = CTL_OUT_JSON;
+            int rc = probe_exists(ctx, &probe);
+            if (rc != 0)
+                return rc;
+        }
         ctl_watch w = {.kind = a.nodes ? "Node" : "Project", .name = a.name,
                        .raw = a.fmt == CTL_OUT_JSON, .rows = true};
         return ctl_watch_run(ctx, &w, timeout_ms);

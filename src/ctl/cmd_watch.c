@@ -29,8 +29,8 @@ static void help(void)
 /* One object's line as last printed: a MODIFIED event that would print
  * the same line again (a record of the project changed, but not its
  * phase, node, services or reason) is left out, as `kubectl get -w` shows
- * rows, not writes. At most this many objects are remembered; beyond, the
- * oldest is forgotten (and may print once more). */
+ * rows, not writes. At most this many objects are remembered; beyond, all
+ * are forgotten at once (and each may print its line once more). */
 #define WATCH_SEEN_MAX 4096
 
 /* The fields after the object's name, padded as table columns (`get -w`)

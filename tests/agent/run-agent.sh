@@ -198,6 +198,7 @@ if [ "$(grep -c "^$web " "$tmp/out")" = 1 ]; then pass get-watch-one-row; else f
 run get-watch-nodes 0 "$ctl" get nodes -w --timeout 2s
 has get-watch-node-row "$tmp/out" "^$node +Ready"
 run get-watch-yaml 2 "$ctl" get projects -w -o yaml
+run get-watch-unknown 1 "$ctl" get projects "$pfx-nosuch" -w --timeout 5s && has get-watch-unknown-says "$tmp/err" 'not found'
 run get-timeout-alone 2 "$ctl" get projects --timeout 2s
 run watch-json 0 "$ctl" watch -o json --timeout 2s && has watch-json-line "$tmp/out" '^\{"type":"ADDED"'
 
