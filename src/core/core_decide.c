@@ -615,8 +615,6 @@ static bool remove_copy(cara_core *c, core_project *p, bool force)
     p->report_generation = p->owned_generation;
     p->owned_generation = 0;
     p->owned_deleting = false;
-    p->mine_place_hlc = 0;
-    p->hold_since_mono_ms = 0;
     return true;
 }
 
@@ -719,48 +717,11 @@ static void disown(cara_core *c, const proj_view *v)
 
 /* The owner's part: hand the spec (or its deletion) to the runtime; and a
  * node that is no longer the owner removes the copy it ran. */
-/* A placement naming another node that is older than the one this node
- * runs its copy under is an earlier decision read again: a higher-ranked
- * scheduler back from an absence restores its own placement from before
- * it went away until it has looked again (schedule(): where a Ready node
- * reports running the project since, the returning scheduler keeps it
- * there). Releasing the copy at once would move the project back, a
- * restart. So the copy is held, for at most half the grace: the returning
- * node's hand-off waits for this copy for the whole grace before it starts
- * its own, so the hold always ends first and never makes two copies. A
- * newer placement, another generation, a delete, the fence: no hold. */
-static bool holds_copy(cara_core *c, core_project *p, const proj_view *v, bool gone)
-{
-    if (gone || p->owned_generation == 0 || p->owned_generation != v->gen || p->owned_deleting ||
-        v->place == NULL || v->owner == NULL || p->mine_place_hlc == 0 ||
-        v->place_hlc >= p->mine_place_hlc || !core_may_run(c)) {
-        return false;
-    }
-    if (p->hold_since_mono_ms == 0) {
-        p->hold_since_mono_ms = c->now_mono_ms ? c->now_mono_ms : 1;
-        core_event_add(c, p->name, "Normal", "HeldForScheduler", c->now_wall_ms,
-                       "an older placement names node %s: this node's copy runs on until the "
-                       "scheduler decides again", v->owner);
-    }
-    uint64_t hold_ms = (uint64_t)core_grace_ms(c) / 2;
-    uint64_t held = c->now_mono_ms - p->hold_since_mono_ms;
-    if (held >= hold_ms)
-        return false;
-    wake_at(p, c->now_wall_ms + (int64_t)(hold_ms - held));
-    return true;
-}
-
 static void own(cara_core *c, core_project *p, proj_view *v, bool gone, bool mine,
                 const cara_core_nodes *ns)
 {
     if (!mine || gone || c->fence.fenced)
         p->handoff_since_mono_ms = 0; /* no start to wait for */
-    if (mine && v->place != NULL && v->place_hlc > p->mine_place_hlc)
-        p->mine_place_hlc = v->place_hlc;
-    if (mine)
-        p->hold_since_mono_ms = 0;
-    else if (holds_copy(c, p, v, gone))
-        return;
     if (!mine) {
         bool force = (gone && p->force_delete) || c->fence.fenced || !c->fence.majority;
         if (p->owned_generation != 0 && remove_copy(c, p, force)) {

@@ -52,11 +52,6 @@ typedef struct core_project {
      * scheduler was revoked, and with it every record it signed): the
      * project may still run there (schedule()). */
     char last_owner[CARA_NAME_BYTES_MAX + 1];
-    /* The newest placement naming this node that it read while it ran the
-     * project (its HLC), and since when it has held its copy against an
-     * older placement naming another node (own()); 0: not holding. */
-    uint64_t mine_place_hlc;
-    uint64_t hold_since_mono_ms;
     cara_core_event events[CARA_CORE_EVENTS_PER_PROJECT];
     size_t events_count, events_next;
     struct core_project *next;
