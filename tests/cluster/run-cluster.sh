@@ -205,8 +205,17 @@ if poll 60 client_fetched; then pass logs-via-n3-show-fetched-page; else
 sv=$(( owner % 3 + 1 )) # a survivor to ask
 t_kill=$(now)
 kill_host "$owner"
-if [ -z "$(cl_netns_pids "$owner")" ]; then pass kill-host-leaves-no-process; else
-    fail kill-host-leaves-no-process "$(cl_netns_pids "$owner" | tr '\n' ' ')"; fi
+# No process left in its namespace, nor in any container of its engine (a
+# container's processes live in namespaces of their own, and are found by
+# the container id in their cgroup, whatever the cgroup driver).
+container_procs() { # I: pids whose cgroup names a container of host I's engine
+    local d ids
+    ids=$(for d in "$(cl_hdir "$1")"/docker/containers/*/; do [ -d "$d" ] && basename "$d"; done)
+    [ -n "$ids" ] || return 0
+    grep -lF "$ids" /proc/[0-9]*/cgroup 2>/dev/null | cut -d/ -f3
+}
+if [ -z "$(cl_netns_pids "$owner")" ] && [ -z "$(container_procs "$owner")" ]; then pass kill-host-leaves-no-process; else
+    fail kill-host-leaves-no-process "netns: $(cl_netns_pids "$owner" | tr '\n' ' ') containers: $(container_procs "$owner" | tr '\n' ' ')"; fi
 moved() { local n; n=$(running_at "$sv" "$P"); [ -n "$n" ] && [ "$n" != "$(cl_name "$owner")" ] &&
     runs_only_on "$P" "$(cl_index "$n")" 2; }
 if poll 150 moved; then
