@@ -628,6 +628,7 @@ typedef struct copy_ctx {
     cara_core *c;
     const cara_core_nodes *ns;
     const char *waited_out; /* a node whose grace this placement waited out, or NULL */
+    uint64_t place_hlc;     /* of that placement */
     char holder[CARA_NAME_BYTES_MAX + 1];
 } copy_ctx;
 
@@ -643,7 +644,12 @@ static int other_copy(void *ctx, const cara_crdt_record *r)
         cond_of(st, "Fenced") == NULL) {
         const cara_sched_node *n = node_item(x->ns, st->node_ref);
         uint8_t pk[CARA_CRDT_PK_BYTES];
-        bool waited = x->waited_out != NULL && strcmp(x->waited_out, st->node_ref) == 0;
+        /* The node moved off is not waited for, unless it reported a copy
+         * after the move: it came back and runs one (a returning node that
+         * read an older placement naming it), which its fence will not
+         * stop. */
+        bool waited = x->waited_out != NULL && strcmp(x->waited_out, st->node_ref) == 0 &&
+                      r->hlc < x->place_hlc;
         if (n != NULL && !waited && cara_crdt_node_key_of(x->c->crdt, n->name, pk) == 0 &&
             memcmp(pk, r->author, CARA_CRDT_PK_BYTES) == 0) {
             snprintf(x->holder, sizeof x->holder, "%s", n->name);
@@ -666,7 +672,8 @@ static bool handoff_waits(cara_core *c, const proj_view *v, const cara_core_node
     copy_ctx x = {.c = c, .ns = ns,
                   .waited_out = mv != NULL && strcmp(mv->reason, "NodeNotReady") == 0
                                     ? mv->message
-                                    : NULL};
+                                    : NULL,
+                  .place_hlc = v->place_hlc};
     if (cara_crdt_foreach_author(c->crdt, CARA_CRDT_STATUS, (const uint8_t *)v->name,
                                  strlen(v->name), other_copy, &x) != 1)
         return false;
