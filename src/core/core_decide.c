@@ -925,22 +925,32 @@ void core_evaluate(cara_core *c, const char *name)
     if (ns == NULL)
         goto out;
     view_placement(c, &v);
-    if (v.owner == NULL && v.place == NULL && p->last_owner[0] != '\0') {
-        /* No placement, where one was read before, and the node it named
-         * is no longer admitted: the revocation dropped every record that
-         * node signed, its placement (when it was the scheduler too) and
-         * its STATUS, so nothing here says the project runs there. It may
-         * still run there until that node fences, so it is still taken as
-         * the owner, gone NotReady: the grace, never a fresh placement at
-         * once. */
-        const cara_sched_node *was = node_item(ns, p->last_owner);
-        if (was == NULL || !was->admitted)
-            v.owner = p->last_owner;
+    const cara_sched_node *was = p->last_owner[0] != '\0' ? node_item(ns, p->last_owner) : NULL;
+    if (p->last_owner[0] != '\0' && (was == NULL || !was->admitted) &&
+        (v.owner == NULL || strcmp(v.owner, p->last_owner) != 0) &&
+        (v.place == NULL || v.place_hlc < p->last_place_hlc)) {
+        /* The newest placement this node read named a node that is no
+         * longer admitted, and what is left to read is older, or nothing:
+         * the revocation dropped every record that node signed, its
+         * placement when it was the scheduler too, and its STATUS. An
+         * older placement (by the scheduler that takes over, from before)
+         * or none says nothing of where the project runs now: it may still
+         * run on the revoked node until that node fences. So that node is
+         * still taken as the owner, gone NotReady: the grace, never a
+         * placement at once (the multi-host suite saw both). */
+        cara_project_status_free(c->env, v.place);
+        v.place = NULL;
+        v.place_hlc = 0;
+        v.place_mine = false;
+        v.owner = p->last_owner;
+        v.phase = CARA_PHASE_SCHEDULED;
+    } else if (v.place != NULL && v.place_hlc >= p->last_place_hlc) {
+        p->last_place_hlc = v.place_hlc;
+        if (v.owner != NULL)
+            snprintf(p->last_owner, sizeof p->last_owner, "%s", v.owner);
+        else
+            p->last_owner[0] = '\0'; /* Pending or Terminated: no copy to wait for */
     }
-    if (v.owner != NULL && v.owner != p->last_owner)
-        snprintf(p->last_owner, sizeof p->last_owner, "%s", v.owner);
-    else if (v.place != NULL)
-        p->last_owner[0] = '\0'; /* Pending or Terminated: no copy to wait for */
     int sched = cara_sched_scheduler_of(name, ns->items, ns->count);
     /* Only a node that sees a majority decides for the cluster: a
      * scheduler cut off with a minority writes nothing. */

@@ -47,11 +47,13 @@ typedef struct core_project {
     uint64_t handoff_since_mono_ms; /* began waiting for another node's copy to stop; 0: not */
     bool unplaced;             /* this node, its scheduler, found no node for it */
     bool notready_said;        /* the WaitingForScheduler event was written */
-    /* The owner named by the last placement this node read. Kept when the
-     * placement disappears from the state without a newer one (its
-     * scheduler was revoked, and with it every record it signed): the
-     * project may still run there (schedule()). */
+    /* The owner named by the newest placement this node has read. Kept
+     * when that placement disappears from the state (its scheduler was
+     * revoked, and with it every record it signed) and an older one, or
+     * none, is all that is left to read: the project may still run there
+     * (core_evaluate). */
     char last_owner[CARA_NAME_BYTES_MAX + 1];
+    uint64_t last_place_hlc; /* the HLC of the placement that named it */
     cara_core_event events[CARA_CORE_EVENTS_PER_PROJECT];
     size_t events_count, events_next;
     struct core_project *next;

@@ -1137,7 +1137,22 @@ TEST(core_a_project_moves_off_a_not_ready_node_after_the_grace)
     cluster_close(&cl);
 }
 
+static void revoked_owner_waits_the_grace(bool stale_hint);
+
 TEST(core_a_revoked_schedulers_project_waits_the_grace_before_it_moves)
+{
+    revoked_owner_waits_the_grace(false);
+}
+
+/* The same, when the node that becomes the scheduler holds a placement of
+ * its own from before, older, naming another node: read once the revoked
+ * node's placement is gone, it must not start the project there at once. */
+TEST(core_a_revoked_owners_project_does_not_follow_an_older_placement)
+{
+    revoked_owner_waits_the_grace(true);
+}
+
+static void revoked_owner_waits_the_grace(bool stale_hint)
 {
     cluster cl;
     cluster_open(&cl);
@@ -1155,6 +1170,35 @@ TEST(core_a_revoked_schedulers_project_waits_the_grace_before_it_moves)
             o = r;
     }
     CHECK(o >= 0);
+    if (stale_hint) {
+        /* The scheduler once o is gone, and a placement by it from before
+         * (older than o's), naming another node y. */
+        int s2 = -1, y = -1;
+        cara_sched_node rest[CN];
+        size_t rn = 0;
+        const cara_core_nodes *ns = cara_core_nodes_get(cl.n[(o + 1) % CN].core);
+        for (size_t i = 0; i < ns->count; i++)
+            if (strcmp(ns->items[i].name, cl.n[o].name) != 0)
+                rest[rn++] = ns->items[i];
+        int sc = cara_sched_scheduler_of(name, rest, rn);
+        for (int j = 0; j < CN; j++)
+            if (strcmp(rest[sc].name, cl.n[j].name) == 0)
+                s2 = j;
+        for (int j = 0; j < CN && y < 0; j++)
+            if (j != o && j != s2)
+                y = j;
+        CHECK(s2 >= 0 && y >= 0);
+        cara_project_status hint = {.phase = CARA_PHASE_SCHEDULED, .node_ref = cl.n[y].name};
+        cara_buf v, hrec;
+        cara_buf_init(&v, cara_test_env(), CARA_STATUS_BYTES_MAX);
+        CHECK_OK(cara_project_status_encode(&hint, &v));
+        trec(&hrec, CARA_CRDT_PLACEMENT, name, 1, (uint64_t)(cl.now - 60000) << 16, &cl.n[s2].key,
+             v.data, v.len);
+        cara_buf_free(&v);
+        everywhere(&cl, &hrec);
+        settle(&cl);
+        CHECK_INT(runner(&cl, name), ==, o); /* o's newer placement is what is read */
+    }
     /* The revocation reaches the other three; the revoked node's traffic
      * is dropped, so it does not hear of it and keeps its copy until its
      * fence (not modelled here: no membership). */
