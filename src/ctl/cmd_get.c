@@ -216,8 +216,11 @@ typedef struct get_args {
     ctl_output fmt;
 } get_args;
 
-static int run_get(ctl_ctx *ctx, const get_args *a)
+/* Fetches what `a` asks for into *out (one node picked out of the list
+ * when a node is named): 0, or the failure printed. */
+static int fetch(ctl_ctx *ctx, const get_args *a, json_t **out)
 {
+    *out = NULL;
     if (a->name != NULL && !ctl_name_valid(a->name))
         return ctl_fail("%s \"%s\" not found (not a valid name)", a->nodes ? "node" : "project",
                         a->name);
@@ -231,11 +234,22 @@ static int run_get(ctl_ctx *ctx, const get_args *a)
                  a->phase ? a->phase : "");
     ctl_client c;
     int rc = ctl_client_open(&c, ctx, CTL_KEY_OPTIONAL);
-    json_t *j = NULL;
     if (rc == 0)
-        rc = ctl_api_get(&c, target, false, &j);
+        rc = ctl_api_get(&c, target, false, out);
     if (rc == 0 && a->nodes && a->name != NULL)
-        rc = pick_node(&j, a->name);
+        rc = pick_node(out, a->name);
+    ctl_client_close(&c);
+    if (rc != 0) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+static int run_get(ctl_ctx *ctx, const get_args *a)
+{
+    json_t *j = NULL;
+    int rc = fetch(ctx, a, &j);
     if (rc == 0 && a->fmt != CTL_OUT_TABLE) {
         rc = ctl_print_value(&ctx->env, j, a->fmt);
     } else if (rc == 0) {
@@ -245,27 +259,6 @@ static int run_get(ctl_ctx *ctx, const get_args *a)
         json_decref(one);
     }
     json_decref(j);
-    ctl_client_close(&c);
-    return rc;
-}
-
-/* 0 when the object `a` names exists; else prints why, as run_get does. */
-static int probe_exists(ctl_ctx *ctx, const get_args *a)
-{
-    char target[128 + CARA_CRDT_KEY_BYTES_MAX];
-    if (a->nodes)
-        snprintf(target, sizeof target, "/v1/nodes");
-    else
-        snprintf(target, sizeof target, "/v1/projects/%s", a->name);
-    ctl_client c;
-    json_t *j = NULL;
-    int rc = ctl_client_open(&c, ctx, CTL_KEY_OPTIONAL);
-    if (rc == 0)
-        rc = ctl_api_get(&c, target, false, &j);
-    if (rc == 0 && a->nodes)
-        rc = pick_node(&j, a->name);
-    json_decref(j);
-    ctl_client_close(&c);
     return rc;
 }
 
@@ -342,15 +335,12 @@ static int get_main(ctl_ctx *ctx, int argc, char **argv, const char *cmd, const 
             return ctl_usage_error(cmd, "--phase does not go with --watch");
         if (a.fmt == CTL_OUT_YAML)
             return ctl_usage_error(cmd, "--watch prints table rows or JSON event lines, not yaml");
-        if (a.name != NULL && !ctl_name_valid(a.name))
-            return ctl_fail("%s \"%s\" not found (not a valid name)", a.nodes ? "node" : "project",
-                            a.name);
         if (a.name != NULL) {
             /* As plain get: a name that does not exist is an error, not a
              * silent wait. */
-            get_args probe = a;
-            probe.fmt = CTL_OUT_JSON;
-            int rc = probe_exists(ctx, &probe);
+            json_t *j = NULL;
+            int rc = fetch(ctx, &a, &j);
+            json_decref(j);
             if (rc != 0)
                 return rc;
         }
